@@ -1,0 +1,88 @@
+//! Buffer pools of the event loop: read buffers, write buffers and request lists are
+//! taken when a connection needs them and returned when it goes idle, so the steady state
+//! allocates nothing and an idle connection holds no buffer.
+//!
+//! Only the loop thread touches these pools; workers hand buffers back inside completions.
+
+use std::sync::Arc;
+
+use crate::pool::ReqMeta;
+use crate::request::Batch;
+
+/// Initial size of a read buffer (grown on demand up to the connection's cap).
+pub(crate) const READ_BUF: usize = 16 * 1024;
+/// Buffers that grew beyond this are freed instead of pooled.
+const KEEP_MAX: usize = 64 * 1024;
+/// How many free buffers of each kind the pool keeps.
+const POOL_MAX: usize = 256;
+
+/// The loop's pools.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    read: Vec<Arc<Batch>>,
+    write: Vec<Vec<u8>>,
+    reqs: Vec<Vec<ReqMeta>>,
+}
+
+impl Buffers {
+    /// A read buffer with `len == 0`, uniquely owned.
+    pub fn take_read(&mut self) -> Arc<Batch> {
+        self.read.pop().unwrap_or_else(|| {
+            Arc::new(Batch {
+                bytes: vec![0; READ_BUF],
+                len: 0,
+                fields: Vec::with_capacity(16),
+            })
+        })
+    }
+
+    /// Returns a read buffer (or a batch back from a worker). Buffers still shared (a
+    /// request outlived its handler) or grown large are dropped instead.
+    pub fn put_read(&mut self, mut b: Arc<Batch>) {
+        if self.read.len() >= POOL_MAX {
+            return;
+        }
+        if let Some(m) = Arc::get_mut(&mut b)
+            && m.bytes.len() <= KEEP_MAX
+        {
+            m.len = 0;
+            m.fields.clear();
+            self.read.push(b);
+        }
+    }
+
+    /// Same as `put_read`, for a batch a worker returned.
+    pub fn put_batch(&mut self, b: Arc<Batch>) {
+        self.put_read(b)
+    }
+
+    /// An empty write buffer.
+    pub fn take_write(&mut self) -> Vec<u8> {
+        self.write
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(4096))
+    }
+
+    /// Returns a write buffer.
+    pub fn put_write(&mut self, mut v: Vec<u8>) {
+        if v.capacity() == 0 || v.capacity() > KEEP_MAX || self.write.len() >= POOL_MAX {
+            return;
+        }
+        v.clear();
+        self.write.push(v);
+    }
+
+    /// An empty request list.
+    pub fn take_reqs(&mut self) -> Vec<ReqMeta> {
+        self.reqs.pop().unwrap_or_default()
+    }
+
+    /// Returns a request list.
+    pub fn put_reqs(&mut self, mut v: Vec<ReqMeta>) {
+        if v.capacity() == 0 || self.reqs.len() >= POOL_MAX {
+            return;
+        }
+        v.clear();
+        self.reqs.push(v);
+    }
+}

@@ -1,0 +1,775 @@
+//! Configuration owns every limit and deadline of the server: their defaults, how they are
+//! read from `H1_*` environment variables or command-line flags, and the checks that reject
+//! unusable combinations. It must never touch a socket, start a thread or exit the process:
+//! a bad value comes back as a [`ConfigError`] that names what the user typed.
+//!
+//! ```
+//! use h1server::config::Config;
+//!
+//! let env = |name: &str| (name == "H1_IDLE_TIMEOUT").then(|| "5x".to_string());
+//! assert_eq!(
+//!     Config::from_lookup(env).unwrap_err().to_string(),
+//!     r#"invalid configuration: H1_IDLE_TIMEOUT="5x": not a duration (use e.g. 250ms, 5s, 2m)"#
+//! );
+//! ```
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// Every limit and deadline of the server.
+///
+/// Build it with [`Config::default`], [`Config::from_env`] or [`Config::from_lookup`], adjust
+/// fields with [`Config::set`], and call [`Config::validate`] before use (`from_lookup` does).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Where the listener binds; one address, because one event loop owns one listener.
+    pub addr: SocketAddr,
+    /// Handler threads: handlers may block, so this bounds how many run at once while the
+    /// event loop itself never blocks.
+    pub workers: usize,
+    /// Capacity of the bounded job queue; when it is full the loop answers `503` itself, so
+    /// overload is shed instead of queued without bound.
+    pub queue_depth: usize,
+    /// Open connections at which the loop pauses accepting, so the process never runs out of
+    /// file descriptors (each connection holds one).
+    pub max_connections: usize,
+    /// Total deadline for a request head from accept or from the request's first byte;
+    /// dribbling bytes does not extend it, which defeats slowloris.
+    pub header_read_timeout: Duration,
+    /// Deadline for reading a body once its head is parsed, so a stalled upload cannot hold
+    /// a connection forever.
+    pub read_timeout: Duration,
+    /// Deadline for writing a response, counted from when it is ready (handler time
+    /// excluded), so a client that stops reading is dropped.
+    pub write_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request before it is closed
+    /// silently, returning its descriptor.
+    pub idle_timeout: Duration,
+    /// How long a graceful drain waits for in-flight requests before closing the rest; zero
+    /// closes at once.
+    pub shutdown_timeout: Duration,
+    /// Largest request head (line + headers) before `431`; bounds per-connection memory.
+    pub max_head_bytes: usize,
+    /// Most header fields before `431`; sizes the fixed parse array, hence at most 256.
+    pub max_headers: usize,
+    /// Longest request target before `414`; a long URI is an attack or a bug, and it must fit
+    /// in the head anyway.
+    pub max_uri_bytes: usize,
+    /// Largest request body (decoded, for chunked) before `413`, so uploads cannot exhaust
+    /// memory.
+    pub max_body_bytes: u64,
+    /// Requests per connection before `Connection: close` (0 = no limit), so a load balancer
+    /// can rebalance long-lived clients.
+    pub max_requests_per_connection: usize,
+    /// Most pipelined requests handed to a worker as one job: amortises the hand-off while
+    /// keeping one connection from monopolising a worker.
+    pub max_batch: usize,
+    /// Bytes of a streamed response queued for a slow client before its producer blocks;
+    /// bounds memory per streaming response.
+    pub stream_buffer_bytes: usize,
+    /// Resolution of the timer wheel: deadlines fire up to one tick late, and a coarser tick
+    /// means fewer wake-ups.
+    pub timer_tick: Duration,
+}
+
+/// Connection limit when the open-file limit is unknown or generous.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Descriptors kept back from `RLIMIT_NOFILE` (listener, epoll, logs, handlers' files), so the
+/// connection limit is reached before the process limit.
+pub const FD_RESERVE: u64 = 64;
+/// Longest accepted duration (8760h), so that `Instant + timeout` can never overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+impl Default for Config {
+    fn default() -> Self {
+        let workers = default_workers();
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers,
+            queue_depth: default_queue_depth(workers),
+            max_connections: default_max_connections(),
+            header_read_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(30),
+            max_head_bytes: 64 * 1024,
+            max_headers: 64,
+            max_uri_bytes: 8 * 1024,
+            max_body_bytes: 1024 * 1024,
+            max_requests_per_connection: 0,
+            max_batch: 64,
+            stream_buffer_bytes: 256 * 1024,
+            timer_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// The default worker count: the cores this process may run on (respects `taskset` and
+/// cgroup quotas), at least 1, because more threads than cores only adds switching.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The default queue depth for `workers` threads (`workers × 64`): room for a burst of
+/// full batches without letting queueing delay grow unbounded.
+pub fn default_queue_depth(workers: usize) -> usize {
+    workers.saturating_mul(64).max(1)
+}
+
+/// The default connection limit: 10 000, lowered to the soft open-file limit minus
+/// [`FD_RESERVE`] when that is smaller, so accepting pauses before `accept` fails (EMFILE).
+pub fn default_max_connections() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok();
+    max_connections_for(limits.as_deref().and_then(open_files_soft_limit))
+}
+
+/// The connection limit for a soft open-file limit (`None` when unknown or unlimited).
+fn max_connections_for(soft_limit: Option<u64>) -> usize {
+    let Some(soft) = soft_limit else {
+        return DEFAULT_MAX_CONNECTIONS;
+    };
+    let usable = usize::try_from(soft.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+    DEFAULT_MAX_CONNECTIONS.min(usable).max(1)
+}
+
+/// The soft limit on the "Max open files" line of `/proc/self/limits` (read without libc).
+fn open_files_soft_limit(limits: &str) -> Option<u64> {
+    let line = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+impl Config {
+    /// Reads every field from the environment: `H1_` + field name upper case (H1_ADDR,
+    /// H1_WORKERS, H1_HEADER_READ_TIMEOUT, …); unset = default.
+    ///
+    /// A value that is not valid UTF-8 is reported as invalid, not ignored.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into()))
+    }
+
+    /// Same with an injectable lookup (for tests and for the CLI).
+    ///
+    /// When `H1_WORKERS` is given and `H1_QUEUE_DEPTH` is not, the queue depth follows the
+    /// new worker count (`workers × 64`). The result is validated; a failed check names the
+    /// environment variable and the text it held when the user set that field, else the
+    /// field itself and its current value.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        for field in FIELDS {
+            if let Some(value) = lookup(field.env) {
+                config.set(field.name, &value, field.env)?;
+            }
+        }
+        if lookup("H1_QUEUE_DEPTH").is_none() {
+            config.queue_depth = default_queue_depth(config.workers);
+        }
+        config.validate().map_err(|mut err| {
+            let field = FieldInfo::lookup(&err.source);
+            if let Some((env, typed)) = field.and_then(|f| Some((f.env, lookup(f.env)?))) {
+                (err.source, err.value) = (env.to_string(), typed);
+            }
+            err
+        })?;
+        Ok(config)
+    }
+
+    /// Sets one field by its name ("idle_timeout") from text; `source` is what the user
+    /// typed to name it (e.g. "H1_IDLE_TIMEOUT" or "--idle-timeout") and goes into the
+    /// error. Unknown field → error.
+    ///
+    /// Only the value's syntax is checked here; ranges are [`Config::validate`]'s job.
+    pub fn set(&mut self, field: &str, value: &str, source: &str) -> Result<(), ConfigError> {
+        let err = |reason: &str| ConfigError::new(source, value, reason);
+        let count = || parse_count(value).map_err(err);
+        let time = || parse_duration(value).map_err(err);
+        let size = || parse_size(value).map_err(err);
+        let usize_size = || usize::try_from(size()?).map_err(|_| err("too large"));
+        match field {
+            "addr" => self.addr = parse_addr(value).map_err(err)?,
+            "workers" => self.workers = count()?,
+            "queue_depth" => self.queue_depth = count()?,
+            "max_connections" => self.max_connections = count()?,
+            "header_read_timeout" => self.header_read_timeout = time()?,
+            "read_timeout" => self.read_timeout = time()?,
+            "write_timeout" => self.write_timeout = time()?,
+            "idle_timeout" => self.idle_timeout = time()?,
+            "shutdown_timeout" => self.shutdown_timeout = time()?,
+            "max_head_bytes" => self.max_head_bytes = usize_size()?,
+            "max_headers" => self.max_headers = count()?,
+            "max_uri_bytes" => self.max_uri_bytes = usize_size()?,
+            "max_body_bytes" => self.max_body_bytes = size()?,
+            "max_requests_per_connection" => self.max_requests_per_connection = count()?,
+            "max_batch" => self.max_batch = count()?,
+            "stream_buffer_bytes" => self.stream_buffer_bytes = usize_size()?,
+            "timer_tick" => self.timer_tick = time()?,
+            _ => return Err(err("unknown setting")),
+        }
+        Ok(())
+    }
+
+    /// Cross-field checks: workers ≥ 1, queue_depth ≥ 1, max_connections ≥ 1, timeouts > 0
+    /// (shutdown_timeout may be 0 = close at once), max_headers 1..=256, max_uri_bytes ≤
+    /// max_head_bytes, max_head_bytes ≥ 256, …; the error names the field.
+    ///
+    /// Also: max_uri_bytes ≥ 1, max_batch 1..=1024, stream_buffer_bytes ≥ 1, timer_tick
+    /// 1ms..=1s, every duration ≤ [`MAX_DURATION`] (8760h).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let head = self.max_head_bytes;
+        let counts = [
+            ("workers", self.workers),
+            ("queue_depth", self.queue_depth),
+            ("max_connections", self.max_connections),
+            ("max_head_bytes", head),
+            ("max_headers", self.max_headers),
+            ("max_uri_bytes", self.max_uri_bytes),
+            ("max_batch", self.max_batch),
+            ("stream_buffer_bytes", self.stream_buffer_bytes),
+        ];
+        for (field, value) in counts {
+            let (min, max) = match field {
+                "max_head_bytes" => (256, usize::MAX),
+                "max_headers" => (1, 256),
+                "max_uri_bytes" => (1, head),
+                "max_batch" => (1, 1024),
+                _ => (1, usize::MAX),
+            };
+            let reason = match field {
+                _ if value < min && max == usize::MAX => format!("must be at least {min}"),
+                "max_uri_bytes" if value > max => format!("must not exceed max_head_bytes ({max})"),
+                _ => format!("must be {min} to {max}"),
+            };
+            check((min..=max).contains(&value), field, value, &reason)?;
+        }
+        let durations = [
+            ("header_read_timeout", self.header_read_timeout),
+            ("read_timeout", self.read_timeout),
+            ("write_timeout", self.write_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("shutdown_timeout", self.shutdown_timeout),
+            ("timer_tick", self.timer_tick),
+        ];
+        for (field, value) in durations {
+            let (min, max) = match field {
+                "shutdown_timeout" => (Duration::ZERO, MAX_DURATION),
+                "timer_tick" => (Duration::from_millis(1), Duration::from_secs(1)),
+                _ => (Duration::from_nanos(1), MAX_DURATION),
+            };
+            let reason = if value.is_zero() && !min.is_zero() && max == MAX_DURATION {
+                "must be greater than 0".to_string()
+            } else if value > max && max == MAX_DURATION {
+                "must be at most 8760h".to_string()
+            } else {
+                format!("must be {min:?} to {max:?}")
+            };
+            check((min..=max).contains(&value), field, value, &reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// A failed [`Config::validate`] check: the field and its current value, printed as the
+/// parsers read them (`5s`, `65536`), so the message can be pasted back.
+fn check(ok: bool, field: &str, value: impl fmt::Debug, reason: &str) -> Result<(), ConfigError> {
+    if ok {
+        return Ok(());
+    }
+    Err(ConfigError::new(field, &format!("{value:?}"), reason))
+}
+
+/// Static description of every field, in declaration order, for --help and docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldInfo {
+    /// The Rust field name, which [`Config::set`] takes.
+    pub name: &'static str,
+    /// The environment variable [`Config::from_env`] reads.
+    pub env: &'static str,
+    /// The demo binary's command-line flag, so `--help`, errors and docs agree.
+    pub flag: &'static str,
+    /// Which syntax the value takes: "duration" | "size" | "count" | "address".
+    pub kind: &'static str,
+    /// The default as a person would write it, for `--help` and the docs.
+    pub default: &'static str,
+    /// The Go `http.Server` equivalent, for readers coming from Go, or "—".
+    pub go: &'static str,
+    /// One line on what the setting does, for `--help` and the docs table.
+    pub help: &'static str,
+}
+
+impl FieldInfo {
+    /// Finds a field by its name, environment variable or flag, so a CLI can map
+    /// `--idle-timeout` or `H1_IDLE_TIMEOUT` back to `idle_timeout`.
+    pub fn lookup(key: &str) -> Option<&'static FieldInfo> {
+        FIELDS
+            .iter()
+            .find(|f| f.name == key || f.env == key || f.flag == key)
+    }
+}
+
+/// Builds [`FIELDS`] from one row per field: `name env flag kind default go help;`.
+macro_rules! fields {
+    ($($name:ident $env:literal $flag:literal $kind:literal $default:literal $go:literal
+        $help:literal;)*) => {
+        &[$(FieldInfo {
+            name: stringify!($name), env: $env, flag: $flag, kind: $kind,
+            default: $default, go: $go, help: $help,
+        }),*]
+    };
+}
+
+/// Every field of [`Config`], in declaration order.
+pub const FIELDS: &[FieldInfo] = fields! {
+    addr "H1_ADDR" "--addr" "address" "127.0.0.1:8080" "Addr"
+        "Listen address; a host name is resolved when the value is read (first result).";
+    workers "H1_WORKERS" "--workers" "count" "available cores" "—"
+        "Threads that run handlers; handlers may block, the event loop never does.";
+    queue_depth "H1_QUEUE_DEPTH" "--queue-depth" "count" "workers × 64" "—"
+        "Jobs waiting for a worker; when full, new requests get 503 + Retry-After.";
+    max_connections "H1_MAX_CONNECTIONS" "--max-connections" "count"
+        "10000 (at most open-file limit − 64)" "netutil.LimitListener"
+        "Open connections at which accepting pauses until one closes.";
+    header_read_timeout "H1_HEADER_READ_TIMEOUT" "--header-read-timeout" "duration" "5s"
+        "ReadHeaderTimeout"
+        "Total time to receive a request head, from accept or its first byte; then 408.";
+    read_timeout "H1_READ_TIMEOUT" "--read-timeout" "duration" "30s" "ReadTimeout"
+        "Time to receive a request body after its head; then 408 and close.";
+    write_timeout "H1_WRITE_TIMEOUT" "--write-timeout" "duration" "10s" "WriteTimeout"
+        "Time to write a response once it is ready (handler time excluded); then close.";
+    idle_timeout "H1_IDLE_TIMEOUT" "--idle-timeout" "duration" "60s" "IdleTimeout"
+        "Time a keep-alive connection may wait for its next request; then closed silently.";
+    shutdown_timeout "H1_SHUTDOWN_TIMEOUT" "--shutdown-timeout" "duration" "30s"
+        "Shutdown(ctx) deadline"
+        "Time a graceful drain waits for in-flight requests; 0 closes at once.";
+    max_head_bytes "H1_MAX_HEAD_BYTES" "--max-head-bytes" "size" "64KiB" "MaxHeaderBytes"
+        "Largest request line + headers; larger gets 431.";
+    max_headers "H1_MAX_HEADERS" "--max-headers" "count" "64" "—"
+        "Most header fields in one request (1 to 256); more gets 431.";
+    max_uri_bytes "H1_MAX_URI_BYTES" "--max-uri-bytes" "size" "8KiB" "—"
+        "Longest request target (at most max_head_bytes); longer gets 414.";
+    max_body_bytes "H1_MAX_BODY_BYTES" "--max-body-bytes" "size" "1MiB" "MaxBytesReader"
+        "Largest request body (decoded, for chunked); larger gets 413 and close.";
+    max_requests_per_connection "H1_MAX_REQUESTS_PER_CONNECTION"
+        "--max-requests-per-connection" "count" "0 (unlimited)" "—"
+        "Requests served on one connection before Connection: close; 0 = no limit.";
+    max_batch "H1_MAX_BATCH" "--max-batch" "count" "64" "—"
+        "Pipelined requests handed to a worker as one job (1 to 1024).";
+    stream_buffer_bytes "H1_STREAM_BUFFER_BYTES" "--stream-buffer-bytes" "size" "256KiB" "—"
+        "Bytes of a streamed response queued for a slow client before the producer blocks.";
+    timer_tick "H1_TIMER_TICK" "--timer-tick" "duration" "10ms" "—"
+        "Timer wheel resolution (1ms to 1s); deadlines fire up to one tick late.";
+};
+
+/// A configuration value that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// What the user typed to name the setting (`H1_IDLE_TIMEOUT`, `--idle-timeout`) or, for
+    /// a failed [`Config::validate`] check, the field name, so they can find it.
+    pub source: String,
+    /// The offending value as given, so the user sees exactly what was read.
+    pub value: String,
+    /// Why it was rejected, with an example of what would be accepted where that helps.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// Builds an error from borrowed parts; every check in this module goes through it.
+    pub fn new(source: &str, value: &str, reason: &str) -> Self {
+        let (source, value, reason) = (source.into(), value.into(), reason.into());
+        Self {
+            source,
+            value,
+            reason,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (source, value, reason) = (&self.source, &self.value, &self.reason);
+        write!(f, "invalid configuration: {source}={value:?}: {reason}")
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+const NOT_A_DURATION: &str = "not a duration (use e.g. 250ms, 5s, 2m)";
+const NOT_A_SIZE: &str = "not a size (use e.g. 4096, 64KiB, 1MiB)";
+const NOT_AN_ADDRESS: &str = "not an address (use e.g. 127.0.0.1:8080, [::1]:8080, localhost:8080)";
+
+/// Parses a duration: "250ms", "5s", "2m", "1h", "1500us", "0"; bare numbers other than 0
+/// are an error (units required); decimals like "1.5s" accepted; reject negative, empty,
+/// overflow.
+///
+/// Units are lower case, as in Go: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`; parts may be chained
+/// (`1m30s`). Surrounding whitespace is ignored.
+pub fn parse_duration(s: &str) -> Result<Duration, &'static str> {
+    let s = check_sign(s)?;
+    let (mut rest, mut nanos) = (s, 0u128);
+    while !rest.is_empty() {
+        let (int, frac, after) = split_number(rest).ok_or(NOT_A_DURATION)?;
+        let unit_end = after.find(|c: char| c.is_ascii_digit() || c == '.');
+        let (unit, next) = after.split_at(unit_end.unwrap_or(after.len()));
+        let unit_nanos: u128 = match unit {
+            // A lone "0" (or "0.0") needs no unit: zero is zero in any unit.
+            "" if next.is_empty() && rest.len() == s.len() && is_zero(int, frac) => 0,
+            "" => return Err("a duration needs a unit (use e.g. 250ms, 5s, 2m)"),
+            "ns" => 1,
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err(NOT_A_DURATION),
+        };
+        let part = scaled(int, frac, unit_nanos);
+        nanos = part.and_then(|p| nanos.checked_add(p)).ok_or("too large")?;
+        rest = next;
+    }
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| "too large")?;
+    Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
+}
+
+/// Parses a size in bytes: "1024", "64KiB", "1MiB", "1GiB", also "KB"/"MB" as 1000-based
+/// and "K"/"M" as 1024; case-insensitive unit; reject negative, empty, overflow.
+///
+/// Also `B`, `G`/`GB`, `T`/`TB`/`TiB`. Whole numbers only; surrounding whitespace is ignored.
+pub fn parse_size(s: &str) -> Result<u64, &'static str> {
+    let s = check_sign(s)?;
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
+        _ if number.is_empty() => return Err(NOT_A_SIZE),
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => return Err(NOT_A_SIZE),
+    };
+    let number: u64 = number.parse().map_err(|_| "too large")?;
+    number.checked_mul(multiplier).ok_or("too large")
+}
+
+/// Parses a count (a `usize` in decimal digits); rejects "-1", "abc", "1.5".
+pub fn parse_count(s: &str) -> Result<usize, &'static str> {
+    let s = check_sign(s)?;
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("not a whole number");
+    }
+    s.parse().map_err(|_| "too large")
+}
+
+/// Parses a socket address: `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:80`, or a host name
+/// with a port (`localhost:8080`, resolved now with `ToSocketAddrs`; the first result wins).
+pub fn parse_addr(s: &str) -> Result<SocketAddr, &'static str> {
+    let s = check_sign(s).map_err(|_| NOT_AN_ADDRESS)?;
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let port = s.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
+    match s.to_socket_addrs() {
+        Ok(mut addrs) => addrs.next().ok_or("host name has no addresses"),
+        Err(_) if matches!(port, Some(Ok(_))) => Err("cannot resolve host name"),
+        Err(_) => Err(NOT_AN_ADDRESS),
+    }
+}
+
+/// Trims `s` and rejects the empty and negative values that every kind rejects.
+fn check_sign(s: &str) -> Result<&str, &'static str> {
+    let s = s.trim();
+    match s.as_bytes().first() {
+        None => Err("empty value"),
+        Some(b'-') => Err("must not be negative"),
+        Some(_) => Ok(s),
+    }
+}
+
+/// Splits a leading decimal number `int[.frac]` off `s` into (int, frac, rest); `None` when
+/// there is no digit at all.
+fn split_number(s: &str) -> Option<(&str, &str, &str)> {
+    let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (int, rest) = s.split_at(digits(s));
+    let (frac, rest) = match rest.strip_prefix('.') {
+        Some(after) => after.split_at(digits(after)),
+        None => ("", rest),
+    };
+    (!int.is_empty() || !frac.is_empty()).then_some((int, frac, rest))
+}
+
+/// Whether the digits `int.frac` are all zeros.
+fn is_zero(int: &str, frac: &str) -> bool {
+    int.bytes().chain(frac.bytes()).all(|b| b == b'0')
+}
+
+/// `int.frac × scale`, truncated to a whole number; `None` on overflow. Fraction digits past
+/// the 18th are ignored (far below a nanosecond for any unit here).
+fn scaled(int: &str, frac: &str, scale: u128) -> Option<u128> {
+    let mut whole: u128 = 0;
+    for b in int.bytes() {
+        whole = whole.checked_mul(10)?.checked_add(u128::from(b - b'0'))?;
+    }
+    let frac = &frac[..frac.len().min(18)];
+    let frac_value: u128 = frac.parse().unwrap_or(0);
+    let frac_part = frac_value * scale / 10u128.pow(frac.len() as u32);
+    whole.checked_mul(scale)?.checked_add(frac_part)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lookup that answers only `pairs`, standing in for the process environment.
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    /// Rows of a `|`-separated table, cells trimmed: test tables that stay one line per case.
+    fn rows(table: &str) -> impl Iterator<Item = Vec<&str>> {
+        table
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.split('|').map(str::trim).collect())
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_the_fields_table() {
+        let default = Config::default();
+        default.validate().unwrap();
+        assert_eq!(Config::from_lookup(|_| None), Ok(default.clone()));
+        assert_eq!(default.queue_depth, default.workers * 64);
+        assert!((1..=10_000).contains(&default.max_connections));
+        for f in FIELDS {
+            let mut c = default.clone();
+            match c.set(f.name, f.default, f.env) {
+                Ok(()) => assert_eq!(c, default, "{}: {}", f.name, f.default),
+                Err(e) => assert!(f.kind == "count", "{}: {e}", f.name),
+            }
+        }
+    }
+
+    #[test]
+    fn max_connections_stays_below_the_open_file_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max open files            1024                 524288               files\n";
+        assert_eq!(open_files_soft_limit(limits), Some(1024));
+        assert_eq!(
+            open_files_soft_limit("Max open files  unlimited  unlimited  files"),
+            None
+        );
+        assert_eq!(max_connections_for(Some(1024)), 960);
+        assert_eq!(max_connections_for(Some(1_048_576)), 10_000);
+        assert_eq!(max_connections_for(Some(10)), 1);
+        assert_eq!(max_connections_for(None), 10_000);
+    }
+
+    #[test]
+    fn every_field_is_settable_from_the_environment() {
+        // variable | value | how `{:?}` of the resulting Config shows the field
+        let samples: Vec<_> = rows(
+            "H1_ADDR                        | 0.0.0.0:80 | addr: 0.0.0.0:80,
+             H1_WORKERS                     | 3          | workers: 3,
+             H1_QUEUE_DEPTH                 | 7          | queue_depth: 7,
+             H1_MAX_CONNECTIONS             | 11         | max_connections: 11,
+             H1_HEADER_READ_TIMEOUT         | 1500ms     | header_read_timeout: 1.5s,
+             H1_READ_TIMEOUT                | 2m         | read_timeout: 120s,
+             H1_WRITE_TIMEOUT               | 1.5s       | write_timeout: 1.5s,
+             H1_IDLE_TIMEOUT                | 1h         | idle_timeout: 3600s,
+             H1_SHUTDOWN_TIMEOUT            | 0          | shutdown_timeout: 0ns,
+             H1_MAX_HEAD_BYTES              | 16KiB      | max_head_bytes: 16384,
+             H1_MAX_HEADERS                 | 256        | max_headers: 256,
+             H1_MAX_URI_BYTES               | 1KB        | max_uri_bytes: 1000,
+             H1_MAX_BODY_BYTES              | 2GiB       | max_body_bytes: 2147483648,
+             H1_MAX_REQUESTS_PER_CONNECTION | 100        | max_requests_per_connection: 100,
+             H1_MAX_BATCH                   | 1024       | max_batch: 1024,
+             H1_STREAM_BUFFER_BYTES         | 1M         | stream_buffer_bytes: 1048576,
+             H1_TIMER_TICK                  | 1500us     | timer_tick: 1.5ms }",
+        )
+        .collect();
+        let vars: Vec<&str> = samples.iter().map(|row| row[0]).collect();
+        assert_eq!(vars, FIELDS.iter().map(|f| f.env).collect::<Vec<_>>());
+        let pairs: Vec<_> = samples.iter().map(|row| (row[0], row[1])).collect();
+        let all = format!("{:?}", Config::from_lookup(env(&pairs)).unwrap());
+        assert_eq!(
+            all.matches(": ").count(),
+            FIELDS.len(),
+            "FIELDS lists every field"
+        );
+        for row in &samples {
+            assert!(all.contains(row[2]), "{row:?} in {all}");
+            let alone = Config::from_lookup(env(&[(row[0], row[1])])).unwrap();
+            assert!(format!("{alone:?}").contains(row[2]), "{row:?} alone");
+        }
+        let config = Config::from_lookup(env(&[("H1_WORKERS", "5")])).unwrap();
+        assert_eq!(
+            config.queue_depth, 320,
+            "queue_depth follows workers unless given"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_value() {
+        let table = "
+            H1_IDLE_TIMEOUT   | 5x                      | not a duration (use e.g. 250ms, 5s, 2m)
+            H1_IDLE_TIMEOUT   | 5                       | a duration needs a unit (use e.g. 250ms, 5s, 2m)
+            H1_READ_TIMEOUT   | -1s                     | must not be negative
+            H1_WRITE_TIMEOUT  |                         | empty value
+            H1_TIMER_TICK     | 99999999999999999999h   | too large
+            H1_MAX_BODY_BYTES | 12 parsecs              | not a size (use e.g. 4096, 64KiB, 1MiB)
+            H1_MAX_HEAD_BYTES | -1                      | must not be negative
+            H1_MAX_BODY_BYTES | 99999999999GiB          | too large
+            H1_WORKERS        | -1                      | must not be negative
+            H1_WORKERS        | abc                     | not a whole number
+            H1_MAX_BATCH      | 1.5                     | not a whole number
+            H1_QUEUE_DEPTH    | 99999999999999999999999 | too large
+            H1_ADDR           | 127.0.0.1               | not an address (use e.g. 127.0.0.1:8080, [::1]:8080, localhost:8080)
+            H1_ADDR           | localhost:99999         | not an address (use e.g. 127.0.0.1:8080, [::1]:8080, localhost:8080)";
+        for row in rows(table) {
+            let (var, value, reason) = (row[0], row[1], row[2]);
+            let err = Config::from_lookup(env(&[(var, value)])).unwrap_err();
+            assert_eq!(err, ConfigError::new(var, value, reason));
+            assert!(
+                err.to_string().contains(&format!("{var}={value:?}: ")),
+                "{err}"
+            );
+        }
+        let err = ConfigError::new("H1_IDLE_TIMEOUT", "5x", NOT_A_DURATION).to_string();
+        let want = r#"invalid configuration: H1_IDLE_TIMEOUT="5x": not a duration (use e.g. 250ms, 5s, 2m)"#;
+        assert_eq!(err, want);
+        let err = Config::default().set("idle_timeot", "5s", "--idle-timeot");
+        assert_eq!(
+            err,
+            Err(ConfigError::new("--idle-timeot", "5s", "unknown setting"))
+        );
+    }
+
+    #[test]
+    fn validate_names_the_field() {
+        // field set | to | field named | reason
+        let table = "
+            workers             | 0      | workers             | must be at least 1
+            queue_depth         | 0      | queue_depth         | must be at least 1
+            max_connections     | 0      | max_connections     | must be at least 1
+            header_read_timeout | 0      | header_read_timeout | must be greater than 0
+            read_timeout        | 0s     | read_timeout        | must be greater than 0
+            write_timeout       | 0ms    | write_timeout       | must be greater than 0
+            idle_timeout        | 0      | idle_timeout        | must be greater than 0
+            shutdown_timeout    | 9000h  | shutdown_timeout    | must be at most 8760h
+            max_headers         | 0      | max_headers         | must be 1 to 256
+            max_headers         | 257    | max_headers         | must be 1 to 256
+            max_head_bytes      | 255    | max_head_bytes      | must be at least 256
+            max_head_bytes      | 4KiB   | max_uri_bytes       | must not exceed max_head_bytes (4096)
+            max_uri_bytes       | 0      | max_uri_bytes       | must be 1 to 65536
+            max_batch           | 0      | max_batch           | must be 1 to 1024
+            max_batch           | 1025   | max_batch           | must be 1 to 1024
+            stream_buffer_bytes | 0      | stream_buffer_bytes | must be at least 1
+            timer_tick          | 999us  | timer_tick          | must be 1ms to 1s
+            timer_tick          | 1001ms | timer_tick          | must be 1ms to 1s";
+        for row in rows(table) {
+            let (field, value, named, reason) = (row[0], row[1], row[2], row[3]);
+            let mut c = Config::default();
+            c.set(field, value, field).unwrap();
+            let err = c.validate().unwrap_err();
+            assert_eq!((err.source.as_str(), err.reason.as_str()), (named, reason));
+            // Through the environment, a field the user set is named by its variable and the
+            // text they typed; another field by its name and current value.
+            let var = FieldInfo::lookup(field).unwrap().env;
+            let err = Config::from_lookup(env(&[(var, value)])).unwrap_err();
+            let want = if named == field {
+                (var, value)
+            } else {
+                (named, "8192")
+            };
+            assert_eq!((err.source.as_str(), err.value.as_str()), want, "{err}");
+        }
+        let c = Config {
+            shutdown_timeout: Duration::ZERO,
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn durations_parse() {
+        let ok = "0=0 0.0=0 42ns=42 1500us=1500000 7µs=7000 250ms=250000000 5s=5000000000 \
+                  1.5s=1500000000 .5s=500000000 1h=3600000000000 1m30s=90000000000 \
+                  0.000000001s=1";
+        for pair in ok.split_whitespace() {
+            let (text, nanos) = pair.split_once('=').unwrap();
+            let want = Duration::from_nanos(nanos.parse().unwrap());
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        assert_eq!(parse_duration(" 2m "), Ok(Duration::from_secs(120)));
+        let bad = [
+            "", " ", "-5s", "5", "5x", "s", "5S", "1.5.5s", "0.0.5s", "5 s", "+5s", "1h-1",
+        ];
+        for text in bad {
+            assert!(parse_duration(text).is_err(), "{text:?} was accepted");
+        }
+        let max = format!("{}s", u64::MAX);
+        assert_eq!(parse_duration(&max), Ok(Duration::from_secs(u64::MAX)));
+        let over = format!("{}s", u128::from(u64::MAX) + 1);
+        assert_eq!(parse_duration(&over), Err("too large"));
+    }
+
+    #[test]
+    fn sizes_counts_and_addresses_parse() {
+        let ok = "1024=1024 0=0 64KiB=65536 64kib=65536 1MiB=1048576 1GiB=1073741824 \
+                  2TiB=2199023255552 1KB=1000 1mb=1000000 1K=1024 1m=1048576 10B=10";
+        for pair in ok.split_whitespace() {
+            let (text, bytes) = pair.split_once('=').unwrap();
+            assert_eq!(parse_size(text), Ok(bytes.parse().unwrap()), "{text}");
+        }
+        assert_eq!(parse_size(" 8k "), Ok(8192));
+        for text in [
+            "", "-1", "KiB", "1 KiB", "1XB", "1.5KiB", "abc", "16EiB", "+1",
+        ] {
+            assert!(parse_size(text).is_err(), "{text:?} was accepted");
+        }
+        assert_eq!(parse_size(&u64::MAX.to_string()), Ok(u64::MAX));
+        assert_eq!(parse_size("18446744073709551616"), Err("too large"));
+        assert_eq!(parse_size("16777216TiB"), Err("too large"));
+        assert_eq!(parse_count("64"), Ok(64));
+        for text in ["-1", "abc", "1.5", "", "1e3", "+1"] {
+            assert!(parse_count(text).is_err(), "{text:?} was accepted");
+        }
+        for text in ["127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80"] {
+            assert_eq!(parse_addr(text), Ok(text.parse().unwrap()));
+        }
+        let local = parse_addr("localhost:8080").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 8080, "{local}");
+        for text in ["", "localhost", "127.0.0.1", "[::1]", ":::"] {
+            assert!(parse_addr(text).is_err(), "{text:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn fields_table_is_consistent_and_documented() {
+        let docs = include_str!("../docs/CONFIG.md");
+        for f in FIELDS {
+            assert_eq!(f.env, format!("H1_{}", f.name.to_uppercase()));
+            assert_eq!(f.flag, format!("--{}", f.name.replace('_', "-")));
+            assert!(["duration", "size", "count", "address"].contains(&f.kind));
+            assert_eq!(FieldInfo::lookup(f.flag), Some(f));
+            let err = Config::default().set(f.name, "x", f.flag).unwrap_err();
+            assert_ne!(err.reason, "unknown setting", "set() must know {}", f.name);
+            let (name, default, env, flag) = (f.name, f.default, f.env, f.flag);
+            let row = format!(
+                "| `{name}` | {default} | `{env}` | `{flag}` | {} | {} |",
+                f.go, f.help
+            );
+            assert!(docs.contains(&row), "docs/CONFIG.md lacks the row\n{row}");
+        }
+    }
+}

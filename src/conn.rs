@@ -1,0 +1,719 @@
+//! One connection's life on the event loop: read, parse a batch of pipelined requests,
+//! dispatch it, write the answers in order, then keep alive or close.
+//!
+//! Every method here runs on the loop thread and must never block or run user code:
+//! sockets are non-blocking, handlers run on workers (`pool.rs`), and each method returns
+//! either `Ok(())` (the connection lives on) or `Err(Close)` for the loop to tear it down.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+
+use log::{debug, trace};
+use mio::net::TcpStream;
+
+use crate::error::Error;
+use crate::event_loop::Ctx;
+use crate::http::decode::ChunkedDecoder;
+use crate::http::encode::{self, BodyFraming, ConnectionField};
+use crate::http::parse::{self, Framing};
+use crate::http::{Span, Version};
+use crate::pool::{Done, Job, ReqMeta, StreamFraming};
+use crate::request::{Batch, BodyRef, CancelFlag};
+use crate::stream::StreamShared;
+use crate::timer::Tick;
+
+/// Where a connection is in its request cycle (see docs/LIFECYCLE.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Waiting for a complete request head; the header deadline runs.
+    ReadHead,
+    /// A head is parsed, its body is still arriving; the body deadline runs.
+    ReadBody,
+    /// A batch is at a worker; no deadline (handler time is not the client's fault).
+    Dispatched,
+    /// Answers are being written; the write deadline runs while the socket is full.
+    Write,
+    /// A streamed body is being relayed from its producer.
+    Stream,
+    /// Keep-alive between requests: no buffers held, the idle deadline runs.
+    Idle,
+    /// Answered and closing: our side is shut, input is discarded until the peer closes
+    /// (so an unread request body cannot turn our close into a reset that destroys the
+    /// answer in flight, RFC 9112 §9.6).
+    Closing,
+}
+
+/// Which deadline is armed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    Header,
+    Body,
+    Write,
+    Idle,
+    Linger,
+}
+
+/// Why a connection ends (logged at debug).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// The client closed its side with nothing pending.
+    PeerClosed,
+    /// The client closed in the middle of a request.
+    PeerClosedMidRequest,
+    /// A read or write failed (reset, broken pipe).
+    IoError(io::ErrorKind),
+    /// We answered and the connection was not to be kept (close requested, HTTP/1.0,
+    /// an error status, draining, max requests).
+    Done,
+    /// Keep-alive connection idle past `idle_timeout`.
+    IdleTimeout,
+    /// No complete head within `header_read_timeout`.
+    HeaderTimeout,
+    /// The response could not be written within `write_timeout`.
+    WriteTimeout,
+    /// The lingering close ran out of time.
+    LingerTimeout,
+    /// The server is draining and the connection had nothing in flight.
+    Draining,
+    /// The shutdown deadline passed.
+    ShutdownDeadline,
+}
+
+/// Progress of a chunked body at the front of the read buffer, kept across reads so a
+/// large body is decoded once, not again on every read.
+struct ChunkProgress {
+    decoder: ChunkedDecoder,
+    body: Vec<u8>,
+    /// Absolute offset in the read buffer where decoding resumes.
+    resume_at: usize,
+}
+
+/// A connection owned by the loop.
+pub(crate) struct Conn {
+    pub sock: TcpStream,
+    /// Slot index; the mio token is derived from it.
+    pub token: usize,
+    /// Bumped each time the slot is reused, so a late completion for the previous
+    /// occupant is recognised and dropped.
+    pub gen_: u32,
+    /// Connection id for logs (unique per server run).
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub phase: Phase,
+    /// Read buffer; `None` while idle so idle connections hold no memory. It is an
+    /// `Arc<Batch>` so dispatching moves it to the worker without copying.
+    rbuf: Option<Arc<Batch>>,
+    /// Answers waiting to be written, from `wpos`.
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// The live deadline: the tick it falls due and what it guards.
+    pub deadline: Option<(Tick, Deadline)>,
+    /// The tick of this connection's newest wheel entry; entries with another tick are stale.
+    pub filed: Option<Tick>,
+    /// Requests taken from this connection so far (for `max_requests_per_connection`).
+    served: usize,
+    /// Set while a batch is at a worker, so a disconnect can cancel it.
+    cancel: Option<CancelFlag>,
+    /// Close once `wbuf` is written.
+    close_after: bool,
+    /// The client half-closed (read returned 0).
+    peer_eof: bool,
+    /// Reading stopped at the buffer cap before the socket was drained; resume later.
+    read_paused: bool,
+    /// Input was left unread (an error answered mid-request): linger before closing.
+    unread_input: bool,
+    /// The streamed body being relayed, and how to frame it.
+    stream: Option<(Arc<StreamShared>, StreamFraming)>,
+    /// Answers to requests pipelined behind a streamed one, written when it ends.
+    after: Vec<u8>,
+    /// Chunked body progress for the request at the front of the buffer.
+    chunk: Option<ChunkProgress>,
+    /// `100 Continue` already sent for the request at the front of the buffer.
+    continue_sent: bool,
+}
+
+type Step = Result<(), Close>;
+
+impl Conn {
+    pub fn new(sock: TcpStream, token: usize, gen_: u32, id: u64, peer: SocketAddr) -> Self {
+        Conn {
+            sock,
+            token,
+            gen_,
+            id,
+            peer,
+            phase: Phase::ReadHead,
+            rbuf: None,
+            wbuf: Vec::new(),
+            wpos: 0,
+            deadline: None,
+            filed: None,
+            served: 0,
+            cancel: None,
+            close_after: false,
+            peer_eof: false,
+            read_paused: false,
+            unread_input: false,
+            stream: None,
+            after: Vec::new(),
+            chunk: None,
+            continue_sent: false,
+        }
+    }
+
+    /// Arms the single deadline of this connection `after` from now; the wheel is only
+    /// touched when the new deadline is earlier than the entry already filed.
+    pub fn arm(&mut self, ctx: &mut Ctx, kind: Deadline, after: std::time::Duration) {
+        let due = ctx.wheel.tick_of(ctx.now + after);
+        self.deadline = Some((due, kind));
+        if self.filed.is_none_or(|f| due < f) {
+            ctx.wheel.insert(due, (self.token, self.gen_));
+            self.filed = Some(due);
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.deadline = None;
+    }
+
+    fn buffered(&self) -> usize {
+        self.rbuf.as_ref().map_or(0, |b| b.len)
+    }
+
+    /// True when the connection holds nothing in flight (drain may close it at once).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Idle | Phase::ReadHead) && self.buffered() == 0
+    }
+
+    // ------------------------------------------------------------------ reading
+
+    /// The socket is readable (or hung up).
+    pub fn on_readable(&mut self, ctx: &mut Ctx) -> Step {
+        if self.phase == Phase::Closing {
+            return self.discard_input();
+        }
+        let n = self.fill(ctx)?;
+        match self.phase {
+            Phase::Idle | Phase::ReadHead | Phase::ReadBody => {
+                if n > 0 && self.phase == Phase::Idle {
+                    // The header deadline counts from the first byte of a request.
+                    self.phase = Phase::ReadHead;
+                    self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);
+                }
+                self.process(ctx)
+            }
+            Phase::Dispatched => {
+                if self.peer_eof
+                    && let Some(c) = &self.cancel
+                {
+                    debug!("conn={} client closed while its request runs: cancelling", self.id);
+                    c.cancel();
+                }
+                Ok(())
+            }
+            Phase::Stream if self.peer_eof => Err(Close::PeerClosed),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads until the socket would block, a short read, or the buffer cap.
+    fn fill(&mut self, ctx: &mut Ctx) -> Result<usize, Close> {
+        let mut total = 0;
+        if self.peer_eof {
+            return Ok(0);
+        }
+        let rbuf = self.rbuf.get_or_insert_with(|| ctx.bufs.take_read());
+        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        loop {
+            if b.len == b.bytes.len() {
+                if b.bytes.len() >= ctx.read_cap {
+                    self.read_paused = true;
+                    break;
+                }
+                let grown = (b.bytes.len() * 2).min(ctx.read_cap);
+                b.bytes.resize(grown, 0);
+            }
+            match self.sock.read(&mut b.bytes[b.len..]) {
+                Ok(0) => {
+                    self.peer_eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    b.len += n;
+                    total += n;
+                    if b.len < b.bytes.len() {
+                        break; // short read: the socket is drained, the next byte brings a new edge
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Close::IoError(e.kind())),
+            }
+        }
+        if total > 0 {
+            trace!("conn={} read {total} bytes", self.id);
+        } else if b.len == 0 {
+            let b = self.rbuf.take().expect("just used");
+            ctx.bufs.put_read(b);
+        }
+        Ok(total)
+    }
+
+    fn discard_input(&mut self) -> Step {
+        let mut sink = [0u8; 4096];
+        loop {
+            match self.sock.read(&mut sink) {
+                Ok(0) => return Err(Close::Done),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(Close::Done),
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ parsing
+
+    /// Parses every complete request in the buffer and dispatches them as one batch, or
+    /// answers a protocol error, or waits for more bytes.
+    fn process(&mut self, ctx: &mut Ctx) -> Step {
+        let Some(rbuf) = self.rbuf.as_mut() else {
+            return if self.peer_eof {
+                Err(Close::PeerClosed)
+            } else {
+                Ok(())
+            };
+        };
+        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        let data = &b.bytes[..b.len];
+        let mut reqs = ctx.bufs.take_reqs();
+        b.fields.clear();
+        let mut pos = 0;
+        let mut failure = None;
+        let mut body_pending = false;
+        let mut want_continue = None;
+        while pos < data.len() && reqs.len() < ctx.cfg.max_batch {
+            let fields_before = b.fields.len();
+            let head = match parse::parse_head(data, pos, &ctx.limits, &mut b.fields) {
+                Ok(Some(h)) => h,
+                Ok(None) => {
+                    b.fields.truncate(fields_before);
+                    break;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            let body_start = pos + head.len as usize;
+            let (body, end) = match head.framing {
+                Framing::None => (BodyRef::Empty, body_start),
+                Framing::Length(0) => (BodyRef::Empty, body_start),
+                Framing::Length(n) => {
+                    let end = body_start as u64 + n;
+                    if (data.len() as u64) < end {
+                        body_pending = true;
+                        b.fields.truncate(fields_before);
+                        if pos == 0 && head.expect_continue {
+                            want_continue = Some(head.version);
+                        }
+                        break;
+                    }
+                    let span = Span {
+                        start: body_start as u32,
+                        end: end as u32,
+                    };
+                    (BodyRef::Span(span), end as usize)
+                }
+                Framing::Chunked => {
+                    let (mut prog, from) = match self.chunk.take() {
+                        Some(p) if pos == 0 => {
+                            let at = p.resume_at;
+                            (p, at)
+                        }
+                        _ => (
+                            ChunkProgress {
+                                decoder: ChunkedDecoder::new(),
+                                body: Vec::new(),
+                                resume_at: body_start,
+                            },
+                            body_start,
+                        ),
+                    };
+                    match prog.decoder.decode(
+                        &data[from..],
+                        &mut prog.body,
+                        ctx.limits.max_body_bytes,
+                    ) {
+                        Ok((used, true)) => (BodyRef::Owned(prog.body), from + used),
+                        Ok((used, false)) => {
+                            body_pending = true;
+                            b.fields.truncate(fields_before);
+                            if pos == 0 {
+                                if data.len() >= ctx.read_cap {
+                                    failure = Some(Error::BodyTooLarge);
+                                    break;
+                                }
+                                if head.expect_continue {
+                                    want_continue = Some(head.version);
+                                }
+                                prog.resume_at = from + used;
+                                self.chunk = Some(prog);
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            if reqs.is_empty() {
+                                failure = Some(e);
+                            }
+                            break;
+                        }
+                    }
+                }
+            };
+            trace!(
+                "conn={} parsed {} {}",
+                self.id,
+                head.method.as_str(),
+                String::from_utf8_lossy(head.target.get(data))
+            );
+            let limit = ctx.cfg.max_requests_per_connection;
+            let close = !head.keep_alive
+                || ctx.draining
+                || (limit > 0 && self.served + reqs.len() + 1 >= limit);
+            reqs.push(ReqMeta { head, body, close });
+            pos = end;
+            if close {
+                break;
+            }
+        }
+        if !reqs.is_empty() {
+            return self.dispatch(ctx, reqs, pos);
+        }
+        if let Some(version) = want_continue {
+            self.send_continue(ctx, version);
+        }
+        ctx.bufs.put_reqs(reqs);
+        if let Some(e) = failure {
+            return self.answer_error(ctx, e);
+        }
+        if self.peer_eof {
+            return Err(if self.buffered() > 0 {
+                Close::PeerClosedMidRequest
+            } else {
+                Close::PeerClosed
+            });
+        }
+        if body_pending && self.phase != Phase::ReadBody {
+            self.phase = Phase::ReadBody;
+            self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
+        }
+        Ok(())
+    }
+
+    fn send_continue(&mut self, ctx: &mut Ctx, version: Version) {
+        // RFC 9110 §10.1.1: a server that receives 100-continue in an HTTP/1.0 request
+        // MUST ignore it. We only get here when the body is acceptable (a too-large
+        // Content-Length was answered 413 at once by the parser).
+        if self.continue_sent || version == Version::Http10 {
+            return;
+        }
+        self.continue_sent = true;
+        trace!("conn={} 100 Continue", self.id);
+        self.wbuf.extend_from_slice(encode::CONTINUE_100);
+        // Best effort: if it does not fit now, it goes out with the answer.
+        if let Err(c) = self.flush(ctx) {
+            debug!("conn={} writing 100 Continue failed: {c:?}", self.id);
+        }
+    }
+
+    /// Hands the complete requests to a worker; bytes after them stay for later.
+    fn dispatch(&mut self, ctx: &mut Ctx, reqs: Vec<ReqMeta>, consumed: usize) -> Step {
+        let mut batch = self.rbuf.take().expect("dispatching needs a buffer");
+        let total = batch.len;
+        if consumed < total {
+            let mut rest = ctx.bufs.take_read();
+            let r = Arc::get_mut(&mut rest).expect("fresh buffer");
+            let left = &batch.bytes[consumed..total];
+            if r.bytes.len() < left.len() {
+                r.bytes.resize(left.len(), 0);
+            }
+            r.bytes[..left.len()].copy_from_slice(left);
+            r.len = left.len();
+            self.rbuf = Some(rest);
+        }
+        // Chunk progress is only kept for a request at the front of the buffer, and such a
+        // request is never behind complete ones, so nothing is pending here.
+        debug_assert!(self.chunk.is_none());
+        Arc::get_mut(&mut batch).expect("owned").len = consumed;
+        self.served += reqs.len();
+        self.continue_sent = false;
+        let n = reqs.len();
+        let cancel = CancelFlag::new();
+        self.cancel = Some(cancel.clone());
+        self.phase = Phase::Dispatched;
+        self.disarm();
+        let job = Job {
+            token: self.token,
+            gen_: self.gen_,
+            conn_id: self.id,
+            peer: self.peer,
+            batch,
+            reqs,
+            cancel,
+            out: ctx.bufs.take_write(),
+            queued_at: ctx.now,
+        };
+        trace!(
+            "conn={} queueing {n} request(s) for a worker (queue depth {})",
+            self.id,
+            ctx.jobs.len()
+        );
+        match ctx.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Overload is shed here, before any handler runs.
+                let job = e.into_inner();
+                log::warn!(
+                    "conn={} worker queue full: answering 503 to {n} request(s)",
+                    self.id
+                );
+                self.cancel = None;
+                let mut out = job.out;
+                for _ in 0..n {
+                    encode::write_head(
+                        &mut out,
+                        503,
+                        ctx.date(),
+                        [
+                            ("Content-Type", &b"text/plain; charset=utf-8"[..]),
+                            ("Retry-After", &b"1"[..]),
+                        ],
+                        BodyFraming::Length(20),
+                        ConnectionField::Close,
+                    );
+                    out.extend_from_slice(b"Service Unavailable\n");
+                }
+                ctx.bufs.put_batch(job.batch);
+                ctx.bufs.put_reqs(job.reqs);
+                self.wbuf = out;
+                self.wpos = 0;
+                self.close_after = true;
+                self.phase = Phase::Write;
+                self.write_and_continue(ctx)
+            }
+        }
+    }
+
+    /// Answers a protocol error with its status and closes (the framing is unknown).
+    fn answer_error(&mut self, ctx: &mut Ctx, e: Error) -> Step {
+        debug!("conn={} bad request: {e} -> {}", self.id, e.status());
+        let msg = e.message().as_bytes();
+        encode::write_head(
+            &mut self.wbuf,
+            e.status(),
+            ctx.date(),
+            [("Content-Type", &b"text/plain; charset=utf-8"[..])],
+            BodyFraming::Length(msg.len() as u64),
+            ConnectionField::Close,
+        );
+        self.wbuf.extend_from_slice(msg);
+        self.chunk = None;
+        self.unread_input = true;
+        self.close_after = true;
+        self.phase = Phase::Write;
+        self.write_and_continue(ctx)
+    }
+
+    // ------------------------------------------------------------------ answers
+
+    /// A worker finished this connection's batch.
+    pub fn on_done(&mut self, ctx: &mut Ctx, mut done: Done) -> Step {
+        debug_assert_eq!(self.phase, Phase::Dispatched);
+        self.cancel = None;
+        if let Some(b) = done.batch.take() {
+            ctx.bufs.put_batch(b);
+        }
+        ctx.bufs.put_reqs(std::mem::take(&mut done.reqs));
+        if self.wbuf.is_empty() {
+            ctx.bufs.put_write(std::mem::replace(&mut self.wbuf, done.out));
+            self.wpos = 0;
+        } else {
+            self.wbuf.extend_from_slice(&done.out);
+            ctx.bufs.put_write(done.out);
+        }
+        self.close_after |= done.close;
+        if let Some(s) = done.stream {
+            self.stream = Some(s);
+            self.after = done.after;
+            self.phase = Phase::Stream;
+            return self.pump_stream(ctx);
+        }
+        self.phase = Phase::Write;
+        self.write_and_continue(ctx)
+    }
+
+    /// The socket is writable again.
+    pub fn on_writable(&mut self, ctx: &mut Ctx) -> Step {
+        match self.phase {
+            Phase::Write => self.write_and_continue(ctx),
+            Phase::Stream => self.pump_stream(ctx),
+            _ if self.wpos < self.wbuf.len() => self.flush(ctx).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes what is pending; true when everything went out.
+    fn flush(&mut self, ctx: &mut Ctx) -> Result<bool, Close> {
+        let start = self.wpos;
+        while self.wpos < self.wbuf.len() {
+            match self.sock.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(Close::IoError(io::ErrorKind::WriteZero)),
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.deadline.map(|d| d.1) != Some(Deadline::Write) {
+                        self.arm(ctx, Deadline::Write, ctx.cfg.write_timeout);
+                    }
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Close::IoError(e.kind())),
+            }
+        }
+        if self.wpos > start {
+            trace!("conn={} response written: {} bytes", self.id, self.wpos - start);
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        if self.deadline.map(|d| d.1) == Some(Deadline::Write) {
+            self.disarm();
+        }
+        Ok(true)
+    }
+
+    /// Writes the answers; once they are out, keeps the connection alive or closes it.
+    fn write_and_continue(&mut self, ctx: &mut Ctx) -> Step {
+        if !self.flush(ctx)? {
+            return Ok(());
+        }
+        if self.close_after || (ctx.draining && self.stream.is_none()) {
+            return self.finish(ctx);
+        }
+        ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
+        if self.buffered() > 0 || self.read_paused {
+            // Pipelined requests arrived meanwhile: answer them next, in order.
+            trace!("conn={} keep-alive: next pipelined request", self.id);
+            self.phase = Phase::ReadHead;
+            self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);
+            if self.read_paused {
+                self.read_paused = false;
+                return self.on_readable(ctx);
+            }
+            return self.process(ctx);
+        }
+        if self.peer_eof {
+            return Err(Close::PeerClosed);
+        }
+        trace!("conn={} keep-alive: idle", self.id);
+        if let Some(b) = self.rbuf.take() {
+            ctx.bufs.put_read(b);
+        }
+        self.phase = Phase::Idle;
+        self.arm(ctx, Deadline::Idle, ctx.cfg.idle_timeout);
+        Ok(())
+    }
+
+    /// Closes after an answer: at once when nothing is left unread, else a lingering close.
+    fn finish(&mut self, ctx: &mut Ctx) -> Step {
+        if !(self.unread_input || self.buffered() > 0) || self.peer_eof {
+            return Err(Close::Done);
+        }
+        trace!("conn={} lingering close: input left unread", self.id);
+        let _ = self.sock.shutdown(Shutdown::Write);
+        if let Some(b) = self.rbuf.take() {
+            ctx.bufs.put_read(b);
+        }
+        self.phase = Phase::Closing;
+        self.arm(ctx, Deadline::Linger, ctx.linger);
+        self.discard_input()
+    }
+
+    // ------------------------------------------------------------------ streams
+
+    /// Moves queued chunks of the streamed body into the write buffer (while the client
+    /// keeps up) and writes them.
+    pub fn pump_stream(&mut self, ctx: &mut Ctx) -> Step {
+        loop {
+            let Some((shared, framing)) = self.stream.clone() else {
+                return Ok(());
+            };
+            let mut st = shared.lock();
+            st.notified = false;
+            if st.route.is_none() && !st.closed {
+                st.route = Some((self.token, self.gen_, ctx.notifier.clone()));
+                st.cap = ctx.cfg.stream_buffer_bytes;
+            }
+            let mut took = false;
+            while self.wbuf.len() - self.wpos < ctx.cfg.stream_buffer_bytes {
+                let Some(chunk) = st.chunks.pop_front() else {
+                    break;
+                };
+                st.queued -= chunk.len();
+                took = true;
+                match framing {
+                    StreamFraming::Chunked => encode::write_chunk(&mut self.wbuf, &chunk),
+                    StreamFraming::UntilClose => self.wbuf.extend_from_slice(&chunk),
+                }
+            }
+            let ended = (st.finished || st.closed) && st.chunks.is_empty();
+            drop(st);
+            if took {
+                shared.wake_producers();
+            }
+            if ended {
+                if framing == StreamFraming::Chunked {
+                    encode::write_last_chunk(&mut self.wbuf);
+                }
+                trace!("conn={} stream ended", self.id);
+                self.stream = None;
+                self.wbuf.extend_from_slice(&self.after);
+                self.after = Vec::new();
+                self.phase = Phase::Write;
+                return self.write_and_continue(ctx);
+            }
+            if !self.flush(ctx)? || !took {
+                return Ok(());
+            }
+            // Flushed everything: there may be more queued than one pass took.
+        }
+    }
+
+    // ------------------------------------------------------------------ deadlines
+
+    /// The armed deadline passed.
+    pub fn on_deadline(&mut self, ctx: &mut Ctx, kind: Deadline) -> Step {
+        match kind {
+            Deadline::Idle => Err(Close::IdleTimeout),
+            Deadline::Write => Err(Close::WriteTimeout),
+            Deadline::Linger => Err(Close::LingerTimeout),
+            Deadline::Header if self.buffered() == 0 => Err(Close::HeaderTimeout),
+            Deadline::Header => self.answer_error(ctx, Error::HeaderTimeout),
+            Deadline::Body => self.answer_error(ctx, Error::BodyTimeout),
+        }
+    }
+
+    /// Tears the connection's shared state down (the loop then drops the socket).
+    pub fn release(&mut self, ctx: &mut Ctx) {
+        if let Some(c) = self.cancel.take() {
+            c.cancel();
+        }
+        if let Some((s, _)) = self.stream.take() {
+            s.close();
+        }
+        if let Some(b) = self.rbuf.take() {
+            ctx.bufs.put_read(b);
+        }
+        ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
+    }
+}

@@ -1,0 +1,157 @@
+//! Protocol errors: this module owns the mapping from every way a request can be
+//! rejected to its status code, its response body text and whether the connection
+//! must close afterwards.
+//! It never builds a response, touches a socket, a clock or a thread: the event loop
+//! turns an [`Error`] into bytes with `http::encode`.
+
+use std::fmt;
+
+/// Protocol errors detected while reading a request; each maps to one status in
+/// [`Error::status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// 400: httparse rejected the head (bad token, bare CR, obs-fold, bad request line,
+    /// invalid field value, ...).
+    MalformedHead,
+    /// 400: whitespace between a field name and its colon (RFC 9112 §5.1).
+    WhitespaceBeforeColon,
+    /// 400: an HTTP/1.1 request without a Host field (RFC 9112 §3.2).
+    MissingHost,
+    /// 400: more than one Host field line (RFC 9112 §3.2).
+    DuplicateHost,
+    /// 400: a Host field whose value is not a valid `uri-host [ ":" port ]` (RFC 9112 §3.2).
+    InvalidHost,
+    /// 400 and close: both Content-Length and Transfer-Encoding (RFC 9112 §6.1, §6.3 item 3).
+    ContentLengthWithTransferEncoding,
+    /// 400 and close: Content-Length is not exactly `1*DIGIT`, overflows u64, or is repeated
+    /// (RFC 9112 §6.3 item 5).
+    InvalidContentLength,
+    /// 400 and close: the last transfer coding is not `chunked`, or `chunked` was applied
+    /// more than once (RFC 9112 §6.3 item 4, §7.1).
+    TransferEncodingNotChunkedLast,
+    /// 400 and close: Transfer-Encoding in an HTTP/1.0 request means faulty framing
+    /// (RFC 9112 §6.1).
+    TransferEncodingInHttp10,
+    /// 501: `chunked` is last but an earlier coding is not implemented here (RFC 9112 §6.1:
+    /// "A server that receives a request message with a transfer coding it does not
+    /// understand SHOULD respond with 501 (Not Implemented)").
+    UnknownTransferEncoding,
+    /// 400 and close: bad chunk-size, chunk-size overflow, missing CRLF after chunk data,
+    /// bad chunk extension or trailer section (RFC 9112 §7.1).
+    InvalidChunk,
+    /// 414: the request-target is longer than the configured limit (RFC 9112 §3).
+    UriTooLong,
+    /// 431: the head is longer than the configured limit.
+    HeadTooLarge,
+    /// 431: more field lines than the configured limit.
+    TooManyHeaders,
+    /// 413 and close: the body is (or would be) longer than the configured limit.
+    BodyTooLarge,
+    /// 505: a well-formed `HTTP/x.y` other than HTTP/1.0 and HTTP/1.1 (RFC 9110 §15.6.6).
+    UnsupportedVersion,
+    /// 408: the head did not arrive in time (set by the event loop).
+    HeaderTimeout,
+    /// 408: the body did not arrive in time (set by the event loop).
+    BodyTimeout,
+}
+
+impl Error {
+    /// The response status code for this error; the one place that maps kinds to codes.
+    pub fn status(self) -> u16 {
+        match self {
+            Error::MalformedHead
+            | Error::WhitespaceBeforeColon
+            | Error::MissingHost
+            | Error::DuplicateHost
+            | Error::InvalidHost
+            | Error::ContentLengthWithTransferEncoding
+            | Error::InvalidContentLength
+            | Error::TransferEncodingNotChunkedLast
+            | Error::TransferEncodingInHttp10
+            | Error::InvalidChunk => 400,
+            Error::UnknownTransferEncoding => 501,
+            Error::UriTooLong => 414,
+            Error::HeadTooLarge | Error::TooManyHeaders => 431,
+            Error::BodyTooLarge => 413,
+            Error::UnsupportedVersion => 505,
+            Error::HeaderTimeout | Error::BodyTimeout => 408,
+        }
+    }
+
+    /// Short static text used as the error response body (ends with a newline).
+    pub fn message(self) -> &'static str {
+        match self {
+            Error::MalformedHead => "Malformed request head\n",
+            Error::WhitespaceBeforeColon => "Whitespace between field name and colon\n",
+            Error::MissingHost => "Missing Host field\n",
+            Error::DuplicateHost => "More than one Host field\n",
+            Error::InvalidHost => "Invalid Host field\n",
+            Error::ContentLengthWithTransferEncoding => {
+                "Content-Length and Transfer-Encoding both present\n"
+            }
+            Error::InvalidContentLength => "Invalid Content-Length\n",
+            Error::TransferEncodingNotChunkedLast => "Transfer-Encoding must end with chunked\n",
+            Error::TransferEncodingInHttp10 => "Transfer-Encoding in an HTTP/1.0 request\n",
+            Error::UnknownTransferEncoding => "Transfer coding not implemented\n",
+            Error::InvalidChunk => "Invalid chunked body\n",
+            Error::UriTooLong => "Request-target too long\n",
+            Error::HeadTooLarge => "Request head too large\n",
+            Error::TooManyHeaders => "Too many header fields\n",
+            Error::BodyTooLarge => "Request body too large\n",
+            Error::UnsupportedVersion => "HTTP version not supported\n",
+            Error::HeaderTimeout => "Timed out reading the request head\n",
+            Error::BodyTimeout => "Timed out reading the request body\n",
+        }
+    }
+
+    /// True when the connection must close after the error response because the framing
+    /// of what follows is unknown; in practice that holds for every variant.
+    pub fn must_close(self) -> bool {
+        true
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status(), self.message().trim_end())
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::Error::{self, *};
+
+    const ALL: &[(Error, u16)] = &[
+        (MalformedHead, 400),
+        (WhitespaceBeforeColon, 400),
+        (MissingHost, 400),
+        (DuplicateHost, 400),
+        (InvalidHost, 400),
+        (ContentLengthWithTransferEncoding, 400),
+        (InvalidContentLength, 400),
+        (TransferEncodingNotChunkedLast, 400),
+        (TransferEncodingInHttp10, 400),
+        (UnknownTransferEncoding, 501),
+        (InvalidChunk, 400),
+        (UriTooLong, 414),
+        (HeadTooLarge, 431),
+        (TooManyHeaders, 431),
+        (BodyTooLarge, 413),
+        (UnsupportedVersion, 505),
+        (HeaderTimeout, 408),
+        (BodyTimeout, 408),
+    ];
+
+    #[test]
+    fn statuses_messages_close() {
+        for &(e, status) in ALL {
+            assert_eq!(e.status(), status, "{e:?}");
+            let m = e.message();
+            assert!(m.ends_with('\n') && m.len() > 1, "{e:?}");
+            assert!(e.must_close(), "{e:?}");
+            assert!(e.to_string().starts_with(&status.to_string()), "{e:?}");
+        }
+    }
+}

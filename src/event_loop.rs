@@ -1,0 +1,475 @@
+//! The event loop thread: owns the listener, every connection, the timer wheel and the
+//! signal pipe; turns readiness events, worker completions and deadlines into calls on
+//! `Conn`.
+//!
+//! It never runs user code and never blocks except in `poll`, whose timeout comes from
+//! the timer wheel (or zero when completions are waiting).
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender};
+use log::{debug, error, info, trace, warn};
+use mio::{Events, Interest, Poll, Token};
+
+use crate::buffers::Buffers;
+use crate::config::Config;
+use crate::conn::{Close, Conn, Deadline, Phase};
+use crate::http::date::DateCache;
+use crate::http::parse::Limits;
+use crate::listener::{self, Accepted};
+use crate::pool::{Completion, Job, LoopWake, Notifier};
+use crate::signal::SignalPipe;
+use crate::timer::{Tick, Wheel};
+
+const LISTENER: Token = Token(usize::MAX);
+pub(crate) const WAKER: Token = Token(usize::MAX - 1);
+const SIGNALS: Token = Token(usize::MAX - 2);
+
+/// How long a lingering close waits for the client to close its side.
+const LINGER: Duration = Duration::from_secs(2);
+/// How long accepting pauses after EMFILE/ENFILE before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What the loop shares with every `Conn` call: configuration, pools, the wheel, the
+/// job queue and the cached clock.
+pub(crate) struct Ctx {
+    pub cfg: Config,
+    pub limits: Limits,
+    /// Largest a read buffer may grow: a head, a body and framing slack.
+    pub read_cap: usize,
+    pub linger: Duration,
+    pub wheel: Wheel<(usize, u32)>,
+    /// The time of the current loop iteration (one clock read per wake-up).
+    pub now: Instant,
+    pub bufs: Buffers,
+    pub jobs: Sender<Job>,
+    pub notifier: Notifier,
+    /// True once the drain started.
+    pub draining: bool,
+    date: DateCache,
+}
+
+impl Ctx {
+    /// The cached `Date` value (re-formatted at most once a second).
+    pub fn date(&mut self) -> &[u8; 29] {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.date.get(secs)
+    }
+}
+
+/// Commands from other threads (the server handle).
+#[derive(Default)]
+pub(crate) struct Control {
+    /// `ServerHandle::shutdown()` was called.
+    pub stop: AtomicBool,
+}
+
+/// Why accepting is paused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pause {
+    /// `max_connections` reached: resume when one closes.
+    Full,
+    /// Out of descriptors: resume when one closes or after the back-off.
+    Exhausted(Instant),
+}
+
+struct Slot {
+    gen_: u32,
+    conn: Option<Conn>,
+}
+
+/// The loop's own state.
+pub(crate) struct EventLoop {
+    poll: Poll,
+    listener: Option<mio::net::TcpListener>,
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    live: usize,
+    next_id: u64,
+    paused: Option<Pause>,
+    ctx: Ctx,
+    completions: Receiver<Completion>,
+    wake: Arc<LoopWake>,
+    signals: Option<SignalPipe>,
+    control: Arc<Control>,
+    /// Shared with workers and `ServerState`: set when the drain starts.
+    draining_flag: Arc<AtomicBool>,
+    /// When the drain must end (then the rest is force-closed).
+    drain_deadline: Option<Instant>,
+    /// Called once when the drain starts (runs the shutdown hooks).
+    on_drain: Option<Box<dyn FnOnce() + Send>>,
+    fired: Vec<((usize, u32), Tick)>,
+}
+
+/// Everything `EventLoop::new` needs.
+pub(crate) struct LoopParts {
+    pub poll: Poll,
+    pub listener: mio::net::TcpListener,
+    pub cfg: Config,
+    pub jobs: Sender<Job>,
+    pub completions: Receiver<Completion>,
+    pub wake: Arc<LoopWake>,
+    pub notifier: Notifier,
+    pub signals: Option<SignalPipe>,
+    pub control: Arc<Control>,
+    pub draining: Arc<AtomicBool>,
+    pub on_drain: Box<dyn FnOnce() + Send>,
+}
+
+impl EventLoop {
+    pub fn new(mut p: LoopParts) -> io::Result<Self> {
+        p.poll
+            .registry()
+            .register(&mut p.listener, LISTENER, Interest::READABLE)?;
+        let mut signals = p.signals;
+        if let Some(s) = &mut signals {
+            p.poll
+                .registry()
+                .register(&mut s.rx, SIGNALS, Interest::READABLE)?;
+        }
+        let now = Instant::now();
+        let cfg = p.cfg;
+        let limits = Limits {
+            max_head_bytes: cfg.max_head_bytes,
+            max_headers: cfg.max_headers,
+            max_uri_bytes: cfg.max_uri_bytes,
+            max_body_bytes: cfg.max_body_bytes,
+        };
+        let read_cap = (cfg.max_head_bytes * 2)
+            .saturating_add(usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX))
+            .max(crate::buffers::READ_BUF);
+        Ok(EventLoop {
+            poll: p.poll,
+            listener: Some(p.listener),
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            next_id: 1,
+            paused: None,
+            ctx: Ctx {
+                wheel: Wheel::new(cfg.timer_tick, now),
+                linger: LINGER.min(cfg.read_timeout),
+                cfg,
+                limits,
+                read_cap,
+                now,
+                bufs: Buffers::default(),
+                jobs: p.jobs,
+                notifier: p.notifier,
+                draining: false,
+                date: DateCache::new(),
+            },
+            completions: p.completions,
+            wake: p.wake,
+            signals,
+            control: p.control,
+            draining_flag: p.draining,
+            drain_deadline: None,
+            on_drain: Some(p.on_drain),
+            fired: Vec::new(),
+        })
+    }
+
+    /// Runs until the drain completes.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let mut timeout = self.poll_timeout();
+            self.wake.set_asleep(true);
+            if !self.completions.is_empty() {
+                self.wake.set_asleep(false);
+                timeout = Some(Duration::ZERO);
+            }
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    error!("poll failed: {e}");
+                    return Err(e);
+                }
+            }
+            self.wake.set_asleep(false);
+            self.ctx.now = Instant::now();
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => {}
+                    SIGNALS => self.on_signals(),
+                    Token(t) => {
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.with_conn(t, None, |c, ctx| c.on_readable(ctx));
+                        }
+                        if ev.is_writable() {
+                            self.with_conn(t, None, |c, ctx| c.on_writable(ctx));
+                        }
+                    }
+                }
+            }
+            self.drain_completions();
+            if self.control.stop.load(Ordering::Acquire) && !self.ctx.draining {
+                info!("shutdown requested");
+                self.begin_drain();
+            }
+            self.expire_deadlines();
+            if let Some(Pause::Exhausted(at)) = self.paused
+                && self.ctx.now >= at
+            {
+                self.paused = None;
+                self.accept_all();
+            }
+            if self.ctx.draining {
+                if self.live == 0 {
+                    info!("drained: every connection is closed");
+                    return Ok(());
+                }
+                if self.drain_deadline.is_some_and(|d| self.ctx.now >= d) {
+                    warn!(
+                        "shutdown timeout: force-closing {} connection(s)",
+                        self.live
+                    );
+                    for t in 0..self.slots.len() {
+                        self.close(t, Close::ShutdownDeadline);
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut t = self.ctx.wheel.next_timeout(now);
+        let mut at_most = |d: Duration| t = Some(t.map_or(d, |x| x.min(d)));
+        if let Some(Pause::Exhausted(at)) = self.paused {
+            at_most(at.saturating_duration_since(now));
+        }
+        if let Some(d) = self.drain_deadline {
+            at_most(d.saturating_duration_since(now));
+        }
+        t
+    }
+
+    /// Runs `f` on connection `t` (if it is still the same connection) and closes it
+    /// when `f` says so.
+    fn with_conn(
+        &mut self,
+        t: usize,
+        gen_: Option<u32>,
+        f: impl FnOnce(&mut Conn, &mut Ctx) -> Result<(), Close>,
+    ) {
+        let Some(slot) = self.slots.get_mut(t) else {
+            return;
+        };
+        if gen_.is_some_and(|g| g != slot.gen_) {
+            return;
+        }
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        if let Err(reason) = f(conn, &mut self.ctx) {
+            self.close(t, reason);
+        }
+    }
+
+    // ------------------------------------------------------------------ accept
+
+    fn accept_all(&mut self) {
+        if self.paused.is_some() {
+            return;
+        }
+        loop {
+            let Some(l) = self.listener.as_ref() else {
+                return;
+            };
+            if self.live >= self.ctx.cfg.max_connections {
+                warn!(
+                    "max_connections ({}) reached: accepting paused",
+                    self.ctx.cfg.max_connections
+                );
+                self.paused = Some(Pause::Full);
+                return;
+            }
+            let accepted = listener::accept(l);
+            match accepted {
+                Accepted::Conn(sock, peer) => self.add_conn(sock, peer),
+                Accepted::Drained => return,
+                Accepted::Exhausted(e) => {
+                    error!(
+                        "accept: {e} ({} connections open): accepting paused for {ACCEPT_BACKOFF:?}",
+                        self.live
+                    );
+                    self.paused = Some(Pause::Exhausted(self.ctx.now + ACCEPT_BACKOFF));
+                    return;
+                }
+                Accepted::Skip(e) => debug!("accept: {e}"),
+            }
+        }
+    }
+
+    fn add_conn(&mut self, mut sock: mio::net::TcpStream, peer: std::net::SocketAddr) {
+        let t = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot {
+                gen_: 0,
+                conn: None,
+            });
+            self.slots.len() - 1
+        });
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut sock, Token(t), Interest::READABLE | Interest::WRITABLE)
+        {
+            error!("registering a connection from {peer} failed: {e}");
+            self.free.push(t);
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let slot = &mut self.slots[t];
+        let mut conn = Conn::new(sock, t, slot.gen_, id, peer);
+        trace!("conn={id} accepted from {peer}");
+        let header_timeout = self.ctx.cfg.header_read_timeout;
+        conn.arm(&mut self.ctx, Deadline::Header, header_timeout);
+        slot.conn = Some(conn);
+        self.live += 1;
+    }
+
+    fn close(&mut self, t: usize, reason: Close) {
+        let Some(slot) = self.slots.get_mut(t) else {
+            return;
+        };
+        let Some(mut conn) = slot.conn.take() else {
+            return;
+        };
+        slot.gen_ = slot.gen_.wrapping_add(1);
+        debug!("conn={} closed: {reason:?}", conn.id);
+        conn.release(&mut self.ctx);
+        let _ = self.poll.registry().deregister(&mut conn.sock);
+        drop(conn);
+        self.free.push(t);
+        self.live -= 1;
+        if self.paused.is_some() && !self.ctx.draining {
+            self.paused = None;
+            self.accept_all();
+        }
+    }
+
+    // ------------------------------------------------------------------ completions
+
+    fn drain_completions(&mut self) {
+        while let Ok(c) = self.completions.try_recv() {
+            match c {
+                Completion::Done(mut done) => {
+                    let (t, g) = (done.token, done.gen_);
+                    let live = self
+                        .slots
+                        .get(t)
+                        .is_some_and(|s| s.gen_ == g && s.conn.is_some());
+                    if !live {
+                        // The client left while its batch ran; the slot may be reused.
+                        trace!("late completion for a closed connection dropped");
+                        if let Some(b) = done.batch.take() {
+                            self.ctx.bufs.put_batch(b);
+                        }
+                        if let Some((s, _)) = done.stream.take() {
+                            s.close();
+                        }
+                        continue;
+                    }
+                    self.with_conn(t, Some(g), |c, ctx| c.on_done(ctx, done));
+                }
+                Completion::StreamReady { token, gen_ } => {
+                    self.with_conn(token, Some(gen_), |c, ctx| c.pump_stream(ctx));
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ deadlines
+
+    fn expire_deadlines(&mut self) {
+        let now_tick = self.ctx.wheel.advance(self.ctx.now, &mut self.fired);
+        let mut fired = std::mem::take(&mut self.fired);
+        for ((t, g), tick) in fired.drain(..) {
+            let Some(slot) = self.slots.get_mut(t) else {
+                continue;
+            };
+            if slot.gen_ != g {
+                continue;
+            }
+            let Some(conn) = slot.conn.as_mut() else {
+                continue;
+            };
+            if conn.filed != Some(tick) {
+                continue; // a stale entry: the deadline was re-filed earlier since
+            }
+            conn.filed = None;
+            let Some((due, kind)) = conn.deadline else {
+                continue;
+            };
+            if due > now_tick {
+                // The deadline moved later (lazy re-arm) or lies beyond one rotation.
+                self.ctx.wheel.insert(due, (t, g));
+                conn.filed = Some(due);
+                continue;
+            }
+            conn.deadline = None;
+            trace!("conn={} deadline passed: {kind:?}", conn.id);
+            self.with_conn(t, Some(g), |c, ctx| c.on_deadline(ctx, kind));
+        }
+        self.fired = fired;
+    }
+
+    // ------------------------------------------------------------------ drain
+
+    fn on_signals(&mut self) {
+        let n = self.signals.as_mut().map_or(0, |s| s.take());
+        if n == 0 {
+            return;
+        }
+        if self.ctx.draining || n > 1 {
+            warn!("second signal: exiting at once");
+            std::process::exit(130);
+        }
+        info!("signal received: draining");
+        self.begin_drain();
+    }
+
+    /// Stops accepting, closes idle connections, lets the rest finish.
+    fn begin_drain(&mut self) {
+        self.ctx.draining = true;
+        self.draining_flag.store(true, Ordering::Release);
+        self.drain_deadline = Some(self.ctx.now + self.ctx.cfg.shutdown_timeout);
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+            drop(l); // new connects are refused from here on
+        }
+        if let Some(f) = self.on_drain.take() {
+            f();
+        }
+        let mut idle = 0;
+        for t in 0..self.slots.len() {
+            let is_idle = self.slots[t].conn.as_ref().is_some_and(|c| c.is_idle());
+            if is_idle {
+                idle += 1;
+                self.close(t, Close::Draining);
+            }
+        }
+        let busy = self
+            .slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref())
+            .filter(|c| c.phase != Phase::Closing)
+            .count();
+        info!(
+            "draining: listener closed, {idle} idle connection(s) closed, {busy} finishing (deadline {:?})",
+            self.ctx.cfg.shutdown_timeout
+        );
+    }
+}

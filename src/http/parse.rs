@@ -1,0 +1,522 @@
+//! Request-head parsing: this stage owns turning the bytes of one request head into a
+//! [`Head`] of spans, enforcing the RFC 9112 message-framing rules and the configured
+//! size limits.
+//! It never touches a socket, a clock or a thread, never copies the head and never
+//! allocates except by pushing into the caller's `fields` Vec.
+
+use std::mem::MaybeUninit;
+use std::ops::Range;
+
+use super::{Method, Span, Version};
+use crate::error::Error;
+
+/// Limits applied while parsing (copied from the server Config).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest accepted head, from the first byte (leading empty lines included) through
+    /// the empty line that ends it.
+    pub max_head_bytes: usize,
+    /// Most field lines accepted in one head (capped at [`MAX_HEADERS_CAP`]).
+    pub max_headers: usize,
+    /// Longest accepted request-target.
+    pub max_uri_bytes: usize,
+    /// Largest accepted body, in decoded bytes.
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    /// 16 KiB head, 100 fields, 8 KiB request-target, 1 MiB body.
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: 16 * 1024,
+            max_headers: 100,
+            max_uri_bytes: 8 * 1024,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Hard cap for `max_headers` (size of the on-stack httparse array).
+pub const MAX_HEADERS_CAP: usize = 256;
+
+/// How the body of a request is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: neither Content-Length nor Transfer-Encoding (RFC 9112 §6.3 item 7:
+    /// "the message body length is zero").
+    None,
+    /// Exactly this many bytes follow the head (RFC 9112 §6.3 item 6).
+    Length(u64),
+    /// The body uses the chunked transfer coding (RFC 9112 §6.3 item 4, §7.1).
+    Chunked,
+}
+
+/// A parsed request head; every [`Span`] is absolute into the `buf` passed to
+/// [`parse_head`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The method, classified.
+    pub method: Method,
+    /// The method token as sent.
+    pub method_span: Span,
+    /// The request-target as sent (RFC 9112 §3.2).
+    pub target: Span,
+    /// The target up to (excluding) the first `?`. For absolute-form `http://h/p?q` it is
+    /// the `/p` part (a `/` inside `://` when the path is empty); for `*` it is `*`; for
+    /// authority-form (`CONNECT h:443`) it is the whole target.
+    pub path: Span,
+    /// The part after the first `?` (possibly empty), if there is a `?`.
+    pub query: Option<Span>,
+    /// The protocol version.
+    pub version: Version,
+    /// Indices into the `fields` Vec given to [`parse_head`]: (name span, value span),
+    /// values trimmed of OWS (RFC 9112 §5.1).
+    pub fields: Range<u32>,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// What the request asks for: HTTP/1.1 unless a Connection field lists `close`,
+    /// HTTP/1.0 only if it lists `keep-alive` (RFC 9112 §9.3).
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on an HTTP/1.1 request (RFC 9110 §10.1.1).
+    pub expect_continue: bool,
+    /// Bytes the head occupies from `start`, including skipped leading empty lines and
+    /// the final empty line.
+    pub len: u32,
+}
+
+/// Parses one request head starting at `buf[start..]`.
+///
+/// `Ok(None)` means incomplete: the caller reads more and calls again. Even then this
+/// fails with [`Error::UriTooLong`] once the unfinished request line is longer than
+/// `max_uri_bytes + 32`, and with [`Error::HeadTooLarge`] once `buf.len() - start`
+/// exceeds `max_head_bytes`.
+///
+/// For a complete head: a target longer than `max_uri_bytes` is [`Error::UriTooLong`], a
+/// head longer than `max_head_bytes` is [`Error::HeadTooLarge`], more than `max_headers`
+/// fields is [`Error::TooManyHeaders`], a Content-Length above `max_body_bytes` is
+/// [`Error::BodyTooLarge`].
+///
+/// `fields` is appended to (never cleared); [`Head::fields`] indexes the appended range.
+/// On error nothing stays appended.
+pub fn parse_head(
+    buf: &[u8],
+    start: usize,
+    limits: &Limits,
+    fields: &mut Vec<(Span, Span)>,
+) -> Result<Option<Head>, Error> {
+    let b = buf.get(start..).unwrap_or_default();
+    let max_headers = limits.max_headers.min(MAX_HEADERS_CAP);
+    // Uninitialised slots: httparse writes only the ones it fills, so there is no
+    // per-call 8 KiB memset of EMPTY_HEADERs.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(b, &mut slots[..max_headers]) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return incomplete(b, limits),
+        Err(httparse::Error::Version) => return version_error(b, limits),
+        Err(httparse::Error::TooManyHeaders) => return Err(Error::TooManyHeaders),
+        // RFC 9112 §5.1: "A server MUST reject, with a response status code of 400 (Bad
+        // Request), any received request message that contains whitespace between a
+        // header field name and colon."
+        Err(httparse::Error::HeaderName) if whitespace_before_colon(b) => {
+            return Err(Error::WhitespaceBeforeColon);
+        }
+        // Bad tokens, bare CR, obs-fold (RFC 9112 §5.2: a server MUST either reject it
+        // with 400 or replace it), CTLs in values, a bad request line (RFC 9112 §3).
+        Err(_) => return Err(Error::MalformedHead),
+    };
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(Error::MalformedHead);
+    };
+    // RFC 9112 §3: "A server that receives a request-target longer than any URI it
+    // wishes to parse MUST respond with a 414 (URI Too Long) status code."
+    if target.len() > limits.max_uri_bytes {
+        return Err(Error::UriTooLong);
+    }
+    if len > limits.max_head_bytes || start.saturating_add(len) > u32::MAX as usize {
+        return Err(Error::HeadTooLarge);
+    }
+    let version = if minor == 0 {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+
+    let base = buf.as_ptr() as usize;
+    let span = |s: &[u8]| {
+        // httparse hands back sub-slices of `b`, itself a sub-slice of `buf`.
+        let at = (s.as_ptr() as usize).wrapping_sub(base) as u32;
+        Span {
+            start: at,
+            end: at + s.len() as u32,
+        }
+    };
+
+    let first = fields.len();
+    fields.reserve(req.headers.len());
+    let mut scan = Scan::default();
+    for h in req.headers.iter() {
+        fields.push((span(h.name.as_bytes()), span(h.value)));
+        if let Err(e) = scan.field(h.name.as_bytes(), h.value) {
+            fields.truncate(first);
+            return Err(e);
+        }
+    }
+    let framing = match scan.finish(version, limits) {
+        Ok(f) => f,
+        Err(e) => {
+            fields.truncate(first);
+            return Err(e);
+        }
+    };
+
+    let target_span = span(target.as_bytes());
+    let (path, query) = split_target(target.as_bytes(), target_span.start);
+    Ok(Some(Head {
+        method: Method::from_bytes(method.as_bytes()),
+        method_span: span(method.as_bytes()),
+        target: target_span,
+        path,
+        query,
+        version,
+        fields: first as u32..fields.len() as u32,
+        framing,
+        keep_alive: match version {
+            Version::Http11 => !scan.conn_close,
+            Version::Http10 => scan.conn_keep_alive && !scan.conn_close,
+        },
+        // RFC 9110 §10.1.1: "A server that receives a 100-continue expectation in an
+        // HTTP/1.0 request MUST ignore that expectation."
+        expect_continue: scan.expect_continue && version == Version::Http11,
+        len: len as u32,
+    }))
+}
+
+/// Returns the value of the first field named `name` (ASCII case-insensitive, RFC 9110
+/// §5.1: "Field names are case-insensitive").
+pub fn find_field<'a>(buf: &'a [u8], fields: &[(Span, Span)], name: &str) -> Option<&'a [u8]> {
+    fields
+        .iter()
+        .find(|(n, _)| n.get(buf).eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| v.get(buf))
+}
+
+/// What the framing- and connection-relevant fields said, gathered in one pass.
+#[derive(Default)]
+struct Scan {
+    hosts: u32,
+    content_length: Option<u64>,
+    te_seen: bool,
+    te_last_chunked: bool,
+    te_chunked_not_last: bool,
+    te_other: bool,
+    conn_close: bool,
+    conn_keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl Scan {
+    #[inline]
+    fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
+                // code to any HTTP/1.1 request message that lacks a Host header field and
+                // to any request message that contains more than one Host header field
+                // line or a Host header field with an invalid field value."
+                self.hosts += 1;
+                if self.hosts > 1 {
+                    return Err(Error::DuplicateHost);
+                }
+                if !value.iter().all(|&c| HOST_CHARS[c as usize]) {
+                    return Err(Error::InvalidHost);
+                }
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                // RFC 9110 §10.1.1: "The Expect field value is case-insensitive."
+                self.expect_continue |=
+                    list(value).any(|e| e.eq_ignore_ascii_case(b"100-continue"));
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                // RFC 9110 §7.6.1: Connection = #connection-option, case-insensitive.
+                for opt in list(value) {
+                    if opt.eq_ignore_ascii_case(b"close") {
+                        self.conn_close = true;
+                    } else if opt.eq_ignore_ascii_case(b"keep-alive") {
+                        self.conn_keep_alive = true;
+                    }
+                }
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                // RFC 9112 §6.3 item 5: "If a message is received without
+                // Transfer-Encoding and with an invalid Content-Length header field, then
+                // the message framing is invalid and the recipient MUST treat it as an
+                // unrecoverable error". A repeated field or a list is treated as invalid:
+                // the RFC's exception for a list of identical values is not taken.
+                if self.content_length.is_some() {
+                    return Err(Error::InvalidContentLength);
+                }
+                self.content_length =
+                    Some(parse_content_length(value).ok_or(Error::InvalidContentLength)?);
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                // RFC 9112 §6.1: Transfer-Encoding = #transfer-coding, possibly over
+                // several field lines (RFC 9112 §7: "All transfer-coding names are
+                // case-insensitive").
+                self.te_seen = true;
+                for coding in list(value) {
+                    // RFC 9112 §6.1: "A sender MUST NOT apply the chunked transfer coding
+                    // more than once to a message body."
+                    if self.te_last_chunked {
+                        self.te_chunked_not_last = true;
+                    }
+                    self.te_last_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                    if !self.te_last_chunked {
+                        self.te_other = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&self, version: Version, limits: &Limits) -> Result<Framing, Error> {
+        if version == Version::Http11 && self.hosts == 0 {
+            return Err(Error::MissingHost); // RFC 9112 §3.2
+        }
+        if self.te_seen {
+            // RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message
+            // containing a Transfer-Encoding header field MUST treat the message as if the
+            // framing is faulty".
+            if version == Version::Http10 {
+                return Err(Error::TransferEncodingInHttp10);
+            }
+            // RFC 9112 §6.1: "A server MAY reject a request that contains both
+            // Content-Length and Transfer-Encoding [...] the server MUST close the
+            // connection after responding to such a request".
+            if self.content_length.is_some() {
+                return Err(Error::ContentLengthWithTransferEncoding);
+            }
+            // RFC 9112 §6.3 item 4: "If a Transfer-Encoding header field is present in a
+            // request and the chunked transfer coding is not the final encoding, [...]
+            // the server MUST respond with the 400 (Bad Request) status code".
+            if !self.te_last_chunked || self.te_chunked_not_last {
+                return Err(Error::TransferEncodingNotChunkedLast);
+            }
+            // RFC 9112 §6.1: a coding the server does not understand SHOULD get 501;
+            // chunked is the only one implemented.
+            if self.te_other {
+                return Err(Error::UnknownTransferEncoding);
+            }
+            return Ok(Framing::Chunked);
+        }
+        match self.content_length {
+            Some(n) if n > limits.max_body_bytes => Err(Error::BodyTooLarge),
+            Some(n) => Ok(Framing::Length(n)),
+            // RFC 9112 §6.3 item 7: no Content-Length, no Transfer-Encoding: length zero.
+            None => Ok(Framing::None),
+        }
+    }
+}
+
+/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no hex, no whitespace inside,
+/// no empty value, no list; overflow past u64 is rejected.
+#[inline]
+fn parse_content_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in v {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(n)
+}
+
+/// The non-empty elements of a `#element` list, OWS-trimmed (RFC 9110 §5.6.1: "a
+/// recipient MUST parse and ignore a reasonable number of empty list elements").
+#[inline]
+fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&c| c == b',')
+        .map(trim_ows)
+        .filter(|e| !e.is_empty())
+}
+
+#[inline]
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Splits a request-target (RFC 9112 §3.2) into path and query spans; `base` is the
+/// absolute offset of `target` in the parsed buffer.
+fn split_target(target: &[u8], base: u32) -> (Span, Option<Span>) {
+    let end = base + target.len() as u32;
+    let (before_q, query) = match target.iter().position(|&c| c == b'?') {
+        Some(i) => (
+            &target[..i],
+            Some(Span {
+                start: base + i as u32 + 1,
+                end,
+            }),
+        ),
+        None => (target, None),
+    };
+    let before_end = base + before_q.len() as u32;
+    let path = match before_q.first() {
+        // origin-form (RFC 9112 §3.2.1) and asterisk-form (§3.2.4).
+        Some(b'/') | Some(b'*') | None => Span {
+            start: base,
+            end: before_end,
+        },
+        // absolute-form (RFC 9112 §3.2.2): "scheme://authority" then the path.
+        _ => match before_q.windows(3).position(|w| w == b"://") {
+            Some(i) => {
+                let auth = i + 3;
+                match before_q[auth..].iter().position(|&c| c == b'/') {
+                    Some(j) => Span {
+                        start: base + (auth + j) as u32,
+                        end: before_end,
+                    },
+                    // Empty path: point at the '/' of "://" so `path` still reads "/".
+                    None => Span {
+                        start: base + i as u32 + 1,
+                        end: base + i as u32 + 2,
+                    },
+                }
+            }
+            // authority-form (RFC 9112 §3.2.3) or anything else: the whole thing.
+            None => Span {
+                start: base,
+                end: before_end,
+            },
+        },
+    };
+    (path, query)
+}
+
+/// Index of the request line: RFC 9112 §2.2: "a server that is expecting to receive and
+/// parse a request-line SHOULD ignore at least one empty line (CRLF) received prior to
+/// the request-line".
+fn request_line_start(b: &[u8]) -> usize {
+    b.iter()
+        .position(|&c| c != b'\r' && c != b'\n')
+        .unwrap_or(b.len())
+}
+
+/// The limit checks that apply while a head is still incomplete.
+fn incomplete(b: &[u8], limits: &Limits) -> Result<Option<Head>, Error> {
+    let line = &b[request_line_start(b)..];
+    let cap = limits.max_uri_bytes.saturating_add(32);
+    if line.len() > cap && !line[..=cap].contains(&b'\n') {
+        return Err(Error::UriTooLong);
+    }
+    if b.len() > limits.max_head_bytes {
+        return Err(Error::HeadTooLarge);
+    }
+    Ok(None)
+}
+
+/// httparse accepts only HTTP/1.0 and HTTP/1.1; tells a well-formed other version (505,
+/// RFC 9110 §15.6.6) from garbage (400). `HTTP-version = HTTP-name "/" DIGIT "." DIGIT`
+/// (RFC 9112 §2.3), HTTP-name case-sensitive.
+fn version_error(b: &[u8], limits: &Limits) -> Result<Option<Head>, Error> {
+    const PATTERN: &[u8; 8] = b"HTTP/0.0";
+    let line = &b[request_line_start(b)..];
+    let Some(rest) = line.splitn(3, |&c| c == b' ').nth(2) else {
+        return Err(Error::MalformedHead);
+    };
+    let eol = rest.iter().position(|&c| c == b'\r' || c == b'\n');
+    let tok = &rest[..eol.unwrap_or(rest.len())];
+    let fits = |tok: &[u8]| {
+        tok.len() <= PATTERN.len()
+            && tok.iter().zip(PATTERN).all(|(&c, &p)| match p {
+                b'0' => c.is_ascii_digit(),
+                _ => c == p,
+            })
+    };
+    if tok.len() == PATTERN.len() && fits(tok) {
+        Err(Error::UnsupportedVersion)
+    } else if eol.is_none() && fits(tok) {
+        // A prefix such as "HTTP/2": wait for the rest of the line.
+        incomplete(b, limits)
+    } else {
+        Err(Error::MalformedHead)
+    }
+}
+
+/// True when the first field line that is not `token ":" ...` is `token 1*WS ":" ...`
+/// (only called on an httparse header-name error, so speed does not matter).
+fn whitespace_before_colon(b: &[u8]) -> bool {
+    let b = &b[request_line_start(b)..];
+    let name_len = |line: &[u8]| line.iter().take_while(|&&c| is_tchar(c)).count();
+    b.split(|&c| c == b'\n')
+        .skip(1) // the request line
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .find(|line| {
+            let n = name_len(line);
+            !(n > 0 && line.get(n) == Some(&b':'))
+        })
+        .is_some_and(|line| {
+            let n = name_len(line);
+            let rest = &line[n..];
+            let ws = rest
+                .iter()
+                .take_while(|&&c| c == b' ' || c == b'\t')
+                .count();
+            n > 0 && ws > 0 && rest.get(ws) == Some(&b':')
+        })
+}
+
+const fn byte_table(chars: &[u8], ranges: &[(u8, u8)]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < chars.len() {
+        t[chars[i] as usize] = true;
+        i += 1;
+    }
+    let mut r = 0;
+    while r < ranges.len() {
+        let mut c = ranges[r].0;
+        while c <= ranges[r].1 {
+            t[c as usize] = true;
+            c += 1;
+        }
+        r += 1;
+    }
+    t
+}
+
+/// `tchar` (RFC 9110 §5.6.2): "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" /
+/// "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+static TCHAR: [bool; 256] = byte_table(
+    b"!#$%&'*+-.^_`|~",
+    &[(b'0', b'9'), (b'a', b'z'), (b'A', b'Z')],
+);
+
+/// True for a `tchar` (RFC 9110 §5.6.2).
+#[inline]
+pub fn is_tchar(c: u8) -> bool {
+    TCHAR[c as usize]
+}
+
+/// Bytes allowed in `Host = uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2):
+/// unreserved, pct-encoded, sub-delims, ":" and the IP-literal brackets.
+static HOST_CHARS: [bool; 256] = byte_table(
+    b"-._~%!$&'()*+,;=:[]",
+    &[(b'0', b'9'), (b'a', b'z'), (b'A', b'Z')],
+);
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

@@ -1,0 +1,452 @@
+//! Table-driven tests for `parse_head`: each row is raw request bytes and the outcome.
+//! They never touch a socket, a clock or a thread.
+
+use super::*;
+use crate::error::Error::{self, *};
+
+const LIMITS: Limits = Limits {
+    max_head_bytes: 1024,
+    max_headers: 16,
+    max_uri_bytes: 64,
+    max_body_bytes: 1000,
+};
+
+fn parse(buf: &[u8]) -> Result<Option<Head>, Error> {
+    let mut fields = Vec::new();
+    parse_head(buf, 0, &LIMITS, &mut fields)
+}
+
+/// (name, request bytes, expected error, expected status).
+const REJECT: &[(&str, &[u8], Error, u16)] = &[
+    // Request line (RFC 9112 §3).
+    ("bad method token", b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("empty target", b"GET  HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("http/0.9 line", b"GET /\r\n\r\n", MalformedHead, 400),
+    ("space in target", b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("lowercase name", b"GET / http/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("bare CR ends line", b"GET / HTTP/1.1\rHost: a\r\n\r\n", MalformedHead, 400),
+    ("version 1.10", b"GET / HTTP/1.10\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("version 2.00", b"GET / HTTP/2.00\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("version HTTP/2", b"GET / HTTP/2\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("version x.1", b"GET / HTTP/x.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("version HTTPS", b"GET / HTTPS/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    // RFC 9110 §15.6.6: well-formed but unsupported versions.
+    ("version 2.0", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", UnsupportedVersion, 505),
+    ("version 1.2", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", UnsupportedVersion, 505),
+    ("version 3.0", b"GET / HTTP/3.0\r\n\r\n", UnsupportedVersion, 505),
+    ("version 0.9", b"GET / HTTP/0.9\r\n\r\n", UnsupportedVersion, 505),
+    ("version 2.0 no eol", b"GET / HTTP/2.0", UnsupportedVersion, 505),
+    // Field lines (RFC 9112 §5).
+    ("space in name", b"GET / HTTP/1.1\r\nHo st: a\r\n\r\n", MalformedHead, 400),
+    ("ws before colon", b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", WhitespaceBeforeColon, 400),
+    ("tab before colon", b"GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", WhitespaceBeforeColon, 400),
+    (
+        "ws before colon later",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX-A  : b\r\n\r\n",
+        WhitespaceBeforeColon,
+        400,
+    ),
+    ("obs-fold", b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n", MalformedHead, 400),
+    ("obs-fold tab", b"GET / HTTP/1.1\r\nX: b\r\n\tc\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("ws first line", b"GET / HTTP/1.1\r\n Host: a\r\n\r\n", MalformedHead, 400),
+    ("bare CR in value", b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", MalformedHead, 400),
+    ("NUL in value", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", MalformedHead, 400),
+    ("no colon", b"GET / HTTP/1.1\r\nHost: a\r\nX\r\n\r\n", MalformedHead, 400),
+    ("empty name", b"GET / HTTP/1.1\r\n: a\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    // Host (RFC 9112 §3.2).
+    ("missing host", b"GET / HTTP/1.1\r\nX: a\r\n\r\n", MissingHost, 400),
+    ("duplicate host", b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", DuplicateHost, 400),
+    ("duplicate host 1.0", b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", DuplicateHost, 400),
+    ("host with space", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", InvalidHost, 400),
+    ("host with tab", b"GET / HTTP/1.1\r\nHost: a\tb\r\n\r\n", InvalidHost, 400),
+    ("host with slash", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", InvalidHost, 400),
+    ("host with DEL", b"GET / HTTP/1.1\r\nHost: a\x7f\r\n\r\n", MalformedHead, 400),
+    ("host obs-text", b"GET / HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n", InvalidHost, 400),
+    // Content-Length (RFC 9110 §8.6, RFC 9112 §6.3 item 5).
+    ("cl plus", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", InvalidContentLength, 400),
+    ("cl minus", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n", InvalidContentLength, 400),
+    ("cl hex", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n", InvalidContentLength, 400),
+    ("cl empty", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", InvalidContentLength, 400),
+    ("cl blank", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:  \r\n\r\n", InvalidContentLength, 400),
+    ("cl inner sp", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\n", InvalidContentLength, 400),
+    ("cl list", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,5\r\n\r\n", InvalidContentLength, 400),
+    ("cl list sp", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", InvalidContentLength, 400),
+    (
+        "cl overflow",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n",
+        InvalidContentLength,
+        400,
+    ),
+    (
+        "cl twice same",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n",
+        InvalidContentLength,
+        400,
+    ),
+    (
+        "cl twice differ",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        InvalidContentLength,
+        400,
+    ),
+    ("cl too big", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", BodyTooLarge, 413),
+    (
+        "cl u64 max",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n",
+        BodyTooLarge,
+        413,
+    ),
+    // Transfer-Encoding (RFC 9112 §6.1, §6.3).
+    (
+        "cl and te",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ContentLengthWithTransferEncoding,
+        400,
+    ),
+    (
+        "te and cl",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+        ContentLengthWithTransferEncoding,
+        400,
+    ),
+    ("te gzip", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", TransferEncodingNotChunkedLast, 400),
+    ("te identity", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", TransferEncodingNotChunkedLast, 400),
+    ("te empty", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", TransferEncodingNotChunkedLast, 400),
+    (
+        "te chunked, gzip",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        TransferEncodingNotChunkedLast,
+        400,
+    ),
+    (
+        "te chunked twice",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+        TransferEncodingNotChunkedLast,
+        400,
+    ),
+    (
+        "te chunked twice fields",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        TransferEncodingNotChunkedLast,
+        400,
+    ),
+    (
+        "te chunked param",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n",
+        TransferEncodingNotChunkedLast,
+        400,
+    ),
+    (
+        "te chunkedx",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunkedx\r\n\r\n",
+        TransferEncodingNotChunkedLast,
+        400,
+    ),
+    (
+        "te gzip, chunked",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        UnknownTransferEncoding,
+        501,
+    ),
+    (
+        "te gzip then chunked fields",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+        UnknownTransferEncoding,
+        501,
+    ),
+    (
+        "te in 1.0",
+        b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        TransferEncodingInHttp10,
+        400,
+    ),
+    (
+        "te and cl in 1.0",
+        b"POST / HTTP/1.0\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        TransferEncodingInHttp10,
+        400,
+    ),
+    // Limits.
+    (
+        "target too long",
+        b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: a\r\n\r\n",
+        UriTooLong,
+        414,
+    ),
+    (
+        "target too long, no eol yet",
+        b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        UriTooLong,
+        414,
+    ),
+    (
+        "too many headers",
+        b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\nF: 1\r\nG: 1\r\nH: 1\r\nI: 1\r\nJ: 1\r\nK: 1\r\nL: 1\r\nM: 1\r\nN: 1\r\nO: 1\r\nP: 1\r\n\r\n",
+        TooManyHeaders,
+        431,
+    ),
+];
+
+#[test]
+fn rejects() {
+    for &(name, input, err, status) in REJECT {
+        let mut fields = vec![(Span::default(), Span::default())];
+        assert_eq!(
+            parse_head(input, 0, &LIMITS, &mut fields),
+            Err(err),
+            "{name}"
+        );
+        assert_eq!(err.status(), status, "{name}");
+        assert_eq!(fields.len(), 1, "{name}: fields left appended on error");
+    }
+}
+
+#[test]
+fn head_too_large() {
+    let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+    while head.len() < LIMITS.max_head_bytes {
+        head.extend_from_slice(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
+    }
+    // Incomplete and already over the limit (checked before the field count).
+    let mut lim = LIMITS;
+    lim.max_headers = 100;
+    assert_eq!(
+        parse_head(&head, 0, &lim, &mut Vec::new()),
+        Err(HeadTooLarge)
+    );
+    // Complete but over the limit.
+    head.extend_from_slice(b"\r\n");
+    assert_eq!(
+        parse_head(&head, 0, &lim, &mut Vec::new()),
+        Err(HeadTooLarge)
+    );
+    // Endless leading empty lines count too.
+    let crlfs = b"\r\n".repeat(LIMITS.max_head_bytes);
+    assert_eq!(parse(&crlfs), Err(HeadTooLarge));
+}
+
+#[test]
+fn max_headers_is_capped() {
+    let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for _ in 0..MAX_HEADERS_CAP {
+        head.extend_from_slice(b"X: 1\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    let lim = Limits {
+        max_head_bytes: 1 << 20,
+        max_headers: usize::MAX,
+        ..LIMITS
+    };
+    assert_eq!(
+        parse_head(&head, 0, &lim, &mut Vec::new()),
+        Err(TooManyHeaders)
+    );
+    let lim = Limits {
+        max_headers: 0,
+        ..lim
+    };
+    assert_eq!(
+        parse_head(b"GET / HTTP/1.0\r\n\r\n", 0, &lim, &mut Vec::new()).map(|h| h.is_some()),
+        Ok(true)
+    );
+}
+
+/// Expected shape of an accepted head.
+struct Want {
+    method: Method,
+    path: &'static [u8],
+    query: Option<&'static [u8]>,
+    version: Version,
+    framing: Framing,
+    keep_alive: bool,
+    expect_continue: bool,
+    /// Bytes after the head (body); the head length is the rest.
+    body: usize,
+    nfields: usize,
+}
+
+const fn want(path: &'static [u8], body: usize, nfields: usize) -> Want {
+    Want {
+        method: Method::Get,
+        path,
+        query: None,
+        version: Version::Http11,
+        framing: Framing::None,
+        keep_alive: true,
+        expect_continue: false,
+        body,
+        nfields,
+    }
+}
+
+const H10: Version = Version::Http10;
+
+#[rustfmt::skip]
+const ACCEPT: &[(&str, &[u8], Want)] = &[
+    ("wrk", b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8090\r\n\r\n", want(b"/plaintext", 0, 1)),
+    ("bare LF lines", b"GET / HTTP/1.1\nHost: a\n\n", want(b"/", 0, 1)),
+    ("leading CRLFs", b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", want(b"/", 0, 1)),
+    ("leading LF", b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", want(b"/", 0, 1)),
+    ("1.0 no host", b"GET /x HTTP/1.0\r\n\r\n", Want { version: H10, keep_alive: false, ..want(b"/x", 0, 0) }),
+    ("empty host", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", want(b"/", 0, 1)),
+    ("ipv6 host", b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", want(b"/", 0, 1)),
+    ("HOST upper", b"GET / HTTP/1.1\r\nHOST: a\r\n\r\n", want(b"/", 0, 1)),
+    ("query", b"GET /a/b?c=d&e HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b"c=d&e"), ..want(b"/a/b", 0, 1) }),
+    ("empty query", b"GET /a? HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b""), ..want(b"/a", 0, 1) }),
+    ("asterisk", b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Options, ..want(b"*", 0, 1) }),
+    ("absolute", b"GET http://h:1/p/q?x HTTP/1.1\r\nHost: h\r\n\r\n", Want { query: Some(b"x"), ..want(b"/p/q", 0, 1) }),
+    ("absolute no path", b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", want(b"/", 0, 1)),
+    ("absolute query only", b"GET http://h?x HTTP/1.1\r\nHost: h\r\n\r\n", Want { query: Some(b"x"), ..want(b"/", 0, 1) }),
+    ("authority", b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", Want { method: Method::Connect, ..want(b"h:443", 0, 1) }),
+    ("other method", b"PROPFIND / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
+    // Framing (RFC 9112 §6.3).
+    ("cl 0", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", Want { method: Method::Post, framing: Framing::Length(0), ..want(b"/", 0, 2) }),
+    ("cl 5 + body", b"POST / HTTP/1.1\r\nHost: a\r\ncontent-length:  5 \r\n\r\nhello", Want { method: Method::Post, framing: Framing::Length(5), ..want(b"/", 5, 2) }),
+    ("cl leading zeros", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0007\r\n\r\n", Want { method: Method::Post, framing: Framing::Length(7), ..want(b"/", 0, 2) }),
+    ("cl max body", b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n", Want { method: Method::Put, framing: Framing::Length(1000), ..want(b"/", 0, 2) }),
+    ("cl 1.0", b"POST / HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc", Want { method: Method::Post, version: H10, keep_alive: false, framing: Framing::Length(3), ..want(b"/", 3, 1) }),
+    ("te chunked", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Want { method: Method::Post, framing: Framing::Chunked, ..want(b"/", 5, 2) }),
+    ("te CHUNKED", b"POST / HTTP/1.1\r\nHost: a\r\nTRANSFER-ENCODING: Chunked\r\n\r\n", Want { method: Method::Post, framing: Framing::Chunked, ..want(b"/", 0, 2) }),
+    ("te empty elems", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked ,\r\n\r\n", Want { method: Method::Post, framing: Framing::Chunked, ..want(b"/", 0, 2) }),
+    // Connection (RFC 9112 §9.3) and Expect (RFC 9110 §10.1.1).
+    ("close", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", Want { keep_alive: false, ..want(b"/", 0, 2) }),
+    ("Close in list", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n", Want { keep_alive: false, ..want(b"/", 0, 2) }),
+    ("close 2nd field", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: foo\r\nConnection: close\r\n\r\n", Want { keep_alive: false, ..want(b"/", 0, 3) }),
+    ("closed is not close", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n", want(b"/", 0, 2)),
+    ("1.1 keep-alive", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n", want(b"/", 0, 2)),
+    ("1.0 keep-alive", b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", Want { version: H10, ..want(b"/", 0, 1) }),
+    ("1.0 ka list", b"GET / HTTP/1.0\r\nConnection: foo,keep-alive\r\n\r\n", Want { version: H10, ..want(b"/", 0, 1) }),
+    ("1.0 ka then close", b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", Want { version: H10, keep_alive: false, ..want(b"/", 0, 2) }),
+    ("expect", b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n", Want { method: Method::Put, expect_continue: true, framing: Framing::Length(1), ..want(b"/", 0, 3) }),
+    ("expect case", b"GET / HTTP/1.1\r\nHost: a\r\nexpect: 100-Continue\r\n\r\n", Want { expect_continue: true, ..want(b"/", 0, 2) }),
+    ("expect other", b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", want(b"/", 0, 2)),
+    ("expect 1.0 ignored", b"GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", Want { version: H10, keep_alive: false, ..want(b"/", 0, 1) }),
+];
+
+#[test]
+fn accepts() {
+    for (name, input, w) in ACCEPT {
+        let mut fields = Vec::new();
+        let h = match parse_head(input, 0, &LIMITS, &mut fields) {
+            Ok(Some(h)) => h,
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(h.method, w.method, "{name}");
+        assert_eq!(h.path.get(input), w.path, "{name}");
+        assert_eq!(h.query.map(|q| q.get(input)), w.query, "{name}");
+        assert_eq!(h.version, w.version, "{name}");
+        assert_eq!(h.framing, w.framing, "{name}");
+        assert_eq!(h.keep_alive, w.keep_alive, "{name}");
+        assert_eq!(h.expect_continue, w.expect_continue, "{name}");
+        assert_eq!(h.len as usize, input.len() - w.body, "{name}");
+        assert_eq!(h.fields, 0..w.nfields as u32, "{name}");
+        assert_eq!(fields.len(), w.nfields, "{name}");
+        if h.method != Method::Other {
+            assert_eq!(
+                h.method_span.get(input),
+                h.method.as_str().as_bytes(),
+                "{name}"
+            );
+        }
+        let target = h.target.get(input);
+        assert!(!target.is_empty(), "{name}");
+        assert!(
+            h.target.start <= h.path.start && h.path.end <= h.target.end,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn every_proper_prefix_is_incomplete() {
+    for (name, input, w) in ACCEPT {
+        for cut in 0..input.len() - w.body {
+            let r = parse(&input[..cut]);
+            assert_eq!(r, Ok(None), "{name} cut at {cut}");
+        }
+    }
+    // A version that may still become well-formed waits for more bytes.
+    assert_eq!(parse(b"GET / HTTP/2"), Ok(None));
+    assert_eq!(parse(b"GET / HTTP/2."), Ok(None));
+}
+
+#[test]
+fn field_values_and_find_field() {
+    let input: &[u8] = b"GET / HTTP/1.1\r\nHost:  example.com \r\nX-Empty:\r\nX-Tab:\t a\tb \t\r\nx-dup: 1\r\nX-Dup: 2\r\n\r\n";
+    let mut fields = Vec::new();
+    let h = parse_head(input, 0, &LIMITS, &mut fields).unwrap().unwrap();
+    let table: &[(&str, Option<&[u8]>)] = &[
+        ("host", Some(b"example.com")),
+        ("HOST", Some(b"example.com")),
+        ("x-empty", Some(b"")),
+        ("x-tab", Some(b"a\tb")),
+        ("X-DUP", Some(b"1")),
+        ("missing", None),
+    ];
+    for &(name, value) in table {
+        assert_eq!(find_field(input, &fields, name), value, "{name}");
+    }
+    let names: Vec<&[u8]> = fields.iter().map(|(n, _)| n.get(input)).collect();
+    assert_eq!(
+        names,
+        [&b"Host"[..], b"X-Empty", b"X-Tab", b"x-dup", b"X-Dup"]
+    );
+    assert_eq!(h.target.get(input), b"/");
+    assert_eq!(h.method_span.get(input), b"GET");
+}
+
+#[test]
+fn pipelined_spans_are_absolute_and_fields_append() {
+    let buf: &[u8] = b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n\
+        POST /two?q HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\nabc\
+        GET /three HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n";
+    // (method, path, body length, host)
+    type Row = (&'static [u8], &'static [u8], usize, &'static [u8]);
+    let want: &[Row] = &[
+        (b"GET", b"/one", 0, b"a"),
+        (b"POST", b"/two", 3, b"b"),
+        (b"GET", b"/three", 0, b"c"),
+    ];
+    let mut fields = Vec::new();
+    let mut at = 0;
+    let mut prev_end = 0;
+    for &(method, path, body, host) in want {
+        let h = parse_head(buf, at, &LIMITS, &mut fields).unwrap().unwrap();
+        assert_eq!(h.method_span.get(buf), method);
+        assert_eq!(h.path.get(buf), path);
+        assert_eq!(h.fields.start, prev_end, "appended, not cleared");
+        prev_end = h.fields.end;
+        let mine = &fields[h.fields.start as usize..h.fields.end as usize];
+        assert_eq!(find_field(buf, mine, "host"), Some(host));
+        at += h.len as usize + body;
+    }
+    assert_eq!(at, buf.len());
+    assert_eq!(parse_head(buf, at, &LIMITS, &mut fields), Ok(None));
+    assert_eq!(parse_head(buf, at + 10, &LIMITS, &mut fields), Ok(None));
+}
+
+#[test]
+fn list_and_trim_helpers() {
+    let table: &[(&[u8], &[&[u8]])] = &[
+        (b"", &[]),
+        (b" , ,", &[]),
+        (b"a", &[b"a"]),
+        (b" a ,\tb\t, c", &[b"a", b"b", b"c"]),
+        (b"a b,c", &[b"a b", b"c"]),
+    ];
+    for &(input, want) in table {
+        let got: Vec<&[u8]> = list(input).collect();
+        assert_eq!(got, want, "{input:?}");
+    }
+    let cl: &[(&[u8], Option<u64>)] = &[
+        (b"0", Some(0)),
+        (b"18446744073709551615", Some(u64::MAX)),
+        (b"18446744073709551616", None),
+        (b"99999999999999999999", None),
+        (b"1a", None),
+        (b"", None),
+    ];
+    for &(input, want) in cl {
+        assert_eq!(parse_content_length(input), want, "{input:?}");
+    }
+}

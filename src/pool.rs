@@ -1,0 +1,373 @@
+//! The worker pool: runs handlers for whole batches of requests and serialises their
+//! responses into one buffer, then hands that buffer back to the event loop.
+//!
+//! Workers never touch a socket or a connection: they receive a `Job` on a bounded
+//! channel and answer with a `Completion` on another, waking the loop through its
+//! `mio::Waker` only when the loop may be asleep.
+
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender};
+use log::{debug, error, trace};
+
+use crate::handler::Handler;
+use crate::http::date::DateCache;
+use crate::http::encode::{self, BodyFraming, ConnectionField};
+use crate::http::parse::Head;
+use crate::http::{Method, Version};
+use crate::request::{Batch, BodyRef, CancelFlag, Request};
+use crate::response::{Body, Response, StreamBody};
+use crate::stream::{StreamSender, StreamShared};
+
+/// One request of a batch, as the loop parsed it.
+#[derive(Debug)]
+pub(crate) struct ReqMeta {
+    pub head: Head,
+    pub body: BodyRef,
+    /// The loop's keep-alive verdict for this request (client asked to close, HTTP/1.0
+    /// without keep-alive, request limit reached): the response says `Connection: close`.
+    pub close: bool,
+}
+
+/// Work for one connection: every complete request that was in its read buffer.
+pub(crate) struct Job {
+    pub token: usize,
+    pub gen_: u32,
+    pub conn_id: u64,
+    pub peer: SocketAddr,
+    pub batch: Arc<Batch>,
+    pub reqs: Vec<ReqMeta>,
+    pub cancel: CancelFlag,
+    /// An empty buffer from the loop's pool to encode the responses into.
+    pub out: Vec<u8>,
+    /// When the loop queued the job (for the trace line).
+    pub queued_at: Instant,
+}
+
+/// A finished batch.
+pub(crate) struct Done {
+    pub token: usize,
+    pub gen_: u32,
+    /// Every response of the batch up to (and including) the head of a streamed one.
+    pub out: Vec<u8>,
+    /// Close the connection after writing (a response said `Connection: close`).
+    pub close: bool,
+    /// A streamed body whose head ends `out`.
+    pub stream: Option<(Arc<StreamShared>, StreamFraming)>,
+    /// Responses of requests pipelined after a streamed one, written when it ends.
+    pub after: Vec<u8>,
+    /// The batch's read buffer, back for reuse.
+    pub batch: Option<Arc<Batch>>,
+    /// The (emptied) request list, back for reuse.
+    pub reqs: Vec<ReqMeta>,
+}
+
+/// How a streamed body's chunks are framed on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StreamFraming {
+    /// HTTP/1.1: chunked transfer-encoding.
+    Chunked,
+    /// HTTP/1.0: raw bytes, the end of the body is the end of the connection.
+    UntilClose,
+}
+
+/// What workers (and stream senders) tell the loop.
+pub(crate) enum Completion {
+    /// A batch is answered.
+    Done(Done),
+    /// A stream has new chunks or finished.
+    StreamReady { token: usize, gen_: u32 },
+}
+
+/// The loop's wake-up policy: a worker writes the waker only when the loop said it may be
+/// about to sleep, so under load most completions cost no syscall.
+pub(crate) struct LoopWake {
+    waker: mio::Waker,
+    /// Set by the loop right before it polls; cleared by whoever wakes it.
+    asleep: AtomicBool,
+}
+
+impl LoopWake {
+    pub fn new(waker: mio::Waker) -> Self {
+        LoopWake {
+            waker,
+            asleep: AtomicBool::new(false),
+        }
+    }
+    /// Called by the loop before polling. Returns the flag so the loop can re-check its
+    /// queue after setting it (closing the race with a worker that just pushed).
+    pub fn set_asleep(&self, v: bool) {
+        self.asleep.store(v, Ordering::SeqCst);
+    }
+    /// Wakes the loop whatever it is doing (for rare commands such as shutdown).
+    pub fn force(&self) {
+        self.asleep.store(false, Ordering::SeqCst);
+        if let Err(e) = self.waker.wake() {
+            error!("waking the event loop failed: {e}");
+        }
+    }
+    /// Wakes the loop if it may be asleep.
+    pub fn wake(&self) {
+        if self.asleep.swap(false, Ordering::SeqCst) {
+            if let Err(e) = self.waker.wake() {
+                error!("waking the event loop failed: {e}");
+            }
+        }
+    }
+}
+
+/// A handle to send completions to the loop.
+#[derive(Clone)]
+pub(crate) struct Notifier {
+    tx: Sender<Completion>,
+    wake: Arc<LoopWake>,
+}
+
+impl Notifier {
+    pub fn new(tx: Sender<Completion>, wake: Arc<LoopWake>) -> Self {
+        Notifier { tx, wake }
+    }
+    pub fn send(&self, c: Completion) {
+        // The loop owns the receiver for as long as any worker runs; a send can only fail
+        // during teardown, when nobody needs the result.
+        let _ = self.tx.send(c);
+        self.wake.wake();
+    }
+    pub fn stream_ready(&self, token: usize, gen_: u32) {
+        self.send(Completion::StreamReady { token, gen_ });
+    }
+}
+
+/// State every worker shares.
+pub(crate) struct PoolShared {
+    pub notifier: Notifier,
+    /// Set when drain starts: the last response of each batch says `Connection: close`.
+    pub draining: Arc<AtomicBool>,
+}
+
+/// Starts `n` workers reading jobs from `rx`.
+pub(crate) fn spawn_workers(
+    n: usize,
+    rx: Receiver<Job>,
+    shared: Arc<PoolShared>,
+    app: Arc<dyn Handler>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    (0..n)
+        .map(|i| {
+            let (rx, shared, app) = (rx.clone(), shared.clone(), app.clone());
+            std::thread::Builder::new()
+                .name(format!("h1-worker-{i}"))
+                .spawn(move || worker(rx, shared, app))
+        })
+        .collect()
+}
+
+fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
+    let mut date = DateCache::new();
+    while let Ok(job) = rx.recv() {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let date = *date.get(secs);
+        let (done, producer) = run_job(job, &*app, &date, &shared);
+        shared.notifier.send(Completion::Done(done));
+        if let Some((producer, sender)) = producer {
+            // The head is on its way; the producer now feeds the body from this worker.
+            let _ = catch_unwind(AssertUnwindSafe(|| producer(&sender)))
+                .map_err(|_| error!("stream producer panicked; ending the body"));
+        }
+    }
+}
+
+type Producer = (Box<dyn FnOnce(&StreamSender) + Send>, StreamSender);
+
+/// Runs every request of the job in order and encodes the responses.
+fn run_job(
+    mut job: Job,
+    app: &dyn Handler,
+    date: &[u8; 29],
+    shared: &PoolShared,
+) -> (Done, Option<Producer>) {
+    let n = job.reqs.len();
+    let mut out = std::mem::take(&mut job.out);
+    let mut after = Vec::new();
+    let mut stream: Option<(Arc<StreamShared>, StreamFraming)> = None;
+    let mut producer = None;
+    let mut close = false;
+    trace!(
+        "conn={} batch of {n} picked up by a worker after {:?}",
+        job.conn_id,
+        job.queued_at.elapsed()
+    );
+    for (i, meta) in job.reqs.drain(..).enumerate() {
+        let mut c = meta.close;
+        let (method, version) = (meta.head.method, meta.head.version);
+        let mut req = Request::new(
+            job.batch.clone(),
+            meta.head,
+            meta.body,
+            job.cancel.clone(),
+            job.peer,
+            job.conn_id,
+        );
+        let t0 = Instant::now();
+        let resp = match catch_unwind(AssertUnwindSafe(|| app.call(&mut req))) {
+            Ok(r) => r,
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("?");
+                error!(
+                    "conn={} handler panicked on {} {}: {msg}; answering 500",
+                    job.conn_id,
+                    req.method_str(),
+                    req.path()
+                );
+                Response::error(500, "")
+            }
+        };
+        trace!(
+            "conn={} handler ran in {:?}: {} {} -> {}",
+            job.conn_id,
+            t0.elapsed(),
+            req.method_str(),
+            req.path(),
+            resp.status()
+        );
+        drop(req);
+        c |= resp.wants_close();
+        if i + 1 == n && shared.draining.load(Ordering::Acquire) {
+            c = true;
+        }
+        let target = if stream.is_some() { &mut after } else { &mut out };
+        let had_stream = stream.is_some();
+        match encode_response(target, resp, method, version, c, date) {
+            Encoded::Complete => {}
+            Encoded::Stream(shared_stream, framing, prod) => {
+                if had_stream {
+                    // Two streamed responses pipelined on one connection: only the first
+                    // is served; close after it (the rest would wait on an endless body).
+                    shared_stream.close();
+                    close = true;
+                    break;
+                }
+                if framing == StreamFraming::UntilClose {
+                    c = true;
+                }
+                if let Some(p) = prod {
+                    producer = Some((p, StreamSender::new(shared_stream.clone())));
+                }
+                stream = Some((shared_stream, framing));
+            }
+        }
+        if c {
+            // RFC 9112 §9.6: after a response with "close", no further request on this
+            // connection is answered.
+            close = true;
+            break;
+        }
+    }
+    job.reqs.clear();
+    let done = Done {
+        token: job.token,
+        gen_: job.gen_,
+        out,
+        close,
+        stream,
+        after,
+        batch: Some(job.batch),
+        reqs: job.reqs,
+    };
+    (done, producer)
+}
+
+enum Encoded {
+    Complete,
+    Stream(
+        Arc<StreamShared>,
+        StreamFraming,
+        Option<Box<dyn FnOnce(&StreamSender) + Send>>,
+    ),
+}
+
+/// Serialises one response (RFC 9112 §6: framing; RFC 9110 §9.3.2: HEAD gets the headers of
+/// GET and no content; §15: 1xx, 204 and 304 carry no content).
+fn encode_response(
+    out: &mut Vec<u8>,
+    resp: Response,
+    method: Method,
+    version: Version,
+    close: bool,
+    date: &[u8; 29],
+) -> Encoded {
+    let status = resp.status();
+    let connection = if close {
+        ConnectionField::Close
+    } else if version == Version::Http10 {
+        ConnectionField::KeepAlive
+    } else {
+        ConnectionField::Omit
+    };
+    let has_body = encode::status_has_body(status);
+    let send_body = has_body && method != Method::Head;
+    let headers = resp.headers().map(|(n, v)| (n, v.as_bytes()));
+    match &resp.body {
+        Body::Stream(_) => {
+            let framing = match (has_body, version) {
+                (false, _) => BodyFraming::None,
+                (true, Version::Http11) => BodyFraming::Chunked,
+                (true, Version::Http10) => BodyFraming::None,
+            };
+            let connection = if version == Version::Http10 && send_body {
+                ConnectionField::Close
+            } else {
+                connection
+            };
+            encode::write_head(out, status, date, headers, framing, connection);
+        }
+        body => {
+            let bytes: &[u8] = match body {
+                Body::Empty | Body::Stream(_) => &[],
+                Body::Static(b) => b,
+                Body::Bytes(v) => v,
+            };
+            let framing = if has_body {
+                BodyFraming::Length(bytes.len() as u64)
+            } else {
+                BodyFraming::None
+            };
+            encode::write_head(out, status, date, headers, framing, connection);
+            if send_body {
+                out.extend_from_slice(bytes);
+            }
+            return Encoded::Complete;
+        }
+    }
+    let Body::Stream(sb) = resp.body else {
+        unreachable!("non-stream bodies returned above")
+    };
+    let (shared, producer) = match sb {
+        StreamBody::Producer(p) => (StreamShared::new(), Some(p)),
+        StreamBody::Channel(s) => (s, None),
+    };
+    if !send_body {
+        // HEAD or a status without content: the head is all there is.
+        shared.close();
+        debug!("streamed body not sent (HEAD or status {status})");
+        return Encoded::Complete;
+    }
+    let framing = if version == Version::Http10 {
+        StreamFraming::UntilClose
+    } else {
+        StreamFraming::Chunked
+    };
+    Encoded::Stream(shared, framing, producer)
+}

@@ -1,0 +1,247 @@
+//! The request a handler sees: a view over bytes the event loop already read and parsed.
+//!
+//! Building a `Request` never copies the head: it shares the connection's read buffer
+//! (an `Arc`) with the other requests of the same pipelined batch and keeps only spans.
+//! It never touches a socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::http::parse::Head;
+use crate::http::{Method, Span, Version};
+
+/// The bytes of one batch of pipelined requests, shared by their `Request`s.
+///
+/// `bytes` is the connection's read buffer, moved (not copied) out of the connection when
+/// the batch was dispatched; `len` is how much of it holds data (the rest is spare,
+/// already-zeroed capacity kept so the buffer can be reused without a memset).
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// The read buffer (its whole length is usable; zeroed once when allocated).
+    pub bytes: Vec<u8>,
+    /// How many bytes of `bytes` hold data.
+    pub len: usize,
+    /// Header fields of every request in the batch, as (name, value) spans into `bytes`.
+    pub fields: Vec<(Span, Span)>,
+}
+
+/// The body of a request as it was read by the loop.
+#[derive(Debug)]
+pub(crate) enum BodyRef {
+    /// No body (no framing, or `Content-Length: 0`).
+    Empty,
+    /// A `Content-Length` body lying in the batch buffer.
+    Span(Span),
+    /// A decoded chunked body.
+    Owned(Vec<u8>),
+}
+
+/// A flag the event loop sets when the client went away while its request was running
+/// (the equivalent of Go's `r.Context().Done()`). Cheap to clone; poll it in long work.
+#[derive(Clone, Debug, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    /// A new, unset flag.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// True once the client disconnected (or a timeout middleware gave up on the request).
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+    /// Sets the flag.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release)
+    }
+}
+
+/// One HTTP request, as handed to a [`Handler`](crate::Handler).
+#[derive(Debug)]
+pub struct Request {
+    /// The shared batch bytes the spans below point into.
+    batch: Arc<Batch>,
+    /// Parsed head: spans for method, target, path, query, and the range of its fields.
+    head: Head,
+    /// Where the body is.
+    body: BodyRef,
+    /// Headers added by middleware (e.g. a generated request id); looked up before the
+    /// parsed ones, so setting a header overrides what the client sent.
+    extra_headers: Vec<(String, String)>,
+    /// Set by the loop when the client disconnects.
+    cancel: CancelFlag,
+    /// The client's address.
+    peer: SocketAddr,
+    /// The connection id used in every log line about this connection.
+    conn_id: u64,
+}
+
+impl Request {
+    pub(crate) fn new(
+        batch: Arc<Batch>,
+        head: Head,
+        body: BodyRef,
+        cancel: CancelFlag,
+        peer: SocketAddr,
+        conn_id: u64,
+    ) -> Self {
+        Request {
+            batch,
+            head,
+            body,
+            extra_headers: Vec::new(),
+            cancel,
+            peer,
+            conn_id,
+        }
+    }
+
+    fn text(&self, span: Span) -> &str {
+        // httparse admits only visible ASCII in the method and target, and field values
+        // are checked to be UTF-8 by `header`; anything else reads as empty.
+        std::str::from_utf8(span.get(&self.batch.bytes)).unwrap_or("")
+    }
+
+    /// The method, as an enum; [`Method::Other`] for extension methods (see `method_str`).
+    pub fn method(&self) -> Method {
+        self.head.method
+    }
+
+    /// The method as sent ("GET", "PROPFIND", …).
+    pub fn method_str(&self) -> &str {
+        self.text(self.head.method_span)
+    }
+
+    /// The request-target as sent, e.g. `/parcels/7?verbose=1`.
+    pub fn target(&self) -> &str {
+        self.text(self.head.target)
+    }
+
+    /// The path part of the target (before `?`), still percent-encoded.
+    pub fn path(&self) -> &str {
+        self.text(self.head.path)
+    }
+
+    /// The raw query string (after `?`), if any, still percent-encoded.
+    pub fn query(&self) -> Option<&str> {
+        self.head.query.map(|q| self.text(q))
+    }
+
+    /// The protocol version of the request.
+    pub fn version(&self) -> Version {
+        self.head.version
+    }
+
+    /// The first value of header `name` (case-insensitive); headers set by middleware
+    /// come first. Values that are not UTF-8 read as absent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        if let Some((_, v)) = self
+            .extra_headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            return Some(v);
+        }
+        let bytes = &self.batch.bytes;
+        self.fields()
+            .iter()
+            .find(|(n, _)| n.get(bytes).eq_ignore_ascii_case(name.as_bytes()))
+            .and_then(|(_, v)| std::str::from_utf8(v.get(bytes)).ok())
+    }
+
+    /// Every value of header `name`, in order (case-insensitive).
+    pub fn headers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let extra = self
+            .extra_headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        let overridden = self
+            .extra_headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name));
+        let bytes = &self.batch.bytes;
+        let parsed = self.fields().iter().filter_map(move |(n, v)| {
+            if overridden || !n.get(bytes).eq_ignore_ascii_case(name.as_bytes()) {
+                return None;
+            }
+            std::str::from_utf8(v.get(bytes)).ok()
+        });
+        extra.chain(parsed)
+    }
+
+    /// Every header as (name, value) in the order received (set ones first).
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let bytes = &self.batch.bytes;
+        let extra = self
+            .extra_headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()));
+        let parsed = self.fields().iter().filter_map(move |(n, v)| {
+            let name = std::str::from_utf8(n.get(bytes)).ok()?;
+            if self
+                .extra_headers
+                .iter()
+                .any(|(e, _)| e.eq_ignore_ascii_case(name))
+            {
+                return None;
+            }
+            Some((name, std::str::from_utf8(v.get(bytes)).ok()?))
+        });
+        extra.chain(parsed)
+    }
+
+    /// Sets (replaces) a request header, e.g. a request id generated by middleware.
+    pub fn set_header(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        self.extra_headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.extra_headers.push((name, value.into()));
+    }
+
+    fn fields(&self) -> &[(Span, Span)] {
+        let r = &self.head.fields;
+        &self.batch.fields[r.start as usize..r.end as usize]
+    }
+
+    /// The request body (empty when there is none). It was read completely, within
+    /// `max_body_bytes`, before the handler was called.
+    pub fn body(&self) -> &[u8] {
+        match &self.body {
+            BodyRef::Empty => &[],
+            BodyRef::Span(s) => s.get(&self.batch.bytes),
+            BodyRef::Owned(v) => v,
+        }
+    }
+
+    /// The body as UTF-8 text, or `None` when it is not valid UTF-8.
+    pub fn body_text(&self) -> Option<&str> {
+        std::str::from_utf8(self.body()).ok()
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The id of the connection this request arrived on (as in the trace log).
+    pub fn conn_id(&self) -> u64 {
+        self.conn_id
+    }
+
+    /// True once the client has disconnected: stop early, the answer will not be read.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// The cancellation flag itself, to hand to other threads doing work for this request.
+    pub fn cancel_flag(&self) -> &CancelFlag {
+        &self.cancel
+    }
+
+    /// True when the client asked to keep the connection open after this request.
+    pub fn wants_keep_alive(&self) -> bool {
+        self.head.keep_alive
+    }
+}

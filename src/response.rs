@@ -1,0 +1,227 @@
+//! The response a handler returns: status, headers and a body that is either complete
+//! bytes or a stream produced piece by piece.
+//!
+//! Building a response never writes to a socket; the worker encodes it
+//! (`http/encode.rs`) and the event loop writes it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::stream::{StreamSender, StreamShared};
+
+/// What a handler answers.
+pub struct Response {
+    /// The status code (100–999).
+    status: u16,
+    /// Headers in the order they will be written. `Content-Length`, `Transfer-Encoding`,
+    /// `Connection` and `Date` are owned by the engine and skipped if set here, except that
+    /// `Connection: close` asks the engine to close after this response.
+    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    /// The body.
+    pub(crate) body: Body,
+}
+
+/// A response body.
+pub(crate) enum Body {
+    /// No content.
+    Empty,
+    /// Borrowed bytes that live forever (no allocation for fixed answers).
+    Static(&'static [u8]),
+    /// Owned bytes.
+    Bytes(Vec<u8>),
+    /// Sent piece by piece with chunked transfer-encoding.
+    Stream(StreamBody),
+}
+
+/// How a streamed body is produced.
+pub(crate) enum StreamBody {
+    /// A producer that runs on the worker after the head has been handed to the loop.
+    Producer(Box<dyn FnOnce(&StreamSender) + Send + 'static>),
+    /// A channel whose sender the handler already handed to another thread.
+    Channel(std::sync::Arc<StreamShared>),
+}
+
+impl Response {
+    /// An empty response with this status.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// `200` with a `text/plain; charset=utf-8` body. A `&'static str` is not copied.
+    pub fn text(body: impl Into<Cow<'static, str>>) -> Self {
+        Response::new(200)
+            .with_header("Content-Type", "text/plain; charset=utf-8")
+            .with_body(cow_bytes(body.into()))
+    }
+
+    /// `200` with a `text/html; charset=utf-8` body.
+    pub fn html(body: impl Into<Cow<'static, str>>) -> Self {
+        Response::new(200)
+            .with_header("Content-Type", "text/html; charset=utf-8")
+            .with_body(cow_bytes(body.into()))
+    }
+
+    /// `200` with an `application/json` body that is already serialised JSON text.
+    pub fn json_text(body: impl Into<Cow<'static, str>>) -> Self {
+        Response::new(200)
+            .with_header("Content-Type", "application/json")
+            .with_body(cow_bytes(body.into()))
+    }
+
+    /// A redirect (`302 Found` unless another 3xx status is given later) to `location`.
+    pub fn redirect(location: impl Into<Cow<'static, str>>) -> Self {
+        Response::new(302).with_header("Location", location)
+    }
+
+    /// An error response: `status` with a short plain-text body (the reason phrase when
+    /// `message` is empty).
+    pub fn error(status: u16, message: impl Into<Cow<'static, str>>) -> Self {
+        let mut message = message.into();
+        if message.is_empty() {
+            message = Cow::Owned(format!("{}\n", crate::http::encode::reason(status)));
+        }
+        Response::text(message).with_status(status)
+    }
+
+    /// A body produced piece by piece by `producer`, which runs on the worker after the
+    /// head has been sent. Each `send` is flushed as one chunk; `send` blocks while the
+    /// client is slow (backpressure) and fails once the client has gone.
+    ///
+    /// # Warning
+    /// The producer holds its worker for as long as it runs. For long-lived streams (SSE
+    /// to many clients) use [`Response::channel`] and send from another thread.
+    pub fn stream(producer: impl FnOnce(&StreamSender) + Send + 'static) -> Self {
+        let mut r = Response::new(200);
+        r.body = Body::Stream(StreamBody::Producer(Box::new(producer)));
+        r
+    }
+
+    /// A streamed body fed through the returned sender, which may be moved to any thread
+    /// (a ticker, a broadcast hub). The handler returns at once and frees its worker.
+    /// Dropping the sender ends the body.
+    pub fn channel() -> (Self, StreamSender) {
+        let shared = StreamShared::new();
+        let mut r = Response::new(200);
+        r.body = Body::Stream(StreamBody::Channel(shared.clone()));
+        (r, StreamSender::new(shared))
+    }
+
+    /// Server-sent events: a streamed `text/event-stream` body through a channel, with
+    /// `Cache-Control: no-cache`.
+    pub fn sse() -> (Self, StreamSender) {
+        let (r, tx) = Response::channel();
+        (
+            r.with_header("Content-Type", "text/event-stream")
+                .with_header("Cache-Control", "no-cache"),
+            tx,
+        )
+    }
+
+    /// Replaces the status.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds a header (repeatable names are kept in order).
+    pub fn with_header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets a header, replacing any previous value of the same name.
+    pub fn set_header(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) {
+        let name = name.into();
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers.push((name, value.into()));
+    }
+
+    /// Removes every header of this name.
+    pub fn remove_header(&mut self, name: &str) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    /// Replaces the body with complete bytes.
+    pub fn with_body(mut self, body: impl Into<Cow<'static, [u8]>>) -> Self {
+        self.body = match body.into() {
+            Cow::Borrowed(b) => Body::Static(b),
+            Cow::Owned(v) => Body::Bytes(v),
+        };
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Sets the status code.
+    pub fn set_status(&mut self, status: u16) {
+        self.status = status;
+    }
+
+    /// The first value of a header set on this response (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Every header as (name, value).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+    }
+
+    /// The complete body bytes (empty for a streamed body).
+    pub fn body_bytes(&self) -> &[u8] {
+        match &self.body {
+            Body::Empty | Body::Stream(_) => &[],
+            Body::Static(b) => b,
+            Body::Bytes(v) => v,
+        }
+    }
+
+    /// True when the body is streamed.
+    pub fn is_stream(&self) -> bool {
+        matches!(self.body, Body::Stream(_))
+    }
+
+    /// True when the handler asked for the connection to close after this response.
+    pub fn wants_close(&self) -> bool {
+        self.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("connection")
+                && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+        })
+    }
+}
+
+fn cow_bytes(s: Cow<'static, str>) -> Cow<'static, [u8]> {
+    match s {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body_bytes().len())
+            .field("stream", &self.is_stream())
+            .finish()
+    }
+}

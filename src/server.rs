@@ -1,0 +1,285 @@
+//! Starting and stopping: binds the listener, starts the worker pool and the event loop,
+//! and walks the lifecycle Running → Draining → Stopped.
+//!
+//! Nothing here handles a request; it wires the threads together and joins them.
+
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use log::{error, info};
+use mio::Poll;
+
+use crate::config::Config;
+use crate::event_loop::{Control, EventLoop, LoopParts, WAKER};
+use crate::handler::Handler;
+use crate::pool::{LoopWake, Notifier, PoolShared, spawn_workers};
+use crate::signal::SignalPipe;
+
+type Hook = Box<dyn FnOnce() + Send + 'static>;
+
+/// A signal that fires once, when the server starts draining: background tasks and
+/// stream producers watch it to wind down (Go's `Shutdown` context).
+#[derive(Clone, Default)]
+pub struct ShutdownToken(Arc<(Mutex<bool>, Condvar)>);
+
+impl ShutdownToken {
+    /// A token that has not fired.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Fires the token (idempotent).
+    pub fn trigger(&self) {
+        let (m, c) = &*self.0;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        c.notify_all();
+    }
+    /// True once the drain has started.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Sleeps up to `d`, returning early (with `true`) when the token fires. Use it as the
+    /// sleep in a background loop: `while !token.wait_timeout(tick) { work() }`.
+    pub fn wait_timeout(&self, d: Duration) -> bool {
+        let (m, c) = &*self.0;
+        let g = m.lock().unwrap_or_else(|e| e.into_inner());
+        let (g, _) = c
+            .wait_timeout_while(g, d, |fired| !*fired)
+            .unwrap_or_else(|e| e.into_inner());
+        *g
+    }
+}
+
+impl std::fmt::Debug for ShutdownToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownToken")
+            .field("triggered", &self.is_triggered())
+            .finish()
+    }
+}
+
+/// What the application can observe of the server's lifecycle (for `/readyz`).
+#[derive(Clone, Debug, Default)]
+pub struct ServerState {
+    draining: Arc<AtomicBool>,
+    shutdown: ShutdownToken,
+}
+
+impl ServerState {
+    /// True from the moment the drain starts: readiness probes should fail from then on.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+    /// The token that fires when the drain starts.
+    pub fn shutdown_token(&self) -> ShutdownToken {
+        self.shutdown.clone()
+    }
+}
+
+/// A bound server, not yet running.
+pub struct Server {
+    cfg: Config,
+    listener: mio::net::TcpListener,
+    addr: SocketAddr,
+    hooks: Vec<Hook>,
+    signals: Option<bool>,
+    state: ServerState,
+}
+
+impl Server {
+    /// Validates `cfg` and binds its address (port 0 picks a free port; see
+    /// [`Server::local_addr`]). Errors here are the operator's: a bad value, a busy port.
+    pub fn bind(cfg: Config) -> io::Result<Server> {
+        cfg.validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let listener = crate::listener::bind(cfg.addr).map_err(|e| {
+            error!("cannot listen on {}: {e}", cfg.addr);
+            io::Error::new(e.kind(), format!("cannot listen on {}: {e}", cfg.addr))
+        })?;
+        let addr = listener.local_addr()?;
+        Ok(Server {
+            cfg,
+            listener,
+            addr,
+            hooks: Vec::new(),
+            signals: None,
+            state: ServerState::default(),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Registers a function to run when the drain starts (Go's `RegisterOnShutdown`).
+    /// Hooks run on their own thread, in registration order, while connections drain;
+    /// `run`/`join` waits for them before returning.
+    pub fn on_shutdown(mut self, hook: impl FnOnce() + Send + 'static) -> Self {
+        self.hooks.push(Box::new(hook));
+        self
+    }
+
+    /// Whether SIGINT/SIGTERM start the drain. Default: yes for [`run`](Server::run),
+    /// no for [`spawn`](Server::spawn) (embedders and tests stop it from code).
+    pub fn handle_signals(mut self, yes: bool) -> Self {
+        self.signals = Some(yes);
+        self
+    }
+
+    /// The lifecycle state the application can watch.
+    pub fn state(&self) -> ServerState {
+        self.state.clone()
+    }
+
+    /// Serves `app` on this thread until SIGINT/SIGTERM (or another stop) and the drain
+    /// complete. A requested stop is not an error: it returns `Ok(())`.
+    pub fn run(self, app: impl Handler) -> io::Result<()> {
+        let signals = self.signals.unwrap_or(true);
+        let control = Arc::new(Control::default());
+        let (wake, poll) = new_poll()?;
+        self.serve(app, signals, control, wake, poll)
+    }
+
+    /// Serves `app` on a new thread and returns a handle to stop and join it.
+    pub fn spawn(self, app: impl Handler) -> io::Result<ServerHandle> {
+        let signals = self.signals.unwrap_or(false);
+        let control = Arc::new(Control::default());
+        let (wake, poll) = new_poll()?;
+        let addr = self.addr;
+        let state = self.state.clone();
+        let (c, w) = (control.clone(), wake.clone());
+        let thread = std::thread::Builder::new()
+            .name("h1-loop".into())
+            .spawn(move || self.serve(app, signals, c, w, poll))?;
+        Ok(ServerHandle {
+            addr,
+            control,
+            wake,
+            state,
+            thread,
+        })
+    }
+
+    fn serve(
+        self,
+        app: impl Handler,
+        signals: bool,
+        control: Arc<Control>,
+        wake: Arc<LoopWake>,
+        poll: Poll,
+    ) -> io::Result<()> {
+        let cfg = self.cfg;
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let (job_tx, job_rx) = crossbeam_channel::bounded(cfg.queue_depth);
+        let notifier = Notifier::new(done_tx, wake.clone());
+        let shared = Arc::new(PoolShared {
+            notifier: notifier.clone(),
+            draining: self.state.draining.clone(),
+        });
+        let signals = if signals {
+            Some(SignalPipe::install()?)
+        } else {
+            None
+        };
+        let workers = spawn_workers(cfg.workers, job_rx, shared, Arc::new(app))?;
+        let hook_thread: Arc<Mutex<Option<JoinHandle<()>>>> = Arc::default();
+        let on_drain = {
+            let (hooks, token, slot) = (self.hooks, self.state.shutdown.clone(), hook_thread.clone());
+            Box::new(move || {
+                token.trigger();
+                if hooks.is_empty() {
+                    return;
+                }
+                let t = std::thread::Builder::new()
+                    .name("h1-shutdown-hooks".into())
+                    .spawn(move || {
+                        for h in hooks {
+                            if catch_unwind(AssertUnwindSafe(h)).is_err() {
+                                error!("a shutdown hook panicked");
+                            }
+                        }
+                    });
+                match t {
+                    Ok(t) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(t),
+                    Err(e) => error!("cannot start the shutdown hooks thread: {e}"),
+                }
+            })
+        };
+        info!(
+            "listening on http://{} ({} workers, queue depth {}, max {} connections)",
+            self.addr, cfg.workers, cfg.queue_depth, cfg.max_connections
+        );
+        let mut el = EventLoop::new(LoopParts {
+            poll,
+            listener: self.listener,
+            cfg,
+            jobs: job_tx,
+            completions: done_rx,
+            wake,
+            notifier,
+            signals,
+            control,
+            draining: self.state.draining.clone(),
+            on_drain,
+        })?;
+        let result = el.run();
+        self.state.shutdown.trigger();
+        drop(el); // closes the job queue: workers finish what they hold and exit
+        for w in workers {
+            if w.join().is_err() {
+                error!("a worker thread panicked outside a handler");
+            }
+        }
+        let hooks = hook_thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = hooks {
+            let _ = h.join();
+        }
+        info!("stopped");
+        result
+    }
+}
+
+fn new_poll() -> io::Result<(Arc<LoopWake>, Poll)> {
+    let poll = Poll::new()?;
+    let waker = mio::Waker::new(poll.registry(), WAKER)?;
+    Ok((Arc::new(LoopWake::new(waker)), poll))
+}
+
+/// A running server started with [`Server::spawn`].
+pub struct ServerHandle {
+    addr: SocketAddr,
+    control: Arc<Control>,
+    wake: Arc<LoopWake>,
+    state: ServerState,
+    thread: JoinHandle<io::Result<()>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Starts the graceful drain (as SIGTERM would) and returns at once; `join` waits.
+    pub fn shutdown(&self) {
+        self.control.stop.store(true, Ordering::Release);
+        self.wake.force();
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> ServerState {
+        self.state.clone()
+    }
+
+    /// Waits until the server has stopped.
+    pub fn join(self) -> io::Result<()> {
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the event loop thread panicked")))
+    }
+}

@@ -1,0 +1,355 @@
+//! Test harness: start a server on 127.0.0.1:0 with millisecond deadlines, talk to it
+//! over raw sockets (every socket has a read timeout, so a bug fails instead of hanging),
+//! and read responses back with a tiny independent HTTP/1.1 response parser.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use h1server::{Config, Handler, Server, ServerHandle};
+
+/// Generous slack for a loaded 2-core CI machine.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A config for tests: ephemeral port, 2 workers, short deadlines.
+pub fn test_config() -> Config {
+    let mut c = Config::default();
+    c.addr = "127.0.0.1:0".parse().unwrap();
+    c.workers = 2;
+    c.queue_depth = 64;
+    c.header_read_timeout = Duration::from_secs(5);
+    c.read_timeout = Duration::from_secs(5);
+    c.write_timeout = Duration::from_secs(5);
+    c.idle_timeout = Duration::from_secs(5);
+    c.shutdown_timeout = Duration::from_secs(5);
+    c
+}
+
+/// A running test server; shut down and joined on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    handle: Option<ServerHandle>,
+}
+
+impl TestServer {
+    pub fn start(app: impl Handler) -> Self {
+        Self::with_config(test_config(), app)
+    }
+
+    pub fn with_config(cfg: Config, app: impl Handler) -> Self {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let handle = Server::bind(cfg).unwrap().spawn(app).unwrap();
+        TestServer {
+            addr: handle.local_addr(),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn with_server(server: Server, app: impl Handler) -> Self {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let handle = server.spawn(app).unwrap();
+        TestServer {
+            addr: handle.local_addr(),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        connect(self.addr)
+    }
+
+    pub fn handle(&self) -> &ServerHandle {
+        self.handle.as_ref().unwrap()
+    }
+
+    /// Starts the drain and waits for the server to stop; returns what `run` returned.
+    pub fn stop(mut self) -> std::io::Result<()> {
+        let h = self.handle.take().unwrap();
+        h.shutdown();
+        h.join()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown();
+            let _ = h.join();
+        }
+    }
+}
+
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub version: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Whether the body was chunked on the wire.
+    pub chunked: bool,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads responses from a stream, keeping leftover bytes between calls.
+pub struct Reader {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    pub fn new(stream: TcpStream) -> Self {
+        Reader {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write request");
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut tmp = [0u8; 16384];
+        match self.stream.read(&mut tmp) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&tmp[..n]);
+                true
+            }
+            Err(e) => panic!("read failed (timeout = server did not answer): {e}"),
+        }
+    }
+
+    fn line(&mut self) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let l = String::from_utf8_lossy(&self.buf[..i]).into_owned();
+                self.buf.drain(..i + 2);
+                return Some(l);
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            assert!(self.fill(), "EOF inside a body");
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// Reads one response to a request with `method` (HEAD responses have no body).
+    /// Returns None on a clean EOF before any byte.
+    pub fn read_response_to(&mut self, method: &str) -> Option<Resp> {
+        let status_line = self.line()?;
+        let mut parts = status_line.splitn(3, ' ');
+        let version = parts.next().unwrap_or("").to_string();
+        let status: u16 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            let l = self.line().expect("EOF in response head");
+            if l.is_empty() {
+                break;
+            }
+            let (n, v) = l.split_once(':').expect("header without colon");
+            headers.push((n.trim().to_string(), v.trim().to_string()));
+        }
+        let mut r = Resp {
+            status,
+            version,
+            headers,
+            body: Vec::new(),
+            chunked: false,
+        };
+        if method == "HEAD" || status < 200 || status == 204 || status == 304 {
+            return Some(r);
+        }
+        if r
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
+            r.chunked = true;
+            loop {
+                let size_line = self.line().expect("EOF in chunk size");
+                let size = usize::from_str_radix(size_line.split(';').next().unwrap().trim(), 16)
+                    .expect("chunk size");
+                if size == 0 {
+                    while !self.line().expect("EOF in trailers").is_empty() {}
+                    break;
+                }
+                let data = self.take(size);
+                r.body.extend_from_slice(&data);
+                assert_eq!(self.take(2), b"\r\n");
+            }
+        } else if let Some(cl) = r.header("content-length") {
+            let n: usize = cl.parse().expect("content-length");
+            r.body = self.take(n);
+        } else {
+            // read until close
+            while self.fill() {}
+            r.body = std::mem::take(&mut self.buf);
+        }
+        Some(r)
+    }
+
+    pub fn read_response(&mut self) -> Resp {
+        self.read_response_to("GET").expect("connection closed before a response")
+    }
+
+    /// True when the server closed the connection (EOF, or a reset) within the timeout.
+    pub fn is_closed(&mut self) -> bool {
+        let mut tmp = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut tmp) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return false;
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// Bytes received but not consumed by a parsed response.
+    pub fn leftover(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+/// Sends `req` on a new connection and reads one response.
+pub fn roundtrip(addr: SocketAddr, req: &[u8]) -> Resp {
+    let mut r = Reader::new(connect(addr));
+    r.send(req);
+    r.read_response()
+}
+
+/// Waits until `cond` holds, polling every 10 ms, for at most `limit`.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Path of a binary or example built by cargo for the tests (`hello`, `h1server`).
+pub fn built_binary(name: &str, example: bool) -> PathBuf {
+    // target/debug/deps/<test>-hash → target/debug
+    let mut p = std::env::current_exe().unwrap();
+    p.pop();
+    if p.ends_with("deps") {
+        p.pop();
+    }
+    if example {
+        p.push("examples");
+    }
+    p.push(name);
+    if !p.exists() {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet"]);
+        if example {
+            cmd.args(["--example", name]);
+        } else {
+            cmd.args(["--bin", name]);
+        }
+        assert!(cmd.status().unwrap().success(), "cargo build {name}");
+    }
+    assert!(p.exists(), "{} was not built", p.display());
+    p
+}
+
+/// A free port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed (by its PID) on drop if still running.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Starts examples/hello on a free port with extra env vars; waits until it answers.
+pub fn spawn_hello(envs: &[(&str, &str)]) -> (ChildGuard, SocketAddr) {
+    let port = free_port();
+    let mut cmd = Command::new(built_binary("hello", true));
+    cmd.args(["--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let child = ChildGuard(cmd.spawn().expect("spawn hello"));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    assert!(
+        wait_until(Duration::from_secs(20), || TcpStream::connect(addr).is_ok()),
+        "hello did not start listening"
+    );
+    (child, addr)
+}
+
+/// Asserts a real client tool is installed (tests never skip silently).
+pub fn require_tool(tool: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{tool} is not installed: run `sh .ci/deps.sh` (make test does) — this test drives the real client"
+    );
+}
