@@ -64,7 +64,9 @@ fn main() {
                 }
             },
             _ => {
-                eprintln!("usage: hello [--port N]   (other settings: H1_* variables, see docs/CONFIG.md)");
+                eprintln!(
+                    "usage: hello [--port N]   (other settings: H1_* variables, see docs/CONFIG.md)"
+                );
                 std::process::exit(2);
             }
         }

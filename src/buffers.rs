@@ -58,9 +58,7 @@ impl Buffers {
 
     /// An empty write buffer.
     pub fn take_write(&mut self) -> Vec<u8> {
-        self.write
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(4096))
+        self.write.pop().unwrap_or_else(|| Vec::with_capacity(4096))
     }
 
     /// Returns a write buffer.

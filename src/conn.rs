@@ -207,7 +207,10 @@ impl Conn {
                 if self.peer_eof
                     && let Some(c) = &self.cancel
                 {
-                    debug!("conn={} client closed while its request runs: cancelling", self.id);
+                    debug!(
+                        "conn={} client closed while its request runs: cancelling",
+                        self.id
+                    );
                     c.cancel();
                 }
                 Ok(())
@@ -537,7 +540,8 @@ impl Conn {
         }
         ctx.bufs.put_reqs(std::mem::take(&mut done.reqs));
         if self.wbuf.is_empty() {
-            ctx.bufs.put_write(std::mem::replace(&mut self.wbuf, done.out));
+            ctx.bufs
+                .put_write(std::mem::replace(&mut self.wbuf, done.out));
             self.wpos = 0;
         } else {
             self.wbuf.extend_from_slice(&done.out);
@@ -582,7 +586,11 @@ impl Conn {
             }
         }
         if self.wpos > start {
-            trace!("conn={} response written: {} bytes", self.id, self.wpos - start);
+            trace!(
+                "conn={} response written: {} bytes",
+                self.id,
+                self.wpos - start
+            );
         }
         self.wbuf.clear();
         self.wpos = 0;

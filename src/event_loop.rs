@@ -320,11 +320,11 @@ impl EventLoop {
             });
             self.slots.len() - 1
         });
-        if let Err(e) =
-            self.poll
-                .registry()
-                .register(&mut sock, Token(t), Interest::READABLE | Interest::WRITABLE)
-        {
+        if let Err(e) = self.poll.registry().register(
+            &mut sock,
+            Token(t),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
             error!("registering a connection from {peer} failed: {e}");
             self.free.push(t);
             return;

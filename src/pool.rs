@@ -247,7 +247,11 @@ fn run_job(
         if i + 1 == n && shared.draining.load(Ordering::Acquire) {
             c = true;
         }
-        let target = if stream.is_some() { &mut after } else { &mut out };
+        let target = if stream.is_some() {
+            &mut after
+        } else {
+            &mut out
+        };
         let had_stream = stream.is_some();
         match encode_response(target, resp, method, version, c, date) {
             Encoded::Complete => {}

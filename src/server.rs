@@ -189,7 +189,8 @@ impl Server {
         let workers = spawn_workers(cfg.workers, job_rx, shared, Arc::new(app))?;
         let hook_thread: Arc<Mutex<Option<JoinHandle<()>>>> = Arc::default();
         let on_drain = {
-            let (hooks, token, slot) = (self.hooks, self.state.shutdown.clone(), hook_thread.clone());
+            let (hooks, token, slot) =
+                (self.hooks, self.state.shutdown.clone(), hook_thread.clone());
             Box::new(move || {
                 token.trigger();
                 if hooks.is_empty() {

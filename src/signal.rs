@@ -24,7 +24,10 @@ impl SignalPipe {
         rx.set_nonblocking(true)?;
         let mut ids = Vec::with_capacity(2);
         for sig in [SIGINT, SIGTERM] {
-            ids.push(signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?);
+            ids.push(signal_hook::low_level::pipe::register(
+                sig,
+                tx.try_clone()?,
+            )?);
         }
         Ok(SignalPipe {
             rx: mio::net::UnixStream::from_std(rx),
