@@ -91,7 +91,9 @@ struct ChunkProgress {
 
 /// A connection owned by the loop.
 pub(crate) struct Conn {
-    pub sock: TcpStream,
+    /// Shared with a worker while a batch is dispatched: the worker writes the answers
+    /// straight to the socket (see docs/ARCHITECTURE.md, "who writes").
+    pub sock: Arc<TcpStream>,
     /// Slot index; the mio token is derived from it.
     pub token: usize,
     /// Bumped each time the slot is reused, so a late completion for the previous
@@ -136,7 +138,7 @@ pub(crate) struct Conn {
 type Step = Result<(), Close>;
 
 impl Conn {
-    pub fn new(sock: TcpStream, token: usize, gen_: u32, id: u64, peer: SocketAddr) -> Self {
+    pub fn new(sock: Arc<TcpStream>, token: usize, gen_: u32, id: u64, peer: SocketAddr) -> Self {
         Conn {
             sock,
             token,
@@ -204,14 +206,16 @@ impl Conn {
                 self.process(ctx)
             }
             Phase::Dispatched => {
-                if self.peer_eof
-                    && let Some(c) = &self.cancel
-                {
-                    debug!(
-                        "conn={} client closed while its request runs: cancelling",
-                        self.id
-                    );
-                    c.cancel();
+                if let Some(c) = &self.cancel {
+                    if self.peer_eof {
+                        debug!(
+                            "conn={} client closed while its request runs: cancelling",
+                            self.id
+                        );
+                        c.cancel();
+                    } else if n > 0 {
+                        c.mark_loop_waiting();
+                    }
                 }
                 Ok(())
             }
@@ -237,7 +241,7 @@ impl Conn {
                 let grown = (b.bytes.len() * 2).min(ctx.read_cap);
                 b.bytes.resize(grown, 0);
             }
-            match self.sock.read(&mut b.bytes[b.len..]) {
+            match (&*self.sock).read(&mut b.bytes[b.len..]) {
                 Ok(0) => {
                     self.peer_eof = true;
                     break;
@@ -266,7 +270,7 @@ impl Conn {
     fn discard_input(&mut self) -> Step {
         let mut sink = [0u8; 4096];
         loop {
-            match self.sock.read(&mut sink) {
+            match (&*self.sock).read(&mut sink) {
                 Ok(0) => return Err(Close::Done),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -457,7 +461,11 @@ impl Conn {
         self.cancel = Some(cancel.clone());
         self.phase = Phase::Dispatched;
         self.disarm();
+        // Nothing of ours is pending on the socket, so the worker may write the answers
+        // itself; the loop writes nothing to this connection until the batch is back.
+        let direct = self.wpos == self.wbuf.len();
         let job = Job {
+            sock: direct.then(|| self.sock.clone()),
             token: self.token,
             gen_: self.gen_,
             conn_id: self.id,
@@ -474,10 +482,14 @@ impl Conn {
             ctx.jobs.len()
         );
         match ctx.jobs.try_send(job) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                ctx.outstanding += 1;
+                Ok(())
+            }
             Err(e) => {
                 // Overload is shed here, before any handler runs.
-                let job = e.into_inner();
+                let mut job = e.into_inner();
+                job.sock = None;
                 log::warn!(
                     "conn={} worker queue full: answering 503 to {n} request(s)",
                     self.id
@@ -539,11 +551,18 @@ impl Conn {
             ctx.bufs.put_batch(b);
         }
         ctx.bufs.put_reqs(std::mem::take(&mut done.reqs));
+        if done.write_failed {
+            return Err(Close::IoError(io::ErrorKind::BrokenPipe));
+        }
         if self.wbuf.is_empty() {
             ctx.bufs
                 .put_write(std::mem::replace(&mut self.wbuf, done.out));
-            self.wpos = 0;
+            self.wpos = done.written;
         } else {
+            debug_assert_eq!(
+                done.written, 0,
+                "direct writes only happen on an empty buffer"
+            );
             self.wbuf.extend_from_slice(&done.out);
             ctx.bufs.put_write(done.out);
         }
@@ -572,7 +591,7 @@ impl Conn {
     fn flush(&mut self, ctx: &mut Ctx) -> Result<bool, Close> {
         let start = self.wpos;
         while self.wpos < self.wbuf.len() {
-            match self.sock.write(&self.wbuf[self.wpos..]) {
+            match (&*self.sock).write(&self.wbuf[self.wpos..]) {
                 Ok(0) => return Err(Close::IoError(io::ErrorKind::WriteZero)),
                 Ok(n) => self.wpos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -724,4 +743,21 @@ impl Conn {
         }
         ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
     }
+}
+
+/// Writes a batch's answers from the worker that produced them, while the loop leaves the
+/// socket's write side alone (the connection is `Dispatched`). Returns how many bytes
+/// went out; the loop writes the rest when it gets the batch back.
+pub(crate) fn write_direct(sock: &TcpStream, out: &[u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < out.len() {
+        match (&*sock).write(&out[n..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use log::{debug, error, info, trace, warn};
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use std::os::fd::AsRawFd;
 
 use crate::buffers::Buffers;
 use crate::config::Config;
@@ -49,6 +51,8 @@ pub(crate) struct Ctx {
     pub notifier: Notifier,
     /// True once the drain started.
     pub draining: bool,
+    /// Batches handed to workers and not back yet.
+    pub outstanding: usize,
     date: DateCache,
 }
 
@@ -163,6 +167,7 @@ impl EventLoop {
                 jobs: p.jobs,
                 notifier: p.notifier,
                 draining: false,
+                outstanding: 0,
                 date: DateCache::new(),
             },
             completions: p.completions,
@@ -196,6 +201,9 @@ impl EventLoop {
             }
             self.wake.set_asleep(false);
             self.ctx.now = Instant::now();
+            // Completions first: a batch the worker already wrote puts its connection back
+            // to reading before that connection's next request is looked at.
+            self.drain_completions();
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept_all(),
@@ -251,6 +259,12 @@ impl EventLoop {
         }
         if let Some(d) = self.drain_deadline {
             at_most(d.saturating_duration_since(now));
+        }
+        if self.ctx.outstanding > 0 {
+            // Workers do not wake the loop for a batch they wrote completely; look at
+            // such completions at least once a tick so their connections' idle deadlines
+            // are armed on time even when nothing else happens.
+            at_most(self.ctx.cfg.timer_tick);
         }
         t
     }
@@ -332,7 +346,7 @@ impl EventLoop {
         let id = self.next_id;
         self.next_id += 1;
         let slot = &mut self.slots[t];
-        let mut conn = Conn::new(sock, t, slot.gen_, id, peer);
+        let mut conn = Conn::new(Arc::new(sock), t, slot.gen_, id, peer);
         trace!("conn={id} accepted from {peer}");
         let header_timeout = self.ctx.cfg.header_read_timeout;
         conn.arm(&mut self.ctx, Deadline::Header, header_timeout);
@@ -350,7 +364,10 @@ impl EventLoop {
         slot.gen_ = slot.gen_.wrapping_add(1);
         debug!("conn={} closed: {reason:?}", conn.id);
         conn.release(&mut self.ctx);
-        let _ = self.poll.registry().deregister(&mut conn.sock);
+        // A worker may still hold the socket (the fd then closes when it lets go), so
+        // deregister by descriptor rather than by owning the source.
+        let fd = conn.sock.as_raw_fd();
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         drop(conn);
         self.free.push(t);
         self.live -= 1;
@@ -366,6 +383,7 @@ impl EventLoop {
         while let Ok(c) = self.completions.try_recv() {
             match c {
                 Completion::Done(mut done) => {
+                    self.ctx.outstanding -= 1;
                     let (t, g) = (done.token, done.gen_);
                     let live = self
                         .slots

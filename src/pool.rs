@@ -36,6 +36,8 @@ pub(crate) struct ReqMeta {
 
 /// Work for one connection: every complete request that was in its read buffer.
 pub(crate) struct Job {
+    /// The connection's socket when the worker may write the answers itself.
+    pub sock: Option<Arc<mio::net::TcpStream>>,
     pub token: usize,
     pub gen_: u32,
     pub conn_id: u64,
@@ -53,8 +55,13 @@ pub(crate) struct Job {
 pub(crate) struct Done {
     pub token: usize,
     pub gen_: u32,
+    pub conn_id: u64,
     /// Every response of the batch up to (and including) the head of a streamed one.
     pub out: Vec<u8>,
+    /// How much of `out` the worker already wrote to the socket.
+    pub written: usize,
+    /// The worker's write failed (the client is gone).
+    pub write_failed: bool,
     /// Close the connection after writing (a response said `Connection: close`).
     pub close: bool,
     /// A streamed body whose head ends `out`.
@@ -133,9 +140,17 @@ impl Notifier {
         Notifier { tx, wake }
     }
     pub fn send(&self, c: Completion) {
+        self.push(c);
+        self.wake.wake();
+    }
+    /// Queues a completion without waking the loop.
+    pub fn push(&self, c: Completion) {
         // The loop owns the receiver for as long as any worker runs; a send can only fail
         // during teardown, when nobody needs the result.
         let _ = self.tx.send(c);
+    }
+    /// Wakes the loop if it may be asleep.
+    pub fn wake(&self) {
         self.wake.wake();
     }
     pub fn stream_ready(&self, token: usize, gen_: u32) {
@@ -169,14 +184,39 @@ pub(crate) fn spawn_workers(
 
 fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
     let mut date = DateCache::new();
-    while let Ok(job) = rx.recv() {
+    while let Ok(mut job) = rx.recv() {
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let date = *date.get(secs);
-        let (done, producer) = run_job(job, &*app, &date, &shared);
-        shared.notifier.send(Completion::Done(done));
+        let (sock, cancel) = (job.sock.take(), job.cancel.clone());
+        let (mut done, producer) = run_job(job, &*app, &date, &shared);
+        let mut urgent = true;
+        if let Some(sock) = sock.filter(|_| done.stream.is_none()) {
+            match crate::conn::write_direct(&sock, &done.out) {
+                Ok(n) => {
+                    trace!(
+                        "conn={} response written by the worker: {n} bytes",
+                        done.conn_id
+                    );
+                    done.written = n;
+                    urgent = n < done.out.len() || done.close;
+                }
+                Err(e) => {
+                    debug!("conn={} write failed: {e}", done.conn_id);
+                    done.write_failed = true;
+                }
+            }
+        }
+        // A fully written keep-alive batch needs nothing from the loop until the client
+        // sends again, which wakes the loop by itself: don't wake it (no eventfd write,
+        // no context switch). Unless the loop said it is waiting for this connection.
+        shared.notifier.push(Completion::Done(done));
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if urgent || cancel.is_loop_waiting() {
+            shared.notifier.wake();
+        }
         if let Some((producer, sender)) = producer {
             // The head is on its way; the producer now feeds the body from this worker.
             let _ = catch_unwind(AssertUnwindSafe(|| producer(&sender)))
@@ -185,7 +225,9 @@ fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
     }
 }
 
-type Producer = (Box<dyn FnOnce(&StreamSender) + Send>, StreamSender);
+/// A stream producer to run on the worker, with the sender it feeds.
+type Producer = (ProducerFn, StreamSender);
+type ProducerFn = Box<dyn FnOnce(&StreamSender) + Send>;
 
 /// Runs every request of the job in order and encodes the responses.
 fn run_job(
@@ -283,7 +325,10 @@ fn run_job(
     let done = Done {
         token: job.token,
         gen_: job.gen_,
+        conn_id: job.conn_id,
         out,
+        written: 0,
+        write_failed: false,
         close,
         stream,
         after,
@@ -295,11 +340,7 @@ fn run_job(
 
 enum Encoded {
     Complete,
-    Stream(
-        Arc<StreamShared>,
-        StreamFraming,
-        Option<Box<dyn FnOnce(&StreamSender) + Send>>,
-    ),
+    Stream(Arc<StreamShared>, StreamFraming, Option<ProducerFn>),
 }
 
 /// Serialises one response (RFC 9112 §6: framing; RFC 9110 §9.3.2: HEAD gets the headers of

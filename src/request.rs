@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::http::parse::Head;
 use crate::http::{Method, Span, Version};
@@ -39,8 +39,15 @@ pub(crate) enum BodyRef {
 
 /// A flag the event loop sets when the client went away while its request was running
 /// (the equivalent of Go's `r.Context().Done()`). Cheap to clone; poll it in long work.
+///
+/// The same atomic also carries, for the engine, a "loop waiting" bit: the event loop sets
+/// it when it has work for this connection as soon as the batch is done (more requests
+/// buffered, or the client left), so the worker knows to wake the loop.
 #[derive(Clone, Debug, Default)]
-pub struct CancelFlag(Arc<AtomicBool>);
+pub struct CancelFlag(Arc<AtomicU8>);
+
+const CANCELLED: u8 = 1;
+const LOOP_WAITING: u8 = 2;
 
 impl CancelFlag {
     /// A new, unset flag.
@@ -49,11 +56,19 @@ impl CancelFlag {
     }
     /// True once the client disconnected (or a timeout middleware gave up on the request).
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.load(Ordering::Acquire) & CANCELLED != 0
     }
     /// Sets the flag.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Release)
+        self.0.fetch_or(CANCELLED | LOOP_WAITING, Ordering::SeqCst);
+    }
+    /// The loop has work for this connection once its batch is answered.
+    pub(crate) fn mark_loop_waiting(&self) {
+        self.0.fetch_or(LOOP_WAITING, Ordering::SeqCst);
+    }
+    /// Whether the loop asked to be woken when the batch is answered.
+    pub(crate) fn is_loop_waiting(&self) -> bool {
+        self.0.load(Ordering::SeqCst) & LOOP_WAITING != 0
     }
 }
 

@@ -16,16 +16,17 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A config for tests: ephemeral port, 2 workers, short deadlines.
 pub fn test_config() -> Config {
-    let mut c = Config::default();
-    c.addr = "127.0.0.1:0".parse().unwrap();
-    c.workers = 2;
-    c.queue_depth = 64;
-    c.header_read_timeout = Duration::from_secs(5);
-    c.read_timeout = Duration::from_secs(5);
-    c.write_timeout = Duration::from_secs(5);
-    c.idle_timeout = Duration::from_secs(5);
-    c.shutdown_timeout = Duration::from_secs(5);
-    c
+    Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        workers: 2,
+        queue_depth: 64,
+        header_read_timeout: Duration::from_secs(5),
+        read_timeout: Duration::from_secs(5),
+        write_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(5),
+        ..Config::default()
+    }
 }
 
 /// A running test server; shut down and joined on drop.
@@ -198,8 +199,7 @@ impl Reader {
         if method == "HEAD" || status < 200 || status == 204 || status == 304 {
             return Some(r);
         }
-        if r
-            .header("transfer-encoding")
+        if r.header("transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
         {
             r.chunked = true;
@@ -227,7 +227,8 @@ impl Reader {
     }
 
     pub fn read_response(&mut self) -> Resp {
-        self.read_response_to("GET").expect("connection closed before a response")
+        self.read_response_to("GET")
+            .expect("connection closed before a response")
     }
 
     /// True when the server closed the connection (EOF, or a reset) within the timeout.

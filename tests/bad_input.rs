@@ -1,0 +1,801 @@
+//! Bad input at the wire: every row of DESIGN.md's "Limits, deadlines and the status each
+//! bad input gets" table that is about a malformed or oversized request, as a table of
+//! raw requests, each with the status it must get and whether the connection must close.
+//!
+//! Every case runs on its own connection to one server with small limits; a failing case
+//! is named in the panic message, and all cases run before the test fails.
+
+mod support;
+use support::*;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use h1server::{Config, Request, Response};
+
+const MAX_URI: usize = 1024;
+const MAX_HEAD: usize = 4096;
+const MAX_HEADERS: usize = 16;
+const MAX_BODY: usize = 1024;
+
+fn small_limits() -> Config {
+    let mut c = test_config();
+    c.max_uri_bytes = MAX_URI;
+    c.max_head_bytes = MAX_HEAD;
+    c.max_headers = MAX_HEADERS;
+    c.max_body_bytes = MAX_BODY as u64;
+    c
+}
+
+/// Answers `METHOD path body-length`, so a test can tell which request was served.
+fn app(req: &mut Request) -> Response {
+    Response::text(format!(
+        "{} {} {}",
+        req.method_str(),
+        req.path(),
+        req.body().len()
+    ))
+}
+
+fn server() -> TestServer {
+    TestServer::with_config(small_limits(), app)
+}
+
+/// What must happen to the connection after the error response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum After {
+    /// The server must close (the framing of what follows is unknown).
+    Close,
+    /// Closing or not are both acceptable; not checked.
+    Either,
+}
+use After::*;
+
+struct Case {
+    name: String,
+    request: Vec<u8>,
+    status: u16,
+    after: After,
+}
+
+fn case(name: impl Into<String>, request: impl AsRef<[u8]>, status: u16, after: After) -> Case {
+    Case {
+        name: name.into(),
+        request: request.as_ref().to_vec(),
+        status,
+        after,
+    }
+}
+
+/// A POST head with the given extra field lines, then `body`.
+fn post(fields: &str, body: &str) -> String {
+    format!("POST /upload HTTP/1.1\r\nHost: test\r\n{fields}\r\n{body}")
+}
+
+/// Runs one case; Err names what went wrong.
+fn check(srv: &TestServer, c: &Case) -> Result<(), String> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+        let mut r = Reader::new(srv.connect());
+        r.send(&c.request);
+        let resp = r
+            .read_response_to("GET")
+            .ok_or("the connection closed without a response")?;
+        check_error_response(&resp, c.status)?;
+        if c.after == Close {
+            if !resp
+                .header("connection")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("close"))
+            {
+                return Err(format!("no `Connection: close` in {resp:?}"));
+            }
+            if !r.is_closed() {
+                return Err("the connection was not closed after the response".into());
+            }
+            if !r.leftover().is_empty() {
+                return Err(format!(
+                    "bytes after the error response: {:?}",
+                    String::from_utf8_lossy(r.leftover())
+                ));
+            }
+        }
+        Ok(())
+    }));
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panicked".into())),
+    }
+}
+
+/// The status, a Content-Length matching a non-empty plain-text body.
+fn check_error_response(resp: &Resp, status: u16) -> Result<(), String> {
+    if resp.status != status {
+        return Err(format!(
+            "status {} instead of {status}: {resp:?} body {:?}",
+            resp.status,
+            resp.text()
+        ));
+    }
+    let Some(cl) = resp.header("content-length") else {
+        return Err(format!("no Content-Length: {resp:?}"));
+    };
+    if cl.parse::<usize>() != Ok(resp.body.len()) {
+        return Err(format!("Content-Length {cl} for {} bytes", resp.body.len()));
+    }
+    if resp.body.is_empty() {
+        return Err("empty error body".into());
+    }
+    if std::str::from_utf8(&resp.body).is_err() {
+        return Err(format!("error body is not text: {:?}", resp.body));
+    }
+    if !resp
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/plain"))
+    {
+        return Err(format!("error body is not text/plain: {resp:?}"));
+    }
+    if resp.header("date").is_none() {
+        return Err(format!("no Date: {resp:?}"));
+    }
+    Ok(())
+}
+
+/// Runs every case, then fails once, listing each failed case by name.
+fn run_table(cases: &[Case]) {
+    let srv = server();
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| {
+            check(&srv, c).err().map(|e| {
+                format!(
+                    "[{}] {:?} (want {} {:?}): {e}",
+                    c.name,
+                    String::from_utf8_lossy(&c.request[..c.request.len().min(160)]),
+                    c.status,
+                    c.after
+                )
+            })
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------- malformed heads (400)
+
+#[test]
+fn malformed_heads_get_400_and_close() {
+    let h = "Host: test\r\n";
+    let cases = [
+        // Request line (RFC 9112 §3).
+        case("method only", "GET\r\n\r\n", 400, Close),
+        case("no version", format!("GET /\r\n{h}\r\n"), 400, Close),
+        case("no target", format!("GET  HTTP/1.1\r\n{h}\r\n"), 400, Close),
+        case(
+            "double space",
+            format!("GET  / HTTP/1.1\r\n{h}\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "space inside target",
+            format!("GET /a b HTTP/1.1\r\n{h}\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "extra word after version",
+            format!("GET / HTTP/1.1 x\r\n{h}\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "bad method token",
+            format!("G(ET / HTTP/1.1\r\n{h}\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "lower-case http name",
+            format!("GET / http/1.1\r\n{h}\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "garbage version",
+            format!("GET / HTTX/1.1\r\n{h}\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "binary garbage",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+            400,
+            Close,
+        ),
+        // Field lines (RFC 9112 §5, RFC 9110 §5.6.2).
+        case(
+            "bad header token (parenthesis)",
+            format!("GET / HTTP/1.1\r\n{h}Bad(Name): v\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "bad header token (space inside)",
+            format!("GET / HTTP/1.1\r\n{h}Bad Name: v\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "empty field name",
+            format!("GET / HTTP/1.1\r\n{h}: v\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "field line without colon",
+            format!("GET / HTTP/1.1\r\n{h}NoColon\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "NUL in field value",
+            format!("GET / HTTP/1.1\r\n{h}X-A: a\0b\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "control char in field value",
+            format!("GET / HTTP/1.1\r\n{h}X-A: a\x01b\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "bare CR in field value",
+            format!("GET / HTTP/1.1\r\n{h}X-A: a\rb\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "bare CR at end of field line",
+            format!("GET / HTTP/1.1\r\n{h}X-A: ab\r\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "bare CR in request line",
+            format!("GET /\r HTTP/1.1\r\n{h}\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "obs-fold with space (RFC 9112 §5.2)",
+            format!("GET / HTTP/1.1\r\n{h}X-A: a\r\n b\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "obs-fold with tab",
+            format!("GET / HTTP/1.1\r\n{h}X-A: a\r\n\tb\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "obs-fold of the Host field",
+            "GET / HTTP/1.1\r\nHost: te\r\n st\r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "space before colon (Host : x, RFC 9112 §5.1)",
+            "GET / HTTP/1.1\r\nHost : test\r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "tab before colon",
+            format!("GET / HTTP/1.1\r\n{h}X-A\t: v\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "space before colon on Transfer-Encoding",
+            format!(
+                "POST / HTTP/1.1\r\n{h}Content-Length: 5\r\n\
+                 Transfer-Encoding : chunked\r\n\r\nhello"
+            ),
+            400,
+            Close,
+        ),
+    ];
+    run_table(&cases);
+}
+
+// ---------------------------------------------------------------- Host (400)
+
+#[test]
+fn missing_duplicate_or_invalid_host_gets_400_and_close() {
+    let cases = [
+        case(
+            "missing Host on HTTP/1.1",
+            "GET / HTTP/1.1\r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "missing Host, other fields present",
+            "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "duplicate Host, same value",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "duplicate Host, different values",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: y\r\nhost: b\r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "invalid Host value",
+            "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "duplicate Host on HTTP/1.0",
+            "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+            400,
+            Close,
+        ),
+    ];
+    run_table(&cases);
+}
+
+// ---------------------------------------------------------------- framing / smuggling (400)
+
+#[test]
+fn ambiguous_or_invalid_framing_gets_400_and_close() {
+    let chunked_body = "5\r\nhello\r\n0\r\n\r\n";
+    let mut cases = vec![
+        case(
+            "Content-Length and Transfer-Encoding",
+            post(
+                "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                chunked_body,
+            ),
+            400,
+            Close,
+        ),
+        case(
+            "Transfer-Encoding then Content-Length",
+            post(
+                "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+                chunked_body,
+            ),
+            400,
+            Close,
+        ),
+        case(
+            "duplicate Content-Length, same value",
+            post("Content-Length: 5\r\nContent-Length: 5\r\n", "hello"),
+            400,
+            Close,
+        ),
+        case(
+            "duplicate Content-Length, different values",
+            post("Content-Length: 5\r\nContent-Length: 6\r\n", "hello!"),
+            400,
+            Close,
+        ),
+        case(
+            "Content-Length list",
+            post("Content-Length: 5, 5\r\n", "hello"),
+            400,
+            Close,
+        ),
+        case(
+            "Transfer-Encoding: chunked, gzip (chunked not last)",
+            post("Transfer-Encoding: chunked, gzip\r\n", chunked_body),
+            400,
+            Close,
+        ),
+        case(
+            "Transfer-Encoding: gzip (no chunked)",
+            post("Transfer-Encoding: gzip\r\n", "hello"),
+            400,
+            Close,
+        ),
+        case(
+            "Transfer-Encoding: chunked on two lines then gzip",
+            post(
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+                chunked_body,
+            ),
+            400,
+            Close,
+        ),
+        case(
+            "Transfer-Encoding: chunked, chunked",
+            post("Transfer-Encoding: chunked, chunked\r\n", chunked_body),
+            400,
+            Close,
+        ),
+        case(
+            "Transfer-Encoding: chunked twice on two lines",
+            post(
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                chunked_body,
+            ),
+            400,
+            Close,
+        ),
+        case(
+            "Transfer-Encoding on HTTP/1.0",
+            format!("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n{chunked_body}"),
+            400,
+            Close,
+        ),
+        case(
+            "chunk-size overflow",
+            post(
+                "Transfer-Encoding: chunked\r\n",
+                "fffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+            ),
+            400,
+            Close,
+        ),
+        case(
+            "invalid chunk size zz",
+            post("Transfer-Encoding: chunked\r\n", "zz\r\nhello\r\n0\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "negative chunk size",
+            post("Transfer-Encoding: chunked\r\n", "-5\r\nhello\r\n0\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "0x-prefixed chunk size",
+            post(
+                "Transfer-Encoding: chunked\r\n",
+                "0x5\r\nhello\r\n0\r\n\r\n",
+            ),
+            400,
+            Close,
+        ),
+        case(
+            "empty chunk-size line",
+            post("Transfer-Encoding: chunked\r\n", "\r\nhello\r\n0\r\n\r\n"),
+            400,
+            Close,
+        ),
+        case(
+            "chunk data longer than its size (no CRLF after data)",
+            post("Transfer-Encoding: chunked\r\n", "3\r\nhello\r\n0\r\n\r\n"),
+            400,
+            Close,
+        ),
+    ];
+    // RFC 9110 §8.6: Content-Length = 1*DIGIT.
+    for value in [
+        "+5",
+        "-5",
+        "0x5",
+        "",
+        "5 5",
+        "99999999999999999999999",
+        "5.0",
+        "five",
+    ] {
+        cases.push(case(
+            format!("invalid Content-Length {value:?}"),
+            post(&format!("Content-Length: {value}\r\n"), "hello"),
+            400,
+            Close,
+        ));
+    }
+    run_table(&cases);
+}
+
+// ---------------------------------------------------------------- other statuses
+
+#[test]
+fn unknown_transfer_coding_gets_501() {
+    // The body is left unread behind the head, so the rest of the stream has unknown
+    // framing: the server has to close as well.
+    let cases = [
+        case(
+            "gzip, chunked",
+            post(
+                "Transfer-Encoding: gzip, chunked\r\n",
+                "5\r\nhello\r\n0\r\n\r\n",
+            ),
+            501,
+            Close,
+        ),
+        case(
+            "x-custom then chunked on two lines",
+            post(
+                "Transfer-Encoding: x-custom\r\nTransfer-Encoding: chunked\r\n",
+                "5\r\nhello\r\n0\r\n\r\n",
+            ),
+            501,
+            Close,
+        ),
+    ];
+    run_table(&cases);
+}
+
+#[test]
+fn oversized_target_and_head_get_414_and_431() {
+    let long_target = format!("/{}", "a".repeat(MAX_URI + 100));
+    let big = "b".repeat(1500);
+    let mut many_fields = String::from("GET / HTTP/1.1\r\nHost: test\r\n");
+    for i in 0..MAX_HEADERS + 4 {
+        many_fields.push_str(&format!("X-Field-{i}: v\r\n"));
+    }
+    many_fields.push_str("\r\n");
+    let cases = [
+        case(
+            "target longer than max_uri_bytes",
+            format!("GET {long_target} HTTP/1.1\r\nHost: test\r\n\r\n"),
+            414,
+            Either,
+        ),
+        case(
+            "target longer than max_uri_bytes, request line unterminated",
+            format!("GET {long_target}{long_target}"),
+            414,
+            Either,
+        ),
+        case(
+            "head larger than max_head_bytes",
+            format!(
+                "GET / HTTP/1.1\r\nHost: test\r\nX-A: {big}\r\nX-B: {big}\r\nX-C: {big}\r\n\r\n"
+            ),
+            431,
+            Either,
+        ),
+        case(
+            "head larger than max_head_bytes, unterminated",
+            format!("GET / HTTP/1.1\r\nHost: test\r\nX-A: {big}{big}{big}{big}"),
+            431,
+            Either,
+        ),
+        case("more fields than max_headers", many_fields, 431, Either),
+    ];
+    run_table(&cases);
+}
+
+#[test]
+fn body_over_max_body_bytes_gets_413_and_close() {
+    let over = MAX_BODY + 1;
+    let mut chunked = String::new();
+    for _ in 0..4 {
+        chunked.push_str(&format!("100\r\n{}\r\n", "c".repeat(256)));
+    }
+    chunked.push_str("1\r\nX\r\n0\r\n\r\n");
+    let cases = [
+        case(
+            "Content-Length one over the limit",
+            post(&format!("Content-Length: {over}\r\n"), &"x".repeat(over)),
+            413,
+            Close,
+        ),
+        case(
+            "Content-Length far over the limit, body not sent",
+            post("Content-Length: 1000000000\r\n", ""),
+            413,
+            Close,
+        ),
+        case(
+            "chunked body one byte over the limit",
+            post("Transfer-Encoding: chunked\r\n", &chunked),
+            413,
+            Close,
+        ),
+        case(
+            "one huge chunk announced",
+            post("Transfer-Encoding: chunked\r\n", "100000\r\nabc"),
+            413,
+            Close,
+        ),
+    ];
+    run_table(&cases);
+}
+
+#[test]
+fn unsupported_versions_get_505() {
+    let cases = [
+        case(
+            "HTTP/2.0",
+            "GET / HTTP/2.0\r\nHost: test\r\n\r\n",
+            505,
+            Either,
+        ),
+        case(
+            "HTTP/1.2",
+            "GET / HTTP/1.2\r\nHost: test\r\n\r\n",
+            505,
+            Either,
+        ),
+        case(
+            "HTTP/3.0",
+            "GET / HTTP/3.0\r\nHost: test\r\n\r\n",
+            505,
+            Either,
+        ),
+    ];
+    run_table(&cases);
+}
+
+// ---------------------------------------------------------------- controls
+
+/// The limits are inclusive: requests exactly at each limit are served, so the tables
+/// above fail for the right reason.
+#[test]
+fn requests_at_the_limits_are_accepted() {
+    let srv = server();
+    let mut checks: Vec<(&str, Vec<u8>, String)> = Vec::new();
+
+    let target = format!("/{}", "t".repeat(MAX_URI - 1));
+    checks.push((
+        "target of exactly max_uri_bytes",
+        format!("GET {target} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes(),
+        format!("GET {target} 0"),
+    ));
+
+    let mut fields = String::from("GET /fields HTTP/1.1\r\nHost: test\r\n");
+    for i in 1..MAX_HEADERS {
+        fields.push_str(&format!("X-Field-{i}: v\r\n"));
+    }
+    fields.push_str("\r\n");
+    checks.push((
+        "exactly max_headers fields",
+        fields.into_bytes(),
+        "GET /fields 0".into(),
+    ));
+
+    let prefix = "GET /head HTTP/1.1\r\nHost: test\r\nX-Pad: ";
+    let pad = MAX_HEAD - prefix.len() - "\r\n\r\n".len();
+    let head = format!("{prefix}{}\r\n\r\n", "p".repeat(pad));
+    assert_eq!(head.len(), MAX_HEAD);
+    checks.push((
+        "head of exactly max_head_bytes",
+        head.into_bytes(),
+        "GET /head 0".into(),
+    ));
+
+    checks.push((
+        "Content-Length body of exactly max_body_bytes",
+        post(
+            &format!("Content-Length: {MAX_BODY}\r\n"),
+            &"x".repeat(MAX_BODY),
+        )
+        .into_bytes(),
+        format!("POST /upload {MAX_BODY}"),
+    ));
+
+    let mut chunked = String::new();
+    for _ in 0..4 {
+        chunked.push_str(&format!("100\r\n{}\r\n", "c".repeat(256)));
+    }
+    chunked.push_str("0\r\n\r\n");
+    checks.push((
+        "chunked body of exactly max_body_bytes",
+        post("Transfer-Encoding: chunked\r\n", &chunked).into_bytes(),
+        format!("POST /upload {MAX_BODY}"),
+    ));
+
+    checks.push((
+        "HTTP/1.0 without Host",
+        b"GET /old HTTP/1.0\r\n\r\n".to_vec(),
+        "GET /old 0".into(),
+    ));
+
+    for (name, req, want) in checks {
+        let resp = roundtrip(srv.addr, &req);
+        assert_eq!(resp.status, 200, "{name}: {resp:?} {:?}", resp.text());
+        assert_eq!(resp.text(), want, "{name}");
+    }
+}
+
+// ---------------------------------------------------------------- order with good requests
+
+#[test]
+fn good_requests_before_a_bad_one_are_answered_first_then_close() {
+    let srv = server();
+    let good = |p: &str| format!("GET {p} HTTP/1.1\r\nHost: test\r\n\r\n");
+    let scenarios: Vec<(&str, String, Vec<&str>, u16)> = vec![
+        (
+            "one good, then whitespace before colon",
+            format!("{}GET /bad HTTP/1.1\r\nHost : test\r\n\r\n", good("/ok")),
+            vec!["GET /ok 0"],
+            400,
+        ),
+        (
+            "two good, then invalid Content-Length",
+            format!(
+                "{}{}POST /bad HTTP/1.1\r\nHost: test\r\nContent-Length: +5\r\n\r\nhello",
+                good("/a"),
+                good("/b")
+            ),
+            vec!["GET /a 0", "GET /b 0"],
+            400,
+        ),
+        (
+            "a good POST with a body, then a bad chunk size",
+            format!(
+                "{}{}",
+                post("Content-Length: 5\r\n", "hello"),
+                post("Transfer-Encoding: chunked\r\n", "zz\r\n")
+            ),
+            vec!["POST /upload 5"],
+            400,
+        ),
+        (
+            "a good chunked POST, then CL + TE",
+            format!(
+                "{}{}",
+                post("Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"),
+                post(
+                    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                    "0\r\n\r\n"
+                )
+            ),
+            vec!["POST /upload 3"],
+            400,
+        ),
+        (
+            "one good, then a too-large body",
+            format!("{}{}", good("/ok"), post("Content-Length: 99999\r\n", "")),
+            vec!["GET /ok 0"],
+            413,
+        ),
+        (
+            "one good, then HTTP/2.0",
+            format!("{}GET / HTTP/2.0\r\nHost: test\r\n\r\n", good("/ok")),
+            vec!["GET /ok 0"],
+            505,
+        ),
+        (
+            "bad first: nothing behind it is answered",
+            format!("GET / HTTP/1.1\r\n\r\n{}", good("/never")),
+            vec![],
+            400,
+        ),
+    ];
+    for (name, bytes, goods, bad_status) in scenarios {
+        let mut r = Reader::new(srv.connect());
+        r.send(bytes.as_bytes());
+        for want in &goods {
+            let resp = r.read_response();
+            assert_eq!(resp.status, 200, "{name}: {resp:?}");
+            assert_eq!(resp.text(), *want, "{name}");
+        }
+        let resp = r.read_response();
+        if let Err(e) = check_error_response(&resp, bad_status) {
+            panic!("{name}: {e}");
+        }
+        assert!(r.is_closed(), "{name}: not closed after the error");
+        assert!(
+            r.leftover().is_empty(),
+            "{name}: answered something after the error: {:?}",
+            String::from_utf8_lossy(r.leftover())
+        );
+    }
+}

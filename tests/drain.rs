@@ -1,0 +1,278 @@
+//! Graceful drain: `ServerHandle::shutdown()` and SIGTERM let in-flight requests finish
+//! with `Connection: close`, close idle connections at once, refuse new ones, run the
+//! shutdown hooks, force-close at `shutdown_timeout`, and a second signal exits at once.
+mod support;
+use support::*;
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use h1server::{Request, Response, Server};
+
+/// Reads until the server closes the connection (EOF or reset); returns the bytes that
+/// arrived and when the close was seen. Panics if it stays open past the read timeout.
+fn read_until_closed(s: &mut TcpStream) -> (Vec<u8>, Instant) {
+    let mut got = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        match s.read(&mut tmp) {
+            Ok(0) => return (got, Instant::now()),
+            Ok(n) => got.extend_from_slice(&tmp[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("the connection was not closed: {e}")
+            }
+            Err(_) => return (got, Instant::now()),
+        }
+    }
+}
+
+/// Sends `sig` ("TERM", "INT") to `pid` with kill(1).
+fn kill(sig: &str, pid: u32) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
+/// Waits up to `limit` for the child to exit.
+fn wait_exit(child: &mut ChildGuard, limit: Duration) -> Option<ExitStatus> {
+    let mut status = None;
+    wait_until(limit, || {
+        status = child.0.try_wait().unwrap();
+        status.is_some()
+    });
+    status
+}
+
+/// Reads the child's stderr on a thread (so its logging never blocks on a full pipe) and
+/// forwards each line.
+fn stderr_lines(child: &mut ChildGuard) -> mpsc::Receiver<String> {
+    let stderr = child.0.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Waits until the child logs a line containing `needle` (it runs at trace level, and the
+/// loop logs each request it parses), so the request is known to be in flight rather than
+/// still in the kernel's buffer. Should the log wording change, it goes on after 3 s,
+/// by which time the request has long been read.
+fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str) {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        match lines.recv_timeout(Duration::from_millis(50)) {
+            Ok(l) if l.contains(needle) => return,
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the server exited"),
+        }
+    }
+}
+
+fn refuses_connections(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err()
+}
+
+#[test]
+fn shutdown_lets_the_in_flight_request_finish_and_closes_idle_connections() {
+    let started = Arc::new(AtomicBool::new(false));
+    let s = started.clone();
+    let server = TestServer::start(move |req: &mut Request| {
+        if req.path() == "/slow" {
+            s.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(500));
+            return Response::text("slow done\n");
+        }
+        Response::text("quick\n")
+    });
+    // An idle keep-alive connection…
+    let mut idle = Reader::new(server.connect());
+    idle.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(idle.read_response().status, 200);
+    // …and a request in flight.
+    let mut busy = Reader::new(server.connect());
+    busy.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wait_until(IO_TIMEOUT, || started.load(Ordering::SeqCst)));
+
+    server.handle().shutdown();
+    let (bytes, idle_closed_at) = read_until_closed(&mut idle.stream);
+    assert!(bytes.is_empty(), "the idle connection got bytes: {bytes:?}");
+    let resp = busy.read_response();
+    let answered_at = Instant::now();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.text(), "slow done\n");
+    assert_eq!(resp.header("connection"), Some("close"), "{resp:?}");
+    assert!(
+        busy.is_closed(),
+        "closed after the last answer of the drain"
+    );
+    assert!(
+        idle_closed_at < answered_at,
+        "the idle connection was closed only after the in-flight request finished"
+    );
+    assert!(
+        wait_until(IO_TIMEOUT, || refuses_connections(server.addr)),
+        "new connections are still accepted after shutdown"
+    );
+    assert!(server.stop().is_ok(), "join() after a drain is Ok(())");
+}
+
+#[test]
+fn drain_force_closes_connections_at_shutdown_timeout() {
+    let started = Arc::new(AtomicBool::new(false));
+    let finished: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let (s, f) = (started.clone(), finished.clone());
+    let mut cfg = test_config();
+    cfg.shutdown_timeout = Duration::from_millis(300);
+    let server = TestServer::with_config(cfg, move |_req: &mut Request| {
+        s.store(true, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_secs(3));
+        *f.lock().unwrap() = Some(Instant::now());
+        Response::text("too late\n")
+    });
+    let mut client = server.connect();
+    client
+        .write_all(b"GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(wait_until(IO_TIMEOUT, || started.load(Ordering::SeqCst)));
+
+    let t0 = Instant::now();
+    let stopper = std::thread::spawn(move || {
+        let r = server.stop();
+        (r, Instant::now())
+    });
+    let (_bytes, closed_at) = read_until_closed(&mut client);
+    let handler_done = *finished.lock().unwrap();
+    assert!(
+        handler_done.is_none_or(|done| closed_at < done),
+        "the connection was closed only when the handler finished, not at shutdown_timeout"
+    );
+    let (result, joined_at) = stopper.join().unwrap();
+    assert!(result.is_ok(), "join() after a forced drain: {result:?}");
+    let took = joined_at - t0;
+    assert!(
+        took < Duration::from_secs(3) + Duration::from_secs(7),
+        "join() took {took:?}"
+    );
+}
+
+#[test]
+fn shutdown_runs_hooks_fires_the_token_and_reports_draining() {
+    let order: Arc<Mutex<Vec<&str>>> = Arc::default();
+    let (o1, o2) = (order.clone(), order.clone());
+    let server = Server::bind(test_config())
+        .unwrap()
+        .on_shutdown(move || o1.lock().unwrap().push("first"))
+        .on_shutdown(move || o2.lock().unwrap().push("second"));
+    let state = server.state();
+    let token = state.shutdown_token();
+    assert!(!state.is_draining());
+    assert!(!token.is_triggered());
+    let waiter = {
+        let token = token.clone();
+        std::thread::spawn(move || token.wait_timeout(IO_TIMEOUT))
+    };
+    let server = TestServer::with_server(server, |_req: &mut Request| Response::text("up\n"));
+    let resp = roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.status, 200);
+    assert!(!state.is_draining(), "draining before any shutdown");
+    assert!(
+        order.lock().unwrap().is_empty(),
+        "a hook ran before shutdown"
+    );
+
+    server.handle().shutdown();
+    assert!(
+        wait_until(IO_TIMEOUT, || state.is_draining()),
+        "is_draining() stayed false after shutdown()"
+    );
+    assert!(
+        waiter.join().unwrap(),
+        "the shutdown token did not fire (wait_timeout timed out)"
+    );
+    assert!(server.stop().is_ok());
+    assert!(token.is_triggered());
+    assert_eq!(*order.lock().unwrap(), ["first", "second"]);
+}
+
+#[test]
+fn sigterm_lets_the_in_flight_request_finish_and_hello_exits_0() {
+    let (mut child, addr) = spawn_hello(&[("RUST_LOG", "trace")]);
+    let lines = stderr_lines(&mut child);
+    let mut r = Reader::new(connect(addr));
+    r.send(b"GET /sleep?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n");
+    wait_for_line(&lines, "GET /sleep"); // in flight, not idle
+    kill("TERM", child.0.id());
+    let resp = r.read_response();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.text(), "slept 500 ms\n");
+    assert_eq!(resp.header("connection"), Some("close"), "{resp:?}");
+    let status = wait_exit(&mut child, IO_TIMEOUT).expect("hello did not exit after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn sigterm_drains_the_demo_binary_and_it_exits_0() {
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut child = ChildGuard(
+        Command::new(built_binary("h1server", false))
+            .env("H1_ADDR", addr.to_string())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn h1server"),
+    );
+    let _lines = stderr_lines(&mut child);
+    assert!(
+        wait_until(Duration::from_secs(20), || TcpStream::connect(addr).is_ok()),
+        "h1server did not start listening"
+    );
+    let resp = roundtrip(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.status, 200, "{resp:?}");
+    kill("TERM", child.0.id());
+    let status = wait_exit(&mut child, IO_TIMEOUT).expect("h1server did not exit after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(refuses_connections(addr));
+}
+
+#[test]
+fn second_signal_exits_at_once() {
+    let (mut child, addr) = spawn_hello(&[("RUST_LOG", "trace"), ("H1_SHUTDOWN_TIMEOUT", "30s")]);
+    let lines = stderr_lines(&mut child);
+    let mut client = connect(addr);
+    client
+        .write_all(b"GET /sleep?ms=5000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    wait_for_line(&lines, "GET /sleep");
+    kill("TERM", child.0.id());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "the first signal must drain (the request is still sleeping), not exit"
+    );
+    kill("INT", child.0.id());
+    // The drain alone would take until the 5 s sleep ends; the second signal must not wait.
+    let status = wait_exit(&mut child, Duration::from_secs(3));
+    assert!(
+        status.is_some(),
+        "hello still runs 3 s after a second signal"
+    );
+    let (bytes, _) = read_until_closed(&mut client);
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("slept"),
+        "the sleeping request was not cut short"
+    );
+}

@@ -1,0 +1,289 @@
+//! Streamed bodies at the wire: chunks leave as they are produced, a client that does not
+//! read holds its producer back, a disconnect reaches the producer, and many long-lived
+//! SSE streams do not occupy the worker pool.
+mod support;
+use support::*;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use h1server::{Request, Response, StreamSender, TrySendError};
+
+/// A raw reader of a chunked response that hands out each chunk as soon as it is
+/// complete on the wire (the harness `Reader` reads a whole body at once).
+struct ChunkReader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl ChunkReader {
+    fn new(stream: TcpStream) -> Self {
+        ChunkReader {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    fn fill(&mut self) {
+        let mut tmp = [0u8; 16384];
+        match self.stream.read(&mut tmp) {
+            Ok(0) => panic!("EOF inside a streamed response"),
+            Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+            Err(e) => panic!("read failed (timeout = the server sent nothing): {e}"),
+        }
+    }
+
+    fn line(&mut self) -> String {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let l = String::from_utf8_lossy(&self.buf[..i]).into_owned();
+                self.buf.drain(..i + 2);
+                return l;
+            }
+            self.fill();
+        }
+    }
+
+    /// The status line and headers (lower-cased names).
+    fn head(&mut self) -> (String, Vec<(String, String)>) {
+        let status = self.line();
+        let mut headers = Vec::new();
+        loop {
+            let l = self.line();
+            if l.is_empty() {
+                return (status, headers);
+            }
+            let (n, v) = l.split_once(':').expect("header without colon");
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+
+    /// The next chunk's data, or None for the last chunk (trailers consumed).
+    fn chunk(&mut self) -> Option<Vec<u8>> {
+        let size_line = self.line();
+        let size = usize::from_str_radix(size_line.split(';').next().unwrap().trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size line {size_line:?}"));
+        if size == 0 {
+            while !self.line().is_empty() {}
+            return None;
+        }
+        while self.buf.len() < size + 2 {
+            self.fill();
+        }
+        let data: Vec<u8> = self.buf.drain(..size).collect();
+        assert_eq!(self.buf.drain(..2).collect::<Vec<u8>>(), b"\r\n");
+        Some(data)
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Sends a GET for `path` on a new connection and reads the head of a 200 chunked answer.
+fn open_stream(server: &TestServer, path: &str) -> ChunkReader {
+    let mut s = server.connect();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut r = ChunkReader::new(s);
+    let (status, headers) = r.head();
+    assert!(status.starts_with("HTTP/1.1 200 "), "{status}");
+    assert_eq!(
+        header(&headers, "transfer-encoding"),
+        Some("chunked"),
+        "{headers:?}"
+    );
+    r
+}
+
+#[test]
+fn streamed_chunks_arrive_progressively() {
+    let last_sent: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let ls = last_sent.clone();
+    let server = TestServer::start(move |_req: &mut Request| {
+        let ls = ls.clone();
+        Response::stream(move |tx| {
+            for i in 0..3 {
+                if i > 0 {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                if i == 2 {
+                    *ls.lock().unwrap() = Some(Instant::now());
+                }
+                if tx.send(format!("chunk {i}\n")).is_err() {
+                    return;
+                }
+            }
+        })
+    });
+    let mut r = open_stream(&server, "/");
+    let first = r.chunk().expect("a first chunk");
+    let first_read_at = Instant::now();
+    assert_eq!(first, b"chunk 0\n");
+    assert_eq!(r.chunk().expect("a second chunk"), b"chunk 1\n");
+    assert_eq!(r.chunk().expect("a third chunk"), b"chunk 2\n");
+    assert_eq!(r.chunk(), None, "the body ends after the producer returns");
+    let last_sent = last_sent.lock().unwrap().expect("the last chunk was sent");
+    assert!(
+        first_read_at < last_sent,
+        "the first chunk was only readable after the last one was sent"
+    );
+}
+
+#[test]
+fn producer_is_held_back_by_a_client_that_does_not_read() {
+    const CHUNK: usize = 64 * 1024;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let send_failed: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let (s2, f2) = (sent.clone(), send_failed.clone());
+    let mut cfg = test_config();
+    // Only the disconnect may end this stream, not the write deadline.
+    cfg.write_timeout = Duration::from_secs(60);
+    let server = TestServer::with_config(cfg, move |_req: &mut Request| {
+        let (sent, failed) = (s2.clone(), f2.clone());
+        Response::stream(move |tx| {
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(30) {
+                if tx.send(vec![b'x'; CHUNK]).is_err() {
+                    *failed.lock().unwrap() = Some(Instant::now());
+                    return;
+                }
+                sent.fetch_add(CHUNK, Ordering::SeqCst);
+            }
+        })
+    });
+    let mut s = server.connect();
+    s.write_all(b"GET /firehose HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(wait_until(IO_TIMEOUT, || sent.load(Ordering::SeqCst) > 0));
+    std::thread::sleep(Duration::from_secs(1));
+    let after_1s = sent.load(Ordering::SeqCst);
+    assert!(
+        after_1s < 32 * 1024 * 1024,
+        "the producer pushed {after_1s} bytes to a client that reads nothing: no backpressure"
+    );
+    assert!(
+        send_failed.lock().unwrap().is_none(),
+        "send failed while the client was still connected"
+    );
+
+    drop(s);
+    let closed_at = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(5), || send_failed
+            .lock()
+            .unwrap()
+            .is_some()),
+        "the producer's send did not fail within 5 s of the client disconnecting"
+    );
+    assert!(send_failed.lock().unwrap().unwrap() >= closed_at);
+}
+
+#[test]
+fn channel_producer_sees_the_client_disconnect() {
+    let (report_tx, report_rx) = mpsc::channel::<(bool, bool)>();
+    let report_tx = Mutex::new(report_tx);
+    let server = TestServer::start(move |_req: &mut Request| {
+        let (resp, tx) = Response::channel();
+        let report = report_tx.lock().unwrap().clone();
+        std::thread::spawn(move || {
+            for i in 0..500 {
+                std::thread::sleep(Duration::from_millis(20));
+                if tx.send(format!("tick {i}\n")).is_err() {
+                    let _ = report.send((true, tx.is_closed()));
+                    return;
+                }
+            }
+            let _ = report.send((false, tx.is_closed()));
+        });
+        resp
+    });
+    let mut r = open_stream(&server, "/ticks");
+    assert_eq!(r.chunk().expect("tick 0"), b"tick 0\n");
+    assert_eq!(r.chunk().expect("tick 1"), b"tick 1\n");
+    drop(r);
+    let (send_failed, closed) = report_rx
+        .recv_timeout(Duration::from_secs(15))
+        .expect("the ticker thread never reported");
+    assert!(send_failed, "the ticker sent for 10 s into a closed stream");
+    assert!(closed, "is_closed() is false after send failed");
+}
+
+#[test]
+fn hundred_sse_streams_do_not_starve_a_two_worker_pool() {
+    const STREAMS: usize = 100;
+    let subscribers: Arc<Mutex<Vec<StreamSender>>> = Arc::default();
+    let subs = subscribers.clone();
+    let mut cfg = test_config();
+    cfg.workers = 2;
+    let server = TestServer::with_config(cfg, move |req: &mut Request| {
+        if req.path() == "/events" {
+            let (resp, tx) = Response::sse();
+            subs.lock().unwrap().push(tx);
+            resp
+        } else {
+            Response::text("plain\n")
+        }
+    });
+    // The broadcast hub: one event to every subscriber every 50 ms.
+    let stop = Arc::new(AtomicBool::new(false));
+    let hub = {
+        let (subs, stop) = (subscribers.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            while !stop.load(Ordering::Acquire) && t0.elapsed() < Duration::from_secs(30) {
+                subs.lock()
+                    .unwrap()
+                    .retain(|tx| tx.try_send("data: tick\n\n") != Err(TrySendError::Closed));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+
+    let mut clients = Vec::new();
+    for _ in 0..STREAMS {
+        let mut s = server.connect();
+        s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        clients.push(s);
+    }
+    assert!(
+        wait_until(IO_TIMEOUT, || subscribers.lock().unwrap().len() == STREAMS),
+        "not every SSE request reached its handler"
+    );
+
+    // With 100 streams open, a plain request is still answered promptly.
+    let plain = server.connect();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut plain = Reader::new(plain);
+    plain.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let resp = plain.read_response();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "plain\n");
+
+    for (i, s) in clients.into_iter().enumerate() {
+        let mut r = ChunkReader::new(s);
+        let (status, headers) = r.head();
+        assert!(status.starts_with("HTTP/1.1 200 "), "stream {i}: {status}");
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("text/event-stream"),
+            "stream {i}: {headers:?}"
+        );
+        let event = r
+            .chunk()
+            .unwrap_or_else(|| panic!("stream {i} ended early"));
+        assert_eq!(event, b"data: tick\n\n", "stream {i}");
+    }
+
+    stop.store(true, Ordering::Release);
+    hub.join().unwrap();
+    subscribers.lock().unwrap().clear(); // ends every body, so the drain is quick
+}
