@@ -191,11 +191,15 @@ impl Conn {
     // ------------------------------------------------------------------ reading
 
     /// The socket is readable (or hung up).
-    pub fn on_readable(&mut self, ctx: &mut Ctx) -> Step {
+    ///
+    /// `hung_up`: the event also reported the peer's FIN (or an error). A short read
+    /// then does not mean the socket is drained — the EOF is still to be read, and being
+    /// edge-triggered, no further event would announce it.
+    pub fn on_readable(&mut self, ctx: &mut Ctx, hung_up: bool) -> Step {
         if self.phase == Phase::Closing {
             return self.discard_input();
         }
-        let n = self.fill(ctx)?;
+        let n = self.fill(ctx, hung_up)?;
         match self.phase {
             Phase::Idle | Phase::ReadHead | Phase::ReadBody => {
                 if n > 0 && self.phase == Phase::Idle {
@@ -225,7 +229,7 @@ impl Conn {
     }
 
     /// Reads until the socket would block, a short read, or the buffer cap.
-    fn fill(&mut self, ctx: &mut Ctx) -> Result<usize, Close> {
+    fn fill(&mut self, ctx: &mut Ctx, hung_up: bool) -> Result<usize, Close> {
         let mut total = 0;
         if self.peer_eof {
             return Ok(0);
@@ -249,7 +253,7 @@ impl Conn {
                 Ok(n) => {
                     b.len += n;
                     total += n;
-                    if b.len < b.bytes.len() {
+                    if b.len < b.bytes.len() && !hung_up {
                         break; // short read: the socket is drained, the next byte brings a new edge
                     }
                 }
@@ -458,6 +462,11 @@ impl Conn {
         self.continue_sent = false;
         let n = reqs.len();
         let cancel = CancelFlag::new();
+        if self.peer_eof {
+            // The client sent its request(s) and closed (RFC 9112 §9.6 allows answering
+            // a half-closed connection; Go cancels the request context all the same).
+            cancel.cancel();
+        }
         self.cancel = Some(cancel.clone());
         self.phase = Phase::Dispatched;
         self.disarm();
@@ -635,7 +644,7 @@ impl Conn {
             self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);
             if self.read_paused {
                 self.read_paused = false;
-                return self.on_readable(ctx);
+                return self.on_readable(ctx, false);
             }
             return self.process(ctx);
         }

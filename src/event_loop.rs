@@ -32,6 +32,8 @@ const SIGNALS: Token = Token(usize::MAX - 2);
 
 /// How long a lingering close waits for the client to close its side.
 const LINGER: Duration = Duration::from_secs(2);
+/// Non-blocking polls (each after a yield) while batches are out, before sleeping.
+const SPINS: u32 = 2;
 /// How long accepting pauses after EMFILE/ENFILE before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -184,12 +186,25 @@ impl EventLoop {
     /// Runs until the drain completes.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
+        let mut spins = 0;
         loop {
             let mut timeout = self.poll_timeout();
-            self.wake.set_asleep(true);
-            if !self.completions.is_empty() {
-                self.wake.set_asleep(false);
+            if self.ctx.outstanding > 0 && spins < SPINS {
+                // Workers hold batches. Give them the core and look again without
+                // sleeping: when they share a core with the loop this hands it over
+                // directly, and the answers they write bring the clients' next requests
+                // before the loop would have gone idle and been woken again. Bounded
+                // (SPINS polls, then a real sleep), so a slow handler costs two yields.
+                // Measured in docs/BENCHMARKS.md ("yield-poll").
+                std::thread::yield_now();
+                spins += 1;
                 timeout = Some(Duration::ZERO);
+            } else {
+                self.wake.set_asleep(true);
+                if !self.completions.is_empty() {
+                    self.wake.set_asleep(false);
+                    timeout = Some(Duration::ZERO);
+                }
             }
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
@@ -200,6 +215,9 @@ impl EventLoop {
                 }
             }
             self.wake.set_asleep(false);
+            if !events.is_empty() || !self.completions.is_empty() {
+                spins = 0;
+            }
             self.ctx.now = Instant::now();
             // Completions first: a batch the worker already wrote puts its connection back
             // to reading before that connection's next request is looked at.
@@ -211,7 +229,8 @@ impl EventLoop {
                     SIGNALS => self.on_signals(),
                     Token(t) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                            self.with_conn(t, None, |c, ctx| c.on_readable(ctx));
+                            let hup = ev.is_read_closed() || ev.is_error();
+                            self.with_conn(t, None, |c, ctx| c.on_readable(ctx, hup));
                         }
                         if ev.is_writable() {
                             self.with_conn(t, None, |c, ctx| c.on_writable(ctx));
@@ -366,6 +385,11 @@ impl EventLoop {
         conn.release(&mut self.ctx);
         // A worker may still hold the socket (the fd then closes when it lets go), so
         // deregister by descriptor rather than by owning the source.
+        if Arc::strong_count(&conn.sock) > 1 {
+            // A worker still holds the socket to write its batch: shut it down so the
+            // connection really ends now (its late write then fails harmlessly).
+            let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+        }
         let fd = conn.sock.as_raw_fd();
         let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         drop(conn);

@@ -127,8 +127,21 @@ fn shutdown_lets_the_in_flight_request_finish_and_closes_idle_connections() {
     assert!(server.stop().is_ok(), "join() after a drain is Ok(())");
 }
 
-#[test]
-fn drain_force_closes_connections_at_shutdown_timeout() {
+/// What a client saw when the drain hit `shutdown_timeout` (300 ms) while its handler
+/// slept 3 s.
+struct ForcedDrain {
+    /// Bytes the client received before the close.
+    received: Vec<u8>,
+    /// When the client saw the connection closed.
+    closed_at: Instant,
+    /// When the handler returned, if it had by the time the client saw the close.
+    handler_done: Option<Instant>,
+    /// What `join()` returned and how long the stop took.
+    joined: std::io::Result<()>,
+    took: Duration,
+}
+
+fn forced_drain() -> ForcedDrain {
     let started = Arc::new(AtomicBool::new(false));
     let finished: Arc<Mutex<Option<Instant>>> = Arc::default();
     let (s, f) = (started.clone(), finished.clone());
@@ -147,22 +160,47 @@ fn drain_force_closes_connections_at_shutdown_timeout() {
     assert!(wait_until(IO_TIMEOUT, || started.load(Ordering::SeqCst)));
 
     let t0 = Instant::now();
-    let stopper = std::thread::spawn(move || {
-        let r = server.stop();
-        (r, Instant::now())
-    });
-    let (_bytes, closed_at) = read_until_closed(&mut client);
+    let stopper = std::thread::spawn(move || server.stop());
+    let (received, closed_at) = read_until_closed(&mut client);
     let handler_done = *finished.lock().unwrap();
+    let joined = stopper.join().unwrap();
+    ForcedDrain {
+        received,
+        closed_at,
+        handler_done,
+        joined,
+        took: t0.elapsed(),
+    }
+}
+
+#[test]
+fn drain_past_shutdown_timeout_does_not_hang() {
+    let d = forced_drain();
     assert!(
-        handler_done.is_none_or(|done| closed_at < done),
-        "the connection was closed only when the handler finished, not at shutdown_timeout"
+        d.joined.is_ok(),
+        "join() after a forced drain: {:?}",
+        d.joined
     );
-    let (result, joined_at) = stopper.join().unwrap();
-    assert!(result.is_ok(), "join() after a forced drain: {result:?}");
-    let took = joined_at - t0;
     assert!(
-        took < Duration::from_secs(3) + Duration::from_secs(7),
-        "join() took {took:?}"
+        d.took < Duration::from_secs(3) + Duration::from_secs(7),
+        "join() took {:?}",
+        d.took
+    );
+}
+
+#[test]
+fn drain_force_closes_connections_at_shutdown_timeout() {
+    let d = forced_drain();
+    assert!(
+        d.handler_done.is_none_or(|done| d.closed_at < done),
+        "the connection was closed only after its handler finished (3 s), not at \
+         shutdown_timeout (300 ms); the client received {:?}",
+        String::from_utf8_lossy(&d.received)
+    );
+    assert!(
+        d.joined.is_ok(),
+        "join() after a forced drain: {:?}",
+        d.joined
     );
 }
 

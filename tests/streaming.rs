@@ -172,8 +172,8 @@ fn producer_is_held_back_by_a_client_that_does_not_read() {
         "send failed while the client was still connected"
     );
 
-    drop(s);
     let closed_at = Instant::now();
+    drop(s);
     assert!(
         wait_until(Duration::from_secs(5), || send_failed
             .lock()
@@ -218,13 +218,18 @@ fn channel_producer_sees_the_client_disconnect() {
 fn hundred_sse_streams_do_not_starve_a_two_worker_pool() {
     const STREAMS: usize = 100;
     let subscribers: Arc<Mutex<Vec<StreamSender>>> = Arc::default();
-    let subs = subscribers.clone();
+    let subscribed = Arc::new(AtomicUsize::new(0));
+    let (subs, count) = (subscribers.clone(), subscribed.clone());
     let mut cfg = test_config();
     cfg.workers = 2;
+    // The 100 subscriptions arrive as one burst; the queue must hold it (a smaller queue
+    // rightly sheds part of the burst with 503, which is not what this test is about).
+    cfg.queue_depth = 2 * STREAMS;
     let server = TestServer::with_config(cfg, move |req: &mut Request| {
         if req.path() == "/events" {
             let (resp, tx) = Response::sse();
             subs.lock().unwrap().push(tx);
+            count.fetch_add(1, Ordering::SeqCst);
             resp
         } else {
             Response::text("plain\n")
@@ -253,8 +258,9 @@ fn hundred_sse_streams_do_not_starve_a_two_worker_pool() {
         clients.push(s);
     }
     assert!(
-        wait_until(IO_TIMEOUT, || subscribers.lock().unwrap().len() == STREAMS),
-        "not every SSE request reached its handler"
+        wait_until(IO_TIMEOUT, || subscribed.load(Ordering::SeqCst) == STREAMS),
+        "only {} of {STREAMS} SSE requests reached the handler",
+        subscribed.load(Ordering::SeqCst)
     );
 
     // With 100 streams open, a plain request is still answered promptly.
