@@ -112,10 +112,14 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// The default queue depth for `workers` threads (`workers × 64`): room for a burst of
-/// full batches without letting queueing delay grow unbounded.
+/// The default queue depth for `workers` threads: `workers × 256`, at least 1024.
+///
+/// A connection has at most one batch queued, so the queue never holds more than the open
+/// connections; the bound exists to shed load when handlers fall behind, not to refuse a
+/// burst. `workers × 64` answered 503 to a benign `wrk -c512` on one core: the loop reads
+/// 512 requests in one turn while the single worker is still busy (docs/BENCHMARKS.md).
 pub fn default_queue_depth(workers: usize) -> usize {
-    workers.saturating_mul(64).max(1)
+    workers.saturating_mul(256).max(1024)
 }
 
 /// The default connection limit: 10 000, lowered to the soft open-file limit minus
@@ -154,7 +158,7 @@ impl Config {
     /// Same with an injectable lookup (for tests and for the CLI).
     ///
     /// When `H1_WORKERS` is given and `H1_QUEUE_DEPTH` is not, the queue depth follows the
-    /// new worker count (`workers × 64`). The result is validated; a failed check names the
+    /// new worker count (`max(1024, workers × 256)`). The result is validated; a failed check names the
     /// environment variable and the text it held when the user set that field, else the
     /// field itself and its current value.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
@@ -326,7 +330,7 @@ pub const FIELDS: &[FieldInfo] = fields! {
         "Listen address; a host name is resolved when the value is read (first result).";
     workers "H1_WORKERS" "--workers" "count" "available cores" "—"
         "Threads that run handlers; handlers may block, the event loop never does.";
-    queue_depth "H1_QUEUE_DEPTH" "--queue-depth" "count" "workers × 64" "—"
+    queue_depth "H1_QUEUE_DEPTH" "--queue-depth" "count" "max(1024, workers × 256)" "—"
         "Jobs waiting for a worker; when full, new requests get 503 + Retry-After.";
     max_connections "H1_MAX_CONNECTIONS" "--max-connections" "count"
         "10000 (at most open-file limit − 64)" "netutil.LimitListener"
@@ -548,7 +552,7 @@ mod tests {
         let default = Config::default();
         default.validate().unwrap();
         assert_eq!(Config::from_lookup(|_| None), Ok(default.clone()));
-        assert_eq!(default.queue_depth, default.workers * 64);
+        assert_eq!(default.queue_depth, (default.workers * 256).max(1024));
         assert!((1..=10_000).contains(&default.max_connections));
         for f in FIELDS {
             let mut c = default.clone();
@@ -613,7 +617,7 @@ mod tests {
         }
         let config = Config::from_lookup(env(&[("H1_WORKERS", "5")])).unwrap();
         assert_eq!(
-            config.queue_depth, 320,
+            config.queue_depth, 1280,
             "queue_depth follows workers unless given"
         );
     }

@@ -4,12 +4,17 @@
 //! (an `Arc`) with the other requests of the same pipelined batch and keeps only spans.
 //! It never touches a socket.
 
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::http::parse::Head;
+use crate::http::urlencoded;
 use crate::http::{Method, Span, Version};
+use crate::response::Response;
 
 /// The bytes of one batch of pipelined requests, shared by their `Request`s.
 ///
@@ -90,6 +95,50 @@ pub struct Request {
     peer: SocketAddr,
     /// The connection id used in every log line about this connection.
     conn_id: u64,
+    /// Path parameters captured by the router (`/parcels/{id}` → `id`).
+    params: Vec<(Arc<str>, String)>,
+    /// Typed values middleware leaves for handlers (the principal, the request id…).
+    extensions: Extensions,
+}
+
+/// A typed map: at most one value per type, set by middleware and read by handlers.
+#[derive(Default)]
+pub struct Extensions {
+    /// Allocated on first insert, so requests that use none pay nothing.
+    map: Option<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+}
+
+impl Extensions {
+    /// Stores `value`, returning the previous value of the same type.
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) -> Option<T> {
+        self.map
+            .get_or_insert_with(HashMap::new)
+            .insert(TypeId::of::<T>(), Box::new(value))
+            .and_then(|old| old.downcast().ok().map(|b| *b))
+    }
+    /// The value of type `T`, if set.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.map.as_ref()?.get(&TypeId::of::<T>())?.downcast_ref()
+    }
+    /// The value of type `T`, mutably.
+    pub fn get_mut<T: Send + Sync + 'static>(&mut self) -> Option<&mut T> {
+        self.map.as_mut()?.get_mut(&TypeId::of::<T>())?.downcast_mut()
+    }
+    /// Removes and returns the value of type `T`.
+    pub fn remove<T: Send + Sync + 'static>(&mut self) -> Option<T> {
+        self.map
+            .as_mut()?
+            .remove(&TypeId::of::<T>())
+            .and_then(|b| b.downcast().ok().map(|b| *b))
+    }
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extensions")
+            .field("len", &self.map.as_ref().map_or(0, |m| m.len()))
+            .finish()
+    }
 }
 
 impl Request {
@@ -109,7 +158,35 @@ impl Request {
             cancel,
             peer,
             conn_id,
+            params: Vec::new(),
+            extensions: Extensions::default(),
         }
+    }
+
+    /// A request with no content, used as a placeholder while the real one is away on
+    /// another thread (see the timeout middleware).
+    pub fn placeholder() -> Request {
+        let head = Head {
+            method: Method::Get,
+            method_span: Span::default(),
+            target: Span::default(),
+            path: Span::default(),
+            query: None,
+            version: Version::Http11,
+            fields: 0..0,
+            framing: crate::http::parse::Framing::None,
+            keep_alive: true,
+            expect_continue: false,
+            len: 0,
+        };
+        Request::new(
+            Arc::new(Batch::default()),
+            head,
+            BodyRef::Empty,
+            CancelFlag::new(),
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            0,
+        )
     }
 
     fn text(&self, span: Span) -> &str {
@@ -238,6 +315,102 @@ impl Request {
     /// The client's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Same as [`peer_addr`](Request::peer_addr) (Go's `r.RemoteAddr`).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// A path parameter captured by the router, percent-decoded (`/parcels/{id}`).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every path parameter, in pattern order.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(n, v)| (&**n, v.as_str()))
+    }
+
+    /// Sets a path parameter (the router does this before calling the handler).
+    pub fn set_param(&mut self, name: Arc<str>, value: String) {
+        self.params.push((name, value));
+    }
+
+    /// Removes every path parameter (the router, before matching).
+    pub fn clear_params(&mut self) {
+        self.params.clear();
+    }
+
+    /// The first value of query parameter `name`, percent-decoded (`+` is a space).
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        urlencoded::pairs(self.query()?)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Every value of query parameter `name` (`?tag=a&tag=b`), in order.
+    pub fn query_params(&self, name: &str) -> Vec<Cow<'_, str>> {
+        self.query()
+            .map(|q| {
+                urlencoded::pairs(q)
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| v)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every query parameter as decoded (name, value) pairs, in order.
+    pub fn query_pairs(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        self.query()
+            .map(|q| urlencoded::pairs(q).collect())
+            .unwrap_or_default()
+    }
+
+    /// The body as an `application/x-www-form-urlencoded` form: decoded pairs in order.
+    /// `415` when the content type is another one, `400` when the body is not UTF-8.
+    pub fn form(&self) -> Result<Vec<(String, String)>, Response> {
+        let ct = self.header("content-type").unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(Response::error(
+                415,
+                "expected Content-Type: application/x-www-form-urlencoded\n",
+            ));
+        }
+        let text = self
+            .body_text()
+            .ok_or_else(|| Response::error(400, "form body is not UTF-8\n"))?;
+        Ok(urlencoded::pairs(text)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect())
+    }
+
+    /// The body parsed as JSON into `T`: `415` unless the content type is JSON
+    /// (`application/json` or `*/*+json`), `400` naming the error when it does not parse.
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Response> {
+        let ct = self.header("content-type").unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if mime != "application/json" && !mime.ends_with("+json") {
+            return Err(Response::error(415, "expected Content-Type: application/json\n"));
+        }
+        serde_json::from_slice(self.body())
+            .map_err(|e| Response::error(400, format!("invalid JSON body: {e}\n")))
+    }
+
+    /// Typed values set by middleware.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// Typed values, to set or change.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
     }
 
     /// The id of the connection this request arrived on (as in the trace log).

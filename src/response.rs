@@ -72,6 +72,23 @@ impl Response {
             .with_body(cow_bytes(body.into()))
     }
 
+    /// `200` with `value` serialised as JSON (`500` if it cannot be serialised).
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(mut body) => {
+                body.push(b'\n');
+                Response::new(200)
+                    .with_header("Content-Type", "application/json")
+                    .with_body(body)
+            }
+            Err(e) => {
+                log::error!("response JSON serialisation failed: {e}");
+                Response::error(500, "")
+            }
+        }
+    }
+
     /// A redirect (`302 Found` unless another 3xx status is given later) to `location`.
     pub fn redirect(location: impl Into<Cow<'static, str>>) -> Self {
         Response::new(302).with_header("Location", location)

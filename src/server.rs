@@ -21,6 +21,7 @@ use crate::pool::{LoopWake, Notifier, PoolShared, spawn_workers};
 use crate::signal::SignalPipe;
 
 type Hook = Box<dyn FnOnce() + Send + 'static>;
+type Task = (String, Box<dyn FnOnce(ShutdownToken) + Send + 'static>);
 
 /// A signal that fires once, when the server starts draining: background tasks and
 /// stream producers watch it to wind down (Go's `Shutdown` context).
@@ -86,6 +87,7 @@ pub struct Server {
     listener: mio::net::TcpListener,
     addr: SocketAddr,
     hooks: Vec<Hook>,
+    tasks: Vec<Task>,
     signals: Option<bool>,
     state: ServerState,
 }
@@ -106,6 +108,7 @@ impl Server {
             listener,
             addr,
             hooks: Vec::new(),
+            tasks: Vec::new(),
             signals: None,
             state: ServerState::default(),
         })
@@ -121,6 +124,19 @@ impl Server {
     /// `run`/`join` waits for them before returning.
     pub fn on_shutdown(mut self, hook: impl FnOnce() + Send + 'static) -> Self {
         self.hooks.push(Box::new(hook));
+        self
+    }
+
+    /// Registers a background task (a queue consumer, a notification dispatcher…) that
+    /// starts with the server and receives the shutdown token: it should return soon after
+    /// the token fires. Tasks are joined during the drain, within `shutdown_timeout`; one
+    /// still running then is logged and left behind.
+    pub fn spawn_task(
+        mut self,
+        name: impl Into<String>,
+        task: impl FnOnce(ShutdownToken) + Send + 'static,
+    ) -> Self {
+        self.tasks.push((name.into(), Box::new(task)));
         self
     }
 
@@ -187,6 +203,8 @@ impl Server {
             None
         };
         let workers = spawn_workers(cfg.workers, job_rx, shared, Arc::new(app))?;
+        let tasks = start_tasks(self.tasks, &self.state.shutdown)?;
+        let shutdown_timeout = cfg.shutdown_timeout;
         let hook_thread: Arc<Mutex<Option<JoinHandle<()>>>> = Arc::default();
         let on_drain = {
             let (hooks, token, slot) =
@@ -240,8 +258,56 @@ impl Server {
         if let Some(h) = hooks {
             let _ = h.join();
         }
+        join_tasks(tasks, shutdown_timeout);
         info!("stopped");
         result
+    }
+}
+
+/// Running background tasks: their threads and a count of those still running.
+type Running = (Vec<(String, JoinHandle<()>)>, Arc<(Mutex<usize>, Condvar)>);
+
+fn start_tasks(tasks: Vec<Task>, token: &ShutdownToken) -> io::Result<Running> {
+    let left = Arc::new((Mutex::new(tasks.len()), Condvar::new()));
+    let mut handles = Vec::with_capacity(tasks.len());
+    for (name, task) in tasks {
+        let (token, left) = (token.clone(), left.clone());
+        let thread_name = name.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("h1-task-{name}"))
+            .spawn(move || {
+                if catch_unwind(AssertUnwindSafe(|| task(token))).is_err() {
+                    error!("background task {thread_name} panicked");
+                }
+                let (m, c) = &*left;
+                *m.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+                c.notify_all();
+            })?;
+        handles.push((name, h));
+    }
+    Ok((handles, left))
+}
+
+fn join_tasks((handles, left): Running, limit: Duration) {
+    if handles.is_empty() {
+        return;
+    }
+    let (m, c) = &*left;
+    let g = m.lock().unwrap_or_else(|e| e.into_inner());
+    let (g, _) = c
+        .wait_timeout_while(g, limit, |n| *n > 0)
+        .unwrap_or_else(|e| e.into_inner());
+    let stuck = *g;
+    drop(g);
+    for (name, h) in handles {
+        if h.is_finished() {
+            let _ = h.join();
+        } else {
+            log::warn!("background task {name} did not stop within {limit:?}; leaving it");
+        }
+    }
+    if stuck == 0 {
+        info!("background tasks stopped");
     }
 }
 

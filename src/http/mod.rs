@@ -7,6 +7,7 @@ pub mod date;
 pub mod decode;
 pub mod encode;
 pub mod parse;
+pub mod urlencoded;
 
 /// A byte range `[start, end)` into the buffer that was parsed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,0 +1,46 @@
+//! `GET /events`: server-sent events from one broadcast hub. Subscribing returns at once
+//! (the stream's sender goes to the hub), so a hundred open streams hold no worker.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use h1server::{Response, ShutdownToken, StreamSender, TrySendError};
+
+/// Subscribers and the ticker that feeds them.
+#[derive(Default)]
+pub struct Hub {
+    subscribers: Mutex<Vec<StreamSender>>,
+}
+
+impl Hub {
+    /// A new SSE stream; the hub sends it a tick every second.
+    pub fn subscribe(&self) -> Response {
+        let (resp, tx) = Response::sse();
+        let _ = tx.try_send("retry: 3000\n: connected\n\n");
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tx);
+        resp
+    }
+
+    /// The background task: ticks until the server drains, then ends every stream
+    /// (dropping a sender ends its body cleanly) so the drain does not wait on them.
+    pub fn run(&self, token: ShutdownToken) {
+        let mut n = 0u64;
+        while !token.wait_timeout(Duration::from_secs(1)) {
+            n += 1;
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let msg = format!("id: {n}\nevent: tick\ndata: {{\"n\":{n},\"unix\":{now}}}\n\n");
+            let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+            // A slow subscriber misses a tick rather than holding up the others.
+            subs.retain(|s| !matches!(s.try_send(msg.clone()), Err(TrySendError::Closed)));
+        }
+        let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        log::info!("events: ending {} stream(s) for shutdown", subs.len());
+        subs.clear();
+    }
+}

@@ -1,0 +1,73 @@
+//! The demo service's routes: the Go seeds' service, route for route.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /` | reachable text |
+//! | `GET /healthz`, `/readyz`, `/startupz` | health probes |
+//! | `GET /parcels/{id}` | parcel lookup (a path parameter) |
+//! | `GET`/`POST /api/v1/users`, `GET`/`PUT /api/v1/users/{id}` | users API: bearer auth, rate limit, idempotency |
+//! | `GET /events` | server-sent events from a broadcast hub |
+//!
+//! Everything runs under recovery, request metadata, access log and a handler timeout.
+
+mod events;
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use h1server::health::Health;
+use h1server::middleware::{
+    AccessLog, BearerAuth, Idempotency, RateLimit, Recovery, RequestId, Timeout,
+};
+use h1server::{Handler, Request, Response, Router, Stack};
+
+pub use events::Hub;
+
+/// The demo application's shared state.
+pub struct App {
+    pub health: Health,
+    pub events: Arc<Hub>,
+    users: Arc<users::Users>,
+    token: String,
+}
+
+impl App {
+    pub fn new(version: &str, token: String) -> Self {
+        App {
+            health: Health::new(version),
+            events: Arc::new(Hub::default()),
+            users: Arc::new(users::Users::default()),
+            token,
+        }
+    }
+
+    /// The routes wrapped in the base middleware stack.
+    pub fn handler(&self) -> impl Handler + use<> {
+        let mut r = Router::new();
+        r.get("/{$}", |_: &mut Request| {
+            Response::text("parcel service is reachable\n")
+        });
+        r.get("/healthz", self.health.liveness());
+        r.get("/readyz", self.health.readiness());
+        r.get("/startupz", self.health.startup());
+        r.get("/parcels/{id}", |req: &mut Request| {
+            let id = req.param("id").unwrap_or_default();
+            Response::text(format!("parcel lookup accepted for {id}\n"))
+        });
+        let hub = self.events.clone();
+        r.get("/events", move |_: &mut Request| hub.subscribe());
+        {
+            let mut api = r.group("/api/v1");
+            api.with(BearerAuth::static_token(&self.token, "demo-user"))
+                .with(RateLimit::per_ip(20.0, 40))
+                .with(Idempotency::new());
+            users::routes(&mut api, &self.users);
+        }
+        Stack::new(r)
+            .with(Recovery)
+            .with(RequestId::default())
+            .with(AccessLog)
+            .with(Timeout::new(Duration::from_secs(10)))
+    }
+}

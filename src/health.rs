@@ -1,0 +1,190 @@
+//! Health endpoints for orchestrators: liveness (`/healthz`), readiness (`/readyz`) and
+//! startup (`/startupz`), as in the Go seeds' `HealthHandler`.
+//!
+//! Readiness is false until the application says it is ready, and false again from the
+//! moment the server starts draining, so a load balancer stops sending traffic before the
+//! listener closes. These handlers never block.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use crate::handler::Handler;
+use crate::request::Request;
+use crate::response::Response;
+use crate::server::ServerState;
+
+/// Shared health state; cheap to clone.
+#[derive(Clone)]
+pub struct Health {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Reported by `/healthz`.
+    version: String,
+    /// For the uptime in `/healthz`.
+    started_at: Instant,
+    /// Set by the application once its dependencies are usable.
+    ready: AtomicBool,
+    /// Set by the application once its start-up work is done.
+    started: AtomicBool,
+    /// The server whose drain turns readiness off.
+    server: OnceLock<ServerState>,
+}
+
+impl Health {
+    /// Health for an application of this version: not ready, not started.
+    pub fn new(version: impl Into<String>) -> Self {
+        Health {
+            inner: Arc::new(Inner {
+                version: version.into(),
+                started_at: Instant::now(),
+                ready: AtomicBool::new(false),
+                started: AtomicBool::new(false),
+                server: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Marks the application ready (or not) to receive traffic.
+    pub fn set_ready(&self, ready: bool) {
+        self.inner.ready.store(ready, Ordering::Release);
+    }
+
+    /// Marks start-up as finished (or not).
+    pub fn set_started(&self, started: bool) {
+        self.inner.started.store(started, Ordering::Release);
+    }
+
+    /// Makes readiness follow the server's drain: not ready once draining starts.
+    pub fn watch(&self, state: ServerState) {
+        let _ = self.inner.server.set(state);
+    }
+
+    /// True when ready and not draining.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Acquire) && !self.is_draining()
+    }
+
+    fn is_draining(&self) -> bool {
+        self.inner.server.get().is_some_and(|s| s.is_draining())
+    }
+
+    /// `GET /healthz`: `200 {"status":"ok","version":…,"uptime":…,"uptime_seconds":…}`
+    /// while the process can answer at all.
+    pub fn liveness(&self) -> impl Handler + use<> {
+        let h = self.clone();
+        move |_: &mut Request| {
+            let up = h.inner.started_at.elapsed().as_secs();
+            Response::json_text(format!(
+                "{{\"status\":\"ok\",\"version\":{},\"uptime\":\"{}\",\"uptime_seconds\":{up}}}\n",
+                json_string(&h.inner.version),
+                human_duration(up)
+            ))
+            .with_header("Cache-Control", "no-store")
+        }
+    }
+
+    /// `GET /readyz`: `200 {"status":"ready"}`, or `503` with `not_ready` / `draining`.
+    pub fn readiness(&self) -> impl Handler + use<> {
+        let h = self.clone();
+        move |_: &mut Request| {
+            let status = if h.is_draining() {
+                "draining"
+            } else if h.inner.ready.load(Ordering::Acquire) {
+                "ready"
+            } else {
+                "not_ready"
+            };
+            let code = if status == "ready" { 200 } else { 503 };
+            Response::json_text(format!("{{\"status\":\"{status}\"}}\n"))
+                .with_status(code)
+                .with_header("Cache-Control", "no-store")
+        }
+    }
+
+    /// `GET /startupz`: `200 {"status":"started"}` once start-up finished, else `503`.
+    pub fn startup(&self) -> impl Handler + use<> {
+        let h = self.clone();
+        move |_: &mut Request| {
+            let started = h.inner.started.load(Ordering::Acquire);
+            let (code, status) = if started {
+                (200, "started")
+            } else {
+                (503, "starting")
+            };
+            Response::json_text(format!("{{\"status\":\"{status}\"}}\n"))
+                .with_status(code)
+                .with_header("Cache-Control", "no-store")
+        }
+    }
+}
+
+/// `3725` → `1h2m5s` (Go's `Duration.String` for whole seconds).
+fn human_duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// A JSON string literal for `s`.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestRequest;
+
+    #[test]
+    fn readiness_follows_the_application_flag() {
+        let h = Health::new("1.2.3");
+        let ready = h.readiness();
+        assert_eq!(TestRequest::get("/readyz").run(&ready).status(), 503);
+        h.set_ready(true);
+        let r = TestRequest::get("/readyz").run(&ready);
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.body_bytes(), b"{\"status\":\"ready\"}\n");
+    }
+
+    #[test]
+    fn liveness_reports_version_and_uptime() {
+        let h = Health::new("v\"1");
+        let r = TestRequest::get("/healthz").run(&h.liveness());
+        assert_eq!(r.status(), 200);
+        let body = String::from_utf8(r.body_bytes().to_vec()).unwrap();
+        assert!(body.contains("\"version\":\"v\\\"1\""), "{body}");
+        assert!(body.contains("\"uptime\":\"0s\""), "{body}");
+    }
+
+    #[test]
+    fn startup_turns_200_when_started() {
+        let h = Health::new("1");
+        assert_eq!(TestRequest::get("/").run(&h.startup()).status(), 503);
+        h.set_started(true);
+        assert_eq!(TestRequest::get("/").run(&h.startup()).status(), 200);
+    }
+
+    #[test]
+    fn durations_read_like_go() {
+        assert_eq!(human_duration(5), "5s");
+        assert_eq!(human_duration(65), "1m5s");
+        assert_eq!(human_duration(3725), "1h2m5s");
+    }
+}

@@ -1,0 +1,568 @@
+//! The router: picks the handler for a request from its method and path, with the
+//! patterns and precedence of Go 1.22's `ServeMux` (the most specific pattern wins,
+//! whatever the registration order).
+//!
+//! It never touches a socket, and matching never allocates beyond the captured
+//! parameters: it walks the segments of `req.path()` in place through a trie.
+//!
+//! ```
+//! use h1server::{testing::TestRequest, Request, Response, Router};
+//!
+//! let mut r = Router::new();
+//! r.get("/parcels/{id}", |req: &mut Request| {
+//!     Response::text(format!("parcel {}", req.param("id").unwrap_or_default()))
+//! });
+//! r.get("/parcels/new", |_: &mut Request| Response::text("form"));
+//! assert_eq!(TestRequest::get("/parcels/new").run(&r).body_bytes(), b"form");
+//! assert_eq!(TestRequest::get("/parcels/a%2Fb").run(&r).body_bytes(), b"parcel a/b");
+//! let resp = TestRequest::post("/parcels/7").run(&r);
+//! assert_eq!((resp.status(), resp.header("Allow")), (405, Some("GET, HEAD")));
+//! ```
+//!
+//! ## Patterns
+//!
+//! The method is a separate argument (`route("GET", …)`, `"*"` or [`Router::any`] for
+//! every method); the path is split on `/`. Segments are percent-decoded before they are
+//! compared with literals or captured, so `{id}` never spans a raw `/` but may hold a
+//! decoded one.
+//!
+//! | pattern | matches | does not match |
+//! |---|---|---|
+//! | `/healthz` | `/healthz` (case-sensitive) | `/healthz/`, `/Healthz` |
+//! | `/parcels/{id}` | `/parcels/7`, `/parcels/a%2Fb` (`id` = `a/b`) | `/parcels/`, `/parcels/7/x` |
+//! | `/files/{path...}` | `/files/`, `/files/a/b` (`path` = `a/b`) | `/files` |
+//! | `/static/` | `/static/` and every path below it | `/static` (301 to `/static/` for GET) |
+//! | `/{$}`, `/a/{$}` | only `/`, only `/a/` | `/x`, `/a/b` |
+//! | `/` | every path | |
+//!
+//! ## Precedence
+//!
+//! Walking the path segment by segment, at the first segment where two matching
+//! patterns differ:
+//!
+//! | this | beats |
+//! |---|---|
+//! | a literal (`/users/me`) | `{id}`, `{rest...}`, a trailing `/` |
+//! | `{$}` (the path ends with this slash) | `{rest...}`, a trailing `/` |
+//! | `{id}` | `{rest...}`, a trailing `/` |
+//!
+//! For the same path shape: a route for the request's method beats, for a HEAD
+//! request, a GET route, which beats a route for any method.
+//!
+//! ## Answers the router makes itself
+//!
+//! * no pattern matches the path: `404` (or the [`Router::not_found`] handler);
+//! * some pattern matches the path but none the method: `405` with `Allow` listing the
+//!   allowed methods, sorted, with `HEAD` wherever `GET` is allowed (RFC 9110 §15.5.6);
+//! * a non-canonical path (`//`, `/./`, `/../`, also `%2e`-encoded): `301` to the
+//!   cleaned path (query kept) for GET and HEAD; other methods are matched against the
+//!   cleaned path;
+//! * GET or HEAD of `/a` when only `/a/` matches exactly (a subtree or `/a/{$}`):
+//!   `301` to `/a/`, as Go does;
+//! * a target that is not a path (`OPTIONS *`): `404`.
+//!
+//! ## Conflicts
+//!
+//! Registration refuses (panics, or [`Router::try_route`] returns a [`RouteError`] naming
+//! both patterns) a pattern that conflicts with a registered one. The rule is Go's, in
+//! full: two patterns conflict when some request matches both and neither matches a
+//! strict subset of the other's requests. That covers the same method and shape whatever
+//! the wildcard names (`/a/{x}`, `/a/{y}`; `/a/`, `/a/{rest...}`), overlapping paths
+//! (`/a/{x}`, `/{y}/b`), and more methods with a more specific path (any `/a`,
+//! `GET /{x}`). Because accepted patterns never conflict, the precedence above always
+//! picks the one most specific match.
+//!
+//! # Warning
+//! `{name...}` values are decoded as a whole, so `/files/a%2F..%2Fb` gives `a/../b`:
+//! check such a value before using it as a file path.
+
+mod pattern;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::handler::Handler;
+use crate::http::urlencoded::decode;
+use crate::middleware::{Middleware, Stack};
+use crate::request::Request;
+use crate::response::Response;
+
+pub use pattern::RouteError;
+use pattern::{Pattern, Seg, clean, is_clean};
+
+/// A registered pattern and what answers it.
+struct Route {
+    pattern: Pattern,
+    handler: Box<dyn Handler>,
+}
+
+/// One trie node: the routes whose patterns reach this point after the same segments.
+#[derive(Default)]
+struct Node {
+    /// Literal children, sorted by their (decoded) segment for binary search.
+    lits: Vec<(Box<str>, Node)>,
+    /// The `{name}` child (names do not matter for matching).
+    param: Option<Box<Node>>,
+    /// Indexes (into `Router::routes`) of the patterns that end here.
+    end: Vec<usize>,
+    /// Indexes of the patterns with `{name...}` or a trailing `/` here.
+    multi: Vec<usize>,
+}
+
+/// The segments of a path still to match, walked in place (no `Vec`, no `String`).
+#[derive(Clone, Copy)]
+struct Segments<'p> {
+    /// What follows the last consumed `/`; `None` once every segment is consumed.
+    rest: Option<&'p str>,
+    /// Pretend the path has one more `/` at its end (the trailing-slash redirect check).
+    extra_slash: bool,
+}
+
+impl<'p> Segments<'p> {
+    fn of(path: &'p str, extra_slash: bool) -> Self {
+        Segments {
+            rest: Some(&path[1..]),
+            extra_slash,
+        }
+    }
+
+    fn next(self) -> Option<(&'p str, Segments<'p>)> {
+        match self.rest {
+            Some(r) => Some(match r.split_once('/') {
+                Some((seg, after)) => (
+                    seg,
+                    Segments {
+                        rest: Some(after),
+                        ..self
+                    },
+                ),
+                None => (r, Segments { rest: None, ..self }),
+            }),
+            None if self.extra_slash => Some((
+                "",
+                Segments {
+                    rest: None,
+                    extra_slash: false,
+                },
+            )),
+            None => None,
+        }
+    }
+}
+
+impl Node {
+    fn insert(&mut self, segs: &[Seg], idx: usize) {
+        match segs.split_first() {
+            None => self.end.push(idx),
+            Some((Seg::Multi(_), _)) => self.multi.push(idx),
+            Some((Seg::Param(_), rest)) => self.param.get_or_insert_default().insert(rest, idx),
+            Some((Seg::Lit(lit), rest)) => {
+                let i = match self.lits.binary_search_by(|(k, _)| (**k).cmp(&**lit)) {
+                    Ok(i) => i,
+                    Err(i) => {
+                        self.lits.insert(i, (lit.clone(), Node::default()));
+                        i
+                    }
+                };
+                self.lits[i].1.insert(rest, idx);
+            }
+        }
+    }
+
+    /// Offers every endpoint matching `segs` to `visit`, most specific first, until
+    /// `visit` returns true (then returns true). Recursion depth is bounded by the
+    /// longest pattern, not by the path.
+    fn walk<'r>(&'r self, segs: Segments<'_>, visit: &mut impl FnMut(&'r [usize]) -> bool) -> bool {
+        let Some((seg, next)) = segs.next() else {
+            return !self.end.is_empty() && visit(&self.end);
+        };
+        if !self.lits.is_empty() {
+            let decoded = decode(seg, false);
+            if let Ok(i) = self.lits.binary_search_by(|(k, _)| (**k).cmp(&*decoded)) {
+                if self.lits[i].1.walk(next, visit) {
+                    return true;
+                }
+            }
+        }
+        if let (false, Some(child)) = (seg.is_empty(), &self.param) {
+            if child.walk(next, visit) {
+                return true;
+            }
+        }
+        !self.multi.is_empty() && visit(&self.multi)
+    }
+}
+
+/// Routes requests to handlers by method and path pattern (see the [module docs](self)
+/// for patterns, precedence and the 404/405/301 answers). Build it at start-up, then
+/// hand it to [`Server::run`](crate::Server::run) (it is a [`Handler`]).
+#[derive(Default)]
+pub struct Router {
+    /// Every route in registration order; the trie refers to them by index.
+    routes: Vec<Route>,
+    /// The trie of path patterns.
+    root: Node,
+    /// Answers requests no pattern matches (`404 Not Found` when `None`).
+    not_found: Option<Box<dyn Handler>>,
+}
+
+/// What the router decided for one request, before it calls anything.
+enum Outcome {
+    /// Call route `.0`; `.1` is the cleaned path it matched, when not `req.path()`.
+    Route(usize, Option<String>),
+    /// `301` to this location.
+    Redirect(String),
+    /// `405` with this `Allow` value.
+    NotAllowed(String),
+    NotFound,
+}
+
+/// The registration methods shared by [`Router`] and [`Group`], one per method.
+macro_rules! verb_methods {
+    ($($name:ident => $method:literal;)*) => {$(
+        #[doc = concat!("Registers `h` for `", $method, "` requests matching `pattern`.")]
+        ///
+        /// # Panics
+        /// On a malformed pattern or a conflict (see [`try_route`](Self::try_route)).
+        #[track_caller]
+        pub fn $name(&mut self, pattern: &str, h: impl Handler) -> &mut Self {
+            self.route($method, pattern, h)
+        }
+    )*};
+}
+
+macro_rules! registration_methods {
+    () => {
+        verb_methods! {
+            get => "GET";
+            post => "POST";
+            put => "PUT";
+            delete => "DELETE";
+            patch => "PATCH";
+            options => "OPTIONS";
+            head => "HEAD";
+        }
+
+        /// Registers `h` for every method on `pattern` (a Go pattern without a method);
+        /// routes for a specific method on the same path shape take precedence.
+        ///
+        /// # Panics
+        /// On a malformed pattern or a conflict (see [`try_route`](Self::try_route)).
+        #[track_caller]
+        pub fn any(&mut self, pattern: &str, h: impl Handler) -> &mut Self {
+            self.route("*", pattern, h)
+        }
+
+        /// Registers `h` for `method` (`"*"` = every method) and `pattern`.
+        ///
+        /// # Panics
+        /// On a malformed pattern or a conflict, with the [`RouteError`] message (as Go's
+        /// `ServeMux` panics at start-up).
+        #[track_caller]
+        pub fn route(&mut self, method: &str, pattern: &str, h: impl Handler) -> &mut Self {
+            match self.try_route(method, pattern, h) {
+                Ok(this) => this,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+}
+
+impl Router {
+    /// An empty router: every request gets `404`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    registration_methods!();
+
+    /// Registers `h` for `method` (`"*"` = every method) and `pattern`, or says why not:
+    /// a malformed pattern, or one that conflicts with a registered pattern.
+    pub fn try_route(
+        &mut self,
+        method: &str,
+        pattern: &str,
+        h: impl Handler,
+    ) -> Result<&mut Self, RouteError> {
+        self.add(method, pattern, Box::new(h))?;
+        Ok(self)
+    }
+
+    /// Routes registered through the returned group have `prefix` before their pattern
+    /// and the group's middleware around their handler.
+    pub fn group(&mut self, prefix: &str) -> Group<'_> {
+        Group {
+            router: self,
+            prefix: prefix.to_string(),
+            layers: Vec::new(),
+        }
+    }
+
+    /// Answers requests that no pattern matches with `h` instead of `404 Not Found`.
+    pub fn not_found(&mut self, h: impl Handler) -> &mut Self {
+        self.not_found = Some(Box::new(h));
+        self
+    }
+
+    fn add(
+        &mut self,
+        method: &str,
+        path: &str,
+        handler: Box<dyn Handler>,
+    ) -> Result<(), RouteError> {
+        let pattern = Pattern::parse(method, path)?;
+        for old in &self.routes {
+            if let Some(why) = pattern.conflict_with(&old.pattern) {
+                return Err(RouteError::conflict(&pattern.text, &old.pattern.text, why));
+            }
+        }
+        log::debug!("route {} registered", pattern.text);
+        self.root.insert(&pattern.segs, self.routes.len());
+        self.routes.push(Route { pattern, handler });
+        Ok(())
+    }
+
+    /// Of the routes in one endpoint, the one for `method`: exact, then GET for HEAD,
+    /// then any.
+    fn pick(&self, endpoint: &[usize], method: &str) -> Option<usize> {
+        let by = |m: Option<&str>| {
+            endpoint
+                .iter()
+                .copied()
+                .find(|&i| self.routes[i].pattern.method.as_deref() == m)
+        };
+        by(Some(method))
+            .or_else(|| {
+                if method == "HEAD" {
+                    by(Some("GET"))
+                } else {
+                    None
+                }
+            })
+            .or_else(|| by(None))
+    }
+
+    /// The most specific route matching `method` and `path` (plus a `/` if `extra_slash`).
+    fn find(&self, method: &str, path: &str, extra_slash: bool) -> Option<usize> {
+        let mut found = None;
+        self.root
+            .walk(Segments::of(path, extra_slash), &mut |endpoint| {
+                found = self.pick(endpoint, method);
+                found.is_some()
+            });
+        found
+    }
+
+    /// The `Allow` value for `path`, or `None` when no pattern matches it at all.
+    fn allowed(&self, path: &str) -> Option<String> {
+        let mut matched = false;
+        let mut methods: Vec<&str> = Vec::new();
+        self.root.walk(Segments::of(path, false), &mut |endpoint| {
+            matched = true;
+            let patterns = endpoint.iter().map(|&i| &self.routes[i].pattern);
+            methods.extend(patterns.filter_map(|p| p.method.as_deref()));
+            false
+        });
+        if methods.contains(&"GET") {
+            methods.push("HEAD");
+        }
+        methods.sort_unstable();
+        methods.dedup();
+        matched.then(|| methods.join(", "))
+    }
+
+    fn decide(&self, req: &Request) -> Outcome {
+        let raw = req.path();
+        if !raw.starts_with('/') {
+            return Outcome::NotFound;
+        }
+        let method = req.method_str();
+        let get_like = method == "GET" || method == "HEAD";
+        let with_query = |path: String| match req.query() {
+            Some(q) if !q.is_empty() => format!("{path}?{q}"),
+            _ => path,
+        };
+        let cleaned = (!is_clean(raw)).then(|| clean(raw));
+        if let (true, Some(c)) = (get_like, &cleaned) {
+            return Outcome::Redirect(with_query(c.clone()));
+        }
+        let path = cleaned.as_deref().unwrap_or(raw);
+        let found = self.find(method, path, false);
+        let exact = found.is_some_and(|i| !self.routes[i].pattern.ends_in_multi());
+        if get_like && !exact && !path.ends_with('/') {
+            // Go: "/tree" redirects to "/tree/" when that matches a pattern exactly.
+            if let Some(j) = self.find(method, path, true) {
+                let p = &self.routes[j].pattern;
+                if !p.ends_in_multi() || p.segs.len() == path.matches('/').count() + 1 {
+                    return Outcome::Redirect(with_query(format!("{path}/")));
+                }
+            }
+        }
+        match found {
+            Some(i) => Outcome::Route(i, cleaned),
+            None => match self.allowed(path) {
+                Some(allow) => Outcome::NotAllowed(allow),
+                None => Outcome::NotFound,
+            },
+        }
+    }
+}
+
+/// Sets the request's parameters from the path `route` matched (`cleaned`, or else
+/// `req.path()`), one decoded `String` per wildcard and nothing else.
+fn set_params(route: &Route, req: &mut Request, cleaned: Option<&str>) {
+    let mut pos = 1; // byte offset of the current segment
+    for seg in &route.pattern.segs {
+        let (name, value) = {
+            let path = cleaned.unwrap_or_else(|| req.path());
+            let rest = path.get(pos..).unwrap_or("");
+            match seg {
+                Seg::Multi(None) => break,
+                Seg::Multi(Some(name)) => (name.clone(), decode(rest, false).into_owned()),
+                Seg::Lit(_) | Seg::Param(_) => {
+                    let len = rest.find('/').unwrap_or(rest.len());
+                    pos += len + 1;
+                    let Seg::Param(name) = seg else { continue };
+                    (name.clone(), decode(&rest[..len], false).into_owned())
+                }
+            }
+        };
+        req.set_param(name, value);
+    }
+}
+
+impl Handler for Router {
+    fn call(&self, req: &mut Request) -> Response {
+        req.clear_params();
+        match self.decide(req) {
+            Outcome::Route(i, cleaned) => {
+                let route = &self.routes[i];
+                log::trace!("conn {}: route {}", req.conn_id(), route.pattern.text);
+                set_params(route, req, cleaned.as_deref());
+                route.handler.call(req)
+            }
+            Outcome::Redirect(location) => {
+                log::debug!("conn {}: 301 to {location}", req.conn_id());
+                Response::error(301, "").with_header("Location", location)
+            }
+            Outcome::NotAllowed(allow) => {
+                log::debug!(
+                    "conn {}: 405 {} {}",
+                    req.conn_id(),
+                    req.method_str(),
+                    req.path()
+                );
+                Response::error(405, "").with_header("Allow", allow)
+            }
+            Outcome::NotFound => match &self.not_found {
+                Some(h) => h.call(req),
+                None => Response::error(404, ""),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let patterns: Vec<&str> = self
+            .routes
+            .iter()
+            .map(|r| r.pattern.text.as_str())
+            .collect();
+        f.debug_struct("Router")
+            .field("routes", &patterns)
+            .field("custom_not_found", &self.not_found.is_some())
+            .finish()
+    }
+}
+
+/// A prefix and its own middleware, registering into a [`Router`] (the seeds' `authed`
+/// stack next to the `base` one): a handler registered through the group is wrapped as
+/// `Stack::new(handler).with(each group middleware in order)`, so the group's middleware
+/// runs only for the group's routes, the first added outermost.
+///
+/// ```
+/// use h1server::{middleware::Next, testing::TestRequest, Request, Response, Router};
+///
+/// let mut r = Router::new();
+/// r.get("/healthz", |_: &mut Request| Response::text("ok"));
+/// let mut api = r.group("/api/v1");
+/// api.with(|req: &mut Request, next: Next<'_>| {
+///     let mut resp = next.run(req);
+///     resp.set_header("X-Api", "v1");
+///     resp
+/// });
+/// api.get("/users", |_: &mut Request| Response::text("[]"));
+/// assert_eq!(TestRequest::get("/api/v1/users").run(&r).header("X-Api"), Some("v1"));
+/// assert_eq!(TestRequest::get("/healthz").run(&r).header("X-Api"), None);
+/// ```
+pub struct Group<'a> {
+    /// Where the routes go.
+    router: &'a mut Router,
+    /// Put before every pattern registered through the group.
+    prefix: String,
+    /// The group's middleware (inherited ones first), outermost first.
+    layers: Vec<Arc<dyn Middleware>>,
+}
+
+/// `prefix` then `pattern`, with exactly one `/` between them (an empty pattern is the
+/// prefix itself).
+fn join(prefix: &str, pattern: &str) -> String {
+    if pattern.is_empty() {
+        return prefix.to_string();
+    }
+    let sep = if pattern.starts_with('/') { "" } else { "/" };
+    format!("{}{sep}{pattern}", prefix.trim_end_matches('/'))
+}
+
+impl Group<'_> {
+    /// Adds group middleware, inside the ones added before (the first is outermost).
+    /// It applies to the routes registered through this group (and groups nested in it)
+    /// *after* this call; routes registered earlier keep the middleware they had.
+    pub fn with(&mut self, mw: impl Middleware) -> &mut Self {
+        self.layers.push(Arc::new(mw));
+        self
+    }
+
+    registration_methods!();
+
+    /// Same as [`Router::try_route`], with `pattern` relative to the prefix (an empty
+    /// pattern is the prefix itself; a missing leading `/` is added).
+    pub fn try_route(
+        &mut self,
+        method: &str,
+        pattern: &str,
+        h: impl Handler,
+    ) -> Result<&mut Self, RouteError> {
+        let handler: Box<dyn Handler> = if self.layers.is_empty() {
+            Box::new(h)
+        } else {
+            let layers = self.layers.iter();
+            Box::new(layers.fold(Stack::new(h), |stack, mw| stack.with_arc(mw.clone())))
+        };
+        self.router
+            .add(method, &join(&self.prefix, pattern), handler)?;
+        Ok(self)
+    }
+
+    /// A group nested in this one: its prefix follows this one's, and it starts with
+    /// this group's middleware, to which it can add its own.
+    pub fn group(&mut self, prefix: &str) -> Group<'_> {
+        Group {
+            prefix: join(&self.prefix, prefix),
+            layers: self.layers.clone(),
+            router: &mut *self.router,
+        }
+    }
+}
+
+impl fmt::Debug for Group<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("prefix", &self.prefix)
+            .field("middleware", &self.layers.len())
+            .finish()
+    }
+}
