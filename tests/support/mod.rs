@@ -19,7 +19,6 @@ pub fn test_config() -> Config {
     Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         workers: 2,
-        queue_depth: 64,
         header_read_timeout: Duration::from_secs(5),
         read_timeout: Duration::from_secs(5),
         write_timeout: Duration::from_secs(5),
