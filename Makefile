@@ -11,7 +11,7 @@ run:
 
 ## Runs every test (installs the real clients the tests drive — curl, ab, wrk — if missing).
 test: test-deps
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 ## Installs curl, ab (apache2-utils), wrk and python3 with apt-get when they are missing.
 test-deps:

@@ -187,7 +187,10 @@ impl EventLoop {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut spins = 0;
-        let max_spins: u32 = std::env::var("H1_SPINS_EXPERIMENT").ok().and_then(|v| v.parse().ok()).unwrap_or(SPINS);
+        let max_spins: u32 = std::env::var("H1_SPINS_EXPERIMENT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SPINS);
         loop {
             let mut timeout = self.poll_timeout();
             if self.ctx.outstanding > 0 && spins < max_spins {

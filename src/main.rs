@@ -29,7 +29,9 @@ fn main() {
 
 fn run(cfg: Config) -> std::io::Result<()> {
     let token = std::env::var("DEMO_API_TOKEN").unwrap_or_else(|_| {
-        log::warn!("DEMO_API_TOKEN is not set: the users API accepts the development token \"dev-token\"");
+        log::warn!(
+            "DEMO_API_TOKEN is not set: the users API accepts the development token \"dev-token\""
+        );
         "dev-token".to_string()
     });
     let server = Server::bind(cfg)?;
@@ -74,14 +76,18 @@ fn config_from_env_and_args(args: Vec<String>) -> Result<Option<Config>, String>
                 .next()
                 .ok_or_else(|| format!("{flag} needs a value ({})", info.kind))?,
         };
-        cfg.set(info.name, &value, &flag).map_err(|e| e.to_string())?;
+        cfg.set(info.name, &value, &flag)
+            .map_err(|e| e.to_string())?;
     }
     cfg.validate().map_err(|e| e.to_string())?;
     Ok(Some(cfg))
 }
 
 fn print_help() {
-    println!("h1server {} — the demo service\n", env!("CARGO_PKG_VERSION"));
+    println!(
+        "h1server {} — the demo service\n",
+        env!("CARGO_PKG_VERSION")
+    );
     println!("usage: h1server [--flag value | --flag=value]...\n");
     println!("Every setting is also read from its environment variable; a flag wins.\n");
     let w = FIELDS.iter().map(|f| f.flag.len()).max().unwrap_or(10);
@@ -91,6 +97,8 @@ fn print_help() {
             f.flag, f.env, f.default, f.help
         );
     }
-    println!("\n  DEMO_API_TOKEN          bearer token of the users API (default: dev-token, with a warning)");
+    println!(
+        "\n  DEMO_API_TOKEN          bearer token of the users API (default: dev-token, with a warning)"
+    );
     println!("  RUST_LOG                log filter, e.g. info, debug, h1server=trace");
 }

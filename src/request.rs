@@ -9,7 +9,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::http::parse::Head;
 use crate::http::urlencoded;
@@ -45,11 +46,19 @@ pub(crate) enum BodyRef {
 /// A flag the event loop sets when the client went away while its request was running
 /// (the equivalent of Go's `r.Context().Done()`). Cheap to clone; poll it in long work.
 ///
-/// The same atomic also carries, for the engine, a "loop waiting" bit: the event loop sets
-/// it when it has work for this connection as soon as the batch is done (more requests
-/// buffered, or the client left), so the worker knows to wake the loop.
+/// A request's flag has two parts: the connection's (set by the loop when the client
+/// leaves; shared by every pipelined request of the batch) and, once someone asked for
+/// [`Request::cancel_flag`], the request's own (set by e.g. the timeout middleware, so
+/// cancelling one request leaves the others of its batch alone).
+///
+/// The connection's atomic also carries, for the engine, a "loop waiting" bit: the event
+/// loop sets it when it has work for this connection as soon as the batch is done (more
+/// requests buffered, or the client left), so the worker knows to wake the loop.
 #[derive(Clone, Debug, Default)]
-pub struct CancelFlag(Arc<AtomicU8>);
+pub struct CancelFlag {
+    conn: Arc<AtomicU8>,
+    own: Option<Arc<AtomicBool>>,
+}
 
 const CANCELLED: u8 = 1;
 const LOOP_WAITING: u8 = 2;
@@ -61,19 +70,26 @@ impl CancelFlag {
     }
     /// True once the client disconnected (or a timeout middleware gave up on the request).
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Acquire) & CANCELLED != 0
+        self.conn.load(Ordering::Acquire) & CANCELLED != 0
+            || self.own.as_ref().is_some_and(|o| o.load(Ordering::Acquire))
     }
-    /// Sets the flag.
+    /// Sets the flag: the request's own part when it has one, else the whole flag.
     pub fn cancel(&self) {
-        self.0.fetch_or(CANCELLED | LOOP_WAITING, Ordering::SeqCst);
+        match &self.own {
+            Some(o) => o.store(true, Ordering::Release),
+            None => {
+                self.conn
+                    .fetch_or(CANCELLED | LOOP_WAITING, Ordering::SeqCst);
+            }
+        }
     }
     /// The loop has work for this connection once its batch is answered.
     pub(crate) fn mark_loop_waiting(&self) {
-        self.0.fetch_or(LOOP_WAITING, Ordering::SeqCst);
+        self.conn.fetch_or(LOOP_WAITING, Ordering::SeqCst);
     }
     /// Whether the loop asked to be woken when the batch is answered.
     pub(crate) fn is_loop_waiting(&self) -> bool {
-        self.0.load(Ordering::SeqCst) & LOOP_WAITING != 0
+        self.conn.load(Ordering::SeqCst) & LOOP_WAITING != 0
     }
 }
 
@@ -91,6 +107,8 @@ pub struct Request {
     extra_headers: Vec<(String, String)>,
     /// Set by the loop when the client disconnects.
     cancel: CancelFlag,
+    /// This request's own cancel bit, created when someone asks for the flag.
+    own_cancel: OnceLock<Arc<AtomicBool>>,
     /// The client's address.
     peer: SocketAddr,
     /// The connection id used in every log line about this connection.
@@ -122,7 +140,10 @@ impl Extensions {
     }
     /// The value of type `T`, mutably.
     pub fn get_mut<T: Send + Sync + 'static>(&mut self) -> Option<&mut T> {
-        self.map.as_mut()?.get_mut(&TypeId::of::<T>())?.downcast_mut()
+        self.map
+            .as_mut()?
+            .get_mut(&TypeId::of::<T>())?
+            .downcast_mut()
     }
     /// Removes and returns the value of type `T`.
     pub fn remove<T: Send + Sync + 'static>(&mut self) -> Option<T> {
@@ -156,6 +177,7 @@ impl Request {
             body,
             extra_headers: Vec::new(),
             cancel,
+            own_cancel: OnceLock::new(),
             peer,
             conn_id,
             params: Vec::new(),
@@ -395,9 +417,17 @@ impl Request {
     #[cfg(feature = "json")]
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Response> {
         let ct = self.header("content-type").unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if mime != "application/json" && !mime.ends_with("+json") {
-            return Err(Response::error(415, "expected Content-Type: application/json\n"));
+            return Err(Response::error(
+                415,
+                "expected Content-Type: application/json\n",
+            ));
         }
         serde_json::from_slice(self.body())
             .map_err(|e| Response::error(400, format!("invalid JSON body: {e}\n")))
@@ -421,11 +451,19 @@ impl Request {
     /// True once the client has disconnected: stop early, the answer will not be read.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+            || self
+                .own_cancel
+                .get()
+                .is_some_and(|o| o.load(Ordering::Acquire))
     }
 
     /// The cancellation flag itself, to hand to other threads doing work for this request.
-    pub fn cancel_flag(&self) -> &CancelFlag {
-        &self.cancel
+    /// Cancelling through it cancels this request only; the client leaving cancels it too.
+    pub fn cancel_flag(&self) -> CancelFlag {
+        CancelFlag {
+            conn: self.cancel.conn.clone(),
+            own: Some(self.own_cancel.get_or_init(Arc::default).clone()),
+        }
     }
 
     /// True when the client asked to keep the connection open after this request.

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::handler::Handler;
-use crate::http::parse::{self, Framing, Limits};
 use crate::http::Span;
+use crate::http::parse::{self, Framing, Limits};
 use crate::request::{Batch, BodyRef, CancelFlag, Request};
 use crate::response::{Body, Response, StreamBody};
 use crate::stream::{StreamSender, StreamShared};

@@ -308,3 +308,32 @@ fn a_key_reused_on_another_path_gets_422() {
     assert_eq!(reused.status, 422, "{reused:?}");
     assert_eq!(created.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_timeout_cancels_only_its_own_request_of_a_pipelined_batch() {
+    let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let s2 = seen.clone();
+    let slow = Stack::new(|req: &mut Request| {
+        std::thread::sleep(Duration::from_millis(400));
+        Response::text(format!("late {}", req.is_cancelled()))
+    })
+    .with(Timeout::new(Duration::from_millis(100)));
+    let srv = TestServer::start(move |req: &mut Request| {
+        if req.path() == "/slow" {
+            return slow.call(req);
+        }
+        s2.lock()
+            .unwrap()
+            .push((req.path().to_string(), req.is_cancelled()));
+        Response::text("fast")
+    });
+    let mut r = Reader::new(srv.connect());
+    r.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /next HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.read_response().status, 503);
+    assert_eq!(r.read_response().status, 200);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![("/next".to_string(), false)],
+        "the request after the timed-out one is not cancelled"
+    );
+}

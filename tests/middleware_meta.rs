@@ -91,7 +91,8 @@ fn field(resp: &Resp, key: &str) -> String {
 fn is_uuid_v4(s: &str) -> bool {
     let g: Vec<&str> = s.split('-').collect();
     g.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
-        && s.bytes().all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes()
+            .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && g[2].starts_with('4')
         && matches!(g[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b')
 }
@@ -106,8 +107,16 @@ fn generated_request_id_is_uuid_shaped_echoed_and_new_for_every_request() {
         let id = field(&resp, "request_id");
         assert!(is_uuid_v4(&id), "{id}");
         assert_eq!(resp.header("X-Request-ID"), Some(id.as_str()), "echoed");
-        assert_eq!(field(&resp, "header"), id, "request header set for later code");
-        assert_eq!(field(&resp, "correlation_id"), id, "correlation defaults to it");
+        assert_eq!(
+            field(&resp, "header"),
+            id,
+            "request header set for later code"
+        );
+        assert_eq!(
+            field(&resp, "correlation_id"),
+            id,
+            "correlation defaults to it"
+        );
         assert_eq!(resp.header("X-Correlation-ID"), Some(id.as_str()));
         assert!(seen.insert(id), "ids differ per request");
     }
@@ -207,7 +216,10 @@ fn cors_preflight_from_allowed_origin_is_answered_204() {
         resp.header("Access-Control-Allow-Headers"),
         Some("Content-Type, Authorization")
     );
-    assert_eq!(resp.header("Access-Control-Allow-Credentials"), Some("true"));
+    assert_eq!(
+        resp.header("Access-Control-Allow-Credentials"),
+        Some("true")
+    );
     assert_eq!(resp.header("Access-Control-Max-Age"), Some("600"));
     assert!(resp.header("Vary").unwrap_or("").contains("Origin"));
 }
@@ -218,11 +230,17 @@ fn cors_actual_request_gets_allow_origin_and_disallowed_origin_does_not() {
     let resp = get(&server, "/meta", &[("Origin", ORIGIN)]);
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("Access-Control-Allow-Origin"), Some(ORIGIN));
-    assert_eq!(resp.header("Access-Control-Expose-Headers"), Some("X-Request-ID"));
+    assert_eq!(
+        resp.header("Access-Control-Expose-Headers"),
+        Some("X-Request-ID")
+    );
     assert!(resp.header("Vary").unwrap_or("").contains("Origin"));
 
     let resp = get(&server, "/meta", &[("Origin", "https://evil.example")]);
-    assert_eq!(resp.status, 200, "the request itself runs; the browser hides it");
+    assert_eq!(
+        resp.status, 200,
+        "the request itself runs; the browser hides it"
+    );
     assert_eq!(resp.header("Access-Control-Allow-Origin"), None);
 
     let resp = roundtrip(
@@ -259,14 +277,24 @@ fn missing_bearer_token_gets_401_with_a_challenge() {
     let server = TestServer::start(authed_app());
     let resp = get(&server, "/whoami", &[]);
     assert_eq!(resp.status, 401);
-    assert_eq!(resp.header("WWW-Authenticate"), Some("Bearer realm=\"api\""));
-    assert!(resp.header("X-Request-ID").is_some(), "outer layers still ran");
+    assert_eq!(
+        resp.header("WWW-Authenticate"),
+        Some("Bearer realm=\"api\"")
+    );
+    assert!(
+        resp.header("X-Request-ID").is_some(),
+        "outer layers still ran"
+    );
 }
 
 #[test]
 fn wrong_bearer_token_gets_401_invalid_token() {
     let server = TestServer::start(authed_app());
-    let resp = get(&server, "/whoami", &[("Authorization", "Bearer not-the-token")]);
+    let resp = get(
+        &server,
+        "/whoami",
+        &[("Authorization", "Bearer not-the-token")],
+    );
     assert_eq!(resp.status, 401);
     assert_eq!(
         resp.header("WWW-Authenticate"),
@@ -278,7 +306,11 @@ fn wrong_bearer_token_gets_401_invalid_token() {
 #[test]
 fn valid_bearer_token_reaches_the_handler_with_its_principal() {
     let server = TestServer::start(authed_app());
-    let resp = get(&server, "/whoami", &[("Authorization", "bearer s3cret-token")]);
+    let resp = get(
+        &server,
+        "/whoami",
+        &[("Authorization", "bearer s3cret-token")],
+    );
     assert_eq!(resp.status, 200);
     assert_eq!(resp.text(), "subject=alice");
 }

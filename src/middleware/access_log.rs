@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::{Duration, Instant};
 
 use log::{Level, info, log_enabled};
@@ -28,8 +29,10 @@ pub(crate) const TARGET: &str = "h1server::access";
 ///
 /// `bytes` is the body length (`-` for a streamed body), `duration_ms` the time until the
 /// rest of the chain returned its response (for a stream: until its head was ready), and
-/// `-` stands for an absent id. The path is logged still percent-encoded and without the
-/// query, which may carry tokens. The ids come from [`RequestMeta`] (or, when the request
+/// `-` stands for an absent id. When the rest of the chain panics the line says
+/// `status=500 bytes=-` and ends with `panicked=true`, and the panic goes on unwinding
+/// to [`Recovery`](crate::middleware::Recovery) (or the engine's guard), which answer 500.
+/// The path is logged still percent-encoded and without the query, which may carry tokens. The ids come from [`RequestMeta`] (or, when the request
 /// was taken away by a timeout, from the response's `X-Request-ID`/`X-Correlation-ID`),
 /// so `AccessLog` may sit either side of [`RequestId`](crate::middleware::RequestId).
 ///
@@ -42,32 +45,41 @@ impl Middleware for AccessLog {
         if !log_enabled!(target: TARGET, Level::Info) {
             return next.run(req);
         }
-        // Taken before the chain runs: a timeout layer may swap the request away.
-        let method = req.method_str().to_string();
-        let path = req.path().to_string();
-        let peer = req.peer_addr();
-        let t0 = Instant::now();
-        let resp = next.run(req);
-        let duration = t0.elapsed();
-        let meta = RequestMeta::of(req);
-        let line = format_line(&AccessRecord {
-            method: &method,
-            path: &path,
-            status: resp.status(),
-            bytes: (!resp.is_stream()).then(|| resp.body_bytes().len()),
-            duration,
-            request_id: meta
-                .map(|m| m.request_id.as_str())
-                .or_else(|| resp.header(REQUEST_ID)),
-            correlation_id: meta
-                .map(|m| m.correlation_id.as_str())
-                .or_else(|| resp.header(CORRELATION_ID)),
-            idempotency_key: meta.and_then(|m| m.idempotency_key.as_deref()),
-            peer,
-        });
-        info!(target: TARGET, "{line}");
-        resp
+        run_logged(req, next, |line| info!(target: TARGET, "{line}"))
     }
+}
+
+/// Runs the rest of the chain and hands its access line to `emit` (also when it panics,
+/// before the panic goes on unwinding).
+fn run_logged(req: &mut Request, next: Next<'_>, emit: impl FnOnce(String)) -> Response {
+    // Taken before the chain runs: a timeout layer may swap the request away.
+    let method = req.method_str().to_string();
+    let path = req.path().to_string();
+    let peer = req.peer_addr();
+    let t0 = Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| next.run(req)));
+    let duration = t0.elapsed();
+    let meta = RequestMeta::of(req);
+    let resp = outcome.as_ref().ok();
+    let line = format_line(&AccessRecord {
+        method: &method,
+        path: &path,
+        // A panic goes on to Recovery (or the engine's guard), which answer 500.
+        status: resp.map_or(500, Response::status),
+        bytes: resp.and_then(|r| (!r.is_stream()).then(|| r.body_bytes().len())),
+        duration,
+        request_id: meta
+            .map(|m| m.request_id.as_str())
+            .or_else(|| resp.and_then(|r| r.header(REQUEST_ID))),
+        correlation_id: meta
+            .map(|m| m.correlation_id.as_str())
+            .or_else(|| resp.and_then(|r| r.header(CORRELATION_ID))),
+        idempotency_key: meta.and_then(|m| m.idempotency_key.as_deref()),
+        peer,
+        panicked: resp.is_none(),
+    });
+    emit(line);
+    outcome.unwrap_or_else(|payload| resume_unwind(payload))
 }
 
 /// Everything one access line says.
@@ -91,6 +103,8 @@ pub(crate) struct AccessRecord<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The rest of the chain panicked (the line then ends with `panicked=true`).
+    pub panicked: bool,
 }
 
 /// Formats one access line (`key=value` pairs separated by single spaces).
@@ -105,15 +119,18 @@ pub(crate) fn format_line(r: &AccessRecord<'_>) -> String {
         }
         None => out.push_str(" bytes=-"),
     }
-    let _ = write!(
-        out,
-        " duration_ms={:.2}",
-        r.duration.as_secs_f64() * 1000.0
-    );
+    let _ = write!(out, " duration_ms={:.2}", r.duration.as_secs_f64() * 1000.0);
     push_pair(&mut out, "request_id", r.request_id.unwrap_or("-"));
     push_pair(&mut out, "correlation_id", r.correlation_id.unwrap_or("-"));
-    push_pair(&mut out, "idempotency_key", r.idempotency_key.unwrap_or("-"));
+    push_pair(
+        &mut out,
+        "idempotency_key",
+        r.idempotency_key.unwrap_or("-"),
+    );
     let _ = write!(out, " peer={}", r.peer);
+    if r.panicked {
+        out.push_str(" panicked=true");
+    }
     out
 }
 
@@ -158,6 +175,7 @@ mod tests {
             correlation_id: Some("flow-1"),
             idempotency_key: None,
             peer: "127.0.0.1:5555".parse().unwrap(),
+            panicked: false,
         }
     }
 
@@ -220,10 +238,80 @@ mod tests {
     }
 
     #[test]
+    fn a_panicked_request_is_logged_as_500_with_a_marker() {
+        let r = AccessRecord {
+            status: 500,
+            bytes: None,
+            panicked: true,
+            ..record()
+        };
+        let line = format_line(&r);
+        assert!(line.contains(" status=500 bytes=- "), "{line}");
+        assert!(
+            line.ends_with(" peer=127.0.0.1:5555 panicked=true"),
+            "{line}"
+        );
+    }
+
+    /// A stack whose logging layer hands its lines to the returned vector.
+    fn captured(
+        app: impl crate::Handler,
+        outer_recovery: bool,
+    ) -> (Stack, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let mut stack = Stack::new(app);
+        if outer_recovery {
+            stack = stack.with(crate::middleware::Recovery);
+        }
+        let stack = stack
+            .with(move |req: &mut Request, next: Next<'_>| {
+                let sink = sink.clone();
+                run_logged(req, next, move |l| sink.lock().unwrap().push(l))
+            })
+            .with(RequestId::default());
+        (stack, lines)
+    }
+
+    #[test]
+    fn the_middleware_logs_status_bytes_and_the_ids_set_by_an_inner_request_id() {
+        let (app, lines) = captured(|_: &mut Request| Response::text("hello"), false);
+        let resp = TestRequest::get("/x?token=secret")
+            .header("X-Request-ID", "r-5")
+            .header("Idempotency-Key", "k 1")
+            .run(&app);
+        assert_eq!(resp.body_bytes(), b"hello");
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert!(
+            line.starts_with("method=GET path=/x status=200 bytes=5 duration_ms="),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(
+                " request_id=r-5 correlation_id=r-5 idempotency_key=\"k 1\" peer=127.0.0.1:40000"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("secret"), "no query string");
+    }
+
+    #[test]
+    fn a_panicking_handler_is_logged_then_answered_500_by_the_outer_recovery() {
+        let (app, lines) = captured(|_: &mut Request| -> Response { panic!("inner bug") }, true);
+        assert_eq!(TestRequest::get("/p").run(&app).status(), 500);
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains(" status=500 bytes=- "), "{}", lines[0]);
+        assert!(lines[0].ends_with(" panicked=true"), "{}", lines[0]);
+    }
+
+    #[test]
     fn middleware_passes_the_response_through() {
         let app = Stack::new(|_: &mut Request| Response::text("hello"))
             .with(AccessLog)
-            .with(RequestId);
+            .with(RequestId::default());
         let resp = TestRequest::get("/x?token=secret").run(&app);
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.body_bytes(), b"hello");

@@ -214,9 +214,9 @@ fn bearer_token(value: &str) -> Credentials<'_> {
     let token = rest.trim_start_matches(' ');
     let body = token.trim_end_matches('=');
     let valid = !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        });
     if valid {
         Credentials::Token(token)
     } else {
@@ -290,8 +290,14 @@ mod tests {
         ] {
             let resp = req.run(&app);
             assert_eq!(resp.status(), 401);
-            assert_eq!(resp.header("www-authenticate"), Some("Bearer realm=\"api\""));
-            assert!(resp.body_bytes().starts_with(b"{\"error\":\"unauthorized\""));
+            assert_eq!(
+                resp.header("www-authenticate"),
+                Some("Bearer realm=\"api\"")
+            );
+            assert!(
+                resp.body_bytes()
+                    .starts_with(b"{\"error\":\"unauthorized\"")
+            );
         }
     }
 
@@ -299,7 +305,9 @@ mod tests {
     fn wrong_or_malformed_token_gets_401_invalid_token() {
         let app = whoami(BearerAuth::static_token("s3cret", "alice"));
         for value in ["Bearer nope", "Bearer s3cre", "Bearer", "Bearer s3cret x"] {
-            let resp = TestRequest::get("/").header("Authorization", value).run(&app);
+            let resp = TestRequest::get("/")
+                .header("Authorization", value)
+                .run(&app);
             assert_eq!(resp.status(), 401, "{value:?}");
             assert_eq!(
                 resp.header("www-authenticate"),

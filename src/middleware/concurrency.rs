@@ -65,7 +65,9 @@ impl ConcurrencyLimit {
     /// The `Retry-After` sent with a refusal (default 1 s), in whole seconds rounded up,
     /// at least 1 (RFC 9110 §10.2.3).
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
-        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let secs = retry_after
+            .as_secs()
+            .saturating_add(u64::from(retry_after.subsec_nanos() > 0));
         self.retry_after_secs = secs.max(1);
         self
     }
@@ -234,6 +236,7 @@ mod tests {
         assert_eq!(secs(Duration::ZERO), 1);
         assert_eq!(secs(Duration::from_secs(3)), 3);
         assert_eq!(secs(Duration::from_millis(3001)), 4);
+        assert_eq!(secs(Duration::MAX), u64::MAX);
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl Cors {
     /// True when the answer differs by origin (so caches must key on it): always, except
     /// for `"*"` without credentials, where every origin gets the same `*`.
     fn varies_by_origin(&self) -> bool {
-        !(self.any_origin && !self.allow_credentials)
+        !self.any_origin || self.allow_credentials
     }
 
     /// The `Access-Control-Allow-Origin` value for an allowed `origin`.
@@ -157,7 +157,10 @@ impl Cors {
             return resp;
         }
         let mut resp = Response::new(204)
-            .with_header("Access-Control-Allow-Origin", self.allow_origin_value(origin))
+            .with_header(
+                "Access-Control-Allow-Origin",
+                self.allow_origin_value(origin),
+            )
             .with_header("Access-Control-Allow-Methods", self.allow_methods.clone())
             .with_header("Access-Control-Max-Age", self.max_age_secs.to_string());
         let allow_headers = match &self.allow_headers {
@@ -201,7 +204,10 @@ impl Middleware for Cors {
         }
         let mut resp = next.run(req);
         if self.is_allowed(&origin) {
-            resp.set_header("Access-Control-Allow-Origin", self.allow_origin_value(&origin));
+            resp.set_header(
+                "Access-Control-Allow-Origin",
+                self.allow_origin_value(&origin),
+            );
             if self.allow_credentials {
                 resp.set_header("Access-Control-Allow-Credentials", "true");
             }
@@ -307,12 +313,18 @@ mod tests {
             .header("Access-Control-Request-Headers", "x-other")
             .run(&stack);
         assert_eq!(resp.status(), 204);
-        assert_eq!(resp.header("access-control-allow-methods"), Some("GET, POST"));
+        assert_eq!(
+            resp.header("access-control-allow-methods"),
+            Some("GET, POST")
+        );
         assert_eq!(
             resp.header("access-control-allow-headers"),
             Some("Content-Type, Authorization")
         );
-        assert_eq!(resp.header("access-control-allow-credentials"), Some("true"));
+        assert_eq!(
+            resp.header("access-control-allow-credentials"),
+            Some("true")
+        );
         assert_eq!(resp.header("access-control-max-age"), Some("3600"));
     }
 
@@ -342,7 +354,11 @@ mod tests {
             resp.header("access-control-expose-headers"),
             Some("X-Request-ID")
         );
-        assert_eq!(vary(&resp), ["Accept-Encoding", "Origin"], "merged, not replaced");
+        assert_eq!(
+            vary(&resp),
+            ["Accept-Encoding", "Origin"],
+            "merged, not replaced"
+        );
     }
 
     #[test]
@@ -362,12 +378,19 @@ mod tests {
         let (stack, _) = app(Cors::new(["*"]));
         let resp = TestRequest::get("/").header("Origin", ORIGIN).run(&stack);
         assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
-        assert_eq!(vary(&resp), ["Accept-Encoding"], "same answer for every origin");
+        assert_eq!(
+            vary(&resp),
+            ["Accept-Encoding"],
+            "same answer for every origin"
+        );
 
         let (stack, _) = app(Cors::new(["*"]).allow_credentials(true));
         let resp = TestRequest::get("/").header("Origin", ORIGIN).run(&stack);
         assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
-        assert_eq!(resp.header("access-control-allow-credentials"), Some("true"));
+        assert_eq!(
+            resp.header("access-control-allow-credentials"),
+            Some("true")
+        );
         assert!(vary(&resp).contains(&"Origin".to_string()));
     }
 
@@ -377,7 +400,11 @@ mod tests {
         let resp = TestRequest::options("/")
             .header("Access-Control-Request-Method", "GET")
             .run(&stack);
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "not a preflight: passed on");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "not a preflight: passed on"
+        );
         assert_eq!(resp.status(), 200);
         assert!(
             resp.headers()

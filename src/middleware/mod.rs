@@ -160,13 +160,11 @@ mod request_id;
 mod timeout;
 
 pub use access_log::AccessLog;
-pub use auth::BearerAuth;
+pub use auth::{BearerAuth, Principal};
 pub use concurrency::ConcurrencyLimit;
 pub use cors::Cors;
 pub use idempotency::Idempotency;
 pub use rate_limit::RateLimit;
 pub use recovery::Recovery;
-pub use request_id::RequestId;
+pub use request_id::{RequestId, RequestMeta, propagate};
 pub use timeout::Timeout;
-pub use auth::Principal;
-pub use request_id::{RequestMeta, propagate};

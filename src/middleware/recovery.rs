@@ -97,7 +97,11 @@ mod tests {
         let resp = TestRequest::get("/boom").run(&app);
         assert_eq!(resp.status(), 500);
         assert_eq!(resp.body_bytes(), BODY_500.as_bytes());
-        assert!(resp.header("content-type").unwrap().starts_with("text/plain"));
+        assert!(
+            resp.header("content-type")
+                .unwrap()
+                .starts_with("text/plain")
+        );
         assert_eq!(resp.header("x-request-id"), None, "no RequestId layer ran");
     }
 
@@ -111,7 +115,9 @@ mod tests {
 
     #[test]
     fn the_500_names_the_request_id_set_by_an_inner_layer() {
-        let app = Stack::new(panicking()).with(Recovery).with(RequestId);
+        let app = Stack::new(panicking())
+            .with(Recovery)
+            .with(RequestId::default());
         let resp = TestRequest::get("/boom")
             .header("X-Request-ID", "req-77")
             .run(&app);

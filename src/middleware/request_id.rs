@@ -91,8 +91,9 @@ impl RequestMeta {
     }
 
     /// Reads (and validates) the metadata the client sent, generating what is missing.
-    fn from_request(req: &Request) -> RequestMeta {
-        let request_id = match req.header(REQUEST_ID) {
+    fn from_request(req: &Request, trust_incoming: bool) -> RequestMeta {
+        let incoming = req.header(REQUEST_ID).filter(|_| trust_incoming);
+        let request_id = match incoming {
             Some(id) if is_valid_id(id) => id.to_string(),
             other => {
                 if other.is_some() {
@@ -153,12 +154,36 @@ pub fn propagate(req: &Request, headers: &mut Vec<(String, String)>) {
 /// `X-Correlation-ID` likewise (defaulting to the request id), and `Idempotency-Key` when
 /// present; stores them in the request's extensions and sets the request headers to the
 /// final values. After it: echoes `X-Request-ID` and `X-Correlation-ID` in the response.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RequestId;
+///
+/// At an edge facing untrusted clients, [`trust_incoming(false)`](RequestId::trust_incoming)
+/// generates every request id (a client's correlation id is still kept).
+#[derive(Clone, Copy, Debug)]
+pub struct RequestId {
+    /// Whether a valid incoming `X-Request-ID` is kept (true) or always replaced.
+    trust_incoming: bool,
+}
+
+impl Default for RequestId {
+    /// Keeps valid incoming request ids.
+    fn default() -> Self {
+        RequestId {
+            trust_incoming: true,
+        }
+    }
+}
+
+impl RequestId {
+    /// Whether a valid incoming `X-Request-ID` is kept (default `true`); with `false`
+    /// every request gets a generated id.
+    pub fn trust_incoming(mut self, trust: bool) -> Self {
+        self.trust_incoming = trust;
+        self
+    }
+}
 
 impl Middleware for RequestId {
     fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
-        let meta = RequestMeta::from_request(req);
+        let meta = RequestMeta::from_request(req, self.trust_incoming);
         let request_id = meta.request_id.clone();
         let correlation_id = meta.correlation_id.clone();
         req.set_header(REQUEST_ID, request_id.clone());
@@ -277,7 +302,7 @@ mod tests {
                 req.header("x-request-id").unwrap_or("?")
             ))
         })
-        .with(RequestId)
+        .with(RequestId::default())
     }
 
     fn body(resp: &Response) -> String {
@@ -338,10 +363,28 @@ mod tests {
             let b = body(&resp);
             let parts: Vec<&str> = b.split('|').collect();
             assert!(is_uuid_v4(parts[0]), "{bad:?} -> {b}");
-            assert_eq!(parts[1], parts[0], "correlation falls back to the request id");
+            assert_eq!(
+                parts[1], parts[0],
+                "correlation falls back to the request id"
+            );
             assert_eq!(parts[3], parts[0], "request header overridden");
         }
         assert!(is_valid_id(&"a".repeat(128)));
+    }
+
+    #[test]
+    fn untrusted_incoming_request_ids_are_always_replaced() {
+        let app = Stack::new(|req: &mut Request| {
+            Response::text(RequestMeta::of(req).unwrap().correlation_id.clone())
+        })
+        .with(RequestId::default().trust_incoming(false));
+        let resp = TestRequest::get("/")
+            .header("X-Request-ID", "client-chosen")
+            .header("X-Correlation-ID", "flow-1")
+            .run(&app);
+        let id = resp.header("x-request-id").unwrap();
+        assert!(is_uuid_v4(id), "{id}");
+        assert_eq!(resp.body_bytes(), b"flow-1", "correlation id still kept");
     }
 
     #[test]
@@ -366,7 +409,10 @@ mod tests {
         };
         assert_eq!(
             meta.outgoing_headers(),
-            vec![(REQUEST_ID, "r".to_string()), (CORRELATION_ID, "c".to_string())]
+            vec![
+                (REQUEST_ID, "r".to_string()),
+                (CORRELATION_ID, "c".to_string())
+            ]
         );
         let mut req = TestRequest::get("/").build();
         let mut headers = vec![("x-request-id".to_string(), "old".to_string())];

@@ -3,32 +3,6 @@
 //!
 //! It never kills or waits for a handler past the deadline: the late handler sees its
 //! request cancelled ([`Request::is_cancelled`]) and its eventual answer is dropped.
-//!
-//! # How it works
-//!
-//! A worker cannot be interrupted, so the request is moved (with
-//! `std::mem::replace(req, Request::placeholder())`) to a runner thread together with the
-//! rest of the chain ([`Next::to_owned`]), and the worker waits on a channel with
-//! `recv_timeout`. In time, the request is put back and the response returned. Late, the
-//! worker sets the request's cancellation flag, answers `503 handler timeout` and goes
-//! on; the runner finishes whenever the handler returns and discards the result.
-//!
-//! Runners form an elastic pool owned by each `Timeout` value: an idle runner is reused,
-//! a new thread starts only when none is idle, idle runners exit after 30 s, and at most
-//! [`max_runners`](Timeout::max_runners) exist. Past that cap (handlers that ignore
-//! cancellation and pile up) requests are answered `503` at once instead of starting
-//! threads without bound.
-//!
-//! A panic in the rest of the chain is caught on the runner and re-raised on the worker
-//! with [`std::panic::resume_unwind`], after the request is put back, so an outer
-//! `Recovery` (or the worker pool) logs and answers it exactly as without a timeout. A
-//! panic after the deadline is logged here, since nobody waits for it.
-//!
-//! # Warning
-//! While the deadline runs, and after it expired, `req` holds a placeholder: middleware
-//! outside a `Timeout` must read what it needs from the request before calling `next`.
-//! The cancellation flag is shared by the requests of one pipelined batch, so a later
-//! request of the same batch also reads as cancelled after a timeout.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -95,6 +69,32 @@ struct Counts {
 ///
 /// A streamed response is returned as soon as the handler returns it; producing the
 /// body is not under this deadline (the write deadline covers it).
+///
+/// # How it works
+///
+/// A worker cannot be interrupted, so the request is moved (with
+/// `std::mem::replace(req, Request::placeholder())`) to a runner thread together with the
+/// rest of the chain ([`Next::to_owned`]), and the worker waits on a channel with
+/// `recv_timeout`. In time, the request is put back and the response returned. Late, the
+/// worker sets the request's cancellation flag, answers `503 handler timeout` and goes
+/// on; the runner finishes whenever the handler returns and discards the result.
+///
+/// Runners form an elastic pool owned by each `Timeout` value: an idle runner is reused,
+/// a new thread starts only when none is idle, idle runners exit after 30 s, and at most
+/// [`max_runners`](Timeout::max_runners) exist. Past that cap (handlers that ignore
+/// cancellation and pile up) requests are answered `503` at once instead of starting
+/// threads without bound.
+///
+/// A panic in the rest of the chain is caught on the runner and re-raised on the worker
+/// with [`std::panic::resume_unwind`], after the request is put back, so an outer
+/// `Recovery` (or the worker pool) logs and answers it exactly as without a timeout. A
+/// panic after the deadline is logged here, since nobody waits for it.
+///
+/// # Warning
+/// While the deadline runs, and after it expired, `req` holds a placeholder: middleware
+/// outside a `Timeout` must read what it needs from the request before calling `next`.
+/// An expiry cancels only this request (`Request::cancel_flag` is per request), not the
+/// other requests pipelined in the same batch.
 pub struct Timeout {
     /// The handler deadline.
     limit: Duration,
@@ -150,9 +150,9 @@ impl Timeout {
         self.counts.idle.load(Ordering::Acquire)
     }
 
-    /// Hands `job` to an idle runner, or to a new one within the cap; gives it back when
-    /// neither is possible.
-    fn submit(&self, job: Job) -> Result<(), Job> {
+    /// Hands `job` to an idle runner, or to a new one within the cap; gives it back
+    /// (boxed: a rare path, and it keeps the `Result` small) when neither is possible.
+    fn submit(&self, job: Job) -> Result<(), Box<Job>> {
         let claimed = self
             .counts
             .idle
@@ -168,7 +168,7 @@ impl Timeout {
                 })
                 .is_ok();
             if !room {
-                return Err(job);
+                return Err(Box::new(job));
             }
             // The new runner starts out waiting without counting itself idle: the job
             // sent below is its claim (any waiting runner may take it; the count holds).
@@ -180,11 +180,11 @@ impl Timeout {
             if let Err(e) = spawned {
                 self.counts.alive.fetch_sub(1, Ordering::AcqRel);
                 error!("timeout middleware: cannot start a runner thread: {e}");
-                return Err(job);
+                return Err(Box::new(job));
             }
         }
         // We own a receiver (`jobs_rx`), so the channel is never disconnected here.
-        self.jobs.send(job).map_err(|e| e.into_inner())
+        self.jobs.send(job).map_err(|e| Box::new(e.into_inner()))
     }
 }
 
@@ -254,7 +254,7 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
 impl Middleware for Timeout {
     fn handle(&self, req: &mut Request, next: Next<'_>) -> Response {
         // Kept for after the deadline, when the request is away on its runner.
-        let cancel = req.cancel_flag().clone();
+        let cancel = req.cancel_flag();
         let conn_id = req.conn_id();
         let (reply, outcome) = crossbeam_channel::bounded(1);
         let job = Job {
@@ -369,7 +369,7 @@ mod tests {
         })
         .with(Timeout::new(Duration::from_millis(30)));
         let mut req = TestRequest::get("/slow").build();
-        let flag = req.cancel_flag().clone();
+        let flag = req.cancel_flag();
         let resp = app.call(&mut req);
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.body_bytes(), b"handler timeout\n");
