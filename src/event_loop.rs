@@ -187,13 +187,9 @@ impl EventLoop {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut spins = 0;
-        let max_spins: u32 = std::env::var("H1_SPINS_EXPERIMENT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(SPINS);
         loop {
             let mut timeout = self.poll_timeout();
-            if self.ctx.outstanding > 0 && spins < max_spins {
+            if self.ctx.outstanding > 0 && spins < SPINS {
                 // Workers hold batches. Give them the core and look again without
                 // sleeping: when they share a core with the loop this hands it over
                 // directly, and the answers they write bring the clients' next requests
