@@ -28,12 +28,15 @@ fn main() {
 }
 
 fn run(cfg: Config) -> std::io::Result<()> {
-    let token = std::env::var("DEMO_API_TOKEN").unwrap_or_else(|_| {
-        log::warn!(
-            "DEMO_API_TOKEN is not set: the users API accepts the development token \"dev-token\""
-        );
-        "dev-token".to_string()
-    });
+    let token = match std::env::var("DEMO_API_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => {
+            log::warn!(
+                "DEMO_API_TOKEN is not set (or empty): the users API accepts the development token \"dev-token\""
+            );
+            "dev-token".to_string()
+        }
+    };
     let server = Server::bind(cfg)?;
     let app = demo::App::new(env!("CARGO_PKG_VERSION"), token);
     app.health.watch(server.state());
@@ -47,9 +50,15 @@ fn run(cfg: Config) -> std::io::Result<()> {
     server.run(handler)
 }
 
-/// Environment first, then flags (flags win). `Ok(None)` when `--help`/`--version` ran.
+/// Environment first, then flags (flags win): both are gathered first and applied once,
+/// so a flag can override a bad variable, and every error names what the user typed
+/// (the flag or the variable) with its value. `Ok(None)` when `--help`/`--version` ran.
 fn config_from_env_and_args(args: Vec<String>) -> Result<Option<Config>, String> {
-    let mut cfg = Config::from_env().map_err(|e| e.to_string())?;
+    // field name -> (what the user typed to name it, value)
+    let mut given: Vec<(&'static str, String, String)> = FIELDS
+        .iter()
+        .filter_map(|f| Some((f.name, f.env.to_string(), std::env::var(f.env).ok()?)))
+        .collect();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -76,10 +85,26 @@ fn config_from_env_and_args(args: Vec<String>) -> Result<Option<Config>, String>
                 .next()
                 .ok_or_else(|| format!("{flag} needs a value ({})", info.kind))?,
         };
-        cfg.set(info.name, &value, &flag)
-            .map_err(|e| e.to_string())?;
+        given.retain(|(name, _, _)| *name != info.name);
+        given.push((info.name, flag, value));
     }
-    cfg.validate().map_err(|e| e.to_string())?;
+    let mut cfg = Config::default();
+    for (name, source, value) in &given {
+        cfg.set(name, value, source).map_err(|e| e.to_string())?;
+    }
+    let set = |field: &str| given.iter().any(|(n, _, _)| *n == field);
+    if set("workers") && !set("queue_depth") {
+        // The queue follows the worker count unless it was given (as from_env does).
+        cfg.queue_depth = h1server::config::default_queue_depth(cfg.workers);
+    }
+    cfg.validate().map_err(|mut e| {
+        // A cross-field check names the field; say what the user typed instead.
+        if let Some((_, source, value)) = given.iter().find(|(n, _, _)| *n == e.source) {
+            e.source = source.clone();
+            e.value = value.clone();
+        }
+        e.to_string()
+    })?;
     Ok(Some(cfg))
 }
 

@@ -381,8 +381,8 @@ impl Router {
         let method = req.method_str();
         let get_like = method == "GET" || method == "HEAD";
         let with_query = |path: String| match req.query() {
-            Some(q) if !q.is_empty() => format!("{path}?{q}"),
-            _ => path,
+            Some(q) if !q.is_empty() => format!("{}?{q}", location_path(&path)),
+            _ => location_path(&path),
         };
         let cleaned = (!is_clean(raw)).then(|| clean(raw));
         if let (true, Some(c)) = (get_like, &cleaned) {
@@ -565,4 +565,25 @@ impl fmt::Debug for Group<'_> {
             .field("middleware", &self.layers.len())
             .finish()
     }
+}
+
+/// The path of a redirect `Location`, percent-encoded where a browser could read it as
+/// something else: `\` is a `/` to browsers, so `/\evil.com` would leave the site (Go
+/// escapes the same way through `url.URL`). Keeps unreserved characters, sub-delims,
+/// `:`, `@`, `/` and existing `%XX` escapes (RFC 3986 §3.3).
+fn location_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => out.push(b as char),
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
+            | b',' | b';' | b'=' | b':' | b'@' | b'/' | b'%' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    // A path must never read as a network-path reference (`//host`).
+    if out.starts_with("//") {
+        out.replace_range(..2, "/%2F");
+    }
+    out
 }

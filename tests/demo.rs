@@ -311,12 +311,26 @@ fn flags_override_env_and_bad_values_name_their_source() {
     let err = String::from_utf8_lossy(&bad_env.stderr);
     assert!(err.contains("H1_WORKERS") && err.contains("many"), "{err}");
 
-    // A flag beats the environment: the env address is taken, the flag's is free.
+    let range = Command::new(&bin)
+        .args(["--max-headers", "1000"])
+        .output()
+        .unwrap();
+    assert!(!range.status.success());
+    let err = String::from_utf8_lossy(&range.stderr);
+    assert!(
+        err.contains("--max-headers") && err.contains("1000"),
+        "{err}"
+    );
+
+    // A flag beats the environment, even a bad value there; the env address is taken,
+    // the flag's is free.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = free_port();
     let mut child = ChildGuard(
         Command::new(&bin)
             .env("H1_ADDR", taken.local_addr().unwrap().to_string())
+            .env("H1_MAX_HEADERS", "1000")
+            .args(["--max-headers", "100"])
             .args(["--addr", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

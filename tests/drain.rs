@@ -314,3 +314,34 @@ fn second_signal_exits_at_once() {
         "the sleeping request was not cut short"
     );
 }
+
+#[test]
+fn background_tasks_get_the_token_at_drain_and_are_joined_before_join_returns() {
+    let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let finished = Arc::new(AtomicBool::new(false));
+    let (t, f) = (ticks.clone(), finished.clone());
+    let server = Server::bind(test_config())
+        .unwrap()
+        .spawn_task("dispatcher", move |token| {
+            // The seed's notification dispatcher: work until the drain starts.
+            while !token.wait_timeout(Duration::from_millis(10)) {
+                t.fetch_add(1, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(200)); // flush on the way out
+            f.store(true, Ordering::SeqCst);
+        });
+    let srv = TestServer::with_server(server, |_: &mut Request| Response::text("ok"));
+    assert!(
+        wait_until(Duration::from_secs(5), || ticks.load(Ordering::SeqCst) > 2),
+        "the task runs while the server serves"
+    );
+    assert_eq!(
+        roundtrip(srv.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        200
+    );
+    srv.stop().unwrap();
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "join() returned only after the task finished its shutdown work"
+    );
+}

@@ -9,18 +9,21 @@ use h1server::{Response, ShutdownToken, StreamSender, TrySendError};
 /// Subscribers and the ticker that feeds them.
 #[derive(Default)]
 pub struct Hub {
-    subscribers: Mutex<Vec<StreamSender>>,
+    /// Open streams, and whether the hub has shut down (no new subscribers then).
+    subscribers: Mutex<(Vec<StreamSender>, bool)>,
 }
 
 impl Hub {
     /// A new SSE stream; the hub sends it a tick every second.
     pub fn subscribe(&self) -> Response {
+        let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        if subs.1 {
+            // Draining: a stream opened now would hold the drain until its deadline.
+            return Response::error(503, "shutting down\n").with_header("Retry-After", "1");
+        }
         let (resp, tx) = Response::sse();
         let _ = tx.try_send("retry: 3000\n: connected\n\n");
-        self.subscribers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(tx);
+        subs.0.push(tx);
         resp
     }
 
@@ -37,10 +40,12 @@ impl Hub {
             let msg = format!("id: {n}\nevent: tick\ndata: {{\"n\":{n},\"unix\":{now}}}\n\n");
             let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
             // A slow subscriber misses a tick rather than holding up the others.
-            subs.retain(|s| !matches!(s.try_send(msg.clone()), Err(TrySendError::Closed)));
+            subs.0
+                .retain(|s| !matches!(s.try_send(msg.clone()), Err(TrySendError::Closed)));
         }
         let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        log::info!("events: ending {} stream(s) for shutdown", subs.len());
-        subs.clear();
+        log::info!("events: ending {} stream(s) for shutdown", subs.0.len());
+        subs.0.clear();
+        subs.1 = true;
     }
 }

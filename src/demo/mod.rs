@@ -59,8 +59,9 @@ impl App {
         r.get("/events", move |_: &mut Request| hub.subscribe());
         {
             let mut api = r.group("/api/v1");
-            api.with(BearerAuth::static_token(&self.token, "demo-user"))
-                .with(RateLimit::per_ip(20.0, 40))
+            // Rate limit before auth, so failed logins are throttled too (token guessing).
+            api.with(RateLimit::per_ip(20.0, 40))
+                .with(BearerAuth::static_token(&self.token, "demo-user"))
                 .with(Idempotency::new());
             users::routes(&mut api, &self.users);
         }

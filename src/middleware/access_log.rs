@@ -56,10 +56,12 @@ fn run_logged(req: &mut Request, next: Next<'_>, emit: impl FnOnce(String)) -> R
     let method = req.method_str().to_string();
     let path = req.path().to_string();
     let peer = req.peer_addr();
+    // The ids too, when an outer RequestId set them; inner layers may still set them.
+    let before = RequestMeta::of(req).cloned();
     let t0 = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| next.run(req)));
     let duration = t0.elapsed();
-    let meta = RequestMeta::of(req);
+    let meta = RequestMeta::of(req).or(before.as_ref());
     let resp = outcome.as_ref().ok();
     let line = format_line(&AccessRecord {
         method: &method,

@@ -213,7 +213,7 @@ pub struct RateLimit {
     rate: Rate,
     /// The bucket(s) and their lock.
     scope: Scope,
-    /// Key clients by the first `X-Forwarded-For` address (only behind a trusted proxy).
+    /// Key clients by the last `X-Forwarded-For` address (only behind a trusted proxy).
     trust_forwarded_for: bool,
     /// Keeps a flood of 429s from flooding the log.
     log: WarnThrottle,
@@ -342,14 +342,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The first address of `X-Forwarded-For` (the client, as the first proxy saw it); an
-/// `address:port` form is accepted too.
+/// The last address of `X-Forwarded-For`: the one the trusted proxy in front of us
+/// appended (nginx `$proxy_add_x_forwarded_for`, load balancers). Everything left of it
+/// was written by the client and could be chosen freely to get a fresh bucket per
+/// request. An `address:port` form is accepted too.
 fn forwarded_for(req: &Request) -> Option<IpAddr> {
-    let first = req.header("x-forwarded-for")?.split(',').next()?.trim();
-    first
-        .parse::<IpAddr>()
+    let last = req
+        .headers("x-forwarded-for")
+        .last()?
+        .rsplit(',')
+        .next()?
+        .trim();
+    last.parse::<IpAddr>()
         .ok()
-        .or_else(|| first.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| last.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// The bucket key of an address: IPv4 as is (also when IPv4-mapped), IPv6 by its /64.
@@ -575,10 +581,15 @@ mod tests {
     fn forwarded_for_is_used_only_when_trusted() {
         let lim = RateLimit::per_ip(1.0, 1);
         let xff = |v: &str| TestRequest::get("/").header("X-Forwarded-For", v).build();
-        let req = xff("203.0.113.9, 10.0.0.1");
+        // The client wrote "203.0.113.9"; our proxy appended the address it saw.
+        let req = xff("203.0.113.9, 198.51.100.7");
         assert_eq!(lim.client_key(&req), addr("127.0.0.1"));
         let lim = lim.trust_forwarded_for(true);
-        assert_eq!(lim.client_key(&req), addr("203.0.113.9"));
+        assert_eq!(
+            lim.client_key(&req),
+            addr("198.51.100.7"),
+            "the proxy's entry, not the client's claim"
+        );
         assert_eq!(
             lim.client_key(&xff("198.51.100.4:5555")),
             addr("198.51.100.4")

@@ -288,3 +288,23 @@ fn group_routes_get_their_params_and_conflict_like_any_route() {
     assert_eq!(body(&send(&r, "GET", "/api/users/9")), "id=9;");
     assert_eq!(body(&send(&r, "GET", "/api/users/me")), "me");
 }
+
+#[test]
+fn redirect_locations_cannot_leave_the_site() {
+    let mut r = Router::new();
+    r.get("/", says("root"));
+    for target in [
+        "//\\evil.com",
+        "/./\\evil.com/",
+        "/x/..//\\evil.com",
+        "//%5cevil.com/..",
+    ] {
+        let resp = send(&r, "GET", target);
+        assert_eq!(resp.status(), 301, "{target}");
+        let loc = resp.header("Location").unwrap();
+        assert!(
+            loc.starts_with('/') && !loc.starts_with("//") && !loc.contains('\\'),
+            "{target} redirected to {loc}"
+        );
+    }
+}
