@@ -112,6 +112,10 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The largest accepted `max_body_bytes`: bodies are read whole into memory before the
+/// handler runs, and request buffers are addressed with 32-bit offsets.
+pub const MAX_BODY_BYTES: u64 = 1 << 30;
+
 /// The default queue depth for `workers` threads: `workers × 256`, at least 1024.
 ///
 /// A connection has at most one batch queued, so the queue never holds more than the open
@@ -235,7 +239,8 @@ impl Config {
         ];
         for (field, value) in counts {
             let (min, max) = match field {
-                "max_head_bytes" => (256, usize::MAX),
+                // Requests are read whole into one buffer addressed by u32 offsets.
+                "max_head_bytes" => (256, 16 << 20),
                 "max_headers" => (1, 256),
                 "max_uri_bytes" => (1, head),
                 "max_batch" => (1, 1024),
@@ -248,6 +253,12 @@ impl Config {
             };
             check((min..=max).contains(&value), field, value, &reason)?;
         }
+        check(
+            self.max_body_bytes <= MAX_BODY_BYTES,
+            "max_body_bytes",
+            self.max_body_bytes,
+            "must be at most 1GiB (bodies are read whole into memory)",
+        )?;
         let durations = [
             ("header_read_timeout", self.header_read_timeout),
             ("read_timeout", self.read_timeout),
@@ -594,7 +605,7 @@ mod tests {
              H1_MAX_HEAD_BYTES              | 16KiB      | max_head_bytes: 16384,
              H1_MAX_HEADERS                 | 256        | max_headers: 256,
              H1_MAX_URI_BYTES               | 1KB        | max_uri_bytes: 1000,
-             H1_MAX_BODY_BYTES              | 2GiB       | max_body_bytes: 2147483648,
+             H1_MAX_BODY_BYTES              | 512MiB     | max_body_bytes: 536870912,
              H1_MAX_REQUESTS_PER_CONNECTION | 100        | max_requests_per_connection: 100,
              H1_MAX_BATCH                   | 1024       | max_batch: 1024,
              H1_STREAM_BUFFER_BYTES         | 1M         | stream_buffer_bytes: 1048576,
@@ -672,7 +683,7 @@ mod tests {
             shutdown_timeout    | 9000h  | shutdown_timeout    | must be at most 8760h
             max_headers         | 0      | max_headers         | must be 1 to 256
             max_headers         | 257    | max_headers         | must be 1 to 256
-            max_head_bytes      | 255    | max_head_bytes      | must be at least 256
+            max_head_bytes      | 255    | max_head_bytes      | must be 256 to 16777216
             max_head_bytes      | 4KiB   | max_uri_bytes       | must not exceed max_head_bytes (4096)
             max_uri_bytes       | 0      | max_uri_bytes       | must be 1 to 65536
             max_batch           | 0      | max_batch           | must be 1 to 1024

@@ -78,6 +78,8 @@ pub(crate) enum Close {
     Draining,
     /// The shutdown deadline passed.
     ShutdownDeadline,
+    /// A streamed body's producer failed: closed without the final chunk.
+    StreamAborted,
 }
 
 /// Progress of a chunked body at the front of the read buffer, kept across reads so a
@@ -123,12 +125,12 @@ pub(crate) struct Conn {
     peer_eof: bool,
     /// Reading stopped at the buffer cap before the socket was drained; resume later.
     read_paused: bool,
+    /// A readiness event reported the peer's FIN (read it even after a short read).
+    hup_seen: bool,
     /// Input was left unread (an error answered mid-request): linger before closing.
     unread_input: bool,
     /// The streamed body being relayed, and how to frame it.
     stream: Option<(Arc<StreamShared>, StreamFraming)>,
-    /// Answers to requests pipelined behind a streamed one, written when it ends.
-    after: Vec<u8>,
     /// Chunked body progress for the request at the front of the buffer.
     chunk: Option<ChunkProgress>,
     /// `100 Continue` already sent for the request at the front of the buffer.
@@ -156,9 +158,9 @@ impl Conn {
             close_after: false,
             peer_eof: false,
             read_paused: false,
+            hup_seen: false,
             unread_input: false,
             stream: None,
-            after: Vec::new(),
             chunk: None,
             continue_sent: false,
         }
@@ -234,6 +236,10 @@ impl Conn {
         if self.peer_eof {
             return Ok(0);
         }
+        // Remembered: reading may stop at the buffer cap before the FIN is read, and no
+        // new edge will announce it when reading resumes.
+        self.hup_seen |= hung_up;
+        let hung_up = self.hup_seen;
         let rbuf = self.rbuf.get_or_insert_with(|| ctx.bufs.take_read());
         let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
         loop {
@@ -443,10 +449,17 @@ impl Conn {
     fn dispatch(&mut self, ctx: &mut Ctx, reqs: Vec<ReqMeta>, consumed: usize) -> Step {
         let mut batch = self.rbuf.take().expect("dispatching needs a buffer");
         let total = batch.len;
-        if consumed < total {
+        // RFC 9112 §2.2: empty lines before a request are ignored; a stray CRLF after the
+        // last request must not count as the start of another (nor hold a buffer).
+        let mut rest_at = consumed;
+        while rest_at < total && matches!(batch.bytes[rest_at], b'\r' | b'\n') {
+            rest_at += 1;
+        }
+        let leftover = rest_at < total;
+        if leftover {
             let mut rest = ctx.bufs.take_read();
             let r = Arc::get_mut(&mut rest).expect("fresh buffer");
-            let left = &batch.bytes[consumed..total];
+            let left = &batch.bytes[rest_at..total];
             if r.bytes.len() < left.len() {
                 r.bytes.resize(left.len(), 0);
             }
@@ -466,6 +479,11 @@ impl Conn {
             // The client sent its request(s) and closed (RFC 9112 §9.6 allows answering
             // a half-closed connection; Go cancels the request context all the same).
             cancel.cancel();
+        }
+        if leftover || self.read_paused {
+            // More requests wait behind this batch: ask the worker to wake us when it is
+            // done, rather than let them sit until the loop's next turn.
+            cancel.mark_loop_waiting();
         }
         self.cancel = Some(cancel.clone());
         self.phase = Phase::Dispatched;
@@ -500,29 +518,28 @@ impl Conn {
                 let mut job = e.into_inner();
                 job.sock = None;
                 log::warn!(
-                    "conn={} worker queue full: answering 503 to {n} request(s)",
+                    "conn={} worker queue full: answering 503 and closing ({n} request(s) shed)",
                     self.id
                 );
                 self.cancel = None;
-                let mut out = job.out;
-                for _ in 0..n {
-                    encode::write_head(
-                        &mut out,
-                        503,
-                        ctx.date(),
-                        [
-                            ("Content-Type", &b"text/plain; charset=utf-8"[..]),
-                            ("Retry-After", &b"1"[..]),
-                        ],
-                        BodyFraming::Length(20),
-                        ConnectionField::Close,
-                    );
-                    out.extend_from_slice(b"Service Unavailable\n");
-                }
+                // One answer, with close: nothing may follow it (RFC 9112 §9.6); the
+                // requests behind it stay unanswered, so the close lingers.
+                encode::write_head(
+                    &mut self.wbuf,
+                    503,
+                    ctx.date(),
+                    [
+                        ("Content-Type", &b"text/plain; charset=utf-8"[..]),
+                        ("Retry-After", &b"1"[..]),
+                    ],
+                    BodyFraming::Length(20),
+                    ConnectionField::Close,
+                );
+                self.wbuf.extend_from_slice(b"Service Unavailable\n");
                 ctx.bufs.put_batch(job.batch);
                 ctx.bufs.put_reqs(job.reqs);
-                self.wbuf = out;
-                self.wpos = 0;
+                ctx.bufs.put_write(job.out);
+                self.unread_input |= n > 1;
                 self.close_after = true;
                 self.phase = Phase::Write;
                 self.write_and_continue(ctx)
@@ -557,33 +574,57 @@ impl Conn {
         debug_assert_eq!(self.phase, Phase::Dispatched);
         self.cancel = None;
         if let Some(b) = done.batch.take() {
+            if let Some(at) = done.resume_at {
+                // The worker stopped early: put the requests it did not run back in front
+                // of whatever arrived meanwhile; they are parsed once these answers are out.
+                self.served -= done.handed_back;
+                self.unshift(ctx, &b.bytes[at as usize..b.len]);
+            }
             ctx.bufs.put_batch(b);
         }
         ctx.bufs.put_reqs(std::mem::take(&mut done.reqs));
         if done.write_failed {
             return Err(Close::IoError(io::ErrorKind::BrokenPipe));
         }
+        let out = std::mem::take(&mut done.out);
         if self.wbuf.is_empty() {
-            ctx.bufs
-                .put_write(std::mem::replace(&mut self.wbuf, done.out));
+            ctx.bufs.put_write(std::mem::replace(&mut self.wbuf, out));
             self.wpos = done.written;
         } else {
             debug_assert_eq!(
                 done.written, 0,
                 "direct writes only happen on an empty buffer"
             );
-            self.wbuf.extend_from_slice(&done.out);
-            ctx.bufs.put_write(done.out);
+            self.wbuf.extend_from_slice(&out);
+            ctx.bufs.put_write(out);
         }
         self.close_after |= done.close;
-        if let Some(s) = done.stream {
+        if let Some(s) = done.stream.take() {
             self.stream = Some(s);
-            self.after = done.after;
             self.phase = Phase::Stream;
             return self.pump_stream(ctx);
         }
         self.phase = Phase::Write;
         self.write_and_continue(ctx)
+    }
+
+    /// Puts `bytes` in front of the read buffer's data.
+    fn unshift(&mut self, ctx: &mut Ctx, bytes: &[u8]) {
+        let mut fresh = ctx.bufs.take_read();
+        let f = Arc::get_mut(&mut fresh).expect("fresh buffer");
+        let old = self.rbuf.take();
+        let old_data = old.as_ref().map_or(&[][..], |o| &o.bytes[..o.len]);
+        let need = bytes.len() + old_data.len();
+        if f.bytes.len() < need {
+            f.bytes.resize(need, 0);
+        }
+        f.bytes[..bytes.len()].copy_from_slice(bytes);
+        f.bytes[bytes.len()..need].copy_from_slice(old_data);
+        f.len = need;
+        if let Some(o) = old {
+            ctx.bufs.put_read(o);
+        }
+        self.rbuf = Some(fresh);
     }
 
     /// The socket is writable again.
@@ -662,7 +703,7 @@ impl Conn {
 
     /// Closes after an answer: at once when nothing is left unread, else a lingering close.
     fn finish(&mut self, ctx: &mut Ctx) -> Step {
-        if !(self.unread_input || self.buffered() > 0) || self.peer_eof {
+        if self.peer_eof || !(self.unread_input || self.buffered() > 0 || self.unread_in_kernel()) {
             return Err(Close::Done);
         }
         trace!("conn={} lingering close: input left unread", self.id);
@@ -675,36 +716,66 @@ impl Conn {
         self.discard_input()
     }
 
+    /// Whether the client sent bytes we have not read (then closing outright would send a
+    /// reset that can destroy the answer in flight). One read; consumes what it finds,
+    /// which is about to be discarded anyway.
+    fn unread_in_kernel(&mut self) -> bool {
+        let mut probe = [0u8; 512];
+        match (&*self.sock).read(&mut probe) {
+            Ok(0) => {
+                self.peer_eof = true;
+                false
+            }
+            Ok(_) => true,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        }
+    }
+
     // ------------------------------------------------------------------ streams
 
     /// Moves queued chunks of the streamed body into the write buffer (while the client
     /// keeps up) and writes them.
     pub fn pump_stream(&mut self, ctx: &mut Ctx) -> Step {
+        let cap = ctx.cfg.stream_buffer_bytes;
+        // Bytes this call may move, so one fast stream cannot hold the loop; past it the
+        // connection is pumped again on the loop's next turn.
+        let mut budget = cap.saturating_mul(4);
         loop {
             let Some((shared, framing)) = self.stream.clone() else {
                 return Ok(());
             };
+            if self.wpos > cap {
+                // Drop what is already written, so a long stream's buffer stays small.
+                self.wbuf.drain(..self.wpos);
+                self.wpos = 0;
+            }
             let mut st = shared.lock();
             st.notified = false;
             if st.route.is_none() && !st.closed {
                 st.route = Some((self.token, self.gen_, ctx.notifier.clone()));
-                st.cap = ctx.cfg.stream_buffer_bytes;
+                st.cap = cap;
             }
-            let mut took = false;
-            while self.wbuf.len() - self.wpos < ctx.cfg.stream_buffer_bytes {
+            if st.aborted {
+                drop(st);
+                debug!("conn={} stream aborted by its producer", self.id);
+                return Err(Close::StreamAborted);
+            }
+            let mut took = 0;
+            while self.wbuf.len() - self.wpos < cap && took < budget {
                 let Some(chunk) = st.chunks.pop_front() else {
                     break;
                 };
                 st.queued -= chunk.len();
-                took = true;
+                took += chunk.len();
                 match framing {
                     StreamFraming::Chunked => encode::write_chunk(&mut self.wbuf, &chunk),
                     StreamFraming::UntilClose => self.wbuf.extend_from_slice(&chunk),
                 }
             }
-            let ended = (st.finished || st.closed) && st.chunks.is_empty();
+            let more = !st.chunks.is_empty();
+            let ended = (st.finished || st.closed) && !more;
             drop(st);
-            if took {
+            if took > 0 {
                 shared.wake_producers();
             }
             if ended {
@@ -713,15 +784,20 @@ impl Conn {
                 }
                 trace!("conn={} stream ended", self.id);
                 self.stream = None;
-                self.wbuf.extend_from_slice(&self.after);
-                self.after = Vec::new();
                 self.phase = Phase::Write;
                 return self.write_and_continue(ctx);
             }
-            if !self.flush(ctx)? || !took {
+            if !self.flush(ctx)? {
+                return Ok(()); // the socket is full: WRITABLE brings us back
+            }
+            budget = budget.saturating_sub(took);
+            if !more {
+                return Ok(()); // all sent: the producer's next send brings us back
+            }
+            if budget == 0 {
+                ctx.deferred.push((self.token, self.gen_));
                 return Ok(());
             }
-            // Flushed everything: there may be more queued than one pass took.
         }
     }
 
@@ -742,7 +818,7 @@ impl Conn {
     /// Tears the connection's shared state down (the loop then drops the socket).
     pub fn release(&mut self, ctx: &mut Ctx) {
         if let Some(c) = self.cancel.take() {
-            c.cancel();
+            c.mark_conn_closed();
         }
         if let Some((s, _)) = self.stream.take() {
             s.close();

@@ -55,6 +55,8 @@ pub(crate) struct Ctx {
     pub draining: bool,
     /// Batches handed to workers and not back yet.
     pub outstanding: usize,
+    /// Streams to pump again on the next turn (they used their share of this one).
+    pub deferred: Vec<(usize, u32)>,
     date: DateCache,
 }
 
@@ -170,6 +172,7 @@ impl EventLoop {
                 notifier: p.notifier,
                 draining: false,
                 outstanding: 0,
+                deferred: Vec::new(),
                 date: DateCache::new(),
             },
             completions: p.completions,
@@ -201,7 +204,7 @@ impl EventLoop {
                 timeout = Some(Duration::ZERO);
             } else {
                 self.wake.set_asleep(true);
-                if !self.completions.is_empty() {
+                if !self.completions.is_empty() || !self.ctx.deferred.is_empty() {
                     self.wake.set_asleep(false);
                     timeout = Some(Duration::ZERO);
                 }
@@ -222,6 +225,9 @@ impl EventLoop {
             // Completions first: a batch the worker already wrote puts its connection back
             // to reading before that connection's next request is looked at.
             self.drain_completions();
+            for (t, g) in std::mem::take(&mut self.ctx.deferred) {
+                self.with_conn(t, Some(g), |c, ctx| c.pump_stream(ctx));
+            }
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept_all(),

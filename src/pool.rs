@@ -66,12 +66,25 @@ pub(crate) struct Done {
     pub close: bool,
     /// A streamed body whose head ends `out`.
     pub stream: Option<(Arc<StreamShared>, StreamFraming)>,
-    /// Responses of requests pipelined after a streamed one, written when it ends.
-    pub after: Vec<u8>,
+    /// Where the first request the worker did not run starts in the batch buffer: the
+    /// loop parses it (and the rest) again once this batch's answers are out.
+    pub resume_at: Option<u32>,
+    /// How many requests were handed back that way.
+    pub handed_back: usize,
     /// The batch's read buffer, back for reuse.
     pub batch: Option<Arc<Batch>>,
     /// The (emptied) request list, back for reuse.
     pub reqs: Vec<ReqMeta>,
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        // A stream nobody took (the loop stopped, or the connection is gone): close it so
+        // its producer's next send fails and the worker it holds is released.
+        if let Some((s, _)) = self.stream.take() {
+            s.close();
+        }
+    }
 }
 
 /// How a streamed body's chunks are framed on the wire.
@@ -191,6 +204,28 @@ fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
             .unwrap_or(0);
         let date = *date.get(secs);
         let (sock, cancel) = (job.sock.take(), job.cancel.clone());
+        if cancel.is_conn_closed() {
+            // The loop already closed this connection (client reset, forced drain): no
+            // one can receive these answers, and running handlers would only delay the
+            // shutdown. The completion still goes back to keep the loop's count.
+            trace!("conn={} closed before its batch ran: skipped", job.conn_id);
+            job.reqs.clear();
+            shared.notifier.push(Completion::Done(Done {
+                token: job.token,
+                gen_: job.gen_,
+                conn_id: job.conn_id,
+                out: job.out,
+                written: 0,
+                write_failed: false,
+                close: true,
+                stream: None,
+                resume_at: None,
+                handed_back: 0,
+                batch: Some(job.batch),
+                reqs: job.reqs,
+            }));
+            continue;
+        }
         let (mut done, producer) = run_job(job, &*app, &date, &shared);
         let mut urgent = true;
         if let Some(sock) = sock.filter(|_| done.stream.is_none()) {
@@ -219,8 +254,11 @@ fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
         }
         if let Some((producer, sender)) = producer {
             // The head is on its way; the producer now feeds the body from this worker.
-            let _ = catch_unwind(AssertUnwindSafe(|| producer(&sender)))
-                .map_err(|_| error!("stream producer panicked; ending the body"));
+            if catch_unwind(AssertUnwindSafe(|| producer(&sender))).is_err() {
+                // Not a clean end: the client must not take a truncated body for whole.
+                error!("stream producer panicked; aborting the body");
+                sender.abort();
+            }
         }
     }
 }
@@ -229,7 +267,15 @@ fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
 type Producer = (ProducerFn, StreamSender);
 type ProducerFn = Box<dyn FnOnce(&StreamSender) + Send>;
 
-/// Runs every request of the job in order and encodes the responses.
+/// Encoded answers after which a worker stops running the batch's handlers and hands the
+/// remaining requests back to the loop: a client that pipelines many requests for large
+/// answers and never reads must not make one batch buffer them all.
+const BATCH_OUT_CAP: usize = 256 * 1024;
+
+/// Runs the requests of the job in order and encodes the responses. Stops early — the
+/// rest go back to the loop (`Done::resume_at`) — after a streamed response (the requests
+/// behind it must not run before its body is produced, RFC 9112 §9.3.2) or once
+/// `BATCH_OUT_CAP` bytes are encoded; stops for good after a `Connection: close`.
 fn run_job(
     mut job: Job,
     app: &dyn Handler,
@@ -238,22 +284,28 @@ fn run_job(
 ) -> (Done, Option<Producer>) {
     let n = job.reqs.len();
     let mut out = std::mem::take(&mut job.out);
-    let mut after = Vec::new();
     let mut stream: Option<(Arc<StreamShared>, StreamFraming)> = None;
     let mut producer = None;
     let mut close = false;
+    let mut next = 0;
     trace!(
         "conn={} batch of {n} picked up by a worker after {:?}",
         job.conn_id,
         job.queued_at.elapsed()
     );
-    for (i, meta) in job.reqs.drain(..).enumerate() {
+    while next < n && stream.is_none() && !close {
+        if out.len() >= BATCH_OUT_CAP {
+            break;
+        }
+        let i = next;
+        next += 1;
+        let meta = &mut job.reqs[i];
         let mut c = meta.close;
         let (method, version) = (meta.head.method, meta.head.version);
         let mut req = Request::new(
             job.batch.clone(),
-            meta.head,
-            meta.body,
+            meta.head.clone(),
+            std::mem::replace(&mut meta.body, BodyRef::Empty),
             job.cancel.clone(),
             job.peer,
             job.conn_id,
@@ -289,37 +341,28 @@ fn run_job(
         if i + 1 == n && shared.draining.load(Ordering::Acquire) {
             c = true;
         }
-        let target = if stream.is_some() {
-            &mut after
-        } else {
-            &mut out
-        };
-        let had_stream = stream.is_some();
-        match encode_response(target, resp, method, version, c, date) {
-            Encoded::Complete => {}
-            Encoded::Stream(shared_stream, framing, prod) => {
-                if had_stream {
-                    // Two streamed responses pipelined on one connection: only the first
-                    // is served; close after it (the rest would wait on an endless body).
-                    shared_stream.close();
-                    close = true;
-                    break;
-                }
-                if framing == StreamFraming::UntilClose {
-                    c = true;
-                }
-                if let Some(p) = prod {
-                    producer = Some((p, StreamSender::new(shared_stream.clone())));
-                }
-                stream = Some((shared_stream, framing));
+        if let Encoded::Stream(s, framing, prod) =
+            encode_response(&mut out, resp, method, version, c, date)
+        {
+            if framing == StreamFraming::UntilClose {
+                c = true;
             }
+            if let Some(p) = prod {
+                producer = Some((p, StreamSender::new(s.clone())));
+            }
+            stream = Some((s, framing));
         }
-        if c {
-            // RFC 9112 §9.6: after a response with "close", no further request on this
-            // connection is answered.
-            close = true;
-            break;
-        }
+        // RFC 9112 §9.6: after a response with "close", no further request on this
+        // connection is answered.
+        close = c;
+    }
+    let resume_at = (!close && next < n).then(|| job.reqs[next].head.method_span.start);
+    if resume_at.is_some() {
+        trace!(
+            "conn={} {} request(s) handed back to the loop",
+            job.conn_id,
+            n - next
+        );
     }
     job.reqs.clear();
     let done = Done {
@@ -331,9 +374,10 @@ fn run_job(
         write_failed: false,
         close,
         stream,
-        after,
-        batch: Some(job.batch),
-        reqs: job.reqs,
+        resume_at,
+        handed_back: if resume_at.is_some() { n - next } else { 0 },
+        batch: Some(std::mem::take(&mut job.batch)),
+        reqs: std::mem::take(&mut job.reqs),
     };
     (done, producer)
 }
@@ -353,7 +397,13 @@ fn encode_response(
     close: bool,
     date: &[u8; 29],
 ) -> Encoded {
-    let status = resp.status();
+    let mut status = resp.status();
+    if status < 200 {
+        // A 1xx is an interim answer: as the final one it would leave the client waiting
+        // for another (RFC 9110 §15.2). Only the engine sends interim answers.
+        error!("a handler answered {status} as its final status; sending 500");
+        status = 500;
+    }
     let connection = if close {
         ConnectionField::Close
     } else if version == Version::Http10 {

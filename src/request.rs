@@ -62,6 +62,7 @@ pub struct CancelFlag {
 
 const CANCELLED: u8 = 1;
 const LOOP_WAITING: u8 = 2;
+const CONN_CLOSED: u8 = 4;
 
 impl CancelFlag {
     /// A new, unset flag.
@@ -82,6 +83,15 @@ impl CancelFlag {
                     .fetch_or(CANCELLED | LOOP_WAITING, Ordering::SeqCst);
             }
         }
+    }
+    /// The loop closed the connection: cancelled, and nobody can receive an answer.
+    pub(crate) fn mark_conn_closed(&self) {
+        self.conn
+            .fetch_or(CANCELLED | LOOP_WAITING | CONN_CLOSED, Ordering::SeqCst);
+    }
+    /// Whether the loop closed the connection.
+    pub(crate) fn is_conn_closed(&self) -> bool {
+        self.conn.load(Ordering::Acquire) & CONN_CLOSED != 0
     }
     /// The loop has work for this connection once its batch is answered.
     pub(crate) fn mark_loop_waiting(&self) {

@@ -31,6 +31,8 @@ pub(crate) struct StreamState {
     pub finished: bool,
     /// The client went away (or the server force-closed it): sends fail from now on.
     pub closed: bool,
+    /// The producer failed (panicked): the body must not be ended as if complete.
+    pub aborted: bool,
     /// Where to signal new data; `None` until the loop has written the head.
     pub route: Option<(usize, u32, Notifier)>,
     /// A StreamReady is already on its way to the loop: don't send another.
@@ -60,6 +62,7 @@ impl StreamShared {
                 cap: 256 * 1024,
                 finished: false,
                 closed: false,
+                aborted: false,
                 route: None,
                 notified: false,
             }),
@@ -168,11 +171,23 @@ impl StreamSender {
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }
+
+    /// Ends the body as failed: the connection is closed without the final chunk, so the
+    /// client sees a truncated body rather than a complete one.
+    pub(crate) fn abort(&self) {
+        let mut st = self.shared.lock();
+        st.aborted = true;
+        st.finished = true;
+        st.signal_loop();
+    }
 }
 
 impl Drop for StreamSender {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
+        if std::thread::panicking() {
+            st.aborted = true;
+        }
         st.finished = true;
         st.signal_loop();
     }

@@ -293,3 +293,22 @@ fn hundred_sse_streams_do_not_starve_a_two_worker_pool() {
     hub.join().unwrap();
     subscribers.lock().unwrap().clear(); // ends every body, so the drain is quick
 }
+
+#[test]
+fn a_fast_stream_to_a_fast_reader_arrives_complete() {
+    // 64 MiB in 64 KiB chunks: well past stream_buffer_bytes many times over, so the
+    // pump goes through every refill path (socket full, producer blocked, both).
+    let srv = TestServer::start(|_: &mut Request| {
+        Response::stream(|tx| {
+            for _ in 0..1024 {
+                if tx.send(vec![b'z'; 64 * 1024]).is_err() {
+                    return;
+                }
+            }
+        })
+    });
+    let mut r = Reader::new(srv.connect());
+    r.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let resp = r.read_response();
+    assert_eq!(resp.body.len(), 64 * 1024 * 1024);
+}
