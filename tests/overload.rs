@@ -8,37 +8,10 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use h1server::{Config, Request, Response};
-
-/// A gate the test opens; handlers wait on it (never longer than a bound).
-#[derive(Clone, Default)]
-struct Gate(Arc<(Mutex<bool>, Condvar)>);
-
-impl Gate {
-    fn open(&self) {
-        let (m, c) = &*self.0;
-        *m.lock().unwrap() = true;
-        c.notify_all();
-    }
-    fn wait(&self, limit: Duration) {
-        let (m, c) = &*self.0;
-        let g = m.lock().unwrap();
-        let _ = c.wait_timeout_while(g, limit, |open| !*open).unwrap();
-    }
-}
-
-/// Opens the gate when dropped, so a failing test does not leave handlers blocked while
-/// the server drains. Declare it after the server so it drops first.
-struct OpenOnDrop(Gate);
-
-impl Drop for OpenOnDrop {
-    fn drop(&mut self) {
-        self.0.open();
-    }
-}
 
 const GET_BLOCK: &[u8] = b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n";
 const GET_ROOT: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";

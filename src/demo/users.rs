@@ -59,6 +59,18 @@ fn id_of(req: &Request) -> Result<u64, Response> {
     })
 }
 
+/// The JSON body as a valid `UserInput`, or the answer saying what is wrong with it
+/// (415 wrong content type, 400 bad JSON, 422 invalid fields).
+fn valid_input(req: &Request) -> Result<UserInput, Response> {
+    let input: UserInput = req.json()?;
+    let problems = input.problems();
+    if problems.is_empty() {
+        Ok(input)
+    } else {
+        Err(invalid(problems))
+    }
+}
+
 pub fn routes(api: &mut Group<'_>, users: &Arc<Users>) {
     let u = users.clone();
     api.get("/users", move |_: &mut Request| {
@@ -68,14 +80,10 @@ pub fn routes(api: &mut Group<'_>, users: &Arc<Users>) {
     });
     let u = users.clone();
     api.post("/users", move |req: &mut Request| {
-        let input: UserInput = match req.json() {
+        let input = match valid_input(req) {
             Ok(v) => v,
             Err(resp) => return resp,
         };
-        let problems = input.problems();
-        if !problems.is_empty() {
-            return invalid(problems);
-        }
         let mut g = u.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.0 += 1;
         let user = User {
@@ -106,14 +114,10 @@ pub fn routes(api: &mut Group<'_>, users: &Arc<Users>) {
             Ok(id) => id,
             Err(resp) => return resp,
         };
-        let input: UserInput = match req.json() {
+        let input = match valid_input(req) {
             Ok(v) => v,
             Err(resp) => return resp,
         };
-        let problems = input.problems();
-        if !problems.is_empty() {
-            return invalid(problems);
-        }
         let mut g = u.inner.lock().unwrap_or_else(|e| e.into_inner());
         match g.1.get_mut(&id) {
             Some(user) => {

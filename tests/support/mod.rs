@@ -353,3 +353,30 @@ pub fn require_tool(tool: &str) {
         "{tool} is not installed: run `sh .ci/deps.sh` (make test does) — this test drives the real client"
     );
 }
+
+/// A gate the test opens; handlers wait on it (never longer than a bound).
+#[derive(Clone, Default)]
+pub struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    pub fn open(&self) {
+        let (m, c) = &*self.0;
+        *m.lock().unwrap() = true;
+        c.notify_all();
+    }
+    pub fn wait(&self, limit: Duration) {
+        let (m, c) = &*self.0;
+        let g = m.lock().unwrap();
+        let _ = c.wait_timeout_while(g, limit, |open| !*open).unwrap();
+    }
+}
+
+/// Opens the gate when dropped, so a failing test does not leave handlers blocked while
+/// the server drains. Declare it after the server so it drops first.
+pub struct OpenOnDrop(pub Gate);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
