@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::pool::ReqMeta;
-use crate::request::Batch;
+use crate::request::{Batch, CancelFlag};
 
 /// Initial size of a read buffer (grown on demand up to the connection's cap).
 pub(crate) const READ_BUF: usize = 16 * 1024;
@@ -22,6 +22,7 @@ pub(crate) struct Buffers {
     read: Vec<Arc<Batch>>,
     write: Vec<Vec<u8>>,
     reqs: Vec<Vec<ReqMeta>>,
+    cancels: Vec<CancelFlag>,
 }
 
 impl Buffers {
@@ -68,6 +69,18 @@ impl Buffers {
         }
         v.clear();
         self.write.push(v);
+    }
+
+    /// A clear cancel flag.
+    pub fn take_cancel(&mut self) -> CancelFlag {
+        self.cancels.pop().unwrap_or_default()
+    }
+
+    /// Returns a batch's cancel flag; kept only if nobody else still holds it.
+    pub fn put_cancel(&mut self, mut c: CancelFlag) {
+        if self.cancels.len() < POOL_MAX && c.try_reset() {
+            self.cancels.push(c);
+        }
     }
 
     /// An empty request list.

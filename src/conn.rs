@@ -474,7 +474,7 @@ impl Conn {
         self.served += reqs.len();
         self.continue_sent = false;
         let n = reqs.len();
-        let cancel = CancelFlag::new();
+        let cancel = ctx.bufs.take_cancel();
         if self.peer_eof {
             // The client sent its request(s) and closed (RFC 9112 §9.6 allows answering
             // a half-closed connection; Go cancels the request context all the same).
@@ -572,7 +572,9 @@ impl Conn {
     /// A worker finished this connection's batch.
     pub fn on_done(&mut self, ctx: &mut Ctx, mut done: Done) -> Step {
         debug_assert_eq!(self.phase, Phase::Dispatched);
-        self.cancel = None;
+        if let Some(c) = self.cancel.take() {
+            ctx.bufs.put_cancel(c);
+        }
         if let Some(b) = done.batch.take() {
             if let Some(at) = done.resume_at {
                 // The worker stopped early: put the requests it did not run back in front

@@ -84,6 +84,18 @@ impl CancelFlag {
             }
         }
     }
+    /// Clears the flag for reuse when nobody else holds it (the loop pools them, so a
+    /// batch costs no allocation); `false` when it is still shared.
+    pub(crate) fn try_reset(&mut self) -> bool {
+        self.own = None;
+        match Arc::get_mut(&mut self.conn) {
+            Some(bits) => {
+                *bits.get_mut() = 0;
+                true
+            }
+            None => false,
+        }
+    }
     /// The loop closed the connection: cancelled, and nobody can receive an answer.
     pub(crate) fn mark_conn_closed(&self) {
         self.conn
