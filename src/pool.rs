@@ -310,7 +310,8 @@ fn run_job(
             job.peer,
             job.conn_id,
         );
-        let t0 = Instant::now();
+        // Only timed when the trace line will be written (a clock read per request).
+        let t0 = log::log_enabled!(log::Level::Trace).then(Instant::now);
         let resp = match catch_unwind(AssertUnwindSafe(|| app.call(&mut req))) {
             Ok(r) => r,
             Err(p) => {
@@ -328,14 +329,16 @@ fn run_job(
                 Response::error(500, "")
             }
         };
-        trace!(
-            "conn={} handler ran in {:?}: {} {} -> {}",
-            job.conn_id,
-            t0.elapsed(),
-            req.method_str(),
-            req.path(),
-            resp.status()
-        );
+        if let Some(t0) = t0 {
+            trace!(
+                "conn={} handler ran in {:?}: {} {} -> {}",
+                job.conn_id,
+                t0.elapsed(),
+                req.method_str(),
+                req.path(),
+                resp.status()
+            );
+        }
         drop(req);
         c |= resp.wants_close();
         if i + 1 == n && shared.draining.load(Ordering::Acquire) {
