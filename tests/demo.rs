@@ -271,7 +271,11 @@ fn events_stream_server_sent_events_and_sigterm_drains_to_exit_0() {
     );
     let status = d.child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
-    let log: Vec<String> = d.log.try_iter().collect();
+    // Every line, up to the reader thread's end (stderr's EOF once the process exited).
+    let mut log = Vec::new();
+    while let Ok(line) = d.log.recv_timeout(Duration::from_secs(10)) {
+        log.push(line);
+    }
     assert!(
         log.iter().any(|l| l.contains("shutdown hook")),
         "the shutdown hook ran: {log:?}"
