@@ -143,3 +143,41 @@ fn a_stray_line_end_after_a_request_is_ignored() {
     let resp = r.read_response();
     assert_eq!((resp.status, resp.text()), (200, "/y".to_string()));
 }
+
+#[test]
+fn max_requests_per_connection_closes_after_the_last_one() {
+    let cfg = Config {
+        max_requests_per_connection: 3,
+        ..test_config()
+    };
+    let srv = TestServer::with_config(cfg, app);
+    let mut r = Reader::new(srv.connect());
+    // One at a time, then the rest pipelined: only three are ever answered.
+    r.send(b"GET /1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    let first = r.read_response();
+    assert_eq!(first.header("connection"), None);
+    r.send(b"GET /2 HTTP/1.1\r\nHost: t\r\n\r\nGET /3 HTTP/1.1\r\nHost: t\r\n\r\nGET /4 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.read_response().text(), "/2");
+    let third = r.read_response();
+    assert_eq!(third.text(), "/3");
+    assert_eq!(third.header("connection"), Some("close"));
+    assert!(r.read_response_to("GET").is_none(), "no fourth answer");
+}
+
+#[test]
+fn small_batches_still_answer_every_pipelined_request_in_order() {
+    let cfg = Config {
+        max_batch: 2,
+        ..test_config()
+    };
+    let srv = TestServer::with_config(cfg, app);
+    let mut r = Reader::new(srv.connect());
+    let mut reqs = Vec::new();
+    for i in 0..7 {
+        reqs.extend_from_slice(format!("GET /p{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+    }
+    r.send(&reqs);
+    for i in 0..7 {
+        assert_eq!(r.read_response().text(), format!("/p{i}"));
+    }
+}
