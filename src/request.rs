@@ -493,3 +493,94 @@ impl Request {
         self.head.keep_alive
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Response;
+    use crate::testing::TestRequest;
+
+    #[test]
+    fn query_parameters_are_decoded_and_repeatable() {
+        let req = TestRequest::get("/s?q=caf%C3%A9+au+lait&tag=a&tag=b&empty&x=%zz").build();
+        assert_eq!(req.query_param("q").as_deref(), Some("café au lait"));
+        assert_eq!(req.query_params("tag"), ["a", "b"]);
+        assert_eq!(req.query_param("empty").as_deref(), Some(""));
+        assert_eq!(req.query_param("x").as_deref(), Some("%zz"));
+        assert_eq!(req.query_param("missing"), None);
+        assert_eq!(req.query_pairs().len(), 5);
+        assert_eq!(req.path(), "/s");
+    }
+
+    #[test]
+    fn headers_are_case_insensitive_repeatable_and_overridable() {
+        let mut req = TestRequest::get("/")
+            .header("Accept", "text/html")
+            .header("accept", "application/json")
+            .build();
+        assert_eq!(req.header("ACCEPT"), Some("text/html"));
+        assert_eq!(
+            req.headers("accept").collect::<Vec<_>>(),
+            ["text/html", "application/json"]
+        );
+        req.set_header("Accept", "text/plain");
+        assert_eq!(req.headers("accept").collect::<Vec<_>>(), ["text/plain"]);
+    }
+
+    #[test]
+    fn forms_need_their_content_type() {
+        let ok = TestRequest::post("/")
+            .form("name=Ada+L&tags=a&tags=b%2Cc")
+            .build();
+        let pairs = ok.form().unwrap();
+        assert_eq!(pairs[0], ("name".to_string(), "Ada L".to_string()));
+        assert_eq!(pairs[2].1, "b,c");
+        let wrong = TestRequest::post("/").body("name=Ada").build();
+        assert_eq!(wrong.form().unwrap_err().status(), 415);
+        let bad = TestRequest::post("/")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(vec![0xff, 0xfe])
+            .build();
+        assert_eq!(bad.form().unwrap_err().status(), 400);
+        assert_eq!(bad.body_text(), None);
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_bodies_give_400_or_415_on_bad_input() {
+        #[derive(serde::Deserialize, Debug)]
+        struct In {
+            n: u32,
+        }
+        let ok = TestRequest::post("/").json(r#"{"n": 7}"#).build();
+        assert_eq!(ok.json::<In>().unwrap().n, 7);
+        let typed = TestRequest::post("/")
+            .header("Content-Type", "application/problem+json; charset=utf-8")
+            .body(r#"{"n": 1}"#)
+            .build();
+        assert_eq!(typed.json::<In>().unwrap().n, 1);
+        let broken = TestRequest::post("/").json("{n:").build();
+        assert_eq!(broken.json::<In>().unwrap_err().status(), 400);
+        let wrong_type = TestRequest::post("/").json(r#"{"n": "x"}"#).build();
+        assert_eq!(wrong_type.json::<In>().unwrap_err().status(), 400);
+        let not_json = TestRequest::post("/").body(r#"{"n": 7}"#).build();
+        assert_eq!(not_json.json::<In>().unwrap_err().status(), 415);
+    }
+
+    #[test]
+    fn response_helpers_set_status_type_and_location() {
+        let r = Response::redirect("/next");
+        assert_eq!((r.status(), r.header("location")), (302, Some("/next")));
+        let r = Response::html("<p>hi</p>");
+        assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+        let r = Response::error(404, "");
+        assert_eq!((r.status(), r.body_bytes()), (404, &b"Not Found\n"[..]));
+        let mut r = Response::text("x").with_header("X-A", "1");
+        r.set_header("x-a", "2");
+        assert_eq!(r.headers().filter(|(n, _)| *n == "x-a").count(), 1);
+        assert!(
+            Response::text("x")
+                .with_header("Connection", "close")
+                .wants_close()
+        );
+    }
+}
