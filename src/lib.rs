@@ -22,12 +22,12 @@
 //!
 //! 1. `listener.rs` — accept, `TCP_NODELAY`, pause on EMFILE / `max_connections`.
 //! 2. `event_loop.rs` — the mio loop: events, completions, deadlines, drain.
-//! 3. `conn.rs` — one connection's phases: read, parse a batch, dispatch, write, keep-alive.
+//! 3. `conn/mod.rs` — one connection's phases: read, parse a batch, dispatch.
 //! 4. `http/parse.rs` → `http/decode.rs` — bytes to request heads and bodies (sans-I/O).
 //! 5. `pool.rs` — workers run the handler for each request of the batch ([`Handler`]),
 //!    catch panics, and serialise responses with `http/encode.rs` and `http/date.rs`.
 //! 6. `request.rs` / `response.rs` / `stream.rs` — what a handler sees and returns.
-//! 7. back in `conn.rs` — one write for the whole batch, then keep-alive or close;
+//! 7. `conn/write.rs` — one write for the whole batch, then keep-alive or close;
 //!    `timer.rs` holds the deadline of every connection.
 //!
 //! `server.rs` wires the threads together and `signal.rs` turns signals into a drain.

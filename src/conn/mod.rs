@@ -5,8 +5,8 @@
 //! sockets are non-blocking, handlers run on workers (`pool.rs`), and each method returns
 //! either `Ok(())` (the connection lives on) or `Err(Close)` for the loop to tear it down.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io::{self, Read};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use log::{debug, trace};
@@ -18,10 +18,13 @@ use crate::http::decode::ChunkedDecoder;
 use crate::http::encode::{self, BodyFraming, ConnectionField};
 use crate::http::parse::{self, Framing};
 use crate::http::{Span, Version};
-use crate::pool::{Done, Job, ReqMeta, StreamFraming};
+use crate::pool::{Job, ReqMeta, StreamFraming};
 use crate::request::{Batch, BodyRef, CancelFlag};
 use crate::stream::StreamShared;
 use crate::timer::Tick;
+
+mod write;
+pub(crate) use write::write_direct;
 
 /// Where a connection is in its request cycle (see docs/LIFECYCLE.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -567,242 +570,6 @@ impl Conn {
         self.write_and_continue(ctx)
     }
 
-    // ------------------------------------------------------------------ answers
-
-    /// A worker finished this connection's batch.
-    pub fn on_done(&mut self, ctx: &mut Ctx, mut done: Done) -> Step {
-        debug_assert_eq!(self.phase, Phase::Dispatched);
-        if let Some(c) = self.cancel.take() {
-            ctx.bufs.put_cancel(c);
-        }
-        if let Some(b) = done.batch.take() {
-            if let Some(at) = done.resume_at {
-                // The worker stopped early: put the requests it did not run back in front
-                // of whatever arrived meanwhile; they are parsed once these answers are out.
-                self.served -= done.handed_back;
-                self.unshift(ctx, &b.bytes[at as usize..b.len]);
-            }
-            ctx.bufs.put_batch(b);
-        }
-        ctx.bufs.put_reqs(std::mem::take(&mut done.reqs));
-        if done.write_failed {
-            return Err(Close::IoError(io::ErrorKind::BrokenPipe));
-        }
-        let out = std::mem::take(&mut done.out);
-        if self.wbuf.is_empty() {
-            ctx.bufs.put_write(std::mem::replace(&mut self.wbuf, out));
-            self.wpos = done.written;
-        } else {
-            debug_assert_eq!(
-                done.written, 0,
-                "direct writes only happen on an empty buffer"
-            );
-            self.wbuf.extend_from_slice(&out);
-            ctx.bufs.put_write(out);
-        }
-        self.close_after |= done.close;
-        if let Some(s) = done.stream.take() {
-            self.stream = Some(s);
-            self.phase = Phase::Stream;
-            return self.pump_stream(ctx);
-        }
-        self.phase = Phase::Write;
-        self.write_and_continue(ctx)
-    }
-
-    /// Puts `bytes` in front of the read buffer's data.
-    fn unshift(&mut self, ctx: &mut Ctx, bytes: &[u8]) {
-        let mut fresh = ctx.bufs.take_read();
-        let f = Arc::get_mut(&mut fresh).expect("fresh buffer");
-        let old = self.rbuf.take();
-        let old_data = old.as_ref().map_or(&[][..], |o| &o.bytes[..o.len]);
-        let need = bytes.len() + old_data.len();
-        if f.bytes.len() < need {
-            f.bytes.resize(need, 0);
-        }
-        f.bytes[..bytes.len()].copy_from_slice(bytes);
-        f.bytes[bytes.len()..need].copy_from_slice(old_data);
-        f.len = need;
-        if let Some(o) = old {
-            ctx.bufs.put_read(o);
-        }
-        self.rbuf = Some(fresh);
-    }
-
-    /// The socket is writable again.
-    pub fn on_writable(&mut self, ctx: &mut Ctx) -> Step {
-        match self.phase {
-            Phase::Write => self.write_and_continue(ctx),
-            Phase::Stream => self.pump_stream(ctx),
-            _ if self.wpos < self.wbuf.len() => self.flush(ctx).map(|_| ()),
-            _ => Ok(()),
-        }
-    }
-
-    /// Writes what is pending; true when everything went out.
-    fn flush(&mut self, ctx: &mut Ctx) -> Result<bool, Close> {
-        let start = self.wpos;
-        while self.wpos < self.wbuf.len() {
-            match (&*self.sock).write(&self.wbuf[self.wpos..]) {
-                Ok(0) => return Err(Close::IoError(io::ErrorKind::WriteZero)),
-                Ok(n) => self.wpos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.deadline.map(|d| d.1) != Some(Deadline::Write) {
-                        self.arm(ctx, Deadline::Write, ctx.cfg.write_timeout);
-                    }
-                    return Ok(false);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Close::IoError(e.kind())),
-            }
-        }
-        if self.wpos > start {
-            trace!(
-                "conn={} response written: {} bytes",
-                self.id,
-                self.wpos - start
-            );
-        }
-        self.wbuf.clear();
-        self.wpos = 0;
-        if self.deadline.map(|d| d.1) == Some(Deadline::Write) {
-            self.disarm();
-        }
-        Ok(true)
-    }
-
-    /// Writes the answers; once they are out, keeps the connection alive or closes it.
-    fn write_and_continue(&mut self, ctx: &mut Ctx) -> Step {
-        if !self.flush(ctx)? {
-            return Ok(());
-        }
-        if self.close_after || (ctx.draining && self.stream.is_none()) {
-            return self.finish(ctx);
-        }
-        ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
-        if self.buffered() > 0 || self.read_paused {
-            // Pipelined requests arrived meanwhile: answer them next, in order.
-            trace!("conn={} keep-alive: next pipelined request", self.id);
-            self.phase = Phase::ReadHead;
-            self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);
-            if self.read_paused {
-                self.read_paused = false;
-                return self.on_readable(ctx, false);
-            }
-            return self.process(ctx);
-        }
-        if self.peer_eof {
-            return Err(Close::PeerClosed);
-        }
-        trace!("conn={} keep-alive: idle", self.id);
-        if let Some(b) = self.rbuf.take() {
-            ctx.bufs.put_read(b);
-        }
-        self.phase = Phase::Idle;
-        self.arm(ctx, Deadline::Idle, ctx.cfg.idle_timeout);
-        Ok(())
-    }
-
-    /// Closes after an answer: at once when nothing is left unread, else a lingering close.
-    fn finish(&mut self, ctx: &mut Ctx) -> Step {
-        if self.peer_eof || !(self.unread_input || self.buffered() > 0 || self.unread_in_kernel()) {
-            return Err(Close::Done);
-        }
-        trace!("conn={} lingering close: input left unread", self.id);
-        let _ = self.sock.shutdown(Shutdown::Write);
-        if let Some(b) = self.rbuf.take() {
-            ctx.bufs.put_read(b);
-        }
-        self.phase = Phase::Closing;
-        self.arm(ctx, Deadline::Linger, ctx.linger);
-        self.discard_input()
-    }
-
-    /// Whether the client sent bytes we have not read (then closing outright would send a
-    /// reset that can destroy the answer in flight). One read; consumes what it finds,
-    /// which is about to be discarded anyway.
-    fn unread_in_kernel(&mut self) -> bool {
-        let mut probe = [0u8; 512];
-        match (&*self.sock).read(&mut probe) {
-            Ok(0) => {
-                self.peer_eof = true;
-                false
-            }
-            Ok(_) => true,
-            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-        }
-    }
-
-    // ------------------------------------------------------------------ streams
-
-    /// Moves queued chunks of the streamed body into the write buffer (while the client
-    /// keeps up) and writes them.
-    pub fn pump_stream(&mut self, ctx: &mut Ctx) -> Step {
-        let cap = ctx.cfg.stream_buffer_bytes;
-        // Bytes this call may move, so one fast stream cannot hold the loop; past it the
-        // connection is pumped again on the loop's next turn.
-        let mut budget = cap.saturating_mul(4);
-        loop {
-            let Some((shared, framing)) = self.stream.clone() else {
-                return Ok(());
-            };
-            if self.wpos > cap {
-                // Drop what is already written, so a long stream's buffer stays small.
-                self.wbuf.drain(..self.wpos);
-                self.wpos = 0;
-            }
-            let mut st = shared.lock();
-            st.notified = false;
-            if st.route.is_none() && !st.closed {
-                st.route = Some((self.token, self.gen_, ctx.notifier.clone()));
-                st.cap = cap;
-            }
-            if st.aborted {
-                drop(st);
-                debug!("conn={} stream aborted by its producer", self.id);
-                return Err(Close::StreamAborted);
-            }
-            let mut took = 0;
-            while self.wbuf.len() - self.wpos < cap && took < budget {
-                let Some(chunk) = st.chunks.pop_front() else {
-                    break;
-                };
-                st.queued -= chunk.len();
-                took += chunk.len();
-                match framing {
-                    StreamFraming::Chunked => encode::write_chunk(&mut self.wbuf, &chunk),
-                    StreamFraming::UntilClose => self.wbuf.extend_from_slice(&chunk),
-                }
-            }
-            let more = !st.chunks.is_empty();
-            let ended = (st.finished || st.closed) && !more;
-            drop(st);
-            if took > 0 {
-                shared.wake_producers();
-            }
-            if ended {
-                if framing == StreamFraming::Chunked {
-                    encode::write_last_chunk(&mut self.wbuf);
-                }
-                trace!("conn={} stream ended", self.id);
-                self.stream = None;
-                self.phase = Phase::Write;
-                return self.write_and_continue(ctx);
-            }
-            if !self.flush(ctx)? {
-                return Ok(()); // the socket is full: WRITABLE brings us back
-            }
-            budget = budget.saturating_sub(took);
-            if !more {
-                return Ok(()); // all sent: the producer's next send brings us back
-            }
-            if budget == 0 {
-                ctx.deferred.push((self.token, self.gen_));
-                return Ok(());
-            }
-        }
-    }
-
     // ------------------------------------------------------------------ deadlines
 
     /// The armed deadline passed.
@@ -830,21 +597,4 @@ impl Conn {
         }
         ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
     }
-}
-
-/// Writes a batch's answers from the worker that produced them, while the loop leaves the
-/// socket's write side alone (the connection is `Dispatched`). Returns how many bytes
-/// went out; the loop writes the rest when it gets the batch back.
-pub(crate) fn write_direct(sock: &TcpStream, out: &[u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < out.len() {
-        match (&*sock).write(&out[n..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
