@@ -1,9 +1,11 @@
-//! The worker pool: runs handlers for whole batches of requests and serialises their
-//! responses into one buffer, then hands that buffer back to the event loop.
+//! The worker pool: runs handlers for whole batches of requests, serialises their
+//! responses into one buffer, writes it to the connection's socket, and reports back to
+//! the event loop.
 //!
-//! Workers never touch a socket or a connection: they receive a `Job` on a bounded
-//! channel and answer with a `Completion` on another, waking the loop through its
-//! `mio::Waker` only when the loop may be asleep.
+//! Workers never touch connection state: they receive a `Job` on a bounded channel (with
+//! the socket only when the loop has nothing of its own pending on it, see
+//! docs/ARCHITECTURE.md) and answer with a `Completion` on another, waking the loop
+//! through its `mio::Waker` only when it may be asleep and must act.
 
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
