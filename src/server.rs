@@ -142,6 +142,11 @@ impl Server {
 
     /// Whether SIGINT/SIGTERM start the drain. Default: yes for [`run`](Server::run),
     /// no for [`spawn`](Server::spawn) (embedders and tests stop it from code).
+    ///
+    /// # Warning
+    /// signal-hook cannot restore the default action: once a server that handled signals
+    /// has stopped, SIGINT/SIGTERM no longer end the process by themselves. A program that
+    /// keeps running after `run` returns should install its own handling.
     pub fn handle_signals(mut self, yes: bool) -> Self {
         self.signals = Some(yes);
         self
