@@ -282,8 +282,8 @@ impl Request {
         let bytes = &self.batch.bytes;
         self.fields()
             .iter()
-            .find(|(n, _)| n.get(bytes).eq_ignore_ascii_case(name.as_bytes()))
-            .and_then(|(_, v)| std::str::from_utf8(v.get(bytes)).ok())
+            .filter(|(n, _)| n.get(bytes).eq_ignore_ascii_case(name.as_bytes()))
+            .find_map(|(_, v)| std::str::from_utf8(v.get(bytes)).ok())
     }
 
     /// Every value of header `name`, in order (case-insensitive).
