@@ -364,7 +364,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The key in an `Idempotency-Key` value: bare or a quoted string, 1 to 255 printable
 /// ASCII characters.
-fn parse_key(value: &str) -> Option<&str> {
+pub(super) fn parse_key(value: &str) -> Option<&str> {
     let v = value.trim();
     let v = match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
         Some(inner) => inner,

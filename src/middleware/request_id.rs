@@ -106,10 +106,11 @@ impl RequestMeta {
             Some(id) if is_valid_id(id) => id.to_string(),
             _ => request_id.clone(),
         };
+        // The same rules as the idempotency store (unquoted, printable, at most 255
+        // bytes): a malformed key is not echoed into logs or outgoing requests.
         let idempotency_key = req
             .header(IDEMPOTENCY_KEY)
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
+            .and_then(super::idempotency::parse_key)
             .map(str::to_string);
         RequestMeta {
             request_id,
