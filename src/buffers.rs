@@ -52,11 +52,6 @@ impl Buffers {
         }
     }
 
-    /// Same as `put_read`, for a batch a worker returned.
-    pub fn put_batch(&mut self, b: Arc<Batch>) {
-        self.put_read(b)
-    }
-
     /// An empty write buffer.
     pub fn take_write(&mut self) -> Vec<u8> {
         self.write.pop().unwrap_or_else(|| Vec::with_capacity(4096))

@@ -423,7 +423,7 @@ impl EventLoop {
                         // The client left while its batch ran; the slot may be reused.
                         trace!("late completion for a closed connection dropped");
                         if let Some(b) = done.batch.take() {
-                            self.ctx.bufs.put_batch(b);
+                            self.ctx.bufs.put_read(b);
                         }
                         if let Some((s, _)) = done.stream.take() {
                             s.close();

@@ -539,7 +539,7 @@ impl Conn {
                     ConnectionField::Close,
                 );
                 self.wbuf.extend_from_slice(b"Service Unavailable\n");
-                ctx.bufs.put_batch(job.batch);
+                ctx.bufs.put_read(job.batch);
                 ctx.bufs.put_reqs(job.reqs);
                 ctx.bufs.put_write(job.out);
                 self.unread_input |= n > 1;

@@ -32,7 +32,7 @@ impl Conn {
                 self.served -= done.handed_back;
                 self.unshift(ctx, &b.bytes[at as usize..b.len]);
             }
-            ctx.bufs.put_batch(b);
+            ctx.bufs.put_read(b);
         }
         ctx.bufs.put_reqs(std::mem::take(&mut done.reqs));
         if done.write_failed {
