@@ -106,10 +106,18 @@ impl Default for Config {
     }
 }
 
-/// The default worker count: the cores this process may run on (respects `taskset` and
-/// cgroup quotas), at least 1, because more threads than cores only adds switching.
+/// The default worker count: `max(16, 4 × cores)` (cores as this process may use them:
+/// `taskset` and cgroup quotas count).
+///
+/// Handlers are allowed to block — the seeds' handlers call databases, other services and
+/// sleep — and a blocked worker is a worker that cannot answer anyone else: with one
+/// worker per core, 20 requests that each wait 1.5 s on a database take 15 s on 2 cores.
+/// The event loop never blocks, so extra workers cost only their parked threads (a few
+/// KiB of memory each, no CPU). Servers whose handlers never block can lower it to the
+/// core count (`H1_WORKERS`).
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_mul(4).max(16)
 }
 
 /// The largest accepted `max_body_bytes`: bodies are read whole into memory before the
@@ -339,7 +347,7 @@ macro_rules! fields {
 pub const FIELDS: &[FieldInfo] = fields! {
     addr "H1_ADDR" "--addr" "address" "127.0.0.1:8080" "Addr"
         "Listen address; a host name is resolved when the value is read (first result).";
-    workers "H1_WORKERS" "--workers" "count" "available cores" "—"
+    workers "H1_WORKERS" "--workers" "count" "max(16, 4 × cores)" "—"
         "Threads that run handlers; handlers may block, the event loop never does.";
     queue_depth "H1_QUEUE_DEPTH" "--queue-depth" "count" "max(1024, workers × 256)" "—"
         "Jobs waiting for a worker; when full, new requests get 503 + Retry-After.";

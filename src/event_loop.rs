@@ -71,6 +71,17 @@ impl Ctx {
     }
 }
 
+/// How the loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LoopExit {
+    /// Every connection finished within `shutdown_timeout`.
+    Drained,
+    /// `shutdown_timeout` passed; the remaining connections were closed.
+    Deadline,
+    /// A second signal during the drain: everything was closed at once.
+    Forced,
+}
+
 /// Commands from other threads (the server handle).
 #[derive(Default)]
 pub(crate) struct Control {
@@ -186,8 +197,8 @@ impl EventLoop {
         })
     }
 
-    /// Runs until the drain completes.
-    pub fn run(&mut self) -> io::Result<()> {
+    /// Runs until the drain completes (or is cut short: see [`LoopExit`]).
+    pub fn run(&mut self) -> io::Result<LoopExit> {
         let mut events = Events::with_capacity(1024);
         let mut spins = 0;
         loop {
@@ -232,7 +243,12 @@ impl EventLoop {
                 match ev.token() {
                     LISTENER => self.accept_all(),
                     WAKER => {}
-                    SIGNALS => self.on_signals(),
+                    SIGNALS => {
+                        if self.on_signals() {
+                            self.force_close_all(Close::ForcedStop);
+                            return Ok(LoopExit::Forced);
+                        }
+                    }
                     Token(t) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             let hup = ev.is_read_closed() || ev.is_error();
@@ -259,17 +275,15 @@ impl EventLoop {
             if self.ctx.draining {
                 if self.live == 0 {
                     info!("drained: every connection is closed");
-                    return Ok(());
+                    return Ok(LoopExit::Drained);
                 }
                 if self.drain_deadline.is_some_and(|d| self.ctx.now >= d) {
                     warn!(
                         "shutdown timeout: force-closing {} connection(s)",
                         self.live
                     );
-                    for t in 0..self.slots.len() {
-                        self.close(t, Close::ShutdownDeadline);
-                    }
-                    return Ok(());
+                    self.force_close_all(Close::ShutdownDeadline);
+                    return Ok(LoopExit::Deadline);
                 }
             }
         }
@@ -476,17 +490,39 @@ impl EventLoop {
 
     // ------------------------------------------------------------------ drain
 
-    fn on_signals(&mut self) {
+    /// Reads the signal pipe: the first signal starts the drain; true when a second one
+    /// asks to stop at once (the caller force-closes and returns; the library never exits
+    /// the process, the binary decides).
+    fn on_signals(&mut self) -> bool {
         let n = self.signals.as_mut().map_or(0, |s| s.take());
         if n == 0 {
-            return;
+            return false;
         }
         if self.ctx.draining || n > 1 {
-            warn!("second signal: exiting at once");
-            std::process::exit(130);
+            warn!("second signal: stopping at once");
+            return true;
         }
         info!("signal received: draining");
         self.begin_drain();
+        false
+    }
+
+    /// Closes every connection now (shutdown deadline, forced stop).
+    fn force_close_all(&mut self, reason: Close) {
+        for t in 0..self.slots.len() {
+            self.close(t, reason);
+        }
+    }
+
+    /// The signal pipe, handed back when the loop has returned so that the server keeps
+    /// it registered (a second signal still forces the stop) until `run` returns.
+    pub fn take_signals(&mut self) -> Option<SignalPipe> {
+        self.signals.take()
+    }
+
+    /// When the drain must end, once it started.
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        self.drain_deadline
     }
 
     /// Stops accepting, closes idle connections, lets the rest finish.

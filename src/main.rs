@@ -23,7 +23,14 @@ fn main() {
     };
     if let Err(e) = run(cfg) {
         eprintln!("h1server: {e}");
-        std::process::exit(1);
+        // The library never exits the process: a forced stop (a second signal during the
+        // drain) comes back as `Interrupted`, and the shell convention for it is 128 + 2.
+        let code = if e.kind() == std::io::ErrorKind::Interrupted {
+            130
+        } else {
+            1
+        };
+        std::process::exit(code);
     }
 }
 

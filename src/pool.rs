@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -182,19 +181,17 @@ pub(crate) struct PoolShared {
 
 /// Starts `n` workers reading jobs from `rx`.
 pub(crate) fn spawn_workers(
+    threads: &mut crate::server::ThreadGroup,
     n: usize,
     rx: Receiver<Job>,
     shared: Arc<PoolShared>,
     app: Arc<dyn Handler>,
-) -> std::io::Result<Vec<JoinHandle<()>>> {
-    (0..n)
-        .map(|i| {
-            let (rx, shared, app) = (rx.clone(), shared.clone(), app.clone());
-            std::thread::Builder::new()
-                .name(format!("h1-worker-{i}"))
-                .spawn(move || worker(rx, shared, app))
-        })
-        .collect()
+) -> std::io::Result<()> {
+    for i in 0..n {
+        let (rx, shared, app) = (rx.clone(), shared.clone(), app.clone());
+        threads.spawn(format!("h1-worker-{i}"), move || worker(rx, shared, app))?;
+    }
+    Ok(())
 }
 
 fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {

@@ -9,19 +9,20 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{error, info};
 use mio::Poll;
 
 use crate::config::Config;
-use crate::event_loop::{Control, EventLoop, LoopParts, WAKER};
+use crate::event_loop::{Control, EventLoop, LoopExit, LoopParts, WAKER};
 use crate::handler::Handler;
 use crate::pool::{LoopWake, Notifier, PoolShared, spawn_workers};
 use crate::signal::SignalPipe;
 
 type Hook = Box<dyn FnOnce() + Send + 'static>;
 type Task = (String, Box<dyn FnOnce(ShutdownToken) + Send + 'static>);
+
 
 /// A signal that fires once, when the server starts draining: background tasks and
 /// stream producers watch it to wind down (Go's `Shutdown` context).
@@ -207,30 +208,31 @@ impl Server {
         } else {
             None
         };
-        let workers = spawn_workers(cfg.workers, job_rx, shared, Arc::new(app))?;
-        let tasks = start_tasks(self.tasks, &self.state.shutdown)?;
-        let shutdown_timeout = cfg.shutdown_timeout;
-        let hook_thread: Arc<Mutex<Option<JoinHandle<()>>>> = Arc::default();
+        let mut threads = ThreadGroup::default();
+        spawn_workers(&mut threads, cfg.workers, job_rx, shared, Arc::new(app))?;
+        let mut tasks = ThreadGroup::default();
+        for (name, task) in self.tasks {
+            let token = self.state.shutdown.clone();
+            tasks.spawn(format!("h1-task-{name}"), move || task(token))?;
+        }
+        let hooks: Arc<Mutex<ThreadGroup>> = Arc::default();
         let on_drain = {
-            let (hooks, token, slot) =
-                (self.hooks, self.state.shutdown.clone(), hook_thread.clone());
+            let (list, token, hooks) = (self.hooks, self.state.shutdown.clone(), hooks.clone());
             Box::new(move || {
                 token.trigger();
-                if hooks.is_empty() {
+                if list.is_empty() {
                     return;
                 }
-                let t = std::thread::Builder::new()
-                    .name("h1-shutdown-hooks".into())
-                    .spawn(move || {
-                        for h in hooks {
-                            if catch_unwind(AssertUnwindSafe(h)).is_err() {
-                                error!("a shutdown hook panicked");
-                            }
+                let mut g = hooks.lock().unwrap_or_else(|e| e.into_inner());
+                let run_all = move || {
+                    for h in list {
+                        if catch_unwind(AssertUnwindSafe(h)).is_err() {
+                            error!("a shutdown hook panicked");
                         }
-                    });
-                match t {
-                    Ok(t) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(t),
-                    Err(e) => error!("cannot start the shutdown hooks thread: {e}"),
+                    }
+                };
+                if let Err(e) = g.spawn("h1-shutdown-hooks".into(), run_all) {
+                    error!("cannot start the shutdown hooks thread: {e}");
                 }
             })
         };
@@ -238,6 +240,7 @@ impl Server {
             "listening on http://{} ({} workers, queue depth {}, max {} connections)",
             self.addr, cfg.workers, cfg.queue_depth, cfg.max_connections
         );
+        let shutdown_timeout = cfg.shutdown_timeout;
         let mut el = EventLoop::new(LoopParts {
             poll,
             listener: self.listener,
@@ -253,66 +256,120 @@ impl Server {
         })?;
         let result = el.run();
         self.state.shutdown.trigger();
+        // Whatever handlers do, `run` returns by the drain deadline + 1 s: the threads that
+        // have not finished by then are named and left behind. The signal pipe stays
+        // registered until then, so a second signal still cuts the wait short.
+        let mut signals = el.take_signals();
+        let until = el.drain_deadline().unwrap_or_else(Instant::now)
+            + if shutdown_timeout.is_zero() {
+                Duration::ZERO
+            } else {
+                JOIN_GRACE
+            };
+        let until = until.max(Instant::now());
         drop(el); // closes the job queue: workers finish what they hold and exit
-        for w in workers {
-            if w.join().is_err() {
-                error!("a worker thread panicked outside a handler");
+        let mut forced = matches!(result, Ok(LoopExit::Forced));
+        for (what, group) in [("worker", &mut threads), ("background task", &mut tasks)] {
+            if !forced {
+                forced = group.wait_until(until, signals.as_mut());
+            }
+            group.join_finished(what, until);
+        }
+        let mut hooks = std::mem::take(&mut *hooks.lock().unwrap_or_else(|e| e.into_inner()));
+        if !forced {
+            forced = hooks.wait_until(until, signals.as_mut());
+        }
+        hooks.join_finished("shutdown hook", until);
+        drop(signals);
+        match result {
+            Ok(_) if forced => {
+                info!("stopped (forced)");
+                Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "forced stop: a second signal arrived during the drain",
+                ))
+            }
+            Ok(exit) => {
+                info!("stopped ({exit:?})");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// How long after the drain deadline `run` waits for worker, task and hook threads.
+const JOIN_GRACE: Duration = Duration::from_secs(1);
+
+/// Threads the server started and must join on the way out, with a count of those still
+/// running so the wait can have a deadline (a `JoinHandle` alone cannot be waited on with
+/// one).
+#[derive(Default)]
+pub(crate) struct ThreadGroup {
+    handles: Vec<JoinHandle<()>>,
+    left: Arc<(Mutex<usize>, Condvar)>,
+}
+
+/// Counts a thread as finished when it ends, however it ends.
+struct Finished(Arc<(Mutex<usize>, Condvar)>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        let (m, c) = &*self.0;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        c.notify_all();
+    }
+}
+
+impl ThreadGroup {
+    /// Starts `f` on a thread named `name`; a panic in it is logged.
+    pub fn spawn(&mut self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        *self.left.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let done = Finished(self.left.clone());
+        let thread_name = name.clone();
+        let spawned = std::thread::Builder::new().name(name).spawn(move || {
+            let _done = done;
+            if catch_unwind(AssertUnwindSafe(f)).is_err() {
+                error!("thread {thread_name} panicked");
+            }
+        });
+        // On failure the closure (and `done` with it) was dropped: the count is right.
+        self.handles.push(spawned?);
+        Ok(())
+    }
+
+    /// Waits until every thread has finished or `until` passes. Returns true when a
+    /// signal arrived meanwhile (a forced stop: stop waiting).
+    fn wait_until(&self, until: Instant, mut signals: Option<&mut SignalPipe>) -> bool {
+        let (m, c) = &*self.left;
+        let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let now = Instant::now();
+            if *g == 0 || now >= until {
+                return false;
+            }
+            if signals.as_mut().is_some_and(|s| s.take() > 0) {
+                log::warn!("second signal: not waiting for the remaining threads");
+                return true;
+            }
+            let slice = (until - now).min(Duration::from_millis(50));
+            g = c.wait_timeout(g, slice).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Joins the threads that have finished and names (and leaves behind) the others.
+    fn join_finished(&mut self, what: &str, until: Instant) {
+        for h in self.handles.drain(..) {
+            if h.is_finished() {
+                let _ = h.join();
+            } else {
+                log::warn!(
+                    "{what} thread {} still running at the shutdown deadline ({:?} late): leaving it behind",
+                    h.thread().name().unwrap_or("?"),
+                    Instant::now().saturating_duration_since(until),
+                );
             }
         }
-        let hooks = hook_thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = hooks {
-            let _ = h.join();
-        }
-        join_tasks(tasks, shutdown_timeout);
-        info!("stopped");
-        result
-    }
-}
-
-/// Running background tasks: their threads and a count of those still running.
-type Running = (Vec<(String, JoinHandle<()>)>, Arc<(Mutex<usize>, Condvar)>);
-
-fn start_tasks(tasks: Vec<Task>, token: &ShutdownToken) -> io::Result<Running> {
-    let left = Arc::new((Mutex::new(tasks.len()), Condvar::new()));
-    let mut handles = Vec::with_capacity(tasks.len());
-    for (name, task) in tasks {
-        let (token, left) = (token.clone(), left.clone());
-        let thread_name = name.clone();
-        let h = std::thread::Builder::new()
-            .name(format!("h1-task-{name}"))
-            .spawn(move || {
-                if catch_unwind(AssertUnwindSafe(|| task(token))).is_err() {
-                    error!("background task {thread_name} panicked");
-                }
-                let (m, c) = &*left;
-                *m.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-                c.notify_all();
-            })?;
-        handles.push((name, h));
-    }
-    Ok((handles, left))
-}
-
-fn join_tasks((handles, left): Running, limit: Duration) {
-    if handles.is_empty() {
-        return;
-    }
-    let (m, c) = &*left;
-    let g = m.lock().unwrap_or_else(|e| e.into_inner());
-    let (g, _) = c
-        .wait_timeout_while(g, limit, |n| *n > 0)
-        .unwrap_or_else(|e| e.into_inner());
-    let stuck = *g;
-    drop(g);
-    for (name, h) in handles {
-        if h.is_finished() {
-            let _ = h.join();
-        } else {
-            log::warn!("background task {name} did not stop within {limit:?}; leaving it");
-        }
-    }
-    if stuck == 0 {
-        info!("background tasks stopped");
     }
 }
 

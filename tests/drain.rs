@@ -181,9 +181,12 @@ fn drain_past_shutdown_timeout_does_not_hang() {
         "join() after a forced drain: {:?}",
         d.joined
     );
+    // shutdown_timeout (300 ms) + the 1 s grace for stuck workers, with slack for a loaded
+    // machine, and well under the 3 s the handler sleeps: a join that waited for the
+    // handler (or ignored shutdown_timeout) fails here.
     assert!(
-        d.took < Duration::from_secs(3) + Duration::from_secs(7),
-        "join() took {:?}",
+        d.took < Duration::from_millis(2500),
+        "join() took {:?}: it must return within shutdown_timeout + 1 s whatever handlers do",
         d.took
     );
 }
@@ -304,9 +307,10 @@ fn second_signal_exits_at_once() {
     kill("INT", child.0.id());
     // The drain alone would take until the 5 s sleep ends; the second signal must not wait.
     let status = wait_exit(&mut child, Duration::from_secs(3));
+    let status = status.expect("hello still runs 3 s after a second signal");
     assert!(
-        status.is_some(),
-        "hello still runs 3 s after a second signal"
+        !status.success(),
+        "a forced stop must exit non-zero (the binary decides; the library never exits): {status:?}"
     );
     let (bytes, _) = read_until_closed(&mut client);
     assert!(

@@ -81,6 +81,8 @@ pub(crate) enum Close {
     Draining,
     /// The shutdown deadline passed.
     ShutdownDeadline,
+    /// A second signal stopped the server at once.
+    ForcedStop,
     /// A streamed body's producer failed: closed without the final chunk.
     StreamAborted,
 }
