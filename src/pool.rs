@@ -177,6 +177,9 @@ pub(crate) struct PoolShared {
     pub notifier: Notifier,
     /// Set when drain starts: the last response of each batch says `Connection: close`.
     pub draining: Arc<AtomicBool>,
+    /// Batches not run because their connection was already closed when a worker took
+    /// them (the client reset, or the drain force-closed it).
+    pub skipped: std::sync::atomic::AtomicU64,
 }
 
 /// Starts `n` workers reading jobs from `rx`.
@@ -207,7 +210,12 @@ fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
             // The loop already closed this connection (client reset, forced drain): no
             // one can receive these answers, and running handlers would only delay the
             // shutdown. The completion still goes back to keep the loop's count.
-            trace!("conn={} closed before its batch ran: skipped", job.conn_id);
+            let n = shared.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+            debug!(
+                "conn={} closed before its batch ran: {} request(s) not run ({n} batch(es) skipped so far)",
+                job.conn_id,
+                job.reqs.len()
+            );
             job.reqs.clear();
             shared.notifier.push(Completion::Done(Done {
                 token: job.token,

@@ -202,6 +202,7 @@ impl Server {
         let shared = Arc::new(PoolShared {
             notifier: notifier.clone(),
             draining: self.state.draining.clone(),
+            skipped: Default::default(),
         });
         let signals = if signals {
             Some(SignalPipe::install()?)

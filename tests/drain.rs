@@ -349,3 +349,35 @@ fn background_tasks_get_the_token_at_drain_and_are_joined_before_join_returns() 
         "join() returned only after the task finished its shutdown work"
     );
 }
+
+#[test]
+fn twenty_blocking_requests_in_flight_at_sigterm_all_complete_with_the_default_pool() {
+    // The default configuration (no H1_WORKERS): the pool is sized for blocking handlers,
+    // so 20 requests that each block 1.5 s all finish well inside a 10 s shutdown_timeout.
+    let (mut child, addr) = spawn_hello(&[("RUST_LOG", "trace"), ("H1_SHUTDOWN_TIMEOUT", "10s")]);
+    let lines = stderr_lines(&mut child);
+    let clients: Vec<Reader> = (0..20)
+        .map(|_| {
+            let mut r = Reader::new(connect(addr));
+            r.send(b"GET /sleep?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n");
+            r
+        })
+        .collect();
+    // Every request is in flight (parsed and queued or running) before the signal.
+    for _ in 0..20 {
+        wait_for_line(&lines, "parsed GET /sleep");
+    }
+    kill("TERM", child.0.id());
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut r| std::thread::spawn(move || r.read_response()))
+        .collect();
+    for (i, h) in readers.into_iter().enumerate() {
+        let resp = h.join().expect("client thread");
+        assert_eq!(resp.status, 200, "request {i}: {resp:?}");
+        assert_eq!(resp.text(), "slept 1500 ms\n", "request {i}");
+        assert_eq!(resp.header("connection"), Some("close"), "request {i}: {resp:?}");
+    }
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("hello did not exit");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

@@ -285,7 +285,9 @@ pub fn built_binary(name: &str, example: bool) -> PathBuf {
         p.push("examples");
     }
     p.push(name);
-    if !p.exists() {
+    // Always asked (a no-op when fresh): `cargo test --test X` does not rebuild examples
+    // and binaries, and a stale one would test old code.
+    {
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "--quiet"]);
         if example {
