@@ -219,11 +219,16 @@ impl Conn {
             Phase::Dispatched => {
                 if let Some(c) = &self.cancel {
                     if self.peer_eof {
+                        // The client hung up after its requests were handed over: a
+                        // handler already running sees the cancellation (Go's
+                        // `r.Context().Done()`) and its answer is still written; a batch
+                        // still queued is not run at all (as nginx treats a client that
+                        // closes while its request waits: 499).
                         debug!(
-                            "conn={} client closed while its request runs: cancelling",
+                            "conn={} client closed while its request is queued or running: cancelling",
                             self.id
                         );
-                        c.cancel();
+                        c.mark_conn_closed();
                     } else if n > 0 {
                         c.mark_loop_waiting();
                     }
