@@ -29,7 +29,10 @@ fn app(req: &mut Request) -> Response {
         }
         "/stream" => {
             let n = query_num(req, "n").unwrap_or(10).min(10_000);
-            Response::stream(move |tx| {
+            // Paced by time, so fed from a thread of its own through a channel: a pulled
+            // producer (`Response::stream`) must not sleep on a worker.
+            let (resp, tx) = Response::channel();
+            std::thread::spawn(move || {
                 for i in 0..n {
                     if i > 0 {
                         std::thread::sleep(Duration::from_millis(100));
@@ -38,7 +41,8 @@ fn app(req: &mut Request) -> Response {
                         return; // the client went away
                     }
                 }
-            })
+            });
+            resp
         }
         _ => Response::error(404, ""),
     }

@@ -57,6 +57,9 @@ pub(crate) struct Ctx {
     pub outstanding: usize,
     /// Streams to pump again on the next turn (they used their share of this one).
     pub deferred: Vec<(usize, u32)>,
+    /// Pulled streams whose pull job found the queue full: retried when a worker
+    /// reports back (the queue then has room), not by spinning.
+    pub stalled_pulls: Vec<(usize, u32)>,
     date: DateCache,
 }
 
@@ -184,6 +187,7 @@ impl EventLoop {
                 draining: false,
                 outstanding: 0,
                 deferred: Vec::new(),
+                stalled_pulls: Vec::new(),
                 date: DateCache::new(),
             },
             completions: p.completions,
@@ -424,6 +428,7 @@ impl EventLoop {
     // ------------------------------------------------------------------ completions
 
     fn drain_completions(&mut self) {
+        let mut any = false;
         while let Ok(c) = self.completions.try_recv() {
             match c {
                 Completion::Done(mut done) => {
@@ -449,6 +454,18 @@ impl EventLoop {
                 Completion::StreamReady { token, gen_ } => {
                     self.with_conn(token, Some(gen_), |c, ctx| c.pump_stream(ctx));
                 }
+                Completion::Pulled(p) => {
+                    self.ctx.outstanding -= 1;
+                    // Dropped with its producer when the connection is gone.
+                    self.with_conn(p.token, Some(p.gen_), |c, ctx| c.on_pulled(ctx, p));
+                }
+            }
+            any = true;
+        }
+        if any {
+            // Workers took jobs, so the queue has room for pulls that found it full.
+            for (t, g) in std::mem::take(&mut self.ctx.stalled_pulls) {
+                self.with_conn(t, Some(g), |c, ctx| c.pump_stream(ctx));
             }
         }
     }

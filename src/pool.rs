@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use log::{debug, error, trace};
@@ -22,8 +22,9 @@ use crate::http::encode::{self, BodyFraming, ConnectionField};
 use crate::http::parse::Head;
 use crate::http::{Method, Version};
 use crate::request::{Batch, BodyRef, CancelFlag, Request};
+use crate::response::Pull;
 use crate::response::{Body, Response, StreamBody};
-use crate::stream::{StreamSender, StreamShared};
+use crate::stream::StreamSrc;
 
 /// One request of a batch, as the loop parsed it.
 #[derive(Debug)]
@@ -35,8 +36,16 @@ pub(crate) struct ReqMeta {
     pub close: bool,
 }
 
+/// Work for the pool: always bounded (the length of nothing here is up to a client).
+pub(crate) enum Job {
+    /// Run the handlers of one connection's batch.
+    Batch(BatchJob),
+    /// Produce the next pieces of a pulled stream.
+    Pull(PullJob),
+}
+
 /// Work for one connection: every complete request that was in its read buffer.
-pub(crate) struct Job {
+pub(crate) struct BatchJob {
     /// The connection's socket when the worker may write the answers itself.
     pub sock: Option<Arc<mio::net::TcpStream>>,
     pub token: usize,
@@ -65,8 +74,8 @@ pub(crate) struct Done {
     pub write_failed: bool,
     /// Close the connection after writing (a response said `Connection: close`).
     pub close: bool,
-    /// A streamed body whose head ends `out`.
-    pub stream: Option<(Arc<StreamShared>, StreamFraming)>,
+    /// A streamed body whose head (and first pieces) end `out`.
+    pub stream: Option<(StreamSrc, StreamFraming)>,
     /// Where the first request the worker did not run starts in the batch buffer: the
     /// loop parses it (and the rest) again once this batch's answers are out.
     pub resume_at: Option<u32>,
@@ -76,14 +85,85 @@ pub(crate) struct Done {
     pub batch: Option<Arc<Batch>>,
     /// The (emptied) request list, back for reuse.
     pub reqs: Vec<ReqMeta>,
+    /// The pulled stream's producer failed while the worker produced its first pieces:
+    /// the loop writes what is in `out` and closes without ending the body.
+    pub stream_failed: bool,
 }
 
 impl Drop for Done {
     fn drop(&mut self) {
         // A stream nobody took (the loop stopped, or the connection is gone): close it so
         // its producer's next send fails and the worker it holds is released.
-        if let Some((s, _)) = self.stream.take() {
+        if let Some((StreamSrc::Channel(s), _)) = self.stream.take() {
             s.close();
+        }
+    }
+}
+
+/// Asks a worker for the next pieces of a pulled stream, at most `want` bytes of them.
+pub(crate) struct PullJob {
+    pub token: usize,
+    pub gen_: u32,
+    pub pull: Pull,
+    pub framing: StreamFraming,
+    pub want: usize,
+    /// A buffer from the loop's pool to encode the pieces into.
+    pub out: Vec<u8>,
+}
+
+/// What a pull produced.
+pub(crate) struct Pulled {
+    pub token: usize,
+    pub gen_: u32,
+    pub pull: Pull,
+    /// The pieces, framed (chunked or raw); never the last chunk.
+    pub out: Vec<u8>,
+    pub end: PullEnd,
+}
+
+/// Where a pulled stream stands after a pull.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PullEnd {
+    /// More may follow.
+    More,
+    /// The producer is exhausted: the body ends after `out`.
+    Ended,
+    /// The producer failed or panicked: the body must be cut off, not ended.
+    Failed,
+}
+
+/// How long one pull may keep calling the producer (at least one piece is asked for):
+/// a pull is a short job, whatever the producer's pace.
+const PULL_SLICE: Duration = Duration::from_millis(1);
+
+/// Calls `pull` until `want` bytes are framed into `out`, the producer ends or fails, or
+/// `PULL_SLICE` passes. Runs on a worker.
+pub(crate) fn pull_pieces(
+    pull: &mut Pull,
+    framing: StreamFraming,
+    want: usize,
+    out: &mut Vec<u8>,
+) -> PullEnd {
+    let start = out.len();
+    let t0 = Instant::now();
+    loop {
+        match catch_unwind(AssertUnwindSafe(&mut *pull)) {
+            Ok(Some(Ok(piece))) => match framing {
+                StreamFraming::Chunked => encode::write_chunk(out, &piece),
+                StreamFraming::UntilClose => out.extend_from_slice(&piece),
+            },
+            Ok(None) => return PullEnd::Ended,
+            Ok(Some(Err(e))) => {
+                error!("stream producer failed: {e}; cutting the body off");
+                return PullEnd::Failed;
+            }
+            Err(_) => {
+                error!("stream producer panicked; cutting the body off");
+                return PullEnd::Failed;
+            }
+        }
+        if out.len() - start >= want || t0.elapsed() >= PULL_SLICE {
+            return PullEnd::More;
         }
     }
 }
@@ -103,6 +183,8 @@ pub(crate) enum Completion {
     Done(Done),
     /// A stream has new chunks or finished.
     StreamReady { token: usize, gen_: u32 },
+    /// A pull job is back.
+    Pulled(Pulled),
 }
 
 /// The loop's wake-up policy: a worker writes the waker only when the loop said it may be
@@ -180,6 +262,9 @@ pub(crate) struct PoolShared {
     /// Batches not run because their connection was already closed when a worker took
     /// them (the client reset, or the drain force-closed it).
     pub skipped: std::sync::atomic::AtomicU64,
+    /// `stream_buffer_bytes`: how much of a pulled stream a worker produces right after
+    /// its handler returns.
+    pub stream_buffer_bytes: usize,
 }
 
 /// Starts `n` workers reading jobs from `rx`.
@@ -199,80 +284,103 @@ pub(crate) fn spawn_workers(
 
 fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
     let mut date = DateCache::new();
-    while let Ok(mut job) = rx.recv() {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let date = *date.get(secs);
-        let (sock, cancel) = (job.sock.take(), job.cancel.clone());
-        if cancel.is_conn_closed() {
-            // The loop already closed this connection (client reset, forced drain): no
-            // one can receive these answers, and running handlers would only delay the
-            // shutdown. The completion still goes back to keep the loop's count.
-            let n = shared.skipped.fetch_add(1, Ordering::Relaxed) + 1;
-            debug!(
-                "conn={} closed before its batch ran: {} request(s) not run ({n} batch(es) skipped so far)",
-                job.conn_id,
-                job.reqs.len()
-            );
-            job.reqs.clear();
-            shared.notifier.push(Completion::Done(Done {
-                token: job.token,
-                gen_: job.gen_,
-                conn_id: job.conn_id,
-                out: job.out,
-                written: 0,
-                write_failed: false,
-                close: true,
-                stream: None,
-                resume_at: None,
-                handed_back: 0,
-                batch: Some(job.batch),
-                reqs: job.reqs,
-            }));
-            continue;
-        }
-        let (mut done, producer) = run_job(job, &*app, &date, &shared);
-        let mut urgent = true;
-        if let Some(sock) = sock.filter(|_| done.stream.is_none()) {
-            match crate::conn::write_direct(&sock, &done.out) {
-                Ok(n) => {
-                    trace!(
-                        "conn={} response written by the worker: {n} bytes",
-                        done.conn_id
-                    );
-                    done.written = n;
-                    urgent = n < done.out.len() || done.close;
-                }
-                Err(e) => {
-                    debug!("conn={} write failed: {e}", done.conn_id);
-                    done.write_failed = true;
-                }
+    while let Ok(job) = rx.recv() {
+        let job = match job {
+            Job::Batch(b) => b,
+            Job::Pull(mut p) => {
+                let end = pull_pieces(&mut p.pull, p.framing, p.want, &mut p.out);
+                shared.notifier.send(Completion::Pulled(Pulled {
+                    token: p.token,
+                    gen_: p.gen_,
+                    pull: p.pull,
+                    out: p.out,
+                    end,
+                }));
+                continue;
             }
-        }
-        // A fully written keep-alive batch needs nothing from the loop until the client
-        // sends again, which wakes the loop by itself: don't wake it (no eventfd write,
-        // no context switch). Unless the loop said it is waiting for this connection.
-        shared.notifier.push(Completion::Done(done));
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if urgent || cancel.is_loop_waiting() {
-            shared.notifier.wake();
-        }
-        if let Some((producer, sender)) = producer {
-            // The head is on its way; the producer now feeds the body from this worker.
-            if catch_unwind(AssertUnwindSafe(|| producer(&sender))).is_err() {
-                // Not a clean end: the client must not take a truncated body for whole.
-                error!("stream producer panicked; aborting the body");
-                sender.abort();
-            }
-        }
+        };
+        run_batch(job, &mut date, &shared, &*app);
     }
 }
 
-/// A stream producer to run on the worker, with the sender it feeds.
-type Producer = (ProducerFn, StreamSender);
-type ProducerFn = Box<dyn FnOnce(&StreamSender) + Send>;
+/// Runs one batch, writes its answers when it holds the socket, and reports to the loop.
+fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: &dyn Handler) {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let date = *date.get(secs);
+    let (sock, cancel) = (job.sock.take(), job.cancel.clone());
+    if cancel.is_conn_closed() {
+        // The loop already closed this connection (client reset, forced drain): no
+        // one can receive these answers, and running handlers would only delay the
+        // shutdown. The completion still goes back to keep the loop's count.
+        let n = shared.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+        debug!(
+            "conn={} closed before its batch ran: {} request(s) not run ({n} batch(es) skipped so far)",
+            job.conn_id,
+            job.reqs.len()
+        );
+        job.reqs.clear();
+        shared.notifier.push(Completion::Done(Done {
+            token: job.token,
+            gen_: job.gen_,
+            conn_id: job.conn_id,
+            out: job.out,
+            written: 0,
+            write_failed: false,
+            close: true,
+            stream: None,
+            resume_at: None,
+            handed_back: 0,
+            stream_failed: false,
+            batch: Some(job.batch),
+            reqs: job.reqs,
+        }));
+        shared.notifier.wake();
+        return;
+    }
+    let mut done = run_job(job, app, &date, shared);
+    if let Some((StreamSrc::Pull(pull), framing)) = &mut done.stream {
+        // The first pieces go out with the head: a short stream is answered whole,
+        // with no round trip to the loop.
+        match pull_pieces(pull, *framing, shared.stream_buffer_bytes, &mut done.out) {
+            PullEnd::More => {}
+            PullEnd::Ended => {
+                if *framing == StreamFraming::Chunked {
+                    encode::write_last_chunk(&mut done.out);
+                }
+                done.stream = None;
+            }
+            PullEnd::Failed => done.stream_failed = true,
+        }
+    }
+    let mut urgent = true;
+    if let Some(sock) = sock.filter(|_| done.stream.is_none() && !done.stream_failed) {
+        match crate::conn::write_direct(&sock, &done.out) {
+            Ok(n) => {
+                trace!(
+                    "conn={} response written by the worker: {n} bytes",
+                    done.conn_id
+                );
+                done.written = n;
+                urgent = n < done.out.len() || done.close;
+            }
+            Err(e) => {
+                debug!("conn={} write failed: {e}", done.conn_id);
+                done.write_failed = true;
+            }
+        }
+    }
+    // A fully written keep-alive batch needs nothing from the loop until the client
+    // sends again, which wakes the loop by itself: don't wake it (no eventfd write,
+    // no context switch). Unless the loop said it is waiting for this connection.
+    shared.notifier.push(Completion::Done(done));
+    std::sync::atomic::fence(Ordering::SeqCst);
+    if urgent || cancel.is_loop_waiting() {
+        shared.notifier.wake();
+    }
+}
 
 /// Encoded answers after which a worker stops running the batch's handlers and hands the
 /// remaining requests back to the loop: a client that pipelines many requests for large
@@ -283,16 +391,10 @@ const BATCH_OUT_CAP: usize = 256 * 1024;
 /// rest go back to the loop (`Done::resume_at`) — after a streamed response (the requests
 /// behind it must not run before its body is produced, RFC 9112 §9.3.2) or once
 /// `BATCH_OUT_CAP` bytes are encoded; stops for good after a `Connection: close`.
-fn run_job(
-    mut job: Job,
-    app: &dyn Handler,
-    date: &[u8; 29],
-    shared: &PoolShared,
-) -> (Done, Option<Producer>) {
+fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolShared) -> Done {
     let n = job.reqs.len();
     let mut out = std::mem::take(&mut job.out);
-    let mut stream: Option<(Arc<StreamShared>, StreamFraming)> = None;
-    let mut producer = None;
+    let mut stream: Option<(StreamSrc, StreamFraming)> = None;
     let mut close = false;
     let mut next = 0;
     trace!(
@@ -351,14 +453,11 @@ fn run_job(
         if i + 1 == n && shared.draining.load(Ordering::Acquire) {
             c = true;
         }
-        if let Encoded::Stream(s, framing, prod) =
+        if let Encoded::Stream(s, framing) =
             encode_response(&mut out, resp, method, version, c, date)
         {
             if framing == StreamFraming::UntilClose {
                 c = true;
-            }
-            if let Some(p) = prod {
-                producer = Some((p, StreamSender::new(s.clone())));
             }
             stream = Some((s, framing));
         }
@@ -375,7 +474,7 @@ fn run_job(
         );
     }
     job.reqs.clear();
-    let done = Done {
+    Done {
         token: job.token,
         gen_: job.gen_,
         conn_id: job.conn_id,
@@ -386,15 +485,15 @@ fn run_job(
         stream,
         resume_at,
         handed_back: if resume_at.is_some() { n - next } else { 0 },
+        stream_failed: false,
         batch: Some(std::mem::take(&mut job.batch)),
         reqs: std::mem::take(&mut job.reqs),
-    };
-    (done, producer)
+    }
 }
 
 enum Encoded {
     Complete,
-    Stream(Arc<StreamShared>, StreamFraming, Option<ProducerFn>),
+    Stream(StreamSrc, StreamFraming),
 }
 
 /// Serialises one response (RFC 9112 §6: framing; RFC 9110 §9.3.2: HEAD gets the headers of
@@ -459,13 +558,15 @@ fn encode_response(
     let Body::Stream(sb) = resp.body else {
         unreachable!("non-stream bodies returned above")
     };
-    let (shared, producer) = match sb {
-        StreamBody::Producer(p) => (StreamShared::new(), Some(p)),
-        StreamBody::Channel(s) => (s, None),
+    let src = match sb {
+        StreamBody::Pull(p) => StreamSrc::Pull(p),
+        StreamBody::Channel(s) => StreamSrc::Channel(s),
     };
     if !send_body {
         // HEAD or a status without content: the head is all there is.
-        shared.close();
+        if let StreamSrc::Channel(s) = src {
+            s.close();
+        }
         debug!("streamed body not sent (HEAD or status {status})");
         return Encoded::Complete;
     }
@@ -474,5 +575,5 @@ fn encode_response(
     } else {
         StreamFraming::Chunked
     };
-    Encoded::Stream(shared, framing, producer)
+    Encoded::Stream(src, framing)
 }

@@ -35,11 +35,16 @@ pub(crate) enum Body {
 
 /// How a streamed body is produced.
 pub(crate) enum StreamBody {
-    /// A producer that runs on the worker after the head has been handed to the loop.
-    Producer(Box<dyn FnOnce(&StreamSender) + Send + 'static>),
+    /// Pulled piece by piece: the event loop asks for more (a short job on the pool) only
+    /// when the socket has room, so a client that stops reading holds no thread.
+    Pull(Pull),
     /// A channel whose sender the handler already handed to another thread.
     Channel(std::sync::Arc<StreamShared>),
 }
+
+/// The next piece of a pulled body: `None` at the end, `Some(Err(why))` when producing it
+/// failed (the body is then cut off without its last chunk).
+pub(crate) type Pull = Box<dyn FnMut() -> Option<Result<Vec<u8>, String>> + Send + 'static>;
 
 impl Response {
     /// An empty response with this status.
@@ -104,16 +109,47 @@ impl Response {
         Response::text(message).with_status(status)
     }
 
-    /// A body produced piece by piece by `producer`, which runs on the worker after the
-    /// head has been sent. Each `send` is flushed as one chunk; `send` blocks while the
-    /// client is slow (backpressure) and fails once the client has gone.
+    /// A body produced piece by piece by `pieces`, pulled when the client can take more:
+    /// each piece becomes one chunk on the wire, and the body ends with the iterator.
+    ///
+    /// The event loop asks for the next pieces only when the connection's buffer has
+    /// room, as a short job on the worker pool, so a client that stops reading costs a
+    /// bounded buffer and no thread (it is closed at `write_timeout`).
     ///
     /// # Warning
-    /// The producer holds its worker for as long as it runs. For long-lived streams (SSE
-    /// to many clients) use [`Response::channel`] and send from another thread.
-    pub fn stream(producer: impl FnOnce(&StreamSender) + Send + 'static) -> Self {
+    /// Each `next()` runs on a worker: it should produce a piece promptly (read a file
+    /// block, render a row). A stream paced by time or by events (SSE, a ticker) should use
+    /// [`Response::channel`] fed from the application's own thread instead.
+    pub fn stream<I, B>(pieces: I) -> Self
+    where
+        I: IntoIterator<Item = B>,
+        I::IntoIter: Send + 'static,
+        B: Into<Vec<u8>>,
+    {
+        let mut it = pieces.into_iter();
+        Self::pulled(Box::new(move || it.next().map(|b| Ok(b.into()))))
+    }
+
+    /// Like [`Response::stream`], for producers that can fail: at the first `Err` the
+    /// body is cut off without its last chunk (and the connection closed), so the client
+    /// cannot mistake a truncated body for a complete one. The error is logged.
+    pub fn try_stream<I, B, E>(pieces: I) -> Self
+    where
+        I: IntoIterator<Item = Result<B, E>>,
+        I::IntoIter: Send + 'static,
+        B: Into<Vec<u8>>,
+        E: fmt::Display,
+    {
+        let mut it = pieces.into_iter();
+        Self::pulled(Box::new(move || {
+            it.next()
+                .map(|r| r.map(Into::into).map_err(|e| e.to_string()))
+        }))
+    }
+
+    fn pulled(pull: Pull) -> Self {
         let mut r = Response::new(200);
-        r.body = Body::Stream(StreamBody::Producer(Box::new(producer)));
+        r.body = Body::Stream(StreamBody::Pull(pull));
         r
     }
 

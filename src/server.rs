@@ -23,7 +23,6 @@ use crate::signal::SignalPipe;
 type Hook = Box<dyn FnOnce() + Send + 'static>;
 type Task = (String, Box<dyn FnOnce(ShutdownToken) + Send + 'static>);
 
-
 /// A signal that fires once, when the server starts draining: background tasks and
 /// stream producers watch it to wind down (Go's `Shutdown` context).
 #[derive(Clone, Default)]
@@ -203,6 +202,7 @@ impl Server {
             notifier: notifier.clone(),
             draining: self.state.draining.clone(),
             skipped: Default::default(),
+            stream_buffer_bytes: cfg.stream_buffer_bytes,
         });
         let signals = if signals {
             Some(SignalPipe::install()?)
@@ -354,7 +354,10 @@ impl ThreadGroup {
                 return true;
             }
             let slice = (until - now).min(Duration::from_millis(50));
-            g = c.wait_timeout(g, slice).unwrap_or_else(|e| e.into_inner()).0;
+            g = c
+                .wait_timeout(g, slice)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 

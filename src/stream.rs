@@ -13,6 +13,24 @@ use std::time::Duration;
 
 use crate::pool::Notifier;
 
+/// Where a streamed body comes from.
+pub(crate) enum StreamSrc {
+    /// A producer the loop pulls from (as a short job on the pool) when the socket has room.
+    Pull(crate::response::Pull),
+    /// A channel fed from the application's own thread.
+    Channel(Arc<StreamShared>),
+}
+
+impl StreamSrc {
+    /// The stream ends early (client gone, server stopping): a channel's sender sees
+    /// `closed`; a producer is dropped.
+    pub(crate) fn close(self) {
+        if let StreamSrc::Channel(s) = self {
+            s.close();
+        }
+    }
+}
+
 /// The state a stream's sender and the event loop share.
 pub(crate) struct StreamShared {
     state: Mutex<StreamState>,
@@ -170,15 +188,6 @@ impl StreamSender {
     /// True once the client has disconnected.
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
-    }
-
-    /// Ends the body as failed: the connection is closed without the final chunk, so the
-    /// client sees a truncated body rather than a complete one.
-    pub(crate) fn abort(&self) {
-        let mut st = self.shared.lock();
-        st.aborted = true;
-        st.finished = true;
-        st.signal_loop();
     }
 }
 

@@ -13,7 +13,6 @@ use crate::http::Span;
 use crate::http::parse::{self, Framing, Limits};
 use crate::request::{Batch, BodyRef, CancelFlag, Request};
 use crate::response::{Body, Response, StreamBody};
-use crate::stream::{StreamSender, StreamShared};
 
 /// Builds a [`Request`] for unit tests of handlers and middleware.
 ///
@@ -159,9 +158,9 @@ impl TestRequest {
     }
 }
 
-/// The whole body of a response. A streamed body is produced to its end (a producer
-/// runs on a helper thread; a channel is read until its sender is dropped), waiting at
-/// most `timeout` for it to finish.
+/// The whole body of a response. A streamed body is produced to its end (a pulled body
+/// is pulled here; a channel is read until its sender is dropped, waiting at most
+/// `timeout` for it to finish).
 ///
 /// # Panics
 /// When a streamed body does not end within `timeout`.
@@ -171,11 +170,15 @@ pub fn body_of(resp: Response, timeout: Duration) -> Vec<u8> {
         Body::Static(b) => return b.to_vec(),
         Body::Bytes(v) => return v,
         Body::Stream(StreamBody::Channel(s)) => s,
-        Body::Stream(StreamBody::Producer(f)) => {
-            let s = StreamShared::new();
-            let sender = StreamSender::new(s.clone());
-            std::thread::spawn(move || f(&sender));
-            s
+        Body::Stream(StreamBody::Pull(mut pull)) => {
+            let mut out = Vec::new();
+            while let Some(piece) = pull() {
+                match piece {
+                    Ok(p) => out.extend_from_slice(&p),
+                    Err(e) => panic!("the streamed body failed: {e}"),
+                }
+            }
+            return out;
         }
     };
     let deadline = std::time::Instant::now() + timeout;

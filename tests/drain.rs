@@ -376,7 +376,11 @@ fn twenty_blocking_requests_in_flight_at_sigterm_all_complete_with_the_default_p
         let resp = h.join().expect("client thread");
         assert_eq!(resp.status, 200, "request {i}: {resp:?}");
         assert_eq!(resp.text(), "slept 1500 ms\n", "request {i}");
-        assert_eq!(resp.header("connection"), Some("close"), "request {i}: {resp:?}");
+        assert_eq!(
+            resp.header("connection"),
+            Some("close"),
+            "request {i}: {resp:?}"
+        );
     }
     let status = wait_exit(&mut child, Duration::from_secs(10)).expect("hello did not exit");
     assert_eq!(status.code(), Some(0), "{status:?}");

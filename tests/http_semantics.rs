@@ -35,14 +35,12 @@ fn app(req: &mut Request) -> Response {
         "/204-with-body" => Response::new(204).with_body(&b"must not be sent"[..]),
         "/304" => Response::new(304).with_header("ETag", "\"v1\""),
         "/404" => Response::error(404, ""),
-        "/stream" => Response::stream(|tx| {
-            for i in 0..3 {
-                if tx.send(format!("{i}\n")).is_err() {
-                    return;
-                }
+        "/stream" => Response::stream((0..3).map(|i| {
+            if i > 0 {
                 sleep(Duration::from_millis(50));
             }
-        }),
+            format!("{i}\n")
+        })),
         "/slow" => {
             sleep(Duration::from_millis(50));
             Response::text(path)

@@ -12,15 +12,17 @@ use support::*;
 fn app(req: &mut Request) -> Response {
     match req.path() {
         "/big" => Response::new(200).with_body(vec![b'x'; 100 * 1024]),
-        "/stream" => Response::stream(|tx| {
-            for i in 0..3 {
-                let _ = tx.send(format!("s{i}\n"));
+        "/stream" => Response::stream((0..3).map(|i| format!("s{i}\n"))),
+        "/panic-stream" => Response::stream((0..2).map(|i| {
+            if i == 1 {
+                panic!("producer failed");
             }
-        }),
-        "/panic-stream" => Response::stream(|tx| {
-            let _ = tx.send("part 1\n");
-            panic!("producer failed");
-        }),
+            "part 1\n"
+        })),
+        "/failing-stream" => Response::try_stream((0..2).map(|i| match i {
+            0 => Ok("part 1\n"),
+            _ => Err("the database went away"),
+        })),
         p => Response::text(p.to_string()),
     }
 }
@@ -73,14 +75,46 @@ fn a_producer_that_panics_does_not_end_its_body_as_complete() {
     let mut s = srv.connect();
     s.write_all(b"GET /panic-stream HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
+    assert_cut_off(&mut s);
+}
+
+/// Reads until the server closes (EOF or reset) — failing if it does not close within
+/// the read timeout — and checks the body was cut off after its first part.
+fn assert_cut_off(s: &mut std::net::TcpStream) {
     let mut got = Vec::new();
-    let _ = s.read_to_end(&mut got); // the server closes
+    let mut tmp = [0u8; 4096];
+    loop {
+        match s.read(&mut tmp) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&tmp[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                assert!(
+                    !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "the server did not close the connection after the failed producer"
+                );
+                break; // a reset is a close too
+            }
+        }
+    }
     let text = String::from_utf8_lossy(&got);
     assert!(text.contains("part 1"), "{text}");
     assert!(
         !text.ends_with("0\r\n\r\n"),
         "no final chunk after a failed producer: {text:?}"
     );
+}
+
+#[test]
+fn a_producer_that_fails_cuts_the_body_off_and_closes() {
+    let srv = TestServer::start(app);
+    let mut s = srv.connect();
+    s.write_all(b"GET /failing-stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_cut_off(&mut s);
 }
 
 #[test]

@@ -107,19 +107,15 @@ fn streamed_chunks_arrive_progressively() {
     let ls = last_sent.clone();
     let server = TestServer::start(move |_req: &mut Request| {
         let ls = ls.clone();
-        Response::stream(move |tx| {
-            for i in 0..3 {
-                if i > 0 {
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                if i == 2 {
-                    *ls.lock().unwrap() = Some(Instant::now());
-                }
-                if tx.send(format!("chunk {i}\n")).is_err() {
-                    return;
-                }
+        Response::stream((0..3).map(move |i| {
+            if i > 0 {
+                std::thread::sleep(Duration::from_millis(200));
             }
-        })
+            if i == 2 {
+                *ls.lock().unwrap() = Some(Instant::now());
+            }
+            format!("chunk {i}\n")
+        }))
     });
     let mut r = open_stream(&server, "/");
     let first = r.chunk().expect("a first chunk");
@@ -135,53 +131,94 @@ fn streamed_chunks_arrive_progressively() {
     );
 }
 
+/// An endless producer that counts the bytes pulled from it and notes when it is dropped.
+struct Firehose {
+    pulled: Arc<AtomicUsize>,
+    dropped: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Iterator for Firehose {
+    type Item = Vec<u8>;
+    fn next(&mut self) -> Option<Vec<u8>> {
+        self.pulled.fetch_add(64 * 1024, Ordering::SeqCst);
+        Some(vec![b'x'; 64 * 1024])
+    }
+}
+
+impl Drop for Firehose {
+    fn drop(&mut self) {
+        *self.dropped.lock().unwrap() = Some(Instant::now());
+    }
+}
+
 #[test]
 fn producer_is_held_back_by_a_client_that_does_not_read() {
-    const CHUNK: usize = 64 * 1024;
-    let sent = Arc::new(AtomicUsize::new(0));
-    let send_failed: Arc<Mutex<Option<Instant>>> = Arc::default();
-    let (s2, f2) = (sent.clone(), send_failed.clone());
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let dropped: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let (p2, d2) = (pulled.clone(), dropped.clone());
     let mut cfg = test_config();
     // Only the disconnect may end this stream, not the write deadline.
     cfg.write_timeout = Duration::from_secs(60);
     let server = TestServer::with_config(cfg, move |_req: &mut Request| {
-        let (sent, failed) = (s2.clone(), f2.clone());
-        Response::stream(move |tx| {
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(30) {
-                if tx.send(vec![b'x'; CHUNK]).is_err() {
-                    *failed.lock().unwrap() = Some(Instant::now());
-                    return;
-                }
-                sent.fetch_add(CHUNK, Ordering::SeqCst);
-            }
+        Response::stream(Firehose {
+            pulled: p2.clone(),
+            dropped: d2.clone(),
         })
     });
     let mut s = server.connect();
     s.write_all(b"GET /firehose HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    assert!(wait_until(IO_TIMEOUT, || sent.load(Ordering::SeqCst) > 0));
+    assert!(wait_until(IO_TIMEOUT, || pulled.load(Ordering::SeqCst) > 0));
     std::thread::sleep(Duration::from_secs(1));
-    let after_1s = sent.load(Ordering::SeqCst);
+    let after_1s = pulled.load(Ordering::SeqCst);
     assert!(
         after_1s < 32 * 1024 * 1024,
-        "the producer pushed {after_1s} bytes to a client that reads nothing: no backpressure"
+        "the producer was pulled for {after_1s} bytes by a client that reads nothing: no backpressure"
     );
     assert!(
-        send_failed.lock().unwrap().is_none(),
-        "send failed while the client was still connected"
+        dropped.lock().unwrap().is_none(),
+        "the producer was dropped while the client was still connected"
     );
 
     let closed_at = Instant::now();
     drop(s);
     assert!(
-        wait_until(Duration::from_secs(5), || send_failed
-            .lock()
-            .unwrap()
-            .is_some()),
-        "the producer's send did not fail within 5 s of the client disconnecting"
+        wait_until(Duration::from_secs(5), || dropped.lock().unwrap().is_some()),
+        "the producer was not dropped within 5 s of the client disconnecting"
     );
-    assert!(send_failed.lock().unwrap().unwrap() >= closed_at);
+    assert!(dropped.lock().unwrap().unwrap() >= closed_at);
+}
+
+#[test]
+fn clients_that_never_read_endless_streams_hold_no_worker() {
+    // 2 workers and 4x as many clients holding fast endless streams they never read. If a
+    // stream held its worker, every plain request below would wait for the write deadline
+    // (60 s here) and fail at the client's read timeout.
+    let mut cfg = test_config();
+    cfg.workers = 2;
+    cfg.write_timeout = Duration::from_secs(60);
+    let server = TestServer::with_config(cfg, |req: &mut Request| {
+        if req.path() == "/endless" {
+            Response::stream(std::iter::repeat_with(|| vec![b'x'; 64 * 1024]))
+        } else {
+            Response::text("plain\n")
+        }
+    });
+    let hogs: Vec<_> = (0..8)
+        .map(|_| {
+            let mut s = server.connect();
+            s.write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500)); // every stream fills its socket
+    for i in 0..20 {
+        let resp = roundtrip(server.addr, b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(resp.status, 200, "plain request {i}");
+        assert_eq!(resp.text(), "plain\n");
+    }
+    drop(hogs);
 }
 
 #[test]
@@ -299,13 +336,7 @@ fn a_fast_stream_to_a_fast_reader_arrives_complete() {
     // 64 MiB in 64 KiB chunks: well past stream_buffer_bytes many times over, so the
     // pump goes through every refill path (socket full, producer blocked, both).
     let srv = TestServer::start(|_: &mut Request| {
-        Response::stream(|tx| {
-            for _ in 0..1024 {
-                if tx.send(vec![b'z'; 64 * 1024]).is_err() {
-                    return;
-                }
-            }
-        })
+        Response::stream((0..1024).map(|_| vec![b'z'; 64 * 1024]))
     });
     let mut r = Reader::new(srv.connect());
     r.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");

@@ -18,9 +18,9 @@ use crate::http::decode::ChunkedDecoder;
 use crate::http::encode::{self, BodyFraming, ConnectionField};
 use crate::http::parse::{self, Framing};
 use crate::http::{Span, Version};
-use crate::pool::{Job, ReqMeta, StreamFraming};
+use crate::pool::{BatchJob, Job, ReqMeta, StreamFraming};
 use crate::request::{Batch, BodyRef, CancelFlag};
-use crate::stream::StreamShared;
+use crate::stream::StreamSrc;
 use crate::timer::Tick;
 
 mod write;
@@ -96,6 +96,13 @@ struct ChunkProgress {
     resume_at: usize,
 }
 
+/// A streamed response body in progress.
+pub(crate) struct Streaming {
+    /// Where the pieces come from; `None` while a pull job has the producer.
+    src: Option<StreamSrc>,
+    framing: StreamFraming,
+}
+
 /// A connection owned by the loop.
 pub(crate) struct Conn {
     /// Shared with a worker while a batch is dispatched: the worker writes the answers
@@ -134,8 +141,8 @@ pub(crate) struct Conn {
     hup_seen: bool,
     /// Input was left unread (an error answered mid-request): linger before closing.
     unread_input: bool,
-    /// The streamed body being relayed, and how to frame it.
-    stream: Option<(Arc<StreamShared>, StreamFraming)>,
+    /// The streamed body being relayed.
+    stream: Option<Streaming>,
     /// Chunked body progress for the request at the front of the buffer.
     chunk: Option<ChunkProgress>,
     /// `100 Continue` already sent for the request at the front of the buffer.
@@ -501,7 +508,7 @@ impl Conn {
         // Nothing of ours is pending on the socket, so the worker may write the answers
         // itself; the loop writes nothing to this connection until the batch is back.
         let direct = self.wpos == self.wbuf.len();
-        let job = Job {
+        let job = BatchJob {
             sock: direct.then(|| self.sock.clone()),
             token: self.token,
             gen_: self.gen_,
@@ -518,14 +525,16 @@ impl Conn {
             self.id,
             ctx.jobs.len()
         );
-        match ctx.jobs.try_send(job) {
+        match ctx.jobs.try_send(Job::Batch(job)) {
             Ok(()) => {
                 ctx.outstanding += 1;
                 Ok(())
             }
             Err(e) => {
                 // Overload is shed here, before any handler runs.
-                let mut job = e.into_inner();
+                let Job::Batch(mut job) = e.into_inner() else {
+                    unreachable!("a batch was sent")
+                };
                 job.sock = None;
                 log::warn!(
                     "conn={} worker queue full: answering 503 and closing ({n} request(s) shed)",
@@ -596,8 +605,8 @@ impl Conn {
         if let Some(c) = self.cancel.take() {
             c.mark_conn_closed();
         }
-        if let Some((s, _)) = self.stream.take() {
-            s.close();
+        if let Some(src) = self.stream.take().and_then(|s| s.src) {
+            src.close();
         }
         if let Some(b) = self.rbuf.take() {
             ctx.bufs.put_read(b);

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use log::{debug, trace};
 use mio::net::TcpStream;
 
-use super::{Close, Conn, Deadline, Phase, Step};
+use super::{Close, Conn, Deadline, Phase, Step, Streaming};
 use crate::event_loop::Ctx;
 use crate::http::encode;
-use crate::pool::{Done, StreamFraming};
+use crate::pool::{Done, Job, PullEnd, PullJob, Pulled, StreamFraming};
+use crate::stream::{StreamShared, StreamSrc};
 
 impl Conn {
     // ------------------------------------------------------------------ answers
@@ -51,8 +52,16 @@ impl Conn {
             ctx.bufs.put_write(out);
         }
         self.close_after |= done.close;
-        if let Some(s) = done.stream.take() {
-            self.stream = Some(s);
+        if done.stream_failed {
+            // The producer failed on its first pieces: send what there is, then cut off.
+            let _ = self.flush(ctx);
+            return Err(Close::StreamAborted);
+        }
+        if let Some((src, framing)) = done.stream.take() {
+            self.stream = Some(Streaming {
+                src: Some(src),
+                framing,
+            });
             self.phase = Phase::Stream;
             return self.pump_stream(ctx);
         }
@@ -185,22 +194,126 @@ impl Conn {
 
     // ------------------------------------------------------------------ streams
 
-    /// Moves queued chunks of the streamed body into the write buffer (while the client
-    /// keeps up) and writes them.
+    /// Moves the streamed body on: writes what is buffered and, while the client keeps
+    /// up (unwritten bytes under `stream_buffer_bytes`), takes more from its source — a
+    /// pull job for a producer, the queue of a channel.
     pub fn pump_stream(&mut self, ctx: &mut Ctx) -> Step {
+        let Some(st) = self.stream.as_mut() else {
+            return Ok(());
+        };
+        let framing = st.framing;
+        match st.src.take() {
+            // A pull is out (its answer brings us back): write what is already here.
+            None => self.flush(ctx).map(|_| ()),
+            Some(StreamSrc::Pull(pull)) => {
+                st.src = Some(StreamSrc::Pull(pull));
+                self.pump_pulled(ctx)
+            }
+            Some(StreamSrc::Channel(shared)) => {
+                st.src = Some(StreamSrc::Channel(shared.clone()));
+                self.pump_channel(ctx, &shared, framing)
+            }
+        }
+    }
+
+    /// Writes the buffered pieces of a pulled stream and, when the buffer has room, asks
+    /// a worker for more. A client that stops reading stops the pulls: it costs this
+    /// buffer, no thread, until the write deadline closes it.
+    fn pump_pulled(&mut self, ctx: &mut Ctx) -> Step {
+        let cap = ctx.cfg.stream_buffer_bytes;
+        self.compact_written(cap);
+        self.flush(ctx)?;
+        let pending = self.wbuf.len() - self.wpos;
+        if pending >= cap {
+            return Ok(()); // WRITABLE brings us back
+        }
+        let st = self.stream.as_mut().expect("streaming");
+        let Some(StreamSrc::Pull(pull)) = st.src.take() else {
+            unreachable!("pump_pulled is for pulled streams")
+        };
+        let job = PullJob {
+            token: self.token,
+            gen_: self.gen_,
+            pull,
+            framing: st.framing,
+            want: cap - pending,
+            out: ctx.bufs.take_write(),
+        };
+        match ctx.jobs.try_send(Job::Pull(job)) {
+            Ok(()) => ctx.outstanding += 1,
+            Err(e) => {
+                let Job::Pull(job) = e.into_inner() else {
+                    unreachable!("a pull was sent")
+                };
+                st.src = Some(StreamSrc::Pull(job.pull));
+                ctx.bufs.put_write(job.out);
+                ctx.stalled_pulls.push((self.token, self.gen_));
+            }
+        }
+        Ok(())
+    }
+
+    /// A pull job is back with the next pieces of the body.
+    pub fn on_pulled(&mut self, ctx: &mut Ctx, p: Pulled) -> Step {
+        let Some(st) = self.stream.as_mut() else {
+            return Ok(()); // the stream ended meanwhile (cannot happen; be safe)
+        };
+        let framing = st.framing;
+        st.src = Some(StreamSrc::Pull(p.pull));
+        if self.wbuf.is_empty() {
+            ctx.bufs.put_write(std::mem::replace(&mut self.wbuf, p.out));
+            self.wpos = 0;
+        } else {
+            self.wbuf.extend_from_slice(&p.out);
+            ctx.bufs.put_write(p.out);
+        }
+        match p.end {
+            PullEnd::More => self.pump_pulled(ctx),
+            PullEnd::Ended => self.end_stream(ctx, framing),
+            PullEnd::Failed => {
+                debug!(
+                    "conn={} stream producer failed: cutting the body off",
+                    self.id
+                );
+                let _ = self.flush(ctx);
+                Err(Close::StreamAborted)
+            }
+        }
+    }
+
+    /// The body is complete: the last chunk, then keep-alive or close as for any answer.
+    fn end_stream(&mut self, ctx: &mut Ctx, framing: StreamFraming) -> Step {
+        if framing == StreamFraming::Chunked {
+            encode::write_last_chunk(&mut self.wbuf);
+        }
+        trace!("conn={} stream ended", self.id);
+        self.stream = None;
+        self.phase = Phase::Write;
+        self.write_and_continue(ctx)
+    }
+
+    /// Drops what is already written, so a long stream's buffer stays small.
+    fn compact_written(&mut self, cap: usize) {
+        if self.wpos > cap {
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
+    }
+
+    /// Moves queued chunks of a channel stream into the write buffer (while the client
+    /// keeps up) and writes them.
+    fn pump_channel(
+        &mut self,
+        ctx: &mut Ctx,
+        shared: &Arc<StreamShared>,
+        framing: StreamFraming,
+    ) -> Step {
         let cap = ctx.cfg.stream_buffer_bytes;
         // Bytes this call may move, so one fast stream cannot hold the loop; past it the
         // connection is pumped again on the loop's next turn.
         let mut budget = cap.saturating_mul(4);
         loop {
-            let Some((shared, framing)) = self.stream.clone() else {
-                return Ok(());
-            };
-            if self.wpos > cap {
-                // Drop what is already written, so a long stream's buffer stays small.
-                self.wbuf.drain(..self.wpos);
-                self.wpos = 0;
-            }
+            self.compact_written(cap);
             let mut st = shared.lock();
             st.notified = false;
             if st.route.is_none() && !st.closed {
@@ -231,13 +344,7 @@ impl Conn {
                 shared.wake_producers();
             }
             if ended {
-                if framing == StreamFraming::Chunked {
-                    encode::write_last_chunk(&mut self.wbuf);
-                }
-                trace!("conn={} stream ended", self.id);
-                self.stream = None;
-                self.phase = Phase::Write;
-                return self.write_and_continue(ctx);
+                return self.end_stream(ctx, framing);
             }
             if !self.flush(ctx)? {
                 return Ok(()); // the socket is full: WRITABLE brings us back

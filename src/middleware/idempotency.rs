@@ -483,7 +483,7 @@ mod tests {
                 "/fail" if req.header("X-Fail").is_some() => Response::error(500, ""),
                 "/panic" if req.header("X-Fail").is_some() => panic!("handler bug"),
                 "/busy" => Response::error(429, ""),
-                "/stream" => Response::stream(|_| {}),
+                "/stream" => Response::stream(std::iter::empty::<Vec<u8>>()),
                 _ => Response::text(format!("order {n}"))
                     .with_status(201)
                     .with_header("Location", format!("/orders/{n}")),
