@@ -59,6 +59,11 @@ pub struct Config {
     /// Largest request body (decoded, for chunked) before `413`, so uploads cannot exhaust
     /// memory.
     pub max_body_bytes: u64,
+    /// Bytes of request data the event loop may hold for all connections together (read
+    /// buffers and bodies being read), so N stalled uploads cannot take the memory: past
+    /// it the loop stops reading bodies (nothing accepted is dropped) and a new request
+    /// that needs more gets `503` + `Retry-After`.
+    pub max_buffered_bytes: usize,
     /// Requests per connection before `Connection: close` (0 = no limit), so a load balancer
     /// can rebalance long-lived clients.
     pub max_requests_per_connection: usize,
@@ -98,6 +103,7 @@ impl Default for Config {
             max_headers: 64,
             max_uri_bytes: 8 * 1024,
             max_body_bytes: 1024 * 1024,
+            max_buffered_bytes: 64 * 1024 * 1024,
             max_requests_per_connection: 0,
             max_batch: 64,
             stream_buffer_bytes: 256 * 1024,
@@ -218,6 +224,7 @@ impl Config {
             "max_headers" => self.max_headers = count()?,
             "max_uri_bytes" => self.max_uri_bytes = usize_size()?,
             "max_body_bytes" => self.max_body_bytes = size()?,
+            "max_buffered_bytes" => self.max_buffered_bytes = usize_size()?,
             "max_requests_per_connection" => self.max_requests_per_connection = count()?,
             "max_batch" => self.max_batch = count()?,
             "stream_buffer_bytes" => self.stream_buffer_bytes = usize_size()?,
@@ -244,6 +251,7 @@ impl Config {
             ("max_uri_bytes", self.max_uri_bytes),
             ("max_batch", self.max_batch),
             ("stream_buffer_bytes", self.stream_buffer_bytes),
+            ("max_buffered_bytes", self.max_buffered_bytes),
         ];
         for (field, value) in counts {
             let (min, max) = match field {
@@ -374,6 +382,8 @@ pub const FIELDS: &[FieldInfo] = fields! {
         "Longest request target (at most max_head_bytes); longer gets 414.";
     max_body_bytes "H1_MAX_BODY_BYTES" "--max-body-bytes" "size" "1MiB" "MaxBytesReader"
         "Largest request body (decoded, for chunked); larger gets 413 and close.";
+    max_buffered_bytes "H1_MAX_BUFFERED_BYTES" "--max-buffered-bytes" "size" "64MiB" "—"
+        "Request bytes held for all connections together; past it bodies wait, new needs get 503.";
     max_requests_per_connection "H1_MAX_REQUESTS_PER_CONNECTION"
         "--max-requests-per-connection" "count" "0 (unlimited)" "—"
         "Requests served on one connection before Connection: close; 0 = no limit.";

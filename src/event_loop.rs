@@ -57,6 +57,15 @@ pub(crate) struct Ctx {
     pub outstanding: usize,
     /// Streams to pump again on the next turn (they used their share of this one).
     pub deferred: Vec<(usize, u32)>,
+    /// Request bytes held by all connections (read buffers, bodies being decoded, batches
+    /// at workers), bounded by `max_buffered_bytes`.
+    pub held: usize,
+    /// Connections whose body reading waits for the budget.
+    pub budget_waiters: Vec<(usize, u32)>,
+    /// Some connection gave bytes back while others wait.
+    pub budget_freed: bool,
+    /// Connections to read again on the next turn (room was made for them).
+    pub deferred_reads: Vec<(usize, u32)>,
     /// Pulled streams whose pull job found the queue full: retried when a worker
     /// reports back (the queue then has room), not by spinning.
     pub stalled_pulls: Vec<(usize, u32)>,
@@ -188,6 +197,10 @@ impl EventLoop {
                 outstanding: 0,
                 deferred: Vec::new(),
                 stalled_pulls: Vec::new(),
+                held: 0,
+                budget_waiters: Vec::new(),
+                budget_freed: false,
+                deferred_reads: Vec::new(),
                 date: DateCache::new(),
             },
             completions: p.completions,
@@ -219,7 +232,10 @@ impl EventLoop {
                 timeout = Some(Duration::ZERO);
             } else {
                 self.wake.set_asleep(true);
-                if !self.completions.is_empty() || !self.ctx.deferred.is_empty() {
+                if !self.completions.is_empty()
+                    || !self.ctx.deferred.is_empty()
+                    || !self.ctx.deferred_reads.is_empty()
+                {
                     self.wake.set_asleep(false);
                     timeout = Some(Duration::ZERO);
                 }
@@ -243,6 +259,9 @@ impl EventLoop {
             for (t, g) in std::mem::take(&mut self.ctx.deferred) {
                 self.with_conn(t, Some(g), |c, ctx| c.pump_stream(ctx));
             }
+            for (t, g) in std::mem::take(&mut self.ctx.deferred_reads) {
+                self.with_conn(t, Some(g), |c, ctx| c.resume_reading(ctx));
+            }
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept_all(),
@@ -265,6 +284,13 @@ impl EventLoop {
                 }
             }
             self.drain_completions();
+            if std::mem::take(&mut self.ctx.budget_freed) {
+                // Memory came back: the bodies that waited for it read on (those that
+                // still do not fit queue up again).
+                for (t, g) in std::mem::take(&mut self.ctx.budget_waiters) {
+                    self.with_conn(t, Some(g), |c, ctx| c.resume_reading(ctx));
+                }
+            }
             if self.control.stop.load(Ordering::Acquire) && !self.ctx.draining {
                 info!("shutdown requested");
                 self.begin_drain();

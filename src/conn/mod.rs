@@ -147,6 +147,17 @@ pub(crate) struct Conn {
     chunk: Option<ChunkProgress>,
     /// `100 Continue` already sent for the request at the front of the buffer.
     continue_sent: bool,
+    /// The last read stopped because the memory budget did not allow a larger buffer.
+    over_budget: bool,
+    /// The parsed head of the request at the front of the buffer while its
+    /// `Content-Length` body arrives: a byte of body costs a length check, not a re-parse
+    /// of the head. Its fields stay in the buffer's field list.
+    pending: Option<parse::Head>,
+    /// Bytes of request data this connection is charged for in `Ctx::held` (its read
+    /// buffer, a chunked body being decoded, the batch at a worker).
+    charged: usize,
+    /// Size of the read buffer handed to a worker with the batch (still charged).
+    batch_bytes: usize,
 }
 
 type Step = Result<(), Close>;
@@ -175,7 +186,34 @@ impl Conn {
             stream: None,
             chunk: None,
             continue_sent: false,
+            over_budget: false,
+            pending: None,
+            charged: 0,
+            batch_bytes: 0,
         }
+    }
+
+    /// Brings this connection's share of the loop's memory budget up to date.
+    pub(crate) fn recharge(&mut self, ctx: &mut Ctx) {
+        let now = self.rbuf.as_ref().map_or(0, |b| b.bytes.len())
+            + self.chunk.as_ref().map_or(0, |c| c.body.capacity())
+            + self.batch_bytes;
+        if now < self.charged {
+            ctx.held -= self.charged - now;
+            ctx.budget_freed |= !ctx.budget_waiters.is_empty();
+        } else {
+            ctx.held += now - self.charged;
+        }
+        self.charged = now;
+    }
+
+    /// Reading was paused for the memory budget: try again (budget freed).
+    pub fn resume_reading(&mut self, ctx: &mut Ctx) -> Step {
+        if !self.read_paused || !matches!(self.phase, Phase::ReadHead | Phase::ReadBody) {
+            return Ok(());
+        }
+        self.read_paused = false;
+        self.on_readable(ctx, false)
     }
 
     /// Arms the single deadline of this connection `after` from now; the wheel is only
@@ -210,6 +248,12 @@ impl Conn {
     /// then does not mean the socket is drained — the EOF is still to be read, and being
     /// edge-triggered, no further event would announce it.
     pub fn on_readable(&mut self, ctx: &mut Ctx, hung_up: bool) -> Step {
+        let step = self.read_step(ctx, hung_up);
+        self.recharge(ctx);
+        step
+    }
+
+    fn read_step(&mut self, ctx: &mut Ctx, hung_up: bool) -> Step {
         if self.phase == Phase::Closing {
             return self.discard_input();
         }
@@ -266,7 +310,17 @@ impl Conn {
                     break;
                 }
                 let grown = (b.bytes.len() * 2).min(ctx.read_cap);
+                let more = grown - b.bytes.len();
+                if ctx.held + more > ctx.cfg.max_buffered_bytes {
+                    // The memory budget for all connections is spent: stop reading here
+                    // (what was read stays); `process` decides whether to wait or refuse.
+                    self.read_paused = true;
+                    self.over_budget = true;
+                    break;
+                }
                 b.bytes.resize(grown, 0);
+                ctx.held += more;
+                self.charged += more;
             }
             match (&*self.sock).read(&mut b.bytes[b.len..]) {
                 Ok(0) => {
@@ -320,16 +374,32 @@ impl Conn {
             };
         };
         let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        if let Some(h) = &self.pending
+            && let Framing::Length(n) = h.framing
+            && (b.len as u64) < u64::from(h.len) + n
+        {
+            // Still inside the body of the head parsed earlier: nothing to parse.
+            return self.after_read(ctx);
+        }
         let data = &b.bytes[..b.len];
         let mut reqs = ctx.bufs.take_reqs();
-        b.fields.clear();
+        let pending = self.pending.take();
+        if pending.is_none() {
+            b.fields.clear();
+        }
         let mut pos = 0;
         let mut failure = None;
         let mut body_pending = false;
         let mut want_continue = None;
+        let mut reserve_to = None;
+        let mut pending = pending;
         while pos < data.len() && reqs.len() < ctx.cfg.max_batch {
             let fields_before = b.fields.len();
-            let head = match parse::parse_head(data, pos, &ctx.limits, &mut b.fields) {
+            let parsed = match pending.take() {
+                Some(h) => Ok(Some(h)),
+                None => parse::parse_head(data, pos, &ctx.limits, &mut b.fields),
+            };
+            let head = match parsed {
                 Ok(Some(h)) => h,
                 Ok(None) => {
                     b.fields.truncate(fields_before);
@@ -348,9 +418,16 @@ impl Conn {
                     let end = body_start as u64 + n;
                     if (data.len() as u64) < end {
                         body_pending = true;
-                        b.fields.truncate(fields_before);
-                        if pos == 0 && head.expect_continue {
-                            want_continue = Some(head.version);
+                        if pos == 0 {
+                            if head.expect_continue {
+                                want_continue = Some(head.version);
+                            }
+                            // The whole body will sit in this buffer: size it (and charge
+                            // the budget) once, now, rather than doubling as it arrives.
+                            reserve_to = Some(end as usize);
+                            self.pending = Some(head);
+                        } else {
+                            b.fields.truncate(fields_before);
                         }
                         break;
                     }
@@ -423,14 +500,67 @@ impl Conn {
             }
         }
         if !reqs.is_empty() {
+            self.pending = None;
             return self.dispatch(ctx, reqs, pos);
+        }
+        ctx.bufs.put_reqs(reqs);
+        if let Some(e) = failure {
+            self.pending = None;
+            return self.answer_error(ctx, e);
+        }
+        if let Some(end) = reserve_to
+            && !self.reserve(ctx, end)
+        {
+            // A new request whose body the memory budget cannot hold: refused before
+            // anything was promised (no 100 Continue went out).
+            self.pending = None;
+            return self.answer_503(ctx, "buffered request bytes at max_buffered_bytes");
         }
         if let Some(version) = want_continue {
             self.send_continue(ctx, version);
         }
-        ctx.bufs.put_reqs(reqs);
-        if let Some(e) = failure {
-            return self.answer_error(ctx, e);
+        if body_pending && self.phase != Phase::ReadBody {
+            self.phase = Phase::ReadBody;
+            self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
+        }
+        self.after_read(ctx)
+    }
+
+    /// Grows the read buffer to `end` bytes if the memory budget allows it.
+    fn reserve(&mut self, ctx: &mut Ctx, end: usize) -> bool {
+        let b = Arc::get_mut(self.rbuf.as_mut().expect("reading"))
+            .expect("the read buffer is owned by its connection");
+        if b.bytes.len() >= end {
+            return true;
+        }
+        let more = end - b.bytes.len();
+        if ctx.held + more > ctx.cfg.max_buffered_bytes {
+            return false;
+        }
+        b.bytes.resize(end, 0);
+        ctx.held += more;
+        self.charged += more;
+        if self.over_budget {
+            // The read stopped for want of room that is now there.
+            self.over_budget = false;
+            self.read_paused = false;
+            ctx.deferred_reads.push((self.token, self.gen_));
+        }
+        true
+    }
+
+    /// After a read with no complete request: wait for more bytes, or for memory.
+    fn after_read(&mut self, ctx: &mut Ctx) -> Step {
+        if std::mem::take(&mut self.over_budget) {
+            if self.phase == Phase::ReadBody {
+                // A request already accepted: its body waits (nothing is dropped) until
+                // other connections give memory back, within its read deadline.
+                debug!("conn={} memory budget spent: reading paused", self.id);
+                ctx.budget_waiters.push((self.token, self.gen_));
+            } else {
+                // A head that needs a larger buffer than the budget leaves.
+                return self.answer_503(ctx, "buffered request bytes at max_buffered_bytes");
+            }
         }
         if self.peer_eof {
             return Err(if self.buffered() > 0 {
@@ -438,10 +568,6 @@ impl Conn {
             } else {
                 Close::PeerClosed
             });
-        }
-        if body_pending && self.phase != Phase::ReadBody {
-            self.phase = Phase::ReadBody;
-            self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
         }
         Ok(())
     }
@@ -466,6 +592,7 @@ impl Conn {
     fn dispatch(&mut self, ctx: &mut Ctx, reqs: Vec<ReqMeta>, consumed: usize) -> Step {
         let mut batch = self.rbuf.take().expect("dispatching needs a buffer");
         let total = batch.len;
+        self.batch_bytes = batch.bytes.len();
         // RFC 9112 §2.2: empty lines before a request are ignored; a stray CRLF after the
         // last request must not count as the start of another (nor hold a buffer).
         let mut rest_at = consumed;
@@ -525,7 +652,9 @@ impl Conn {
             self.id,
             ctx.jobs.len()
         );
-        match ctx.jobs.try_send(Job::Batch(job)) {
+        let sent = ctx.jobs.try_send(Job::Batch(job));
+        self.recharge(ctx);
+        match sent {
             Ok(()) => {
                 ctx.outstanding += 1;
                 Ok(())
@@ -536,38 +665,45 @@ impl Conn {
                     unreachable!("a batch was sent")
                 };
                 job.sock = None;
-                log::warn!(
-                    "conn={} worker queue full: answering 503 and closing ({n} request(s) shed)",
-                    self.id
-                );
-                self.cancel = None;
-                // One answer, with close: nothing may follow it (RFC 9112 §9.6); the
-                // requests behind it stay unanswered, so the close lingers.
-                encode::write_head(
-                    &mut self.wbuf,
-                    503,
-                    ctx.date(),
-                    [
-                        ("Content-Type", &b"text/plain; charset=utf-8"[..]),
-                        ("Retry-After", &b"1"[..]),
-                    ],
-                    BodyFraming::Length(20),
-                    ConnectionField::Close,
-                );
-                self.wbuf.extend_from_slice(b"Service Unavailable\n");
                 ctx.bufs.put_read(job.batch);
                 ctx.bufs.put_reqs(job.reqs);
                 ctx.bufs.put_write(job.out);
+                self.batch_bytes = 0;
+                self.cancel = None;
+                // The requests behind it stay unanswered, so the close lingers.
                 self.unread_input |= n > 1;
-                self.close_after = true;
-                self.phase = Phase::Write;
-                self.write_and_continue(ctx)
+                self.answer_503(ctx, "worker queue full")
             }
         }
     }
 
+    /// Sheds load: one `503` with `Retry-After`, then close (RFC 9112 §9.6: nothing may
+    /// follow an answer with close). The request never reaches a handler.
+    fn answer_503(&mut self, ctx: &mut Ctx, why: &str) -> Step {
+        log::warn!("conn={} {why}: answering 503 and closing", self.id);
+        encode::write_head(
+            &mut self.wbuf,
+            503,
+            ctx.date(),
+            [
+                ("Content-Type", &b"text/plain; charset=utf-8"[..]),
+                ("Retry-After", &b"1"[..]),
+            ],
+            BodyFraming::Length(20),
+            ConnectionField::Close,
+        );
+        self.wbuf.extend_from_slice(b"Service Unavailable\n");
+        self.chunk = None;
+        self.pending = None;
+        self.unread_input |= self.phase == Phase::ReadBody || self.buffered() > 0;
+        self.close_after = true;
+        self.phase = Phase::Write;
+        self.write_and_continue(ctx)
+    }
+
     /// Answers a protocol error with its status and closes (the framing is unknown).
     fn answer_error(&mut self, ctx: &mut Ctx, e: Error) -> Step {
+        self.pending = None;
         debug!("conn={} bad request: {e} -> {}", self.id, e.status());
         let msg = e.message().as_bytes();
         encode::write_head(
@@ -612,5 +748,9 @@ impl Conn {
             ctx.bufs.put_read(b);
         }
         ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
+        self.chunk = None;
+        self.pending = None;
+        self.batch_bytes = 0;
+        self.recharge(ctx);
     }
 }

@@ -35,6 +35,8 @@ impl Conn {
             }
             ctx.bufs.put_read(b);
         }
+        self.batch_bytes = 0;
+        self.recharge(ctx);
         ctx.bufs.put_reqs(std::mem::take(&mut done.reqs));
         if done.write_failed {
             return Err(Close::IoError(io::ErrorKind::BrokenPipe));
