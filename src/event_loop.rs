@@ -25,6 +25,7 @@ use crate::listener::{self, Accepted};
 use crate::pool::{Completion, Job, LoopWake, Notifier};
 use crate::signal::SignalPipe;
 use crate::timer::{Tick, Wheel};
+use crate::upgrade::{OnUpgrade, Upgraded};
 
 const LISTENER: Token = Token(usize::MAX);
 pub(crate) const WAKER: Token = Token(usize::MAX - 1);
@@ -432,22 +433,56 @@ impl EventLoop {
         };
         slot.gen_ = slot.gen_.wrapping_add(1);
         debug!("conn={} closed: {reason:?}", conn.id);
+        let upgrade = conn.take_upgrade().filter(|_| reason == Close::Upgraded);
         conn.release(&mut self.ctx);
-        // A worker may still hold the socket (the fd then closes when it lets go), so
-        // deregister by descriptor rather than by owning the source.
-        if Arc::strong_count(&conn.sock) > 1 {
-            // A worker still holds the socket to write its batch: shut it down so the
-            // connection really ends now (its late write then fails harmlessly).
-            let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+        if let Some((f, read_ahead)) = upgrade {
+            self.hand_over(conn, f, read_ahead);
+        } else {
+            // A worker may still hold the socket (the fd then closes when it lets go), so
+            // deregister by descriptor rather than by owning the source.
+            if Arc::strong_count(&conn.sock) > 1 {
+                // A worker still holds the socket to write its batch: shut it down so the
+                // connection really ends now (its late write then fails harmlessly).
+                let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+            }
+            let fd = conn.sock.as_raw_fd();
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+            drop(conn);
         }
-        let fd = conn.sock.as_raw_fd();
-        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-        drop(conn);
         self.free.push(t);
         self.live -= 1;
         if self.paused.is_some() && !self.ctx.draining {
             self.paused = None;
             self.accept_all();
+        }
+    }
+
+    /// Gives an upgraded connection's socket to its callback (run on a worker): the loop
+    /// stops watching it and forgets it.
+    fn hand_over(&mut self, conn: Conn, f: OnUpgrade, read_ahead: Vec<u8>) {
+        let (id, peer) = (conn.id, conn.peer);
+        // The answer was written and no batch is out, so no worker holds the socket.
+        let Ok(mut sock) = Arc::try_unwrap(conn.sock) else {
+            error!("conn={id} upgrade: the socket is still shared; closing it");
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut sock);
+        let stream = std::net::TcpStream::from(sock);
+        if let Err(e) = stream.set_nonblocking(false) {
+            debug!("conn={id} upgrade: {e}");
+            return;
+        }
+        debug!(
+            "conn={id} upgraded: handed over with {} byte(s) read ahead",
+            read_ahead.len()
+        );
+        let up = Upgraded {
+            stream,
+            read_ahead,
+            peer,
+        };
+        if self.ctx.jobs.try_send(Job::Upgrade(f, up)).is_err() {
+            warn!("conn={id} upgrade: worker queue full; closing the upgraded connection");
         }
     }
 

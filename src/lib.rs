@@ -53,6 +53,7 @@ mod signal;
 mod stream;
 pub mod testing;
 pub mod timer;
+mod upgrade;
 
 pub use config::{Config, ConfigError};
 pub use handler::Handler;
@@ -63,3 +64,4 @@ pub use response::Response;
 pub use router::Router;
 pub use server::{Server, ServerHandle, ServerState, ShutdownToken};
 pub use stream::{StreamClosed, StreamSender, TrySendError};
+pub use upgrade::Upgraded;

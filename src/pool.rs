@@ -25,6 +25,7 @@ use crate::request::{Batch, BodyRef, CancelFlag, Request};
 use crate::response::Pull;
 use crate::response::{Body, Response, StreamBody};
 use crate::stream::StreamSrc;
+use crate::upgrade::{OnUpgrade, Upgraded};
 
 /// One request of a batch, as the loop parsed it.
 #[derive(Debug)]
@@ -42,6 +43,8 @@ pub(crate) enum Job {
     Batch(BatchJob),
     /// Produce the next pieces of a pulled stream.
     Pull(PullJob),
+    /// Give an upgraded connection to its callback.
+    Upgrade(OnUpgrade, Upgraded),
 }
 
 /// Work for one connection: every complete request that was in its read buffer.
@@ -88,6 +91,9 @@ pub(crate) struct Done {
     /// The pulled stream's producer failed while the worker produced its first pieces:
     /// the loop writes what is in `out` and closes without ending the body.
     pub stream_failed: bool,
+    /// The last answer switches protocols: once `out` is written, the connection goes to
+    /// this callback, with the batch's bytes from the offset on as read-ahead.
+    pub upgrade: Option<(OnUpgrade, u32)>,
 }
 
 impl Drop for Done {
@@ -298,6 +304,12 @@ fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
                 }));
                 continue;
             }
+            Job::Upgrade(f, up) => {
+                if catch_unwind(AssertUnwindSafe(|| f(up))).is_err() {
+                    error!("an upgrade callback panicked");
+                }
+                continue;
+            }
         };
         run_batch(job, &mut date, &shared, &*app);
     }
@@ -334,6 +346,7 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
             resume_at: None,
             handed_back: 0,
             stream_failed: false,
+            upgrade: None,
             batch: Some(job.batch),
             reqs: job.reqs,
         }));
@@ -395,6 +408,7 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
     let n = job.reqs.len();
     let mut out = std::mem::take(&mut job.out);
     let mut stream: Option<(StreamSrc, StreamFraming)> = None;
+    let mut upgrade = None;
     let mut close = false;
     let mut next = 0;
     trace!(
@@ -453,8 +467,32 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
         if i + 1 == n && shared.draining.load(Ordering::Acquire) {
             c = true;
         }
+        let mut resp = resp;
+        if let Some(f) = resp.upgrade.take() {
+            if matches!(resp.body, Body::Stream(_)) || c {
+                error!(
+                    "conn={} an upgrade on a streamed or closing response is ignored",
+                    job.conn_id
+                );
+            } else {
+                // The connection leaves HTTP after this answer: the requests behind it are
+                // the new protocol's bytes, not requests (RFC 9110 §7.8).
+                let rest_at = job
+                    .reqs
+                    .get(next)
+                    .map_or(job.batch.len as u32, |r| r.head.method_span.start);
+                encode_response(&mut out, resp, method, version, Connect::Upgrade, date);
+                upgrade = Some((f, rest_at));
+                break;
+            }
+        }
+        let connect = if c {
+            Connect::Close
+        } else {
+            Connect::KeepAlive
+        };
         if let Encoded::Stream(s, framing) =
-            encode_response(&mut out, resp, method, version, c, date)
+            encode_response(&mut out, resp, method, version, connect, date)
         {
             if framing == StreamFraming::UntilClose {
                 c = true;
@@ -465,7 +503,8 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
         // connection is answered.
         close = c;
     }
-    let resume_at = (!close && next < n).then(|| job.reqs[next].head.method_span.start);
+    let resume_at =
+        (!close && upgrade.is_none() && next < n).then(|| job.reqs[next].head.method_span.start);
     if resume_at.is_some() {
         trace!(
             "conn={} {} request(s) handed back to the loop",
@@ -486,9 +525,18 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
         resume_at,
         handed_back: if resume_at.is_some() { n - next } else { 0 },
         stream_failed: false,
+        upgrade,
         batch: Some(std::mem::take(&mut job.batch)),
         reqs: std::mem::take(&mut job.reqs),
     }
+}
+
+/// What the Connection field of an answer says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Connect {
+    KeepAlive,
+    Close,
+    Upgrade,
 }
 
 enum Encoded {
@@ -503,17 +551,20 @@ fn encode_response(
     resp: Response,
     method: Method,
     version: Version,
-    close: bool,
+    connect: Connect,
     date: &[u8; 29],
 ) -> Encoded {
     let mut status = resp.status();
-    if status < 200 {
+    let close = connect == Connect::Close;
+    if status < 200 && !(status == 101 && connect == Connect::Upgrade) {
         // A 1xx is an interim answer: as the final one it would leave the client waiting
         // for another (RFC 9110 §15.2). Only the engine sends interim answers.
         error!("a handler answered {status} as its final status; sending 500");
         status = 500;
     }
-    let connection = if close {
+    let connection = if connect == Connect::Upgrade {
+        ConnectionField::Upgrade
+    } else if close {
         ConnectionField::Close
     } else if version == Version::Http10 {
         ConnectionField::KeepAlive

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::stream::{StreamSender, StreamShared};
+use crate::upgrade::{OnUpgrade, Upgraded};
 
 /// What a handler answers.
 pub struct Response {
@@ -19,6 +20,8 @@ pub struct Response {
     headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     /// The body.
     pub(crate) body: Body,
+    /// Takes the connection over once this response is written.
+    pub(crate) upgrade: Option<OnUpgrade>,
 }
 
 /// A response body.
@@ -53,6 +56,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Body::Empty,
+            upgrade: None,
         }
     }
 
@@ -151,6 +155,21 @@ impl Response {
         let mut r = Response::new(200);
         r.body = Body::Stream(StreamBody::Pull(pull));
         r
+    }
+
+    /// Switches protocols after this response (RFC 9110 §7.8): once it is written, the
+    /// connection — its socket and any bytes already read past the request head — is
+    /// handed to `on_upgrade` and the server forgets it. Usually on a `101` with an
+    /// `Upgrade` header; the engine adds `Connection: Upgrade`. Requests pipelined behind
+    /// this one are not answered: their bytes belong to the new protocol
+    /// ([`Upgraded::read_ahead`](crate::Upgraded)).
+    ///
+    /// # Warning
+    /// `on_upgrade` runs on a worker: hand the connection to a thread or event loop of
+    /// your own and return, or the worker stays held for as long as the connection lives.
+    pub fn upgrade(mut self, on_upgrade: impl FnOnce(Upgraded) + Send + 'static) -> Self {
+        self.upgrade = Some(Box::new(on_upgrade));
+        self
     }
 
     /// A streamed body fed through the returned sender, which may be moved to any thread

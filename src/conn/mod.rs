@@ -22,6 +22,7 @@ use crate::pool::{BatchJob, Job, ReqMeta, StreamFraming};
 use crate::request::{Batch, BodyRef, CancelFlag};
 use crate::stream::StreamSrc;
 use crate::timer::Tick;
+use crate::upgrade::OnUpgrade;
 
 mod write;
 pub(crate) use write::write_direct;
@@ -85,6 +86,8 @@ pub(crate) enum Close {
     ForcedStop,
     /// A streamed body's producer failed: closed without the final chunk.
     StreamAborted,
+    /// The answer switched protocols: the connection was handed to its upgrade callback.
+    Upgraded,
 }
 
 /// Progress of a chunked body at the front of the read buffer, kept across reads so a
@@ -158,6 +161,9 @@ pub(crate) struct Conn {
     charged: usize,
     /// Size of the read buffer handed to a worker with the batch (still charged).
     batch_bytes: usize,
+    /// An answer that switches protocols is being written: then the connection goes to
+    /// this callback, with the bytes read past the upgrading request.
+    upgrade: Option<(OnUpgrade, Vec<u8>)>,
 }
 
 type Step = Result<(), Close>;
@@ -190,6 +196,7 @@ impl Conn {
             pending: None,
             charged: 0,
             batch_bytes: 0,
+            upgrade: None,
         }
     }
 
@@ -734,6 +741,11 @@ impl Conn {
             Deadline::Header => self.answer_error(ctx, Error::HeaderTimeout),
             Deadline::Body => self.answer_error(ctx, Error::BodyTimeout),
         }
+    }
+
+    /// The upgrade callback and read-ahead, once the switching answer is written.
+    pub fn take_upgrade(&mut self) -> Option<(OnUpgrade, Vec<u8>)> {
+        self.upgrade.take()
     }
 
     /// Tears the connection's shared state down (the loop then drops the socket).

@@ -26,7 +26,12 @@ impl Conn {
         if let Some(c) = self.cancel.take() {
             ctx.bufs.put_cancel(c);
         }
+        let upgrade = done.upgrade.take();
         if let Some(b) = done.batch.take() {
+            if let Some((f, at)) = upgrade {
+                // Bytes after the upgrading request are the new protocol's.
+                self.upgrade = Some((f, b.bytes[at as usize..b.len].to_vec()));
+            }
             if let Some(at) = done.resume_at {
                 // The worker stopped early: put the requests it did not run back in front
                 // of whatever arrived meanwhile; they are parsed once these answers are out.
@@ -136,6 +141,13 @@ impl Conn {
     pub(super) fn write_and_continue(&mut self, ctx: &mut Ctx) -> Step {
         if !self.flush(ctx)? {
             return Ok(());
+        }
+        if let Some((_, ahead)) = self.upgrade.as_mut() {
+            // The answer is out: the connection leaves HTTP with whatever arrived since.
+            if let Some(b) = self.rbuf.as_ref() {
+                ahead.extend_from_slice(&b.bytes[..b.len]);
+            }
+            return Err(Close::Upgraded);
         }
         if self.close_after || (ctx.draining && self.stream.is_none()) {
             return self.finish(ctx);

@@ -28,6 +28,9 @@ pub enum ConnectionField {
     KeepAlive,
     /// `Connection: close`: the server closes after this response (RFC 9112 §9.6).
     Close,
+    /// `Connection: Upgrade`: the connection switches protocols after this response
+    /// (RFC 9110 §7.8).
+    Upgrade,
 }
 
 /// The "100 Continue" interim response (RFC 9110 §15.2.1).
@@ -199,6 +202,7 @@ pub fn write_head<'h>(
         ConnectionField::Omit => {}
         ConnectionField::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
         ConnectionField::Close => out.extend_from_slice(b"Connection: close\r\n"),
+        ConnectionField::Upgrade => out.extend_from_slice(b"Connection: Upgrade\r\n"),
     }
     out.extend_from_slice(b"\r\n");
 }

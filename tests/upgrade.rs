@@ -1,0 +1,111 @@
+//! Protocol upgrades: a handler answers `101` with an upgrade callback; once the answer is
+//! written the connection — socket and bytes already read — belongs to the callback. Here
+//! the new protocol is a byte echo, spoken over a raw socket.
+mod support;
+use support::*;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use h1server::{Request, Response, Upgraded};
+
+fn echo(mut up: Upgraded) {
+    std::thread::spawn(move || {
+        if up.stream.write_all(&up.read_ahead).is_err() {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match up.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if up.stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn app(req: &mut Request) -> Response {
+    if req.header("upgrade") == Some("echo") {
+        Response::new(101).with_header("Upgrade", "echo").upgrade(echo)
+    } else {
+        Response::text("plain http\n")
+    }
+}
+
+/// Reads exactly `n` bytes.
+fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut got = vec![0u8; n];
+    s.read_exact(&mut got).expect("read");
+    got
+}
+
+/// Reads the 101 head (up to the blank line) and returns it.
+fn read_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).expect("the 101 head");
+        head.push(b[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+const UPGRADE: &[u8] =
+    b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n";
+
+#[test]
+fn upgraded_connection_belongs_to_the_callback_with_the_bytes_that_came_with_the_head() {
+    let server = TestServer::start(app);
+    let mut s = server.connect();
+    // The first bytes of the new protocol travel in the same write as the request head.
+    let mut first = UPGRADE.to_vec();
+    first.extend_from_slice(b"hello\n");
+    s.write_all(&first).unwrap();
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert!(head.contains("\r\nUpgrade: echo\r\n"), "{head}");
+    assert!(head.contains("\r\nConnection: Upgrade\r\n"), "{head}");
+    assert!(!head.contains("Content-Length"), "{head}");
+    assert_eq!(read_n(&mut s, 6), b"hello\n");
+    s.write_all(b"world\n").unwrap();
+    assert_eq!(read_n(&mut s, 6), b"world\n");
+    // No longer HTTP: a request is just bytes to echo now.
+    let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    s.write_all(req).unwrap();
+    assert_eq!(read_n(&mut s, req.len()), req);
+    // The server goes on serving HTTP on other connections.
+    let resp = roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.text(), "plain http\n");
+}
+
+#[test]
+fn requests_pipelined_behind_an_upgrade_are_the_new_protocols_bytes() {
+    let server = TestServer::start(app);
+    let mut s = server.connect();
+    let mut reqs = b"GET /before HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    reqs.extend_from_slice(UPGRADE);
+    let behind = b"GET /behind HTTP/1.1\r\nHost: x\r\n\r\n";
+    reqs.extend_from_slice(behind);
+    s.write_all(&reqs).unwrap();
+    let mut r = Reader::new(s.try_clone().unwrap());
+    assert_eq!(r.read_response().text(), "plain http\n");
+    let mut rest = r.leftover().to_vec();
+    // The 101 head, then the request behind it echoed verbatim (not answered).
+    while !rest.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut b = [0u8; 512];
+        let n = s.read(&mut b).unwrap();
+        assert!(n > 0, "closed before the 101");
+        rest.extend_from_slice(&b[..n]);
+    }
+    let end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(rest.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&rest));
+    let mut echoed = rest[end..].to_vec();
+    if echoed.len() < behind.len() {
+        echoed.extend(read_n(&mut s, behind.len() - echoed.len()));
+    }
+    assert_eq!(echoed, behind);
+}
