@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::pool::ReqMeta;
+use crate::pool::{BatchSignal, ReqMeta};
 use crate::request::{Batch, CancelFlag};
 
 /// Initial size of a read buffer (grown on demand up to the connection's cap).
@@ -23,6 +23,7 @@ pub(crate) struct Buffers {
     write: Vec<Vec<u8>>,
     reqs: Vec<Vec<ReqMeta>>,
     cancels: Vec<CancelFlag>,
+    signals: Vec<BatchSignal>,
 }
 
 impl Buffers {
@@ -75,6 +76,18 @@ impl Buffers {
     pub fn put_cancel(&mut self, mut c: CancelFlag) {
         if self.cancels.len() < POOL_MAX && c.try_reset() {
             self.cancels.push(c);
+        }
+    }
+
+    /// A clear batch signal.
+    pub fn take_signal(&mut self) -> BatchSignal {
+        self.signals.pop().unwrap_or_default()
+    }
+
+    /// Returns a batch's signal; kept only if nobody else still holds it.
+    pub fn put_signal(&mut self, mut s: BatchSignal) {
+        if self.signals.len() < POOL_MAX && s.try_reset() {
+            self.signals.push(s);
         }
     }
 

@@ -12,13 +12,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use log::{debug, error, info, trace, warn};
-use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use std::os::fd::AsRawFd;
 
 use crate::buffers::Buffers;
 use crate::config::Config;
-use crate::conn::{Close, Conn, Deadline, Phase};
+use crate::conn::{Close, Conn, Deadline};
 use crate::http::date::DateCache;
 use crate::http::parse::Limits;
 use crate::listener::{self, Accepted};
@@ -424,30 +422,49 @@ impl EventLoop {
         self.live += 1;
     }
 
+    /// Closes connection `t`: at once, or — when a worker holds its batch and the right
+    /// to write — once the batch is back (unless the server is stopping: `reason` is
+    /// forced).
     fn close(&mut self, t: usize, reason: Close) {
         let Some(slot) = self.slots.get_mut(t) else {
             return;
         };
-        let Some(mut conn) = slot.conn.take() else {
+        let Some(conn) = slot.conn.as_mut() else {
             return;
         };
+        if !reason.is_forced() && conn.defer_close(reason) {
+            return;
+        }
+        let mut conn = slot.conn.take().expect("checked above");
         slot.gen_ = slot.gen_.wrapping_add(1);
-        debug!("conn={} closed: {reason:?}", conn.id);
+        debug!(
+            "conn={} closed ({}): {reason:?}",
+            conn.id,
+            conn.phase_name()
+        );
         let upgrade = conn.take_upgrade().filter(|_| reason == Close::Upgraded);
-        conn.release(&mut self.ctx);
-        if let Some((f, read_ahead)) = upgrade {
-            self.hand_over(conn, f, read_ahead);
-        } else {
-            // A worker may still hold the socket (the fd then closes when it lets go), so
-            // deregister by descriptor rather than by owning the source.
-            if Arc::strong_count(&conn.sock) > 1 {
-                // A worker still holds the socket to write its batch: shut it down so the
-                // connection really ends now (its late write then fails harmlessly).
-                let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+        let (id, peer) = (conn.id, conn.peer);
+        let (io, right) = conn.release(&mut self.ctx);
+        match (right, upgrade) {
+            (Some(right), Some((f, read_ahead))) => {
+                drop(right);
+                self.hand_over(io, id, peer, f, read_ahead);
             }
-            let fd = conn.sock.as_raw_fd();
-            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-            drop(conn);
+            (Some(right), None) => {
+                // Both halves are home: this drop closes the descriptor, which takes it
+                // out of epoll; deregister first all the same, so no event can reach a
+                // later occupant of the slot.
+                drop(right);
+                if let Some(mut sock) = Arc::into_inner(io) {
+                    let _ = self.poll.registry().deregister(&mut sock);
+                }
+            }
+            (None, _) => {
+                // Forced while a worker still holds the right (a stuck handler at the
+                // shutdown deadline): end the connection now; the descriptor closes when
+                // the worker lets go of it.
+                let _ = io.shutdown(std::net::Shutdown::Both);
+            }
         }
         self.free.push(t);
         self.live -= 1;
@@ -459,10 +476,17 @@ impl EventLoop {
 
     /// Gives an upgraded connection's socket to its callback (run on a worker): the loop
     /// stops watching it and forgets it.
-    fn hand_over(&mut self, conn: Conn, f: OnUpgrade, read_ahead: Vec<u8>) {
-        let (id, peer) = (conn.id, conn.peer);
-        // The answer was written and no batch is out, so no worker holds the socket.
-        let Ok(mut sock) = Arc::try_unwrap(conn.sock) else {
+    fn hand_over(
+        &mut self,
+        io: Arc<mio::net::TcpStream>,
+        id: u64,
+        peer: std::net::SocketAddr,
+        f: OnUpgrade,
+        read_ahead: Vec<u8>,
+    ) {
+        // The answer was written with the right home, and the right is dropped: the
+        // loop's handle is the socket's only owner.
+        let Some(mut sock) = Arc::into_inner(io) else {
             error!("conn={id} upgrade: the socket is still shared; closing it");
             return;
         };
@@ -546,22 +570,25 @@ impl EventLoop {
             let Some(conn) = slot.conn.as_mut() else {
                 continue;
             };
-            if conn.filed != Some(tick) {
+            if conn.deadlines.filed != Some(tick) {
                 continue; // a stale entry: the deadline was re-filed earlier since
             }
-            conn.filed = None;
-            let Some((due, kind)) = conn.deadline else {
-                continue;
-            };
-            if due > now_tick {
-                // The deadline moved later (lazy re-arm) or lies beyond one rotation.
-                self.ctx.wheel.insert(due, (t, g));
-                conn.filed = Some(due);
-                continue;
+            conn.deadlines.filed = None;
+            if let Some(kind) = conn.deadlines.take_due(now_tick) {
+                trace!("conn={} deadline passed: {kind:?}", conn.id);
+                self.with_conn(t, Some(g), |c, ctx| c.on_deadline(ctx, kind));
             }
-            conn.deadline = None;
-            trace!("conn={} deadline passed: {kind:?}", conn.id);
-            self.with_conn(t, Some(g), |c, ctx| c.on_deadline(ctx, kind));
+            // What is still armed (moved later, beyond one rotation, or the other of the
+            // read and write deadlines) is filed again.
+            let slot = &mut self.slots[t];
+            if slot.gen_ == g
+                && let Some(conn) = slot.conn.as_mut()
+                && conn.deadlines.filed.is_none()
+                && let Some(due) = conn.deadlines.next_due()
+            {
+                self.ctx.wheel.insert(due.max(now_tick + 1), (t, g));
+                conn.deadlines.filed = Some(due.max(now_tick + 1));
+            }
         }
         self.fired = fired;
     }
@@ -627,7 +654,7 @@ impl EventLoop {
             .slots
             .iter()
             .filter_map(|s| s.conn.as_ref())
-            .filter(|c| c.phase != Phase::Closing)
+            .filter(|c| !c.is_closing())
             .count();
         info!(
             "draining: listener closed, {idle} idle connection(s) closed, {busy} finishing (deadline {:?})",

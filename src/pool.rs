@@ -10,12 +10,13 @@
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use log::{debug, error, trace};
 
+use crate::conn::WriteRight;
 use crate::handler::Handler;
 use crate::http::date::DateCache;
 use crate::http::encode::{self, BodyFraming, ConnectionField};
@@ -37,6 +38,44 @@ pub(crate) struct ReqMeta {
     pub close: bool,
 }
 
+/// What the loop and a worker tell each other about one batch, beside the request's
+/// public [`CancelFlag`]: engine state, never shown to handlers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BatchSignal(Arc<AtomicU8>);
+
+/// The loop has work for this connection as soon as the batch is answered (more
+/// requests buffered, the client left): the worker wakes it.
+const LOOP_WAITING: u8 = 1;
+/// The loop gave up on the connection: nobody can receive the answers.
+const CONN_CLOSED: u8 = 2;
+
+impl BatchSignal {
+    pub fn mark_loop_waiting(&self) {
+        self.0.fetch_or(LOOP_WAITING, Ordering::SeqCst);
+    }
+    pub fn is_loop_waiting(&self) -> bool {
+        self.0.load(Ordering::SeqCst) & LOOP_WAITING != 0
+    }
+    /// Also asks to be woken: the loop waits to close the connection.
+    pub fn mark_conn_closed(&self) {
+        self.0
+            .fetch_or(CONN_CLOSED | LOOP_WAITING, Ordering::SeqCst);
+    }
+    pub fn is_conn_closed(&self) -> bool {
+        self.0.load(Ordering::Acquire) & CONN_CLOSED != 0
+    }
+    /// Clears it for reuse when nobody else holds it; `false` when it is still shared.
+    pub fn try_reset(&mut self) -> bool {
+        match Arc::get_mut(&mut self.0) {
+            Some(bits) => {
+                *bits.get_mut() = 0;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Work for the pool: always bounded (the length of nothing here is up to a client).
 pub(crate) enum Job {
     /// Run the handlers of one connection's batch.
@@ -49,8 +88,9 @@ pub(crate) enum Job {
 
 /// Work for one connection: every complete request that was in its read buffer.
 pub(crate) struct BatchJob {
-    /// The connection's socket when the worker may write the answers itself.
-    pub sock: Option<Arc<mio::net::TcpStream>>,
+    /// The right to write the connection, when the loop had nothing of its own pending:
+    /// the worker writes the answers itself, and gives the right back in `Done`.
+    pub right: Option<WriteRight>,
     pub token: usize,
     pub gen_: u32,
     pub conn_id: u64,
@@ -58,6 +98,8 @@ pub(crate) struct BatchJob {
     pub batch: Arc<Batch>,
     pub reqs: Vec<ReqMeta>,
     pub cancel: CancelFlag,
+    /// What the loop and the worker tell each other about this batch.
+    pub signal: BatchSignal,
     /// An empty buffer from the loop's pool to encode the responses into.
     pub out: Vec<u8>,
     /// When the loop queued the job (for the trace line).
@@ -69,6 +111,8 @@ pub(crate) struct Done {
     pub token: usize,
     pub gen_: u32,
     pub conn_id: u64,
+    /// The right to write the connection, back from the worker that carried it.
+    pub right: Option<WriteRight>,
     /// Every response of the batch up to (and including) the head of a streamed one.
     pub out: Vec<u8>,
     /// How much of `out` the worker already wrote to the socket.
@@ -322,8 +366,8 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let date = *date.get(secs);
-    let (sock, cancel) = (job.sock.take(), job.cancel.clone());
-    if cancel.is_conn_closed() {
+    let (right, signal) = (job.right.take(), job.signal.clone());
+    if signal.is_conn_closed() {
         // The loop already closed this connection (client reset, forced drain): no
         // one can receive these answers, and running handlers would only delay the
         // shutdown. The completion still goes back to keep the loop's count.
@@ -338,6 +382,7 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
             token: job.token,
             gen_: job.gen_,
             conn_id: job.conn_id,
+            right,
             out: job.out,
             written: 0,
             write_failed: false,
@@ -369,8 +414,11 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
         }
     }
     let mut urgent = true;
-    if let Some(sock) = sock.filter(|_| done.stream.is_none() && !done.stream_failed) {
-        match crate::conn::write_direct(&sock, &done.out) {
+    if let Some(right) = right
+        .as_ref()
+        .filter(|_| done.stream.is_none() && !done.stream_failed)
+    {
+        match right.write_now(&done.out) {
             Ok(n) => {
                 trace!(
                     "conn={} response written by the worker: {n} bytes",
@@ -385,12 +433,13 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
             }
         }
     }
+    done.right = right;
     // A fully written keep-alive batch needs nothing from the loop until the client
     // sends again, which wakes the loop by itself: don't wake it (no eventfd write,
     // no context switch). Unless the loop said it is waiting for this connection.
     shared.notifier.push(Completion::Done(done));
     std::sync::atomic::fence(Ordering::SeqCst);
-    if urgent || cancel.is_loop_waiting() {
+    if urgent || signal.is_loop_waiting() {
         shared.notifier.wake();
     }
 }
@@ -517,6 +566,7 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
         token: job.token,
         gen_: job.gen_,
         conn_id: job.conn_id,
+        right: None,
         out,
         written: 0,
         write_failed: false,

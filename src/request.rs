@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::http::parse::Head;
 use crate::http::urlencoded;
@@ -50,19 +50,11 @@ pub(crate) enum BodyRef {
 /// leaves; shared by every pipelined request of the batch) and, once someone asked for
 /// [`Request::cancel_flag`], the request's own (set by e.g. the timeout middleware, so
 /// cancelling one request leaves the others of its batch alone).
-///
-/// The connection's atomic also carries, for the engine, a "loop waiting" bit: the event
-/// loop sets it when it has work for this connection as soon as the batch is done (more
-/// requests buffered, or the client left), so the worker knows to wake the loop.
 #[derive(Clone, Debug, Default)]
 pub struct CancelFlag {
-    conn: Arc<AtomicU8>,
+    conn: Arc<AtomicBool>,
     own: Option<Arc<AtomicBool>>,
 }
-
-const CANCELLED: u8 = 1;
-const LOOP_WAITING: u8 = 2;
-const CONN_CLOSED: u8 = 4;
 
 impl CancelFlag {
     /// A new, unset flag.
@@ -71,17 +63,14 @@ impl CancelFlag {
     }
     /// True once the client disconnected (or a timeout middleware gave up on the request).
     pub fn is_cancelled(&self) -> bool {
-        self.conn.load(Ordering::Acquire) & CANCELLED != 0
+        self.conn.load(Ordering::Acquire)
             || self.own.as_ref().is_some_and(|o| o.load(Ordering::Acquire))
     }
     /// Sets the flag: the request's own part when it has one, else the whole flag.
     pub fn cancel(&self) {
         match &self.own {
             Some(o) => o.store(true, Ordering::Release),
-            None => {
-                self.conn
-                    .fetch_or(CANCELLED | LOOP_WAITING, Ordering::SeqCst);
-            }
+            None => self.conn.store(true, Ordering::Release),
         }
     }
     /// Clears the flag for reuse when nobody else holds it (the loop pools them, so a
@@ -89,29 +78,12 @@ impl CancelFlag {
     pub(crate) fn try_reset(&mut self) -> bool {
         self.own = None;
         match Arc::get_mut(&mut self.conn) {
-            Some(bits) => {
-                *bits.get_mut() = 0;
+            Some(bit) => {
+                *bit.get_mut() = false;
                 true
             }
             None => false,
         }
-    }
-    /// The loop closed the connection: cancelled, and nobody can receive an answer.
-    pub(crate) fn mark_conn_closed(&self) {
-        self.conn
-            .fetch_or(CANCELLED | LOOP_WAITING | CONN_CLOSED, Ordering::SeqCst);
-    }
-    /// Whether the loop closed the connection.
-    pub(crate) fn is_conn_closed(&self) -> bool {
-        self.conn.load(Ordering::Acquire) & CONN_CLOSED != 0
-    }
-    /// The loop has work for this connection once its batch is answered.
-    pub(crate) fn mark_loop_waiting(&self) {
-        self.conn.fetch_or(LOOP_WAITING, Ordering::SeqCst);
-    }
-    /// Whether the loop asked to be woken when the batch is answered.
-    pub(crate) fn is_loop_waiting(&self) -> bool {
-        self.conn.load(Ordering::SeqCst) & LOOP_WAITING != 0
     }
 }
 

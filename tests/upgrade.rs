@@ -30,7 +30,9 @@ fn echo(mut up: Upgraded) {
 
 fn app(req: &mut Request) -> Response {
     if req.header("upgrade") == Some("echo") {
-        Response::new(101).with_header("Upgrade", "echo").upgrade(echo)
+        Response::new(101)
+            .with_header("Upgrade", "echo")
+            .upgrade(echo)
     } else {
         Response::text("plain http\n")
     }
@@ -102,7 +104,11 @@ fn requests_pipelined_behind_an_upgrade_are_the_new_protocols_bytes() {
         rest.extend_from_slice(&b[..n]);
     }
     let end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    assert!(rest.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&rest));
+    assert!(
+        rest.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
     let mut echoed = rest[end..].to_vec();
     if echoed.len() < behind.len() {
         echoed.extend(read_n(&mut s, behind.len() - echoed.len()));

@@ -4,51 +4,116 @@
 //! Every method here runs on the loop thread and must never block or run user code:
 //! sockets are non-blocking, handlers run on workers (`pool.rs`), and each method returns
 //! either `Ok(())` (the connection lives on) or `Err(Close)` for the loop to tear it down.
+//! The socket is reached only through the [`Transport`] seam, so `tests.rs` drives every
+//! phase from byte scripts.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use log::{debug, trace};
-use mio::net::TcpStream;
 
 use crate::error::Error;
 use crate::event_loop::Ctx;
 use crate::http::decode::ChunkedDecoder;
 use crate::http::encode::{self, BodyFraming, ConnectionField};
-use crate::http::parse::{self, Framing};
+use crate::http::parse::{self, Framing, Head};
 use crate::http::{Span, Version};
-use crate::pool::{BatchJob, Job, ReqMeta, StreamFraming};
+use crate::pool::{BatchJob, BatchSignal, Job, ReqMeta, StreamFraming};
 use crate::request::{Batch, BodyRef, CancelFlag};
 use crate::stream::StreamSrc;
 use crate::timer::Tick;
 use crate::upgrade::OnUpgrade;
 
+#[cfg(test)]
+mod tests;
+mod transport;
 mod write;
-pub(crate) use write::write_direct;
 
-/// Where a connection is in its request cycle (see docs/LIFECYCLE.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) use transport::{Transport, WriteRight};
+
+/// Where a connection is in its request cycle (see docs/LIFECYCLE.md). Each phase carries
+/// the state only it needs.
 pub(crate) enum Phase {
-    /// Waiting for a complete request head; the header deadline runs.
-    ReadHead,
-    /// A head is parsed, its body is still arriving; the body deadline runs.
-    ReadBody,
-    /// A batch is at a worker; no deadline (handler time is not the client's fault).
-    Dispatched,
-    /// Answers are being written; the write deadline runs while the socket is full.
-    Write,
-    /// A streamed body is being relayed from its producer.
-    Stream,
     /// Keep-alive between requests: no buffers held, the idle deadline runs.
     Idle,
+    /// Waiting for a complete request head; the header deadline runs.
+    ReadHead {
+        /// Buffered bytes when the head was last looked at: it is parsed again only when
+        /// a line was completed since (or 1 KiB more arrived), so a head dribbled a byte
+        /// at a time costs one parse per line, not one per byte.
+        scan: usize,
+    },
+    /// The head at the front of the buffer is parsed and its body is arriving; the body
+    /// deadline runs.
+    ReadBody(Box<BodyRead>),
+    /// A batch is at a worker (with the right to write, when the loop had nothing of its
+    /// own to write); no read deadline (handler time is not the client's fault).
+    Dispatched(InFlight),
+    /// Answers are being written; the write deadline runs while the socket is full.
+    Write(After),
+    /// A streamed body is being relayed.
+    Stream(Box<Streaming>),
     /// Answered and closing: our side is shut, input is discarded until the peer closes
     /// (so an unread request body cannot turn our close into a reset that destroys the
     /// answer in flight, RFC 9112 §9.6).
     Closing,
 }
 
-/// Which deadline is armed.
+/// A request whose head is parsed and whose body is still arriving.
+pub(crate) struct BodyRead {
+    /// Parsed once; its fields stay at the front of the buffer's field list.
+    head: Head,
+    body: BodyProgress,
+}
+
+/// How far a body has come.
+enum BodyProgress {
+    /// A `Content-Length` body: complete when the buffer holds `end` bytes.
+    Length { end: usize },
+    /// A chunked body, decoded as it arrives so a large body is decoded once.
+    Chunked {
+        decoder: ChunkedDecoder,
+        body: Vec<u8>,
+        /// Offset in the read buffer where decoding resumes.
+        resume_at: usize,
+    },
+}
+
+/// A batch at a worker.
+pub(crate) struct InFlight {
+    /// Shared with the worker: "the loop waits for this batch", "the connection is gone".
+    signal: BatchSignal,
+    /// The batch's cancellation flag (set when the client leaves).
+    cancel: CancelFlag,
+    /// Size of the read buffer the batch took along (still charged to the budget).
+    batch_bytes: usize,
+    /// A close the loop wanted meanwhile (the client reset): it happens when the batch,
+    /// and with it the right to write, comes back.
+    close: Option<Close>,
+}
+
+/// What happens once the answers are written.
+pub(crate) enum After {
+    /// Read the next request (or idle).
+    KeepAlive,
+    /// Close (an answer said `Connection: close`, an error, the drain).
+    Close,
+    /// Hand the connection to an upgrade callback with the bytes read past the request.
+    Upgrade(OnUpgrade, Vec<u8>),
+}
+
+/// A streamed response body in progress.
+pub(crate) struct Streaming {
+    /// Where the pieces come from; `None` while a pull job has the producer.
+    src: Option<StreamSrc>,
+    framing: StreamFraming,
+    /// Close once the body has ended.
+    close: bool,
+}
+
+/// Which deadline fired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Deadline {
     Header,
@@ -56,6 +121,45 @@ pub(crate) enum Deadline {
     Write,
     Idle,
     Linger,
+}
+
+/// A connection's deadlines: reading and writing are timed apart (a body may be read
+/// while a `100 Continue` waits to be written), and the wheel holds one entry for the
+/// earlier of them, re-filed lazily.
+#[derive(Debug, Default)]
+pub(crate) struct Deadlines {
+    /// The read-side deadline (header, body, idle or linger) and when it falls due.
+    read: Option<(Tick, Deadline)>,
+    /// When the pending output must have been written.
+    write: Option<Tick>,
+    /// The tick of this connection's newest wheel entry; entries with another tick are
+    /// stale.
+    pub filed: Option<Tick>,
+}
+
+impl Deadlines {
+    /// The earliest tick either deadline falls due.
+    pub fn next_due(&self) -> Option<Tick> {
+        match (self.read.map(|r| r.0), self.write) {
+            (Some(r), Some(w)) => Some(r.min(w)),
+            (r, w) => r.or(w),
+        }
+    }
+
+    /// Takes the deadline that is due at `now` (the write one first), if any.
+    pub fn take_due(&mut self, now: Tick) -> Option<Deadline> {
+        if self.write.is_some_and(|w| w <= now) {
+            self.write = None;
+            return Some(Deadline::Write);
+        }
+        match self.read {
+            Some((due, kind)) if due <= now => {
+                self.read = None;
+                Some(kind)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Why a connection ends (logged at debug).
@@ -90,27 +194,20 @@ pub(crate) enum Close {
     Upgraded,
 }
 
-/// Progress of a chunked body at the front of the read buffer, kept across reads so a
-/// large body is decoded once, not again on every read.
-struct ChunkProgress {
-    decoder: ChunkedDecoder,
-    body: Vec<u8>,
-    /// Absolute offset in the read buffer where decoding resumes.
-    resume_at: usize,
-}
-
-/// A streamed response body in progress.
-pub(crate) struct Streaming {
-    /// Where the pieces come from; `None` while a pull job has the producer.
-    src: Option<StreamSrc>,
-    framing: StreamFraming,
+impl Close {
+    /// Closes that cannot wait for a batch to come back (the server is stopping).
+    pub fn is_forced(self) -> bool {
+        matches!(self, Close::ShutdownDeadline | Close::ForcedStop)
+    }
 }
 
 /// A connection owned by the loop.
-pub(crate) struct Conn {
-    /// Shared with a worker while a batch is dispatched: the worker writes the answers
-    /// straight to the socket (see docs/ARCHITECTURE.md, "who writes").
-    pub sock: Arc<TcpStream>,
+pub(crate) struct Conn<T: Transport = mio::net::TcpStream> {
+    /// The loop's half of the socket: reading, shutting down, and (in `event_loop.rs`)
+    /// registering and closing it.
+    io: Arc<T>,
+    /// The right to write the socket; `None` while a dispatched batch carries it.
+    right: Option<WriteRight>,
     /// Slot index; the mio token is derived from it.
     pub token: usize,
     /// Bumped each time the slot is reused, so a late completion for the previous
@@ -119,92 +216,117 @@ pub(crate) struct Conn {
     /// Connection id for logs (unique per server run).
     pub id: u64,
     pub peer: SocketAddr,
-    pub phase: Phase,
+    phase: Phase,
     /// Read buffer; `None` while idle so idle connections hold no memory. It is an
     /// `Arc<Batch>` so dispatching moves it to the worker without copying.
     rbuf: Option<Arc<Batch>>,
     /// Answers waiting to be written, from `wpos`.
     wbuf: Vec<u8>,
     wpos: usize,
-    /// The live deadline: the tick it falls due and what it guards.
-    pub deadline: Option<(Tick, Deadline)>,
-    /// The tick of this connection's newest wheel entry; entries with another tick are stale.
-    pub filed: Option<Tick>,
+    /// The read and write deadlines.
+    pub deadlines: Deadlines,
     /// Requests taken from this connection so far (for `max_requests_per_connection`).
     served: usize,
-    /// Set while a batch is at a worker, so a disconnect can cancel it.
-    cancel: Option<CancelFlag>,
-    /// Close once `wbuf` is written.
-    close_after: bool,
     /// The client half-closed (read returned 0).
     peer_eof: bool,
-    /// Reading stopped at the buffer cap before the socket was drained; resume later.
+    /// Reading stopped before the socket was drained (buffer cap, memory budget, a
+    /// batch out); resume later. Edge-triggered: no new event will say so.
     read_paused: bool,
     /// A readiness event reported the peer's FIN (read it even after a short read).
     hup_seen: bool,
-    /// Input was left unread (an error answered mid-request): linger before closing.
-    unread_input: bool,
-    /// The streamed body being relayed.
-    stream: Option<Streaming>,
-    /// Chunked body progress for the request at the front of the buffer.
-    chunk: Option<ChunkProgress>,
-    /// `100 Continue` already sent for the request at the front of the buffer.
-    continue_sent: bool,
     /// The last read stopped because the memory budget did not allow a larger buffer.
     over_budget: bool,
-    /// The parsed head of the request at the front of the buffer while its
-    /// `Content-Length` body arrives: a byte of body costs a length check, not a re-parse
-    /// of the head. Its fields stay in the buffer's field list.
-    pending: Option<parse::Head>,
+    /// Input was left unread (an error answered mid-request): linger before closing.
+    unread_input: bool,
     /// Bytes of request data this connection is charged for in `Ctx::held` (its read
     /// buffer, a chunked body being decoded, the batch at a worker).
     charged: usize,
-    /// Size of the read buffer handed to a worker with the batch (still charged).
-    batch_bytes: usize,
-    /// An answer that switches protocols is being written: then the connection goes to
-    /// this callback, with the bytes read past the upgrading request.
-    upgrade: Option<(OnUpgrade, Vec<u8>)>,
 }
 
-type Step = Result<(), Close>;
+pub(crate) type Step = Result<(), Close>;
 
-impl Conn {
-    pub fn new(sock: Arc<TcpStream>, token: usize, gen_: u32, id: u64, peer: SocketAddr) -> Self {
+/// Re-parse an incomplete head after this many new bytes even without a new line, so a
+/// request line that never ends still meets its limits (414, 501) early.
+const RESCAN_BYTES: usize = 1024;
+
+impl<T: Transport> Conn<T> {
+    pub fn new(io: Arc<T>, token: usize, gen_: u32, id: u64, peer: SocketAddr) -> Self {
+        let right = WriteRight::new(io.clone());
         Conn {
-            sock,
+            io,
+            right: Some(right),
             token,
             gen_,
             id,
             peer,
-            phase: Phase::ReadHead,
+            phase: Phase::ReadHead { scan: 0 },
             rbuf: None,
             wbuf: Vec::new(),
             wpos: 0,
-            deadline: None,
-            filed: None,
+            deadlines: Deadlines::default(),
             served: 0,
-            cancel: None,
-            close_after: false,
             peer_eof: false,
             read_paused: false,
             hup_seen: false,
-            unread_input: false,
-            stream: None,
-            chunk: None,
-            continue_sent: false,
             over_budget: false,
-            pending: None,
+            unread_input: false,
             charged: 0,
-            batch_bytes: 0,
-            upgrade: None,
         }
     }
 
+    /// The phase, for the loop's drain accounting and logs.
+    pub fn phase_name(&self) -> &'static str {
+        match self.phase {
+            Phase::Idle => "idle",
+            Phase::ReadHead { .. } => "read-head",
+            Phase::ReadBody(_) => "read-body",
+            Phase::Dispatched(_) => "dispatched",
+            Phase::Write(_) => "write",
+            Phase::Stream(_) => "stream",
+            Phase::Closing => "closing",
+        }
+    }
+
+    /// Arms a deadline `after` from now; the wheel is only touched when it falls due
+    /// earlier than the entry already filed.
+    pub fn arm(&mut self, ctx: &mut Ctx, kind: Deadline, after: Duration) {
+        let due = ctx.wheel.tick_of(ctx.now + after);
+        match kind {
+            Deadline::Write => self.deadlines.write = Some(due),
+            _ => self.deadlines.read = Some((due, kind)),
+        }
+        if self.deadlines.filed.is_none_or(|f| due < f) {
+            ctx.wheel.insert(due, (self.token, self.gen_));
+            self.deadlines.filed = Some(due);
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        self.rbuf.as_ref().map_or(0, |b| b.len)
+    }
+
+    /// True when the connection holds nothing in flight (drain may close it at once).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Idle | Phase::ReadHead { .. }) && self.buffered() == 0
+    }
+
+    /// True once the connection only waits for the client to close (drain accounting).
+    pub fn is_closing(&self) -> bool {
+        matches!(self.phase, Phase::Closing)
+    }
+
     /// Brings this connection's share of the loop's memory budget up to date.
-    pub(crate) fn recharge(&mut self, ctx: &mut Ctx) {
-        let now = self.rbuf.as_ref().map_or(0, |b| b.bytes.len())
-            + self.chunk.as_ref().map_or(0, |c| c.body.capacity())
-            + self.batch_bytes;
+    pub fn recharge(&mut self, ctx: &mut Ctx) {
+        let mut now = self.rbuf.as_ref().map_or(0, |b| b.bytes.len());
+        match &self.phase {
+            Phase::ReadBody(r) => {
+                if let BodyProgress::Chunked { body, .. } = &r.body {
+                    now += body.capacity();
+                }
+            }
+            Phase::Dispatched(f) => now += f.batch_bytes,
+            _ => {}
+        }
         if now < self.charged {
             ctx.held -= self.charged - now;
             ctx.budget_freed |= !ctx.budget_waiters.is_empty();
@@ -214,37 +336,33 @@ impl Conn {
         self.charged = now;
     }
 
-    /// Reading was paused for the memory budget: try again (budget freed).
+    /// Reading was paused for the memory budget: try again (memory came back).
     pub fn resume_reading(&mut self, ctx: &mut Ctx) -> Step {
-        if !self.read_paused || !matches!(self.phase, Phase::ReadHead | Phase::ReadBody) {
+        if !self.read_paused || !matches!(self.phase, Phase::ReadHead { .. } | Phase::ReadBody(_)) {
             return Ok(());
         }
         self.read_paused = false;
         self.on_readable(ctx, false)
     }
 
-    /// Arms the single deadline of this connection `after` from now; the wheel is only
-    /// touched when the new deadline is earlier than the entry already filed.
-    pub fn arm(&mut self, ctx: &mut Ctx, kind: Deadline, after: std::time::Duration) {
-        let due = ctx.wheel.tick_of(ctx.now + after);
-        self.deadline = Some((due, kind));
-        if self.filed.is_none_or(|f| due < f) {
-            ctx.wheel.insert(due, (self.token, self.gen_));
-            self.filed = Some(due);
+    /// The loop wants this connection closed. While a batch is out the close waits for
+    /// it (the worker holds the right to write, and its answer is owed to nobody now):
+    /// the batch is marked so a worker that has not started it skips it, and its
+    /// handlers see the cancellation. True when the close must wait.
+    pub fn defer_close(&mut self, reason: Close) -> bool {
+        let Phase::Dispatched(f) = &mut self.phase else {
+            return false;
+        };
+        if f.close.is_none() {
+            debug!(
+                "conn={} closing once its batch is back: {reason:?}",
+                self.id
+            );
+            f.signal.mark_conn_closed();
+            f.cancel.cancel();
+            f.close = Some(reason);
         }
-    }
-
-    fn disarm(&mut self) {
-        self.deadline = None;
-    }
-
-    fn buffered(&self) -> usize {
-        self.rbuf.as_ref().map_or(0, |b| b.len)
-    }
-
-    /// True when the connection holds nothing in flight (drain may close it at once).
-    pub fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Idle | Phase::ReadHead) && self.buffered() == 0
+        true
     }
 
     // ------------------------------------------------------------------ reading
@@ -261,44 +379,46 @@ impl Conn {
     }
 
     fn read_step(&mut self, ctx: &mut Ctx, hung_up: bool) -> Step {
-        if self.phase == Phase::Closing {
-            return self.discard_input();
+        match &self.phase {
+            Phase::Closing => return self.discard_input(),
+            Phase::Dispatched(f) if f.close.is_some() => return Ok(()),
+            _ => {}
         }
         let n = self.fill(ctx, hung_up)?;
-        match self.phase {
-            Phase::Idle | Phase::ReadHead | Phase::ReadBody => {
-                if n > 0 && self.phase == Phase::Idle {
+        match &mut self.phase {
+            Phase::Idle | Phase::ReadHead { .. } | Phase::ReadBody(_) => {
+                if n > 0 && matches!(self.phase, Phase::Idle) {
                     // The header deadline counts from the first byte of a request.
-                    self.phase = Phase::ReadHead;
+                    self.phase = Phase::ReadHead { scan: 0 };
                     self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);
                 }
                 self.process(ctx)
             }
-            Phase::Dispatched => {
-                if let Some(c) = &self.cancel {
-                    if self.peer_eof {
-                        // The client hung up after its requests were handed over: a
-                        // handler already running sees the cancellation (Go's
-                        // `r.Context().Done()`) and its answer is still written; a batch
-                        // still queued is not run at all (as nginx treats a client that
-                        // closes while its request waits: 499).
-                        debug!(
-                            "conn={} client closed while its request is queued or running: cancelling",
-                            self.id
-                        );
-                        c.mark_conn_closed();
-                    } else if n > 0 {
-                        c.mark_loop_waiting();
-                    }
+            Phase::Dispatched(f) => {
+                if self.peer_eof {
+                    // The client hung up after its requests were handed over: a handler
+                    // already running sees the cancellation (Go's `r.Context().Done()`)
+                    // and its answer is still written; a batch still queued is not run
+                    // at all (as nginx treats a client that closes while its request
+                    // waits: 499).
+                    debug!(
+                        "conn={} client closed while its request is queued or running: cancelling",
+                        self.id
+                    );
+                    f.signal.mark_conn_closed();
+                    f.cancel.cancel();
+                } else if n > 0 {
+                    f.signal.mark_loop_waiting();
                 }
                 Ok(())
             }
-            Phase::Stream if self.peer_eof => Err(Close::PeerClosed),
+            Phase::Stream(_) if self.peer_eof => Err(Close::PeerClosed),
             _ => Ok(()),
         }
     }
 
-    /// Reads until the socket would block, a short read, or the buffer cap.
+    /// Reads until the socket would block, a short read, the buffer cap or the memory
+    /// budget.
     fn fill(&mut self, ctx: &mut Ctx, hung_up: bool) -> Result<usize, Close> {
         let mut total = 0;
         if self.peer_eof {
@@ -320,7 +440,7 @@ impl Conn {
                 let more = grown - b.bytes.len();
                 if ctx.held + more > ctx.cfg.max_buffered_bytes {
                     // The memory budget for all connections is spent: stop reading here
-                    // (what was read stays); `process` decides whether to wait or refuse.
+                    // (what was read stays); `after_read` decides to wait or refuse.
                     self.read_paused = true;
                     self.over_budget = true;
                     break;
@@ -329,7 +449,7 @@ impl Conn {
                 ctx.held += more;
                 self.charged += more;
             }
-            match (&*self.sock).read(&mut b.bytes[b.len..]) {
+            match self.io.read(&mut b.bytes[b.len..]) {
                 Ok(0) => {
                     self.peer_eof = true;
                     break;
@@ -358,7 +478,7 @@ impl Conn {
     fn discard_input(&mut self) -> Step {
         let mut sink = [0u8; 4096];
         loop {
-            match (&*self.sock).read(&mut sink) {
+            match self.io.read(&mut sink) {
                 Ok(0) => return Err(Close::Done),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -381,111 +501,139 @@ impl Conn {
             };
         };
         let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
-        if let Some(h) = &self.pending
-            && let Framing::Length(n) = h.framing
-            && (b.len as u64) < u64::from(h.len) + n
-        {
-            // Still inside the body of the head parsed earlier: nothing to parse.
-            return self.after_read(ctx);
-        }
-        let data = &b.bytes[..b.len];
-        let mut reqs = ctx.bufs.take_reqs();
-        let pending = self.pending.take();
-        if pending.is_none() {
-            b.fields.clear();
-        }
-        let mut pos = 0;
-        let mut failure = None;
-        let mut body_pending = false;
-        let mut want_continue = None;
-        let mut reserve_to = None;
-        let mut pending = pending;
-        while pos < data.len() && reqs.len() < ctx.cfg.max_batch {
-            let fields_before = b.fields.len();
-            let parsed = match pending.take() {
-                Some(h) => Ok(Some(h)),
-                None => parse::parse_head(data, pos, &ctx.limits, &mut b.fields),
-            };
-            let head = match parsed {
-                Ok(Some(h)) => h,
-                Ok(None) => {
-                    b.fields.truncate(fields_before);
-                    break;
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            };
-            let body_start = pos + head.len as usize;
-            let (body, end) = match head.framing {
-                Framing::None => (BodyRef::Empty, body_start),
-                Framing::Length(0) => (BodyRef::Empty, body_start),
-                Framing::Length(n) => {
-                    let end = body_start as u64 + n;
-                    if (data.len() as u64) < end {
-                        body_pending = true;
-                        if pos == 0 {
-                            if head.expect_continue {
-                                want_continue = Some(head.version);
-                            }
-                            // The whole body will sit in this buffer: size it (and charge
-                            // the budget) once, now, rather than doubling as it arrives.
-                            reserve_to = Some(end as usize);
-                            self.pending = Some(head);
-                        } else {
-                            b.fields.truncate(fields_before);
-                        }
-                        break;
+        let len = b.len;
+        // A body in progress at the front: advance it; nothing else is parsed until it
+        // is complete (a request behind it cannot be answered before it anyway).
+        let mut front = None;
+        match &mut self.phase {
+            Phase::ReadBody(r) => match &mut r.body {
+                BodyProgress::Length { end } => {
+                    if len < *end {
+                        return self.after_read(ctx);
                     }
+                    let end = *end;
+                    let Phase::ReadBody(r) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+                        unreachable!()
+                    };
+                    let start = r.head.len;
                     let span = Span {
-                        start: body_start as u32,
+                        start,
                         end: end as u32,
                     };
-                    (BodyRef::Span(span), end as usize)
+                    front = Some((r.head, BodyRef::Span(span), end));
                 }
-                Framing::Chunked => {
-                    let (mut prog, from) = match self.chunk.take() {
-                        Some(p) if pos == 0 => {
-                            let at = p.resume_at;
-                            (p, at)
+                BodyProgress::Chunked {
+                    decoder,
+                    body,
+                    resume_at,
+                } => {
+                    let max = ctx.limits.max_body_bytes;
+                    match decoder.decode(&b.bytes[*resume_at..len], body, max) {
+                        Ok((used, true)) => {
+                            let end = *resume_at + used;
+                            let Phase::ReadBody(r) =
+                                std::mem::replace(&mut self.phase, Phase::Idle)
+                            else {
+                                unreachable!()
+                            };
+                            let BodyProgress::Chunked { body, .. } = r.body else {
+                                unreachable!()
+                            };
+                            front = Some((r.head, BodyRef::Owned(body), end));
                         }
-                        _ => (
-                            ChunkProgress {
-                                decoder: ChunkedDecoder::new(),
-                                body: Vec::new(),
-                                resume_at: body_start,
-                            },
-                            body_start,
-                        ),
-                    };
-                    match prog.decoder.decode(
-                        &data[from..],
-                        &mut prog.body,
-                        ctx.limits.max_body_bytes,
-                    ) {
-                        Ok((used, true)) => (BodyRef::Owned(prog.body), from + used),
                         Ok((used, false)) => {
-                            body_pending = true;
-                            b.fields.truncate(fields_before);
+                            *resume_at += used;
+                            if len >= ctx.read_cap {
+                                return self.answer_error(ctx, Error::BodyTooLarge);
+                            }
+                            return self.after_read(ctx);
+                        }
+                        Err(e) => return self.answer_error(ctx, e),
+                    }
+                }
+            },
+            Phase::ReadHead { scan } => {
+                let fresh = &b.bytes[*scan..len];
+                let worth = fresh.contains(&b'\n')
+                    || fresh.len() >= RESCAN_BYTES
+                    || len > ctx.limits.max_head_bytes;
+                if !worth {
+                    return self.after_read(ctx);
+                }
+                *scan = len;
+                b.fields.clear();
+            }
+            _ => b.fields.clear(),
+        }
+        let data = &b.bytes[..len];
+        let mut reqs = ctx.bufs.take_reqs();
+        let mut pos = 0;
+        let mut failure = None;
+        let mut next: Option<BodyRead> = None;
+        while pos < data.len() && reqs.len() < ctx.cfg.max_batch {
+            let (head, body, end) = if let Some(f) = front.take() {
+                f
+            } else {
+                let fields_before = b.fields.len();
+                let head = match parse::parse_head(data, pos, &ctx.limits, &mut b.fields) {
+                    Ok(Some(h)) => h,
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                let body_start = pos + head.len as usize;
+                match head.framing {
+                    Framing::None | Framing::Length(0) => (head, BodyRef::Empty, body_start),
+                    Framing::Length(n) => {
+                        let end = body_start as u64 + n;
+                        if (data.len() as u64) < end {
                             if pos == 0 {
-                                if data.len() >= ctx.read_cap {
-                                    failure = Some(Error::BodyTooLarge);
-                                    break;
-                                }
-                                if head.expect_continue {
-                                    want_continue = Some(head.version);
-                                }
-                                prog.resume_at = from + used;
-                                self.chunk = Some(prog);
+                                next = Some(BodyRead {
+                                    head,
+                                    body: BodyProgress::Length { end: end as usize },
+                                });
+                            } else {
+                                b.fields.truncate(fields_before);
                             }
                             break;
                         }
-                        Err(e) => {
-                            if reqs.is_empty() {
-                                failure = Some(e);
+                        let span = Span {
+                            start: body_start as u32,
+                            end: end as u32,
+                        };
+                        (head, BodyRef::Span(span), end as usize)
+                    }
+                    Framing::Chunked => {
+                        let mut decoder = ChunkedDecoder::new();
+                        let mut body = Vec::new();
+                        let max = ctx.limits.max_body_bytes;
+                        match decoder.decode(&data[body_start..], &mut body, max) {
+                            Ok((used, true)) => (head, BodyRef::Owned(body), body_start + used),
+                            Ok((used, false)) => {
+                                if pos == 0 {
+                                    if data.len() >= ctx.read_cap {
+                                        failure = Some(Error::BodyTooLarge);
+                                        break;
+                                    }
+                                    next = Some(BodyRead {
+                                        head,
+                                        body: BodyProgress::Chunked {
+                                            decoder,
+                                            body,
+                                            resume_at: body_start + used,
+                                        },
+                                    });
+                                } else {
+                                    b.fields.truncate(fields_before);
+                                }
+                                break;
                             }
-                            break;
+                            Err(e) => {
+                                failure = Some(e);
+                                break;
+                            }
                         }
                     }
                 }
@@ -507,33 +655,42 @@ impl Conn {
             }
         }
         if !reqs.is_empty() {
-            self.pending = None;
+            // A failure behind complete requests is answered after them, in order: its
+            // bytes stay in the buffer and are parsed again then.
             return self.dispatch(ctx, reqs, pos);
         }
         ctx.bufs.put_reqs(reqs);
         if let Some(e) = failure {
-            self.pending = None;
             return self.answer_error(ctx, e);
         }
-        if let Some(end) = reserve_to
-            && !self.reserve(ctx, end)
-        {
-            // A new request whose body the memory budget cannot hold: refused before
-            // anything was promised (no 100 Continue went out).
-            self.pending = None;
-            return self.answer_503(ctx, "buffered request bytes at max_buffered_bytes");
-        }
-        if let Some(version) = want_continue {
-            self.send_continue(ctx, version);
-        }
-        if body_pending && self.phase != Phase::ReadBody {
-            self.phase = Phase::ReadBody;
-            self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
+        if let Some(r) = next {
+            return self.start_body(ctx, r);
         }
         self.after_read(ctx)
     }
 
-    /// Grows the read buffer to `end` bytes if the memory budget allows it.
+    /// A head is parsed and its body is arriving: size the buffer for it, arm the body
+    /// deadline, and say `100 Continue` when the client waits for it.
+    fn start_body(&mut self, ctx: &mut Ctx, r: BodyRead) -> Step {
+        if let BodyProgress::Length { end } = r.body
+            && !self.reserve(ctx, end)
+        {
+            // A new request whose body the memory budget cannot hold: refused before
+            // anything was promised (no 100 Continue went out).
+            self.unread_input = true;
+            return self.answer_503(ctx, "buffered request bytes at max_buffered_bytes");
+        }
+        let (expect, version) = (r.head.expect_continue, r.head.version);
+        self.phase = Phase::ReadBody(Box::new(r));
+        self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
+        if expect {
+            self.send_continue(ctx, version);
+        }
+        self.after_read(ctx)
+    }
+
+    /// Grows the read buffer to `end` bytes (a `Content-Length` body sits in it whole:
+    /// sized once, not doubled as it arrives) if the memory budget allows it.
     fn reserve(&mut self, ctx: &mut Ctx, end: usize) -> bool {
         let b = Arc::get_mut(self.rbuf.as_mut().expect("reading"))
             .expect("the read buffer is owned by its connection");
@@ -548,7 +705,7 @@ impl Conn {
         ctx.held += more;
         self.charged += more;
         if self.over_budget {
-            // The read stopped for want of room that is now there.
+            // The read stopped for want of room that is now there: read on.
             self.over_budget = false;
             self.read_paused = false;
             ctx.deferred_reads.push((self.token, self.gen_));
@@ -559,13 +716,14 @@ impl Conn {
     /// After a read with no complete request: wait for more bytes, or for memory.
     fn after_read(&mut self, ctx: &mut Ctx) -> Step {
         if std::mem::take(&mut self.over_budget) {
-            if self.phase == Phase::ReadBody {
+            if matches!(self.phase, Phase::ReadBody(_)) {
                 // A request already accepted: its body waits (nothing is dropped) until
                 // other connections give memory back, within its read deadline.
                 debug!("conn={} memory budget spent: reading paused", self.id);
                 ctx.budget_waiters.push((self.token, self.gen_));
             } else {
                 // A head that needs a larger buffer than the budget leaves.
+                self.unread_input = true;
                 return self.answer_503(ctx, "buffered request bytes at max_buffered_bytes");
             }
         }
@@ -583,10 +741,9 @@ impl Conn {
         // RFC 9110 §10.1.1: a server that receives 100-continue in an HTTP/1.0 request
         // MUST ignore it. We only get here when the body is acceptable (a too-large
         // Content-Length was answered 413 at once by the parser).
-        if self.continue_sent || version == Version::Http10 {
+        if version == Version::Http10 {
             return;
         }
-        self.continue_sent = true;
         trace!("conn={} 100 Continue", self.id);
         self.wbuf.extend_from_slice(encode::CONTINUE_100);
         // Best effort: if it does not fit now, it goes out with the answer.
@@ -599,7 +756,6 @@ impl Conn {
     fn dispatch(&mut self, ctx: &mut Ctx, reqs: Vec<ReqMeta>, consumed: usize) -> Step {
         let mut batch = self.rbuf.take().expect("dispatching needs a buffer");
         let total = batch.len;
-        self.batch_bytes = batch.bytes.len();
         // RFC 9112 §2.2: empty lines before a request are ignored; a stray CRLF after the
         // last request must not count as the start of another (nor hold a buffer).
         let mut rest_at = consumed;
@@ -618,14 +774,10 @@ impl Conn {
             r.len = left.len();
             self.rbuf = Some(rest);
         }
-        // Chunk progress is only kept for a request at the front of the buffer, and such a
-        // request is never behind complete ones, so nothing is pending here.
-        debug_assert!(self.chunk.is_none());
         Arc::get_mut(&mut batch).expect("owned").len = consumed;
         self.served += reqs.len();
-        self.continue_sent = false;
         let n = reqs.len();
-        let cancel = ctx.bufs.take_cancel();
+        let (cancel, signal) = (ctx.bufs.take_cancel(), ctx.bufs.take_signal());
         if self.peer_eof {
             // The client sent its request(s) and closed (RFC 9112 §9.6 allows answering
             // a half-closed connection; Go cancels the request context all the same).
@@ -634,23 +786,27 @@ impl Conn {
         if leftover || self.read_paused {
             // More requests wait behind this batch: ask the worker to wake us when it is
             // done, rather than let them sit until the loop's next turn.
-            cancel.mark_loop_waiting();
+            signal.mark_loop_waiting();
         }
-        self.cancel = Some(cancel.clone());
-        self.phase = Phase::Dispatched;
-        self.disarm();
+        self.deadlines.read = None;
         // Nothing of ours is pending on the socket, so the worker may write the answers
-        // itself; the loop writes nothing to this connection until the batch is back.
-        let direct = self.wpos == self.wbuf.len();
+        // itself: the right to write travels with the batch.
+        let right = if self.wpos == self.wbuf.len() {
+            self.right.take()
+        } else {
+            None
+        };
+        let batch_bytes = batch.bytes.len();
         let job = BatchJob {
-            sock: direct.then(|| self.sock.clone()),
+            right,
             token: self.token,
             gen_: self.gen_,
             conn_id: self.id,
             peer: self.peer,
             batch,
             reqs,
-            cancel,
+            cancel: cancel.clone(),
+            signal: signal.clone(),
             out: ctx.bufs.take_write(),
             queued_at: ctx.now,
         };
@@ -659,26 +815,33 @@ impl Conn {
             self.id,
             ctx.jobs.len()
         );
-        let sent = ctx.jobs.try_send(Job::Batch(job));
-        self.recharge(ctx);
-        match sent {
+        match ctx.jobs.try_send(Job::Batch(job)) {
             Ok(()) => {
                 ctx.outstanding += 1;
+                self.phase = Phase::Dispatched(InFlight {
+                    signal,
+                    cancel,
+                    batch_bytes,
+                    close: None,
+                });
+                self.recharge(ctx);
                 Ok(())
             }
             Err(e) => {
                 // Overload is shed here, before any handler runs.
-                let Job::Batch(mut job) = e.into_inner() else {
+                let Job::Batch(job) = e.into_inner() else {
                     unreachable!("a batch was sent")
                 };
-                job.sock = None;
+                if let Some(r) = job.right {
+                    self.right = Some(r);
+                }
                 ctx.bufs.put_read(job.batch);
                 ctx.bufs.put_reqs(job.reqs);
                 ctx.bufs.put_write(job.out);
-                self.batch_bytes = 0;
-                self.cancel = None;
+                ctx.bufs.put_cancel(cancel);
+                ctx.bufs.put_signal(signal);
                 // The requests behind it stay unanswered, so the close lingers.
-                self.unread_input |= n > 1;
+                self.unread_input |= n > 1 || leftover;
                 self.answer_503(ctx, "worker queue full")
             }
         }
@@ -700,17 +863,13 @@ impl Conn {
             ConnectionField::Close,
         );
         self.wbuf.extend_from_slice(b"Service Unavailable\n");
-        self.chunk = None;
-        self.pending = None;
-        self.unread_input |= self.phase == Phase::ReadBody || self.buffered() > 0;
-        self.close_after = true;
-        self.phase = Phase::Write;
+        self.deadlines.read = None;
+        self.phase = Phase::Write(After::Close);
         self.write_and_continue(ctx)
     }
 
     /// Answers a protocol error with its status and closes (the framing is unknown).
     fn answer_error(&mut self, ctx: &mut Ctx, e: Error) -> Step {
-        self.pending = None;
         debug!("conn={} bad request: {e} -> {}", self.id, e.status());
         let msg = e.message().as_bytes();
         encode::write_head(
@@ -722,16 +881,15 @@ impl Conn {
             ConnectionField::Close,
         );
         self.wbuf.extend_from_slice(msg);
-        self.chunk = None;
         self.unread_input = true;
-        self.close_after = true;
-        self.phase = Phase::Write;
+        self.deadlines.read = None;
+        self.phase = Phase::Write(After::Close);
         self.write_and_continue(ctx)
     }
 
     // ------------------------------------------------------------------ deadlines
 
-    /// The armed deadline passed.
+    /// A deadline passed.
     pub fn on_deadline(&mut self, ctx: &mut Ctx, kind: Deadline) -> Step {
         match kind {
             Deadline::Idle => Err(Close::IdleTimeout),
@@ -745,24 +903,33 @@ impl Conn {
 
     /// The upgrade callback and read-ahead, once the switching answer is written.
     pub fn take_upgrade(&mut self) -> Option<(OnUpgrade, Vec<u8>)> {
-        self.upgrade.take()
+        match std::mem::replace(&mut self.phase, Phase::Closing) {
+            Phase::Write(After::Upgrade(f, ahead)) => Some((f, ahead)),
+            other => {
+                self.phase = other;
+                None
+            }
+        }
     }
 
-    /// Tears the connection's shared state down (the loop then drops the socket).
-    pub fn release(&mut self, ctx: &mut Ctx) {
-        if let Some(c) = self.cancel.take() {
-            c.mark_conn_closed();
-        }
-        if let Some(src) = self.stream.take().and_then(|s| s.src) {
-            src.close();
+    /// Tears the connection's state down and gives back its halves: the loop's socket
+    /// handle and the right to write (`None` when a batch still has it — only a forced
+    /// close gets here then).
+    pub fn release(mut self, ctx: &mut Ctx) -> (Arc<T>, Option<WriteRight>) {
+        match std::mem::replace(&mut self.phase, Phase::Closing) {
+            Phase::Dispatched(f) => f.signal.mark_conn_closed(),
+            Phase::Stream(s) => {
+                if let Some(src) = s.src {
+                    src.close();
+                }
+            }
+            _ => {}
         }
         if let Some(b) = self.rbuf.take() {
             ctx.bufs.put_read(b);
         }
         ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
-        self.chunk = None;
-        self.pending = None;
-        self.batch_bytes = 0;
         self.recharge(ctx);
+        (self.io, self.right)
     }
 }

@@ -1,36 +1,46 @@
 //! Writing one connection's answers: batches back from workers, the write buffer, the
 //! keep-alive decision, lingering closes, and relaying streamed bodies.
 //!
-//! Runs on the loop thread (except `write_direct`, which a worker calls while the loop
-//! leaves the connection's write side alone); never blocks, never runs user code.
+//! Runs on the loop thread; never blocks, never runs user code. The loop writes only
+//! with the connection's [`WriteRight`](super::WriteRight), which is home whenever the
+//! phase is `Write`, `Stream` or a read phase.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::sync::Arc;
 
 use log::{debug, trace};
-use mio::net::TcpStream;
 
-use super::{Close, Conn, Deadline, Phase, Step, Streaming};
+use super::{After, Close, Conn, Deadline, Phase, Step, Streaming, Transport};
 use crate::event_loop::Ctx;
 use crate::http::encode;
 use crate::pool::{Done, Job, PullEnd, PullJob, Pulled, StreamFraming};
 use crate::stream::{StreamShared, StreamSrc};
 
-impl Conn {
+impl<T: Transport> Conn<T> {
     // ------------------------------------------------------------------ answers
 
-    /// A worker finished this connection's batch.
+    /// A worker finished this connection's batch (and gives the right to write back).
     pub fn on_done(&mut self, ctx: &mut Ctx, mut done: Done) -> Step {
-        debug_assert_eq!(self.phase, Phase::Dispatched);
-        if let Some(c) = self.cancel.take() {
-            ctx.bufs.put_cancel(c);
+        let Phase::Dispatched(f) = std::mem::replace(&mut self.phase, Phase::Write(After::Close))
+        else {
+            unreachable!("a batch came back to a connection that had none out")
+        };
+        if let Some(r) = done.right.take() {
+            self.right = Some(r);
         }
+        ctx.bufs.put_cancel(f.cancel);
+        ctx.bufs.put_signal(f.signal);
         let upgrade = done.upgrade.take();
+        let mut after = if done.close {
+            After::Close
+        } else {
+            After::KeepAlive
+        };
         if let Some(b) = done.batch.take() {
-            if let Some((f, at)) = upgrade {
+            if let Some((cb, at)) = upgrade {
                 // Bytes after the upgrading request are the new protocol's.
-                self.upgrade = Some((f, b.bytes[at as usize..b.len].to_vec()));
+                after = After::Upgrade(cb, b.bytes[at as usize..b.len].to_vec());
             }
             if let Some(at) = done.resume_at {
                 // The worker stopped early: put the requests it did not run back in front
@@ -40,9 +50,12 @@ impl Conn {
             }
             ctx.bufs.put_read(b);
         }
-        self.batch_bytes = 0;
-        self.recharge(ctx);
         ctx.bufs.put_reqs(std::mem::take(&mut done.reqs));
+        self.recharge(ctx);
+        if let Some(reason) = f.close {
+            // The close that waited for this batch.
+            return Err(reason);
+        }
         if done.write_failed {
             return Err(Close::IoError(io::ErrorKind::BrokenPipe));
         }
@@ -58,21 +71,20 @@ impl Conn {
             self.wbuf.extend_from_slice(&out);
             ctx.bufs.put_write(out);
         }
-        self.close_after |= done.close;
         if done.stream_failed {
             // The producer failed on its first pieces: send what there is, then cut off.
             let _ = self.flush(ctx);
             return Err(Close::StreamAborted);
         }
         if let Some((src, framing)) = done.stream.take() {
-            self.stream = Some(Streaming {
+            self.phase = Phase::Stream(Box::new(Streaming {
                 src: Some(src),
                 framing,
-            });
-            self.phase = Phase::Stream;
+                close: done.close,
+            }));
             return self.pump_stream(ctx);
         }
-        self.phase = Phase::Write;
+        self.phase = Phase::Write(after);
         self.write_and_continue(ctx)
     }
 
@@ -98,29 +110,29 @@ impl Conn {
     /// The socket is writable again.
     pub fn on_writable(&mut self, ctx: &mut Ctx) -> Step {
         match self.phase {
-            Phase::Write => self.write_and_continue(ctx),
-            Phase::Stream => self.pump_stream(ctx),
+            Phase::Write(_) => self.write_and_continue(ctx),
+            Phase::Stream(_) => self.pump_stream(ctx),
             _ if self.wpos < self.wbuf.len() => self.flush(ctx).map(|_| ()),
             _ => Ok(()),
         }
     }
 
-    /// Writes what is pending; true when everything went out.
+    /// Writes what is pending; true when everything went out (or nothing can be written
+    /// now because a batch holds the right: it writes, and its answers follow ours).
     pub(super) fn flush(&mut self, ctx: &mut Ctx) -> Result<bool, Close> {
+        let Some(right) = &self.right else {
+            return Ok(false);
+        };
         let start = self.wpos;
-        while self.wpos < self.wbuf.len() {
-            match (&*self.sock).write(&self.wbuf[self.wpos..]) {
-                Ok(0) => return Err(Close::IoError(io::ErrorKind::WriteZero)),
-                Ok(n) => self.wpos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.deadline.map(|d| d.1) != Some(Deadline::Write) {
-                        self.arm(ctx, Deadline::Write, ctx.cfg.write_timeout);
-                    }
-                    return Ok(false);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Close::IoError(e.kind())),
+        match right.write_now(&self.wbuf[self.wpos..]) {
+            Ok(n) => self.wpos += n,
+            Err(e) => return Err(Close::IoError(e.kind())),
+        }
+        if self.wpos < self.wbuf.len() {
+            if self.deadlines.write.is_none() {
+                self.arm(ctx, Deadline::Write, ctx.cfg.write_timeout);
             }
+            return Ok(false);
         }
         if self.wpos > start {
             trace!(
@@ -131,32 +143,33 @@ impl Conn {
         }
         self.wbuf.clear();
         self.wpos = 0;
-        if self.deadline.map(|d| d.1) == Some(Deadline::Write) {
-            self.disarm();
-        }
+        self.deadlines.write = None;
         Ok(true)
     }
 
-    /// Writes the answers; once they are out, keeps the connection alive or closes it.
+    /// Writes the answers; once they are out, keeps the connection alive, closes it, or
+    /// hands it to its upgrade callback.
     pub(super) fn write_and_continue(&mut self, ctx: &mut Ctx) -> Step {
         if !self.flush(ctx)? {
             return Ok(());
         }
-        if let Some((_, ahead)) = self.upgrade.as_mut() {
-            // The answer is out: the connection leaves HTTP with whatever arrived since.
-            if let Some(b) = self.rbuf.as_ref() {
-                ahead.extend_from_slice(&b.bytes[..b.len]);
+        match &mut self.phase {
+            Phase::Write(After::Upgrade(_, ahead)) => {
+                // The answer is out: the connection leaves HTTP with whatever arrived since.
+                if let Some(b) = self.rbuf.as_ref() {
+                    ahead.extend_from_slice(&b.bytes[..b.len]);
+                }
+                return Err(Close::Upgraded);
             }
-            return Err(Close::Upgraded);
-        }
-        if self.close_after || (ctx.draining && self.stream.is_none()) {
-            return self.finish(ctx);
+            Phase::Write(After::Close) => return self.finish(ctx),
+            _ if ctx.draining => return self.finish(ctx),
+            _ => {}
         }
         ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
         if self.buffered() > 0 || self.read_paused {
             // Pipelined requests arrived meanwhile: answer them next, in order.
             trace!("conn={} keep-alive: next pipelined request", self.id);
-            self.phase = Phase::ReadHead;
+            self.phase = Phase::ReadHead { scan: 0 };
             self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);
             if self.read_paused {
                 self.read_paused = false;
@@ -182,11 +195,12 @@ impl Conn {
             return Err(Close::Done);
         }
         trace!("conn={} lingering close: input left unread", self.id);
-        let _ = self.sock.shutdown(Shutdown::Write);
+        let _ = self.io.shutdown(Shutdown::Write);
         if let Some(b) = self.rbuf.take() {
             ctx.bufs.put_read(b);
         }
         self.phase = Phase::Closing;
+        self.deadlines.write = None;
         self.arm(ctx, Deadline::Linger, ctx.linger);
         self.discard_input()
     }
@@ -196,7 +210,7 @@ impl Conn {
     /// which is about to be discarded anyway.
     fn unread_in_kernel(&mut self) -> bool {
         let mut probe = [0u8; 512];
-        match (&*self.sock).read(&mut probe) {
+        match self.io.read(&mut probe) {
             Ok(0) => {
                 self.peer_eof = true;
                 false
@@ -212,19 +226,15 @@ impl Conn {
     /// up (unwritten bytes under `stream_buffer_bytes`), takes more from its source — a
     /// pull job for a producer, the queue of a channel.
     pub fn pump_stream(&mut self, ctx: &mut Ctx) -> Step {
-        let Some(st) = self.stream.as_mut() else {
+        let Phase::Stream(st) = &mut self.phase else {
             return Ok(());
         };
-        let framing = st.framing;
-        match st.src.take() {
+        match &st.src {
             // A pull is out (its answer brings us back): write what is already here.
             None => self.flush(ctx).map(|_| ()),
-            Some(StreamSrc::Pull(pull)) => {
-                st.src = Some(StreamSrc::Pull(pull));
-                self.pump_pulled(ctx)
-            }
+            Some(StreamSrc::Pull(_)) => self.pump_pulled(ctx),
             Some(StreamSrc::Channel(shared)) => {
-                st.src = Some(StreamSrc::Channel(shared.clone()));
+                let (shared, framing) = (shared.clone(), st.framing);
                 self.pump_channel(ctx, &shared, framing)
             }
         }
@@ -241,7 +251,9 @@ impl Conn {
         if pending >= cap {
             return Ok(()); // WRITABLE brings us back
         }
-        let st = self.stream.as_mut().expect("streaming");
+        let Phase::Stream(st) = &mut self.phase else {
+            unreachable!("pumping a stream")
+        };
         let Some(StreamSrc::Pull(pull)) = st.src.take() else {
             unreachable!("pump_pulled is for pulled streams")
         };
@@ -269,11 +281,11 @@ impl Conn {
 
     /// A pull job is back with the next pieces of the body.
     pub fn on_pulled(&mut self, ctx: &mut Ctx, p: Pulled) -> Step {
-        let Some(st) = self.stream.as_mut() else {
-            return Ok(()); // the stream ended meanwhile (cannot happen; be safe)
+        let Phase::Stream(st) = &mut self.phase else {
+            return Ok(()); // cannot happen: the stream waits for its pull
         };
-        let framing = st.framing;
         st.src = Some(StreamSrc::Pull(p.pull));
+        let framing = st.framing;
         if self.wbuf.is_empty() {
             ctx.bufs.put_write(std::mem::replace(&mut self.wbuf, p.out));
             self.wpos = 0;
@@ -301,8 +313,12 @@ impl Conn {
             encode::write_last_chunk(&mut self.wbuf);
         }
         trace!("conn={} stream ended", self.id);
-        self.stream = None;
-        self.phase = Phase::Write;
+        let close = matches!(&self.phase, Phase::Stream(s) if s.close);
+        self.phase = Phase::Write(if close {
+            After::Close
+        } else {
+            After::KeepAlive
+        });
         self.write_and_continue(ctx)
     }
 
@@ -373,21 +389,4 @@ impl Conn {
             }
         }
     }
-}
-
-/// Writes a batch's answers from the worker that produced them, while the loop leaves the
-/// socket's write side alone (the connection is `Dispatched`). Returns how many bytes
-/// went out; the loop writes the rest when it gets the batch back.
-pub(crate) fn write_direct(sock: &TcpStream, out: &[u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < out.len() {
-        match (&*sock).write(&out[n..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
