@@ -72,6 +72,39 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// The loop's shared state for `cfg`, sending work to `jobs`.
+    pub fn new(cfg: Config, jobs: Sender<Job>, notifier: Notifier, now: Instant) -> Ctx {
+        let limits = Limits {
+            max_head_bytes: cfg.max_head_bytes,
+            max_headers: cfg.max_headers,
+            max_uri_bytes: cfg.max_uri_bytes,
+            max_body_bytes: cfg.max_body_bytes,
+        };
+        let read_cap = (cfg.max_head_bytes * 2)
+            .saturating_add(usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX))
+            .max(crate::buffers::READ_BUF);
+        Ctx {
+            wheel: Wheel::new(cfg.timer_tick, now),
+            linger: LINGER.min(cfg.read_timeout),
+            cfg,
+            limits,
+            read_cap,
+            now,
+            bufs: Buffers::default(),
+            jobs,
+            notifier,
+            draining: false,
+            outstanding: 0,
+            deferred: Vec::new(),
+            stalled_pulls: Vec::new(),
+            held: 0,
+            budget_waiters: Vec::new(),
+            budget_freed: false,
+            deferred_reads: Vec::new(),
+            date: DateCache::new(),
+        }
+    }
+
     /// The cached `Date` value (re-formatted at most once a second).
     pub fn date(&mut self) -> &[u8; 29] {
         let secs = SystemTime::now()
@@ -163,17 +196,6 @@ impl EventLoop {
                 .registry()
                 .register(&mut s.rx, SIGNALS, Interest::READABLE)?;
         }
-        let now = Instant::now();
-        let cfg = p.cfg;
-        let limits = Limits {
-            max_head_bytes: cfg.max_head_bytes,
-            max_headers: cfg.max_headers,
-            max_uri_bytes: cfg.max_uri_bytes,
-            max_body_bytes: cfg.max_body_bytes,
-        };
-        let read_cap = (cfg.max_head_bytes * 2)
-            .saturating_add(usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX))
-            .max(crate::buffers::READ_BUF);
         Ok(EventLoop {
             poll: p.poll,
             listener: Some(p.listener),
@@ -182,26 +204,7 @@ impl EventLoop {
             live: 0,
             next_id: 1,
             paused: None,
-            ctx: Ctx {
-                wheel: Wheel::new(cfg.timer_tick, now),
-                linger: LINGER.min(cfg.read_timeout),
-                cfg,
-                limits,
-                read_cap,
-                now,
-                bufs: Buffers::default(),
-                jobs: p.jobs,
-                notifier: p.notifier,
-                draining: false,
-                outstanding: 0,
-                deferred: Vec::new(),
-                stalled_pulls: Vec::new(),
-                held: 0,
-                budget_waiters: Vec::new(),
-                budget_freed: false,
-                deferred_reads: Vec::new(),
-                date: DateCache::new(),
-            },
+            ctx: Ctx::new(p.cfg, p.jobs, p.notifier, Instant::now()),
             completions: p.completions,
             wake: p.wake,
             signals,

@@ -360,7 +360,12 @@ fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
 }
 
 /// Runs one batch, writes its answers when it holds the socket, and reports to the loop.
-fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: &dyn Handler) {
+pub(crate) fn run_batch(
+    mut job: BatchJob,
+    date: &mut DateCache,
+    shared: &PoolShared,
+    app: &dyn Handler,
+) {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -1,1 +1,485 @@
-//! Unit tests of the connection state machine (filled below).
+//! The connection state machine driven from byte scripts through the `Transport` seam
+//! (the way hyper tests its `Conn` with a mock I/O): partial reads, `WouldBlock`, EOF and
+//! resets at every point, with a real worker pass (`pool::run_batch`) answering batches.
+
+use std::collections::VecDeque;
+use std::net::Shutdown;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, bounded, unbounded};
+
+use super::*;
+use crate::config::Config;
+use crate::handler::Handler;
+use crate::http::date::DateCache;
+use crate::pool::{Completion, LoopWake, Notifier, PoolShared, pull_pieces, run_batch};
+use crate::request::Request;
+use crate::response::Response;
+
+/// One step of what the client does, as the server's reads see it.
+#[derive(Clone, Debug)]
+enum R {
+    Data(Vec<u8>),
+    /// Nothing more for now.
+    Block,
+    /// The client closed its side.
+    Eof,
+    /// The connection was reset.
+    Reset,
+}
+
+fn data(b: &[u8]) -> R {
+    R::Data(b.to_vec())
+}
+
+/// A scripted socket: reads follow the script, writes go to `written` while there is
+/// `room`.
+#[derive(Default)]
+struct Script {
+    reads: Mutex<VecDeque<R>>,
+    written: Mutex<Vec<u8>>,
+    room: Mutex<Option<usize>>,
+    shut: Mutex<Vec<Shutdown>>,
+}
+
+impl Transport for Script {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut reads = self.reads.lock().unwrap();
+        match reads.pop_front() {
+            None | Some(R::Block) => Err(io::ErrorKind::WouldBlock.into()),
+            Some(R::Eof) => {
+                reads.push_front(R::Eof);
+                Ok(0)
+            }
+            Some(R::Reset) => Err(io::ErrorKind::ConnectionReset.into()),
+            Some(R::Data(d)) if d.is_empty() => {
+                drop(reads);
+                self.read(buf)
+            }
+            Some(R::Data(d)) => {
+                let n = d.len().min(buf.len());
+                buf[..n].copy_from_slice(&d[..n]);
+                if n < d.len() {
+                    reads.push_front(R::Data(d[n..].to_vec()));
+                }
+                Ok(n)
+            }
+        }
+    }
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut room = self.room.lock().unwrap();
+        let n = room.map_or(buf.len(), |r| r.min(buf.len()));
+        if n == 0 && !buf.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        if let Some(r) = room.as_mut() {
+            *r -= n;
+        }
+        self.written.lock().unwrap().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.shut.lock().unwrap().push(how);
+        Ok(())
+    }
+}
+
+/// Answers `METHOD PATH BODYLEN` (and records that a handler ran).
+fn app(req: &mut Request) -> Response {
+    Response::text(format!(
+        "{} {} {}",
+        req.method_str(),
+        req.path(),
+        req.body().len()
+    ))
+}
+
+/// A connection on a scripted socket with the loop's context and an inline worker.
+struct Harness {
+    ctx: Ctx,
+    jobs: Receiver<Job>,
+    completions: Receiver<Completion>,
+    shared: PoolShared,
+    io: Arc<Script>,
+    conn: Conn<Script>,
+    /// Where the connection's life ended, if it did.
+    closed: Option<Close>,
+    /// A close that waits for the batch out.
+    deferred: Option<Close>,
+    _poll: mio::Poll,
+}
+
+impl Harness {
+    fn new(cfg: Config) -> Self {
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        let (done_tx, completions) = unbounded();
+        let notifier = Notifier::new(done_tx, Arc::new(LoopWake::new(waker)));
+        let (job_tx, jobs) = bounded(16);
+        let shared = PoolShared {
+            notifier: notifier.clone(),
+            draining: Arc::default(),
+            skipped: Default::default(),
+            stream_buffer_bytes: cfg.stream_buffer_bytes,
+        };
+        let ctx = Ctx::new(cfg, job_tx, notifier, Instant::now());
+        let io = Arc::new(Script::default());
+        let conn = Conn::new(io.clone(), 0, 0, 1, ([127, 0, 0, 1], 9).into());
+        Harness {
+            ctx,
+            jobs,
+            completions,
+            shared,
+            io,
+            conn,
+            closed: None,
+            deferred: None,
+            _poll: poll,
+        }
+    }
+
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+
+    /// More arrives: what was "nothing more for now" is over.
+    fn script(&self, steps: impl IntoIterator<Item = R>) {
+        let mut reads = self.io.reads.lock().unwrap();
+        reads.retain(|r| !matches!(r, R::Block));
+        reads.extend(steps);
+    }
+
+    /// What the loop does with a step's outcome.
+    fn outcome(&mut self, step: Step) {
+        if let Err(reason) = step {
+            if self.conn.defer_close(reason) {
+                self.deferred = Some(reason);
+            } else if self.closed.is_none() {
+                self.closed = Some(reason);
+            }
+        }
+    }
+
+    fn readable(&mut self) {
+        if self.closed.is_none() {
+            // epoll reports the FIN or the error with the readiness (EPOLLRDHUP/ERR).
+            let hup =
+                (self.io.reads.lock().unwrap().iter()).any(|r| matches!(r, R::Eof | R::Reset));
+            let step = self.conn.on_readable(&mut self.ctx, hup);
+            self.outcome(step);
+        }
+    }
+
+    fn writable(&mut self) {
+        if self.closed.is_none() {
+            let step = self.conn.on_writable(&mut self.ctx);
+            self.outcome(step);
+        }
+    }
+
+    /// Runs every queued job as a worker would and hands the completions back.
+    fn work(&mut self) -> usize {
+        let mut ran = 0;
+        while let Ok(job) = self.jobs.try_recv() {
+            ran += 1;
+            match job {
+                Job::Batch(b) => {
+                    let app: &dyn Handler = &app;
+                    run_batch(b, &mut DateCache::new(), &self.shared, app);
+                }
+                Job::Pull(mut p) => {
+                    let end = pull_pieces(&mut p.pull, p.framing, p.want, &mut p.out);
+                    self.shared
+                        .notifier
+                        .send(Completion::Pulled(crate::pool::Pulled {
+                            token: p.token,
+                            gen_: p.gen_,
+                            pull: p.pull,
+                            out: p.out,
+                            end,
+                        }));
+                }
+                Job::Upgrade(..) => {}
+            }
+        }
+        while let Ok(c) = self.completions.try_recv() {
+            self.ctx.outstanding -= 1;
+            let step = match c {
+                Completion::Done(d) => self.conn.on_done(&mut self.ctx, d),
+                Completion::Pulled(p) => self.conn.on_pulled(&mut self.ctx, p),
+                Completion::StreamReady { .. } => self.conn.pump_stream(&mut self.ctx),
+            };
+            if let Some(reason) = self.deferred.take() {
+                self.closed = Some(step.err().unwrap_or(reason));
+            } else {
+                self.outcome(step);
+            }
+        }
+        ran
+    }
+
+    fn written(&self) -> String {
+        String::from_utf8_lossy(&self.io.written.lock().unwrap()).into_owned()
+    }
+
+    /// The bodies of the answers written so far, in order.
+    fn answers(&self) -> Vec<String> {
+        self.written()
+            .split("HTTP/1.1 ")
+            .skip(1)
+            .map(|a| a.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+const PAIR: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+    POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+const CHUNKED: &[u8] = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+    3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: t\r\n\r\nGET /d HTTP/1.1\r\nHost: x\r\n\r\n";
+
+#[test]
+fn every_split_point_of_pipelined_requests_gives_every_answer_in_order() {
+    let cases: [(&[u8], [&str; 2]); 2] = [
+        (PAIR, ["GET /a 0", "POST /b 5"]),
+        (CHUNKED, ["POST /c 5", "GET /d 0"]),
+    ];
+    for (input, want) in cases {
+        for split in 0..=input.len() {
+            let mut h = Harness::default();
+            h.script([data(&input[..split]), R::Block]);
+            h.readable();
+            h.work();
+            h.script([data(&input[split..]), R::Block]);
+            h.readable();
+            while h.work() > 0 {}
+            assert_eq!(h.answers(), want, "split at {split}");
+            assert_eq!(h.closed, None, "split at {split}");
+            assert!(matches!(h.conn.phase, Phase::Idle), "split at {split}");
+            assert!(h.conn.rbuf.is_none(), "an idle connection holds no buffer");
+        }
+    }
+}
+
+#[test]
+fn a_request_dribbled_one_byte_per_read_is_answered_once() {
+    for input in [PAIR, CHUNKED] {
+        let mut h = Harness::default();
+        for b in input {
+            h.script([R::Data(vec![*b]), R::Block]);
+            h.readable();
+            h.work();
+        }
+        while h.work() > 0 {}
+        assert_eq!(h.answers().len(), 2, "{}", h.written());
+        assert_eq!(h.closed, None);
+    }
+}
+
+#[test]
+fn eof_at_every_point_closes_or_answers_the_half_closed_client() {
+    let req = b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+    for k in 0..=req.len() {
+        let mut h = Harness::default();
+        h.script([data(&req[..k]), R::Eof]);
+        h.readable();
+        while h.work() > 0 {}
+        match k {
+            0 => assert_eq!(h.closed, Some(Close::PeerClosed)),
+            k if k < req.len() => {
+                assert_eq!(h.closed, Some(Close::PeerClosedMidRequest), "at {k}");
+                assert_eq!(h.written(), "", "nothing is answered to half a request");
+            }
+            _ => {
+                // Complete, then FIN: answered (RFC 9112 §9.6 allows it), then closed.
+                assert_eq!(h.answers(), ["POST /b 5"]);
+                assert_eq!(h.closed, Some(Close::PeerClosed));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_reset_at_every_point_closes_without_answering() {
+    for k in 0..PAIR.len() {
+        let mut h = Harness::default();
+        h.script([data(&PAIR[..k]), R::Reset]);
+        h.readable();
+        while h.work() > 0 {}
+        assert_eq!(
+            h.closed,
+            Some(Close::IoError(io::ErrorKind::ConnectionReset)),
+            "at {k}"
+        );
+        assert_eq!(h.written(), "", "at {k}");
+    }
+}
+
+#[test]
+fn a_reset_while_the_batch_is_out_waits_for_it_and_the_queued_batch_is_skipped() {
+    let mut h = Harness::default();
+    h.script([data(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), R::Block]);
+    h.readable();
+    assert!(matches!(h.conn.phase, Phase::Dispatched(_)));
+    assert!(
+        h.conn.right.is_none(),
+        "the batch carries the right to write"
+    );
+    h.script([R::Reset]);
+    h.readable();
+    assert_eq!(h.closed, None, "the close waits for the batch");
+    assert_eq!(
+        h.deferred,
+        Some(Close::IoError(io::ErrorKind::ConnectionReset))
+    );
+    h.work();
+    assert_eq!(
+        h.written(),
+        "",
+        "the queued batch of a gone client is not run"
+    );
+    assert_eq!(
+        h.closed,
+        Some(Close::IoError(io::ErrorKind::ConnectionReset))
+    );
+    assert!(h.conn.right.is_some(), "the right came back with the batch");
+}
+
+#[test]
+fn a_full_socket_arms_the_write_deadline_and_writable_finishes_the_answer() {
+    let mut h = Harness::default();
+    *h.io.room.lock().unwrap() = Some(10);
+    h.script([data(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), R::Block]);
+    h.readable();
+    h.work();
+    assert_eq!(h.written().len(), 10);
+    assert!(matches!(h.conn.phase, Phase::Write(_)));
+    assert!(h.conn.deadlines.write.is_some(), "the write deadline runs");
+    assert!(h.conn.deadlines.read.is_none());
+    *h.io.room.lock().unwrap() = None;
+    h.writable();
+    assert_eq!(h.answers(), ["GET /a 0"]);
+    assert!(h.conn.deadlines.write.is_none());
+    assert!(matches!(h.conn.phase, Phase::Idle));
+    assert!(matches!(h.conn.deadlines.read, Some((_, Deadline::Idle))));
+}
+
+#[test]
+fn bad_input_is_answered_with_its_status_and_closed() {
+    let rows: &[(&[u8], u16)] = &[
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            400,
+        ),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            400,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            501,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+            413,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+        ),
+        (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
+    ];
+    for (input, status) in rows {
+        for dribble in [false, true] {
+            let mut h = Harness::default();
+            if dribble {
+                for b in *input {
+                    h.script([R::Data(vec![*b]), R::Block]);
+                    h.readable();
+                }
+            } else {
+                h.script([data(input), R::Block]);
+                h.readable();
+            }
+            assert_eq!(h.work(), 0, "no handler runs for bad input");
+            let w = h.written();
+            let text = String::from_utf8_lossy(input);
+            assert!(
+                w.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{text:?}: {w}"
+            );
+            assert!(w.contains("\r\nConnection: close\r\n"), "{text:?}: {w}");
+            // Input was left unread: the close lingers (our side shut, input discarded).
+            assert!(matches!(h.conn.phase, Phase::Closing), "{text:?}");
+            assert_eq!(*h.io.shut.lock().unwrap(), [Shutdown::Write], "{text:?}");
+        }
+    }
+}
+
+#[test]
+fn expect_continue_is_answered_before_the_body_and_the_head_is_kept() {
+    let mut h = Harness::default();
+    h.script([
+        data(b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"),
+        R::Block,
+    ]);
+    h.readable();
+    assert_eq!(h.written(), "HTTP/1.1 100 Continue\r\n\r\n");
+    assert!(matches!(h.conn.phase, Phase::ReadBody(_)));
+    assert!(matches!(h.conn.deadlines.read, Some((_, Deadline::Body))));
+    for b in b"abc" {
+        h.script([R::Data(vec![*b]), R::Block]);
+        h.readable();
+    }
+    h.work();
+    assert_eq!(h.answers(), ["", "POST /u 3"]);
+}
+
+#[test]
+fn a_memory_budget_too_small_for_a_body_answers_503_before_100_continue() {
+    let mut cfg = Config::default();
+    cfg.max_buffered_bytes = 32 * 1024;
+    let mut h = Harness::new(cfg);
+    h.script([
+        data(b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n"),
+        R::Block,
+    ]);
+    h.readable();
+    let w = h.written();
+    assert!(w.starts_with("HTTP/1.1 503 "), "{w}");
+    assert!(w.contains("\r\nRetry-After: 1\r\n"), "{w}");
+    assert!(!w.contains("100 Continue"), "{w}");
+    assert_eq!(h.work(), 0);
+}
+
+#[test]
+fn a_pulled_stream_is_pulled_only_while_the_socket_takes_it() {
+    let mut cfg = Config::default();
+    cfg.stream_buffer_bytes = 64 * 1024;
+    let mut h = Harness::new(cfg);
+    let app = |_: &mut Request| Response::stream(std::iter::repeat_with(|| vec![b'x'; 16 * 1024]));
+    *h.io.room.lock().unwrap() = Some(0); // a client that reads nothing
+    h.script([data(b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n"), R::Block]);
+    h.readable();
+    let Ok(Job::Batch(b)) = h.jobs.try_recv() else {
+        panic!("a batch")
+    };
+    run_batch(b, &mut DateCache::new(), &h.shared, &app);
+    h.work();
+    // The worker produced up to the stream buffer with the head, the loop could write
+    // nothing: no pull is asked for, so no worker is busy for this client.
+    assert!(matches!(h.conn.phase, Phase::Stream(_)));
+    assert_eq!(h.work(), 0, "no pull while the buffer is full");
+    assert!(h.conn.deadlines.write.is_some(), "the write deadline runs");
+    let buffered = h.conn.wbuf.len() - h.conn.wpos;
+    assert!(buffered <= 64 * 1024 + 16 * 1024 + 512, "{buffered}");
+    // The client reads: the loop pulls again.
+    *h.io.room.lock().unwrap() = None;
+    h.writable();
+    assert_eq!(h.work(), 1, "a pull once the socket took the buffer");
+}
