@@ -442,9 +442,10 @@ fn expect_continue_is_answered_before_the_body_and_the_head_is_kept() {
 
 #[test]
 fn a_memory_budget_too_small_for_a_body_answers_503_before_100_continue() {
-    let mut cfg = Config::default();
-    cfg.max_buffered_bytes = 32 * 1024;
-    let mut h = Harness::new(cfg);
+    let mut h = Harness::new(Config {
+        max_buffered_bytes: 32 * 1024,
+        ..Config::default()
+    });
     h.script([
         data(b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n"),
         R::Block,
@@ -459,9 +460,10 @@ fn a_memory_budget_too_small_for_a_body_answers_503_before_100_continue() {
 
 #[test]
 fn a_pulled_stream_is_pulled_only_while_the_socket_takes_it() {
-    let mut cfg = Config::default();
-    cfg.stream_buffer_bytes = 64 * 1024;
-    let mut h = Harness::new(cfg);
+    let mut h = Harness::new(Config {
+        stream_buffer_bytes: 64 * 1024,
+        ..Config::default()
+    });
     let app = |_: &mut Request| Response::stream(std::iter::repeat_with(|| vec![b'x'; 16 * 1024]));
     *h.io.room.lock().unwrap() = Some(0); // a client that reads nothing
     h.script([data(b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n"), R::Block]);
