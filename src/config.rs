@@ -64,6 +64,10 @@ pub struct Config {
     /// it the loop stops reading bodies (nothing accepted is dropped) and a new request
     /// that needs more gets `503` + `Retry-After`.
     pub max_buffered_bytes: usize,
+    /// Largest request body delivered piece by piece to a [`BodySink`](crate::BodySink)
+    /// (0 = off). A `Content-Length` body above `max_body_bytes` and at most this is not
+    /// buffered: the handler gets the head and answers `Response::read_body`.
+    pub max_upload_bytes: u64,
     /// Requests per connection before `Connection: close` (0 = no limit), so a load balancer
     /// can rebalance long-lived clients.
     pub max_requests_per_connection: usize,
@@ -104,6 +108,7 @@ impl Default for Config {
             max_uri_bytes: 8 * 1024,
             max_body_bytes: 1024 * 1024,
             max_buffered_bytes: 64 * 1024 * 1024,
+            max_upload_bytes: 0,
             max_requests_per_connection: 0,
             max_batch: 64,
             stream_buffer_bytes: 256 * 1024,
@@ -225,6 +230,7 @@ impl Config {
             "max_uri_bytes" => self.max_uri_bytes = usize_size()?,
             "max_body_bytes" => self.max_body_bytes = size()?,
             "max_buffered_bytes" => self.max_buffered_bytes = usize_size()?,
+            "max_upload_bytes" => self.max_upload_bytes = size()?,
             "max_requests_per_connection" => self.max_requests_per_connection = count()?,
             "max_batch" => self.max_batch = count()?,
             "stream_buffer_bytes" => self.stream_buffer_bytes = usize_size()?,
@@ -274,6 +280,12 @@ impl Config {
             "max_body_bytes",
             self.max_body_bytes,
             "must be at most 1GiB (bodies are read whole into memory)",
+        )?;
+        check(
+            self.max_upload_bytes == 0 || self.max_upload_bytes > self.max_body_bytes,
+            "max_upload_bytes",
+            self.max_upload_bytes,
+            "must be 0 (off) or larger than max_body_bytes",
         )?;
         let durations = [
             ("header_read_timeout", self.header_read_timeout),
@@ -384,6 +396,8 @@ pub const FIELDS: &[FieldInfo] = fields! {
         "Largest request body (decoded, for chunked); larger gets 413 and close.";
     max_buffered_bytes "H1_MAX_BUFFERED_BYTES" "--max-buffered-bytes" "size" "64MiB" "—"
         "Request bytes held for all connections together; past it bodies wait, new needs get 503.";
+    max_upload_bytes "H1_MAX_UPLOAD_BYTES" "--max-upload-bytes" "size" "0 (off)" "—"
+        "Largest body streamed to a BodySink (bodies over max_body_bytes); 0 = off, 413.";
     max_requests_per_connection "H1_MAX_REQUESTS_PER_CONNECTION"
         "--max-requests-per-connection" "count" "0 (unlimited)" "—"
         "Requests served on one connection before Connection: close; 0 = no limit.";

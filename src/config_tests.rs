@@ -69,6 +69,7 @@ fn every_field_is_settable_from_the_environment() {
          H1_MAX_URI_BYTES               | 1KB        | max_uri_bytes: 1000,
          H1_MAX_BODY_BYTES              | 512MiB     | max_body_bytes: 536870912,
          H1_MAX_BUFFERED_BYTES          | 8MiB       | max_buffered_bytes: 8388608,
+         H1_MAX_UPLOAD_BYTES            | 4GiB       | max_upload_bytes: 4294967296,
          H1_MAX_REQUESTS_PER_CONNECTION | 100        | max_requests_per_connection: 100,
          H1_MAX_BATCH                   | 1024       | max_batch: 1024,
          H1_STREAM_BUFFER_BYTES         | 1M         | stream_buffer_bytes: 1048576,

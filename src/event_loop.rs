@@ -65,9 +65,9 @@ pub(crate) struct Ctx {
     pub budget_freed: bool,
     /// Connections to read again on the next turn (room was made for them).
     pub deferred_reads: Vec<(usize, u32)>,
-    /// Pulled streams whose pull job found the queue full: retried when a worker
-    /// reports back (the queue then has room), not by spinning.
-    pub stalled_pulls: Vec<(usize, u32)>,
+    /// Pulled streams and uploads whose next job found the queue full: retried when a
+    /// worker reports back (the queue then has room), not by spinning.
+    pub stalled: Vec<(usize, u32)>,
     date: DateCache,
 }
 
@@ -78,7 +78,9 @@ impl Ctx {
             max_head_bytes: cfg.max_head_bytes,
             max_headers: cfg.max_headers,
             max_uri_bytes: cfg.max_uri_bytes,
-            max_body_bytes: cfg.max_body_bytes,
+            // Bodies up to `max_upload_bytes` pass the head; those above `max_body_bytes`
+            // are streamed (`conn` decides).
+            max_body_bytes: cfg.max_body_bytes.max(cfg.max_upload_bytes),
         };
         let read_cap = (cfg.max_head_bytes * 2)
             .saturating_add(usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX))
@@ -96,7 +98,7 @@ impl Ctx {
             draining: false,
             outstanding: 0,
             deferred: Vec::new(),
-            stalled_pulls: Vec::new(),
+            stalled: Vec::new(),
             held: 0,
             budget_waiters: Vec::new(),
             budget_freed: false,
@@ -542,6 +544,19 @@ impl EventLoop {
                 Completion::StreamReady { token, gen_ } => {
                     self.with_conn(token, Some(gen_), |c, ctx| c.pump_stream(ctx));
                 }
+                Completion::Piece(p) => {
+                    self.ctx.outstanding -= 1;
+                    let live = self
+                        .slots
+                        .get(p.token)
+                        .is_some_and(|s| s.gen_ == p.gen_ && s.conn.is_some());
+                    if live {
+                        self.with_conn(p.token, Some(p.gen_), |c, ctx| c.on_piece(ctx, p));
+                    } else {
+                        // The uploader left while its piece was fed: the sink hears of it.
+                        let _ = self.ctx.jobs.try_send(Job::UploadAbort(p.sink));
+                    }
+                }
                 Completion::Pulled(p) => {
                     self.ctx.outstanding -= 1;
                     // Dropped with its producer when the connection is gone.
@@ -552,8 +567,8 @@ impl EventLoop {
         }
         if any {
             // Workers took jobs, so the queue has room for pulls that found it full.
-            for (t, g) in std::mem::take(&mut self.ctx.stalled_pulls) {
-                self.with_conn(t, Some(g), |c, ctx| c.pump_stream(ctx));
+            for (t, g) in std::mem::take(&mut self.ctx.stalled) {
+                self.with_conn(t, Some(g), |c, ctx| c.retry_stalled(ctx));
             }
         }
     }

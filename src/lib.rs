@@ -54,6 +54,7 @@ mod stream;
 pub mod testing;
 pub mod timer;
 mod upgrade;
+mod upload;
 
 pub use config::{Config, ConfigError};
 pub use handler::Handler;
@@ -65,3 +66,4 @@ pub use router::Router;
 pub use server::{Server, ServerHandle, ServerState, ShutdownToken};
 pub use stream::{StreamClosed, StreamSender, TrySendError};
 pub use upgrade::Upgraded;
+pub use upload::BodySink;

@@ -27,6 +27,7 @@ use crate::response::Pull;
 use crate::response::{Body, Response, StreamBody};
 use crate::stream::StreamSrc;
 use crate::upgrade::{OnUpgrade, Upgraded};
+use crate::upload::Sink;
 
 /// One request of a batch, as the loop parsed it.
 #[derive(Debug)]
@@ -84,6 +85,10 @@ pub(crate) enum Job {
     Pull(PullJob),
     /// Give an upgraded connection to its callback.
     Upgrade(OnUpgrade, Upgraded),
+    /// Feed a piece of a streamed request body to its sink.
+    Upload(UploadJob),
+    /// An upload ended early: tell its sink.
+    UploadAbort(Sink),
 }
 
 /// Work for one connection: every complete request that was in its read buffer.
@@ -138,6 +143,8 @@ pub(crate) struct Done {
     /// The last answer switches protocols: once `out` is written, the connection goes to
     /// this callback, with the batch's bytes from the offset on as read-ahead.
     pub upgrade: Option<(OnUpgrade, u32)>,
+    /// The last request's body is to be streamed to this sink (the answer comes later).
+    pub upload: Option<UploadStart>,
 }
 
 impl Drop for Done {
@@ -235,6 +242,8 @@ pub(crate) enum Completion {
     StreamReady { token: usize, gen_: u32 },
     /// A pull job is back.
     Pulled(Pulled),
+    /// A body sink took its piece and waits for the next.
+    Piece(Piece),
 }
 
 /// The loop's wake-up policy: a worker writes the waker only when the loop said it may be
@@ -335,42 +344,51 @@ pub(crate) fn spawn_workers(
 fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>) {
     let mut date = DateCache::new();
     while let Ok(job) = rx.recv() {
-        let job = match job {
-            Job::Batch(b) => b,
-            Job::Pull(mut p) => {
-                let end = pull_pieces(&mut p.pull, p.framing, p.want, &mut p.out);
-                shared.notifier.send(Completion::Pulled(Pulled {
-                    token: p.token,
-                    gen_: p.gen_,
-                    pull: p.pull,
-                    out: p.out,
-                    end,
-                }));
-                continue;
-            }
-            Job::Upgrade(f, up) => {
-                if catch_unwind(AssertUnwindSafe(|| f(up))).is_err() {
-                    error!("an upgrade callback panicked");
-                }
-                continue;
-            }
-        };
-        run_batch(job, &mut date, &shared, &*app);
+        run(job, &mut date, &shared, &*app);
     }
 }
 
-/// Runs one batch, writes its answers when it holds the socket, and reports to the loop.
-pub(crate) fn run_batch(
-    mut job: BatchJob,
-    date: &mut DateCache,
-    shared: &PoolShared,
-    app: &dyn Handler,
-) {
-    let secs = SystemTime::now()
+/// Does one job and reports to the loop.
+pub(crate) fn run(job: Job, date: &mut DateCache, shared: &PoolShared, app: &dyn Handler) {
+    match job {
+        Job::Batch(b) => run_batch(b, date, shared, app),
+        Job::Pull(mut p) => {
+            let end = pull_pieces(&mut p.pull, p.framing, p.want, &mut p.out);
+            shared.notifier.send(Completion::Pulled(Pulled {
+                token: p.token,
+                gen_: p.gen_,
+                pull: p.pull,
+                out: p.out,
+                end,
+            }));
+        }
+        Job::Upgrade(f, up) => {
+            if catch_unwind(AssertUnwindSafe(|| f(up))).is_err() {
+                error!("an upgrade callback panicked");
+            }
+        }
+        Job::Upload(u) => {
+            let d = *date.get(unix_secs());
+            shared.notifier.send(feed_sink(u, shared, &d));
+        }
+        Job::UploadAbort(sink) => {
+            if catch_unwind(AssertUnwindSafe(|| sink.abort())).is_err() {
+                error!("a body sink panicked in abort");
+            }
+        }
+    }
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let date = *date.get(secs);
+        .unwrap_or(0)
+}
+
+/// Runs one batch, writes its answers when it holds the socket, and reports to the loop.
+fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: &dyn Handler) {
+    let date = *date.get(unix_secs());
     let (right, signal) = (job.right.take(), job.signal.clone());
     if signal.is_conn_closed() {
         // The loop already closed this connection (client reset, forced drain): no
@@ -397,6 +415,7 @@ pub(crate) fn run_batch(
             handed_back: 0,
             stream_failed: false,
             upgrade: None,
+            upload: None,
             batch: Some(job.batch),
             reqs: job.reqs,
         }));
@@ -463,6 +482,7 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
     let mut out = std::mem::take(&mut job.out);
     let mut stream: Option<(StreamSrc, StreamFraming)> = None;
     let mut upgrade = None;
+    let mut upload = None;
     let mut close = false;
     let mut next = 0;
     trace!(
@@ -479,6 +499,8 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
         let meta = &mut job.reqs[i];
         let mut c = meta.close;
         let (method, version) = (meta.head.method, meta.head.version);
+        let streamed = matches!(meta.body, BodyRef::Streamed(_));
+        let expect_continue = meta.head.expect_continue;
         let mut req = Request::new(
             job.batch.clone(),
             meta.head.clone(),
@@ -522,6 +544,33 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
             c = true;
         }
         let mut resp = resp;
+        match (resp.sink.take(), streamed) {
+            (Some(sink), true) => {
+                // The body is read by the loop and fed to the sink; the answer comes when
+                // it is complete. The request is the batch's last (nothing is parsed
+                // behind an unread body).
+                let remaining = req_body_len(&job.reqs[i]);
+                upload = Some(UploadStart {
+                    sink,
+                    remaining,
+                    method,
+                    version,
+                    close: c,
+                    expect_continue,
+                });
+                break;
+            }
+            (Some(_), false) => {
+                error!(
+                    "conn={} Response::read_body for a request whose body was already read; answering 500",
+                    job.conn_id
+                );
+                resp = Response::error(500, "");
+            }
+            // Answered without reading the streamed body: close after the answer.
+            (None, true) => c = true,
+            (None, false) => {}
+        }
         if let Some(f) = resp.upgrade.take() {
             if matches!(resp.body, Body::Stream(_)) || c {
                 error!(
@@ -581,9 +630,127 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
         handed_back: if resume_at.is_some() { n - next } else { 0 },
         stream_failed: false,
         upgrade,
+        upload,
         batch: Some(std::mem::take(&mut job.batch)),
         reqs: std::mem::take(&mut job.reqs),
     }
+}
+
+/// The length of a streamed body (the request's `BodyRef` was taken for the handler).
+fn req_body_len(meta: &ReqMeta) -> u64 {
+    match meta.head.framing {
+        crate::http::parse::Framing::Length(n) => n,
+        _ => 0,
+    }
+}
+
+/// A handler asked for its request's streamed body.
+pub(crate) struct UploadStart {
+    pub sink: Sink,
+    /// Body bytes still to come.
+    pub remaining: u64,
+    pub method: Method,
+    pub version: Version,
+    /// Close after the answer.
+    pub close: bool,
+    /// The client waits for `100 Continue` before sending the body.
+    pub expect_continue: bool,
+}
+
+/// A piece of a streamed request body for its sink, or the last piece and the answer.
+pub(crate) struct UploadJob {
+    pub token: usize,
+    pub gen_: u32,
+    pub conn_id: u64,
+    pub sink: Sink,
+    pub piece: Vec<u8>,
+    /// This piece ends the body: after it, the sink's `finish` gives the answer.
+    pub last: bool,
+    pub method: Method,
+    pub version: Version,
+    pub close: bool,
+}
+
+/// Feeds one piece to the sink: a `Piece` when it waits for the next, a `Done` with the
+/// answer when it finished or refused the piece.
+fn feed_sink(mut job: UploadJob, shared: &PoolShared, date: &[u8; 29]) -> Completion {
+    let fed = catch_unwind(AssertUnwindSafe(|| job.sink.data(&job.piece)));
+    let (resp, close) = match fed {
+        Ok(Ok(())) if !job.last => {
+            return Completion::Piece(Piece {
+                token: job.token,
+                gen_: job.gen_,
+                sink: job.sink,
+                buf: job.piece,
+            });
+        }
+        Ok(Ok(())) => {
+            let sink = job.sink;
+            match catch_unwind(AssertUnwindSafe(move || sink.finish())) {
+                Ok(r) => (r, job.close),
+                Err(_) => {
+                    error!(
+                        "conn={} a body sink panicked in finish; answering 500",
+                        job.conn_id
+                    );
+                    (Response::error(500, ""), true)
+                }
+            }
+        }
+        // Refused: the rest of the body is not read, so the connection closes.
+        Ok(Err(r)) => (r, true),
+        Err(_) => {
+            error!("conn={} a body sink panicked; answering 500", job.conn_id);
+            (Response::error(500, ""), true)
+        }
+    };
+    let mut out = job.piece;
+    out.clear();
+    let mut close = close || resp.wants_close();
+    if shared.draining.load(Ordering::Acquire) {
+        close = true;
+    }
+    let connect = if close {
+        Connect::Close
+    } else {
+        Connect::KeepAlive
+    };
+    let mut stream = None;
+    if let Encoded::Stream(s, framing) =
+        encode_response(&mut out, resp, job.method, job.version, connect, date)
+    {
+        if framing == StreamFraming::UntilClose {
+            close = true;
+        }
+        stream = Some((s, framing));
+    }
+    Completion::Done(Done {
+        token: job.token,
+        gen_: job.gen_,
+        conn_id: job.conn_id,
+        right: None,
+        out,
+        written: 0,
+        write_failed: false,
+        close,
+        stream,
+        resume_at: None,
+        handed_back: 0,
+        stream_failed: false,
+        upgrade: None,
+        upload: None,
+        batch: None,
+        reqs: Vec::new(),
+    })
+}
+
+/// A piece was taken by the sink: the sink waits for the next one.
+pub(crate) struct Piece {
+    pub token: usize,
+    pub gen_: u32,
+    pub sink: Sink,
+    /// The piece's buffer, back for reuse.
+    pub buf: Vec<u8>,
 }
 
 /// What the Connection field of an answer says.

@@ -41,6 +41,9 @@ pub(crate) enum BodyRef {
     Span(Span),
     /// A decoded chunked body.
     Owned(Vec<u8>),
+    /// A `Content-Length` body of this many bytes, too large to buffer: not read with
+    /// the head, delivered to a [`BodySink`](crate::BodySink) if the handler asks.
+    Streamed(u64),
 }
 
 /// A flag the event loop sets when the client went away while its request was running
@@ -320,6 +323,17 @@ impl Request {
             BodyRef::Empty => &[],
             BodyRef::Span(s) => s.get(&self.batch.bytes),
             BodyRef::Owned(v) => v,
+            BodyRef::Streamed(_) => &[],
+        }
+    }
+
+    /// `Some(length)` when the body is larger than `max_body_bytes` (and at most
+    /// `max_upload_bytes`) and so was not read with the head: [`Request::body`] is empty,
+    /// and answering [`Response::read_body`] receives it piece by piece.
+    pub fn streamed_body_len(&self) -> Option<u64> {
+        match self.body {
+            BodyRef::Streamed(n) => Some(n),
+            _ => None,
         }
     }
 

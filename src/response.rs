@@ -9,6 +9,7 @@ use std::fmt;
 
 use crate::stream::{StreamSender, StreamShared};
 use crate::upgrade::{OnUpgrade, Upgraded};
+use crate::upload::{BodySink, Sink};
 
 /// What a handler answers.
 pub struct Response {
@@ -22,6 +23,8 @@ pub struct Response {
     pub(crate) body: Body,
     /// Takes the connection over once this response is written.
     pub(crate) upgrade: Option<OnUpgrade>,
+    /// Receives the request's streamed body; the answer comes from it.
+    pub(crate) sink: Option<Sink>,
 }
 
 /// A response body.
@@ -57,6 +60,7 @@ impl Response {
             headers: Vec::new(),
             body: Body::Empty,
             upgrade: None,
+            sink: None,
         }
     }
 
@@ -154,6 +158,18 @@ impl Response {
     fn pulled(pull: Pull) -> Self {
         let mut r = Response::new(200);
         r.body = Body::Stream(StreamBody::Pull(pull));
+        r
+    }
+
+    /// Receives the body of a request that came without it
+    /// ([`Request::streamed_body_len`](crate::Request::streamed_body_len) is `Some`): the
+    /// event loop reads the body and hands it to `sink` piece by piece, each piece a short
+    /// job on the pool, and the answer is what [`BodySink::finish`] returns. A slow
+    /// uploader holds no worker. Answering anything else to such a request sends that
+    /// answer and closes the connection (the body is not read).
+    pub fn read_body(sink: impl BodySink) -> Self {
+        let mut r = Response::new(200);
+        r.sink = Some(Box::new(sink));
         r
     }
 

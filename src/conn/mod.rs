@@ -25,6 +25,7 @@ use crate::request::{Batch, BodyRef, CancelFlag};
 use crate::stream::StreamSrc;
 use crate::timer::Tick;
 use crate::upgrade::OnUpgrade;
+use crate::upload::Sink;
 
 #[cfg(test)]
 mod tests;
@@ -55,6 +56,9 @@ pub(crate) enum Phase {
     Write(After),
     /// A streamed body is being relayed.
     Stream(Box<Streaming>),
+    /// A request body larger than memory goes to its handler's sink piece by piece; the
+    /// body deadline runs (re-armed on progress).
+    Upload(Box<Upload>),
     /// Answered and closing: our side is shut, input is discarded until the peer closes
     /// (so an unread request body cannot turn our close into a reset that destroys the
     /// answer in flight, RFC 9112 §9.6).
@@ -110,6 +114,18 @@ pub(crate) struct Streaming {
     src: Option<StreamSrc>,
     framing: StreamFraming,
     /// Close once the body has ended.
+    close: bool,
+}
+
+/// A request body on its way to a [`BodySink`](crate::BodySink).
+pub(crate) struct Upload {
+    /// The sink; `None` while a worker feeds it a piece.
+    sink: Option<Sink>,
+    /// Body bytes not yet handed to the sink.
+    remaining: u64,
+    method: crate::http::Method,
+    version: Version,
+    /// Close after the answer.
     close: bool,
 }
 
@@ -283,6 +299,7 @@ impl<T: Transport> Conn<T> {
             Phase::Dispatched(_) => "dispatched",
             Phase::Write(_) => "write",
             Phase::Stream(_) => "stream",
+            Phase::Upload(_) => "upload",
             Phase::Closing => "closing",
         }
     }
@@ -413,7 +430,99 @@ impl<T: Transport> Conn<T> {
                 Ok(())
             }
             Phase::Stream(_) if self.peer_eof => Err(Close::PeerClosed),
+            Phase::Upload(_) => {
+                if n > 0 {
+                    // The upload deadline counts from the last progress: a body larger
+                    // than memory may rightly take longer than `read_timeout` in all.
+                    self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
+                }
+                self.pump_upload(ctx)
+            }
             _ => Ok(()),
+        }
+    }
+
+    /// Hands the buffered body bytes to the sink when it is free (one piece out at a
+    /// time: reading stops at the window until the sink has taken the piece).
+    pub fn pump_upload(&mut self, ctx: &mut Ctx) -> Step {
+        let Phase::Upload(u) = &mut self.phase else {
+            return Ok(());
+        };
+        if u.sink.is_none() {
+            return Ok(()); // a piece is out: its return brings us back
+        }
+        let avail = self.rbuf.as_ref().map_or(0, |b| b.len);
+        let take = (avail as u64).min(u.remaining) as usize;
+        if take == 0 {
+            return if self.peer_eof {
+                Err(Close::PeerClosedMidRequest)
+            } else {
+                Ok(())
+            };
+        }
+        if ctx.jobs.is_full() {
+            ctx.stalled.push((self.token, self.gen_));
+            return Ok(());
+        }
+        let rbuf = self.rbuf.as_mut().expect("bytes are buffered");
+        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        let mut piece = ctx.bufs.take_write();
+        piece.extend_from_slice(&b.bytes[..take]);
+        b.bytes.copy_within(take..b.len, 0);
+        b.len -= take;
+        if b.len == 0 {
+            let b = self.rbuf.take().expect("just used");
+            ctx.bufs.put_read(b);
+        }
+        u.remaining -= take as u64;
+        let last = u.remaining == 0;
+        let job = crate::pool::UploadJob {
+            token: self.token,
+            gen_: self.gen_,
+            conn_id: self.id,
+            sink: u.sink.take().expect("checked above"),
+            piece,
+            last,
+            method: u.method,
+            version: u.version,
+            close: u.close,
+        };
+        if ctx.jobs.try_send(Job::Upload(job)).is_err() {
+            unreachable!("only the loop sends, and the queue had room");
+        }
+        ctx.outstanding += 1;
+        if last {
+            self.deadlines.read = None; // the body is in: handler time is not the client's
+        }
+        if self.read_paused {
+            // Room in the window again.
+            self.read_paused = false;
+            return self.on_readable(ctx, false);
+        }
+        Ok(())
+    }
+
+    /// A sink took its piece and waits for the next.
+    pub fn on_piece(&mut self, ctx: &mut Ctx, p: crate::pool::Piece) -> Step {
+        ctx.bufs.put_write(p.buf);
+        let Phase::Upload(u) = &mut self.phase else {
+            let _ = ctx.jobs.try_send(Job::UploadAbort(p.sink));
+            return Ok(());
+        };
+        u.sink = Some(p.sink);
+        self.pump_upload(ctx)
+    }
+
+    /// Leaves an upload early: its sink hears of it (on a worker), and the rest of the
+    /// body stays unread.
+    fn abort_upload(&mut self, ctx: &mut Ctx) {
+        if let Phase::Upload(u) = &mut self.phase {
+            if u.remaining > 0 {
+                self.unread_input = true;
+            }
+            if let Some(sink) = u.sink.take() {
+                let _ = ctx.jobs.try_send(Job::UploadAbort(sink));
+            }
         }
     }
 
@@ -430,13 +539,19 @@ impl<T: Transport> Conn<T> {
         let hung_up = self.hup_seen;
         let rbuf = self.rbuf.get_or_insert_with(|| ctx.bufs.take_read());
         let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        // An upload reads a window at a time: the sink takes it before more is read.
+        let cap = if matches!(self.phase, Phase::Upload(_)) {
+            ctx.cfg.stream_buffer_bytes.min(ctx.read_cap)
+        } else {
+            ctx.read_cap
+        };
         loop {
             if b.len == b.bytes.len() {
-                if b.bytes.len() >= ctx.read_cap {
+                if b.bytes.len() >= cap {
                     self.read_paused = true;
                     break;
                 }
-                let grown = (b.bytes.len() * 2).min(ctx.read_cap);
+                let grown = (b.bytes.len() * 2).min(cap);
                 let more = grown - b.bytes.len();
                 if ctx.held + more > ctx.cfg.max_buffered_bytes {
                     // The memory budget for all connections is spent: stop reading here
@@ -527,7 +642,7 @@ impl<T: Transport> Conn<T> {
                     body,
                     resume_at,
                 } => {
-                    let max = ctx.limits.max_body_bytes;
+                    let max = ctx.cfg.max_body_bytes;
                     match decoder.decode(&b.bytes[*resume_at..len], body, max) {
                         Ok((used, true)) => {
                             let end = *resume_at + used;
@@ -586,6 +701,17 @@ impl<T: Transport> Conn<T> {
                 let body_start = pos + head.len as usize;
                 match head.framing {
                     Framing::None | Framing::Length(0) => (head, BodyRef::Empty, body_start),
+                    Framing::Length(n) if n > ctx.cfg.max_body_bytes => {
+                        // Larger than memory (and within `max_upload_bytes`, or the
+                        // parser had refused it): the handler gets the head alone, and
+                        // the body, if it asks, piece by piece. Nothing is parsed behind it.
+                        let (body, end) = (BodyRef::Streamed(n), body_start);
+                        trace!("conn={} body of {n} bytes to be streamed", self.id);
+                        let close = !head.keep_alive || ctx.draining;
+                        reqs.push(ReqMeta { head, body, close });
+                        pos = end;
+                        break;
+                    }
                     Framing::Length(n) => {
                         let end = body_start as u64 + n;
                         if (data.len() as u64) < end {
@@ -608,7 +734,7 @@ impl<T: Transport> Conn<T> {
                     Framing::Chunked => {
                         let mut decoder = ChunkedDecoder::new();
                         let mut body = Vec::new();
-                        let max = ctx.limits.max_body_bytes;
+                        let max = ctx.cfg.max_body_bytes;
                         match decoder.decode(&data[body_start..], &mut body, max) {
                             Ok((used, true)) => (head, BodyRef::Owned(body), body_start + used),
                             Ok((used, false)) => {
@@ -871,6 +997,7 @@ impl<T: Transport> Conn<T> {
     /// Answers a protocol error with its status and closes (the framing is unknown).
     fn answer_error(&mut self, ctx: &mut Ctx, e: Error) -> Step {
         debug!("conn={} bad request: {e} -> {}", self.id, e.status());
+        self.abort_upload(ctx);
         let msg = e.message().as_bytes();
         encode::write_head(
             &mut self.wbuf,
@@ -921,6 +1048,11 @@ impl<T: Transport> Conn<T> {
             Phase::Stream(s) => {
                 if let Some(src) = s.src {
                     src.close();
+                }
+            }
+            Phase::Upload(u) => {
+                if let Some(sink) = u.sink {
+                    let _ = ctx.jobs.try_send(Job::UploadAbort(sink));
                 }
             }
             _ => {}

@@ -13,7 +13,7 @@ use super::*;
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::date::DateCache;
-use crate::pool::{Completion, LoopWake, Notifier, PoolShared, pull_pieces, run_batch};
+use crate::pool::{Completion, LoopWake, Notifier, PoolShared, run};
 use crate::request::Request;
 use crate::response::Response;
 
@@ -183,25 +183,8 @@ impl Harness {
         let mut ran = 0;
         while let Ok(job) = self.jobs.try_recv() {
             ran += 1;
-            match job {
-                Job::Batch(b) => {
-                    let app: &dyn Handler = &app;
-                    run_batch(b, &mut DateCache::new(), &self.shared, app);
-                }
-                Job::Pull(mut p) => {
-                    let end = pull_pieces(&mut p.pull, p.framing, p.want, &mut p.out);
-                    self.shared
-                        .notifier
-                        .send(Completion::Pulled(crate::pool::Pulled {
-                            token: p.token,
-                            gen_: p.gen_,
-                            pull: p.pull,
-                            out: p.out,
-                            end,
-                        }));
-                }
-                Job::Upgrade(..) => {}
-            }
+            let app: &dyn Handler = &app;
+            run(job, &mut DateCache::new(), &self.shared, app);
         }
         while let Ok(c) = self.completions.try_recv() {
             self.ctx.outstanding -= 1;
@@ -209,6 +192,7 @@ impl Harness {
                 Completion::Done(d) => self.conn.on_done(&mut self.ctx, d),
                 Completion::Pulled(p) => self.conn.on_pulled(&mut self.ctx, p),
                 Completion::StreamReady { .. } => self.conn.pump_stream(&mut self.ctx),
+                Completion::Piece(p) => self.conn.on_piece(&mut self.ctx, p),
             };
             if let Some(reason) = self.deferred.take() {
                 self.closed = Some(step.err().unwrap_or(reason));
@@ -471,7 +455,7 @@ fn a_pulled_stream_is_pulled_only_while_the_socket_takes_it() {
     let Ok(Job::Batch(b)) = h.jobs.try_recv() else {
         panic!("a batch")
     };
-    run_batch(b, &mut DateCache::new(), &h.shared, &app);
+    run(Job::Batch(b), &mut DateCache::new(), &h.shared, &app);
     h.work();
     // The worker produced up to the stream buffer with the head, the loop could write
     // nothing: no pull is asked for, so no worker is busy for this client.

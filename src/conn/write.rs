@@ -22,15 +22,24 @@ impl<T: Transport> Conn<T> {
 
     /// A worker finished this connection's batch (and gives the right to write back).
     pub fn on_done(&mut self, ctx: &mut Ctx, mut done: Done) -> Step {
-        let Phase::Dispatched(f) = std::mem::replace(&mut self.phase, Phase::Write(After::Close))
-        else {
-            unreachable!("a batch came back to a connection that had none out")
+        let deferred = match std::mem::replace(&mut self.phase, Phase::Write(After::Close)) {
+            Phase::Dispatched(f) => {
+                ctx.bufs.put_cancel(f.cancel);
+                ctx.bufs.put_signal(f.signal);
+                f.close
+            }
+            // The answer of an upload (its sink finished, or refused a piece).
+            Phase::Upload(u) => {
+                if u.remaining > 0 {
+                    self.unread_input = true;
+                }
+                None
+            }
+            _ => unreachable!("a batch came back to a connection that had none out"),
         };
         if let Some(r) = done.right.take() {
             self.right = Some(r);
         }
-        ctx.bufs.put_cancel(f.cancel);
-        ctx.bufs.put_signal(f.signal);
         let upgrade = done.upgrade.take();
         let mut after = if done.close {
             After::Close
@@ -52,8 +61,11 @@ impl<T: Transport> Conn<T> {
         }
         ctx.bufs.put_reqs(std::mem::take(&mut done.reqs));
         self.recharge(ctx);
-        if let Some(reason) = f.close {
+        if let Some(reason) = deferred {
             // The close that waited for this batch.
+            if let Some(u) = done.upload.take() {
+                let _ = ctx.jobs.try_send(Job::UploadAbort(u.sink));
+            }
             return Err(reason);
         }
         if done.write_failed {
@@ -75,6 +87,27 @@ impl<T: Transport> Conn<T> {
             // The producer failed on its first pieces: send what there is, then cut off.
             let _ = self.flush(ctx);
             return Err(Close::StreamAborted);
+        }
+        if let Some(u) = done.upload.take() {
+            // The handler asked for its body: read it into the sink. Answers of earlier
+            // requests of the batch go out first; then `100 Continue` if it is awaited.
+            if u.expect_continue && u.version == crate::http::Version::Http11 {
+                self.wbuf.extend_from_slice(encode::CONTINUE_100);
+            }
+            self.phase = Phase::Upload(Box::new(super::Upload {
+                sink: Some(u.sink),
+                remaining: u.remaining,
+                method: u.method,
+                version: u.version,
+                close: u.close,
+            }));
+            self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
+            self.flush(ctx)?;
+            if self.read_paused {
+                self.read_paused = false;
+                return self.on_readable(ctx, false);
+            }
+            return self.pump_upload(ctx);
         }
         if let Some((src, framing)) = done.stream.take() {
             self.phase = Phase::Stream(Box::new(Streaming {
@@ -105,6 +138,15 @@ impl<T: Transport> Conn<T> {
             ctx.bufs.put_read(o);
         }
         self.rbuf = Some(fresh);
+    }
+
+    /// A job found the queue full earlier; the queue has room now.
+    pub fn retry_stalled(&mut self, ctx: &mut Ctx) -> Step {
+        match self.phase {
+            Phase::Stream(_) => self.pump_stream(ctx),
+            Phase::Upload(_) => self.pump_upload(ctx),
+            _ => Ok(()),
+        }
     }
 
     /// The socket is writable again.
@@ -273,7 +315,7 @@ impl<T: Transport> Conn<T> {
                 };
                 st.src = Some(StreamSrc::Pull(job.pull));
                 ctx.bufs.put_write(job.out);
-                ctx.stalled_pulls.push((self.token, self.gen_));
+                ctx.stalled.push((self.token, self.gen_));
             }
         }
         Ok(())
