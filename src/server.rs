@@ -363,8 +363,11 @@ impl ThreadGroup {
 
     /// Joins the threads that have finished and names (and leaves behind) the others.
     fn join_finished(&mut self, what: &str, until: Instant) {
+        // A thread counts itself out just before it ends: when all have, joining them
+        // only waits for their last instructions.
+        let all_returned = *self.left.0.lock().unwrap_or_else(|e| e.into_inner()) == 0;
         for h in self.handles.drain(..) {
-            if h.is_finished() {
+            if all_returned || h.is_finished() {
                 let _ = h.join();
             } else {
                 log::warn!(

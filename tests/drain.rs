@@ -385,3 +385,26 @@ fn twenty_blocking_requests_in_flight_at_sigterm_all_complete_with_the_default_p
     let status = wait_exit(&mut child, Duration::from_secs(10)).expect("hello did not exit");
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
+
+#[test]
+fn a_stuck_handler_is_named_and_left_behind_and_the_process_exits_on_time() {
+    let (mut child, addr) = spawn_hello(&[("RUST_LOG", "trace"), ("H1_SHUTDOWN_TIMEOUT", "300ms")]);
+    let lines = stderr_lines(&mut child);
+    let mut client = connect(addr);
+    client
+        .write_all(b"GET /sleep?ms=8000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    wait_for_line(&lines, "GET /sleep");
+    kill("TERM", child.0.id());
+    // 300 ms of drain + 1 s for the stuck worker, far less than the 8 s sleep.
+    let status = wait_exit(&mut child, Duration::from_secs(4))
+        .expect("hello still runs 4 s after SIGTERM although shutdown_timeout is 300 ms");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let logged: Vec<String> = lines.try_iter().collect();
+    assert!(
+        logged.iter().any(|l| l.contains("WARN")
+            && l.contains("h1-worker-")
+            && l.contains("leaving it behind")),
+        "no warn line names the stuck worker: {logged:#?}"
+    );
+}
