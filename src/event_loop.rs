@@ -20,7 +20,7 @@ use crate::conn::{Close, Conn, Deadline};
 use crate::http::date::DateCache;
 use crate::http::parse::Limits;
 use crate::listener::{self, Accepted};
-use crate::pool::{Completion, Job, LoopWake, Notifier};
+use crate::pool::{Completion, Job, LoopWake, Notifier, Reserve, STALL};
 use crate::signal::SignalPipe;
 use crate::timer::{Tick, Wheel};
 use crate::upgrade::{OnUpgrade, Upgraded};
@@ -170,6 +170,10 @@ pub(crate) struct EventLoop {
     /// Called once when the drain starts (runs the shutdown hooks).
     on_drain: Option<Box<dyn FnOnce() + Send>>,
     fired: Vec<((usize, u32), Tick)>,
+    /// The pool's reserve workers, released when the running ones are stuck.
+    reserve: Arc<Reserve>,
+    /// Jobs finished when the queue was last seen waiting, and since when.
+    stall: Option<(u64, Instant)>,
 }
 
 /// Everything `EventLoop::new` needs.
@@ -185,6 +189,7 @@ pub(crate) struct LoopParts {
     pub control: Arc<Control>,
     pub draining: Arc<AtomicBool>,
     pub on_drain: Box<dyn FnOnce() + Send>,
+    pub reserve: Arc<Reserve>,
 }
 
 impl EventLoop {
@@ -215,6 +220,8 @@ impl EventLoop {
             drain_deadline: None,
             on_drain: Some(p.on_drain),
             fired: Vec::new(),
+            reserve: p.reserve,
+            stall: None,
         })
     }
 
@@ -300,6 +307,7 @@ impl EventLoop {
                 self.begin_drain();
             }
             self.expire_deadlines();
+            self.watch_pool();
             if let Some(Pause::Exhausted(at)) = self.paused
                 && self.ctx.now >= at
             {
@@ -339,7 +347,34 @@ impl EventLoop {
             // are armed on time even when nothing else happens.
             at_most(self.ctx.cfg.timer_tick);
         }
+        if !self.ctx.jobs.is_empty() {
+            at_most(STALL); // see watch_pool
+        }
         t
+    }
+
+    /// Jobs are waiting and no worker finished one for `STALL`: the running workers are
+    /// blocked in handlers, not busy, so one more comes out of the reserve.
+    fn watch_pool(&mut self) {
+        if self.ctx.jobs.is_empty() {
+            self.stall = None;
+            return;
+        }
+        let finished = self.reserve.finished.load(Ordering::Relaxed);
+        match self.stall {
+            Some((seen, since)) if seen == finished => {
+                if self.ctx.now.duration_since(since) >= STALL {
+                    if self.reserve.release_one() {
+                        debug!(
+                            "workers stuck for {STALL:?} with {} job(s) queued: releasing a reserve worker",
+                            self.ctx.jobs.len()
+                        );
+                    }
+                    self.stall = Some((finished, self.ctx.now));
+                }
+            }
+            _ => self.stall = Some((finished, self.ctx.now)),
+        }
     }
 
     /// Runs `f` on connection `t` (if it is still the same connection) and closes it

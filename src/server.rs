@@ -17,7 +17,7 @@ use mio::Poll;
 use crate::config::Config;
 use crate::event_loop::{Control, EventLoop, LoopExit, LoopParts, WAKER};
 use crate::handler::Handler;
-use crate::pool::{LoopWake, Notifier, PoolShared, spawn_workers};
+use crate::pool::{LoopWake, Notifier, PoolShared, Reserve, spawn_workers};
 use crate::signal::SignalPipe;
 
 type Hook = Box<dyn FnOnce() + Send + 'static>;
@@ -198,11 +198,13 @@ impl Server {
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let (job_tx, job_rx) = crossbeam_channel::bounded(cfg.queue_depth);
         let notifier = Notifier::new(done_tx, wake.clone());
+        let reserve = Arc::new(Reserve::default());
         let shared = Arc::new(PoolShared {
             notifier: notifier.clone(),
             draining: self.state.draining.clone(),
             skipped: Default::default(),
             stream_buffer_bytes: cfg.stream_buffer_bytes,
+            reserve: reserve.clone(),
         });
         let signals = if signals {
             Some(SignalPipe::install()?)
@@ -254,6 +256,7 @@ impl Server {
             control,
             draining: self.state.draining.clone(),
             on_drain,
+            reserve: reserve.clone(),
         })?;
         let result = el.run();
         self.state.shutdown.trigger();
@@ -269,6 +272,7 @@ impl Server {
             };
         let until = until.max(Instant::now());
         drop(el); // closes the job queue: workers finish what they hold and exit
+        reserve.close();
         let mut forced = matches!(result, Ok(LoopExit::Forced));
         for (what, group) in [("worker", &mut threads), ("background task", &mut tasks)] {
             if !forced {

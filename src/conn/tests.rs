@@ -122,6 +122,7 @@ impl Harness {
             draining: Arc::default(),
             skipped: Default::default(),
             stream_buffer_bytes: cfg.stream_buffer_bytes,
+            reserve: Arc::default(),
         };
         let ctx = Ctx::new(cfg, job_tx, notifier, Instant::now());
         let io = Arc::new(Script::default());
