@@ -26,8 +26,8 @@ check:
 bench: bench-micro bench-peers
 
 bench-micro:
-	$(CARGO) bench --bench parse
-	$(CARGO) bench --bench timer
+	$(CARGO) bench --features bench-internals --bench parse
+	$(CARGO) bench --features bench-internals --bench timer
 
 bench-peers: hello
 	$(BENCH)/run.sh --pipeline 16 --repeats 3 \

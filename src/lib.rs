@@ -37,11 +37,16 @@
 mod buffers;
 pub mod config;
 mod conn;
-pub mod error;
+// The protocol errors, the protocol core and the wheel keep small inspection methods
+// (`Error::must_close`, `Span::len`, `Wheel::current_tick`…) that only their unit tests
+// call: dead code there is caught in the test build (`clippy --all-targets`).
+#[cfg_attr(not(test), allow(dead_code))]
+mod error;
 mod event_loop;
 mod handler;
 pub mod health;
-pub mod http;
+#[cfg_attr(not(test), allow(dead_code))]
+mod http;
 mod listener;
 pub mod middleware;
 mod pool;
@@ -52,7 +57,8 @@ mod server;
 mod signal;
 mod stream;
 pub mod testing;
-pub mod timer;
+#[cfg_attr(not(test), allow(dead_code))]
+mod timer;
 
 pub use config::{Config, ConfigError};
 pub use handler::Handler;
@@ -63,3 +69,14 @@ pub use response::Response;
 pub use router::Router;
 pub use server::{Server, ServerHandle, ServerState, ShutdownToken};
 pub use stream::{StreamClosed, StreamSender, TrySendError};
+
+/// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).
+/// Not part of the API: anything here may change or go in any release.
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::http::Span;
+    pub use crate::http::decode::ChunkedDecoder;
+    pub use crate::http::parse::{Limits, parse_head};
+    pub use crate::timer::{DEFAULT_SLOTS, Tick, Wheel};
+}
