@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use h1server::{Config, Request, Response, Server};
+use h1server::{Config, Request, Response, Server, status};
 
 fn query_num(req: &Request, key: &str) -> Option<u64> {
     req.query()?.split('&').find_map(|kv| {
@@ -40,7 +40,7 @@ fn app(req: &mut Request) -> Response {
                 }
             })
         }
-        _ => Response::error(404, ""),
+        _ => Response::error(status::NOT_FOUND, ""),
     }
 }
 

@@ -55,6 +55,7 @@ mod response;
 pub mod router;
 mod server;
 mod signal;
+pub mod status;
 mod stream;
 pub mod testing;
 #[cfg_attr(not(test), allow(dead_code))]

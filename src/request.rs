@@ -16,6 +16,7 @@ use crate::http::parse::Head;
 use crate::http::urlencoded;
 use crate::http::{Method, Span, Version};
 use crate::response::Response;
+use crate::status;
 
 /// The bytes of one batch of pipelined requests, shared by their `Request`s.
 ///
@@ -422,13 +423,13 @@ impl Request {
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             return Err(Response::error(
-                415,
+                status::UNSUPPORTED_MEDIA_TYPE,
                 "expected Content-Type: application/x-www-form-urlencoded\n",
             ));
         }
         let text = self
             .body_text()
-            .ok_or_else(|| Response::error(400, "form body is not UTF-8\n"))?;
+            .ok_or_else(|| Response::error(status::BAD_REQUEST, "form body is not UTF-8\n"))?;
         Ok(urlencoded::pairs(text)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect())
@@ -447,12 +448,12 @@ impl Request {
             .to_ascii_lowercase();
         if mime != "application/json" && !mime.ends_with("+json") {
             return Err(Response::error(
-                415,
+                status::UNSUPPORTED_MEDIA_TYPE,
                 "expected Content-Type: application/json\n",
             ));
         }
         serde_json::from_slice(self.body())
-            .map_err(|e| Response::error(400, format!("invalid JSON body: {e}\n")))
+            .map_err(|e| Response::error(status::BAD_REQUEST, format!("invalid JSON body: {e}\n")))
     }
 
     /// Typed values set by middleware.

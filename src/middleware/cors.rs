@@ -14,6 +14,7 @@ use crate::http::Method;
 use crate::middleware::{Middleware, Next};
 use crate::request::Request;
 use crate::response::Response;
+use crate::status;
 
 /// Methods allowed by a preflight unless [`Cors::allow_methods`] says otherwise.
 const DEFAULT_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
@@ -162,11 +163,11 @@ impl Cors {
                 "conn={} CORS preflight from disallowed origin {origin:?}: 403",
                 req.conn_id()
             );
-            let mut resp = Response::error(403, "CORS origin not allowed\n");
+            let mut resp = Response::error(status::FORBIDDEN, "CORS origin not allowed\n");
             add_vary(&mut resp, "Origin");
             return resp;
         }
-        let mut resp = Response::new(204)
+        let mut resp = Response::new(status::NO_CONTENT)
             .with_header(
                 "Access-Control-Allow-Origin",
                 self.allow_origin_value(origin),
