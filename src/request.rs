@@ -287,8 +287,10 @@ impl Request {
             .find_map(|(_, v)| std::str::from_utf8(v.get(bytes)).ok())
     }
 
-    /// Every value of header `name`, in order (case-insensitive).
-    pub fn headers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    /// Every value of header `name`, in order (case-insensitive): the field lines of a
+    /// repeatable header such as `X-Forwarded-For`. A header set by middleware replaces
+    /// the values the client sent.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let extra = self
             .extra_headers
             .iter()
@@ -308,8 +310,8 @@ impl Request {
         extra.chain(parsed)
     }
 
-    /// Every header as (name, value) in the order received (set ones first).
-    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+    /// Every header as (name, value), in the order received (set ones first).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         let bytes = &self.batch.bytes;
         let extra = self
             .extra_headers
@@ -520,11 +522,18 @@ mod tests {
             .build();
         assert_eq!(req.header("ACCEPT"), Some("text/html"));
         assert_eq!(
-            req.headers("accept").collect::<Vec<_>>(),
+            req.header_values("accept").collect::<Vec<_>>(),
             ["text/html", "application/json"]
         );
         req.set_header("Accept", "text/plain");
-        assert_eq!(req.headers("accept").collect::<Vec<_>>(), ["text/plain"]);
+        assert_eq!(
+            req.header_values("accept").collect::<Vec<_>>(),
+            ["text/plain"]
+        );
+        assert_eq!(
+            req.headers().collect::<Vec<_>>(),
+            [("Accept", "text/plain"), ("Host", "test.local")]
+        );
     }
 
     #[test]
@@ -577,6 +586,7 @@ mod tests {
         assert_eq!((r.status(), r.body_bytes()), (404, &b"Not Found\n"[..]));
         let mut r = Response::text("x").with_header("X-A", "1");
         r.set_header("x-a", "2");
+        assert_eq!(r.header_values("X-A").collect::<Vec<_>>(), ["2"]);
         assert_eq!(r.headers().filter(|(n, _)| *n == "x-a").count(), 1);
         assert!(
             Response::text("x")

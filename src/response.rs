@@ -209,7 +209,15 @@ impl Response {
             .map(|(_, v)| v.as_ref())
     }
 
-    /// Every header as (name, value).
+    /// Every value of header `name`, in order (case-insensitive).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Every header as (name, value), in the order they will be written.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
     }

@@ -237,9 +237,8 @@ impl Middleware for Cors {
 /// `Vary` lines are merged into one comma-joined value (equivalent, RFC 9110 §5.3).
 fn add_vary(resp: &mut Response, field: &str) {
     let existing: Vec<&str> = resp
-        .headers()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
-        .map(|(_, v)| v.trim())
+        .header_values("vary")
+        .map(str::trim)
         .filter(|v| !v.is_empty())
         .collect();
     let listed = existing.iter().flat_map(|v| v.split(',')).any(|t| {
@@ -279,9 +278,8 @@ mod tests {
     }
 
     fn vary(resp: &Response) -> Vec<String> {
-        resp.headers()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
-            .flat_map(|(_, v)| v.split(',').map(|t| t.trim().to_string()))
+        resp.header_values("vary")
+            .flat_map(|v| v.split(',').map(|t| t.trim().to_string()))
             .collect()
     }
 

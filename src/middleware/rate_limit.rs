@@ -349,7 +349,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// request. An `address:port` form is accepted too.
 fn forwarded_for(req: &Request) -> Option<IpAddr> {
     let last = req
-        .headers("x-forwarded-for")
+        .header_values("x-forwarded-for")
         .last()?
         .rsplit(',')
         .next()?
