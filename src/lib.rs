@@ -68,7 +68,7 @@ pub use middleware::{Middleware, Next, Stack};
 pub use request::{CancelFlag, Extensions, Request};
 pub use response::Response;
 pub use router::Router;
-pub use server::{Server, ServerHandle, ServerState, ShutdownToken};
+pub use server::{BindError, Server, ServerHandle, ServerState, ShutdownToken};
 pub use stream::{StreamClosed, StreamSender, TrySendError};
 
 /// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).
