@@ -82,8 +82,8 @@ impl ServerState {
     }
 }
 
-/// Why [`Server::bind`] could not make a server: a configuration value it cannot use,
-/// or the socket.
+/// Why [`Server::bind`] or [`Server::from_listener`] could not make a server: a
+/// configuration value it cannot use, or the socket.
 ///
 /// Its `Display` is the inner error's message and [`source`](std::error::Error::source)
 /// returns the inner error. `?` turns it into a `Box<dyn Error>`, and into an
@@ -169,6 +169,34 @@ impl Server {
             io::Error::new(e.kind(), format!("cannot listen on {}: {e}", cfg.addr))
         })?;
         Server::with_listener(listener, cfg)
+    }
+
+    /// Serves a socket the caller already bound and put in the listening state: socket
+    /// activation (a descriptor passed by systemd or another supervisor), a port a test
+    /// picked, a socket with options of its own. The listener is set non-blocking here.
+    ///
+    /// `cfg` is validated as [`bind`](Server::bind) does, but its `addr` is replaced by
+    /// the listener's own address ([`local_addr`](Server::local_addr)). The listen backlog
+    /// stays what the caller set (`std::net::TcpListener::bind` uses 128; `bind` uses a
+    /// deeper one).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use h1server::{Config, Request, Response, Server};
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let server = Server::from_listener(listener, Config::default())?;
+    /// println!("listening on {}", server.local_addr());
+    /// server.run(|_: &mut Request| Response::text("hi"))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_listener(
+        listener: std::net::TcpListener,
+        cfg: Config,
+    ) -> Result<Server, BindError> {
+        cfg.validate()?;
+        listener.set_nonblocking(true)?;
+        Server::with_listener(mio::net::TcpListener::from_std(listener), cfg)
     }
 
     fn with_listener(

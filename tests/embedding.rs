@@ -1,12 +1,58 @@
-//! What an embedder starts a server with: `Server::bind`'s typed error (a config error
-//! names its field; a busy port is an I/O error naming the address).
+//! What an embedder starts a server with: `Server::from_listener` serving a socket the
+//! caller bound, and `Server::bind`'s typed error (a config error names its field; a
+//! busy port is an I/O error naming the address).
 
 mod support;
 
 use std::net::TcpListener;
 
-use h1server::{BindError, Config, Server};
+use h1server::{BindError, Config, Request, Response, Server};
 use support::*;
+
+fn hello(req: &mut Request) -> Response {
+    Response::text(format!("hello from {}\n", req.path()))
+}
+
+#[test]
+fn from_listener_serves_a_socket_the_caller_bound() {
+    // A blocking std listener, as socket activation or a test would hand over.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let bound = listener.local_addr().unwrap();
+    let server = Server::from_listener(listener, test_config()).unwrap();
+    assert_eq!(server.local_addr(), bound);
+    let srv = TestServer::with_server(server, hello);
+    assert_eq!(srv.handle().local_addr(), bound);
+
+    let mut r = Reader::new(connect(bound));
+    for path in ["/a", "/b"] {
+        r.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let resp = r.read_response();
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.text(), format!("hello from {path}\n"));
+    }
+    srv.stop().unwrap();
+}
+
+#[test]
+fn from_listener_validates_the_config_and_ignores_its_addr() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let bad = Config {
+        max_headers: 0,
+        ..test_config()
+    };
+    match Server::from_listener(listener, bad) {
+        Err(BindError::Config(e)) => assert_eq!(e.source, "max_headers"),
+        other => panic!("expected a config error, got {:?}", other.err()),
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let bound = listener.local_addr().unwrap();
+    let elsewhere = Config {
+        addr: "127.0.0.1:1".parse().unwrap(),
+        ..test_config()
+    };
+    let server = Server::from_listener(listener, elsewhere).unwrap();
+    assert_eq!(server.local_addr(), bound);
+}
 
 #[test]
 fn bind_names_the_bad_field_in_a_typed_config_error() {
