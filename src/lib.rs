@@ -34,6 +34,17 @@
 //! Configuration (`config.rs`) comes from code or from `H1_*` environment variables.
 #![deny(missing_docs, unsafe_code)]
 
+/// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).
+/// Not part of the API: anything here may change or go in any release.
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::http::Span;
+    pub use crate::http::decode::ChunkedDecoder;
+    pub use crate::http::parse::{Limits, parse_head};
+    pub use crate::timer::{DEFAULT_SLOTS, Tick, Wheel};
+}
+
 mod buffers;
 pub mod config;
 mod conn;
@@ -70,14 +81,3 @@ pub use response::Response;
 pub use router::Router;
 pub use server::{BindError, Server, ServerHandle, ServerState, ShutdownToken};
 pub use stream::{StreamClosed, StreamSender, TrySendError};
-
-/// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).
-/// Not part of the API: anything here may change or go in any release.
-#[cfg(feature = "bench-internals")]
-#[doc(hidden)]
-pub mod __bench {
-    pub use crate::http::Span;
-    pub use crate::http::decode::ChunkedDecoder;
-    pub use crate::http::parse::{Limits, parse_head};
-    pub use crate::timer::{DEFAULT_SLOTS, Tick, Wheel};
-}
