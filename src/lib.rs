@@ -32,6 +32,20 @@
 //!
 //! `server.rs` wires the threads together and `signal.rs` turns signals into a drain.
 //! Configuration (`config.rs`) comes from code or from `H1_*` environment variables.
+//!
+//! ## Cargo features
+//!
+//! All are on by default. `default-features = false` builds the engine alone: [`Server`],
+//! [`Request`], [`Response`], [`Handler`], [`status`], [`testing`], the [`Router`] and
+//! [`Middleware`] / [`Stack`] (the router's groups compose with them), on mio, httparse,
+//! log, signal-hook and crossbeam-channel.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `middleware` | the built-in middleware: `Recovery`, `RequestId`, `AccessLog`, `Timeout`, `BearerAuth`, `RateLimit`, `ConcurrencyLimit`, `Cors`, `Idempotency` |
+//! | `health` | `health::Health`: the `/healthz`, `/readyz` and `/startupz` handlers |
+//! | `json` | `Request::json` and `Response::json` (serde, serde_json) |
+//! | `cli` | the demo binary `h1server` (env_logger; turns on the three above) |
 #![deny(missing_docs, unsafe_code)]
 
 /// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).
@@ -55,6 +69,7 @@ mod conn;
 mod error;
 mod event_loop;
 mod handler;
+#[cfg(feature = "health")]
 pub mod health;
 #[cfg_attr(not(test), allow(dead_code))]
 mod http;
