@@ -17,17 +17,18 @@ test: test-deps
 test-deps:
 	@sh .ci/deps.sh
 
-## fmt + clippy, as CI and reviewers expect them.
+## fmt + clippy, as CI and reviewers expect them (default features, and the engine alone).
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
 
 ## Micro-benchmarks (parser, timer wheel) and the side-by-side harness with the peers.
 bench: bench-micro bench-peers
 
 bench-micro:
-	$(CARGO) bench --bench parse
-	$(CARGO) bench --bench timer
+	$(CARGO) bench --features bench-internals --bench parse
+	$(CARGO) bench --features bench-internals --bench timer
 
 bench-peers: hello
 	$(BENCH)/run.sh --pipeline 16 --repeats 3 \

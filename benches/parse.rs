@@ -5,9 +5,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use h1server::http::Span;
-use h1server::http::decode::ChunkedDecoder;
-use h1server::http::parse::{Limits, parse_head};
+use h1server::__bench::{ChunkedDecoder, Limits, Span, parse_head};
 
 const WRK: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8090\r\n\r\n";
 

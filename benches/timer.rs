@@ -3,9 +3,9 @@
 //! It never asserts a speed (numbers vary by machine); it prints `name: N ns/op` lines to
 //! compare runs side by side.
 //!
-//! Run with `cargo bench --bench timer`.
+//! Run with `make bench-micro` or `cargo bench --features bench-internals --bench timer`.
 
-use h1server::timer::{DEFAULT_SLOTS, Tick, Wheel};
+use h1server::__bench::{DEFAULT_SLOTS, Tick, Wheel};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

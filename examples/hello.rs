@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use h1server::{Config, Request, Response, Server};
+use h1server::{BindError, Config, Request, Response, Server, status};
 
 fn query_num(req: &Request, key: &str) -> Option<u64> {
     req.query()?.split('&').find_map(|kv| {
@@ -44,7 +44,7 @@ fn app(req: &mut Request) -> Response {
             });
             resp
         }
-        _ => Response::error(404, ""),
+        _ => Response::error(status::NOT_FOUND, ""),
     }
 }
 
@@ -75,8 +75,19 @@ fn main() {
             }
         }
     }
-    let result = Server::bind(cfg).and_then(|s| s.run(app));
-    if let Err(e) = result {
+    let server = match Server::bind(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hello: {e}");
+            // A value the operator must fix (2), or a socket that cannot be had (1).
+            std::process::exit(if matches!(e, BindError::Config(_)) {
+                2
+            } else {
+                1
+            });
+        }
+    };
+    if let Err(e) = server.run(app) {
         eprintln!("hello: {e}");
         std::process::exit(1);
     }

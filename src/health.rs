@@ -13,6 +13,7 @@ use crate::handler::Handler;
 use crate::request::Request;
 use crate::response::Response;
 use crate::server::ServerState;
+use crate::status;
 
 /// Shared health state; cheap to clone.
 #[derive(Clone)]
@@ -97,7 +98,11 @@ impl Health {
             } else {
                 "not_ready"
             };
-            let code = if status == "ready" { 200 } else { 503 };
+            let code = if status == "ready" {
+                status::OK
+            } else {
+                status::SERVICE_UNAVAILABLE
+            };
             Response::json_text(format!("{{\"status\":\"{status}\"}}\n"))
                 .with_status(code)
                 .with_header("Cache-Control", "no-store")
@@ -110,9 +115,9 @@ impl Health {
         move |_: &mut Request| {
             let started = h.inner.started.load(Ordering::Acquire);
             let (code, status) = if started {
-                (200, "started")
+                (status::OK, "started")
             } else {
-                (503, "starting")
+                (status::SERVICE_UNAVAILABLE, "starting")
             };
             Response::json_text(format!("{{\"status\":\"{status}\"}}\n"))
                 .with_status(code)

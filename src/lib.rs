@@ -32,16 +32,47 @@
 //!
 //! `server.rs` wires the threads together and `signal.rs` turns signals into a drain.
 //! Configuration (`config.rs`) comes from code or from `H1_*` environment variables.
+//!
+//! ## Cargo features
+//!
+//! All are on by default. `default-features = false` builds the engine alone: [`Server`],
+//! [`Request`], [`Response`], [`Handler`], [`status`], [`testing`], the [`Router`] and
+//! [`Middleware`] / [`Stack`] (the router's groups compose with them), on mio, httparse,
+//! log, signal-hook and crossbeam-channel.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `middleware` | the built-in middleware: `Recovery`, `RequestId`, `AccessLog`, `Timeout`, `BearerAuth`, `RateLimit`, `ConcurrencyLimit`, `Cors`, `Idempotency` |
+//! | `health` | `health::Health`: the `/healthz`, `/readyz` and `/startupz` handlers |
+//! | `json` | `Request::json` and `Response::json` (serde, serde_json) |
+//! | `cli` | the demo binary `h1server` (env_logger; turns on the three above) |
 #![deny(missing_docs, unsafe_code)]
+
+/// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).
+/// Not part of the API: anything here may change or go in any release.
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::http::Span;
+    pub use crate::http::decode::ChunkedDecoder;
+    pub use crate::http::parse::{Limits, parse_head};
+    pub use crate::timer::{DEFAULT_SLOTS, Tick, Wheel};
+}
 
 mod buffers;
 pub mod config;
 mod conn;
-pub mod error;
+// The protocol errors, the protocol core and the wheel keep small inspection methods
+// (`Error::must_close`, `Span::len`, `Wheel::current_tick`…) that only their unit tests
+// call: dead code there is caught in the test build (`clippy --all-targets`).
+#[cfg_attr(not(test), allow(dead_code))]
+mod error;
 mod event_loop;
 mod handler;
+#[cfg(feature = "health")]
 pub mod health;
-pub mod http;
+#[cfg_attr(not(test), allow(dead_code))]
+mod http;
 mod listener;
 pub mod middleware;
 mod pool;
@@ -50,9 +81,11 @@ mod response;
 pub mod router;
 mod server;
 mod signal;
+pub mod status;
 mod stream;
 pub mod testing;
-pub mod timer;
+#[cfg_attr(not(test), allow(dead_code))]
+mod timer;
 mod upgrade;
 mod upload;
 
@@ -63,7 +96,7 @@ pub use middleware::{Middleware, Next, Stack};
 pub use request::{CancelFlag, Extensions, Request};
 pub use response::Response;
 pub use router::Router;
-pub use server::{Server, ServerHandle, ServerState, ShutdownToken};
+pub use server::{BindError, Server, ServerHandle, ServerState, ShutdownToken};
 pub use stream::{StreamClosed, StreamSender, TrySendError};
 pub use upgrade::Upgraded;
 pub use upload::BodySink;

@@ -16,6 +16,7 @@ use crate::http::parse::Head;
 use crate::http::urlencoded;
 use crate::http::{Method, Span, Version};
 use crate::response::Response;
+use crate::status;
 
 /// The bytes of one batch of pipelined requests, shared by their `Request`s.
 ///
@@ -261,8 +262,10 @@ impl Request {
             .find_map(|(_, v)| std::str::from_utf8(v.get(bytes)).ok())
     }
 
-    /// Every value of header `name`, in order (case-insensitive).
-    pub fn headers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    /// Every value of header `name`, in order (case-insensitive): the field lines of a
+    /// repeatable header such as `X-Forwarded-For`. A header set by middleware replaces
+    /// the values the client sent.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let extra = self
             .extra_headers
             .iter()
@@ -282,8 +285,8 @@ impl Request {
         extra.chain(parsed)
     }
 
-    /// Every header as (name, value) in the order received (set ones first).
-    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+    /// Every header as (name, value), in the order received (set ones first).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         let bytes = &self.batch.bytes;
         let extra = self
             .extra_headers
@@ -408,13 +411,13 @@ impl Request {
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             return Err(Response::error(
-                415,
+                status::UNSUPPORTED_MEDIA_TYPE,
                 "expected Content-Type: application/x-www-form-urlencoded\n",
             ));
         }
         let text = self
             .body_text()
-            .ok_or_else(|| Response::error(400, "form body is not UTF-8\n"))?;
+            .ok_or_else(|| Response::error(status::BAD_REQUEST, "form body is not UTF-8\n"))?;
         Ok(urlencoded::pairs(text)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect())
@@ -433,12 +436,12 @@ impl Request {
             .to_ascii_lowercase();
         if mime != "application/json" && !mime.ends_with("+json") {
             return Err(Response::error(
-                415,
+                status::UNSUPPORTED_MEDIA_TYPE,
                 "expected Content-Type: application/json\n",
             ));
         }
         serde_json::from_slice(self.body())
-            .map_err(|e| Response::error(400, format!("invalid JSON body: {e}\n")))
+            .map_err(|e| Response::error(status::BAD_REQUEST, format!("invalid JSON body: {e}\n")))
     }
 
     /// Typed values set by middleware.
@@ -505,11 +508,18 @@ mod tests {
             .build();
         assert_eq!(req.header("ACCEPT"), Some("text/html"));
         assert_eq!(
-            req.headers("accept").collect::<Vec<_>>(),
+            req.header_values("accept").collect::<Vec<_>>(),
             ["text/html", "application/json"]
         );
         req.set_header("Accept", "text/plain");
-        assert_eq!(req.headers("accept").collect::<Vec<_>>(), ["text/plain"]);
+        assert_eq!(
+            req.header_values("accept").collect::<Vec<_>>(),
+            ["text/plain"]
+        );
+        assert_eq!(
+            req.headers().collect::<Vec<_>>(),
+            [("Accept", "text/plain"), ("Host", "test.local")]
+        );
     }
 
     #[test]
@@ -562,6 +572,7 @@ mod tests {
         assert_eq!((r.status(), r.body_bytes()), (404, &b"Not Found\n"[..]));
         let mut r = Response::text("x").with_header("X-A", "1");
         r.set_header("x-a", "2");
+        assert_eq!(r.header_values("X-A").collect::<Vec<_>>(), ["2"]);
         assert_eq!(r.headers().filter(|(n, _)| *n == "x-a").count(), 1);
         assert!(
             Response::text("x")

@@ -53,7 +53,8 @@ pub(crate) enum StreamBody {
 pub(crate) type Pull = Box<dyn FnMut() -> Option<Result<Vec<u8>, String>> + Send + 'static>;
 
 impl Response {
-    /// An empty response with this status.
+    /// An empty response with this status: a [`status`](crate::status) constant, or any
+    /// code in 100–999.
     pub fn new(status: u16) -> Self {
         Response {
             status,
@@ -64,28 +65,32 @@ impl Response {
         }
     }
 
-    /// `200` with a `text/plain; charset=utf-8` body. A `&'static str` is not copied.
+    /// [`OK`](crate::status::OK) with a `text/plain; charset=utf-8` body. A `&'static str`
+    /// is not copied.
     pub fn text(body: impl Into<Cow<'static, str>>) -> Self {
         Response::new(200)
             .with_header("Content-Type", "text/plain; charset=utf-8")
             .with_body(cow_bytes(body.into()))
     }
 
-    /// `200` with a `text/html; charset=utf-8` body.
+    /// [`OK`](crate::status::OK) with a `text/html; charset=utf-8` body.
     pub fn html(body: impl Into<Cow<'static, str>>) -> Self {
         Response::new(200)
             .with_header("Content-Type", "text/html; charset=utf-8")
             .with_body(cow_bytes(body.into()))
     }
 
-    /// `200` with an `application/json` body that is already serialised JSON text.
+    /// [`OK`](crate::status::OK) with an `application/json` body that is already
+    /// serialised JSON text.
     pub fn json_text(body: impl Into<Cow<'static, str>>) -> Self {
         Response::new(200)
             .with_header("Content-Type", "application/json")
             .with_body(cow_bytes(body.into()))
     }
 
-    /// `200` with `value` serialised as JSON (`500` if it cannot be serialised).
+    /// [`OK`](crate::status::OK) with `value` serialised as JSON
+    /// ([`INTERNAL_SERVER_ERROR`](crate::status::INTERNAL_SERVER_ERROR) if it cannot be
+    /// serialised).
     #[cfg(feature = "json")]
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Self {
         match serde_json::to_vec(value) {
@@ -102,13 +107,20 @@ impl Response {
         }
     }
 
-    /// A redirect (`302 Found` unless another 3xx status is given later) to `location`.
+    /// A redirect to `location`: [`FOUND`](crate::status::FOUND) (302), unless another 3xx
+    /// is given later (`.with_status(status::SEE_OTHER)`).
     pub fn redirect(location: impl Into<Cow<'static, str>>) -> Self {
         Response::new(302).with_header("Location", location)
     }
 
     /// An error response: `status` with a short plain-text body (the reason phrase when
     /// `message` is empty).
+    ///
+    /// ```
+    /// use h1server::{status, Response};
+    /// let r = Response::error(status::NOT_FOUND, "");
+    /// assert_eq!((r.status(), r.body_bytes()), (404, &b"Not Found\n"[..]));
+    /// ```
     pub fn error(status: u16, message: impl Into<Cow<'static, str>>) -> Self {
         let mut message = message.into();
         if message.is_empty() {
@@ -209,7 +221,7 @@ impl Response {
         )
     }
 
-    /// Replaces the status.
+    /// Replaces the status, e.g. with [`status::CREATED`](crate::status::CREATED).
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = status;
         self
@@ -268,7 +280,15 @@ impl Response {
             .map(|(_, v)| v.as_ref())
     }
 
-    /// Every header as (name, value).
+    /// Every value of header `name`, in order (case-insensitive).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Every header as (name, value), in the order they will be written.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
     }

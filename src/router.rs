@@ -88,6 +88,7 @@ use crate::http::urlencoded::decode;
 use crate::middleware::{Middleware, Stack};
 use crate::request::Request;
 use crate::response::Response;
+use crate::status;
 
 pub use pattern::RouteError;
 use pattern::{Pattern, Seg, clean, is_clean};
@@ -445,7 +446,7 @@ impl Handler for Router {
             }
             Outcome::Redirect(location) => {
                 log::debug!("conn {}: 301 to {location}", req.conn_id());
-                Response::error(301, "").with_header("Location", location)
+                Response::error(status::MOVED_PERMANENTLY, "").with_header("Location", location)
             }
             Outcome::NotAllowed(allow) => {
                 log::debug!(
@@ -454,11 +455,11 @@ impl Handler for Router {
                     req.method_str(),
                     req.path()
                 );
-                Response::error(405, "").with_header("Allow", allow)
+                Response::error(status::METHOD_NOT_ALLOWED, "").with_header("Allow", allow)
             }
             Outcome::NotFound => match &self.not_found {
                 Some(h) => h.call(req),
-                None => Response::error(404, ""),
+                None => Response::error(status::NOT_FOUND, ""),
             },
         }
     }

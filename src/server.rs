@@ -3,6 +3,7 @@
 //!
 //! Nothing here handles a request; it wires the threads together and joins them.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -81,6 +82,71 @@ impl ServerState {
     }
 }
 
+/// Why [`Server::bind`] or [`Server::from_listener`] could not make a server: a
+/// configuration value it cannot use, or the socket.
+///
+/// Its `Display` is the inner error's message and [`source`](std::error::Error::source)
+/// returns the inner error. `?` turns it into a `Box<dyn Error>`, and into an
+/// [`io::Error`] (kind `InvalidInput` for a config error, which stays reachable through
+/// [`io::Error::get_ref`]).
+///
+/// ```
+/// use h1server::{BindError, Config, Server};
+/// let cfg = Config { workers: 0, ..Config::default() };
+/// match Server::bind(cfg) {
+///     Err(BindError::Config(e)) => assert_eq!(e.source, "workers"),
+///     other => panic!("expected a config error, got {:?}", other.err()),
+/// }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BindError {
+    /// [`Config::validate`] rejected a field; the error names it and its value.
+    Config(crate::ConfigError),
+    /// Binding the address or setting up the listener failed (a busy port, no permission);
+    /// the message names the address.
+    Io(io::Error),
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindError::Config(e) => e.fmt(f),
+            BindError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BindError::Config(e) => Some(e),
+            BindError::Io(e) => Some(e),
+        }
+    }
+}
+
+impl From<crate::ConfigError> for BindError {
+    fn from(e: crate::ConfigError) -> Self {
+        BindError::Config(e)
+    }
+}
+
+impl From<io::Error> for BindError {
+    fn from(e: io::Error) -> Self {
+        BindError::Io(e)
+    }
+}
+
+impl From<BindError> for io::Error {
+    fn from(e: BindError) -> Self {
+        match e {
+            BindError::Config(e) => io::Error::new(io::ErrorKind::InvalidInput, e),
+            BindError::Io(e) => e,
+        }
+    }
+}
+
 /// A bound server, not yet running.
 pub struct Server {
     cfg: Config,
@@ -94,15 +160,51 @@ pub struct Server {
 
 impl Server {
     /// Validates `cfg` and binds its address (port 0 picks a free port; see
-    /// [`Server::local_addr`]). Errors here are the operator's: a bad value, a busy port.
-    pub fn bind(cfg: Config) -> io::Result<Server> {
-        cfg.validate()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    /// [`Server::local_addr`]). Errors here are the operator's: a bad value
+    /// ([`BindError::Config`], naming the field), a busy port ([`BindError::Io`]).
+    pub fn bind(cfg: Config) -> Result<Server, BindError> {
+        cfg.validate()?;
         let listener = crate::listener::bind(cfg.addr).map_err(|e| {
             error!("cannot listen on {}: {e}", cfg.addr);
             io::Error::new(e.kind(), format!("cannot listen on {}: {e}", cfg.addr))
         })?;
+        Server::with_listener(listener, cfg)
+    }
+
+    /// Serves a socket the caller already bound and put in the listening state: socket
+    /// activation (a descriptor passed by systemd or another supervisor), a port a test
+    /// picked, a socket with options of its own. The listener is set non-blocking here.
+    ///
+    /// `cfg` is validated as [`bind`](Server::bind) does, but its `addr` is replaced by
+    /// the listener's own address ([`local_addr`](Server::local_addr)). The listen backlog
+    /// stays what the caller set (`std::net::TcpListener::bind` uses 128; `bind` uses a
+    /// deeper one).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use h1server::{Config, Request, Response, Server};
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let server = Server::from_listener(listener, Config::default())?;
+    /// println!("listening on {}", server.local_addr());
+    /// server.run(|_: &mut Request| Response::text("hi"))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_listener(
+        listener: std::net::TcpListener,
+        cfg: Config,
+    ) -> Result<Server, BindError> {
+        cfg.validate()?;
+        listener.set_nonblocking(true)?;
+        Server::with_listener(mio::net::TcpListener::from_std(listener), cfg)
+    }
+
+    fn with_listener(
+        listener: mio::net::TcpListener,
+        mut cfg: Config,
+    ) -> Result<Server, BindError> {
         let addr = listener.local_addr()?;
+        cfg.addr = addr;
         Ok(Server {
             cfg,
             listener,

@@ -12,8 +12,10 @@
 //! connection's stored deadline with `now`: passed → act; later → file it again; gone (the
 //! connection closed or its generation changed) → ignore. Stale entries cost one check.
 //!
-//! ```
-//! use h1server::timer::Wheel;
+//! (The wheel is private to the engine, so this example runs as the unit test
+//! `module_doc_example`.)
+//!
+//! ```ignore
 //! use std::time::{Duration, Instant};
 //!
 //! let start = Instant::now();
@@ -502,5 +504,21 @@ mod tests {
     #[should_panic(expected = "power of two")]
     fn slots_must_be_at_least_64() {
         Wheel::<u8>::with_slots(TICK, 32, Instant::now());
+    }
+
+    /// The example of the module documentation.
+    #[test]
+    fn module_doc_example() {
+        let start = Instant::now();
+        let mut wheel = Wheel::new(Duration::from_millis(10), start);
+        let deadline = start + Duration::from_millis(25);
+        wheel.insert(wheel.tick_of(deadline), 7u32); // e.g. a slab index
+        assert_eq!(wheel.next_timeout(start), Some(Duration::from_millis(30)));
+
+        let mut fired = Vec::new();
+        wheel.advance(start + Duration::from_millis(20), &mut fired);
+        assert!(fired.is_empty()); // tick 2 passed; the entry is filed for tick 3
+        wheel.advance(start + Duration::from_millis(30), &mut fired);
+        assert_eq!(fired, [(7, 3)]); // the caller now checks connection 7's own deadline
     }
 }

@@ -1,5 +1,6 @@
 //! End to end: the built demo binary (`make run`'s service) driven by real clients —
 //! curl and Python's `http.client` — over real sockets, plus its configuration surface.
+#![cfg(feature = "cli")]
 
 mod support;
 

@@ -6,7 +6,7 @@ use support::*;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -262,6 +262,7 @@ fn sigterm_lets_the_in_flight_request_finish_and_hello_exits_0() {
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
+#[cfg(feature = "cli")] // the demo binary
 #[test]
 fn sigterm_drains_the_demo_binary_and_it_exits_0() {
     let port = free_port();
@@ -270,9 +271,9 @@ fn sigterm_drains_the_demo_binary_and_it_exits_0() {
         Command::new(built_binary("h1server", false))
             .env("H1_ADDR", addr.to_string())
             .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn h1server"),
     );

@@ -2,6 +2,7 @@
 //! Retry-After and recover after the refill, the concurrency limit sheds with 503, a
 //! handler deadline answers 503 while the handler still runs (and cancels it), and an
 //! Idempotency-Key makes a retried POST replay instead of running twice.
+#![cfg(feature = "middleware")]
 mod support;
 use support::*;
 

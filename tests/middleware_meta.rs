@@ -2,6 +2,7 @@
 //! echoed, the idempotency key and propagated headers visible to the handler, a panic
 //! answered 500 while the server keeps serving, CORS preflights and actual requests, and
 //! bearer authentication's 401 challenges.
+#![cfg(feature = "middleware")]
 mod support;
 use support::*;
 

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use h1server::{Response, ShutdownToken, StreamSender, TrySendError};
+use h1server::{Response, ShutdownToken, StreamSender, TrySendError, status};
 
 /// Subscribers and the ticker that feeds them.
 #[derive(Default)]
@@ -19,7 +19,8 @@ impl Hub {
         let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
         if subs.1 {
             // Draining: a stream opened now would hold the drain until its deadline.
-            return Response::error(503, "shutting down\n").with_header("Retry-After", "1");
+            return Response::error(status::SERVICE_UNAVAILABLE, "shutting down\n")
+                .with_header("Retry-After", "1");
         }
         let (resp, tx) = Response::sse();
         let _ = tx.try_send("retry: 3000\n: connected\n\n");

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use h1server::router::Group;
-use h1server::{Request, Response};
+use h1server::{Request, Response, status};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize)]
@@ -46,16 +46,18 @@ fn invalid(problems: Vec<(&str, &str)>) -> Response {
         .map(|(f, m)| serde_json::json!({ "field": f, "message": m }))
         .collect();
     Response::json(&serde_json::json!({ "error": "validation failed", "fields": fields }))
-        .with_status(422)
+        .with_status(status::UNPROCESSABLE_CONTENT)
 }
 
 fn not_found(id: u64) -> Response {
-    Response::json(&serde_json::json!({ "error": format!("user {id} not found") })).with_status(404)
+    Response::json(&serde_json::json!({ "error": format!("user {id} not found") }))
+        .with_status(status::NOT_FOUND)
 }
 
 fn id_of(req: &Request) -> Result<u64, Response> {
     req.param("id").and_then(|s| s.parse().ok()).ok_or_else(|| {
-        Response::json(&serde_json::json!({ "error": "id must be a number" })).with_status(400)
+        Response::json(&serde_json::json!({ "error": "id must be a number" }))
+            .with_status(status::BAD_REQUEST)
     })
 }
 
@@ -93,7 +95,7 @@ pub fn routes(api: &mut Group<'_>, users: &Arc<Users>) {
         };
         g.1.insert(user.id, user.clone());
         Response::json(&user)
-            .with_status(201)
+            .with_status(status::CREATED)
             .with_header("Location", format!("/api/v1/users/{}", user.id))
     });
     let u = users.clone();

@@ -63,7 +63,7 @@ pub enum Method {
     Connect,
     /// TRACE (RFC 9110 §9.3.8).
     Trace,
-    /// Any other method token; the exact bytes are in `Head::method_span`.
+    /// Any other method token; `Request::method_str` gives it as sent.
     Other,
 }
 

@@ -16,6 +16,7 @@ use crate::middleware::request_id::{CORRELATION_ID, REQUEST_ID, RequestMeta};
 use crate::middleware::{Middleware, Next};
 use crate::request::Request;
 use crate::response::Response;
+use crate::status;
 
 /// The `log` target of access lines, so they can be routed or filtered on their own
 /// (`RUST_LOG=h1server::access=info`).
@@ -67,7 +68,7 @@ fn run_logged(req: &mut Request, next: Next<'_>, emit: impl FnOnce(String)) -> R
         method: &method,
         path: &path,
         // A panic goes on to Recovery (or the engine's guard), which answer 500.
-        status: resp.map_or(500, Response::status),
+        status: resp.map_or(status::INTERNAL_SERVER_ERROR, Response::status),
         bytes: resp.and_then(|r| (!r.is_stream()).then(|| r.body_bytes().len())),
         duration,
         request_id: meta

@@ -12,6 +12,7 @@ use log::{debug, trace};
 use crate::middleware::{Middleware, Next};
 use crate::request::Request;
 use crate::response::Response;
+use crate::status;
 
 /// Who made the request, as established by [`BearerAuth`]'s verifier.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -137,7 +138,7 @@ impl BearerAuth {
 
     fn unauthorized(&self, challenge: &str, body: &'static str) -> Response {
         Response::json_text(body)
-            .with_status(401)
+            .with_status(status::UNAUTHORIZED)
             .with_header("WWW-Authenticate", challenge.to_string())
             .with_header("Cache-Control", "no-store")
     }

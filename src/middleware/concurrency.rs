@@ -13,6 +13,7 @@ use log::{debug, warn};
 use super::{Middleware, Next};
 use crate::request::Request;
 use crate::response::Response;
+use crate::status;
 
 /// Middleware that lets at most `max` requests run the rest of the chain at the same
 /// time; past that it answers `503` with `Retry-After` (default 1 s) without calling it.
@@ -111,7 +112,7 @@ impl Middleware for ConcurrencyLimit {
                     self.max
                 ),
             }
-            return Response::error(503, "Server busy: retry later.\n")
+            return Response::error(status::SERVICE_UNAVAILABLE, "Server busy: retry later.\n")
                 .with_header("Retry-After", self.retry_after_secs.to_string());
         };
         next.run(req)

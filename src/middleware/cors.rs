@@ -14,6 +14,7 @@ use crate::http::Method;
 use crate::middleware::{Middleware, Next};
 use crate::request::Request;
 use crate::response::Response;
+use crate::status;
 
 /// Methods allowed by a preflight unless [`Cors::allow_methods`] says otherwise.
 const DEFAULT_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
@@ -162,11 +163,11 @@ impl Cors {
                 "conn={} CORS preflight from disallowed origin {origin:?}: 403",
                 req.conn_id()
             );
-            let mut resp = Response::error(403, "CORS origin not allowed\n");
+            let mut resp = Response::error(status::FORBIDDEN, "CORS origin not allowed\n");
             add_vary(&mut resp, "Origin");
             return resp;
         }
-        let mut resp = Response::new(204)
+        let mut resp = Response::new(status::NO_CONTENT)
             .with_header(
                 "Access-Control-Allow-Origin",
                 self.allow_origin_value(origin),
@@ -236,9 +237,8 @@ impl Middleware for Cors {
 /// `Vary` lines are merged into one comma-joined value (equivalent, RFC 9110 §5.3).
 fn add_vary(resp: &mut Response, field: &str) {
     let existing: Vec<&str> = resp
-        .headers()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
-        .map(|(_, v)| v.trim())
+        .header_values("vary")
+        .map(str::trim)
         .filter(|v| !v.is_empty())
         .collect();
     let listed = existing.iter().flat_map(|v| v.split(',')).any(|t| {
@@ -278,9 +278,8 @@ mod tests {
     }
 
     fn vary(resp: &Response) -> Vec<String> {
-        resp.headers()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
-            .flat_map(|(_, v)| v.split(',').map(|t| t.trim().to_string()))
+        resp.header_values("vary")
+            .flat_map(|v| v.split(',').map(|t| t.trim().to_string()))
             .collect()
     }
 

@@ -18,6 +18,7 @@ use super::{Middleware, Next};
 use crate::http::Method;
 use crate::request::Request;
 use crate::response::Response;
+use crate::status;
 
 /// The request header naming the logical operation.
 const KEY_HEADER: &str = "Idempotency-Key";
@@ -401,7 +402,7 @@ impl Middleware for Idempotency {
         let Some(key) = parse_key(value) else {
             debug!("conn={} invalid Idempotency-Key: 400", req.conn_id());
             return Response::error(
-                400,
+                status::BAD_REQUEST,
                 "Invalid Idempotency-Key: expected 1 to 255 printable ASCII characters.\n",
             );
         };
@@ -418,14 +419,17 @@ impl Middleware for Idempotency {
             Begin::Replay(resp) => (resp, "replayed"),
             Begin::InProgress => (
                 Response::error(
-                    409,
+                    status::CONFLICT,
                     "A request with this Idempotency-Key is still running.\n",
                 )
                 .with_header("Retry-After", "1"),
                 "still running: 409",
             ),
             Begin::Mismatch => (
-                Response::error(422, "This Idempotency-Key was used for another request.\n"),
+                Response::error(
+                    status::UNPROCESSABLE_CONTENT,
+                    "This Idempotency-Key was used for another request.\n",
+                ),
                 "used for another request: 422",
             ),
             Begin::Run(seq) => {

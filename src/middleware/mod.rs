@@ -4,6 +4,10 @@
 //! A [`Stack`] composes middleware in the order given: the first added is the outermost
 //! (it runs first and sees the final response last), as in the Go seeds' `Stack(h, mw...)`.
 //! Middleware runs on worker threads and never touches a socket.
+//!
+//! The trait, [`Next`] and [`Stack`] are in every build (the router's groups use them);
+//! the middleware themselves (`Recovery`, `RequestId`, …) need the `middleware`
+//! feature, on by default.
 
 use std::sync::Arc;
 
@@ -149,22 +153,36 @@ impl Handler for Stack {
     }
 }
 
+// The built-in middleware (feature `middleware`). The trait, `Next` and `Stack` above are
+// in every build: the router's groups compose with them.
+#[cfg(feature = "middleware")]
 mod access_log;
+#[cfg(feature = "middleware")]
 mod auth;
+#[cfg(feature = "middleware")]
 mod concurrency;
+#[cfg(feature = "middleware")]
 mod cors;
+#[cfg(feature = "middleware")]
 mod idempotency;
+#[cfg(feature = "middleware")]
 mod rate_limit;
+#[cfg(feature = "middleware")]
 mod recovery;
+#[cfg(feature = "middleware")]
 mod request_id;
+#[cfg(feature = "middleware")]
 mod timeout;
 
-pub use access_log::AccessLog;
-pub use auth::{BearerAuth, Principal};
-pub use concurrency::ConcurrencyLimit;
-pub use cors::Cors;
-pub use idempotency::Idempotency;
-pub use rate_limit::RateLimit;
-pub use recovery::Recovery;
-pub use request_id::{RequestId, RequestMeta, propagate};
-pub use timeout::Timeout;
+#[cfg(feature = "middleware")]
+pub use self::{
+    access_log::AccessLog,
+    auth::{BearerAuth, Principal},
+    concurrency::ConcurrencyLimit,
+    cors::Cors,
+    idempotency::Idempotency,
+    rate_limit::RateLimit,
+    recovery::Recovery,
+    request_id::{RequestId, RequestMeta, propagate},
+    timeout::Timeout,
+};

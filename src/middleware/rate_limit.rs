@@ -16,6 +16,7 @@ use super::concurrency::WarnThrottle;
 use super::{Middleware, Next};
 use crate::request::Request;
 use crate::response::Response;
+use crate::status;
 
 /// A token bucket.
 #[derive(Clone, Copy, Debug)]
@@ -348,7 +349,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// request. An `address:port` form is accepted too.
 fn forwarded_for(req: &Request) -> Option<IpAddr> {
     let last = req
-        .headers("x-forwarded-for")
+        .header_values("x-forwarded-for")
         .last()?
         .rsplit(',')
         .next()?
@@ -390,8 +391,11 @@ impl Middleware for RateLimit {
                         self.client_key(req)
                     ),
                 }
-                Response::error(429, "Too many requests: slow down and retry later.\n")
-                    .with_header("Retry-After", secs.to_string())
+                Response::error(
+                    status::TOO_MANY_REQUESTS,
+                    "Too many requests: slow down and retry later.\n",
+                )
+                .with_header("Retry-After", secs.to_string())
             }
         }
     }

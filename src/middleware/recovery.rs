@@ -15,6 +15,7 @@ use crate::middleware::request_id::{REQUEST_ID, RequestMeta};
 use crate::middleware::{Middleware, Next};
 use crate::request::Request;
 use crate::response::Response;
+use crate::status;
 
 /// The body of the `500` a panic becomes.
 const BODY_500: &str = "Internal Server Error\n";
@@ -59,7 +60,7 @@ impl Middleware for Recovery {
         // Dropping a payload can itself panic (a Drop impl that panics); do not let that
         // escape the middleware that exists to contain panics.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-        let mut resp = Response::error(500, BODY_500);
+        let mut resp = Response::error(status::INTERNAL_SERVER_ERROR, BODY_500);
         if let Some(id) = request_id {
             resp.set_header(REQUEST_ID, id);
         }

@@ -17,6 +17,7 @@ use super::{Middleware, Next, OwnedNext};
 use crate::handler::Handler;
 use crate::request::Request;
 use crate::response::Response;
+use crate::status;
 
 /// The default cap on runner threads of one `Timeout`.
 const DEFAULT_MAX_RUNNERS: usize = 256;
@@ -276,7 +277,7 @@ impl Middleware for Timeout {
                 ),
                 None => debug!("conn={} timeout runners busy: 503", req.conn_id()),
             }
-            return Response::error(503, "handler timeout\n");
+            return Response::error(status::SERVICE_UNAVAILABLE, "handler timeout\n");
         }
         match outcome.recv_timeout(self.limit) {
             Ok((back, Ok(resp))) => {
@@ -297,12 +298,12 @@ impl Middleware for Timeout {
                     ),
                     None => debug!("conn={} handler deadline passed: 503", conn_id),
                 }
-                Response::error(503, "handler timeout\n")
+                Response::error(status::SERVICE_UNAVAILABLE, "handler timeout\n")
             }
             Err(RecvTimeoutError::Disconnected) => {
                 // Cannot happen: the runner catches panics and always replies.
                 error!("timeout middleware: a runner dropped its job without replying");
-                Response::error(503, "handler timeout\n")
+                Response::error(status::SERVICE_UNAVAILABLE, "handler timeout\n")
             }
         }
     }
