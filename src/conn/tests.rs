@@ -470,3 +470,14 @@ fn a_pulled_stream_is_pulled_only_while_the_socket_takes_it() {
     h.writable();
     assert_eq!(h.work(), 1, "a pull once the socket took the buffer");
 }
+
+#[test]
+fn an_idle_connection_stays_small() {
+    // 10 000 idle keep-alive connections are 10 000 of these (plus an Arc'd socket and at
+    // most one wheel entry): the budget behind "KB per idle connection ≤ 0.5".
+    assert!(
+        std::mem::size_of::<Conn>() <= 256,
+        "Conn grew to {} bytes",
+        std::mem::size_of::<Conn>()
+    );
+}
