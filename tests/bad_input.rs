@@ -511,6 +511,34 @@ fn ambiguous_or_invalid_framing_gets_400_and_close() {
     run_table(&cases);
 }
 
+// ---------------------------------------------------------------- chunked lines (400)
+
+/// RFC 9112 §7.1: every line of a chunked body ends with CRLF. A bare LF (the lenient
+/// parsing behind Go's CVE-2025-22871) or a bare CR anywhere in the framing is a 400.
+#[test]
+fn chunked_lines_not_ended_by_crlf_get_400_and_close() {
+    let te = "Transfer-Encoding: chunked\r\n";
+    let rows: &[(&str, &str)] = &[
+        ("bare LF after the chunk-size", "5\nhello\r\n0\r\n\r\n"),
+        ("bare LF after an extension", "5;a=b\nhello\r\n0\r\n\r\n"),
+        ("bare LF after chunk data", "5\r\nhello\n0\r\n\r\n"),
+        ("bare LF after the last-chunk", "5\r\nhello\r\n0\n\r\n"),
+        ("bare LF as the final line", "0\r\n\n"),
+        ("bare LF ending a trailer", "0\r\nX: y\n\r\n"),
+        ("bare LF after the trailers", "0\r\nX: y\r\n\n"),
+        ("bare LF on every line", "5\nhello\n0\n\n"),
+        ("bare CR after the chunk-size", "5\rhello\r\n0\r\n\r\n"),
+        ("CR CR LF after chunk data", "5\r\nhello\r\r\n0\r\n\r\n"),
+        ("bare CR in a trailer", "0\r\nX: a\rb\r\n\r\n"),
+        ("CR CR LF as the final line", "0\r\n\r\r\n"),
+    ];
+    let cases: Vec<Case> = rows
+        .iter()
+        .map(|&(name, body)| case(name, post(te, body), 400, Close))
+        .collect();
+    run_table(&cases);
+}
+
 // ---------------------------------------------------------------- other statuses
 
 #[test]
@@ -771,6 +799,16 @@ fn good_requests_before_a_bad_one_are_answered_first_then_close() {
             format!("{}GET / HTTP/2.0\r\nHost: test\r\n\r\n", good("/ok")),
             vec!["GET /ok 0"],
             505,
+        ),
+        (
+            "a chunk line ended by a bare LF: the request behind it is not answered",
+            format!(
+                "{}{}",
+                post("Transfer-Encoding: chunked\r\n", "2;x\nxx\r\n0\r\n\r\n"),
+                good("/smuggled")
+            ),
+            vec![],
+            400,
         ),
         (
             "bad first: nothing behind it is answered",

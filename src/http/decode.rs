@@ -92,7 +92,8 @@ impl ChunkedDecoder {
     /// final CRLF of the trailer section (and later calls consume nothing).
     ///
     /// Errors: [`Error::InvalidChunk`] for a bad chunk-size (not hex, more than 16 digits),
-    /// a missing CRLF (a bare LF is accepted, RFC 9112 §2.2), a bad extension or trailer;
+    /// a line ended by anything but CRLF (a bare LF or a bare CR), a bad extension or
+    /// trailer;
     /// [`Error::BodyTooLarge`] as soon as a chunk-size would take the decoded total past
     /// `max_body`.
     pub fn decode(
@@ -185,23 +186,23 @@ impl ChunkedDecoder {
                     self.digits += 1;
                     Ok(Size)
                 }
-                None => self.after_value(c, ws, max_body, SizeWs),
+                None => after_value(c, ws, SizeWs),
             },
             // chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
             // (RFC 9112 §7.1.1). Whitespace right before the CRLF is tolerated.
-            SizeWs | ExtPostValue => self.after_value(c, ws, max_body, self.state),
+            SizeWs | ExtPostValue => after_value(c, ws, self.state),
             ExtPreName if ws => Ok(ExtPreName),
             ExtPreName if is_tchar(c) => Ok(ExtName),
             ExtPreName => bad,
             ExtName if is_tchar(c) => Ok(ExtName),
             ExtName | ExtPostName if c == b'=' => Ok(ExtPreValue),
-            ExtName | ExtPostName => self.after_value(c, ws, max_body, ExtPostName),
+            ExtName | ExtPostName => after_value(c, ws, ExtPostName),
             ExtPreValue if ws => Ok(ExtPreValue),
             ExtPreValue if c == b'"' => Ok(ExtQuoted),
             ExtPreValue if is_tchar(c) => Ok(ExtValue),
             ExtPreValue => bad,
             ExtValue if is_tchar(c) => Ok(ExtValue),
-            ExtValue => self.after_value(c, ws, max_body, ExtPostValue),
+            ExtValue => after_value(c, ws, ExtPostValue),
             // quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE (RFC 9110 §5.6.4)
             ExtQuoted => match c {
                 b'"' => Ok(ExtPostValue),
@@ -213,23 +214,28 @@ impl ChunkedDecoder {
                 b'\t' | b' '..=0x7e | 0x80..=0xff => Ok(ExtQuoted),
                 _ => bad,
             },
+            // Every line of the chunked framing ends with CRLF, exactly (RFC 9112 §7.1:
+            // "chunk-size [ chunk-ext ] CRLF", "chunk-data CRLF", "trailer-section CRLF").
+            // RFC 9112 §2.2 lets a recipient accept a bare LF as a line terminator; that
+            // MAY is not taken inside a body: if this server and a proxy in front of it
+            // disagree on where a chunk line ends, they disagree on where the body ends
+            // and the rest is smuggled in as a request (Go's CVE-2025-22871). A bare CR is
+            // rejected everywhere as well (§2.2: "A sender MUST NOT generate a bare CR").
             SizeLf if c == b'\n' => self.end_size_line(max_body),
             SizeLf => bad,
-            // The CRLF after chunk-data (RFC 9112 §7.1); a bare LF is accepted (§2.2).
             DataCr if c == b'\r' => Ok(DataLf),
-            DataCr | DataLf if c == b'\n' => Ok(SizeStart),
+            DataLf if c == b'\n' => Ok(SizeStart),
             DataCr | DataLf => bad,
             // trailer-section = *( field-line CRLF ) (RFC 9112 §7.1.2); field-line =
             // field-name ":" OWS field-value OWS (§5). Obs-fold and whitespace before the
-            // colon are rejected like in the head (§5.1, §5.2).
+            // colon are rejected like in the head (§5.1, §5.2); unlike the head, a bare LF
+            // does not end a line here (see above).
             TrailerStart if c == b'\r' => Ok(EndLf),
-            TrailerStart if c == b'\n' => Ok(Done),
             TrailerStart | TrailerName if is_tchar(c) => Ok(TrailerName),
             TrailerName if c == b':' => Ok(TrailerValue),
             TrailerStart | TrailerName => bad,
             TrailerValue => match c {
                 b'\r' => Ok(TrailerLf),
-                b'\n' => Ok(TrailerStart),
                 b'\t' | b' '..=0x7e | 0x80..=0xff => Ok(TrailerValue),
                 _ => bad,
             },
@@ -237,24 +243,6 @@ impl ChunkedDecoder {
             EndLf if c == b'\n' => Ok(Done),
             TrailerLf | EndLf => bad,
             Data | Done => unreachable!("handled by decode"),
-        }
-    }
-
-    /// After a chunk-size or extension item: more whitespace, another extension, or the
-    /// end of the chunk-size line.
-    fn after_value(
-        &mut self,
-        c: u8,
-        ws: bool,
-        max_body: u64,
-        ws_state: State,
-    ) -> Result<State, Error> {
-        match c {
-            _ if ws => Ok(ws_state),
-            b';' => Ok(State::ExtPreName),
-            b'\r' => Ok(State::SizeLf),
-            b'\n' => self.end_size_line(max_body),
-            _ => Err(Error::InvalidChunk),
         }
     }
 
@@ -268,6 +256,18 @@ impl ChunkedDecoder {
             Some(total) if total <= max_body => Ok(State::Data),
             _ => Err(Error::BodyTooLarge),
         }
+    }
+}
+
+/// After a chunk-size or extension item: more whitespace, another extension, or the
+/// CR that ends the chunk-size line.
+fn after_value(c: u8, ws: bool, ws_state: State) -> Result<State, Error> {
+    match c {
+        _ if ws => Ok(ws_state),
+        b';' => Ok(State::ExtPreName),
+        // CR, then LF in SizeLf; a bare LF is an error (see `ChunkedDecoder::step`).
+        b'\r' => Ok(State::SizeLf),
+        _ => Err(Error::InvalidChunk),
     }
 }
 

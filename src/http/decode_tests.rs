@@ -59,7 +59,6 @@ const VALID: &[(&str, &[u8], &[u8], usize)] = &[
         b"hello",
         0,
     ),
-    ("bare LF", b"5\nhello\n0\n\n", b"hello", 0),
     (
         "crlf in data",
         b"4\r\n\r\n\r\n\r\n0\r\n\r\n",
@@ -93,7 +92,6 @@ const VALID: &[(&str, &[u8], &[u8], usize)] = &[
         b"hello",
         0,
     ),
-    ("trailer bare LF", b"0\nX: 1\n\n", b"", 0),
 ];
 
 #[test]
@@ -222,6 +220,113 @@ const INVALID: &[(&str, &[u8], u64, Error)] = &[
         InvalidChunk,
     ),
     ("final CR junk", b"0\r\n\rX", MAX, InvalidChunk),
+    // RFC 9112 §7.1: every chunked line ends with CRLF; no bare LF (CVE-2025-22871).
+    (
+        "bare LF after size",
+        b"5\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "bare LF after ext name",
+        b"5;a\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "bare LF after ext value",
+        b"5;a=b\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "bare LF after quoted ext",
+        b"5;a=\"b\"\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "bare LF after data",
+        b"5\r\nhello\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "bare LF after last-chunk",
+        b"5\r\nhello\r\n0\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    ("bare LF final line", b"0\r\n\n", MAX, InvalidChunk),
+    (
+        "bare LF ends trailer",
+        b"0\r\nX: y\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "bare LF in trailer value",
+        b"0\r\nX: a\nb\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "bare LF after trailers",
+        b"0\r\nX: y\r\n\n",
+        MAX,
+        InvalidChunk,
+    ),
+    ("bare LF everywhere", b"5\nhello\n0\n\n", MAX, InvalidChunk),
+    (
+        "trailer bare LF everywhere",
+        b"0\nX: 1\n\n",
+        MAX,
+        InvalidChunk,
+    ),
+    // ... and no bare CR either (RFC 9112 §2.2).
+    (
+        "bare CR after size",
+        b"5\r\rhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "CR CR LF after size",
+        b"5\r\r\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "bare CR in ext value",
+        b"5;a=b\rc\r\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "CR CR LF after data",
+        b"5\r\nhello\r\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "bare CR after data",
+        b"5\r\nhello\r0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "bare CR in trailer name",
+        b"0\r\nX\r: y\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "CR CR LF ends trailer",
+        b"0\r\nX: y\r\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    ("CR CR LF final line", b"0\r\n\r\r\n", MAX, InvalidChunk),
     (
         "body cap one chunk",
         b"b\r\nhello world\r\n0\r\n\r\n",
