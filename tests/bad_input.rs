@@ -539,6 +539,31 @@ fn chunked_lines_not_ended_by_crlf_get_400_and_close() {
     run_table(&cases);
 }
 
+/// RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS
+/// chunk-ext-val ] ). BWS may come before a ";" but never right before the CRLF.
+#[test]
+fn whitespace_ending_a_chunk_line_gets_400_and_close() {
+    let te = "Transfer-Encoding: chunked\r\n";
+    let rows: &[(&str, &str)] = &[
+        ("space after the chunk-size", "5 \r\nhello\r\n0\r\n\r\n"),
+        ("tab after the chunk-size", "5\t\r\nhello\r\n0\r\n\r\n"),
+        ("space after the last-chunk", "0 \r\n\r\n"),
+        (
+            "space after an extension name",
+            "5;a \r\nhello\r\n0\r\n\r\n",
+        ),
+        (
+            "tab after an extension value",
+            "5;a=b\t\r\nhello\r\n0\r\n\r\n",
+        ),
+    ];
+    let cases: Vec<Case> = rows
+        .iter()
+        .map(|&(name, body)| case(name, post(te, body), 400, Close))
+        .collect();
+    run_table(&cases);
+}
+
 // ---------------------------------------------------------------- other statuses
 
 #[test]
@@ -735,6 +760,28 @@ fn requests_at_the_limits_are_accepted() {
         "GET /old 0".into(),
     ));
 
+    for (name, req, want) in checks {
+        let resp = roundtrip(srv.addr, &req);
+        assert_eq!(resp.status, 200, "{name}: {resp:?} {:?}", resp.text());
+        assert_eq!(resp.text(), want, "{name}");
+    }
+}
+
+/// What the grammar allows right next to each strictness rule is still served, so the
+/// strict tables above fail for the right reason.
+#[test]
+fn the_grammar_next_to_each_strict_rule_is_served() {
+    let srv = server();
+    let te = "Transfer-Encoding: chunked\r\n";
+    let checks: Vec<(&str, Vec<u8>, &str)> = vec![(
+        "BWS before \";\" and around \"=\" in chunk extensions (RFC 9112 §7.1.1)",
+        post(
+            te,
+            "5 ;a\r\nhello\r\n6\t; b = \"c d\"\r\n world\r\n0 ;z\r\n\r\n",
+        )
+        .into_bytes(),
+        "POST /upload 11",
+    )];
     for (name, req, want) in checks {
         let resp = roundtrip(srv.addr, &req);
         assert_eq!(resp.status, 200, "{name}: {resp:?} {:?}", resp.text());

@@ -26,13 +26,13 @@ enum State {
     SizeStart,
     /// Inside the chunk-size hex digits.
     Size,
-    /// BWS after the chunk-size.
+    /// BWS after the chunk-size: a ";" must follow (see `ChunkedDecoder::step`).
     SizeWs,
     /// After ";", BWS before a chunk-ext-name.
     ExtPreName,
     /// Inside a chunk-ext-name.
     ExtName,
-    /// BWS after a chunk-ext-name.
+    /// BWS after a chunk-ext-name: "=" or ";" must follow.
     ExtPostName,
     /// After "=", BWS before a chunk-ext-val.
     ExtPreValue,
@@ -42,7 +42,9 @@ enum State {
     ExtQuoted,
     /// After a backslash inside a quoted-string.
     ExtQuotedPair,
-    /// BWS after a chunk-ext-val.
+    /// Right after the closing DQUOTE of a quoted-string chunk-ext-val.
+    ExtQuotedEnd,
+    /// BWS after a chunk-ext-val: a ";" must follow.
     ExtPostValue,
     /// Saw CR at the end of the chunk-size line.
     SizeLf,
@@ -150,6 +152,7 @@ impl ChunkedDecoder {
                 | ExtValue
                 | ExtQuoted
                 | ExtQuotedPair
+                | ExtQuotedEnd
                 | ExtPostValue
         ) {
             self.ext_bytes += 1;
@@ -189,14 +192,23 @@ impl ChunkedDecoder {
                 None => after_value(c, ws, SizeWs),
             },
             // chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
-            // (RFC 9112 §7.1.1). Whitespace right before the CRLF is tolerated.
-            SizeWs | ExtPostValue => after_value(c, ws, self.state),
+            // (RFC 9112 §7.1.1). Decision: in that grammar BWS is always followed by ";",
+            // "=" or a name or value, never by the CRLF. So `5 ;a\r\n` and `5;a = b\r\n`
+            // are accepted, while `5 \r\n`, `5\t\r\n`, `5;a \r\n` and `5;a=b \r\n`
+            // are rejected: whitespace that ends a chunk line is not guessed at (dropped
+            // by some parsers, an error for others), since disagreement on chunk lines is
+            // how bodies get smuggled.
+            SizeWs | ExtPostValue if ws => Ok(self.state),
+            SizeWs | ExtPostValue | ExtPostName if c == b';' => Ok(ExtPreName),
+            SizeWs | ExtPostValue => bad,
             ExtPreName if ws => Ok(ExtPreName),
             ExtPreName if is_tchar(c) => Ok(ExtName),
             ExtPreName => bad,
             ExtName if is_tchar(c) => Ok(ExtName),
             ExtName | ExtPostName if c == b'=' => Ok(ExtPreValue),
-            ExtName | ExtPostName => after_value(c, ws, ExtPostName),
+            ExtName => after_value(c, ws, ExtPostName),
+            ExtPostName if ws => Ok(ExtPostName),
+            ExtPostName => bad,
             ExtPreValue if ws => Ok(ExtPreValue),
             ExtPreValue if c == b'"' => Ok(ExtQuoted),
             ExtPreValue if is_tchar(c) => Ok(ExtValue),
@@ -205,7 +217,7 @@ impl ChunkedDecoder {
             ExtValue => after_value(c, ws, ExtPostValue),
             // quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE (RFC 9110 §5.6.4)
             ExtQuoted => match c {
-                b'"' => Ok(ExtPostValue),
+                b'"' => Ok(ExtQuotedEnd),
                 b'\\' => Ok(ExtQuotedPair),
                 b'\t' | b' ' | 0x21 | 0x23..=0x5b | 0x5d..=0x7e | 0x80..=0xff => Ok(ExtQuoted),
                 _ => bad,
@@ -214,6 +226,7 @@ impl ChunkedDecoder {
                 b'\t' | b' '..=0x7e | 0x80..=0xff => Ok(ExtQuoted),
                 _ => bad,
             },
+            ExtQuotedEnd => after_value(c, ws, ExtPostValue),
             // Every line of the chunked framing ends with CRLF, exactly (RFC 9112 §7.1:
             // "chunk-size [ chunk-ext ] CRLF", "chunk-data CRLF", "trailer-section CRLF").
             // RFC 9112 §2.2 lets a recipient accept a bare LF as a line terminator; that
@@ -259,8 +272,8 @@ impl ChunkedDecoder {
     }
 }
 
-/// After a chunk-size or extension item: more whitespace, another extension, or the
-/// CR that ends the chunk-size line.
+/// Right after a chunk-size, chunk-ext-name or chunk-ext-val: BWS (then `ws_state`),
+/// another extension, or the CR that ends the chunk-size line.
 fn after_value(c: u8, ws: bool, ws_state: State) -> Result<State, Error> {
     match c {
         _ if ws => Ok(ws_state),

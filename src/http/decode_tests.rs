@@ -85,7 +85,18 @@ const VALID: &[(&str, &[u8], &[u8], usize)] = &[
         b"hello",
         0,
     ),
-    ("size ws", b"5 \r\nhello\r\n0\r\n\r\n", b"hello", 0),
+    (
+        "bws before ext",
+        b"5 ;a\r\nhello\r\n0\t;b=c\r\n\r\n",
+        b"hello",
+        0,
+    ),
+    (
+        "bws around quoted ext",
+        b"5 ; a = \"b c\" ; d\r\nhello\r\n0\r\n\r\n",
+        b"hello",
+        0,
+    ),
     (
         "trailers",
         b"5\r\nhello\r\n0\r\nX-Sum: abc\r\nY:\r\nZ:\t1 2 \r\n\r\n",
@@ -220,6 +231,51 @@ const INVALID: &[(&str, &[u8], u64, Error)] = &[
         InvalidChunk,
     ),
     ("final CR junk", b"0\r\n\rX", MAX, InvalidChunk),
+    // RFC 9112 §7.1.1: BWS only before ";" or "=" (or after them), never before CRLF.
+    ("size space", b"5 \r\nhello\r\n0\r\n\r\n", MAX, InvalidChunk),
+    ("size tab", b"5\t\r\nhello\r\n0\r\n\r\n", MAX, InvalidChunk),
+    (
+        "size ws run",
+        b"5 \t \r\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "last-chunk space",
+        b"5\r\nhello\r\n0 \r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "ws after ext name",
+        b"5;a \r\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "ws after ext value",
+        b"5;a=b\t\r\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "ws after quoted ext",
+        b"5;a=\"b\" \r\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "ws then junk",
+        b"5 x;a\r\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
+    (
+        "quoted then junk",
+        b"5;a=\"b\"c\r\nhello\r\n0\r\n\r\n",
+        MAX,
+        InvalidChunk,
+    ),
     // RFC 9112 §7.1: every chunked line ends with CRLF; no bare LF (CVE-2025-22871).
     (
         "bare LF after size",
