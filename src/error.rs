@@ -21,6 +21,9 @@ pub enum Error {
     DuplicateHost,
     /// 400: a Host field whose value is not a valid `uri-host [ ":" port ]` (RFC 9112 §3.2).
     InvalidHost,
+    /// 400: an asterisk-form request-target (`*`) with a method other than OPTIONS
+    /// (RFC 9112 §3.2.4).
+    AsteriskFormNotOptions,
     /// 400 and close: both Content-Length and Transfer-Encoding (RFC 9112 §6.1, §6.3 item 3).
     ContentLengthWithTransferEncoding,
     /// 400 and close: Content-Length is not exactly `1*DIGIT`, overflows u64, or is repeated
@@ -64,6 +67,7 @@ impl Error {
             | Error::MissingHost
             | Error::DuplicateHost
             | Error::InvalidHost
+            | Error::AsteriskFormNotOptions
             | Error::ContentLengthWithTransferEncoding
             | Error::InvalidContentLength
             | Error::TransferEncodingNotChunkedLast
@@ -86,6 +90,7 @@ impl Error {
             Error::MissingHost => "Missing Host field\n",
             Error::DuplicateHost => "More than one Host field\n",
             Error::InvalidHost => "Invalid Host field\n",
+            Error::AsteriskFormNotOptions => "Request-target * is only for OPTIONS\n",
             Error::ContentLengthWithTransferEncoding => {
                 "Content-Length and Transfer-Encoding both present\n"
             }
@@ -129,6 +134,7 @@ mod tests {
         (MissingHost, 400),
         (DuplicateHost, 400),
         (InvalidHost, 400),
+        (AsteriskFormNotOptions, 400),
         (ContentLengthWithTransferEncoding, 400),
         (InvalidContentLength, 400),
         (TransferEncodingNotChunkedLast, 400),

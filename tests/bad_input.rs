@@ -511,6 +511,21 @@ fn ambiguous_or_invalid_framing_gets_400_and_close() {
     run_table(&cases);
 }
 
+// ---------------------------------------------------------------- request-target (400)
+
+#[test]
+fn asterisk_form_without_options_gets_400_and_close() {
+    // RFC 9112 §3.2.4: asterisk-form is only for a server-wide OPTIONS request.
+    let cases: Vec<Case> = ["GET", "HEAD", "POST", "DELETE", "options"]
+        .into_iter()
+        .map(|m| {
+            let req = format!("{m} * HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n");
+            case(format!("{m} *"), req, 400, Close)
+        })
+        .collect();
+    run_table(&cases);
+}
+
 // ---------------------------------------------------------------- chunked lines (400)
 
 /// RFC 9112 §7.1: every line of a chunked body ends with CRLF. A bare LF (the lenient
@@ -773,15 +788,22 @@ fn requests_at_the_limits_are_accepted() {
 fn the_grammar_next_to_each_strict_rule_is_served() {
     let srv = server();
     let te = "Transfer-Encoding: chunked\r\n";
-    let checks: Vec<(&str, Vec<u8>, &str)> = vec![(
-        "BWS before \";\" and around \"=\" in chunk extensions (RFC 9112 §7.1.1)",
-        post(
-            te,
-            "5 ;a\r\nhello\r\n6\t; b = \"c d\"\r\n world\r\n0 ;z\r\n\r\n",
-        )
-        .into_bytes(),
-        "POST /upload 11",
-    )];
+    let checks: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "BWS before \";\" and around \"=\" in chunk extensions (RFC 9112 §7.1.1)",
+            post(
+                te,
+                "5 ;a\r\nhello\r\n6\t; b = \"c d\"\r\n world\r\n0 ;z\r\n\r\n",
+            )
+            .into_bytes(),
+            "POST /upload 11",
+        ),
+        (
+            "OPTIONS * (RFC 9112 §3.2.4)",
+            b"OPTIONS * HTTP/1.1\r\nHost: test\r\n\r\n".to_vec(),
+            "OPTIONS * 0",
+        ),
+    ];
     for (name, req, want) in checks {
         let resp = roundtrip(srv.addr, &req);
         assert_eq!(resp.status, 200, "{name}: {resp:?} {:?}", resp.text());

@@ -133,6 +133,11 @@ pub fn parse_head(
     if target.len() > limits.max_uri_bytes {
         return Err(Error::UriTooLong);
     }
+    // RFC 9112 §3.2.4: "The asterisk-form of request-target is only used for a
+    // server-wide OPTIONS request".
+    if target == "*" && method != "OPTIONS" {
+        return Err(Error::AsteriskFormNotOptions);
+    }
     if len > limits.max_head_bytes || start.saturating_add(len) > u32::MAX as usize {
         return Err(Error::HeadTooLarge);
     }
