@@ -21,6 +21,10 @@ pub enum Error {
     DuplicateHost,
     /// 400: a Host field whose value is not a valid `uri-host [ ":" port ]` (RFC 9112 §3.2).
     InvalidHost,
+    /// 400: a request-target byte outside visible ASCII, 0x21..=0x7E: raw UTF-8 or other
+    /// bytes above 0x7E (RFC 9112 §3.2, RFC 3986 §2; httparse itself already rejects
+    /// controls, SP and DEL as [`Error::MalformedHead`]).
+    InvalidTarget,
     /// 400: an asterisk-form request-target (`*`) with a method other than OPTIONS
     /// (RFC 9112 §3.2.4).
     AsteriskFormNotOptions,
@@ -67,6 +71,7 @@ impl Error {
             | Error::MissingHost
             | Error::DuplicateHost
             | Error::InvalidHost
+            | Error::InvalidTarget
             | Error::AsteriskFormNotOptions
             | Error::ContentLengthWithTransferEncoding
             | Error::InvalidContentLength
@@ -90,6 +95,7 @@ impl Error {
             Error::MissingHost => "Missing Host field\n",
             Error::DuplicateHost => "More than one Host field\n",
             Error::InvalidHost => "Invalid Host field\n",
+            Error::InvalidTarget => "Invalid byte in request-target\n",
             Error::AsteriskFormNotOptions => "Request-target * is only for OPTIONS\n",
             Error::ContentLengthWithTransferEncoding => {
                 "Content-Length and Transfer-Encoding both present\n"
@@ -134,6 +140,7 @@ mod tests {
         (MissingHost, 400),
         (DuplicateHost, 400),
         (InvalidHost, 400),
+        (InvalidTarget, 400),
         (AsteriskFormNotOptions, 400),
         (ContentLengthWithTransferEncoding, 400),
         (InvalidContentLength, 400),

@@ -513,6 +513,36 @@ fn ambiguous_or_invalid_framing_gets_400_and_close() {
 
 // ---------------------------------------------------------------- request-target (400)
 
+/// RFC 9112 §3.2, RFC 3986 §2: a request-target is visible ASCII (0x21..=0x7E); raw
+/// UTF-8, other bytes above 0x7E, DEL and controls are 400.
+#[test]
+fn bytes_outside_visible_ascii_in_the_target_get_400_and_close() {
+    let targets: &[(&str, &[u8])] = &[
+        ("raw UTF-8 in the path", b"/caf\xc3\xa9"),
+        ("raw UTF-8 in the query", b"/?q=\xe2\x82\xac"),
+        ("4-byte UTF-8", b"/\xf0\x9f\x98\x80"),
+        ("raw UTF-8 in an absolute-form host", b"http://h\xc3\xa9/"),
+        ("Latin-1 byte", b"/caf\xe9"),
+        ("byte 0x80", b"/\x80"),
+        ("byte 0xFF", b"/\xff"),
+        ("DEL", b"/a\x7fb"),
+        ("NUL", b"/a\0b"),
+        ("control 0x01", b"/a\x01b"),
+        ("ESC", b"/\x1b[0m"),
+        ("tab", b"/a\tb"),
+    ];
+    let cases: Vec<Case> = targets
+        .iter()
+        .map(|&(name, target)| {
+            let mut req = b"GET ".to_vec();
+            req.extend_from_slice(target);
+            req.extend_from_slice(b" HTTP/1.1\r\nHost: test\r\n\r\n");
+            case(name, req, 400, Close)
+        })
+        .collect();
+    run_table(&cases);
+}
+
 #[test]
 fn asterisk_form_without_options_gets_400_and_close() {
     // RFC 9112 §3.2.4: asterisk-form is only for a server-wide OPTIONS request.
@@ -797,6 +827,11 @@ fn the_grammar_next_to_each_strict_rule_is_served() {
             )
             .into_bytes(),
             "POST /upload 11",
+        ),
+        (
+            "UTF-8 percent-encoded in the target (RFC 3986 §2.1)",
+            b"GET /caf%C3%A9?q=%E2%82%AC HTTP/1.1\r\nHost: test\r\n\r\n".to_vec(),
+            "GET /caf%C3%A9 0",
         ),
         (
             "OPTIONS * (RFC 9112 §3.2.4)",

@@ -133,6 +133,16 @@ pub fn parse_head(
     if target.len() > limits.max_uri_bytes {
         return Err(Error::UriTooLong);
     }
+    // request-target = origin-form / absolute-form / authority-form / asterisk-form (RFC
+    // 9112 §3.2), all built from RFC 3986 characters (§2: unreserved, reserved,
+    // pct-encoded), which are visible ASCII. httparse lets through any valid UTF-8 (it
+    // rejects controls, SP and DEL), so non-ASCII is caught here; the check does not lean
+    // on that and tests the whole 0x21..=0x7E range. RFC 9112 §3: "Recipients of an
+    // invalid request-line SHOULD respond with either a 400 (Bad Request) error or a 301
+    // (Moved Permanently) redirect with the request-target properly encoded."
+    if !target.bytes().all(|c| matches!(c, 0x21..=0x7e)) {
+        return Err(Error::InvalidTarget);
+    }
     // RFC 9112 §3.2.4: "The asterisk-form of request-target is only used for a
     // server-wide OPTIONS request".
     if target == "*" && method != "OPTIONS" {
