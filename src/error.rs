@@ -19,7 +19,8 @@ pub enum Error {
     MissingHost,
     /// 400: more than one Host field line (RFC 9112 §3.2).
     DuplicateHost,
-    /// 400: a Host field whose value is not a valid `uri-host [ ":" port ]` (RFC 9112 §3.2).
+    /// 400: a Host field whose value is not a valid `uri-host [ ":" port ]`, or is empty
+    /// while the target is origin-form or asterisk-form (RFC 9112 §3.2, §3.3).
     InvalidHost,
     /// 400: a request-target byte outside visible ASCII, 0x21..=0x7E: raw UTF-8 or other
     /// bytes above 0x7E (RFC 9112 §3.2, RFC 3986 §2; httparse itself already rejects

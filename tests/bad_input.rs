@@ -359,6 +359,32 @@ fn missing_duplicate_or_invalid_host_gets_400_and_close() {
             400,
             Close,
         ),
+        // RFC 9112 §3.2, §3.3: origin-form and asterisk-form take their authority from
+        // Host, and an http URI's authority is never empty.
+        case(
+            "empty Host, origin-form",
+            "GET / HTTP/1.1\r\nHost: \r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "empty Host without a space",
+            "GET /a?b HTTP/1.1\r\nHost:\r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "empty Host on HTTP/1.0",
+            "GET / HTTP/1.0\r\nHost: \r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "empty Host, OPTIONS *",
+            "OPTIONS * HTTP/1.1\r\nHost: \r\n\r\n",
+            400,
+            Close,
+        ),
     ];
     run_table(&cases);
 }
@@ -832,6 +858,16 @@ fn the_grammar_next_to_each_strict_rule_is_served() {
             "UTF-8 percent-encoded in the target (RFC 3986 §2.1)",
             b"GET /caf%C3%A9?q=%E2%82%AC HTTP/1.1\r\nHost: test\r\n\r\n".to_vec(),
             "GET /caf%C3%A9 0",
+        ),
+        (
+            "empty Host with an absolute-form target (RFC 9112 §3.2.2)",
+            b"GET http://test/abs HTTP/1.1\r\nHost: \r\n\r\n".to_vec(),
+            "GET /abs 0",
+        ),
+        (
+            "no Host on HTTP/1.0 (RFC 9112 §3.2)",
+            b"GET /old HTTP/1.0\r\n\r\n".to_vec(),
+            "GET /old 0",
         ),
         (
             "OPTIONS * (RFC 9112 §3.2.4)",

@@ -177,7 +177,7 @@ pub fn parse_head(
             return Err(e);
         }
     }
-    let framing = match scan.finish(version, limits) {
+    let framing = match scan.finish(version, target.as_bytes(), limits) {
         Ok(f) => f,
         Err(e) => {
             fields.truncate(first);
@@ -220,6 +220,7 @@ pub fn find_field<'a>(buf: &'a [u8], fields: &[(Span, Span)], name: &str) -> Opt
 #[derive(Default)]
 struct Scan {
     hosts: u32,
+    host_empty: bool,
     content_length: Option<u64>,
     te_seen: bool,
     te_last_chunked: bool,
@@ -246,6 +247,7 @@ impl Scan {
                 if !value.iter().all(|&c| HOST_CHARS[c as usize]) {
                     return Err(Error::InvalidHost);
                 }
+                self.host_empty = value.is_empty();
             }
             6 if name.eq_ignore_ascii_case(b"expect") => {
                 // RFC 9110 §10.1.1: "The Expect field value is case-insensitive."
@@ -296,9 +298,21 @@ impl Scan {
         Ok(())
     }
 
-    fn finish(&self, version: Version, limits: &Limits) -> Result<Framing, Error> {
+    fn finish(&self, version: Version, target: &[u8], limits: &Limits) -> Result<Framing, Error> {
         if version == Version::Http11 && self.hosts == 0 {
             return Err(Error::MissingHost); // RFC 9112 §3.2
+        }
+        // An empty Host is what a client sends when the target URI has no authority (RFC
+        // 9112 §3.2). For origin-form and asterisk-form the authority comes from Host alone
+        // (§3.3), and an http(s) URI needs a non-empty one (RFC 9110 §4.2.1: "A recipient
+        // that processes such a URI reference MUST reject it as invalid"); RFC 9112 §3.3:
+        // "If the target URI's authority component is empty and its URI scheme requires a
+        // non-empty authority [...], the server can reject the request". So it is "a Host
+        // header field with an invalid field value" (§3.2: 400), on HTTP/1.0 as well. An
+        // absolute-form target carries its own authority and Host is ignored (§3.2.2);
+        // authority-form (CONNECT) is its own authority: both keep an empty Host.
+        if self.host_empty && matches!(target.first(), Some(b'/' | b'*')) {
+            return Err(Error::InvalidHost);
         }
         if self.te_seen {
             // RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message
