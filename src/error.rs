@@ -47,6 +47,13 @@ pub enum Error {
     /// 400 and close: bad chunk-size, chunk-size overflow, missing CRLF after chunk data,
     /// bad chunk extension or trailer section (RFC 9112 §7.1).
     InvalidChunk,
+    /// 501: a method token longer than [`MAX_METHOD_BYTES`], which no route can match
+    /// (RFC 9110 §9.1: "An origin server that receives a request method that is
+    /// unrecognized or not implemented SHOULD respond with the 501 (Not Implemented)
+    /// status code"). Answered as soon as the token passes the cap, head complete or not.
+    ///
+    /// [`MAX_METHOD_BYTES`]: crate::http::parse::MAX_METHOD_BYTES
+    MethodTooLong,
     /// 414: the request-target is longer than the configured limit (RFC 9112 §3).
     UriTooLong,
     /// 431: the head is longer than the configured limit.
@@ -79,7 +86,7 @@ impl Error {
             | Error::TransferEncodingNotChunkedLast
             | Error::TransferEncodingInHttp10
             | Error::InvalidChunk => 400,
-            Error::UnknownTransferEncoding => 501,
+            Error::UnknownTransferEncoding | Error::MethodTooLong => 501,
             Error::UriTooLong => 414,
             Error::HeadTooLarge | Error::TooManyHeaders => 431,
             Error::BodyTooLarge => 413,
@@ -106,6 +113,7 @@ impl Error {
             Error::TransferEncodingInHttp10 => "Transfer-Encoding in an HTTP/1.0 request\n",
             Error::UnknownTransferEncoding => "Transfer coding not implemented\n",
             Error::InvalidChunk => "Invalid chunked body\n",
+            Error::MethodTooLong => "Method not implemented\n",
             Error::UriTooLong => "Request-target too long\n",
             Error::HeadTooLarge => "Request head too large\n",
             Error::TooManyHeaders => "Too many header fields\n",
@@ -149,6 +157,7 @@ mod tests {
         (TransferEncodingInHttp10, 400),
         (UnknownTransferEncoding, 501),
         (InvalidChunk, 400),
+        (MethodTooLong, 501),
         (UriTooLong, 414),
         (HeadTooLarge, 431),
         (TooManyHeaders, 431),

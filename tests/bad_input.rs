@@ -664,6 +664,44 @@ fn unknown_transfer_coding_gets_501() {
     run_table(&cases);
 }
 
+/// RFC 9110 §9.1: a method longer than any the server could route (more than 32 bytes)
+/// is 501 as soon as its 33rd byte arrives, not 414 or 431 once a limit is reached.
+#[test]
+fn overlong_method_gets_501() {
+    let m33 = "M".repeat(33);
+    let cases = [
+        case(
+            "33-byte method, complete head",
+            format!("{m33} / HTTP/1.1\r\nHost: test\r\n\r\n"),
+            501,
+            Close,
+        ),
+        case("33-byte method, nothing after it", &m33, 501, Close),
+        case(
+            "100 000-byte method, unterminated",
+            "A".repeat(100_000),
+            501,
+            Close,
+        ),
+        case(
+            "method longer than max_head_bytes, then a whole head",
+            format!(
+                "{} / HTTP/1.1\r\nHost: test\r\n\r\n",
+                "A".repeat(MAX_HEAD + 1)
+            ),
+            501,
+            Close,
+        ),
+        case(
+            "33-byte method, then a bad target",
+            format!("{m33} /\x01 HTTP/1.1\r\nHost: test\r\n\r\n"),
+            501,
+            Close,
+        ),
+    ];
+    run_table(&cases);
+}
+
 #[test]
 fn oversized_target_and_head_get_414_and_431() {
     let long_target = format!("/{}", "a".repeat(MAX_URI + 100));
@@ -868,6 +906,11 @@ fn the_grammar_next_to_each_strict_rule_is_served() {
             "no Host on HTTP/1.0 (RFC 9112 §3.2)",
             b"GET /old HTTP/1.0\r\n\r\n".to_vec(),
             "GET /old 0",
+        ),
+        (
+            "a 32-byte extension method (RFC 9110 §9.1)",
+            format!("{} /m HTTP/1.1\r\nHost: test\r\n\r\n", "M".repeat(32)).into_bytes(),
+            "MMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMM /m 0",
         ),
         (
             "OPTIONS * (RFC 9112 §3.2.4)",

@@ -39,6 +39,12 @@ impl Default for Limits {
 /// Hard cap for `max_headers` (size of the on-stack httparse array).
 pub const MAX_HEADERS_CAP: usize = 256;
 
+/// Longest method token answered with anything but 501 (RFC 9110 §9.1). The longest
+/// registered method (IANA HTTP Method Registry) is `UPDATEREDIRECTREF`, 17 bytes; a
+/// longer token can never be routed, so it is refused as soon as its 33rd byte arrives
+/// instead of being buffered up to `max_head_bytes` or `max_uri_bytes` (431 / 414).
+pub const MAX_METHOD_BYTES: usize = 32;
+
 /// How the body of a request is delimited (RFC 9112 §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framing {
@@ -87,9 +93,10 @@ pub struct Head {
 /// Parses one request head starting at `buf[start..]`.
 ///
 /// `Ok(None)` means incomplete: the caller reads more and calls again. Even then this
-/// fails with [`Error::UriTooLong`] once the unfinished request line is longer than
-/// `max_uri_bytes + 32`, and with [`Error::HeadTooLarge`] once `buf.len() - start`
-/// exceeds `max_head_bytes`.
+/// fails with [`Error::MethodTooLong`] once the method token is longer than
+/// [`MAX_METHOD_BYTES`], with [`Error::UriTooLong`] once the unfinished request line is
+/// longer than `max_uri_bytes + 32`, and with [`Error::HeadTooLarge`] once
+/// `buf.len() - start` exceeds `max_head_bytes`.
 ///
 /// For a complete head: a target longer than `max_uri_bytes` is [`Error::UriTooLong`], a
 /// head longer than `max_head_bytes` is [`Error::HeadTooLarge`], more than `max_headers`
@@ -112,6 +119,10 @@ pub fn parse_head(
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(b, &mut slots[..max_headers]) {
         Ok(httparse::Status::Complete(n)) => n,
+        // RFC 9110 §9.1: a method that is not implemented SHOULD get 501. Checked before
+        // every other verdict on an unfinished or invalid head, so that the answer to an
+        // overlong method does not depend on how the bytes were split into reads.
+        _ if method_too_long(b) => return Err(Error::MethodTooLong),
         Ok(httparse::Status::Partial) => return incomplete(b, limits),
         Err(httparse::Error::Version) => return version_error(b, limits),
         Err(httparse::Error::TooManyHeaders) => return Err(Error::TooManyHeaders),
@@ -128,6 +139,9 @@ pub fn parse_head(
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(Error::MalformedHead);
     };
+    if method.len() > MAX_METHOD_BYTES {
+        return Err(Error::MethodTooLong); // RFC 9110 §9.1, as above
+    }
     // RFC 9112 §3: "A server that receives a request-target longer than any URI it
     // wishes to parse MUST respond with a 414 (URI Too Long) status code."
     if target.len() > limits.max_uri_bytes {
@@ -436,11 +450,26 @@ fn split_target(target: &[u8], base: u32) -> (Span, Option<Span>) {
 
 /// Index of the request line: RFC 9112 §2.2: "a server that is expecting to receive and
 /// parse a request-line SHOULD ignore at least one empty line (CRLF) received prior to
-/// the request-line".
+/// the request-line". Skips CRLF and bare LF empty lines, as httparse does; a lone CR
+/// is left in place (httparse rejects it).
 fn request_line_start(b: &[u8]) -> usize {
-    b.iter()
-        .position(|&c| c != b'\r' && c != b'\n')
-        .unwrap_or(b.len())
+    let mut i = 0;
+    loop {
+        match &b[i..] {
+            [b'\r', b'\n', ..] => i += 2,
+            [b'\n', ..] => i += 1,
+            _ => return i,
+        }
+    }
+}
+
+/// True when the request line starts with more than [`MAX_METHOD_BYTES`] tchars: a
+/// method token (RFC 9110 §9.1: `method = token`) too long to be routed, whether or not
+/// the rest of the line has arrived.
+fn method_too_long(b: &[u8]) -> bool {
+    let line = &b[request_line_start(b)..];
+    line.get(..=MAX_METHOD_BYTES)
+        .is_some_and(|m| m.iter().all(|&c| is_tchar(c)))
 }
 
 /// The limit checks that apply while a head is still incomplete.

@@ -22,6 +22,18 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ("bad method token", b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     ("empty target", b"GET  HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     ("http/0.9 line", b"GET /\r\n\r\n", MalformedHead, 400),
+    // Methods longer than MAX_METHOD_BYTES (32) are 501 (RFC 9110 §9.1), complete or not,
+    // before any other verdict on the line; a non-token byte within the first 33 is 400.
+    ("method 33", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\nHost: a\r\n\r\n", MethodTooLong, 501),
+    ("method 33 incomplete", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", MethodTooLong, 501),
+    ("method 33 no host", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\n\r\n", MethodTooLong, 501),
+    ("method 33 bad target", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA /\x01 HTTP/1.1\r\n\r\n", MethodTooLong, 501),
+    ("method 33 version 2.0", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/2.0\r\n\r\n", MethodTooLong, 501),
+    ("method 34 then junk", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA(", MethodTooLong, 501),
+    ("method 33 leading CRLF", b"\r\n\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", MethodTooLong, 501),
+    ("method 33 tchars", b"!#$%&'*+-.^_`|~0123456789abcdefgh / HTTP/1.1\r\nHost: a\r\n\r\n", MethodTooLong, 501),
+    ("method 32 then junk", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA( / HTTP/1.1\r\n\r\n", MalformedHead, 400),
+    ("method after bare CR", b"\rAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", MalformedHead, 400),
     // Request-target bytes: visible ASCII only (RFC 9112 §3.2, RFC 3986 §2).
     ("utf-8 in path", b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
     ("utf-8 in query", b"GET /?q=\xe2\x82\xac HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
@@ -251,6 +263,29 @@ fn head_too_large() {
     assert_eq!(parse(&crlfs), Err(HeadTooLarge));
 }
 
+/// Every method length around the cap, with the head complete and with only the method
+/// sent so far; and a method far longer than every limit is still 501, not 414 or 431.
+#[test]
+fn method_longer_than_the_cap_is_501_complete_or_not() {
+    for n in 1..=MAX_METHOD_BYTES + 3 {
+        let method = "M".repeat(n);
+        let head = format!("{method} / HTTP/1.1\r\nHost: a\r\n\r\n");
+        let (complete, partial) = (parse(head.as_bytes()), parse(method.as_bytes()));
+        if n <= MAX_METHOD_BYTES {
+            assert!(matches!(complete, Ok(Some(_))), "{n}: {complete:?}");
+            assert_eq!(partial, Ok(None), "{n}");
+        } else {
+            assert_eq!(complete, Err(MethodTooLong), "{n}");
+            assert_eq!(partial, Err(MethodTooLong), "{n}");
+        }
+    }
+    let huge = "A".repeat(100_000);
+    assert!(huge.len() > LIMITS.max_head_bytes && huge.len() > LIMITS.max_uri_bytes);
+    assert_eq!(parse(huge.as_bytes()), Err(MethodTooLong));
+    let huge_head = format!("{huge} / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(parse(huge_head.as_bytes()), Err(MethodTooLong));
+}
+
 #[test]
 fn max_headers_is_capped() {
     let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
@@ -331,6 +366,7 @@ const ACCEPT: &[(&str, &[u8], Want)] = &[
     ("absolute query only", b"GET http://h?x HTTP/1.1\r\nHost: h\r\n\r\n", Want { query: Some(b"x"), ..want(b"/", 0, 1) }),
     ("authority", b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", Want { method: Method::Connect, ..want(b"h:443", 0, 1) }),
     ("other method", b"PROPFIND / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
+    ("method 32", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
     // Framing (RFC 9112 §6.3).
     ("cl 0", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", Want { method: Method::Post, framing: Framing::Length(0), ..want(b"/", 0, 2) }),
     ("cl 5 + body", b"POST / HTTP/1.1\r\nHost: a\r\ncontent-length:  5 \r\n\r\nhello", Want { method: Method::Post, framing: Framing::Length(5), ..want(b"/", 5, 2) }),
