@@ -925,6 +925,31 @@ fn the_grammar_next_to_each_strict_rule_is_served() {
     }
 }
 
+/// RFC 9112 §2.2: "a recipient MAY recognize a single LF as a line terminator" — kept
+/// for the head (pipelined too), while a chunked body still needs CRLF.
+#[test]
+fn bare_lf_still_ends_head_lines() {
+    let srv = server();
+    let mut r = Reader::new(srv.connect());
+    r.send(
+        b"GET /lf HTTP/1.1\nHost: test\n\n\
+          POST /mixed HTTP/1.1\r\nHost: test\nContent-Length: 2\r\n\nhi\
+          \nPOST /chunked HTTP/1.1\nHost: test\nTransfer-Encoding: chunked\n\n\
+          3\r\nabc\r\n0\r\n\r\n\
+          POST /bad HTTP/1.1\nHost: test\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n",
+    );
+    for want in ["GET /lf 0", "POST /mixed 2", "POST /chunked 3"] {
+        let resp = r.read_response();
+        assert_eq!(resp.status, 200, "{want}: {resp:?}");
+        assert_eq!(resp.text(), want);
+    }
+    let resp = r.read_response();
+    if let Err(e) = check_error_response(&resp, 400) {
+        panic!("bare LF in the chunked body: {e}");
+    }
+    assert!(r.is_closed(), "not closed after the 400");
+}
+
 // ---------------------------------------------------------------- order with good requests
 
 #[test]

@@ -345,7 +345,16 @@ const H10: Version = Version::Http10;
 #[rustfmt::skip]
 const ACCEPT: &[(&str, &[u8], Want)] = &[
     ("wrk", b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8090\r\n\r\n", want(b"/plaintext", 0, 1)),
+    // RFC 9112 §2.2: "a recipient MAY recognize a single LF as a line terminator" in the
+    // head (not in a chunked body, see decode.rs), mixed with CRLF in any way.
     ("bare LF lines", b"GET / HTTP/1.1\nHost: a\n\n", want(b"/", 0, 1)),
+    ("bare LF request line", b"GET / HTTP/1.1\nHost: a\r\n\r\n", want(b"/", 0, 1)),
+    ("bare LF empty line", b"GET / HTTP/1.1\r\nHost: a\r\n\n", want(b"/", 0, 1)),
+    ("CRLF empty line", b"GET / HTTP/1.1\nHost: a\n\r\n", want(b"/", 0, 1)),
+    ("bare LF fields", b"GET / HTTP/1.1\r\nHost: a\nX: 1\r\nY: 2\n\r\n", want(b"/", 0, 3)),
+    ("leading LFs, LF head", b"\n\r\n\nGET / HTTP/1.0\n\n", Want { version: H10, keep_alive: false, ..want(b"/", 0, 0) }),
+    ("bare LF, CL body", b"POST / HTTP/1.1\nHost: a\nContent-Length: 2\n\nhi", Want { method: Method::Post, framing: Framing::Length(2), ..want(b"/", 2, 2) }),
+    ("bare LF, chunked", b"POST / HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\n\n0\r\n\r\n", Want { method: Method::Post, framing: Framing::Chunked, ..want(b"/", 5, 2) }),
     ("leading CRLFs", b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", want(b"/", 0, 1)),
     ("leading LF", b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", want(b"/", 0, 1)),
     ("1.0 no host", b"GET /x HTTP/1.0\r\n\r\n", Want { version: H10, keep_alive: false, ..want(b"/x", 0, 0) }),
