@@ -10,6 +10,8 @@ use std::ops::Range;
 use super::{Method, Span, Version};
 use crate::error::Error;
 
+pub use super::head_scan::HeadScan;
+
 /// Limits applied while parsing (copied from the server Config).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {

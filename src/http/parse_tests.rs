@@ -447,6 +447,22 @@ fn every_proper_prefix_is_incomplete() {
     assert_eq!(parse(b"GET / HTTP/2."), Ok(None));
 }
 
+/// `HeadScan` finds the end of every accepted head exactly where `parse_head` does, and
+/// at the same moment: for every prefix, one scanner fed prefix after prefix and a
+/// fresh one both say "complete" exactly when `parse_head` does, with the same length.
+#[test]
+fn head_scan_agrees_with_parse_head_on_every_prefix() {
+    for (name, input, _) in ACCEPT {
+        let mut resumed = HeadScan::new();
+        for cut in 0..=input.len() {
+            let prefix = &input[..cut];
+            let parsed = parse(prefix).unwrap().map(|h| h.len as usize);
+            assert_eq!(resumed.scan(prefix), parsed, "{name} cut at {cut}");
+            assert_eq!(HeadScan::new().scan(prefix), parsed, "{name} cut at {cut}");
+        }
+    }
+}
+
 #[test]
 fn field_values_and_find_field() {
     let input: &[u8] = b"GET / HTTP/1.1\r\nHost:  example.com \r\nX-Empty:\r\nX-Tab:\t a\tb \t\r\nx-dup: 1\r\nX-Dup: 2\r\n\r\n";
@@ -529,8 +545,9 @@ fn list_and_trim_helpers() {
 }
 
 /// Mutated requests (bytes flipped, cut, duplicated, spliced) never panic the parser or
-/// the chunked decoder, and every span they return lies inside the buffer: a poor man's
-/// fuzzer with a fixed seed, so a failure reproduces.
+/// the chunked decoder, every span they return lies inside the buffer, and `HeadScan`
+/// agrees with `parse_head` on where each head ends: a poor man's fuzzer with a fixed
+/// seed, so a failure reproduces.
 #[test]
 fn mutated_input_never_panics_and_spans_stay_in_bounds() {
     use crate::http::decode::ChunkedDecoder;
@@ -572,6 +589,15 @@ fn mutated_input_never_panics_and_spans_stay_in_bounds() {
                 _ => buf.insert(at, alphabet[rand(alphabet.len())]),
             }
         }
+        // Where HeadScan sees an end, parse_head never waits for more bytes: it accepts
+        // a head of exactly that length or rejects it.
+        if let Some(n) = HeadScan::new().scan(&buf) {
+            match parse_head(&buf[..n], 0, &limits, &mut Vec::new()) {
+                Ok(Some(h)) => assert_eq!(h.len as usize, n, "{buf:?}"),
+                Ok(None) => panic!("HeadScan ended a head parse_head waits on: {buf:?}"),
+                Err(_) => {}
+            }
+        }
         let mut fields = Vec::new();
         if let Ok(Some(head)) = parse_head(&buf, 0, &limits, &mut fields) {
             let spans = [head.method_span, head.target, head.path]
@@ -582,6 +608,11 @@ fn mutated_input_never_panics_and_spans_stay_in_bounds() {
                 assert!(s.start <= s.end && s.end as usize <= buf.len(), "{buf:?}");
             }
             assert!(head.len as usize <= buf.len());
+            assert_eq!(
+                HeadScan::new().scan(&buf),
+                Some(head.len as usize),
+                "{buf:?}"
+            );
             parsed += 1;
             if head.framing == Framing::Chunked {
                 chunked += 1;
