@@ -44,8 +44,9 @@ pub enum Error {
     /// "A server that receives a request message with a transfer coding it does not
     /// understand SHOULD respond with 501 (Not Implemented)").
     UnknownTransferEncoding,
-    /// 400 and close: bad chunk-size, chunk-size overflow, missing CRLF after chunk data,
-    /// bad chunk extension or trailer section (RFC 9112 §7.1).
+    /// 400 and close: bad chunk-size, chunk-size overflow, a chunk line not ended by
+    /// exactly CRLF (bare LF, bare CR, missing after chunk data), whitespace right before
+    /// that CRLF, bad chunk extension or trailer section (RFC 9112 §7.1, §7.1.1).
     InvalidChunk,
     /// 501: a method token longer than [`MAX_METHOD_BYTES`], which no route can match
     /// (RFC 9110 §9.1: "An origin server that receives a request method that is

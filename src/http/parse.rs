@@ -236,6 +236,8 @@ pub fn find_field<'a>(buf: &'a [u8], fields: &[(Span, Span)], name: &str) -> Opt
 #[derive(Default)]
 struct Scan {
     hosts: u32,
+    /// The Host value was empty: only `finish` knows the target form that makes it
+    /// invalid (origin-form, asterisk-form).
     host_empty: bool,
     content_length: Option<u64>,
     te_seen: bool,
