@@ -19,23 +19,9 @@
 /// equal to [`Head::len`](super::parse::Head::len), at the same read at which
 /// `parse_head` first stops returning `Ok(None)`.
 ///
-/// ```
-/// use h1server::http::parse::{HeadScan, Limits, parse_head};
-///
-/// let (mut buf, mut fields, mut scan) = (Vec::new(), Vec::new(), HeadScan::new());
-/// let reads: [&[u8]; 3] = [b"GET / HTTP/1.1\r\nHo", b"st: a\r\n\r", b"\nnext"];
-/// let mut ends = Vec::new();
-/// for read in reads {
-///     buf.extend_from_slice(read);
-///     // httparse runs only once the empty line is in: on the third read.
-///     if let Some(end) = scan.scan(&buf) {
-///         let head = parse_head(&buf, 0, &Limits::default(), &mut fields).unwrap().unwrap();
-///         assert_eq!(head.len as usize, end);
-///         ends.push(end);
-///     }
-/// }
-/// assert_eq!(ends, [27]);
-/// ```
+/// Use: keep one `HeadScan` per request being read, call [`HeadScan::scan`] after each
+/// read, and run `parse_head` once it returns `Some` (see the test
+/// `three_reads_one_parse` below; not a doc example, as `http` may leave the public API).
 ///
 /// # Warning
 ///
@@ -193,6 +179,24 @@ mod tests {
                 assert_eq!(s.scan(&buf[..k]), early, "{name} at {k}");
             }
         }
+    }
+
+    /// The intended use: httparse runs once, on the read that completes the head.
+    #[test]
+    fn three_reads_one_parse() {
+        use crate::http::parse::{Limits, parse_head};
+        let (mut buf, mut fields, mut scan) = (Vec::new(), Vec::new(), HeadScan::new());
+        let reads: [&[u8]; 3] = [b"GET / HTTP/1.1\r\nHo", b"st: a\r\n\r", b"\nnext"];
+        let mut ends = Vec::new();
+        for read in reads {
+            buf.extend_from_slice(read);
+            if let Some(end) = scan.scan(&buf) {
+                let head = parse_head(&buf, 0, &Limits::default(), &mut fields);
+                assert_eq!(head.unwrap().unwrap().len as usize, end);
+                ends.push(end);
+            }
+        }
+        assert_eq!(ends, [27]);
     }
 
     /// The scan resumes instead of starting over: a long head fed in pieces is read
