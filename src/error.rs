@@ -19,8 +19,16 @@ pub enum Error {
     MissingHost,
     /// 400: more than one Host field line (RFC 9112 §3.2).
     DuplicateHost,
-    /// 400: a Host field whose value is not a valid `uri-host [ ":" port ]` (RFC 9112 §3.2).
+    /// 400: a Host field whose value is not a valid `uri-host [ ":" port ]`, or is empty
+    /// while the target is origin-form or asterisk-form (RFC 9112 §3.2, §3.3).
     InvalidHost,
+    /// 400: a request-target byte outside visible ASCII, 0x21..=0x7E: raw UTF-8 or other
+    /// bytes above 0x7E (RFC 9112 §3.2, RFC 3986 §2; httparse itself already rejects
+    /// controls, SP and DEL as [`Error::MalformedHead`]).
+    InvalidTarget,
+    /// 400: an asterisk-form request-target (`*`) with a method other than OPTIONS
+    /// (RFC 9112 §3.2.4).
+    AsteriskFormNotOptions,
     /// 400 and close: both Content-Length and Transfer-Encoding (RFC 9112 §6.1, §6.3 item 3).
     ContentLengthWithTransferEncoding,
     /// 400 and close: Content-Length is not exactly `1*DIGIT`, overflows u64, or is repeated
@@ -36,9 +44,17 @@ pub enum Error {
     /// "A server that receives a request message with a transfer coding it does not
     /// understand SHOULD respond with 501 (Not Implemented)").
     UnknownTransferEncoding,
-    /// 400 and close: bad chunk-size, chunk-size overflow, missing CRLF after chunk data,
-    /// bad chunk extension or trailer section (RFC 9112 §7.1).
+    /// 400 and close: bad chunk-size, chunk-size overflow, a chunk line not ended by
+    /// exactly CRLF (bare LF, bare CR, missing after chunk data), whitespace right before
+    /// that CRLF, bad chunk extension or trailer section (RFC 9112 §7.1, §7.1.1).
     InvalidChunk,
+    /// 501: a method token longer than [`MAX_METHOD_BYTES`], which no route can match
+    /// (RFC 9110 §9.1: "An origin server that receives a request method that is
+    /// unrecognized or not implemented SHOULD respond with the 501 (Not Implemented)
+    /// status code"). Answered as soon as the token passes the cap, head complete or not.
+    ///
+    /// [`MAX_METHOD_BYTES`]: crate::http::parse::MAX_METHOD_BYTES
+    MethodTooLong,
     /// 414: the request-target is longer than the configured limit (RFC 9112 §3).
     UriTooLong,
     /// 431: the head is longer than the configured limit.
@@ -64,12 +80,14 @@ impl Error {
             | Error::MissingHost
             | Error::DuplicateHost
             | Error::InvalidHost
+            | Error::InvalidTarget
+            | Error::AsteriskFormNotOptions
             | Error::ContentLengthWithTransferEncoding
             | Error::InvalidContentLength
             | Error::TransferEncodingNotChunkedLast
             | Error::TransferEncodingInHttp10
             | Error::InvalidChunk => 400,
-            Error::UnknownTransferEncoding => 501,
+            Error::UnknownTransferEncoding | Error::MethodTooLong => 501,
             Error::UriTooLong => 414,
             Error::HeadTooLarge | Error::TooManyHeaders => 431,
             Error::BodyTooLarge => 413,
@@ -86,6 +104,8 @@ impl Error {
             Error::MissingHost => "Missing Host field\n",
             Error::DuplicateHost => "More than one Host field\n",
             Error::InvalidHost => "Invalid Host field\n",
+            Error::InvalidTarget => "Invalid byte in request-target\n",
+            Error::AsteriskFormNotOptions => "Request-target * is only for OPTIONS\n",
             Error::ContentLengthWithTransferEncoding => {
                 "Content-Length and Transfer-Encoding both present\n"
             }
@@ -94,6 +114,7 @@ impl Error {
             Error::TransferEncodingInHttp10 => "Transfer-Encoding in an HTTP/1.0 request\n",
             Error::UnknownTransferEncoding => "Transfer coding not implemented\n",
             Error::InvalidChunk => "Invalid chunked body\n",
+            Error::MethodTooLong => "Method not implemented\n",
             Error::UriTooLong => "Request-target too long\n",
             Error::HeadTooLarge => "Request head too large\n",
             Error::TooManyHeaders => "Too many header fields\n",
@@ -129,12 +150,15 @@ mod tests {
         (MissingHost, 400),
         (DuplicateHost, 400),
         (InvalidHost, 400),
+        (InvalidTarget, 400),
+        (AsteriskFormNotOptions, 400),
         (ContentLengthWithTransferEncoding, 400),
         (InvalidContentLength, 400),
         (TransferEncodingNotChunkedLast, 400),
         (TransferEncodingInHttp10, 400),
         (UnknownTransferEncoding, 501),
         (InvalidChunk, 400),
+        (MethodTooLong, 501),
         (UriTooLong, 414),
         (HeadTooLarge, 431),
         (TooManyHeaders, 431),

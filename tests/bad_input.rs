@@ -359,6 +359,32 @@ fn missing_duplicate_or_invalid_host_gets_400_and_close() {
             400,
             Close,
         ),
+        // RFC 9112 §3.2, §3.3: origin-form and asterisk-form take their authority from
+        // Host, and an http URI's authority is never empty.
+        case(
+            "empty Host, origin-form",
+            "GET / HTTP/1.1\r\nHost: \r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "empty Host without a space",
+            "GET /a?b HTTP/1.1\r\nHost:\r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "empty Host on HTTP/1.0",
+            "GET / HTTP/1.0\r\nHost: \r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "empty Host, OPTIONS *",
+            "OPTIONS * HTTP/1.1\r\nHost: \r\n\r\n",
+            400,
+            Close,
+        ),
     ];
     run_table(&cases);
 }
@@ -511,6 +537,104 @@ fn ambiguous_or_invalid_framing_gets_400_and_close() {
     run_table(&cases);
 }
 
+// ---------------------------------------------------------------- request-target (400)
+
+/// RFC 9112 §3.2, RFC 3986 §2: a request-target is visible ASCII (0x21..=0x7E); raw
+/// UTF-8, other bytes above 0x7E, DEL and controls are 400.
+#[test]
+fn bytes_outside_visible_ascii_in_the_target_get_400_and_close() {
+    let targets: &[(&str, &[u8])] = &[
+        ("raw UTF-8 in the path", b"/caf\xc3\xa9"),
+        ("raw UTF-8 in the query", b"/?q=\xe2\x82\xac"),
+        ("4-byte UTF-8", b"/\xf0\x9f\x98\x80"),
+        ("raw UTF-8 in an absolute-form host", b"http://h\xc3\xa9/"),
+        ("Latin-1 byte", b"/caf\xe9"),
+        ("byte 0x80", b"/\x80"),
+        ("byte 0xFF", b"/\xff"),
+        ("DEL", b"/a\x7fb"),
+        ("NUL", b"/a\0b"),
+        ("control 0x01", b"/a\x01b"),
+        ("ESC", b"/\x1b[0m"),
+        ("tab", b"/a\tb"),
+    ];
+    let cases: Vec<Case> = targets
+        .iter()
+        .map(|&(name, target)| {
+            let mut req = b"GET ".to_vec();
+            req.extend_from_slice(target);
+            req.extend_from_slice(b" HTTP/1.1\r\nHost: test\r\n\r\n");
+            case(name, req, 400, Close)
+        })
+        .collect();
+    run_table(&cases);
+}
+
+#[test]
+fn asterisk_form_without_options_gets_400_and_close() {
+    // RFC 9112 §3.2.4: asterisk-form is only for a server-wide OPTIONS request.
+    let cases: Vec<Case> = ["GET", "HEAD", "POST", "DELETE", "options"]
+        .into_iter()
+        .map(|m| {
+            let req = format!("{m} * HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n");
+            case(format!("{m} *"), req, 400, Close)
+        })
+        .collect();
+    run_table(&cases);
+}
+
+// ---------------------------------------------------------------- chunked lines (400)
+
+/// RFC 9112 §7.1: every line of a chunked body ends with CRLF. A bare LF (the lenient
+/// parsing behind Go's CVE-2025-22871) or a bare CR anywhere in the framing is a 400.
+#[test]
+fn chunked_lines_not_ended_by_crlf_get_400_and_close() {
+    let te = "Transfer-Encoding: chunked\r\n";
+    let rows: &[(&str, &str)] = &[
+        ("bare LF after the chunk-size", "5\nhello\r\n0\r\n\r\n"),
+        ("bare LF after an extension", "5;a=b\nhello\r\n0\r\n\r\n"),
+        ("bare LF after chunk data", "5\r\nhello\n0\r\n\r\n"),
+        ("bare LF after the last-chunk", "5\r\nhello\r\n0\n\r\n"),
+        ("bare LF as the final line", "0\r\n\n"),
+        ("bare LF ending a trailer", "0\r\nX: y\n\r\n"),
+        ("bare LF after the trailers", "0\r\nX: y\r\n\n"),
+        ("bare LF on every line", "5\nhello\n0\n\n"),
+        ("bare CR after the chunk-size", "5\rhello\r\n0\r\n\r\n"),
+        ("CR CR LF after chunk data", "5\r\nhello\r\r\n0\r\n\r\n"),
+        ("bare CR in a trailer", "0\r\nX: a\rb\r\n\r\n"),
+        ("CR CR LF as the final line", "0\r\n\r\r\n"),
+    ];
+    let cases: Vec<Case> = rows
+        .iter()
+        .map(|&(name, body)| case(name, post(te, body), 400, Close))
+        .collect();
+    run_table(&cases);
+}
+
+/// RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS
+/// chunk-ext-val ] ). BWS may come before a ";" but never right before the CRLF.
+#[test]
+fn whitespace_ending_a_chunk_line_gets_400_and_close() {
+    let te = "Transfer-Encoding: chunked\r\n";
+    let rows: &[(&str, &str)] = &[
+        ("space after the chunk-size", "5 \r\nhello\r\n0\r\n\r\n"),
+        ("tab after the chunk-size", "5\t\r\nhello\r\n0\r\n\r\n"),
+        ("space after the last-chunk", "0 \r\n\r\n"),
+        (
+            "space after an extension name",
+            "5;a \r\nhello\r\n0\r\n\r\n",
+        ),
+        (
+            "tab after an extension value",
+            "5;a=b\t\r\nhello\r\n0\r\n\r\n",
+        ),
+    ];
+    let cases: Vec<Case> = rows
+        .iter()
+        .map(|&(name, body)| case(name, post(te, body), 400, Close))
+        .collect();
+    run_table(&cases);
+}
+
 // ---------------------------------------------------------------- other statuses
 
 #[test]
@@ -533,6 +657,44 @@ fn unknown_transfer_coding_gets_501() {
                 "Transfer-Encoding: x-custom\r\nTransfer-Encoding: chunked\r\n",
                 "5\r\nhello\r\n0\r\n\r\n",
             ),
+            501,
+            Close,
+        ),
+    ];
+    run_table(&cases);
+}
+
+/// RFC 9110 §9.1: a method longer than any the server could route (more than 32 bytes)
+/// is 501 as soon as its 33rd byte arrives, not 414 or 431 once a limit is reached.
+#[test]
+fn overlong_method_gets_501() {
+    let m33 = "M".repeat(33);
+    let cases = [
+        case(
+            "33-byte method, complete head",
+            format!("{m33} / HTTP/1.1\r\nHost: test\r\n\r\n"),
+            501,
+            Close,
+        ),
+        case("33-byte method, nothing after it", &m33, 501, Close),
+        case(
+            "100 000-byte method, unterminated",
+            "A".repeat(100_000),
+            501,
+            Close,
+        ),
+        case(
+            "method longer than max_head_bytes, then a whole head",
+            format!(
+                "{} / HTTP/1.1\r\nHost: test\r\n\r\n",
+                "A".repeat(MAX_HEAD + 1)
+            ),
+            501,
+            Close,
+        ),
+        case(
+            "33-byte method, then a bad target",
+            format!("{m33} /\x01 HTTP/1.1\r\nHost: test\r\n\r\n"),
             501,
             Close,
         ),
@@ -714,6 +876,80 @@ fn requests_at_the_limits_are_accepted() {
     }
 }
 
+/// What the grammar allows right next to each strictness rule is still served, so the
+/// strict tables above fail for the right reason.
+#[test]
+fn the_grammar_next_to_each_strict_rule_is_served() {
+    let srv = server();
+    let te = "Transfer-Encoding: chunked\r\n";
+    let checks: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "BWS before \";\" and around \"=\" in chunk extensions (RFC 9112 §7.1.1)",
+            post(
+                te,
+                "5 ;a\r\nhello\r\n6\t; b = \"c d\"\r\n world\r\n0 ;z\r\n\r\n",
+            )
+            .into_bytes(),
+            "POST /upload 11",
+        ),
+        (
+            "UTF-8 percent-encoded in the target (RFC 3986 §2.1)",
+            b"GET /caf%C3%A9?q=%E2%82%AC HTTP/1.1\r\nHost: test\r\n\r\n".to_vec(),
+            "GET /caf%C3%A9 0",
+        ),
+        (
+            "empty Host with an absolute-form target (RFC 9112 §3.2.2)",
+            b"GET http://test/abs HTTP/1.1\r\nHost: \r\n\r\n".to_vec(),
+            "GET /abs 0",
+        ),
+        (
+            "no Host on HTTP/1.0 (RFC 9112 §3.2)",
+            b"GET /old HTTP/1.0\r\n\r\n".to_vec(),
+            "GET /old 0",
+        ),
+        (
+            "a 32-byte extension method (RFC 9110 §9.1)",
+            format!("{} /m HTTP/1.1\r\nHost: test\r\n\r\n", "M".repeat(32)).into_bytes(),
+            "MMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMM /m 0",
+        ),
+        (
+            "OPTIONS * (RFC 9112 §3.2.4)",
+            b"OPTIONS * HTTP/1.1\r\nHost: test\r\n\r\n".to_vec(),
+            "OPTIONS * 0",
+        ),
+    ];
+    for (name, req, want) in checks {
+        let resp = roundtrip(srv.addr, &req);
+        assert_eq!(resp.status, 200, "{name}: {resp:?} {:?}", resp.text());
+        assert_eq!(resp.text(), want, "{name}");
+    }
+}
+
+/// RFC 9112 §2.2: "a recipient MAY recognize a single LF as a line terminator" — kept
+/// for the head (pipelined too), while a chunked body still needs CRLF.
+#[test]
+fn bare_lf_still_ends_head_lines() {
+    let srv = server();
+    let mut r = Reader::new(srv.connect());
+    r.send(
+        b"GET /lf HTTP/1.1\nHost: test\n\n\
+          POST /mixed HTTP/1.1\r\nHost: test\nContent-Length: 2\r\n\nhi\
+          \nPOST /chunked HTTP/1.1\nHost: test\nTransfer-Encoding: chunked\n\n\
+          3\r\nabc\r\n0\r\n\r\n\
+          POST /bad HTTP/1.1\nHost: test\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n",
+    );
+    for want in ["GET /lf 0", "POST /mixed 2", "POST /chunked 3"] {
+        let resp = r.read_response();
+        assert_eq!(resp.status, 200, "{want}: {resp:?}");
+        assert_eq!(resp.text(), want);
+    }
+    let resp = r.read_response();
+    if let Err(e) = check_error_response(&resp, 400) {
+        panic!("bare LF in the chunked body: {e}");
+    }
+    assert!(r.is_closed(), "not closed after the 400");
+}
+
 // ---------------------------------------------------------------- order with good requests
 
 #[test]
@@ -771,6 +1007,16 @@ fn good_requests_before_a_bad_one_are_answered_first_then_close() {
             format!("{}GET / HTTP/2.0\r\nHost: test\r\n\r\n", good("/ok")),
             vec!["GET /ok 0"],
             505,
+        ),
+        (
+            "a chunk line ended by a bare LF: the request behind it is not answered",
+            format!(
+                "{}{}",
+                post("Transfer-Encoding: chunked\r\n", "2;x\nxx\r\n0\r\n\r\n"),
+                good("/smuggled")
+            ),
+            vec![],
+            400,
         ),
         (
             "bad first: nothing behind it is answered",

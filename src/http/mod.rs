@@ -6,6 +6,7 @@
 pub mod date;
 pub mod decode;
 pub mod encode;
+mod head_scan;
 pub mod parse;
 pub mod urlencoded;
 

@@ -10,6 +10,11 @@ use std::ops::Range;
 use super::{Method, Span, Version};
 use crate::error::Error;
 
+// Not used by conn/ yet (wiring it in is a separate change); the allow keeps the lint
+// quiet in a build where `http` is private to the crate.
+#[allow(unused_imports)]
+pub use super::head_scan::HeadScan;
+
 /// Limits applied while parsing (copied from the server Config).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -38,6 +43,12 @@ impl Default for Limits {
 
 /// Hard cap for `max_headers` (size of the on-stack httparse array).
 pub const MAX_HEADERS_CAP: usize = 256;
+
+/// Longest method token answered with anything but 501 (RFC 9110 §9.1). The longest
+/// registered method (IANA HTTP Method Registry) is `UPDATEREDIRECTREF`, 17 bytes; a
+/// longer token can never be routed, so it is refused as soon as its 33rd byte arrives
+/// instead of being buffered up to `max_head_bytes` or `max_uri_bytes` (431 / 414).
+pub const MAX_METHOD_BYTES: usize = 32;
 
 /// How the body of a request is delimited (RFC 9112 §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,9 +98,10 @@ pub struct Head {
 /// Parses one request head starting at `buf[start..]`.
 ///
 /// `Ok(None)` means incomplete: the caller reads more and calls again. Even then this
-/// fails with [`Error::UriTooLong`] once the unfinished request line is longer than
-/// `max_uri_bytes + 32`, and with [`Error::HeadTooLarge`] once `buf.len() - start`
-/// exceeds `max_head_bytes`.
+/// fails with [`Error::MethodTooLong`] once the method token is longer than
+/// [`MAX_METHOD_BYTES`], with [`Error::UriTooLong`] once the unfinished request line is
+/// longer than `max_uri_bytes + 32`, and with [`Error::HeadTooLarge`] once
+/// `buf.len() - start` exceeds `max_head_bytes`.
 ///
 /// For a complete head: a target longer than `max_uri_bytes` is [`Error::UriTooLong`], a
 /// head longer than `max_head_bytes` is [`Error::HeadTooLarge`], more than `max_headers`
@@ -112,6 +124,10 @@ pub fn parse_head(
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(b, &mut slots[..max_headers]) {
         Ok(httparse::Status::Complete(n)) => n,
+        // RFC 9110 §9.1: a method that is not implemented SHOULD get 501. Checked before
+        // every other verdict on an unfinished or invalid head, so that the answer to an
+        // overlong method does not depend on how the bytes were split into reads.
+        _ if method_too_long(b) => return Err(Error::MethodTooLong),
         Ok(httparse::Status::Partial) => return incomplete(b, limits),
         Err(httparse::Error::Version) => return version_error(b, limits),
         Err(httparse::Error::TooManyHeaders) => return Err(Error::TooManyHeaders),
@@ -128,10 +144,28 @@ pub fn parse_head(
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(Error::MalformedHead);
     };
+    if method.len() > MAX_METHOD_BYTES {
+        return Err(Error::MethodTooLong); // RFC 9110 §9.1, as above
+    }
     // RFC 9112 §3: "A server that receives a request-target longer than any URI it
     // wishes to parse MUST respond with a 414 (URI Too Long) status code."
     if target.len() > limits.max_uri_bytes {
         return Err(Error::UriTooLong);
+    }
+    // request-target = origin-form / absolute-form / authority-form / asterisk-form (RFC
+    // 9112 §3.2), all built from RFC 3986 characters (§2: unreserved, reserved,
+    // pct-encoded), which are visible ASCII. httparse lets through any valid UTF-8 (it
+    // rejects controls, SP and DEL), so non-ASCII is caught here; the check does not lean
+    // on that and tests the whole 0x21..=0x7E range. RFC 9112 §3: "Recipients of an
+    // invalid request-line SHOULD respond with either a 400 (Bad Request) error or a 301
+    // (Moved Permanently) redirect with the request-target properly encoded."
+    if !target.bytes().all(|c| matches!(c, 0x21..=0x7e)) {
+        return Err(Error::InvalidTarget);
+    }
+    // RFC 9112 §3.2.4: "The asterisk-form of request-target is only used for a
+    // server-wide OPTIONS request".
+    if target == "*" && method != "OPTIONS" {
+        return Err(Error::AsteriskFormNotOptions);
     }
     if len > limits.max_head_bytes || start.saturating_add(len) > u32::MAX as usize {
         return Err(Error::HeadTooLarge);
@@ -162,7 +196,7 @@ pub fn parse_head(
             return Err(e);
         }
     }
-    let framing = match scan.finish(version, limits) {
+    let framing = match scan.finish(version, target.as_bytes(), limits) {
         Ok(f) => f,
         Err(e) => {
             fields.truncate(first);
@@ -205,6 +239,9 @@ pub fn find_field<'a>(buf: &'a [u8], fields: &[(Span, Span)], name: &str) -> Opt
 #[derive(Default)]
 struct Scan {
     hosts: u32,
+    /// The Host value was empty: only `finish` knows the target form that makes it
+    /// invalid (origin-form, asterisk-form).
+    host_empty: bool,
     content_length: Option<u64>,
     te_seen: bool,
     te_last_chunked: bool,
@@ -231,6 +268,7 @@ impl Scan {
                 if !value.iter().all(|&c| HOST_CHARS[c as usize]) {
                     return Err(Error::InvalidHost);
                 }
+                self.host_empty = value.is_empty();
             }
             6 if name.eq_ignore_ascii_case(b"expect") => {
                 // RFC 9110 §10.1.1: "The Expect field value is case-insensitive."
@@ -281,9 +319,21 @@ impl Scan {
         Ok(())
     }
 
-    fn finish(&self, version: Version, limits: &Limits) -> Result<Framing, Error> {
+    fn finish(&self, version: Version, target: &[u8], limits: &Limits) -> Result<Framing, Error> {
         if version == Version::Http11 && self.hosts == 0 {
             return Err(Error::MissingHost); // RFC 9112 §3.2
+        }
+        // An empty Host is what a client sends when the target URI has no authority (RFC
+        // 9112 §3.2). For origin-form and asterisk-form the authority comes from Host alone
+        // (§3.3), and an http(s) URI needs a non-empty one (RFC 9110 §4.2.1: "A recipient
+        // that processes such a URI reference MUST reject it as invalid"); RFC 9112 §3.3:
+        // "If the target URI's authority component is empty and its URI scheme requires a
+        // non-empty authority [...], the server can reject the request". So it is "a Host
+        // header field with an invalid field value" (§3.2: 400), on HTTP/1.0 as well. An
+        // absolute-form target carries its own authority and Host is ignored (§3.2.2);
+        // authority-form (CONNECT) is its own authority: both keep an empty Host.
+        if self.host_empty && matches!(target.first(), Some(b'/' | b'*')) {
+            return Err(Error::InvalidHost);
         }
         if self.te_seen {
             // RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message
@@ -407,11 +457,26 @@ fn split_target(target: &[u8], base: u32) -> (Span, Option<Span>) {
 
 /// Index of the request line: RFC 9112 §2.2: "a server that is expecting to receive and
 /// parse a request-line SHOULD ignore at least one empty line (CRLF) received prior to
-/// the request-line".
+/// the request-line". Skips CRLF and bare LF empty lines, as httparse does; a lone CR
+/// is left in place (httparse rejects it).
 fn request_line_start(b: &[u8]) -> usize {
-    b.iter()
-        .position(|&c| c != b'\r' && c != b'\n')
-        .unwrap_or(b.len())
+    let mut i = 0;
+    loop {
+        match &b[i..] {
+            [b'\r', b'\n', ..] => i += 2,
+            [b'\n', ..] => i += 1,
+            _ => return i,
+        }
+    }
+}
+
+/// True when the request line starts with more than [`MAX_METHOD_BYTES`] tchars: a
+/// method token (RFC 9110 §9.1: `method = token`) too long to be routed, whether or not
+/// the rest of the line has arrived.
+fn method_too_long(b: &[u8]) -> bool {
+    let line = &b[request_line_start(b)..];
+    line.get(..=MAX_METHOD_BYTES)
+        .is_some_and(|m| m.iter().all(|&c| is_tchar(c)))
 }
 
 /// The limit checks that apply while a head is still incomplete.

@@ -22,6 +22,39 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ("bad method token", b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     ("empty target", b"GET  HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     ("http/0.9 line", b"GET /\r\n\r\n", MalformedHead, 400),
+    // Methods longer than MAX_METHOD_BYTES (32) are 501 (RFC 9110 §9.1), complete or not,
+    // before any other verdict on the line; a non-token byte within the first 33 is 400.
+    ("method 33", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\nHost: a\r\n\r\n", MethodTooLong, 501),
+    ("method 33 incomplete", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", MethodTooLong, 501),
+    ("method 33 no host", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\n\r\n", MethodTooLong, 501),
+    ("method 33 bad target", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA /\x01 HTTP/1.1\r\n\r\n", MethodTooLong, 501),
+    ("method 33 version 2.0", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/2.0\r\n\r\n", MethodTooLong, 501),
+    ("method 34 then junk", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA(", MethodTooLong, 501),
+    ("method 33 leading CRLF", b"\r\n\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", MethodTooLong, 501),
+    ("method 33 tchars", b"!#$%&'*+-.^_`|~0123456789abcdefgh / HTTP/1.1\r\nHost: a\r\n\r\n", MethodTooLong, 501),
+    ("method 32 then junk", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA( / HTTP/1.1\r\n\r\n", MalformedHead, 400),
+    ("method after bare CR", b"\rAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", MalformedHead, 400),
+    // Request-target bytes: visible ASCII only (RFC 9112 §3.2, RFC 3986 §2).
+    ("utf-8 in path", b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("utf-8 in query", b"GET /?q=\xe2\x82\xac HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("4-byte utf-8", b"GET /\xf0\x9f\x98\x80 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("utf-8 authority", b"GET http://h\xc3\xa9/ HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("utf-8 target 1.0", b"GET /\xc3\xa9 HTTP/1.0\r\n\r\n", InvalidTarget, 400),
+    ("latin-1 byte", b"GET /caf\xe9 HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("byte 0x80", b"GET /\x80 HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("byte 0xff", b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("DEL in target", b"GET /a\x7fb HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("NUL in target", b"GET /a\0b HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("control in target", b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("tab in target", b"GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    ("ESC in target", b"GET /\x1b[0m HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
+    // Asterisk-form is for OPTIONS only (RFC 9112 §3.2.4); methods are case-sensitive.
+    ("GET *", b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
+    ("HEAD *", b"HEAD * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
+    ("POST *", b"POST * HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", AsteriskFormNotOptions, 400),
+    ("CONNECT *", b"CONNECT * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
+    ("options *", b"options * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
+    ("PROPFIND * 1.0", b"PROPFIND * HTTP/1.0\r\n\r\n", AsteriskFormNotOptions, 400),
     ("space in target", b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     ("lowercase name", b"GET / http/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     ("bare CR ends line", b"GET / HTTP/1.1\rHost: a\r\n\r\n", MalformedHead, 400),
@@ -61,6 +94,11 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ("host with tab", b"GET / HTTP/1.1\r\nHost: a\tb\r\n\r\n", InvalidHost, 400),
     ("host with slash", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", InvalidHost, 400),
     ("host with DEL", b"GET / HTTP/1.1\r\nHost: a\x7f\r\n\r\n", MalformedHead, 400),
+    ("empty host", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", InvalidHost, 400),
+    ("blank host", b"GET / HTTP/1.1\r\nHost: \t \r\n\r\n", InvalidHost, 400),
+    ("empty host 1.0", b"GET / HTTP/1.0\r\nHost:\r\n\r\n", InvalidHost, 400),
+    ("empty host asterisk", b"OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n", InvalidHost, 400),
+    ("empty host, CL", b"POST /a HTTP/1.1\r\nHost:\r\nContent-Length: 1\r\n\r\nx", InvalidHost, 400),
     ("host obs-text", b"GET / HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n", InvalidHost, 400),
     // Content-Length (RFC 9110 §8.6, RFC 9112 §6.3 item 5).
     ("cl plus", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", InvalidContentLength, 400),
@@ -225,6 +263,29 @@ fn head_too_large() {
     assert_eq!(parse(&crlfs), Err(HeadTooLarge));
 }
 
+/// Every method length around the cap, with the head complete and with only the method
+/// sent so far; and a method far longer than every limit is still 501, not 414 or 431.
+#[test]
+fn method_longer_than_the_cap_is_501_complete_or_not() {
+    for n in 1..=MAX_METHOD_BYTES + 3 {
+        let method = "M".repeat(n);
+        let head = format!("{method} / HTTP/1.1\r\nHost: a\r\n\r\n");
+        let (complete, partial) = (parse(head.as_bytes()), parse(method.as_bytes()));
+        if n <= MAX_METHOD_BYTES {
+            assert!(matches!(complete, Ok(Some(_))), "{n}: {complete:?}");
+            assert_eq!(partial, Ok(None), "{n}");
+        } else {
+            assert_eq!(complete, Err(MethodTooLong), "{n}");
+            assert_eq!(partial, Err(MethodTooLong), "{n}");
+        }
+    }
+    let huge = "A".repeat(100_000);
+    assert!(huge.len() > LIMITS.max_head_bytes && huge.len() > LIMITS.max_uri_bytes);
+    assert_eq!(parse(huge.as_bytes()), Err(MethodTooLong));
+    let huge_head = format!("{huge} / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(parse(huge_head.as_bytes()), Err(MethodTooLong));
+}
+
 #[test]
 fn max_headers_is_capped() {
     let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
@@ -284,21 +345,37 @@ const H10: Version = Version::Http10;
 #[rustfmt::skip]
 const ACCEPT: &[(&str, &[u8], Want)] = &[
     ("wrk", b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8090\r\n\r\n", want(b"/plaintext", 0, 1)),
+    // RFC 9112 §2.2: "a recipient MAY recognize a single LF as a line terminator" in the
+    // head (not in a chunked body, see decode.rs), mixed with CRLF in any way.
     ("bare LF lines", b"GET / HTTP/1.1\nHost: a\n\n", want(b"/", 0, 1)),
+    ("bare LF request line", b"GET / HTTP/1.1\nHost: a\r\n\r\n", want(b"/", 0, 1)),
+    ("bare LF empty line", b"GET / HTTP/1.1\r\nHost: a\r\n\n", want(b"/", 0, 1)),
+    ("CRLF empty line", b"GET / HTTP/1.1\nHost: a\n\r\n", want(b"/", 0, 1)),
+    ("bare LF fields", b"GET / HTTP/1.1\r\nHost: a\nX: 1\r\nY: 2\n\r\n", want(b"/", 0, 3)),
+    ("leading LFs, LF head", b"\n\r\n\nGET / HTTP/1.0\n\n", Want { version: H10, keep_alive: false, ..want(b"/", 0, 0) }),
+    ("bare LF, CL body", b"POST / HTTP/1.1\nHost: a\nContent-Length: 2\n\nhi", Want { method: Method::Post, framing: Framing::Length(2), ..want(b"/", 2, 2) }),
+    ("bare LF, chunked", b"POST / HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\n\n0\r\n\r\n", Want { method: Method::Post, framing: Framing::Chunked, ..want(b"/", 5, 2) }),
     ("leading CRLFs", b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", want(b"/", 0, 1)),
     ("leading LF", b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", want(b"/", 0, 1)),
     ("1.0 no host", b"GET /x HTTP/1.0\r\n\r\n", Want { version: H10, keep_alive: false, ..want(b"/x", 0, 0) }),
-    ("empty host", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", want(b"/", 0, 1)),
+    ("empty host absolute", b"GET http://h/p HTTP/1.1\r\nHost:\r\n\r\n", want(b"/p", 0, 1)),
+    ("empty host authority", b"CONNECT h:443 HTTP/1.1\r\nHost:\r\n\r\n", Want { method: Method::Connect, ..want(b"h:443", 0, 1) }),
     ("ipv6 host", b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", want(b"/", 0, 1)),
     ("HOST upper", b"GET / HTTP/1.1\r\nHOST: a\r\n\r\n", want(b"/", 0, 1)),
     ("query", b"GET /a/b?c=d&e HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b"c=d&e"), ..want(b"/a/b", 0, 1) }),
+    ("pct-encoded utf-8", b"GET /caf%C3%A9?q=%E2%82%AC HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b"q=%E2%82%AC"), ..want(b"/caf%C3%A9", 0, 1) }),
+    ("every visible ascii", b"GET /!\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~ HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b"@AZ[\\]^_`az{|}~"), ..want(b"/!\"#$%&'()*+,-./09:;<=>", 0, 1) }),
     ("empty query", b"GET /a? HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b""), ..want(b"/a", 0, 1) }),
     ("asterisk", b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Options, ..want(b"*", 0, 1) }),
+    ("asterisk 1.0", b"OPTIONS * HTTP/1.0\r\n\r\n", Want { method: Method::Options, version: H10, keep_alive: false, ..want(b"*", 0, 0) }),
+    ("asterisk in path", b"GET /* HTTP/1.1\r\nHost: a\r\n\r\n", want(b"/*", 0, 1)),
+    ("asterisk authority", b"CONNECT *.a:443 HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Connect, ..want(b"*.a:443", 0, 1) }),
     ("absolute", b"GET http://h:1/p/q?x HTTP/1.1\r\nHost: h\r\n\r\n", Want { query: Some(b"x"), ..want(b"/p/q", 0, 1) }),
     ("absolute no path", b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", want(b"/", 0, 1)),
     ("absolute query only", b"GET http://h?x HTTP/1.1\r\nHost: h\r\n\r\n", Want { query: Some(b"x"), ..want(b"/", 0, 1) }),
     ("authority", b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", Want { method: Method::Connect, ..want(b"h:443", 0, 1) }),
     ("other method", b"PROPFIND / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
+    ("method 32", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
     // Framing (RFC 9112 §6.3).
     ("cl 0", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", Want { method: Method::Post, framing: Framing::Length(0), ..want(b"/", 0, 2) }),
     ("cl 5 + body", b"POST / HTTP/1.1\r\nHost: a\r\ncontent-length:  5 \r\n\r\nhello", Want { method: Method::Post, framing: Framing::Length(5), ..want(b"/", 5, 2) }),
@@ -368,6 +445,22 @@ fn every_proper_prefix_is_incomplete() {
     // A version that may still become well-formed waits for more bytes.
     assert_eq!(parse(b"GET / HTTP/2"), Ok(None));
     assert_eq!(parse(b"GET / HTTP/2."), Ok(None));
+}
+
+/// `HeadScan` finds the end of every accepted head exactly where `parse_head` does, and
+/// at the same moment: for every prefix, one scanner fed prefix after prefix and a
+/// fresh one both say "complete" exactly when `parse_head` does, with the same length.
+#[test]
+fn head_scan_agrees_with_parse_head_on_every_prefix() {
+    for (name, input, _) in ACCEPT {
+        let mut resumed = HeadScan::new();
+        for cut in 0..=input.len() {
+            let prefix = &input[..cut];
+            let parsed = parse(prefix).unwrap().map(|h| h.len as usize);
+            assert_eq!(resumed.scan(prefix), parsed, "{name} cut at {cut}");
+            assert_eq!(HeadScan::new().scan(prefix), parsed, "{name} cut at {cut}");
+        }
+    }
 }
 
 #[test]
@@ -452,8 +545,9 @@ fn list_and_trim_helpers() {
 }
 
 /// Mutated requests (bytes flipped, cut, duplicated, spliced) never panic the parser or
-/// the chunked decoder, and every span they return lies inside the buffer: a poor man's
-/// fuzzer with a fixed seed, so a failure reproduces.
+/// the chunked decoder, every span they return lies inside the buffer, and `HeadScan`
+/// agrees with `parse_head` on where each head ends: a poor man's fuzzer with a fixed
+/// seed, so a failure reproduces.
 #[test]
 fn mutated_input_never_panics_and_spans_stay_in_bounds() {
     use crate::http::decode::ChunkedDecoder;
@@ -495,6 +589,15 @@ fn mutated_input_never_panics_and_spans_stay_in_bounds() {
                 _ => buf.insert(at, alphabet[rand(alphabet.len())]),
             }
         }
+        // Where HeadScan sees an end, parse_head never waits for more bytes: it accepts
+        // a head of exactly that length or rejects it.
+        if let Some(n) = HeadScan::new().scan(&buf) {
+            match parse_head(&buf[..n], 0, &limits, &mut Vec::new()) {
+                Ok(Some(h)) => assert_eq!(h.len as usize, n, "{buf:?}"),
+                Ok(None) => panic!("HeadScan ended a head parse_head waits on: {buf:?}"),
+                Err(_) => {}
+            }
+        }
         let mut fields = Vec::new();
         if let Ok(Some(head)) = parse_head(&buf, 0, &limits, &mut fields) {
             let spans = [head.method_span, head.target, head.path]
@@ -505,6 +608,11 @@ fn mutated_input_never_panics_and_spans_stay_in_bounds() {
                 assert!(s.start <= s.end && s.end as usize <= buf.len(), "{buf:?}");
             }
             assert!(head.len as usize <= buf.len());
+            assert_eq!(
+                HeadScan::new().scan(&buf),
+                Some(head.len as usize),
+                "{buf:?}"
+            );
             parsed += 1;
             if head.framing == Framing::Chunked {
                 chunked += 1;
