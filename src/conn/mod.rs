@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::event_loop::Ctx;
 use crate::http::decode::ChunkedDecoder;
 use crate::http::encode::{self, BodyFraming, ConnectionField};
-use crate::http::parse::{self, Framing, Head};
+use crate::http::parse::{self, Framing, Head, HeadScan};
 use crate::http::{Span, Version};
 use crate::pool::{BatchJob, BatchSignal, Job, ReqMeta, StreamFraming};
 use crate::request::{Batch, BodyRef, CancelFlag};
@@ -40,12 +40,7 @@ pub(crate) enum Phase {
     /// Keep-alive between requests: no buffers held, the idle deadline runs.
     Idle,
     /// Waiting for a complete request head; the header deadline runs.
-    ReadHead {
-        /// Buffered bytes when the head was last looked at: it is parsed again only when
-        /// a line was completed since (or 1 KiB more arrived), so a head dribbled a byte
-        /// at a time costs one parse per line, not one per byte.
-        scan: usize,
-    },
+    ReadHead(HeadRead),
     /// The head at the front of the buffer is parsed and its body is arriving; the body
     /// deadline runs.
     ReadBody(Box<BodyRead>),
@@ -63,6 +58,40 @@ pub(crate) enum Phase {
     /// (so an unread request body cannot turn our close into a reset that destroys the
     /// answer in flight, RFC 9112 §9.6).
     Closing,
+}
+
+/// A request head on its way: the search for its end resumes where it stopped, and the
+/// head is parsed once it is complete — a head dribbled a byte at a time costs one scan of
+/// each byte, not one parse per read. Before that, `parse_head` runs only for its early
+/// verdicts: on the first bytes (an overlong method is 501 at its 33rd byte), once on the
+/// completed request line (a bad line is refused without waiting for the rest), and past
+/// the limits (414, 431).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HeadRead {
+    end: HeadScan,
+    /// Bytes already looked at for the end of the request line.
+    seen: usize,
+    /// The request line (or an empty line before it) has ended.
+    line_done: bool,
+}
+
+impl HeadRead {
+    /// Whether `buf` (the head so far) is worth a `parse_head` now.
+    fn worth_parsing(&mut self, buf: &[u8], limits: &parse::Limits) -> bool {
+        let ended = self.end.scan(buf).is_some();
+        let mut line_ended = false;
+        if !self.line_done && buf[self.seen..].contains(&b'\n') {
+            self.line_done = true;
+            line_ended = true;
+        }
+        self.seen = buf.len();
+        ended
+            || line_ended
+            || buf.len() > limits.max_head_bytes
+            || (!self.line_done
+                && (buf.len() <= parse::MAX_METHOD_BYTES + 1
+                    || buf.len() > limits.max_uri_bytes + 32))
+    }
 }
 
 /// A request whose head is parsed and whose body is still arriving.
@@ -261,10 +290,6 @@ pub(crate) struct Conn<T: Transport = mio::net::TcpStream> {
 
 pub(crate) type Step = Result<(), Close>;
 
-/// Re-parse an incomplete head after this many new bytes even without a new line, so a
-/// request line that never ends still meets its limits (414, 501) early.
-const RESCAN_BYTES: usize = 1024;
-
 impl<T: Transport> Conn<T> {
     pub fn new(io: Arc<T>, token: usize, gen_: u32, id: u64, peer: SocketAddr) -> Self {
         let right = WriteRight::new(io.clone());
@@ -275,7 +300,7 @@ impl<T: Transport> Conn<T> {
             gen_,
             id,
             peer,
-            phase: Phase::ReadHead { scan: 0 },
+            phase: Phase::ReadHead(HeadRead::default()),
             rbuf: None,
             wbuf: Vec::new(),
             wpos: 0,
@@ -294,7 +319,7 @@ impl<T: Transport> Conn<T> {
     pub fn phase_name(&self) -> &'static str {
         match self.phase {
             Phase::Idle => "idle",
-            Phase::ReadHead { .. } => "read-head",
+            Phase::ReadHead(_) => "read-head",
             Phase::ReadBody(_) => "read-body",
             Phase::Dispatched(_) => "dispatched",
             Phase::Write(_) => "write",
@@ -324,7 +349,7 @@ impl<T: Transport> Conn<T> {
 
     /// True when the connection holds nothing in flight (drain may close it at once).
     pub fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Idle | Phase::ReadHead { .. }) && self.buffered() == 0
+        matches!(self.phase, Phase::Idle | Phase::ReadHead(_)) && self.buffered() == 0
     }
 
     /// True once the connection only waits for the client to close (drain accounting).
@@ -355,7 +380,7 @@ impl<T: Transport> Conn<T> {
 
     /// Reading was paused for the memory budget: try again (memory came back).
     pub fn resume_reading(&mut self, ctx: &mut Ctx) -> Step {
-        if !self.read_paused || !matches!(self.phase, Phase::ReadHead { .. } | Phase::ReadBody(_)) {
+        if !self.read_paused || !matches!(self.phase, Phase::ReadHead(_) | Phase::ReadBody(_)) {
             return Ok(());
         }
         self.read_paused = false;
@@ -403,10 +428,10 @@ impl<T: Transport> Conn<T> {
         }
         let n = self.fill(ctx, hung_up)?;
         match &mut self.phase {
-            Phase::Idle | Phase::ReadHead { .. } | Phase::ReadBody(_) => {
+            Phase::Idle | Phase::ReadHead(_) | Phase::ReadBody(_) => {
                 if n > 0 && matches!(self.phase, Phase::Idle) {
                     // The header deadline counts from the first byte of a request.
-                    self.phase = Phase::ReadHead { scan: 0 };
+                    self.phase = Phase::ReadHead(HeadRead::default());
                     self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);
                 }
                 self.process(ctx)
@@ -667,15 +692,10 @@ impl<T: Transport> Conn<T> {
                     }
                 }
             },
-            Phase::ReadHead { scan } => {
-                let fresh = &b.bytes[*scan..len];
-                let worth = fresh.contains(&b'\n')
-                    || fresh.len() >= RESCAN_BYTES
-                    || len > ctx.limits.max_head_bytes;
-                if !worth {
+            Phase::ReadHead(h) => {
+                if !h.worth_parsing(&b.bytes[..len], &ctx.limits) {
                     return self.after_read(ctx);
                 }
-                *scan = len;
                 b.fields.clear();
             }
             _ => b.fields.clear(),

@@ -211,7 +211,7 @@ impl<T: Transport> Conn<T> {
         if self.buffered() > 0 || self.read_paused {
             // Pipelined requests arrived meanwhile: answer them next, in order.
             trace!("conn={} keep-alive: next pipelined request", self.id);
-            self.phase = Phase::ReadHead { scan: 0 };
+            self.phase = Phase::ReadHead(super::HeadRead::default());
             self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);
             if self.read_paused {
                 self.read_paused = false;

@@ -12,7 +12,6 @@ use crate::error::Error;
 
 // Not used by conn/ yet (wiring it in is a separate change); the allow keeps the lint
 // quiet in a build where `http` is private to the crate.
-#[allow(unused_imports)]
 pub use super::head_scan::HeadScan;
 
 /// Limits applied while parsing (copied from the server Config).
