@@ -148,6 +148,31 @@ pub(crate) struct Done {
     pub upload: Option<UploadStart>,
 }
 
+impl Done {
+    /// A completion whose only news is `out`, the answers to write (then close or not);
+    /// the other fields say "nothing else" and are set where there is more.
+    fn answer(token: usize, gen_: u32, conn_id: u64, out: Vec<u8>, close: bool) -> Done {
+        Done {
+            token,
+            gen_,
+            conn_id,
+            right: None,
+            out,
+            written: 0,
+            write_failed: false,
+            close,
+            stream: None,
+            resume_at: None,
+            handed_back: 0,
+            stream_failed: false,
+            upgrade: None,
+            upload: None,
+            batch: None,
+            reqs: Vec::new(),
+        }
+    }
+}
+
 impl Drop for Done {
     fn drop(&mut self) {
         // A stream nobody took (the loop stopped, or the connection is gone): close it so
@@ -480,24 +505,11 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
             job.reqs.len()
         );
         job.reqs.clear();
-        shared.notifier.push(Completion::Done(Done {
-            token: job.token,
-            gen_: job.gen_,
-            conn_id: job.conn_id,
-            right,
-            out: job.out,
-            written: 0,
-            write_failed: false,
-            close: true,
-            stream: None,
-            resume_at: None,
-            handed_back: 0,
-            stream_failed: false,
-            upgrade: None,
-            upload: None,
-            batch: Some(job.batch),
-            reqs: job.reqs,
-        }));
+        let mut done = Done::answer(job.token, job.gen_, job.conn_id, job.out, true);
+        done.right = right;
+        done.batch = Some(job.batch);
+        done.reqs = job.reqs;
+        shared.notifier.push(Completion::Done(done));
         shared.notifier.wake();
         return;
     }
@@ -695,24 +707,15 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
         );
     }
     job.reqs.clear();
-    Done {
-        token: job.token,
-        gen_: job.gen_,
-        conn_id: job.conn_id,
-        right: None,
-        out,
-        written: 0,
-        write_failed: false,
-        close,
-        stream,
-        resume_at,
-        handed_back: if resume_at.is_some() { n - next } else { 0 },
-        stream_failed: false,
-        upgrade,
-        upload,
-        batch: Some(std::mem::take(&mut job.batch)),
-        reqs: std::mem::take(&mut job.reqs),
-    }
+    let mut done = Done::answer(job.token, job.gen_, job.conn_id, out, close);
+    done.stream = stream;
+    done.resume_at = resume_at;
+    done.handed_back = if resume_at.is_some() { n - next } else { 0 };
+    done.upgrade = upgrade;
+    done.upload = upload;
+    done.batch = Some(std::mem::take(&mut job.batch));
+    done.reqs = std::mem::take(&mut job.reqs);
+    done
 }
 
 /// The length of a streamed body (the request's `BodyRef` was taken for the handler).
@@ -803,24 +806,9 @@ fn feed_sink(mut job: UploadJob, shared: &PoolShared, date: &[u8; 29]) -> Comple
         }
         stream = Some((s, framing));
     }
-    Completion::Done(Done {
-        token: job.token,
-        gen_: job.gen_,
-        conn_id: job.conn_id,
-        right: None,
-        out,
-        written: 0,
-        write_failed: false,
-        close,
-        stream,
-        resume_at: None,
-        handed_back: 0,
-        stream_failed: false,
-        upgrade: None,
-        upload: None,
-        batch: None,
-        reqs: Vec::new(),
-    })
+    let mut done = Done::answer(job.token, job.gen_, job.conn_id, out, close);
+    done.stream = stream;
+    Completion::Done(done)
 }
 
 /// A piece was taken by the sink: the sink waits for the next one.
