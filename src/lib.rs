@@ -22,9 +22,10 @@
 //!
 //! 1. `listener.rs` — accept, `TCP_NODELAY`, pause on EMFILE / `max_connections`.
 //! 2. `event_loop.rs` — the mio loop: events, completions, deadlines, drain.
-//! 3. `conn/mod.rs` — one connection's phases: read, parse a batch, dispatch.
+//! 3. `conn/mod.rs` — one connection's phases; `conn/read.rs` reads, parses a batch and
+//!    dispatches it.
 //! 4. `http/parse.rs` → `http/decode.rs` — bytes to request heads and bodies (sans-I/O).
-//! 5. `pool.rs` — workers run the handler for each request of the batch ([`Handler`]),
+//! 5. `pool/mod.rs` — workers run the handler for each request of the batch ([`Handler`]),
 //!    catch panics, and serialise responses with `http/encode.rs` and `http/date.rs`.
 //! 6. `request.rs` / `response.rs` / `stream.rs` — what a handler sees and returns.
 //! 7. `conn/write.rs` — one write for the whole batch, then keep-alive or close;

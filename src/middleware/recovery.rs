@@ -2,7 +2,7 @@
 //! logged `500 Internal Server Error` (the Go seeds' `Recovery`/`Recoverer` middleware).
 //!
 //! It never hides a panic: every one is logged with `error!`, naming the request id, the
-//! method, the path and the panic message. The worker's own guard (`pool.rs`) stays as
+//! method, the path and the panic message. The worker's own guard (`pool/mod.rs`) stays as
 //! the last resort for panics outside the stack; `Recovery` belongs outermost so it can
 //! name the request id that an inner [`RequestId`](crate::middleware::RequestId) set.
 

@@ -2,19 +2,20 @@
 //! responses into one buffer, writes it to the connection's socket, and reports back to
 //! the event loop.
 //!
-//! Workers never touch connection state: they receive a `Job` on a bounded channel (with
-//! the socket only when the loop has nothing of its own pending on it, see
-//! docs/ARCHITECTURE.md) and answer with a `Completion` on another, waking the loop
-//! through its `mio::Waker` only when it may be asleep and must act.
+//! Workers never touch connection state and run only bounded work: a batch of handlers
+//! (with the connection's `WriteRight` when the loop has nothing of its own pending on the
+//! socket, see docs/ARCHITECTURE.md), one pull of a stream producer (`pull.rs`), one piece
+//! of an upload (`upload.rs`), an upgrade callback. They answer with a `Completion`,
+//! waking the loop through its `mio::Waker` only when it may be asleep and must act
+//! (`wake.rs`); one worker per core takes jobs, the rest wait in `reserve.rs`.
 
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use log::{debug, error, trace};
 
 use crate::conn::WriteRight;
@@ -24,11 +25,21 @@ use crate::http::encode::{self, BodyFraming, ConnectionField};
 use crate::http::parse::Head;
 use crate::http::{Method, Version};
 use crate::request::{Batch, BodyRef, CancelFlag, Request};
-use crate::response::Pull;
 use crate::response::{Body, Response, StreamBody};
 use crate::stream::StreamSrc;
 use crate::upgrade::{OnUpgrade, Upgraded};
 use crate::upload::Sink;
+
+mod pull;
+mod reserve;
+mod upload;
+mod wake;
+
+pub(crate) use pull::{PullEnd, PullJob, Pulled, pull_pieces};
+pub(crate) use reserve::{Reserve, STALL};
+pub(crate) use upload::{Piece, UploadJob, UploadStart};
+use upload::{feed_sink, req_body_len};
+pub(crate) use wake::{LoopWake, Notifier};
 
 /// One request of a batch, as the loop parsed it.
 #[derive(Debug)]
@@ -183,74 +194,6 @@ impl Drop for Done {
     }
 }
 
-/// Asks a worker for the next pieces of a pulled stream, at most `want` bytes of them.
-pub(crate) struct PullJob {
-    pub token: usize,
-    pub gen_: u32,
-    pub pull: Pull,
-    pub framing: StreamFraming,
-    pub want: usize,
-    /// A buffer from the loop's pool to encode the pieces into.
-    pub out: Vec<u8>,
-}
-
-/// What a pull produced.
-pub(crate) struct Pulled {
-    pub token: usize,
-    pub gen_: u32,
-    pub pull: Pull,
-    /// The pieces, framed (chunked or raw); never the last chunk.
-    pub out: Vec<u8>,
-    pub end: PullEnd,
-}
-
-/// Where a pulled stream stands after a pull.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PullEnd {
-    /// More may follow.
-    More,
-    /// The producer is exhausted: the body ends after `out`.
-    Ended,
-    /// The producer failed or panicked: the body must be cut off, not ended.
-    Failed,
-}
-
-/// How long one pull may keep calling the producer (at least one piece is asked for):
-/// a pull is a short job, whatever the producer's pace.
-const PULL_SLICE: Duration = Duration::from_millis(1);
-
-/// Calls `pull` until `want` bytes are framed into `out`, the producer ends or fails, or
-/// `PULL_SLICE` passes. Runs on a worker.
-pub(crate) fn pull_pieces(
-    pull: &mut Pull,
-    framing: StreamFraming,
-    want: usize,
-    out: &mut Vec<u8>,
-) -> PullEnd {
-    let start = out.len();
-    let t0 = Instant::now();
-    loop {
-        match catch_unwind(AssertUnwindSafe(&mut *pull)) {
-            Ok(Some(Ok(piece))) => match framing {
-                StreamFraming::Chunked => encode::write_chunk(out, &piece),
-                StreamFraming::UntilClose => out.extend_from_slice(&piece),
-            },
-            Ok(None) => return PullEnd::Ended,
-            Ok(Some(Err(e))) => {
-                error!("stream producer failed: {e}; cutting the body off");
-                return PullEnd::Failed;
-            }
-            Err(_) => {
-                error!("stream producer panicked; cutting the body off");
-                return PullEnd::Failed;
-            }
-        }
-        if out.len() - start >= want || t0.elapsed() >= PULL_SLICE {
-            return PullEnd::More;
-        }
-    }
-}
-
 /// How a streamed body's chunks are framed on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum StreamFraming {
@@ -272,73 +215,6 @@ pub(crate) enum Completion {
     Piece(Piece),
 }
 
-/// The loop's wake-up policy: a worker writes the waker only when the loop said it may be
-/// about to sleep, so under load most completions cost no syscall.
-pub(crate) struct LoopWake {
-    waker: mio::Waker,
-    /// Set by the loop right before it polls; cleared by whoever wakes it.
-    asleep: AtomicBool,
-}
-
-impl LoopWake {
-    pub fn new(waker: mio::Waker) -> Self {
-        LoopWake {
-            waker,
-            asleep: AtomicBool::new(false),
-        }
-    }
-    /// Called by the loop before polling. Returns the flag so the loop can re-check its
-    /// queue after setting it (closing the race with a worker that just pushed).
-    pub fn set_asleep(&self, v: bool) {
-        self.asleep.store(v, Ordering::SeqCst);
-    }
-    /// Wakes the loop whatever it is doing (for rare commands such as shutdown).
-    pub fn force(&self) {
-        self.asleep.store(false, Ordering::SeqCst);
-        if let Err(e) = self.waker.wake() {
-            error!("waking the event loop failed: {e}");
-        }
-    }
-    /// Wakes the loop if it may be asleep.
-    pub fn wake(&self) {
-        if self.asleep.swap(false, Ordering::SeqCst) {
-            if let Err(e) = self.waker.wake() {
-                error!("waking the event loop failed: {e}");
-            }
-        }
-    }
-}
-
-/// A handle to send completions to the loop.
-#[derive(Clone)]
-pub(crate) struct Notifier {
-    tx: Sender<Completion>,
-    wake: Arc<LoopWake>,
-}
-
-impl Notifier {
-    pub fn new(tx: Sender<Completion>, wake: Arc<LoopWake>) -> Self {
-        Notifier { tx, wake }
-    }
-    pub fn send(&self, c: Completion) {
-        self.push(c);
-        self.wake.wake();
-    }
-    /// Queues a completion without waking the loop.
-    pub fn push(&self, c: Completion) {
-        // The loop owns the receiver for as long as any worker runs; a send can only fail
-        // during teardown, when nobody needs the result.
-        let _ = self.tx.send(c);
-    }
-    /// Wakes the loop if it may be asleep.
-    pub fn wake(&self) {
-        self.wake.wake();
-    }
-    pub fn stream_ready(&self, token: usize, gen_: u32) {
-        self.send(Completion::StreamReady { token, gen_ });
-    }
-}
-
 /// State every worker shares.
 pub(crate) struct PoolShared {
     pub notifier: Notifier,
@@ -352,65 +228,6 @@ pub(crate) struct PoolShared {
     pub stream_buffer_bytes: usize,
     /// The workers held in reserve for blocking handlers.
     pub reserve: Arc<Reserve>,
-}
-
-/// Workers held back until the running ones are stuck in blocking handlers.
-///
-/// `workers` is sized for handlers that block (a database call, a sleep), but waking one
-/// of many idle workers per job costs a futex wake and a context switch each time, which
-/// a CPU-bound load pays for nothing (measured: 16 workers on 2 cores spent 2.3× the CPU
-/// per request of 1 per core). So only one worker per core waits on the job queue; the
-/// rest park here. The event loop watches the pool: when jobs wait in the queue and no
-/// worker has finished one for [`STALL`], the running workers are blocked, not busy, and
-/// the loop releases one more (Go's runtime does the same for a thread stuck in a
-/// syscall). A released worker takes jobs until the queue is empty, then parks again.
-#[derive(Default)]
-pub(crate) struct Reserve {
-    /// Releases granted and not yet taken, and whether the pool is closing.
-    state: Mutex<(usize, bool)>,
-    cv: Condvar,
-    /// Workers parked here now.
-    parked: AtomicUsize,
-    /// Jobs finished by any worker: the loop's measure of progress.
-    pub finished: AtomicU64,
-}
-
-/// How long the queue may wait with no job finishing before a reserve worker is released.
-pub(crate) const STALL: Duration = Duration::from_millis(5);
-
-impl Reserve {
-    /// Releases one parked worker; false when none is parked.
-    pub fn release_one(&self) -> bool {
-        if self.parked.load(Ordering::Acquire) == 0 {
-            return false;
-        }
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.0 += 1;
-        drop(st);
-        self.cv.notify_one();
-        true
-    }
-
-    /// Lets every parked worker go (the pool is closing).
-    pub fn close(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
-        self.cv.notify_all();
-    }
-
-    /// Parks until released (true) or the pool closes (false).
-    fn wait(&self) -> bool {
-        self.parked.fetch_add(1, Ordering::AcqRel);
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        while st.0 == 0 && !st.1 {
-            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
-        }
-        self.parked.fetch_sub(1, Ordering::AcqRel);
-        if st.1 {
-            return false;
-        }
-        st.0 -= 1;
-        true
-    }
 }
 
 /// Starts `n` workers reading jobs from `rx`: one per core takes jobs at once, the rest
@@ -697,8 +514,8 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
         // connection is answered.
         close = c;
     }
-    let resume_at =
-        (!close && upgrade.is_none() && next < n).then(|| job.reqs[next].head.method_span.start);
+    let resume_at = (!close && upgrade.is_none() && upload.is_none() && next < n)
+        .then(|| job.reqs[next].head.method_span.start);
     if resume_at.is_some() {
         trace!(
             "conn={} {} request(s) handed back to the loop",
@@ -716,108 +533,6 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
     done.batch = Some(std::mem::take(&mut job.batch));
     done.reqs = std::mem::take(&mut job.reqs);
     done
-}
-
-/// The length of a streamed body (the request's `BodyRef` was taken for the handler).
-fn req_body_len(meta: &ReqMeta) -> u64 {
-    match meta.head.framing {
-        crate::http::parse::Framing::Length(n) => n,
-        _ => 0,
-    }
-}
-
-/// A handler asked for its request's streamed body.
-pub(crate) struct UploadStart {
-    pub sink: Sink,
-    /// Body bytes still to come.
-    pub remaining: u64,
-    pub method: Method,
-    pub version: Version,
-    /// Close after the answer.
-    pub close: bool,
-    /// The client waits for `100 Continue` before sending the body.
-    pub expect_continue: bool,
-}
-
-/// A piece of a streamed request body for its sink, or the last piece and the answer.
-pub(crate) struct UploadJob {
-    pub token: usize,
-    pub gen_: u32,
-    pub conn_id: u64,
-    pub sink: Sink,
-    pub piece: Vec<u8>,
-    /// This piece ends the body: after it, the sink's `finish` gives the answer.
-    pub last: bool,
-    pub method: Method,
-    pub version: Version,
-    pub close: bool,
-}
-
-/// Feeds one piece to the sink: a `Piece` when it waits for the next, a `Done` with the
-/// answer when it finished or refused the piece.
-fn feed_sink(mut job: UploadJob, shared: &PoolShared, date: &[u8; 29]) -> Completion {
-    let fed = catch_unwind(AssertUnwindSafe(|| job.sink.data(&job.piece)));
-    let (resp, close) = match fed {
-        Ok(Ok(())) if !job.last => {
-            return Completion::Piece(Piece {
-                token: job.token,
-                gen_: job.gen_,
-                sink: job.sink,
-                buf: job.piece,
-            });
-        }
-        Ok(Ok(())) => {
-            let sink = job.sink;
-            match catch_unwind(AssertUnwindSafe(move || sink.finish())) {
-                Ok(r) => (r, job.close),
-                Err(_) => {
-                    error!(
-                        "conn={} a body sink panicked in finish; answering 500",
-                        job.conn_id
-                    );
-                    (Response::error(500, ""), true)
-                }
-            }
-        }
-        // Refused: the rest of the body is not read, so the connection closes.
-        Ok(Err(r)) => (r, true),
-        Err(_) => {
-            error!("conn={} a body sink panicked; answering 500", job.conn_id);
-            (Response::error(500, ""), true)
-        }
-    };
-    let mut out = job.piece;
-    out.clear();
-    let mut close = close || resp.wants_close();
-    if shared.draining.load(Ordering::Acquire) {
-        close = true;
-    }
-    let connect = if close {
-        Connect::Close
-    } else {
-        Connect::KeepAlive
-    };
-    let mut stream = None;
-    if let Encoded::Stream(s, framing) =
-        encode_response(&mut out, resp, job.method, job.version, connect, date)
-    {
-        if framing == StreamFraming::UntilClose {
-            close = true;
-        }
-        stream = Some((s, framing));
-    }
-    let mut done = Done::answer(job.token, job.gen_, job.conn_id, out, close);
-    done.stream = stream;
-    Completion::Done(done)
-}
-
-/// A piece was taken by the sink: the sink waits for the next one.
-pub(crate) struct Piece {
-    pub token: usize,
-    pub gen_: u32,
-    pub sink: Sink,
-    /// The piece's buffer, back for reuse.
-    pub buf: Vec<u8>,
 }
 
 /// What the Connection field of an answer says.

@@ -1,0 +1,566 @@
+//! Reading one connection: fill the read buffer, find and parse request heads, follow
+//! bodies, and dispatch every complete request as one batch — or answer a protocol error.
+//!
+//! Runs on the loop thread; never blocks, never runs user code, never writes except the
+//! loop's own short answers (`100 Continue`, an error, a `503`).
+
+use std::io;
+use std::sync::Arc;
+
+use log::{debug, trace};
+
+use super::{
+    After, BodyProgress, BodyRead, Close, Conn, Deadline, HeadRead, InFlight, Phase, Step,
+    Transport,
+};
+use crate::error::Error;
+use crate::event_loop::Ctx;
+use crate::http::decode::ChunkedDecoder;
+use crate::http::encode::{self, BodyFraming, ConnectionField};
+use crate::http::parse::{self, Framing};
+use crate::http::{Span, Version};
+use crate::pool::{BatchJob, Job, ReqMeta};
+use crate::request::BodyRef;
+
+impl<T: Transport> Conn<T> {
+    /// The socket is readable (or hung up).
+    ///
+    /// `hung_up`: the event also reported the peer's FIN (or an error). A short read
+    /// then does not mean the socket is drained — the EOF is still to be read, and being
+    /// edge-triggered, no further event would announce it.
+    pub fn on_readable(&mut self, ctx: &mut Ctx, hung_up: bool) -> Step {
+        let step = self.read_step(ctx, hung_up);
+        self.recharge(ctx);
+        step
+    }
+
+    pub(super) fn read_step(&mut self, ctx: &mut Ctx, hung_up: bool) -> Step {
+        match &self.phase {
+            Phase::Closing => return self.discard_input(),
+            Phase::Dispatched(f) if f.close.is_some() => return Ok(()),
+            _ => {}
+        }
+        let n = self.fill(ctx, hung_up)?;
+        match &mut self.phase {
+            Phase::Idle | Phase::ReadHead(_) | Phase::ReadBody(_) => {
+                if n > 0 && matches!(self.phase, Phase::Idle) {
+                    // The header deadline counts from the first byte of a request.
+                    self.phase = Phase::ReadHead(HeadRead::default());
+                    self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);
+                }
+                self.process(ctx)
+            }
+            Phase::Dispatched(f) => {
+                if self.peer_eof {
+                    // The client hung up after its requests were handed over: a handler
+                    // already running sees the cancellation (Go's `r.Context().Done()`)
+                    // and its answer is still written; a batch still queued is not run
+                    // at all (as nginx treats a client that closes while its request
+                    // waits: 499).
+                    debug!(
+                        "conn={} client closed while its request is queued or running: cancelling",
+                        self.id
+                    );
+                    f.signal.mark_conn_closed();
+                    f.cancel.cancel();
+                } else if n > 0 {
+                    f.signal.mark_loop_waiting();
+                }
+                Ok(())
+            }
+            Phase::Stream(_) if self.peer_eof => Err(Close::PeerClosed),
+            Phase::Upload(_) => {
+                if n > 0 {
+                    // The upload deadline counts from the last progress: a body larger
+                    // than memory may rightly take longer than `read_timeout` in all.
+                    self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
+                }
+                self.pump_upload(ctx)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads until the socket would block, a short read, the buffer cap or the memory
+    /// budget.
+    pub(super) fn fill(&mut self, ctx: &mut Ctx, hung_up: bool) -> Result<usize, Close> {
+        let mut total = 0;
+        if self.peer_eof {
+            return Ok(0);
+        }
+        // Remembered: reading may stop at the buffer cap before the FIN is read, and no
+        // new edge will announce it when reading resumes.
+        self.hup_seen |= hung_up;
+        let hung_up = self.hup_seen;
+        let rbuf = self.rbuf.get_or_insert_with(|| ctx.bufs.take_read());
+        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        // An upload reads a window at a time: the sink takes it before more is read.
+        let cap = if matches!(self.phase, Phase::Upload(_)) {
+            ctx.cfg.stream_buffer_bytes.min(ctx.read_cap)
+        } else {
+            ctx.read_cap
+        };
+        loop {
+            if b.len == b.bytes.len() {
+                if b.bytes.len() >= cap {
+                    self.read_paused = true;
+                    break;
+                }
+                let grown = (b.bytes.len() * 2).min(cap);
+                let more = grown - b.bytes.len();
+                if ctx.held + more > ctx.cfg.max_buffered_bytes {
+                    // The memory budget for all connections is spent: stop reading here
+                    // (what was read stays); `after_read` decides to wait or refuse.
+                    self.read_paused = true;
+                    self.over_budget = true;
+                    break;
+                }
+                b.bytes.resize(grown, 0);
+                ctx.held += more;
+                self.charged += more;
+            }
+            match self.io.read(&mut b.bytes[b.len..]) {
+                Ok(0) => {
+                    self.peer_eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    b.len += n;
+                    total += n;
+                    if b.len < b.bytes.len() && !hung_up {
+                        break; // short read: the socket is drained, the next byte brings a new edge
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Close::IoError(e.kind())),
+            }
+        }
+        if total > 0 {
+            trace!("conn={} read {total} bytes", self.id);
+        } else if b.len == 0 {
+            let b = self.rbuf.take().expect("just used");
+            ctx.bufs.put_read(b);
+        }
+        Ok(total)
+    }
+
+    pub(super) fn discard_input(&mut self) -> Step {
+        let mut sink = [0u8; 4096];
+        loop {
+            match self.io.read(&mut sink) {
+                Ok(0) => return Err(Close::Done),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(Close::Done),
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ parsing
+
+    /// Parses every complete request in the buffer and dispatches them as one batch, or
+    /// answers a protocol error, or waits for more bytes.
+    pub(super) fn process(&mut self, ctx: &mut Ctx) -> Step {
+        let Some(rbuf) = self.rbuf.as_mut() else {
+            return if self.peer_eof {
+                Err(Close::PeerClosed)
+            } else {
+                Ok(())
+            };
+        };
+        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        let len = b.len;
+        // A body in progress at the front: advance it; nothing else is parsed until it
+        // is complete (a request behind it cannot be answered before it anyway).
+        let mut front = None;
+        match &mut self.phase {
+            Phase::ReadBody(r) => match &mut r.body {
+                BodyProgress::Length { end } => {
+                    if len < *end {
+                        return self.after_read(ctx);
+                    }
+                    let end = *end;
+                    let Phase::ReadBody(r) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+                        unreachable!()
+                    };
+                    let start = r.head.len;
+                    let span = Span {
+                        start,
+                        end: end as u32,
+                    };
+                    front = Some((r.head, BodyRef::Span(span), end));
+                }
+                BodyProgress::Chunked {
+                    decoder,
+                    body,
+                    resume_at,
+                } => {
+                    let max = ctx.cfg.max_body_bytes;
+                    match decoder.decode(&b.bytes[*resume_at..len], body, max) {
+                        Ok((used, true)) => {
+                            let end = *resume_at + used;
+                            let Phase::ReadBody(r) =
+                                std::mem::replace(&mut self.phase, Phase::Idle)
+                            else {
+                                unreachable!()
+                            };
+                            let BodyProgress::Chunked { body, .. } = r.body else {
+                                unreachable!()
+                            };
+                            front = Some((r.head, BodyRef::Owned(body), end));
+                        }
+                        Ok((used, false)) => {
+                            *resume_at += used;
+                            if len >= ctx.read_cap {
+                                return self.answer_error(ctx, Error::BodyTooLarge);
+                            }
+                            return self.after_read(ctx);
+                        }
+                        Err(e) => return self.answer_error(ctx, e),
+                    }
+                }
+            },
+            Phase::ReadHead(h) => {
+                if !h.worth_parsing(&b.bytes[..len], &ctx.limits) {
+                    return self.after_read(ctx);
+                }
+                b.fields.clear();
+            }
+            _ => b.fields.clear(),
+        }
+        let data = &b.bytes[..len];
+        let mut reqs = ctx.bufs.take_reqs();
+        let mut pos = 0;
+        let mut failure = None;
+        let mut next: Option<BodyRead> = None;
+        while pos < data.len() && reqs.len() < ctx.cfg.max_batch {
+            let (head, body, end) = if let Some(f) = front.take() {
+                f
+            } else {
+                let fields_before = b.fields.len();
+                let head = match parse::parse_head(data, pos, &ctx.limits, &mut b.fields) {
+                    Ok(Some(h)) => h,
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                let body_start = pos + head.len as usize;
+                match head.framing {
+                    Framing::None | Framing::Length(0) => (head, BodyRef::Empty, body_start),
+                    Framing::Length(n) if n > ctx.cfg.max_body_bytes => {
+                        // Larger than memory (and within `max_upload_bytes`, or the
+                        // parser had refused it): the handler gets the head alone, and
+                        // the body, if it asks, piece by piece. Nothing is parsed behind it.
+                        let (body, end) = (BodyRef::Streamed(n), body_start);
+                        trace!("conn={} body of {n} bytes to be streamed", self.id);
+                        let close = !head.keep_alive || ctx.draining;
+                        reqs.push(ReqMeta { head, body, close });
+                        pos = end;
+                        break;
+                    }
+                    Framing::Length(n) => {
+                        let end = body_start as u64 + n;
+                        if (data.len() as u64) < end {
+                            if pos == 0 {
+                                next = Some(BodyRead {
+                                    head,
+                                    body: BodyProgress::Length { end: end as usize },
+                                });
+                            } else {
+                                b.fields.truncate(fields_before);
+                            }
+                            break;
+                        }
+                        let span = Span {
+                            start: body_start as u32,
+                            end: end as u32,
+                        };
+                        (head, BodyRef::Span(span), end as usize)
+                    }
+                    Framing::Chunked => {
+                        let mut decoder = ChunkedDecoder::new();
+                        let mut body = Vec::new();
+                        let max = ctx.cfg.max_body_bytes;
+                        match decoder.decode(&data[body_start..], &mut body, max) {
+                            Ok((used, true)) => (head, BodyRef::Owned(body), body_start + used),
+                            Ok((used, false)) => {
+                                if pos == 0 {
+                                    if data.len() >= ctx.read_cap {
+                                        failure = Some(Error::BodyTooLarge);
+                                        break;
+                                    }
+                                    next = Some(BodyRead {
+                                        head,
+                                        body: BodyProgress::Chunked {
+                                            decoder,
+                                            body,
+                                            resume_at: body_start + used,
+                                        },
+                                    });
+                                } else {
+                                    b.fields.truncate(fields_before);
+                                }
+                                break;
+                            }
+                            Err(e) => {
+                                failure = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                }
+            };
+            trace!(
+                "conn={} parsed {} {}",
+                self.id,
+                head.method.as_str(),
+                String::from_utf8_lossy(head.target.get(data))
+            );
+            let limit = ctx.cfg.max_requests_per_connection;
+            let close = !head.keep_alive
+                || ctx.draining
+                || (limit > 0 && self.served + reqs.len() + 1 >= limit);
+            reqs.push(ReqMeta { head, body, close });
+            pos = end;
+            if close {
+                break;
+            }
+        }
+        if !reqs.is_empty() {
+            // A failure behind complete requests is answered after them, in order: its
+            // bytes stay in the buffer and are parsed again then.
+            return self.dispatch(ctx, reqs, pos);
+        }
+        ctx.bufs.put_reqs(reqs);
+        if let Some(e) = failure {
+            return self.answer_error(ctx, e);
+        }
+        if let Some(r) = next {
+            return self.start_body(ctx, r);
+        }
+        self.after_read(ctx)
+    }
+
+    /// A head is parsed and its body is arriving: size the buffer for it, arm the body
+    /// deadline, and say `100 Continue` when the client waits for it.
+    pub(super) fn start_body(&mut self, ctx: &mut Ctx, r: BodyRead) -> Step {
+        if let BodyProgress::Length { end } = r.body
+            && !self.reserve(ctx, end)
+        {
+            // A new request whose body the memory budget cannot hold: refused before
+            // anything was promised (no 100 Continue went out).
+            self.unread_input = true;
+            return self.answer_503(ctx, "buffered request bytes at max_buffered_bytes");
+        }
+        let (expect, version) = (r.head.expect_continue, r.head.version);
+        self.phase = Phase::ReadBody(Box::new(r));
+        self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
+        if expect {
+            self.send_continue(ctx, version);
+        }
+        self.after_read(ctx)
+    }
+
+    /// Grows the read buffer to `end` bytes (a `Content-Length` body sits in it whole:
+    /// sized once, not doubled as it arrives) if the memory budget allows it.
+    pub(super) fn reserve(&mut self, ctx: &mut Ctx, end: usize) -> bool {
+        let b = Arc::get_mut(self.rbuf.as_mut().expect("reading"))
+            .expect("the read buffer is owned by its connection");
+        if b.bytes.len() >= end {
+            return true;
+        }
+        let more = end - b.bytes.len();
+        if ctx.held + more > ctx.cfg.max_buffered_bytes {
+            return false;
+        }
+        b.bytes.resize(end, 0);
+        ctx.held += more;
+        self.charged += more;
+        if self.over_budget {
+            // The read stopped for want of room that is now there: read on.
+            self.over_budget = false;
+            self.read_paused = false;
+            ctx.deferred_reads.push((self.token, self.gen_));
+        }
+        true
+    }
+
+    /// After a read with no complete request: wait for more bytes, or for memory.
+    pub(super) fn after_read(&mut self, ctx: &mut Ctx) -> Step {
+        if std::mem::take(&mut self.over_budget) {
+            if matches!(self.phase, Phase::ReadBody(_)) {
+                // A request already accepted: its body waits (nothing is dropped) until
+                // other connections give memory back, within its read deadline.
+                debug!("conn={} memory budget spent: reading paused", self.id);
+                ctx.budget_waiters.push((self.token, self.gen_));
+            } else {
+                // A head that needs a larger buffer than the budget leaves.
+                self.unread_input = true;
+                return self.answer_503(ctx, "buffered request bytes at max_buffered_bytes");
+            }
+        }
+        if self.peer_eof {
+            return Err(if self.buffered() > 0 {
+                Close::PeerClosedMidRequest
+            } else {
+                Close::PeerClosed
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn send_continue(&mut self, ctx: &mut Ctx, version: Version) {
+        // RFC 9110 §10.1.1: a server that receives 100-continue in an HTTP/1.0 request
+        // MUST ignore it. We only get here when the body is acceptable (a too-large
+        // Content-Length was answered 413 at once by the parser).
+        if version == Version::Http10 {
+            return;
+        }
+        trace!("conn={} 100 Continue", self.id);
+        self.wbuf.extend_from_slice(encode::CONTINUE_100);
+        // Best effort: if it does not fit now, it goes out with the answer.
+        if let Err(c) = self.flush(ctx) {
+            debug!("conn={} writing 100 Continue failed: {c:?}", self.id);
+        }
+    }
+
+    /// Hands the complete requests to a worker; bytes after them stay for later.
+    pub(super) fn dispatch(&mut self, ctx: &mut Ctx, reqs: Vec<ReqMeta>, consumed: usize) -> Step {
+        let mut batch = self.rbuf.take().expect("dispatching needs a buffer");
+        let total = batch.len;
+        // RFC 9112 §2.2: empty lines before a request are ignored; a stray CRLF after the
+        // last request must not count as the start of another (nor hold a buffer).
+        let mut rest_at = consumed;
+        while rest_at < total && matches!(batch.bytes[rest_at], b'\r' | b'\n') {
+            rest_at += 1;
+        }
+        let leftover = rest_at < total;
+        if leftover {
+            let mut rest = ctx.bufs.take_read();
+            let r = Arc::get_mut(&mut rest).expect("fresh buffer");
+            let left = &batch.bytes[rest_at..total];
+            if r.bytes.len() < left.len() {
+                r.bytes.resize(left.len(), 0);
+            }
+            r.bytes[..left.len()].copy_from_slice(left);
+            r.len = left.len();
+            self.rbuf = Some(rest);
+        }
+        Arc::get_mut(&mut batch).expect("owned").len = consumed;
+        self.served += reqs.len();
+        let n = reqs.len();
+        let (cancel, signal) = (ctx.bufs.take_cancel(), ctx.bufs.take_signal());
+        if self.peer_eof {
+            // The client sent its request(s) and closed (RFC 9112 §9.6 allows answering
+            // a half-closed connection; Go cancels the request context all the same).
+            cancel.cancel();
+        }
+        if leftover || self.read_paused {
+            // More requests wait behind this batch: ask the worker to wake us when it is
+            // done, rather than let them sit until the loop's next turn.
+            signal.mark_loop_waiting();
+        }
+        self.deadlines.read = None;
+        // Nothing of ours is pending on the socket, so the worker may write the answers
+        // itself: the right to write travels with the batch.
+        let right = if self.wpos == self.wbuf.len() {
+            self.right.take()
+        } else {
+            None
+        };
+        let batch_bytes = batch.bytes.len();
+        let job = BatchJob {
+            right,
+            token: self.token,
+            gen_: self.gen_,
+            conn_id: self.id,
+            peer: self.peer,
+            batch,
+            reqs,
+            cancel: cancel.clone(),
+            signal: signal.clone(),
+            out: ctx.bufs.take_write(),
+            queued_at: ctx.now,
+        };
+        trace!(
+            "conn={} queueing {n} request(s) for a worker (queue depth {})",
+            self.id,
+            ctx.jobs.len()
+        );
+        match ctx.jobs.try_send(Job::Batch(job)) {
+            Ok(()) => {
+                ctx.outstanding += 1;
+                self.phase = Phase::Dispatched(InFlight {
+                    signal,
+                    cancel,
+                    batch_bytes,
+                    close: None,
+                });
+                self.recharge(ctx);
+                Ok(())
+            }
+            Err(e) => {
+                // Overload is shed here, before any handler runs.
+                let Job::Batch(job) = e.into_inner() else {
+                    unreachable!("a batch was sent")
+                };
+                if let Some(r) = job.right {
+                    self.right = Some(r);
+                }
+                ctx.bufs.put_read(job.batch);
+                ctx.bufs.put_reqs(job.reqs);
+                ctx.bufs.put_write(job.out);
+                ctx.bufs.put_cancel(cancel);
+                ctx.bufs.put_signal(signal);
+                // The requests behind it stay unanswered, so the close lingers.
+                self.unread_input |= n > 1 || leftover;
+                self.answer_503(ctx, "worker queue full")
+            }
+        }
+    }
+
+    /// Sheds load: one `503` with `Retry-After`, then close (RFC 9112 §9.6: nothing may
+    /// follow an answer with close). The request never reaches a handler.
+    pub(super) fn answer_503(&mut self, ctx: &mut Ctx, why: &str) -> Step {
+        log::warn!("conn={} {why}: answering 503 and closing", self.id);
+        encode::write_head(
+            &mut self.wbuf,
+            503,
+            ctx.date(),
+            [
+                ("Content-Type", &b"text/plain; charset=utf-8"[..]),
+                ("Retry-After", &b"1"[..]),
+            ],
+            BodyFraming::Length(20),
+            ConnectionField::Close,
+        );
+        self.wbuf.extend_from_slice(b"Service Unavailable\n");
+        self.deadlines.read = None;
+        self.phase = Phase::Write(After::Close);
+        self.write_and_continue(ctx)
+    }
+
+    /// Answers a protocol error with its status and closes (the framing is unknown).
+    pub(super) fn answer_error(&mut self, ctx: &mut Ctx, e: Error) -> Step {
+        debug!("conn={} bad request: {e} -> {}", self.id, e.status());
+        self.abort_upload(ctx);
+        let msg = e.message().as_bytes();
+        encode::write_head(
+            &mut self.wbuf,
+            e.status(),
+            ctx.date(),
+            [("Content-Type", &b"text/plain; charset=utf-8"[..])],
+            BodyFraming::Length(msg.len() as u64),
+            ConnectionField::Close,
+        );
+        self.wbuf.extend_from_slice(msg);
+        self.unread_input = true;
+        self.deadlines.read = None;
+        self.phase = Phase::Write(After::Close);
+        self.write_and_continue(ctx)
+    }
+}

@@ -1,0 +1,97 @@
+//! A request body streamed to its handler's [`BodySink`](crate::BodySink): the loop hands
+//! the sink one window of the body at a time, as a short job, and reads on only once the
+//! sink has taken it — a slow uploader holds a window and no thread.
+//!
+//! Runs on the loop thread; never blocks, never runs user code (the sink runs on workers).
+
+use std::sync::Arc;
+
+use super::{Close, Conn, Phase, Step, Transport};
+use crate::event_loop::Ctx;
+use crate::pool::{Job, Piece, UploadJob};
+
+impl<T: Transport> Conn<T> {
+    /// Hands the buffered body bytes to the sink when it is free (one piece out at a
+    /// time: reading stops at the window until the sink has taken the piece).
+    pub fn pump_upload(&mut self, ctx: &mut Ctx) -> Step {
+        let Phase::Upload(u) = &mut self.phase else {
+            return Ok(());
+        };
+        if u.sink.is_none() {
+            return Ok(()); // a piece is out: its return brings us back
+        }
+        let avail = self.rbuf.as_ref().map_or(0, |b| b.len);
+        let take = (avail as u64).min(u.remaining) as usize;
+        if take == 0 {
+            return if self.peer_eof {
+                Err(Close::PeerClosedMidRequest)
+            } else {
+                Ok(())
+            };
+        }
+        if ctx.jobs.is_full() {
+            ctx.stalled.push((self.token, self.gen_));
+            return Ok(());
+        }
+        let rbuf = self.rbuf.as_mut().expect("bytes are buffered");
+        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        let mut piece = ctx.bufs.take_write();
+        piece.extend_from_slice(&b.bytes[..take]);
+        b.bytes.copy_within(take..b.len, 0);
+        b.len -= take;
+        if b.len == 0 {
+            let b = self.rbuf.take().expect("just used");
+            ctx.bufs.put_read(b);
+        }
+        u.remaining -= take as u64;
+        let last = u.remaining == 0;
+        let job = UploadJob {
+            token: self.token,
+            gen_: self.gen_,
+            conn_id: self.id,
+            sink: u.sink.take().expect("checked above"),
+            piece,
+            last,
+            method: u.method,
+            version: u.version,
+            close: u.close,
+        };
+        if ctx.jobs.try_send(Job::Upload(job)).is_err() {
+            unreachable!("only the loop sends, and the queue had room");
+        }
+        ctx.outstanding += 1;
+        if last {
+            self.deadlines.read = None; // the body is in: handler time is not the client's
+        }
+        if self.read_paused {
+            // Room in the window again.
+            self.read_paused = false;
+            return self.on_readable(ctx, false);
+        }
+        Ok(())
+    }
+
+    /// A sink took its piece and waits for the next.
+    pub fn on_piece(&mut self, ctx: &mut Ctx, p: Piece) -> Step {
+        ctx.bufs.put_write(p.buf);
+        let Phase::Upload(u) = &mut self.phase else {
+            let _ = ctx.jobs.try_send(Job::UploadAbort(p.sink));
+            return Ok(());
+        };
+        u.sink = Some(p.sink);
+        self.pump_upload(ctx)
+    }
+
+    /// Leaves an upload early: its sink hears of it (on a worker), and the rest of the
+    /// body stays unread.
+    pub(super) fn abort_upload(&mut self, ctx: &mut Ctx) {
+        if let Phase::Upload(u) = &mut self.phase {
+            if u.remaining > 0 {
+                self.unread_input = true;
+            }
+            if let Some(sink) = u.sink.take() {
+                let _ = ctx.jobs.try_send(Job::UploadAbort(sink));
+            }
+        }
+    }
+}
