@@ -51,6 +51,13 @@ impl Pattern {
                 // RFC 9110 §9.1: "method = token".
                 return Err(invalid("the method is not a token (RFC 9110 §9.1)"));
             }
+            m if m.len() > crate::http::parse::MAX_METHOD_BYTES => {
+                // The engine answers 501 to such a method before routing: the route could
+                // never be reached.
+                return Err(invalid(
+                    "the method is longer than 32 bytes (the server answers 501)",
+                ));
+            }
             m => Some(m.into()),
         };
         let Some(body) = path.strip_prefix('/') else {
@@ -405,6 +412,14 @@ mod tests {
         assert_eq!(p("*", "/a").method, None);
         assert_eq!(p("*", "/a").text, "/a");
         assert_eq!(p("PUT", "/a").text, "PUT /a");
+    }
+
+    #[test]
+    fn a_method_too_long_to_be_routed_is_refused() {
+        let long = "M".repeat(crate::http::parse::MAX_METHOD_BYTES + 1);
+        let e = Pattern::parse(&long, "/").unwrap_err();
+        assert!(e.to_string().contains("longer than 32 bytes"), "{e}");
+        assert!(Pattern::parse(&long[1..], "/").is_ok());
     }
 
     #[test]
