@@ -5,9 +5,11 @@
 mod support;
 use support::*;
 
+use h1server::{Config, Request, Response};
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Resident memory of process `pid`, in KiB (VmRSS from /proc).
 fn rss_kib(pid: u32) -> u64 {
@@ -111,4 +113,34 @@ fn four_hundred_stalled_uploads_hold_the_budget_not_their_bodies() {
         waiting > 0,
         "every upload was refused: the budget admitted none"
     );
+}
+
+#[test]
+fn a_body_admitted_once_sized_is_read_on_without_a_new_edge() {
+    let cfg = Config {
+        max_buffered_bytes: 20 * 1024,
+        read_timeout: Duration::from_secs(2),
+        ..test_config()
+    };
+    let server = TestServer::with_config(cfg, |req: &mut Request| {
+        Response::text(format!("{} bytes\n", req.body().len()))
+    });
+    // Another client holds a read buffer (a head on its way).
+    let mut other = server.connect();
+    other.write_all(b"G").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // One write: head and an 18000-byte body (fits the budget left once sized).
+    let mut msg = b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 18000\r\n\r\n".to_vec();
+    msg.resize(msg.len() + 18000, b'b');
+    let mut r = Reader::new(server.connect());
+    let t0 = Instant::now();
+    r.send(&msg);
+    let resp = r.read_response();
+    assert_eq!(
+        (resp.status, resp.text()),
+        (200, "18000 bytes\n".to_string()),
+        "after {:?}",
+        t0.elapsed()
+    );
+    drop(other);
 }

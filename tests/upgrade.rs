@@ -6,6 +6,8 @@ use support::*;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use h1server::{Request, Response, Upgraded};
 
@@ -114,4 +116,39 @@ fn requests_pipelined_behind_an_upgrade_are_the_new_protocols_bytes() {
         echoed.extend(read_n(&mut s, behind.len() - echoed.len()));
     }
     assert_eq!(echoed, behind);
+}
+
+const LINES_UPGRADE: &[u8] =
+    b"GET /lines HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: lines\r\n\r\n";
+
+/// The read-ahead a callback gets when `after` follows the upgrade request in one write.
+fn read_ahead_of(after: &[u8]) -> Vec<u8> {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let tx = std::sync::Mutex::new(tx);
+    let server = TestServer::start(move |_req: &mut Request| {
+        let tx = tx.lock().unwrap().clone();
+        Response::new(101)
+            .with_header("Upgrade", "lines")
+            .upgrade(move |up: Upgraded| {
+                let _ = tx.send(up.read_ahead.clone());
+            })
+    });
+    let mut s = server.connect();
+    let mut first = LINES_UPGRADE.to_vec();
+    first.extend_from_slice(after);
+    s.write_all(&first).unwrap();
+    let mut b = [0u8; 512];
+    let _ = s.read(&mut b);
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("callback ran")
+}
+
+#[test]
+fn read_ahead_keeps_a_leading_crlf() {
+    assert_eq!(read_ahead_of(b"\r\nhello"), b"\r\nhello");
+}
+
+#[test]
+fn read_ahead_keeps_a_lone_newline() {
+    assert_eq!(read_ahead_of(b"\n"), b"\n");
 }

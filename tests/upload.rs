@@ -201,3 +201,68 @@ fn stalled_uploads_hold_no_worker_and_their_sinks_hear_of_the_disconnect() {
         aborted.load(Ordering::SeqCst)
     );
 }
+
+/// Keeps the body; answers its length and first bytes in hex.
+struct Collect(Vec<u8>);
+impl BodySink for Collect {
+    fn data(&mut self, piece: &[u8]) -> Result<(), Response> {
+        self.0.extend_from_slice(piece);
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Response {
+        let head: Vec<String> = self.0.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        Response::text(format!(
+            "{} bytes, starts {}\n",
+            self.0.len(),
+            head.join(" ")
+        ))
+    }
+}
+
+#[test]
+fn an_upload_body_starting_with_crlf_arrives_whole() {
+    let cfg = Config {
+        max_body_bytes: 64 * 1024,
+        max_upload_bytes: 1 << 30,
+        read_timeout: Duration::from_secs(2),
+        ..test_config()
+    };
+    let server = TestServer::with_config(cfg, |req: &mut Request| match req.streamed_body_len() {
+        Some(_) => Response::read_body(Collect(Vec::new())),
+        None => Response::text("plain\n"),
+    });
+    let mut body = b"\r\n\n".to_vec();
+    body.resize(100_000, b'x');
+    let mut r = Reader::new(server.connect());
+    let mut msg = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
+    msg.extend_from_slice(&body);
+    // One write: head and body arrive together.
+    r.send(&msg);
+    let resp = r.read_response();
+    assert_eq!(resp.status, 200, "{resp:?} {}", resp.text());
+    assert_eq!(resp.text(), "100000 bytes, starts 0d 0a 0a 78\n");
+}
+
+#[test]
+fn an_upload_body_starting_with_crlf_does_not_eat_the_next_request() {
+    let cfg = Config {
+        max_body_bytes: 64 * 1024,
+        max_upload_bytes: 1 << 30,
+        read_timeout: Duration::from_secs(2),
+        ..test_config()
+    };
+    let server = TestServer::with_config(cfg, |req: &mut Request| match req.streamed_body_len() {
+        Some(_) => Response::read_body(Collect(Vec::new())),
+        None => Response::text("plain\n"),
+    });
+    let mut body = b"\r\n\n".to_vec();
+    body.resize(100_000, b'x');
+    let mut r = Reader::new(server.connect());
+    let mut msg = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
+    msg.extend_from_slice(&body);
+    msg.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+    r.send(&msg);
+    let resp = r.read_response();
+    assert_eq!(resp.text(), "100000 bytes, starts 0d 0a 0a 78\n");
+    assert_eq!(r.read_response().text(), "plain\n");
+}

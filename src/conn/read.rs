@@ -381,9 +381,10 @@ impl<T: Transport> Conn<T> {
         ctx.held += more;
         self.charged += more;
         if self.over_budget {
-            // The read stopped for want of room that is now there: read on.
+            // The read stopped for want of room that is now there: read on, next turn
+            // (`read_paused` stays set: it is what `resume_reading` looks for; no new edge
+            // would come for the bytes already in the kernel).
             self.over_budget = false;
-            self.read_paused = false;
             ctx.deferred_reads.push((self.token, self.gen_));
         }
         true
@@ -432,17 +433,15 @@ impl<T: Transport> Conn<T> {
     pub(super) fn dispatch(&mut self, ctx: &mut Ctx, reqs: Vec<ReqMeta>, consumed: usize) -> Step {
         let mut batch = self.rbuf.take().expect("dispatching needs a buffer");
         let total = batch.len;
-        // RFC 9112 §2.2: empty lines before a request are ignored; a stray CRLF after the
-        // last request must not count as the start of another (nor hold a buffer).
-        let mut rest_at = consumed;
-        while rest_at < total && matches!(batch.bytes[rest_at], b'\r' | b'\n') {
-            rest_at += 1;
-        }
-        let leftover = rest_at < total;
+        // The bytes after the batch stay as they are: the next requests (RFC 9112 §2.2:
+        // empty lines before them are skipped when they are parsed, `write_and_continue`),
+        // or the body of a streamed upload, or a new protocol's first bytes after an
+        // upgrade — which may well start with CR or LF.
+        let leftover = consumed < total;
         if leftover {
             let mut rest = ctx.bufs.take_read();
             let r = Arc::get_mut(&mut rest).expect("fresh buffer");
-            let left = &batch.bytes[rest_at..total];
+            let left = &batch.bytes[consumed..total];
             if r.bytes.len() < left.len() {
                 r.bytes.resize(left.len(), 0);
             }
@@ -459,7 +458,10 @@ impl<T: Transport> Conn<T> {
             // a half-closed connection; Go cancels the request context all the same).
             cancel.cancel();
         }
-        if leftover || self.read_paused {
+        let more = batch.bytes[consumed..total]
+            .iter()
+            .any(|&c| c != b'\r' && c != b'\n');
+        if more || self.read_paused {
             // More requests wait behind this batch: ask the worker to wake us when it is
             // done, rather than let them sit until the loop's next turn.
             signal.mark_loop_waiting();

@@ -208,6 +208,7 @@ impl<T: Transport> Conn<T> {
             _ => {}
         }
         ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
+        self.skip_empty_lines(ctx);
         if self.buffered() > 0 || self.read_paused {
             // Pipelined requests arrived meanwhile: answer them next, in order.
             trace!("conn={} keep-alive: next pipelined request", self.id);
@@ -229,6 +230,26 @@ impl<T: Transport> Conn<T> {
         self.phase = Phase::Idle;
         self.arm(ctx, Deadline::Idle, ctx.cfg.idle_timeout);
         Ok(())
+    }
+
+    /// RFC 9112 §2.2: empty lines before a request are ignored. A stray CRLF after the last
+    /// request must not count as the start of another (nor hold a buffer, nor earn a 408).
+    fn skip_empty_lines(&mut self, ctx: &mut Ctx) {
+        let Some(rbuf) = self.rbuf.as_mut() else {
+            return;
+        };
+        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        let n = b.bytes[..b.len]
+            .iter()
+            .take_while(|&&c| c == b'\r' || c == b'\n')
+            .count();
+        if n == b.len {
+            let b = self.rbuf.take().expect("just used");
+            ctx.bufs.put_read(b);
+        } else if n > 0 {
+            b.bytes.copy_within(n..b.len, 0);
+            b.len -= n;
+        }
     }
 
     /// Closes after an answer: at once when nothing is left unread, else a lingering close.
