@@ -697,8 +697,14 @@ impl EventLoop {
         }
         let mut idle = 0;
         for t in 0..self.slots.len() {
-            let is_idle = self.slots[t].conn.as_ref().is_some_and(|c| c.is_idle());
-            if is_idle {
+            if !self.slots[t].conn.as_ref().is_some_and(|c| c.is_idle()) {
+                continue;
+            }
+            // A request may already wait in the socket buffer (sent before the client
+            // could know of the drain): read it first; it is answered, with
+            // `Connection: close`, rather than reset by the close.
+            self.with_conn(t, None, |c, ctx| c.on_readable(ctx, false));
+            if self.slots[t].conn.as_ref().is_some_and(|c| c.is_idle()) {
                 idle += 1;
                 self.close(t, Close::Draining);
             }

@@ -409,3 +409,41 @@ fn a_stuck_handler_is_named_and_left_behind_and_the_process_exits_on_time() {
         "no warn line names the stuck worker: {logged:#?}"
     );
 }
+
+#[test]
+fn requests_already_sent_on_idle_connections_at_the_drain_are_answered_not_reset() {
+    let server = TestServer::start(|_: &mut Request| Response::text("ok\n"));
+    let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    // 300 keep-alive connections, each answered once and now idle.
+    let mut conns: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut r = Reader::new(server.connect());
+            r.send(req);
+            assert_eq!(r.read_response().text(), "ok\n");
+            r.stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    // A second request on each; half-way through, the drain starts. The first 150 were
+    // in their sockets before `shutdown()`: the drain must read and answer them.
+    for (i, s) in conns.iter_mut().enumerate() {
+        if i == 150 {
+            server.handle().shutdown();
+        }
+        let _ = s.write_all(req);
+    }
+    let mut lost = Vec::new();
+    for (i, s) in conns.iter_mut().enumerate().take(150) {
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = [0u8; 1024];
+        match s.read(&mut buf) {
+            // Answered (with `Connection: close` if the drain had begun when it was read).
+            Ok(n) if n > 0 => assert!(buf.starts_with(b"HTTP/1.1 200 "), "{i}"),
+            other => lost.push((i, format!("{other:?}"))),
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "requests sent before shutdown() were not answered: {lost:?}"
+    );
+}

@@ -343,3 +343,32 @@ fn a_fast_stream_to_a_fast_reader_arrives_complete() {
     let resp = r.read_response();
     assert_eq!(resp.body.len(), 64 * 1024 * 1024);
 }
+
+#[test]
+fn a_client_that_half_closes_still_gets_the_whole_stream() {
+    let server = TestServer::start(|_: &mut Request| {
+        Response::stream((0..200).map(|_| vec![b's'; 16 * 1024]))
+    });
+    let mut s = server.connect();
+    s.write_all(b"GET /s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // Read a little so the stream has started, then half-close (as `nc -N` does).
+    let mut first = [0u8; 1024];
+    let n = s.read(&mut first).unwrap();
+    assert!(n > 0);
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut got = first[..n].to_vec();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+        }
+    }
+    assert!(
+        got.ends_with(b"\r\n0\r\n\r\n"),
+        "body cut off after {} bytes (expected ~3.2 MiB and the last chunk)",
+        got.len()
+    );
+}

@@ -68,7 +68,8 @@ impl<T: Transport> Conn<T> {
                 }
                 Ok(())
             }
-            Phase::Stream(_) if self.peer_eof => Err(Close::PeerClosed),
+            // A client that half-closes may still read (RFC 9112 §9.6): the stream goes
+            // on; if it is gone for good, the next write fails and closes.
             Phase::Upload(_) => {
                 if n > 0 {
                     // The upload deadline counts from the last progress: a body larger
