@@ -20,7 +20,7 @@ use crate::conn::{Close, Conn, Deadline};
 use crate::http::date::DateCache;
 use crate::http::parse::Limits;
 use crate::listener::{self, Accepted};
-use crate::pool::{Completion, Job, LoopWake, Notifier, Reserve, STALL};
+use crate::pool::{Completion, Job, LoopWake, Notifier, Reserve, STALL, drop_off_loop};
 use crate::signal::SignalPipe;
 use crate::timer::{Tick, Wheel};
 use crate::upgrade::{OnUpgrade, Upgraded};
@@ -570,7 +570,10 @@ impl EventLoop {
                             self.ctx.bufs.put_read(b);
                         }
                         if let Some((s, _)) = done.stream.take() {
-                            s.close();
+                            s.close(&self.ctx.jobs);
+                        }
+                        if let Some(u) = done.upload.take() {
+                            let _ = self.ctx.jobs.try_send(Job::UploadAbort(u.sink));
                         }
                         continue;
                     }
@@ -594,8 +597,16 @@ impl EventLoop {
                 }
                 Completion::Pulled(p) => {
                     self.ctx.outstanding -= 1;
-                    // Dropped with its producer when the connection is gone.
-                    self.with_conn(p.token, Some(p.gen_), |c, ctx| c.on_pulled(ctx, p));
+                    let live = self
+                        .slots
+                        .get(p.token)
+                        .is_some_and(|s| s.gen_ == p.gen_ && s.conn.is_some());
+                    if live {
+                        self.with_conn(p.token, Some(p.gen_), |c, ctx| c.on_pulled(ctx, p));
+                    } else if let Some(pull) = p.pull {
+                        // The client left while its stream was pulled.
+                        drop_off_loop(&self.ctx.jobs, Box::new(pull));
+                    }
                 }
             }
             any = true;

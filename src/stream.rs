@@ -23,10 +23,11 @@ pub(crate) enum StreamSrc {
 
 impl StreamSrc {
     /// The stream ends early (client gone, server stopping): a channel's sender sees
-    /// `closed`; a producer is dropped.
-    pub(crate) fn close(self) {
-        if let StreamSrc::Channel(s) = self {
-            s.close();
+    /// `closed`; a producer is dropped on a worker.
+    pub(crate) fn close(self, jobs: &crossbeam_channel::Sender<crate::pool::Job>) {
+        match self {
+            StreamSrc::Channel(s) => s.close(),
+            StreamSrc::Pull(p) => crate::pool::drop_off_loop(jobs, Box::new(p)),
         }
     }
 }

@@ -372,3 +372,43 @@ fn a_client_that_half_closes_still_gets_the_whole_stream() {
         got.len()
     );
 }
+
+/// An endless producer that records which thread drops it (its `Drop` is user code: a
+/// cursor closing over the network, a file flush).
+struct RecordsItsDrop(Arc<Mutex<Option<String>>>);
+
+impl Iterator for RecordsItsDrop {
+    type Item = Vec<u8>;
+    fn next(&mut self) -> Option<Vec<u8>> {
+        Some(vec![b'd'; 16 * 1024])
+    }
+}
+
+impl Drop for RecordsItsDrop {
+    fn drop(&mut self) {
+        let name = std::thread::current().name().unwrap_or("?").to_string();
+        *self.0.lock().unwrap() = Some(name);
+    }
+}
+
+#[test]
+fn a_producer_whose_client_left_is_dropped_on_a_worker_not_the_loop() {
+    let dropped_on: Arc<Mutex<Option<String>>> = Arc::default();
+    let d = dropped_on.clone();
+    let server =
+        TestServer::start(move |_: &mut Request| Response::stream(RecordsItsDrop(d.clone())));
+    let mut s = server.connect();
+    s.write_all(b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 4096];
+    assert!(s.read(&mut buf).unwrap() > 0);
+    drop(s); // mid-stream, with unread data: a reset
+    assert!(wait_until(IO_TIMEOUT, || dropped_on
+        .lock()
+        .unwrap()
+        .is_some()));
+    let thread = dropped_on.lock().unwrap().clone().unwrap();
+    assert!(
+        thread.starts_with("h1-worker-"),
+        "the producer was dropped on {thread:?}: the event loop never runs user code"
+    );
+}

@@ -266,3 +266,132 @@ fn an_upload_body_starting_with_crlf_does_not_eat_the_next_request() {
     assert_eq!(resp.text(), "100000 bytes, starts 0d 0a 0a 78\n");
     assert_eq!(r.read_response().text(), "plain\n");
 }
+
+/// Takes its time on each piece, then refuses.
+struct SlowRefuser;
+impl BodySink for SlowRefuser {
+    fn data(&mut self, _piece: &[u8]) -> Result<(), Response> {
+        std::thread::sleep(Duration::from_millis(900));
+        Err(Response::error(413, "no\n"))
+    }
+    fn finish(self: Box<Self>) -> Response {
+        Response::text("done\n")
+    }
+}
+
+fn slow_refuser_server() -> TestServer {
+    let cfg = Config {
+        workers: 2,
+        max_body_bytes: 64 * 1024,
+        max_upload_bytes: 1 << 30,
+        read_timeout: Duration::from_millis(500),
+        ..test_config()
+    };
+    TestServer::with_config(cfg, |req: &mut Request| match req.streamed_body_len() {
+        Some(_) => Response::read_body(SlowRefuser),
+        None => Response::text("plain\n"),
+    })
+}
+
+#[test]
+fn a_sink_refusing_after_the_body_deadline_does_not_kill_the_loop() {
+    let server = slow_refuser_server();
+    let mut s = server.connect();
+    s.write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+        .unwrap();
+    s.write_all(&vec![b'a'; 100_000]).unwrap();
+    // The client stalls; the sink is still busy with the first piece when the body
+    // deadline (500 ms) fires; the sink refuses at 900 ms, during the linger.
+    std::thread::sleep(Duration::from_millis(1500));
+    // The server must still answer others.
+    let resp = roundtrip(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.text(), "plain\n");
+}
+
+/// Takes every piece, then takes its time to finish (an fsync, a database commit).
+struct SlowFinisher;
+impl BodySink for SlowFinisher {
+    fn data(&mut self, _piece: &[u8]) -> Result<(), Response> {
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Response {
+        std::thread::sleep(Duration::from_millis(900));
+        Response::text("stored\n")
+    }
+}
+
+#[test]
+fn a_slow_finish_with_a_pipelined_request_behind_does_not_kill_the_loop() {
+    let cfg = Config {
+        workers: 2,
+        max_body_bytes: 64 * 1024,
+        max_upload_bytes: 1 << 30,
+        read_timeout: Duration::from_millis(500),
+        ..test_config()
+    };
+    let server = TestServer::with_config(cfg, |req: &mut Request| match req.streamed_body_len() {
+        Some(_) => Response::read_body(SlowFinisher),
+        None => Response::text("plain\n"),
+    });
+    let mut r = Reader::new(server.connect());
+    r.send(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+    r.send(&vec![b'a'; 100_000]);
+    std::thread::sleep(Duration::from_millis(100));
+    // A pipelined request while the sink finishes: legal HTTP/1.1.
+    r.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let first = r.read_response();
+    assert_eq!(first.text(), "stored\n", "{first:?}");
+    assert_eq!(r.read_response().text(), "plain\n");
+}
+
+/// Takes every piece; answers with a large streamed body.
+struct StreamAnswer;
+impl BodySink for StreamAnswer {
+    fn data(&mut self, _piece: &[u8]) -> Result<(), Response> {
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Response {
+        std::thread::sleep(Duration::from_millis(200));
+        Response::stream((0..2000).map(|_| vec![b'z'; 16 * 1024]))
+    }
+}
+
+#[test]
+fn the_body_deadline_of_a_finished_upload_does_not_fire_inside_its_streamed_answer() {
+    use std::io::Read;
+    let cfg = Config {
+        workers: 2,
+        max_body_bytes: 64 * 1024,
+        max_upload_bytes: 1 << 30,
+        read_timeout: Duration::from_millis(500),
+        write_timeout: Duration::from_secs(5),
+        ..test_config()
+    };
+    let server = TestServer::with_config(cfg, |req: &mut Request| match req.streamed_body_len() {
+        Some(_) => Response::read_body(StreamAnswer),
+        None => Response::text("plain\n"),
+    });
+    let mut s = server.connect();
+    s.write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
+    s.write_all(&vec![b'a'; 100_000]).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // Do not read for a while: the answer stream fills the socket.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let at = got.windows(13).position(|w| w == b"HTTP/1.1 408 ");
+    assert!(
+        at.is_none(),
+        "a 408 was written at byte {:?} of {} (inside the 200's chunked body)",
+        at,
+        got.len()
+    );
+}

@@ -359,15 +359,24 @@ impl<T: Transport> Conn<T> {
     }
 
     /// Brings this connection's share of the loop's memory budget up to date.
+    ///
+    /// What a connection holds beyond its first read buffer counts: that first buffer
+    /// (`READ_BUF`, 16 KiB) is what any request needs to be read at all, so it is bounded
+    /// by `max_connections` instead — were it charged, idle slowloris connections could
+    /// spend the budget and have every upload refused.
     pub fn recharge(&mut self, ctx: &mut Ctx) {
-        let mut now = self.rbuf.as_ref().map_or(0, |b| b.bytes.len());
+        let beyond_first = |len: usize| len.saturating_sub(crate::buffers::READ_BUF);
+        let mut now = self
+            .rbuf
+            .as_ref()
+            .map_or(0, |b| beyond_first(b.bytes.len()));
         match &self.phase {
             Phase::ReadBody(r) => {
                 if let BodyProgress::Chunked { body, .. } = &r.body {
                     now += body.capacity();
                 }
             }
-            Phase::Dispatched(f) => now += f.batch_bytes,
+            Phase::Dispatched(f) => now += beyond_first(f.batch_bytes),
             _ => {}
         }
         if now < self.charged {
@@ -438,10 +447,14 @@ impl<T: Transport> Conn<T> {
     /// close gets here then).
     pub fn release(mut self, ctx: &mut Ctx) -> (Arc<T>, Option<WriteRight>) {
         match std::mem::replace(&mut self.phase, Phase::Closing) {
-            Phase::Dispatched(f) => f.signal.mark_conn_closed(),
+            Phase::Dispatched(f) => {
+                // Only a forced close gets here with a batch out: its handlers are told.
+                f.signal.mark_conn_closed();
+                f.cancel.cancel();
+            }
             Phase::Stream(s) => {
                 if let Some(src) = s.src {
-                    src.close();
+                    src.close(&ctx.jobs);
                 }
             }
             Phase::Upload(u) => {

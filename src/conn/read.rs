@@ -70,10 +70,12 @@ impl<T: Transport> Conn<T> {
             }
             // A client that half-closes may still read (RFC 9112 §9.6): the stream goes
             // on; if it is gone for good, the next write fails and closes.
-            Phase::Upload(_) => {
-                if n > 0 {
+            Phase::Upload(u) => {
+                if n > 0 && u.sink.is_some() && u.remaining > 0 {
                     // The upload deadline counts from the last progress: a body larger
                     // than memory may rightly take longer than `read_timeout` in all.
+                    // (While the sink works on a piece, no deadline runs: that time is
+                    // the handler's, not the client's.)
                     self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
                 }
                 self.pump_upload(ctx)
@@ -86,6 +88,9 @@ impl<T: Transport> Conn<T> {
     /// budget.
     pub(super) fn fill(&mut self, ctx: &mut Ctx, hung_up: bool) -> Result<usize, Close> {
         let mut total = 0;
+        // A verdict of an earlier read (taken then, or moot since) must not refuse a later
+        // request.
+        self.over_budget = false;
         if self.peer_eof {
             return Ok(0);
         }
@@ -258,7 +263,10 @@ impl<T: Transport> Conn<T> {
                         // the body, if it asks, piece by piece. Nothing is parsed behind it.
                         let (body, end) = (BodyRef::Streamed(n), body_start);
                         trace!("conn={} body of {n} bytes to be streamed", self.id);
-                        let close = !head.keep_alive || ctx.draining;
+                        let limit = ctx.cfg.max_requests_per_connection;
+                        let close = !head.keep_alive
+                            || ctx.draining
+                            || (limit > 0 && self.served + reqs.len() + 1 >= limit);
                         reqs.push(ReqMeta { head, body, close });
                         pos = end;
                         break;

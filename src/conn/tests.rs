@@ -481,3 +481,64 @@ fn an_idle_connection_stays_small() {
         std::mem::size_of::<Conn>()
     );
 }
+
+#[test]
+fn idle_slowloris_connections_do_not_spend_the_memory_budget() {
+    // Budget 64 KiB; 20 clients each send one byte of a head and stall. Their first
+    // buffers are bounded by max_connections, not charged: were they, they could spend the
+    // budget and have every upload refused.
+    let mut h = Harness::new(Config {
+        max_buffered_bytes: 64 * 1024,
+        ..Config::default()
+    });
+    let mut conns = Vec::new();
+    for i in 0..20 {
+        let io = Arc::new(Script::default());
+        io.reads.lock().unwrap().extend([data(b"G"), R::Block]);
+        let mut c = Conn::new(io, i + 1, 0, i as u64 + 2, ([127, 0, 0, 1], 9).into());
+        assert!(c.on_readable(&mut h.ctx, false).is_ok());
+        conns.push(c);
+    }
+    assert_eq!(h.ctx.held, 0);
+    // And what they do hold beyond it comes back when they go.
+    for c in conns {
+        let _ = c.release(&mut h.ctx);
+    }
+    assert_eq!(h.ctx.held, 0);
+}
+
+#[test]
+fn a_pause_for_the_budget_does_not_refuse_a_later_request() {
+    let budget = 256 * 1024;
+    let mut h = Harness::new(Config {
+        max_buffered_bytes: budget,
+        ..Config::default()
+    });
+    // Other connections hold nearly the whole budget.
+    let others = budget - 24 * 1024;
+    h.ctx.held += others;
+    // 1400 pipelined GETs (~39 KiB): reading pauses for the budget.
+    let one = b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n";
+    let many: Vec<u8> = one.iter().copied().cycle().take(one.len() * 1400).collect();
+    h.script([data(&many), R::Block]);
+    h.readable();
+    // The others leave: the budget is free again.
+    h.ctx.held -= others;
+    while h.work() > 0 {}
+    assert_eq!(h.answers().len(), 1400);
+    assert!(matches!(h.conn.phase, Phase::Idle));
+    // Much later, a request arrives in two reads: it is answered, not refused.
+    h.script([data(b"GET /later HTTP/1.1\r\n"), R::Block]);
+    h.readable();
+    h.script([data(b"Host: x\r\n\r\n"), R::Block]);
+    h.readable();
+    while h.work() > 0 {}
+    assert_eq!(h.answers().last().map(String::as_str), Some("GET /later 0"));
+    // Every connection is answered and idle: nothing is still charged.
+    let _ = std::mem::replace(
+        &mut h.conn,
+        Conn::new(h.io.clone(), 0, 1, 9, ([127, 0, 0, 1], 9).into()),
+    )
+    .release(&mut h.ctx);
+    assert_eq!(h.ctx.held, 0);
+}

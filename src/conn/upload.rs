@@ -60,9 +60,9 @@ impl<T: Transport> Conn<T> {
             unreachable!("only the loop sends, and the queue had room");
         }
         ctx.outstanding += 1;
-        if last {
-            self.deadlines.read = None; // the body is in: handler time is not the client's
-        }
+        // The sink has the piece: its time is the handler's, not the client's, so no
+        // read deadline runs until it is back (`on_piece` re-arms it).
+        self.deadlines.read = None;
         if self.read_paused {
             // Room in the window again.
             self.read_paused = false;
@@ -79,6 +79,10 @@ impl<T: Transport> Conn<T> {
             return Ok(());
         };
         u.sink = Some(p.sink);
+        if u.remaining > 0 {
+            // Waiting for the client again.
+            self.arm(ctx, super::Deadline::Body, ctx.cfg.read_timeout);
+        }
         self.pump_upload(ctx)
     }
 

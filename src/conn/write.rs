@@ -35,7 +35,17 @@ impl<T: Transport> Conn<T> {
                 }
                 None
             }
-            _ => unreachable!("a batch came back to a connection that had none out"),
+            other => {
+                // Only an upload's answer can arrive late (its deadline already answered
+                // 408, or the connection moved on): it is owed to nobody now.
+                debug_assert!(
+                    done.right.is_none(),
+                    "a batch's right comes back to Dispatched"
+                );
+                debug!("conn={} a late answer is dropped", self.id);
+                self.phase = other;
+                return Ok(());
+            }
         };
         if let Some(r) = done.right.take() {
             self.right = Some(r);
@@ -345,9 +355,12 @@ impl<T: Transport> Conn<T> {
     /// A pull job is back with the next pieces of the body.
     pub fn on_pulled(&mut self, ctx: &mut Ctx, p: Pulled) -> Step {
         let Phase::Stream(st) = &mut self.phase else {
+            if let Some(pull) = p.pull {
+                crate::pool::drop_off_loop(&ctx.jobs, Box::new(pull));
+            }
             return Ok(()); // cannot happen: the stream waits for its pull
         };
-        st.src = Some(StreamSrc::Pull(p.pull));
+        st.src = p.pull.map(StreamSrc::Pull);
         let framing = st.framing;
         if self.wbuf.is_empty() {
             ctx.bufs.put_write(std::mem::replace(&mut self.wbuf, p.out));

@@ -101,6 +101,17 @@ pub(crate) enum Job {
     Upload(UploadJob),
     /// An upload ended early: tell its sink.
     UploadAbort(Sink),
+    /// Drop an application value the loop no longer needs (a stream producer whose
+    /// client left): its `Drop` is user code, which the loop never runs.
+    Drop(Box<dyn Send>),
+}
+
+/// Hands `value` to a worker to drop. Only if the queue is full does it drop here.
+pub(crate) fn drop_off_loop(jobs: &crossbeam_channel::Sender<Job>, value: Box<dyn Send>) {
+    if let Err(e) = jobs.try_send(Job::Drop(value)) {
+        debug!("worker queue full: dropping an application value on the loop");
+        drop(e.into_inner());
+    }
 }
 
 /// Work for one connection: every complete request that was in its read buffer.
@@ -278,7 +289,7 @@ pub(crate) fn run(job: Job, date: &mut DateCache, shared: &PoolShared, app: &dyn
             shared.notifier.send(Completion::Pulled(Pulled {
                 token: p.token,
                 gen_: p.gen_,
-                pull: p.pull,
+                pull: (end == PullEnd::More).then_some(p.pull),
                 out: p.out,
                 end,
             }));
@@ -291,6 +302,11 @@ pub(crate) fn run(job: Job, date: &mut DateCache, shared: &PoolShared, app: &dyn
         Job::Upload(u) => {
             let d = *date.get(unix_secs());
             shared.notifier.send(feed_sink(u, shared, &d));
+        }
+        Job::Drop(value) => {
+            if catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
+                error!("dropping an application value panicked");
+            }
         }
         Job::UploadAbort(sink) => {
             if catch_unwind(AssertUnwindSafe(|| sink.abort())).is_err() {
@@ -357,7 +373,13 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
                     done.conn_id
                 );
                 done.written = n;
-                urgent = n < done.out.len() || done.close;
+                // The loop must act now for a partial write, a close, an upload to read,
+                // an upgrade to hand over, or requests handed back to parse.
+                urgent = n < done.out.len()
+                    || done.close
+                    || done.upload.is_some()
+                    || done.upgrade.is_some()
+                    || done.resume_at.is_some();
             }
             Err(e) => {
                 debug!("conn={} write failed: {e}", done.conn_id);

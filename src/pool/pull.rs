@@ -26,7 +26,9 @@ pub(crate) struct PullJob {
 pub(crate) struct Pulled {
     pub token: usize,
     pub gen_: u32,
-    pub pull: Pull,
+    /// The producer, back for the next pull; `None` when it ended or failed (it was
+    /// dropped on the worker: its `Drop` is user code too).
+    pub pull: Option<Pull>,
     /// The pieces, framed (chunked or raw); never the last chunk.
     pub out: Vec<u8>,
     pub end: PullEnd,
