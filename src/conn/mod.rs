@@ -388,13 +388,23 @@ impl<T: Transport> Conn<T> {
         self.charged = now;
     }
 
-    /// Reading was paused for the memory budget: try again (memory came back).
+    /// Reading was paused (for the memory budget, or a lingering close used its share of
+    /// the turn): go on.
     pub fn resume_reading(&mut self, ctx: &mut Ctx) -> Step {
-        if !self.read_paused || !matches!(self.phase, Phase::ReadHead(_) | Phase::ReadBody(_)) {
+        if !self.read_paused {
             return Ok(());
         }
-        self.read_paused = false;
-        self.on_readable(ctx, false)
+        match self.phase {
+            Phase::ReadHead(_) | Phase::ReadBody(_) => {
+                self.read_paused = false;
+                self.on_readable(ctx, false)
+            }
+            Phase::Closing => {
+                self.read_paused = false;
+                self.discard_input(ctx)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The loop wants this connection closed. While a batch is out the close waits for

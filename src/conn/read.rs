@@ -22,6 +22,9 @@ use crate::http::{Span, Version};
 use crate::pool::{BatchJob, Job, ReqMeta};
 use crate::request::BodyRef;
 
+/// Reads of 4 KiB a lingering close discards per loop turn (256 KiB).
+const DISCARD_READS_PER_TURN: usize = 64;
+
 impl<T: Transport> Conn<T> {
     /// The socket is readable (or hung up).
     ///
@@ -36,7 +39,7 @@ impl<T: Transport> Conn<T> {
 
     pub(super) fn read_step(&mut self, ctx: &mut Ctx, hung_up: bool) -> Step {
         match &self.phase {
-            Phase::Closing => return self.discard_input(),
+            Phase::Closing => return self.discard_input(ctx),
             Phase::Dispatched(f) if f.close.is_some() => return Ok(()),
             _ => {}
         }
@@ -151,9 +154,12 @@ impl<T: Transport> Conn<T> {
         Ok(total)
     }
 
-    pub(super) fn discard_input(&mut self) -> Step {
+    /// Discards what the client sends while our close lingers: a bounded amount per turn,
+    /// so a client that floods cannot hold the loop (the rest waits for the next turn, and
+    /// the linger deadline ends it all).
+    pub(super) fn discard_input(&mut self, ctx: &mut Ctx) -> Step {
         let mut sink = [0u8; 4096];
-        loop {
+        for _ in 0..DISCARD_READS_PER_TURN {
             match self.io.read(&mut sink) {
                 Ok(0) => return Err(Close::Done),
                 Ok(_) => continue,
@@ -162,6 +168,9 @@ impl<T: Transport> Conn<T> {
                 Err(_) => return Err(Close::Done),
             }
         }
+        self.read_paused = true;
+        ctx.deferred_reads.push((self.token, self.gen_));
+        Ok(())
     }
 
     // ------------------------------------------------------------------ parsing

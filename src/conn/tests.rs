@@ -542,3 +542,35 @@ fn a_pause_for_the_budget_does_not_refuse_a_later_request() {
     .release(&mut h.ctx);
     assert_eq!(h.ctx.held, 0);
 }
+
+#[test]
+fn a_lingering_close_discards_a_flood_a_share_per_turn() {
+    let mut h = Harness::default();
+    // A bad request leaves the connection lingering (input unread)...
+    h.script([data(b"GET / HTTP/1.1\r\n\r\n"), R::Block]);
+    h.readable();
+    assert!(matches!(h.conn.phase, Phase::Closing));
+    // ...and the client floods: 1 MiB in 4 KiB reads.
+    h.script(
+        (0..256)
+            .map(|_| R::Data(vec![b'f'; 4096]))
+            .chain([R::Block]),
+    );
+    h.readable();
+    assert_eq!(h.closed, None);
+    assert_eq!(
+        h.ctx.deferred_reads,
+        [(0, 0)],
+        "the rest waits for the next turn"
+    );
+    let left = h.io.reads.lock().unwrap().len();
+    assert!(left > 1, "the whole flood was read in one turn");
+    // Turn after turn, the rest is discarded; the client's close ends it.
+    h.script([R::Eof]);
+    for _ in 0..16 {
+        h.ctx.deferred_reads.clear();
+        let step = h.conn.resume_reading(&mut h.ctx);
+        h.outcome(step);
+    }
+    assert_eq!(h.closed, Some(Close::Done));
+}

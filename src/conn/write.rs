@@ -275,7 +275,7 @@ impl<T: Transport> Conn<T> {
         self.phase = Phase::Closing;
         self.deadlines.write = None;
         self.arm(ctx, Deadline::Linger, ctx.linger);
-        self.discard_input()
+        self.discard_input(ctx)
     }
 
     /// Whether the client sent bytes we have not read (then closing outright would send a
