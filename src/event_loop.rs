@@ -550,6 +550,14 @@ impl EventLoop {
         }
     }
 
+    /// Whether slot `t` still holds the connection of generation `g` (a completion may
+    /// come back for a connection closed meanwhile, its slot perhaps reused).
+    fn is_live(&self, t: usize, g: u32) -> bool {
+        self.slots
+            .get(t)
+            .is_some_and(|s| s.gen_ == g && s.conn.is_some())
+    }
+
     // ------------------------------------------------------------------ completions
 
     fn drain_completions(&mut self) {
@@ -559,11 +567,7 @@ impl EventLoop {
                 Completion::Done(mut done) => {
                     self.ctx.outstanding -= 1;
                     let (t, g) = (done.token, done.gen_);
-                    let live = self
-                        .slots
-                        .get(t)
-                        .is_some_and(|s| s.gen_ == g && s.conn.is_some());
-                    if !live {
+                    if !self.is_live(t, g) {
                         // The client left while its batch ran; the slot may be reused.
                         trace!("late completion for a closed connection dropped");
                         if let Some(b) = done.batch.take() {
@@ -584,11 +588,7 @@ impl EventLoop {
                 }
                 Completion::Piece(p) => {
                     self.ctx.outstanding -= 1;
-                    let live = self
-                        .slots
-                        .get(p.token)
-                        .is_some_and(|s| s.gen_ == p.gen_ && s.conn.is_some());
-                    if live {
+                    if self.is_live(p.token, p.gen_) {
                         self.with_conn(p.token, Some(p.gen_), |c, ctx| c.on_piece(ctx, p));
                     } else {
                         // The uploader left while its piece was fed: the sink hears of it.
@@ -597,11 +597,7 @@ impl EventLoop {
                 }
                 Completion::Pulled(p) => {
                     self.ctx.outstanding -= 1;
-                    let live = self
-                        .slots
-                        .get(p.token)
-                        .is_some_and(|s| s.gen_ == p.gen_ && s.conn.is_some());
-                    if live {
+                    if self.is_live(p.token, p.gen_) {
                         self.with_conn(p.token, Some(p.gen_), |c, ctx| c.on_pulled(ctx, p));
                     } else if let Some(pull) = p.pull {
                         // The client left while its stream was pulled.

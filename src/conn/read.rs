@@ -272,10 +272,7 @@ impl<T: Transport> Conn<T> {
                         // the body, if it asks, piece by piece. Nothing is parsed behind it.
                         let (body, end) = (BodyRef::Streamed(n), body_start);
                         trace!("conn={} body of {n} bytes to be streamed", self.id);
-                        let limit = ctx.cfg.max_requests_per_connection;
-                        let close = !head.keep_alive
-                            || ctx.draining
-                            || (limit > 0 && self.served + reqs.len() + 1 >= limit);
+                        let close = Self::closes_after(ctx, &head, self.served + reqs.len());
                         reqs.push(ReqMeta { head, body, close });
                         pos = end;
                         break;
@@ -338,10 +335,7 @@ impl<T: Transport> Conn<T> {
                 head.method.as_str(),
                 String::from_utf8_lossy(head.target.get(data))
             );
-            let limit = ctx.cfg.max_requests_per_connection;
-            let close = !head.keep_alive
-                || ctx.draining
-                || (limit > 0 && self.served + reqs.len() + 1 >= limit);
+            let close = Self::closes_after(ctx, &head, self.served + reqs.len());
             reqs.push(ReqMeta { head, body, close });
             pos = end;
             if close {
@@ -361,6 +355,14 @@ impl<T: Transport> Conn<T> {
             return self.start_body(ctx, r);
         }
         self.after_read(ctx)
+    }
+
+    /// The keep-alive verdict for a request with `before` requests ahead of it on its
+    /// connection: the client asked to close (or spoke HTTP/1.0 without keep-alive), the
+    /// server is draining, or the connection reached `max_requests_per_connection`.
+    fn closes_after(ctx: &Ctx, head: &parse::Head, before: usize) -> bool {
+        let limit = ctx.cfg.max_requests_per_connection;
+        !head.keep_alive || ctx.draining || (limit > 0 && before + 1 >= limit)
     }
 
     /// A head is parsed and its body is arriving: size the buffer for it, arm the body
