@@ -40,8 +40,9 @@ pub struct Config {
     /// Deadline for reading a body once its head is parsed, so a stalled upload cannot hold
     /// a connection forever.
     pub read_timeout: Duration,
-    /// Deadline for writing a response, counted from when it is ready (handler time
-    /// excluded), so a client that stops reading is dropped.
+    /// How long a full socket may go without the client reading any of the response
+    /// (counted from the last progress, as nginx's `send_timeout`; handler time excluded),
+    /// so a client that stops reading is dropped while a slow, steady one is not.
     pub write_timeout: Duration,
     /// How long a keep-alive connection may wait for its next request before it is closed
     /// silently, returning its descriptor.
@@ -380,7 +381,7 @@ pub const FIELDS: &[FieldInfo] = fields! {
     read_timeout "H1_READ_TIMEOUT" "--read-timeout" "duration" "30s" "ReadTimeout"
         "Time to receive a request body after its head; then 408 and close.";
     write_timeout "H1_WRITE_TIMEOUT" "--write-timeout" "duration" "10s" "WriteTimeout"
-        "Time to write a response once it is ready (handler time excluded); then close.";
+        "Time a full socket may go without the client reading any of the response; then close.";
     idle_timeout "H1_IDLE_TIMEOUT" "--idle-timeout" "duration" "60s" "IdleTimeout"
         "Time a keep-alive connection may wait for its next request; then closed silently.";
     shutdown_timeout "H1_SHUTDOWN_TIMEOUT" "--shutdown-timeout" "duration" "30s"

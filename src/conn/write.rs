@@ -181,7 +181,10 @@ impl<T: Transport> Conn<T> {
             Err(e) => return Err(Close::IoError(e.kind())),
         }
         if self.wpos < self.wbuf.len() {
-            if self.deadlines.write.is_none() {
+            // The socket is full. The deadline counts from the last progress (as nginx's
+            // `send_timeout`): a client that stops reading is closed at `write_timeout`,
+            // one that reads a long stream slowly but steadily is not cut off.
+            if self.deadlines.write.is_none() || self.wpos > start {
                 self.arm(ctx, Deadline::Write, ctx.cfg.write_timeout);
             }
             return Ok(false);
