@@ -415,34 +415,30 @@ fn a_producer_whose_client_left_is_dropped_on_a_worker_not_the_loop() {
 
 #[test]
 fn a_slow_but_steady_reader_is_not_cut_off_at_write_timeout() {
-    // The write deadline counts from the last progress: reading 1 MiB every 50 ms, the
-    // client takes far longer than write_timeout (300 ms) to read 24 MiB, and must get
-    // all of it, with the last chunk.
+    // The write deadline counts from the last progress. The client reads 64 KiB every
+    // 20 ms: the socket (and the server's stream buffer) stays full for far longer than
+    // write_timeout (300 ms), yet it keeps reading, so it must get the whole body and the
+    // last chunk. A deadline counted from the first full socket cuts it off.
     let mut cfg = test_config();
     cfg.write_timeout = Duration::from_millis(300);
     let server = TestServer::with_config(cfg, |_: &mut Request| {
-        Response::stream((0..384).map(|_| vec![b'w'; 64 * 1024]))
+        Response::stream((0..96).map(|_| vec![b'w'; 64 * 1024]))
     });
     let mut s = server.connect();
     s.write_all(b"GET /long HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
-    let started = Instant::now();
-    let mut got = Vec::with_capacity(25 << 20);
-    let mut buf = vec![0u8; 1 << 20];
+    let mut got = Vec::with_capacity(7 << 20);
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e) => panic!("read failed after {} bytes: {e}", got.len()),
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     assert!(
-        started.elapsed() > Duration::from_millis(600),
-        "the client was not slow enough to test anything"
-    );
-    assert!(
-        got.ends_with(b"\r\n0\r\n\r\n") && got.len() > 24 << 20,
+        got.ends_with(b"\r\n0\r\n\r\n") && got.len() > 6 << 20,
         "cut off after {} bytes",
         got.len()
     );

@@ -287,6 +287,8 @@ pub(crate) struct Conn<T: Transport = mio::net::TcpStream> {
     /// Bytes of request data this connection is charged for in `Ctx::held` (its read
     /// buffer, a chunked body being decoded, the batch at a worker).
     charged: usize,
+    /// Bytes the loop wrote to this connection: the write deadline asks whether it moved.
+    sent: u64,
 }
 
 pub(crate) type Step = Result<(), Close>;
@@ -313,6 +315,7 @@ impl<T: Transport> Conn<T> {
             over_budget: false,
             unread_input: false,
             charged: 0,
+            sent: 0,
         }
     }
 
@@ -433,7 +436,17 @@ impl<T: Transport> Conn<T> {
     pub fn on_deadline(&mut self, ctx: &mut Ctx, kind: Deadline) -> Step {
         match kind {
             Deadline::Idle => Err(Close::IdleTimeout),
-            Deadline::Write => Err(Close::WriteTimeout),
+            Deadline::Write => {
+                // The kernel reports writability only once a good share of its buffer is
+                // free, so a client that reads slowly makes progress without an event:
+                // look before closing. No byte taken since the deadline was armed: closed.
+                let before = self.sent;
+                self.on_writable(ctx)?;
+                if self.sent == before && self.wpos < self.wbuf.len() {
+                    return Err(Close::WriteTimeout);
+                }
+                Ok(())
+            }
             Deadline::Linger => Err(Close::LingerTimeout),
             Deadline::Header if self.buffered() == 0 => Err(Close::HeaderTimeout),
             Deadline::Header => self.answer_error(ctx, Error::HeaderTimeout),

@@ -177,7 +177,10 @@ impl<T: Transport> Conn<T> {
         };
         let start = self.wpos;
         match right.write_now(&self.wbuf[self.wpos..]) {
-            Ok(n) => self.wpos += n,
+            Ok(n) => {
+                self.wpos += n;
+                self.sent += n as u64;
+            }
             Err(e) => return Err(Close::IoError(e.kind())),
         }
         if self.wpos < self.wbuf.len() {
