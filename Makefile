@@ -30,10 +30,17 @@ bench-micro:
 	$(CARGO) bench --features bench-internals --bench parse
 	$(CARGO) bench --features bench-internals --bench timer
 
+## The side-by-side run needs the workplace's harness beside the checkout; without it (a
+## fresh clone elsewhere) a short wrk run of examples/hello stands in, and says so.
 bench-peers: hello
-	$(BENCH)/run.sh --pipeline 16 --repeats 3 \
-	    --only mio-limit,hyper,actix-web,may_minihttp,nginx,go-nethttp,tiny_http \
-	    --peer "h1server=$(CURDIR)/target/release/examples/hello --port 8090 8090"
+	@if [ -x $(BENCH)/run.sh ]; then \
+	    $(BENCH)/run.sh --pipeline 16 --repeats 3 \
+	        --only mio-limit,hyper,actix-web,may_minihttp,nginx,go-nethttp,tiny_http \
+	        --peer "h1server=$(CURDIR)/target/release/examples/hello --port 8090 8090"; \
+	else \
+	    echo "$(BENCH) not found: no peers to compare with; a short wrk run of examples/hello instead"; \
+	    sh .ci/try-load.sh wrk $(PORT); \
+	fi
 
 hello:
 	$(CARGO) build --release --example hello
