@@ -136,14 +136,17 @@ pub fn default_workers() -> usize {
 /// handler runs, and request buffers are addressed with 32-bit offsets.
 pub const MAX_BODY_BYTES: u64 = 1 << 30;
 
-/// The default queue depth for `workers` threads: `workers × 256`, at least 1024.
+/// The default queue depth for `workers` threads: `workers × 64`, at least 1024 (with
+/// the default `workers`, 4 × cores, that is 256 per core).
 ///
 /// A connection has at most one batch queued, so the queue never holds more than the open
 /// connections; the bound exists to shed load when handlers fall behind, not to refuse a
-/// burst. `workers × 64` answered 503 to a benign `wrk -c512` on one core: the loop reads
-/// 512 requests in one turn while the single worker is still busy (docs/BENCHMARKS.md).
+/// burst. A queue of 64 answered 503 to a benign `wrk -c512` on one core (the loop reads
+/// 512 requests in one turn while the single worker is still busy, docs/BENCHMARKS.md),
+/// hence the floor. The queue's slots are allocated up front (about 180 bytes each), so
+/// it is not sized larger than that.
 pub fn default_queue_depth(workers: usize) -> usize {
-    workers.saturating_mul(256).max(1024)
+    workers.saturating_mul(64).max(1024)
 }
 
 /// The default connection limit: 10 000, lowered to the soft open-file limit minus
@@ -182,7 +185,7 @@ impl Config {
     /// Same with an injectable lookup (for tests and for the CLI).
     ///
     /// When `H1_WORKERS` is given and `H1_QUEUE_DEPTH` is not, the queue depth follows the
-    /// new worker count (`max(1024, workers × 256)`). The result is validated; a failed check names the
+    /// new worker count (`max(1024, workers × 64)`). The result is validated; a failed check names the
     /// environment variable and the text it held when the user set that field, else the
     /// field itself and its current value.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
@@ -370,7 +373,7 @@ pub const FIELDS: &[FieldInfo] = fields! {
         "Listen address; a host name is resolved when the value is read (first result).";
     workers "H1_WORKERS" "--workers" "count" "max(16, 4 × cores)" "—"
         "Threads that run handlers; handlers may block, the event loop never does.";
-    queue_depth "H1_QUEUE_DEPTH" "--queue-depth" "count" "max(1024, workers × 256)" "—"
+    queue_depth "H1_QUEUE_DEPTH" "--queue-depth" "count" "max(1024, workers × 64)" "—"
         "Jobs waiting for a worker; when full, new requests get 503 + Retry-After.";
     max_connections "H1_MAX_CONNECTIONS" "--max-connections" "count"
         "10000 (at most open-file limit − 64)" "netutil.LimitListener"

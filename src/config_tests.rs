@@ -25,7 +25,7 @@ fn defaults_are_valid_and_match_the_fields_table() {
     let default = Config::default();
     default.validate().unwrap();
     assert_eq!(Config::from_lookup(|_| None), Ok(default.clone()));
-    assert_eq!(default.queue_depth, (default.workers * 256).max(1024));
+    assert_eq!(default.queue_depth, (default.workers * 64).max(1024));
     assert!((1..=10_000).contains(&default.max_connections));
     for f in FIELDS {
         let mut c = default.clone();
@@ -90,7 +90,7 @@ fn every_field_is_settable_from_the_environment() {
         let alone = Config::from_lookup(env(&[(row[0], row[1])])).unwrap();
         assert!(format!("{alone:?}").contains(row[2]), "{row:?} alone");
     }
-    let config = Config::from_lookup(env(&[("H1_WORKERS", "5")])).unwrap();
+    let config = Config::from_lookup(env(&[("H1_WORKERS", "20")])).unwrap();
     assert_eq!(
         config.queue_depth, 1280,
         "queue_depth follows workers unless given"

@@ -313,8 +313,9 @@ impl Server {
         } else {
             None
         };
-        let mut threads = ThreadGroup::default();
-        spawn_workers(&mut threads, cfg.workers, job_rx, shared, Arc::new(app))?;
+        // Shared with the pool's reserve, which starts its workers when first needed.
+        let workers: Arc<Mutex<ThreadGroup>> = Arc::default();
+        spawn_workers(&workers, cfg.workers, job_rx, shared, Arc::new(app))?;
         let mut tasks = ThreadGroup::default();
         for (name, task) in self.tasks {
             let token = self.state.shutdown.clone();
@@ -374,7 +375,8 @@ impl Server {
             };
         let until = until.max(Instant::now());
         drop(el); // closes the job queue: workers finish what they hold and exit
-        reserve.close();
+        reserve.close(); // starts no more workers and lets the parked ones go
+        let mut threads = std::mem::take(&mut *workers.lock().unwrap_or_else(|e| e.into_inner()));
         let mut forced = matches!(result, Ok(LoopExit::Forced));
         for (what, group) in [("worker", &mut threads), ("background task", &mut tasks)] {
             if !forced {

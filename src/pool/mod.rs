@@ -11,8 +11,8 @@
 
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Receiver;
@@ -36,7 +36,7 @@ mod upload;
 mod wake;
 
 pub(crate) use pull::{PullEnd, PullJob, Pulled, pull_pieces};
-pub(crate) use reserve::{Reserve, STALL};
+pub(crate) use reserve::{Reserve, STALL, Spawner};
 pub(crate) use upload::{Piece, UploadJob, UploadStart};
 use upload::{feed_sink, req_body_len};
 pub(crate) use wake::{LoopWake, Notifier};
@@ -241,10 +241,10 @@ pub(crate) struct PoolShared {
     pub reserve: Arc<Reserve>,
 }
 
-/// Starts `n` workers reading jobs from `rx`: one per core takes jobs at once, the rest
-/// wait in the [`Reserve`] until handlers block.
+/// Starts one worker per core (at most `n`) reading jobs from `rx`; the others, up to `n`,
+/// are started by the [`Reserve`] when handlers block.
 pub(crate) fn spawn_workers(
-    threads: &mut crate::server::ThreadGroup,
+    threads: &Arc<Mutex<crate::server::ThreadGroup>>,
     n: usize,
     rx: Receiver<Job>,
     shared: Arc<PoolShared>,
@@ -252,13 +252,27 @@ pub(crate) fn spawn_workers(
 ) -> std::io::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let hot = n.min(cores);
-    for i in 0..n {
-        let (rx, shared, app) = (rx.clone(), shared.clone(), app.clone());
-        let in_reserve = i >= hot;
-        threads.spawn(format!("h1-worker-{i}"), move || {
-            worker(rx, shared, app, in_reserve)
-        })?;
+    let start = {
+        let (threads, rx, shared, app) = (threads.clone(), rx, shared.clone(), app);
+        move |i: usize| {
+            let (rx, shared, app) = (rx.clone(), shared.clone(), app.clone());
+            let in_reserve = i >= hot;
+            let mut group = threads.lock().unwrap_or_else(|e| e.into_inner());
+            group.spawn(format!("h1-worker-{i}"), move || {
+                worker(rx, shared, app, in_reserve)
+            })
+        }
+    };
+    let mut spawner = Spawner {
+        start: Box::new(start),
+        next: 0,
+        max: n,
+    };
+    while spawner.next < hot {
+        (spawner.start)(spawner.next)?;
+        spawner.next += 1;
     }
+    shared.reserve.set_spawner(spawner);
     Ok(())
 }
 

@@ -15,6 +15,9 @@ use std::time::Duration;
 /// worker has finished one for [`STALL`], the running workers are blocked, not busy, and
 /// the loop releases one more (Go's runtime does the same for a thread stuck in a
 /// syscall). A released worker takes jobs until the queue is empty, then parks again.
+///
+/// Reserve threads are started only when first needed (`Spawner`), so a server whose
+/// handlers never block runs one thread per core, and an idle one holds no more.
 #[derive(Default)]
 pub(crate) struct Reserve {
     /// Releases granted and not yet taken, and whether the pool is closing.
@@ -24,26 +27,58 @@ pub(crate) struct Reserve {
     parked: AtomicUsize,
     /// Jobs finished by any worker: the loop's measure of progress.
     pub finished: AtomicU64,
+    /// Starts the reserve workers not started yet; `None` once the pool closes.
+    spawner: Mutex<Option<Spawner>>,
+}
+
+/// Starts reserve worker number `next` (until `max`).
+pub(crate) struct Spawner {
+    pub start: Box<dyn FnMut(usize) -> std::io::Result<()> + Send>,
+    pub next: usize,
+    pub max: usize,
 }
 
 /// How long the queue may wait with no job finishing before a reserve worker is released.
 pub(crate) const STALL: Duration = Duration::from_millis(5);
 
 impl Reserve {
-    /// Releases one parked worker; false when none is parked.
+    /// How the reserve workers are started when first needed.
+    pub fn set_spawner(&self, s: Spawner) {
+        *self.spawner.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+    }
+
+    /// Releases one more worker: a parked one, or a new one while fewer than `workers`
+    /// run. False when every worker is already out.
     pub fn release_one(&self) -> bool {
-        if self.parked.load(Ordering::Acquire) == 0 {
+        let grant = || {
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+            self.cv.notify_one();
+        };
+        if self.parked.load(Ordering::Acquire) > 0 {
+            grant();
+            return true;
+        }
+        let mut spawner = self.spawner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(s) = spawner.as_mut().filter(|s| s.next < s.max) else {
+            return false;
+        };
+        grant(); // the new worker takes it at once
+        let i = s.next;
+        s.next += 1;
+        if let Err(e) = (s.start)(i) {
+            log::error!("cannot start reserve worker {i}: {e}");
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).0 -= 1;
             return false;
         }
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.0 += 1;
-        drop(st);
-        self.cv.notify_one();
         true
     }
 
-    /// Lets every parked worker go (the pool is closing).
+    /// Lets every parked worker go and starts no more (the pool is closing).
     pub fn close(&self) {
+        self.spawner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
         self.cv.notify_all();
     }
