@@ -7,17 +7,15 @@ use std::time::Duration;
 
 /// Workers held back until the running ones are stuck in blocking handlers.
 ///
-/// `workers` is sized for handlers that block (a database call, a sleep), but waking one
-/// of many idle workers per job costs a futex wake and a context switch each time, which
-/// a CPU-bound load pays for nothing (measured: 16 workers on 2 cores spent 2.3× the CPU
-/// per request of 1 per core). So only one worker per core waits on the job queue; the
-/// rest park here. The event loop watches the pool: when jobs wait in the queue and no
+/// `workers` is sized for handlers that block (a database call, a sleep), but a server
+/// whose handlers never block needs no more than one per core. So only one worker per
+/// core waits on the job queue; the rest are started when first needed and then park
+/// here (an idle server holds one thread per core, not `workers`; CPU per request was
+/// measured the same either way, docs/BENCHMARKS.md). The event loop watches the pool: when jobs wait in the queue and no
 /// worker has finished one for [`STALL`], the running workers are blocked, not busy, and
 /// the loop releases one more (Go's runtime does the same for a thread stuck in a
 /// syscall). A released worker takes jobs until the queue is empty, then parks again.
-///
-/// Reserve threads are started only when first needed (`Spawner`), so a server whose
-/// handlers never block runs one thread per core, and an idle one holds no more.
+
 #[derive(Default)]
 pub(crate) struct Reserve {
     /// Releases granted and not yet taken, and whether the pool is closing.
