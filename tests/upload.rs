@@ -219,25 +219,33 @@ impl BodySink for Collect {
     }
 }
 
-#[test]
-fn an_upload_body_starting_with_crlf_arrives_whole() {
+/// Streams bodies over 64 KiB to a `Collect` sink; answers others "plain".
+fn collect_server() -> TestServer {
     let cfg = Config {
         max_body_bytes: 64 * 1024,
         max_upload_bytes: 1 << 30,
         read_timeout: Duration::from_secs(2),
         ..test_config()
     };
-    let server = TestServer::with_config(cfg, |req: &mut Request| match req.streamed_body_len() {
+    TestServer::with_config(cfg, |req: &mut Request| match req.streamed_body_len() {
         Some(_) => Response::read_body(Collect(Vec::new())),
         None => Response::text("plain\n"),
-    });
-    let mut body = b"\r\n\n".to_vec();
-    body.resize(100_000, b'x');
+    })
+}
+
+/// A head and a 100 000-byte body that starts with CR LF LF.
+fn upload_starting_with_crlf() -> Vec<u8> {
+    let mut msg = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n\r\n\n".to_vec();
+    msg.resize(msg.len() + 100_000 - 3, b'x');
+    msg
+}
+
+#[test]
+fn an_upload_body_starting_with_crlf_arrives_whole() {
+    let server = collect_server();
     let mut r = Reader::new(server.connect());
-    let mut msg = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
-    msg.extend_from_slice(&body);
     // One write: head and body arrive together.
-    r.send(&msg);
+    r.send(&upload_starting_with_crlf());
     let resp = r.read_response();
     assert_eq!(resp.status, 200, "{resp:?} {}", resp.text());
     assert_eq!(resp.text(), "100000 bytes, starts 0d 0a 0a 78\n");
@@ -245,21 +253,9 @@ fn an_upload_body_starting_with_crlf_arrives_whole() {
 
 #[test]
 fn an_upload_body_starting_with_crlf_does_not_eat_the_next_request() {
-    let cfg = Config {
-        max_body_bytes: 64 * 1024,
-        max_upload_bytes: 1 << 30,
-        read_timeout: Duration::from_secs(2),
-        ..test_config()
-    };
-    let server = TestServer::with_config(cfg, |req: &mut Request| match req.streamed_body_len() {
-        Some(_) => Response::read_body(Collect(Vec::new())),
-        None => Response::text("plain\n"),
-    });
-    let mut body = b"\r\n\n".to_vec();
-    body.resize(100_000, b'x');
+    let server = collect_server();
     let mut r = Reader::new(server.connect());
-    let mut msg = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
-    msg.extend_from_slice(&body);
+    let mut msg = upload_starting_with_crlf();
     msg.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
     r.send(&msg);
     let resp = r.read_response();
