@@ -81,6 +81,13 @@ pub struct Config {
     /// Resolution of the timer wheel: deadlines fire up to one tick late, and a coarser tick
     /// means fewer wake-ups.
     pub timer_tick: Duration,
+    /// Workers stamp each handler's start and end (two clock reads per request) for the
+    /// stage histograms, the trace and the inspector (see docs/LIFECYCLE.md); off leaves
+    /// only the stages the loop sees.
+    pub record_stages: bool,
+    /// Every answer carries `Server-Timing: parse, queue, handler` durations, for a
+    /// browser's devtools (turns `record_stages` on).
+    pub server_timing: bool,
 }
 
 /// Connection limit when the open-file limit is unknown or generous.
@@ -114,6 +121,8 @@ impl Default for Config {
             max_batch: 64,
             stream_buffer_bytes: 256 * 1024,
             timer_tick: Duration::from_millis(10),
+            record_stages: true,
+            server_timing: false,
         }
     }
 }
@@ -239,6 +248,8 @@ impl Config {
             "max_batch" => self.max_batch = count()?,
             "stream_buffer_bytes" => self.stream_buffer_bytes = usize_size()?,
             "timer_tick" => self.timer_tick = time()?,
+            "record_stages" => self.record_stages = parse_bool(value).map_err(err)?,
+            "server_timing" => self.server_timing = parse_bool(value).map_err(err)?,
             _ => return Err(err("unknown setting")),
         }
         Ok(())
@@ -411,6 +422,10 @@ pub const FIELDS: &[FieldInfo] = fields! {
         "Bytes of a streamed response queued for a slow client before the producer blocks.";
     timer_tick "H1_TIMER_TICK" "--timer-tick" "duration" "10ms" "—"
         "Timer wheel resolution (1ms to 1s); deadlines fire up to one tick late.";
+    record_stages "H1_RECORD_STAGES" "--record-stages" "bool" "true" "—"
+        "Stamp each handler's start and end for the stage metrics, trace and inspector.";
+    server_timing "H1_SERVER_TIMING" "--server-timing" "bool" "false" "—"
+        "Add Server-Timing (parse, queue, handler durations) to every answer.";
 };
 
 /// A configuration value that cannot be used.
@@ -506,6 +521,15 @@ pub fn parse_size(s: &str) -> Result<u64, &'static str> {
     };
     let number: u64 = number.parse().map_err(|_| "too large")?;
     number.checked_mul(multiplier).ok_or("too large")
+}
+
+/// Parses a switch: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case).
+pub fn parse_bool(s: &str) -> Result<bool, &'static str> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false (also 1/0, yes/no, on/off)"),
+    }
 }
 
 /// Parses a count (a `usize` in decimal digits); rejects "-1", "abc", "1.5".

@@ -73,7 +73,9 @@ fn every_field_is_settable_from_the_environment() {
          H1_MAX_REQUESTS_PER_CONNECTION | 100        | max_requests_per_connection: 100,
          H1_MAX_BATCH                   | 1024       | max_batch: 1024,
          H1_STREAM_BUFFER_BYTES         | 1M         | stream_buffer_bytes: 1048576,
-         H1_TIMER_TICK                  | 1500us     | timer_tick: 1.5ms }",
+         H1_TIMER_TICK                  | 1500us     | timer_tick: 1.5ms,
+         H1_RECORD_STAGES               | off        | record_stages: false,
+         H1_SERVER_TIMING               | yes        | server_timing: true }",
     )
     .collect();
     let vars: Vec<&str> = samples.iter().map(|row| row[0]).collect();
@@ -240,7 +242,7 @@ fn fields_table_is_consistent_and_documented() {
     for f in FIELDS {
         assert_eq!(f.env, format!("H1_{}", f.name.to_uppercase()));
         assert_eq!(f.flag, format!("--{}", f.name.replace('_', "-")));
-        assert!(["duration", "size", "count", "address"].contains(&f.kind));
+        assert!(["duration", "size", "count", "address", "bool"].contains(&f.kind));
         assert_eq!(FieldInfo::lookup(f.flag), Some(f));
         let err = Config::default().set(f.name, "x", f.flag).unwrap_err();
         assert_ne!(err.reason, "unknown setting", "set() must know {}", f.name);

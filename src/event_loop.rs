@@ -20,8 +20,10 @@ use crate::conn::{Close, Conn, Deadline};
 use crate::http::date::DateCache;
 use crate::http::parse::Limits;
 use crate::listener::{self, Accepted};
+use crate::pool::ReqMeta;
 use crate::pool::{Completion, Job, LoopWake, Notifier, Reserve, STALL, drop_off_loop};
 use crate::signal::SignalPipe;
+use crate::telemetry::{self, Event, Stamp, Stats};
 use crate::timer::{Tick, Wheel};
 use crate::upgrade::{OnUpgrade, Upgraded};
 
@@ -68,12 +70,23 @@ pub(crate) struct Ctx {
     /// Pulled streams and uploads whose next job found the queue full: retried when a
     /// worker reports back (the queue then has room), not by spinning.
     pub stalled: Vec<(usize, u32)>,
+    /// Stage timings and counters; the loop writes only its own shard.
+    pub tel: Arc<telemetry::Shared>,
+    /// Requests whose answers the loop is writing, by connection (token, generation):
+    /// their `written` stage is stamped when the connection's output is out.
+    pub unwritten: Vec<(usize, u32, Vec<ReqMeta>)>,
     date: DateCache,
 }
 
 impl Ctx {
     /// The loop's shared state for `cfg`, sending work to `jobs`.
-    pub fn new(cfg: Config, jobs: Sender<Job>, notifier: Notifier, now: Instant) -> Ctx {
+    pub fn new(
+        cfg: Config,
+        jobs: Sender<Job>,
+        notifier: Notifier,
+        now: Instant,
+        tel: Arc<telemetry::Shared>,
+    ) -> Ctx {
         let limits = Limits {
             max_head_bytes: cfg.max_head_bytes,
             max_headers: cfg.max_headers,
@@ -103,8 +116,40 @@ impl Ctx {
             budget_waiters: Vec::new(),
             budget_freed: false,
             deferred_reads: Vec::new(),
+            tel,
+            unwritten: Vec::new(),
             date: DateCache::new(),
         }
+    }
+
+    /// The stamp of this turn's clock (no clock read).
+    pub fn stamp(&self) -> Stamp {
+        self.tel.stamp(self.now)
+    }
+
+    /// The loop's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.tel.loop_stats
+    }
+
+    /// Stamps `written` on the connection's requests whose answers the loop wrote (or,
+    /// with `written` 0, that will never be written) and records them.
+    pub fn finish_unwritten(&mut self, token: usize, gen_: u32, conn_id: u64, written: Stamp) {
+        let Some(i) = self
+            .unwritten
+            .iter()
+            .position(|(t, g, _)| *t == token && *g == gen_)
+        else {
+            return;
+        };
+        let (_, _, mut reqs) = self.unwritten.swap_remove(i);
+        for m in reqs.drain(..) {
+            if m.trace.ran() {
+                m.trace
+                    .finish(&self.tel, &self.tel.loop_stats, conn_id, written);
+            }
+        }
+        self.bufs.put_reqs(reqs);
     }
 
     /// The cached `Date` value (re-formatted at most once a second).
@@ -190,6 +235,7 @@ pub(crate) struct LoopParts {
     pub draining: Arc<AtomicBool>,
     pub on_drain: Box<dyn FnOnce() + Send>,
     pub reserve: Arc<Reserve>,
+    pub tel: Arc<telemetry::Shared>,
 }
 
 impl EventLoop {
@@ -211,7 +257,7 @@ impl EventLoop {
             live: 0,
             next_id: 1,
             paused: None,
-            ctx: Ctx::new(p.cfg, p.jobs, p.notifier, Instant::now()),
+            ctx: Ctx::new(p.cfg, p.jobs, p.notifier, Instant::now(), p.tel),
             completions: p.completions,
             wake: p.wake,
             signals,
@@ -264,6 +310,8 @@ impl EventLoop {
                 spins = 0;
             }
             self.ctx.now = Instant::now();
+            let stats = &self.ctx.tel.loop_stats;
+            stats.set(&stats.queue_depth, self.ctx.jobs.len() as u64);
             // Completions first: a batch the worker already wrote puts its connection back
             // to reading before that connection's next request is looked at.
             self.drain_completions();
@@ -455,7 +503,9 @@ impl EventLoop {
         self.next_id += 1;
         let slot = &mut self.slots[t];
         let mut conn = Conn::new(Arc::new(sock), t, slot.gen_, id, peer);
-        trace!("conn={id} accepted from {peer}");
+        conn.req_start = self.ctx.stamp();
+        self.ctx.stats().bump(&self.ctx.stats().accepted, 1);
+        trace!("conn={id} stage=accepted from {peer}");
         let header_timeout = self.ctx.cfg.header_read_timeout;
         conn.arm(&mut self.ctx, Deadline::Header, header_timeout);
         slot.conn = Some(conn);
@@ -484,6 +534,20 @@ impl EventLoop {
         );
         let upgrade = conn.take_upgrade().filter(|_| reason == Close::Upgraded);
         let (id, peer) = (conn.id, conn.peer);
+        self.ctx.finish_unwritten(t, conn.gen_, id, 0);
+        let stats = &self.ctx.tel.loop_stats;
+        stats.bump(&stats.closed[reason.index()], 1);
+        if reason == Close::Upgraded {
+            stats.bump(&stats.upgrades, 1);
+        }
+        if self.ctx.tel.recording() {
+            self.ctx.tel.push(Event::Closed {
+                conn_id: id,
+                at: self.ctx.stamp(),
+                reason: telemetry::CLOSE_REASONS[reason.index()],
+                requests: conn.served() as u64,
+            });
+        }
         let (io, right) = conn.release(&mut self.ctx);
         match (right, upgrade) {
             (Some(right), Some((f, read_ahead))) => {
@@ -570,6 +634,10 @@ impl EventLoop {
                     if !self.is_live(t, g) {
                         // The client left while its batch ran; the slot may be reused.
                         trace!("late completion for a closed connection dropped");
+                        for m in done.reqs.drain(..).filter(|m| m.trace.ran()) {
+                            let (tel, id) = (&self.ctx.tel, done.conn_id);
+                            m.trace.finish(tel, &tel.loop_stats, id, 0);
+                        }
                         if let Some(b) = done.batch.take() {
                             self.ctx.bufs.put_read(b);
                         }
@@ -636,6 +704,8 @@ impl EventLoop {
             conn.deadlines.filed = None;
             if let Some(kind) = conn.deadlines.take_due(now_tick) {
                 trace!("conn={} deadline passed: {kind:?}", conn.id);
+                let stats = &self.ctx.tel.loop_stats;
+                stats.bump(&stats.deadlines[kind.index()], 1);
                 self.with_conn(t, Some(g), |c, ctx| c.on_deadline(ctx, kind));
             }
             // What is still armed (moved later, beyond one rotation, or the other of the

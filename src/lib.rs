@@ -84,6 +84,7 @@ mod server;
 mod signal;
 pub mod status;
 mod stream;
+pub mod telemetry;
 pub mod testing;
 #[cfg_attr(not(test), allow(dead_code))]
 mod timer;
@@ -99,5 +100,6 @@ pub use response::Response;
 pub use router::Router;
 pub use server::{BindError, Server, ServerHandle, ServerState, ShutdownToken};
 pub use stream::{StreamClosed, StreamSender, TrySendError};
+pub use telemetry::Telemetry;
 pub use upgrade::Upgraded;
 pub use upload::BodySink;

@@ -20,6 +20,7 @@ use crate::event_loop::{Control, EventLoop, LoopExit, LoopParts, WAKER};
 use crate::handler::Handler;
 use crate::pool::{LoopWake, Notifier, PoolShared, Reserve, spawn_workers};
 use crate::signal::SignalPipe;
+use crate::telemetry::Telemetry;
 
 type Hook = Box<dyn FnOnce() + Send + 'static>;
 type Task = (String, Box<dyn FnOnce(ShutdownToken) + Send + 'static>);
@@ -156,6 +157,7 @@ pub struct Server {
     tasks: Vec<Task>,
     signals: Option<bool>,
     state: ServerState,
+    telemetry: Telemetry,
 }
 
 impl Server {
@@ -205,7 +207,9 @@ impl Server {
     ) -> Result<Server, BindError> {
         let addr = listener.local_addr()?;
         cfg.addr = addr;
+        let telemetry = Telemetry::new(cfg.workers, cfg.record_stages, cfg.server_timing);
         Ok(Server {
+            telemetry,
             cfg,
             listener,
             addr,
@@ -259,6 +263,11 @@ impl Server {
         self.state.clone()
     }
 
+    /// The server's stage timings and counters (for `/metrics`, the inspector, tests).
+    pub fn telemetry(&self) -> Telemetry {
+        self.telemetry.clone()
+    }
+
     /// Serves `app` on this thread until SIGINT/SIGTERM (or another stop) and the drain
     /// complete. A requested stop is not an error: it returns `Ok(())`.
     pub fn run(self, app: impl Handler) -> io::Result<()> {
@@ -275,6 +284,7 @@ impl Server {
         let (wake, poll) = new_poll()?;
         let addr = self.addr;
         let state = self.state.clone();
+        let telemetry = self.telemetry.clone();
         let (c, w) = (control.clone(), wake.clone());
         let thread = std::thread::Builder::new()
             .name("h1-loop".into())
@@ -284,6 +294,7 @@ impl Server {
             control,
             wake,
             state,
+            telemetry,
             thread,
         })
     }
@@ -307,6 +318,7 @@ impl Server {
             skipped: Default::default(),
             stream_buffer_bytes: cfg.stream_buffer_bytes,
             reserve: reserve.clone(),
+            tel: self.telemetry.0.clone(),
         });
         let signals = if signals {
             Some(SignalPipe::install()?)
@@ -360,6 +372,7 @@ impl Server {
             draining: self.state.draining.clone(),
             on_drain,
             reserve: reserve.clone(),
+            tel: self.telemetry.0.clone(),
         })?;
         let result = el.run();
         self.state.shutdown.trigger();
@@ -500,6 +513,7 @@ pub struct ServerHandle {
     control: Arc<Control>,
     wake: Arc<LoopWake>,
     state: ServerState,
+    telemetry: Telemetry,
     thread: JoinHandle<io::Result<()>>,
 }
 
@@ -518,6 +532,11 @@ impl ServerHandle {
     /// The lifecycle state.
     pub fn state(&self) -> ServerState {
         self.state.clone()
+    }
+
+    /// The server's stage timings and counters.
+    pub fn telemetry(&self) -> Telemetry {
+        self.telemetry.clone()
     }
 
     /// Waits until the server has stopped.

@@ -22,6 +22,7 @@ use crate::http::parse::{self, Head, HeadScan};
 use crate::pool::{BatchSignal, Job, StreamFraming};
 use crate::request::{Batch, CancelFlag};
 use crate::stream::StreamSrc;
+use crate::telemetry::{Stamp, Trace};
 use crate::timer::Tick;
 use crate::upgrade::OnUpgrade;
 use crate::upload::Sink;
@@ -145,6 +146,8 @@ pub(crate) struct Streaming {
     framing: StreamFraming,
     /// Close once the body has ended.
     close: bool,
+    /// The streamed request's stages, finished when the body ends.
+    trace: Option<Trace>,
 }
 
 /// A request body on its way to a [`BodySink`](crate::BodySink).
@@ -167,6 +170,13 @@ pub(crate) enum Deadline {
     Write,
     Idle,
     Linger,
+}
+
+impl Deadline {
+    /// Its place in [`DEADLINES`](crate::telemetry::DEADLINES).
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// A connection's deadlines: reading and writing are timed apart (a body may be read
@@ -241,6 +251,25 @@ pub(crate) enum Close {
 }
 
 impl Close {
+    /// Its place in [`CLOSE_REASONS`](crate::telemetry::CLOSE_REASONS).
+    pub fn index(self) -> usize {
+        match self {
+            Close::PeerClosed => 0,
+            Close::PeerClosedMidRequest => 1,
+            Close::IoError(_) => 2,
+            Close::Done => 3,
+            Close::IdleTimeout => 4,
+            Close::HeaderTimeout => 5,
+            Close::WriteTimeout => 6,
+            Close::LingerTimeout => 7,
+            Close::Draining => 8,
+            Close::ShutdownDeadline => 9,
+            Close::ForcedStop => 10,
+            Close::StreamAborted => 11,
+            Close::Upgraded => 12,
+        }
+    }
+
     /// Closes that cannot wait for a batch to come back (the server is stopping).
     pub fn is_forced(self) -> bool {
         matches!(self, Close::ShutdownDeadline | Close::ForcedStop)
@@ -289,6 +318,12 @@ pub(crate) struct Conn<T: Transport = mio::net::TcpStream> {
     charged: usize,
     /// Bytes the loop wrote to this connection: the write deadline asks whether it moved.
     sent: u64,
+    /// When the first byte of the request being read arrived (until then: when the
+    /// connection was accepted).
+    pub req_start: Stamp,
+    /// Microseconds from the accept to the first request's first byte (`u32::MAX` until
+    /// it came): the first request's `accepted` stage, kept in 4 bytes.
+    accept_lead_us: u32,
 }
 
 pub(crate) type Step = Result<(), Close>;
@@ -316,7 +351,14 @@ impl<T: Transport> Conn<T> {
             unread_input: false,
             charged: 0,
             sent: 0,
+            req_start: 0,
+            accept_lead_us: u32::MAX,
         }
+    }
+
+    /// Requests taken from this connection so far.
+    pub fn served(&self) -> usize {
+        self.served
     }
 
     /// The phase, for the loop's drain accounting and logs.
@@ -478,6 +520,9 @@ impl<T: Transport> Conn<T> {
             Phase::Stream(s) => {
                 if let Some(src) = s.src {
                     src.close(&ctx.jobs);
+                }
+                if let Some(t) = s.trace {
+                    t.finish(&ctx.tel, &ctx.tel.loop_stats, self.id, 0);
                 }
             }
             Phase::Upload(u) => {

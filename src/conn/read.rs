@@ -21,6 +21,7 @@ use crate::http::parse::{self, Framing};
 use crate::http::{Span, Version};
 use crate::pool::{BatchJob, Job, ReqMeta};
 use crate::request::BodyRef;
+use crate::telemetry::{Timeline, Trace};
 
 /// Reads of 4 KiB a lingering close discards per loop turn (256 KiB).
 const DISCARD_READS_PER_TURN: usize = 64;
@@ -103,6 +104,7 @@ impl<T: Transport> Conn<T> {
         let hung_up = self.hup_seen;
         let rbuf = self.rbuf.get_or_insert_with(|| ctx.bufs.take_read());
         let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        let was_empty = b.len == 0;
         // An upload reads a window at a time: the sink takes it before more is read.
         let cap = if matches!(self.phase, Phase::Upload(_)) {
             ctx.cfg.stream_buffer_bytes.min(ctx.read_cap)
@@ -147,6 +149,17 @@ impl<T: Transport> Conn<T> {
         }
         if total > 0 {
             trace!("conn={} read {total} bytes", self.id);
+            let stats = ctx.stats();
+            stats.bump(&stats.bytes_in, total as u64);
+            if was_empty && matches!(self.phase, Phase::Idle | Phase::ReadHead(_)) {
+                let now = ctx.stamp();
+                if self.accept_lead_us == u32::MAX {
+                    let lead = now.saturating_sub(self.req_start) / 1000;
+                    self.accept_lead_us = lead.min(u64::from(u32::MAX - 1)) as u32;
+                }
+                self.req_start = now;
+                trace!("conn={} req={} stage=first_byte", self.id, self.served + 1);
+            }
         } else if b.len == 0 {
             let b = self.rbuf.take().expect("just used");
             ctx.bufs.put_read(b);
@@ -246,6 +259,15 @@ impl<T: Transport> Conn<T> {
             _ => b.fields.clear(),
         }
         let data = &b.bytes[..len];
+        let seen = Seen {
+            id: self.id,
+            served: self.served,
+            accepted_at: match self.accept_lead_us {
+                u32::MAX => 0,
+                us => self.req_start.saturating_sub(u64::from(us) * 1000).max(1),
+            },
+            req_start: self.req_start,
+        };
         let mut reqs = ctx.bufs.take_reqs();
         let mut pos = 0;
         let mut failure = None;
@@ -273,7 +295,13 @@ impl<T: Transport> Conn<T> {
                         let (body, end) = (BodyRef::Streamed(n), body_start);
                         trace!("conn={} body of {n} bytes to be streamed", self.id);
                         let close = Self::closes_after(ctx, &head, self.served + reqs.len());
-                        reqs.push(ReqMeta { head, body, close });
+                        let trace = seen.trace(ctx, &head, data, reqs.len());
+                        reqs.push(ReqMeta {
+                            head,
+                            body,
+                            close,
+                            trace,
+                        });
                         pos = end;
                         break;
                     }
@@ -329,14 +357,14 @@ impl<T: Transport> Conn<T> {
                     }
                 }
             };
-            trace!(
-                "conn={} parsed {} {}",
-                self.id,
-                head.method.as_str(),
-                String::from_utf8_lossy(head.target.get(data))
-            );
             let close = Self::closes_after(ctx, &head, self.served + reqs.len());
-            reqs.push(ReqMeta { head, body, close });
+            let trace = seen.trace(ctx, &head, data, reqs.len());
+            reqs.push(ReqMeta {
+                head,
+                body,
+                close,
+                trace,
+            });
             pos = end;
             if close {
                 break;
@@ -509,8 +537,10 @@ impl<T: Transport> Conn<T> {
             queued_at: ctx.now,
         };
         trace!(
-            "conn={} queueing {n} request(s) for a worker (queue depth {})",
+            "conn={} req={}..={} stage=queued: {n} request(s) for a worker (queue depth {})",
             self.id,
+            self.served - n + 1,
+            self.served,
             ctx.jobs.len()
         );
         match ctx.jobs.try_send(Job::Batch(job)) {
@@ -549,6 +579,9 @@ impl<T: Transport> Conn<T> {
     /// follow an answer with close). The request never reaches a handler.
     pub(super) fn answer_503(&mut self, ctx: &mut Ctx, why: &str) -> Step {
         log::warn!("conn={} {why}: answering 503 and closing", self.id);
+        let stats = ctx.stats();
+        stats.bump(&stats.shed, 1);
+        stats.count_request(crate::http::Method::Other, 503, None);
         encode::write_head(
             &mut self.wbuf,
             503,
@@ -569,6 +602,8 @@ impl<T: Transport> Conn<T> {
     /// Answers a protocol error with its status and closes (the framing is unknown).
     pub(super) fn answer_error(&mut self, ctx: &mut Ctx, e: Error) -> Step {
         debug!("conn={} bad request: {e} -> {}", self.id, e.status());
+        ctx.stats()
+            .count_request(crate::http::Method::Other, e.status(), None);
         self.abort_upload(ctx);
         let msg = e.message().as_bytes();
         encode::write_head(
@@ -584,5 +619,44 @@ impl<T: Transport> Conn<T> {
         self.deadlines.read = None;
         self.phase = Phase::Write(After::Close);
         self.write_and_continue(ctx)
+    }
+}
+
+/// What the loop knows of a connection when it parses a batch (its requests' first stages).
+struct Seen {
+    id: u64,
+    served: usize,
+    accepted_at: crate::telemetry::Stamp,
+    req_start: crate::telemetry::Stamp,
+}
+
+impl Seen {
+    /// The stages the loop saw of the `i`th request of the batch being parsed (the parse
+    /// and the queueing happen in this turn).
+    fn trace(&self, ctx: &Ctx, head: &parse::Head, data: &[u8], i: usize) -> Trace {
+        let seq = (self.served + i + 1) as u64;
+        let now = ctx.stamp();
+        trace!(
+            "conn={} req={seq} stage=head_parsed {} {}",
+            self.id,
+            head.method.as_str(),
+            String::from_utf8_lossy(head.target.get(data))
+        );
+        Trace {
+            tl: Timeline {
+                accepted: if seq == 1 { self.accepted_at } else { 0 },
+                // Requests behind the first of a batch came in the same read (or earlier).
+                first_byte: if i == 0 && self.req_start != 0 {
+                    self.req_start
+                } else {
+                    now
+                },
+                head_parsed: now,
+                queued: now,
+                ..Timeline::default()
+            },
+            seq,
+            ..Trace::default()
+        }
     }
 }

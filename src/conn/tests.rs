@@ -117,14 +117,16 @@ impl Harness {
         let (done_tx, completions) = unbounded();
         let notifier = Notifier::new(done_tx, Arc::new(LoopWake::new(waker)));
         let (job_tx, jobs) = bounded(16);
+        let tel = crate::telemetry::Telemetry::new(1, true, false);
         let shared = PoolShared {
             notifier: notifier.clone(),
             draining: Arc::default(),
             skipped: Default::default(),
             stream_buffer_bytes: cfg.stream_buffer_bytes,
             reserve: Arc::default(),
+            tel: tel.0.clone(),
         };
-        let ctx = Ctx::new(cfg, job_tx, notifier, Instant::now());
+        let ctx = Ctx::new(cfg, job_tx, notifier, Instant::now(), tel.0);
         let io = Arc::new(Script::default());
         let conn = Conn::new(io.clone(), 0, 0, 1, ([127, 0, 0, 1], 9).into());
         Harness {
@@ -185,7 +187,8 @@ impl Harness {
         while let Ok(job) = self.jobs.try_recv() {
             ran += 1;
             let app: &dyn Handler = &app;
-            run(job, &mut DateCache::new(), &self.shared, app);
+            let stats = self.shared.tel.worker(0);
+            run(job, &mut DateCache::new(), &self.shared, app, stats);
         }
         while let Ok(c) = self.completions.try_recv() {
             self.ctx.outstanding -= 1;
@@ -456,7 +459,8 @@ fn a_pulled_stream_is_pulled_only_while_the_socket_takes_it() {
     let Ok(Job::Batch(b)) = h.jobs.try_recv() else {
         panic!("a batch")
     };
-    run(Job::Batch(b), &mut DateCache::new(), &h.shared, &app);
+    let stats = h.shared.tel.worker(0);
+    run(Job::Batch(b), &mut DateCache::new(), &h.shared, &app, stats);
     h.work();
     // The worker produced up to the stream buffer with the head, the loop could write
     // nothing: no pull is asked for, so no worker is busy for this client.

@@ -69,8 +69,18 @@ impl<T: Transport> Conn<T> {
             }
             ctx.bufs.put_read(b);
         }
-        ctx.bufs.put_reqs(std::mem::take(&mut done.reqs));
+        let mut reqs = std::mem::take(&mut done.reqs);
         self.recharge(ctx);
+        // Requests whose answers are not out yet: a streamed one is finished when its body
+        // ends, the rest when the write buffer is empty.
+        let stream_trace = if done.stream.is_some() {
+            reqs.iter()
+                .rposition(|m| m.trace.ran())
+                .map(|i| std::mem::take(&mut reqs[i].trace))
+        } else {
+            None
+        };
+        self.keep_unwritten(ctx, reqs);
         if let Some(reason) = deferred {
             // The close that waited for this batch.
             if let Some(u) = done.upload.take() {
@@ -120,10 +130,13 @@ impl<T: Transport> Conn<T> {
             return self.pump_upload(ctx);
         }
         if let Some((src, framing)) = done.stream.take() {
+            let stats = ctx.stats();
+            stats.bump(&stats.streams_started, 1);
             self.phase = Phase::Stream(Box::new(Streaming {
                 src: Some(src),
                 framing,
                 close: done.close,
+                trace: stream_trace,
             }));
             return self.pump_stream(ctx);
         }
@@ -180,6 +193,14 @@ impl<T: Transport> Conn<T> {
             Ok(n) => {
                 self.wpos += n;
                 self.sent += n as u64;
+                let stats = ctx.stats();
+                stats.bump(&stats.bytes_out, n as u64);
+                if let Phase::Stream(st) = &mut self.phase
+                    && let Some(t) = &mut st.trace
+                    && n > 0
+                {
+                    t.note_flush(ctx.tel.stamp(ctx.now));
+                }
             }
             Err(e) => return Err(Close::IoError(e.kind())),
         }
@@ -202,7 +223,30 @@ impl<T: Transport> Conn<T> {
         self.wbuf.clear();
         self.wpos = 0;
         self.deadlines.write = None;
+        if !ctx.unwritten.is_empty() {
+            ctx.finish_unwritten(self.token, self.gen_, self.id, ctx.stamp());
+        }
         Ok(true)
+    }
+
+    /// Keeps the requests whose answers are still to be written (the worker wrote none or
+    /// part of them), to stamp them when the write buffer is empty.
+    fn keep_unwritten(&mut self, ctx: &mut Ctx, mut reqs: Vec<crate::pool::ReqMeta>) {
+        reqs.retain(|m| m.trace.ran());
+        if reqs.is_empty() {
+            ctx.bufs.put_reqs(reqs);
+            return;
+        }
+        if let Some(e) = ctx
+            .unwritten
+            .iter_mut()
+            .find(|(t, g, _)| *t == self.token && *g == self.gen_)
+        {
+            e.2.append(&mut reqs);
+            ctx.bufs.put_reqs(reqs);
+        } else {
+            ctx.unwritten.push((self.token, self.gen_, reqs));
+        }
     }
 
     /// Writes the answers; once they are out, keeps the connection alive, closes it, or
@@ -395,7 +439,16 @@ impl<T: Transport> Conn<T> {
             encode::write_last_chunk(&mut self.wbuf);
         }
         trace!("conn={} stream ended", self.id);
+        let stats = ctx.stats();
+        stats.bump(&stats.streams_ended, 1);
         let close = matches!(&self.phase, Phase::Stream(s) if s.close);
+        if let Phase::Stream(st) = &mut self.phase
+            && let Some(t) = st.trace.take()
+        {
+            // Stamped when the last chunk is handed to the socket (a full socket may
+            // still hold its last bytes).
+            t.finish(&ctx.tel, &ctx.tel.loop_stats, self.id, ctx.stamp());
+        }
         self.phase = Phase::Write(if close {
             After::Close
         } else {

@@ -27,6 +27,7 @@ use crate::http::{Method, Version};
 use crate::request::{Batch, BodyRef, CancelFlag, Request};
 use crate::response::{Body, Response, StreamBody};
 use crate::stream::StreamSrc;
+use crate::telemetry::{self, Stats, Trace};
 use crate::upgrade::{OnUpgrade, Upgraded};
 use crate::upload::Sink;
 
@@ -49,6 +50,8 @@ pub(crate) struct ReqMeta {
     /// The loop's keep-alive verdict for this request (client asked to close, HTTP/1.0
     /// without keep-alive, request limit reached): the response says `Connection: close`.
     pub close: bool,
+    /// Its stages so far, and what the metrics need once its answer is written.
+    pub trace: Trace,
 }
 
 /// What the loop and a worker tell each other about one batch, beside the request's
@@ -239,6 +242,8 @@ pub(crate) struct PoolShared {
     pub stream_buffer_bytes: usize,
     /// The workers held in reserve for blocking handlers.
     pub reserve: Arc<Reserve>,
+    /// Stage timings and counters; each worker writes only its own shard.
+    pub tel: Arc<telemetry::Shared>,
 }
 
 /// Starts one worker per core (at most `n`) reading jobs from `rx`; the others, up to `n`,
@@ -259,7 +264,7 @@ pub(crate) fn spawn_workers(
             let in_reserve = i >= hot;
             let mut group = threads.lock().unwrap_or_else(|e| e.into_inner());
             group.spawn(format!("h1-worker-{i}"), move || {
-                worker(rx, shared, app, in_reserve)
+                worker(rx, shared, app, in_reserve, i)
             })
         }
     };
@@ -276,28 +281,45 @@ pub(crate) fn spawn_workers(
     Ok(())
 }
 
-fn worker(rx: Receiver<Job>, shared: Arc<PoolShared>, app: Arc<dyn Handler>, in_reserve: bool) {
+fn worker(
+    rx: Receiver<Job>,
+    shared: Arc<PoolShared>,
+    app: Arc<dyn Handler>,
+    in_reserve: bool,
+    i: usize,
+) {
     let mut date = DateCache::new();
+    let stats = shared.tel.worker(i);
+    let run_counted = |job, date: &mut DateCache| {
+        stats.set(&stats.busy, 1);
+        run(job, date, &shared, &*app, stats);
+        stats.set(&stats.busy, 0);
+        shared.reserve.finished.fetch_add(1, Ordering::Relaxed);
+    };
     if !in_reserve {
         while let Ok(job) = rx.recv() {
-            run(job, &mut date, &shared, &*app);
-            shared.reserve.finished.fetch_add(1, Ordering::Relaxed);
+            run_counted(job, &mut date);
         }
         return;
     }
     while shared.reserve.wait() {
         trace!("a reserve worker was released");
         while let Ok(job) = rx.try_recv() {
-            run(job, &mut date, &shared, &*app);
-            shared.reserve.finished.fetch_add(1, Ordering::Relaxed);
+            run_counted(job, &mut date);
         }
     }
 }
 
-/// Does one job and reports to the loop.
-pub(crate) fn run(job: Job, date: &mut DateCache, shared: &PoolShared, app: &dyn Handler) {
+/// Does one job and reports to the loop; `stats` is this worker's shard.
+pub(crate) fn run(
+    job: Job,
+    date: &mut DateCache,
+    shared: &PoolShared,
+    app: &dyn Handler,
+    stats: &Stats,
+) {
     match job {
-        Job::Batch(b) => run_batch(b, date, shared, app),
+        Job::Batch(b) => run_batch(b, date, shared, app, stats),
         Job::Pull(mut p) => {
             let end = pull_pieces(&mut p.pull, p.framing, p.want, &mut p.out);
             shared.notifier.send(Completion::Pulled(Pulled {
@@ -338,7 +360,13 @@ fn unix_secs() -> u64 {
 }
 
 /// Runs one batch, writes its answers when it holds the socket, and reports to the loop.
-fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: &dyn Handler) {
+fn run_batch(
+    mut job: BatchJob,
+    date: &mut DateCache,
+    shared: &PoolShared,
+    app: &dyn Handler,
+    stats: &Stats,
+) {
     let date = *date.get(unix_secs());
     let (right, signal) = (job.right.take(), job.signal.clone());
     if signal.is_conn_closed() {
@@ -360,7 +388,7 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
         shared.notifier.wake();
         return;
     }
-    let mut done = run_job(job, app, &date, shared);
+    let mut done = run_job(job, app, &date, shared, stats);
     if let Some((StreamSrc::Pull(pull), framing)) = &mut done.stream {
         // The first pieces go out with the head: a short stream is answered whole,
         // with no round trip to the loop.
@@ -386,7 +414,12 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
                     "conn={} response written by the worker: {n} bytes",
                     done.conn_id
                 );
+                stats.bump(&stats.bytes_out, n as u64);
                 done.written = n;
+                if n == done.out.len() && done.upload.is_none() {
+                    // Every answer is out: their requests are finished here.
+                    finish_traces(&mut done, shared, stats, shared.tel.now());
+                }
                 // The loop must act now for a partial write, a close, an upload to read,
                 // an upgrade to hand over, or requests handed back to parse.
                 urgent = n < done.out.len()
@@ -398,6 +431,7 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
             Err(e) => {
                 debug!("conn={} write failed: {e}", done.conn_id);
                 done.write_failed = true;
+                finish_traces(&mut done, shared, stats, 0);
             }
         }
     }
@@ -412,6 +446,15 @@ fn run_batch(mut job: BatchJob, date: &mut DateCache, shared: &PoolShared, app: 
     }
 }
 
+/// Records the requests of a batch whose answers are written (`written` 0: never will be).
+fn finish_traces(done: &mut Done, shared: &PoolShared, stats: &Stats, written: u64) {
+    for m in done.reqs.drain(..) {
+        if m.trace.ran() {
+            m.trace.finish(&shared.tel, stats, done.conn_id, written);
+        }
+    }
+}
+
 /// Encoded answers after which a worker stops running the batch's handlers and hands the
 /// remaining requests back to the loop: a client that pipelines many requests for large
 /// answers and never reads must not make one batch buffer them all.
@@ -421,7 +464,14 @@ const BATCH_OUT_CAP: usize = 256 * 1024;
 /// rest go back to the loop (`Done::resume_at`) — after a streamed response (the requests
 /// behind it must not run before its body is produced, RFC 9112 §9.3.2) or once
 /// `BATCH_OUT_CAP` bytes are encoded; stops for good after a `Connection: close`.
-fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolShared) -> Done {
+fn run_job(
+    mut job: BatchJob,
+    app: &dyn Handler,
+    date: &[u8; 29],
+    shared: &PoolShared,
+    stats: &Stats,
+) -> Done {
+    let tel = &*shared.tel;
     let n = job.reqs.len();
     let mut out = std::mem::take(&mut job.out);
     let mut stream: Option<(StreamSrc, StreamFraming)> = None;
@@ -453,8 +503,13 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
             job.peer,
             job.conn_id,
         );
-        // Only timed when the trace line will be written (a clock read per request).
-        let t0 = log::log_enabled!(log::Level::Trace).then(Instant::now);
+        if tel.stages {
+            meta.trace.tl.handler_start = tel.now();
+        }
+        trace!(
+            "conn={} req={} stage=handler_start",
+            job.conn_id, meta.trace.seq
+        );
         let resp = match catch_unwind(AssertUnwindSafe(|| app.call(&mut req))) {
             Ok(r) => r,
             Err(p) => {
@@ -472,22 +527,14 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
                 Response::error(500, "")
             }
         };
-        if let Some(t0) = t0 {
-            trace!(
-                "conn={} handler ran in {:?}: {} {} -> {}",
-                job.conn_id,
-                t0.elapsed(),
-                req.method_str(),
-                req.path(),
-                resp.status()
-            );
-        }
+        let mut resp = resp;
+        let meta = &mut job.reqs[i];
+        trace_handler_end(meta, &req, &mut resp, tel, stats, streamed);
         drop(req);
         c |= resp.wants_close();
         if i + 1 == n && shared.draining.load(Ordering::Acquire) {
             c = true;
         }
-        let mut resp = resp;
         match (resp.sink.take(), streamed) {
             (Some(sink), true) => {
                 // The body is read by the loop and fed to the sink; the answer comes when
@@ -559,7 +606,8 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
             n - next
         );
     }
-    job.reqs.clear();
+    // The requests that ran keep their traces until their answers are written.
+    job.reqs.truncate(next);
     let mut done = Done::answer(job.token, job.gen_, job.conn_id, out, close);
     done.stream = stream;
     done.resume_at = resume_at;
@@ -569,6 +617,53 @@ fn run_job(mut job: BatchJob, app: &dyn Handler, date: &[u8; 29], shared: &PoolS
     done.batch = Some(std::mem::take(&mut job.batch));
     done.reqs = std::mem::take(&mut job.reqs);
     done
+}
+
+/// The handler returned: stamps the end, counts the request, builds its record for the
+/// ring (when recording) and adds `Server-Timing` (when asked).
+fn trace_handler_end(
+    meta: &mut ReqMeta,
+    req: &Request,
+    resp: &mut Response,
+    tel: &telemetry::Shared,
+    stats: &Stats,
+    upload: bool,
+) {
+    let t = &mut meta.trace;
+    if tel.stages {
+        t.tl.handler_end = tel.now();
+    }
+    t.status = resp.status();
+    t.route = None; // ROUTE: set from the router once it records the match
+    trace!(
+        "conn={} req={} stage=handler_end status={}",
+        req.conn_id(),
+        t.seq,
+        t.status
+    );
+    // An upload's answer comes when its sink is done: it is not counted here.
+    if !(upload && resp.sink.is_some()) {
+        stats.count_request(meta.head.method, t.status, t.route.as_ref());
+    }
+    stats.observe_handler(&t.tl);
+    if tel.recording() {
+        let mut rec = telemetry::record_of(req, t.seq);
+        rec.route = t.route.clone();
+        rec.streamed = resp.is_stream();
+        t.record = Some(rec);
+    }
+    if tel.server_timing {
+        let ms = |d: Option<std::time::Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        resp.set_header(
+            "Server-Timing",
+            format!(
+                "parse;dur={:.3}, queue;dur={:.3}, handler;dur={:.3}",
+                ms(t.tl.parse()),
+                ms(t.tl.queue_wait()),
+                ms(t.tl.handler())
+            ),
+        );
+    }
 }
 
 /// What the Connection field of an answer says.
