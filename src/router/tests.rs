@@ -308,3 +308,78 @@ fn redirect_locations_cannot_leave_the_site() {
         );
     }
 }
+
+fn info(pattern: &str, methods: &[&str], group: Option<&str>) -> RouteInfo {
+    RouteInfo {
+        pattern: pattern.to_string(),
+        methods: methods.iter().map(|m| m.to_string()).collect(),
+        group: group.map(str::to_string),
+    }
+}
+
+#[test]
+fn route_table_lists_patterns_methods_and_groups_in_a_stable_order() {
+    let routes: [(Option<&str>, &str, &str); 9] = [
+        (None, "GET", "/healthz"),
+        (Some("/api/v1"), "POST", "/users"),
+        (Some("/api/v1"), "GET", "/users"),
+        (Some("/api/v1"), "PUT", "/users/{id}"),
+        (Some("/api/v1"), "GET", "/users/{id}"),
+        (None, "*", "/static/"),
+        (None, "HEAD", "/healthz"),
+        (None, "PATCH", "/api/v1/users"),
+        (Some("/api/v1"), "*", ""),
+    ];
+    let want = [
+        info("/api/v1", &["*"], Some("/api/v1")),
+        info("/api/v1/users", &["GET", "POST"], Some("/api/v1")),
+        info("/api/v1/users", &["PATCH"], None),
+        info("/api/v1/users/{id}", &["GET", "PUT"], Some("/api/v1")),
+        info("/healthz", &["GET", "HEAD"], None),
+        info("/static/", &["*"], None),
+    ];
+    // Same table whatever the registration order (reversed, and two rotations).
+    let orders: [Vec<usize>; 3] = [
+        (0..routes.len()).collect(),
+        (0..routes.len()).rev().collect(),
+        (0..routes.len()).map(|i| (i + 4) % routes.len()).collect(),
+    ];
+    for order in orders {
+        let mut r = Router::new();
+        for &i in &order {
+            match routes[i] {
+                (None, method, pattern) => r.route(method, pattern, says("x")),
+                (Some(prefix), method, pattern) => {
+                    r.group(prefix).route(method, pattern, says("x"));
+                    &mut r
+                }
+            };
+        }
+        assert_eq!(r.routes(), want, "order {order:?}");
+    }
+    assert_eq!(Router::new().routes(), []);
+}
+
+#[test]
+fn route_table_names_the_full_prefix_of_nested_groups() {
+    let mut r = Router::new();
+    {
+        let mut api = r.group("/api");
+        api.get("/ping", says("pong"));
+        api.group("/v2").get("/users/{id}", says("user"));
+    }
+    assert_eq!(
+        r.routes(),
+        [
+            info("/api/ping", &["GET"], Some("/api")),
+            info("/api/v2/users/{id}", &["GET"], Some("/api/v2")),
+        ]
+    );
+    // A refused registration leaves no line behind.
+    assert!(
+        r.group("/api")
+            .try_route("GET", "/ping", says("x"))
+            .is_err()
+    );
+    assert_eq!(r.routes().len(), 2);
+}
