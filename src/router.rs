@@ -76,7 +76,8 @@
 //!
 //! [`Router::routes`] lists what is registered: each path pattern with its methods and
 //! the [`Group`] prefix it came through, in a stable order (for a `/debug/routes` page
-//! or a start-up log).
+//! or a start-up log). Once the router picked a route, [`Request::route`] gives its
+//! pattern to the handler and to the middleware around the router (a metrics label).
 //!
 //! # Warning
 //! `{name...}` values are decoded as a whole, so `/files/a%2F..%2Fb` gives `a/../b`:
@@ -102,6 +103,9 @@ use pattern::{Pattern, Seg, clean, is_clean};
 /// A registered pattern and what answers it.
 struct Route {
     pattern: Pattern,
+    /// The path part of `pattern`, shared with every request it matches
+    /// ([`Request::route`]) so that naming the route costs no allocation per request.
+    path: Arc<str>,
     handler: Box<dyn Handler>,
     /// The group prefix the route was registered through (`None`: on the router itself),
     /// for [`Router::routes`].
@@ -364,7 +368,7 @@ impl Router {
     pub fn routes(&self) -> Vec<RouteInfo> {
         let mut table: Vec<RouteInfo> = Vec::new();
         for route in &self.routes {
-            let pattern = route.pattern.path();
+            let pattern = &*route.path;
             let group = route.group.as_deref();
             let method = route.pattern.method.as_deref().unwrap_or("*").to_string();
             match table
@@ -403,6 +407,7 @@ impl Router {
         log::debug!("route {} registered", pattern.text);
         self.root.insert(&pattern.segs, self.routes.len());
         self.routes.push(Route {
+            path: pattern.path().into(),
             pattern,
             handler,
             group: group.map(Into::into),
@@ -522,11 +527,13 @@ fn set_params(route: &Route, req: &mut Request, cleaned: Option<&str>) {
 impl Handler for Router {
     fn call(&self, req: &mut Request) -> Response {
         req.clear_params();
+        req.set_route(None);
         match self.decide(req) {
             Outcome::Route(i, cleaned) => {
                 let route = &self.routes[i];
                 log::trace!("conn {}: route {}", req.conn_id(), route.pattern.text);
                 set_params(route, req, cleaned.as_deref());
+                req.set_route(Some(route.path.clone()));
                 route.handler.call(req)
             }
             Outcome::Redirect(location) => {
