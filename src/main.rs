@@ -2,8 +2,9 @@
 //!
 //! Configuration: every `Config` field from `H1_*` variables, overridden by flags
 //! (`--addr`, `--workers`, … — see `--help` and docs/CONFIG.md); the API token from
-//! `DEMO_API_TOKEN`. SIGINT/SIGTERM drain it and it exits 0. Thin on purpose: the routes
-//! live in `demo/`, the engine in the library.
+//! `DEMO_API_TOKEN`. SIGINT/SIGTERM drain it and it exits 0. `--routes` prints the route
+//! table and exits without binding. Thin on purpose: the routes live in `demo/`, the
+//! engine in the library.
 
 mod demo;
 
@@ -14,7 +15,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cfg = match config_from_env_and_args(std::env::args().skip(1).collect()) {
         Ok(Some(cfg)) => cfg,
-        Ok(None) => return, // --help / --version printed
+        Ok(None) => return, // --help / --version / --routes printed
         Err(msg) => {
             eprintln!("h1server: {msg}");
             eprintln!("(run `h1server --help` for the settings)");
@@ -59,7 +60,8 @@ fn run(cfg: Config) -> std::io::Result<()> {
 
 /// Environment first, then flags (flags win): both are gathered first and applied once,
 /// so a flag can override a bad variable, and every error names what the user typed
-/// (the flag or the variable) with its value. `Ok(None)` when `--help`/`--version` ran.
+/// (the flag or the variable) with its value. `Ok(None)` when `--help`/`--version`/
+/// `--routes` ran.
 fn config_from_env_and_args(args: Vec<String>) -> Result<Option<Config>, String> {
     // field name -> (what the user typed to name it, value)
     let mut given: Vec<(&'static str, String, String)> = FIELDS
@@ -75,6 +77,10 @@ fn config_from_env_and_args(args: Vec<String>) -> Result<Option<Config>, String>
             }
             "-V" | "--version" => {
                 println!("h1server {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            "--routes" => {
+                print_routes();
                 return Ok(None);
             }
             _ => {}
@@ -120,7 +126,10 @@ fn print_help() {
         "h1server {} — the demo service\n",
         env!("CARGO_PKG_VERSION")
     );
-    println!("usage: h1server [--flag value | --flag=value]...\n");
+    println!("usage: h1server [--flag value | --flag=value]...");
+    println!("       h1server --routes | --help | --version\n");
+    println!("  --routes  print the route table (methods, pattern, group) and exit");
+    println!("            without binding; GET /debug/routes serves it as JSON\n");
     println!("Every setting is also read from its environment variable; a flag wins.\n");
     let w = FIELDS.iter().map(|f| f.flag.len()).max().unwrap_or(10);
     for f in FIELDS {
@@ -133,4 +142,24 @@ fn print_help() {
         "\n  DEMO_API_TOKEN          bearer token of the users API (default: dev-token, with a warning)"
     );
     println!("  RUST_LOG                log filter, e.g. info, debug, h1server=trace");
+}
+
+/// The demo's route table, one line per pattern: methods, pattern, group (`-` for none),
+/// in columns. The token does not matter here: nothing is served.
+fn print_routes() {
+    let app = demo::App::new(env!("CARGO_PKG_VERSION"), String::new());
+    let rows: Vec<(String, String, String)> = app
+        .router()
+        .routes()
+        .into_iter()
+        .map(|r| {
+            let group = r.group.unwrap_or_else(|| "-".to_string());
+            (r.methods.join(","), r.pattern, group)
+        })
+        .collect();
+    let wm = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let wp = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (methods, pattern, group) in rows {
+        println!("{methods:wm$}  {pattern:wp$}  {group}");
+    }
 }

@@ -113,6 +113,9 @@ pub struct Request {
     conn_id: u64,
     /// Path parameters captured by the router (`/parcels/{id}` → `id`).
     params: Vec<(Arc<str>, String)>,
+    /// The pattern of the route the router picked (`/parcels/{id}`), for metrics labels
+    /// and logs: a clone of the route's own `Arc`, so setting it never allocates.
+    route: Option<Arc<str>>,
     /// Typed values middleware leaves for handlers (the principal, the request id…).
     extensions: Extensions,
 }
@@ -179,6 +182,7 @@ impl Request {
             peer,
             conn_id,
             params: Vec::new(),
+            route: None,
             extensions: Extensions::default(),
         }
     }
@@ -376,6 +380,36 @@ impl Request {
     /// Removes every path parameter (the router, before matching).
     pub fn clear_params(&mut self) {
         self.params.clear();
+    }
+
+    /// The path pattern of the route that matched this request, group prefix included
+    /// (`"/parcels/{id}"`, `"/api/v1/users/{id}"`): a label with few values, for metrics
+    /// and logs, where the path itself would make one series per id. The method is not
+    /// part of it (see [`method_str`](Request::method_str)).
+    ///
+    /// Set by the [`Router`](crate::Router) before it calls the route's handler, so
+    /// middleware around the router sees it once `next.run(req)` returns, and the
+    /// handler and the group's middleware see it at once. `None` before routing, and
+    /// when the router answered itself: `404` (also through its `not_found` handler),
+    /// `405`, or a `301` redirect. With a router inside another, the inner one's pattern.
+    ///
+    /// ```
+    /// use h1server::{testing::TestRequest, Request, Response, Router};
+    ///
+    /// let mut r = Router::new();
+    /// r.get("/parcels/{id}", |req: &mut Request| {
+    ///     Response::text(req.route().unwrap_or("?").to_string())
+    /// });
+    /// assert_eq!(TestRequest::get("/parcels/7").run(&r).body_bytes(), b"/parcels/{id}");
+    /// ```
+    pub fn route(&self) -> Option<&str> {
+        self.route.as_deref()
+    }
+
+    /// Records the matched route's pattern (the router, when it picks a route; `None`
+    /// before matching).
+    pub(crate) fn set_route(&mut self, pattern: Option<Arc<str>>) {
+        self.route = pattern;
     }
 
     /// The first value of query parameter `name`, percent-decoded (`+` is a space).

@@ -72,6 +72,13 @@
 //! `GET /{x}`). Because accepted patterns never conflict, the precedence above always
 //! picks the one most specific match.
 //!
+//! ## The route table
+//!
+//! [`Router::routes`] lists what is registered: each path pattern with its methods and
+//! the [`Group`] prefix it came through, in a stable order (for a `/debug/routes` page
+//! or a start-up log). Once the router picked a route, [`Request::route`] gives its
+//! pattern to the handler and to the middleware around the router (a metrics label).
+//!
 //! # Warning
 //! `{name...}` values are decoded as a whole, so `/files/a%2F..%2Fb` gives `a/../b`:
 //! check such a value before using it as a file path.
@@ -96,7 +103,34 @@ use pattern::{Pattern, Seg, clean, is_clean};
 /// A registered pattern and what answers it.
 struct Route {
     pattern: Pattern,
+    /// The path part of `pattern`, shared with every request it matches
+    /// ([`Request::route`]) so that naming the route costs no allocation per request.
+    path: Arc<str>,
     handler: Box<dyn Handler>,
+    /// The group prefix the route was registered through (`None`: on the router itself),
+    /// for [`Router::routes`].
+    group: Option<Box<str>>,
+}
+
+/// One line of the route table [`Router::routes`] returns: a path pattern, the methods
+/// registered for it, and the group it was registered through.
+///
+/// Routes on the same pattern and through the same group share one `RouteInfo`. With
+/// the cargo feature `json` it serialises as
+/// `{"pattern": "/users/{id}", "methods": ["GET", "PUT"], "group": "/api/v1"}`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "json", derive(serde::Serialize))]
+pub struct RouteInfo {
+    /// The path pattern as registered, group prefix included: `/api/v1/users/{id}`.
+    pub pattern: String,
+    /// The methods registered for the pattern, sorted; `"*"` stands for a route for
+    /// every method ([`Router::any`], or `route("*", …)`). A `GET` route also answers
+    /// `HEAD`, which is listed only when it was registered itself.
+    pub methods: Vec<String>,
+    /// The prefix of the [`Group`] the routes were registered through, as the group
+    /// holds it (a nested group's prefix includes its parents'); `None` for routes
+    /// registered on the router itself.
+    pub group: Option<String>,
 }
 
 /// One trie node: the routes whose patterns reach this point after the same segments.
@@ -287,7 +321,7 @@ impl Router {
         pattern: &str,
         h: impl Handler,
     ) -> Result<&mut Self, RouteError> {
-        self.add(method, pattern, Box::new(h))?;
+        self.add(method, pattern, Box::new(h), None)?;
         Ok(self)
     }
 
@@ -307,11 +341,62 @@ impl Router {
         self
     }
 
+    /// The route table: one [`RouteInfo`] per path pattern and group, sorted by pattern,
+    /// then methods, then group (routes registered on the router itself first), so the
+    /// order does not depend on the registration order. For a `/debug/routes` page, a
+    /// start-up log, or to check that every route has a metrics label.
+    ///
+    /// ```
+    /// use h1server::{router::RouteInfo, Request, Response, Router};
+    ///
+    /// let ok = |_: &mut Request| Response::text("ok");
+    /// let mut r = Router::new();
+    /// r.group("/api").post("/users", ok).get("/users", ok);
+    /// r.any("/", ok);
+    /// assert_eq!(
+    ///     r.routes(),
+    ///     [
+    ///         RouteInfo { pattern: "/".into(), methods: vec!["*".into()], group: None },
+    ///         RouteInfo {
+    ///             pattern: "/api/users".into(),
+    ///             methods: vec!["GET".into(), "POST".into()],
+    ///             group: Some("/api".into()),
+    ///         },
+    ///     ]
+    /// );
+    /// ```
+    pub fn routes(&self) -> Vec<RouteInfo> {
+        let mut table: Vec<RouteInfo> = Vec::new();
+        for route in &self.routes {
+            let pattern = &*route.path;
+            let group = route.group.as_deref();
+            let method = route.pattern.method.as_deref().unwrap_or("*").to_string();
+            match table
+                .iter_mut()
+                .find(|i| i.pattern == pattern && i.group.as_deref() == group)
+            {
+                Some(info) => info.methods.push(method),
+                None => table.push(RouteInfo {
+                    pattern: pattern.to_string(),
+                    methods: vec![method],
+                    group: group.map(str::to_string),
+                }),
+            }
+        }
+        for info in &mut table {
+            info.methods.sort_unstable();
+        }
+        // Field order: pattern, then methods, then group.
+        table.sort_unstable();
+        table
+    }
+
     fn add(
         &mut self,
         method: &str,
         path: &str,
         handler: Box<dyn Handler>,
+        group: Option<&str>,
     ) -> Result<(), RouteError> {
         let pattern = Pattern::parse(method, path)?;
         for old in &self.routes {
@@ -321,7 +406,12 @@ impl Router {
         }
         log::debug!("route {} registered", pattern.text);
         self.root.insert(&pattern.segs, self.routes.len());
-        self.routes.push(Route { pattern, handler });
+        self.routes.push(Route {
+            path: pattern.path().into(),
+            pattern,
+            handler,
+            group: group.map(Into::into),
+        });
         Ok(())
     }
 
@@ -437,11 +527,13 @@ fn set_params(route: &Route, req: &mut Request, cleaned: Option<&str>) {
 impl Handler for Router {
     fn call(&self, req: &mut Request) -> Response {
         req.clear_params();
+        req.set_route(None);
         match self.decide(req) {
             Outcome::Route(i, cleaned) => {
                 let route = &self.routes[i];
                 log::trace!("conn {}: route {}", req.conn_id(), route.pattern.text);
                 set_params(route, req, cleaned.as_deref());
+                req.set_route(Some(route.path.clone()));
                 route.handler.call(req)
             }
             Outcome::Redirect(location) => {
@@ -543,8 +635,9 @@ impl Group<'_> {
             let layers = self.layers.iter();
             Box::new(layers.fold(Stack::new(h), |stack, mw| stack.with_arc(mw.clone())))
         };
+        let path = join(&self.prefix, pattern);
         self.router
-            .add(method, &join(&self.prefix, pattern), handler)?;
+            .add(method, &path, handler, Some(&self.prefix))?;
         Ok(self)
     }
 

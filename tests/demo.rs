@@ -289,7 +289,13 @@ fn flags_override_env_and_bad_values_name_their_source() {
     let help = Command::new(&bin).arg("--help").output().unwrap();
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
-    for flag in ["--addr", "--workers", "--idle-timeout", "--max-body-bytes"] {
+    for flag in [
+        "--addr",
+        "--workers",
+        "--idle-timeout",
+        "--max-body-bytes",
+        "--routes",
+    ] {
         assert!(text.contains(flag), "--help lists {flag}: {text}");
     }
     assert!(
@@ -351,4 +357,87 @@ fn flags_override_env_and_bad_values_name_their_source() {
         200
     );
     let _ = child.0.kill();
+}
+
+/// `h1server --routes`, with the configured address already taken (binding it would
+/// fail with exit 1): its stdout, one line per route, split into columns.
+fn routes_flag_table() -> Vec<Vec<String>> {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = Command::new(built_binary("h1server", false))
+        .env("H1_ADDR", taken.local_addr().unwrap().to_string())
+        .arg("--routes")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "--routes must exit 0 without binding: {out:?}"
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn routes_flag_prints_methods_pattern_and_group_sorted_by_pattern() {
+    let table = routes_flag_table();
+    for want in [
+        ["GET,POST", "/api/v1/users", "/api/v1"],
+        ["GET,PUT", "/api/v1/users/{id}", "/api/v1"],
+        ["GET", "/parcels/{id}", "-"],
+        ["GET", "/debug/routes", "-"],
+        ["GET", "/{$}", "-"],
+    ] {
+        assert!(
+            table.iter().any(|row| row == &want),
+            "{want:?} in {table:?}"
+        );
+    }
+    assert!(table.iter().all(|row| row.len() == 3), "{table:?}");
+    let patterns: Vec<&str> = table.iter().map(|row| row[1].as_str()).collect();
+    assert!(patterns.is_sorted(), "{patterns:?}");
+}
+
+#[test]
+fn debug_routes_serves_the_same_table_as_json() {
+    let d = start_demo(&[]);
+    let resp = roundtrip(d.addr, b"GET /debug/routes HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.header("Content-Type"), Some("application/json"));
+    let json: serde_json::Value = serde_json::from_slice(&resp.body).expect("a JSON body");
+    let routes = json.as_array().expect("a JSON array");
+    assert!(
+        routes.contains(&serde_json::json!({
+            "pattern": "/api/v1/users",
+            "methods": ["GET", "POST"],
+            "group": "/api/v1",
+        })),
+        "{json}"
+    );
+    assert!(
+        routes.contains(&serde_json::json!({
+            "pattern": "/parcels/{id}", "methods": ["GET"], "group": null,
+        })),
+        "{json}"
+    );
+    // Row for row what `--routes` prints.
+    let as_rows: Vec<Vec<String>> = routes
+        .iter()
+        .map(|r| {
+            let methods: Vec<&str> = r["methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap())
+                .collect();
+            let group = r["group"].as_str().unwrap_or("-");
+            vec![
+                methods.join(","),
+                r["pattern"].as_str().unwrap().to_string(),
+                group.to_string(),
+            ]
+        })
+        .collect();
+    assert_eq!(as_rows, routes_flag_table());
 }

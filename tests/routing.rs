@@ -1,6 +1,6 @@
 //! The router at the wire: path parameters, 404, 405 with `Allow`, HEAD served by a
-//! GET route, most-specific-wins, group middleware, and the redirects of non-canonical
-//! paths and missing trailing slashes.
+//! GET route, most-specific-wins, group middleware, the redirects of non-canonical
+//! paths and missing trailing slashes, and the matched pattern on the request.
 //!
 //! Every test starts a real server on 127.0.0.1:0 and speaks raw bytes over a socket
 //! with a read timeout (see `support`).
@@ -9,7 +9,7 @@ mod support;
 use support::*;
 
 use h1server::middleware::Next;
-use h1server::{Request, Response, Router};
+use h1server::{Request, Response, Router, Stack};
 
 /// The application every test talks to.
 ///
@@ -136,4 +136,39 @@ fn subtree_root_without_its_trailing_slash_is_redirected() {
         request(&srv, "GET", "/docs/a/b").text(),
         "docs at /docs/a/b\n"
     );
+}
+
+#[test]
+fn middleware_around_the_router_labels_each_pipelined_request_with_its_pattern() {
+    // What a metrics middleware does: label the response with the route after routing.
+    let labelled = Stack::new(app()).with(|req: &mut Request, next: Next<'_>| {
+        let mut resp = next.run(req);
+        let label = req.route().unwrap_or("none").to_string();
+        resp.set_header("X-Route", label);
+        resp
+    });
+    let srv = TestServer::start(labelled);
+    let mut reader = Reader::new(srv.connect());
+    // One write, so the requests travel to a worker as one batch.
+    let expect = [
+        ("GET", "/parcels/7", 200, "/parcels/{id}"),
+        ("GET", "/api/ping", 200, "/api/ping"),
+        ("GET", "/nope", 404, "none"),
+        ("HEAD", "/users/me", 200, "/users/me"),
+        ("DELETE", "/parcels/1", 405, "none"),
+        ("GET", "/docs", 301, "none"),
+        ("GET", "/docs/a", 200, "/docs/"),
+    ];
+    let raw: String = expect
+        .iter()
+        .map(|(m, t, _, _)| format!("{m} {t} HTTP/1.1\r\nHost: test\r\n\r\n"))
+        .collect();
+    reader.send(raw.as_bytes());
+    for (method, target, status, route) in expect {
+        let resp = reader
+            .read_response_to(method)
+            .expect("connection closed before a response");
+        assert_eq!(resp.status, status, "{method} {target}");
+        assert_eq!(resp.header("X-Route"), Some(route), "{method} {target}");
+    }
 }

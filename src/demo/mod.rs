@@ -7,19 +7,21 @@
 //! | `GET /parcels/{id}` | parcel lookup (a path parameter) |
 //! | `GET`/`POST /api/v1/users`, `GET`/`PUT /api/v1/users/{id}` | users API: bearer auth, rate limit, idempotency |
 //! | `GET /events` | server-sent events from a broadcast hub |
+//! | `GET /debug/routes` | this table as JSON (`Router::routes`); `h1server --routes` prints it |
 //!
 //! Everything runs under recovery, request metadata, access log and a handler timeout.
 
 mod events;
 mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use h1server::health::Health;
 use h1server::middleware::{
     AccessLog, BearerAuth, Idempotency, RateLimit, Recovery, RequestId, Timeout,
 };
+use h1server::router::RouteInfo;
 use h1server::{Handler, Request, Response, Router, Stack};
 
 pub use events::Hub;
@@ -44,6 +46,15 @@ impl App {
 
     /// The routes wrapped in the base middleware stack.
     pub fn handler(&self) -> impl Handler + use<> {
+        Stack::new(self.router())
+            .with(Recovery)
+            .with(RequestId::default())
+            .with(AccessLog)
+            .with(Timeout::new(Duration::from_secs(10)))
+    }
+
+    /// The routes alone (what `--routes` lists).
+    pub fn router(&self) -> Router {
         let mut r = Router::new();
         r.get("/{$}", |_: &mut Request| {
             Response::text("parcel service is reachable\n")
@@ -65,10 +76,13 @@ impl App {
                 .with(Idempotency::new());
             users::routes(&mut api, &self.users);
         }
-        Stack::new(r)
-            .with(Recovery)
-            .with(RequestId::default())
-            .with(AccessLog)
-            .with(Timeout::new(Duration::from_secs(10)))
+        // The table is known only once every route (this one included) is registered.
+        let table: Arc<OnceLock<Vec<RouteInfo>>> = Arc::default();
+        let served = table.clone();
+        r.get("/debug/routes", move |_: &mut Request| {
+            Response::json(served.get().map_or(&[][..], Vec::as_slice))
+        });
+        let _ = table.set(r.routes());
+        r
     }
 }

@@ -100,6 +100,12 @@ impl Pattern {
         Ok(Pattern { method, segs, text })
     }
 
+    /// The path part of the pattern as registered: `/a/{id}` (the text without the method).
+    pub fn path(&self) -> &str {
+        let method = self.method.as_ref().map_or(0, |m| m.len() + 1);
+        &self.text[method..]
+    }
+
     /// True when the last segment is a `{name...}` or trailing-slash wildcard.
     pub fn ends_in_multi(&self) -> bool {
         matches!(self.segs.last(), Some(Seg::Multi(_)))
@@ -412,6 +418,10 @@ mod tests {
         assert_eq!(p("*", "/a").method, None);
         assert_eq!(p("*", "/a").text, "/a");
         assert_eq!(p("PUT", "/a").text, "PUT /a");
+        assert_eq!(
+            (p("*", "/a").path(), p("PUT", "/a/{x}").path()),
+            ("/a", "/a/{x}")
+        );
     }
 
     #[test]

@@ -308,3 +308,169 @@ fn redirect_locations_cannot_leave_the_site() {
         );
     }
 }
+
+fn info(pattern: &str, methods: &[&str], group: Option<&str>) -> RouteInfo {
+    RouteInfo {
+        pattern: pattern.to_string(),
+        methods: methods.iter().map(|m| m.to_string()).collect(),
+        group: group.map(str::to_string),
+    }
+}
+
+#[test]
+fn route_table_lists_patterns_methods_and_groups_in_a_stable_order() {
+    let routes: [(Option<&str>, &str, &str); 9] = [
+        (None, "GET", "/healthz"),
+        (Some("/api/v1"), "POST", "/users"),
+        (Some("/api/v1"), "GET", "/users"),
+        (Some("/api/v1"), "PUT", "/users/{id}"),
+        (Some("/api/v1"), "GET", "/users/{id}"),
+        (None, "*", "/static/"),
+        (None, "HEAD", "/healthz"),
+        (None, "PATCH", "/api/v1/users"),
+        (Some("/api/v1"), "*", ""),
+    ];
+    let want = [
+        info("/api/v1", &["*"], Some("/api/v1")),
+        info("/api/v1/users", &["GET", "POST"], Some("/api/v1")),
+        info("/api/v1/users", &["PATCH"], None),
+        info("/api/v1/users/{id}", &["GET", "PUT"], Some("/api/v1")),
+        info("/healthz", &["GET", "HEAD"], None),
+        info("/static/", &["*"], None),
+    ];
+    // Same table whatever the registration order (reversed, and two rotations).
+    let orders: [Vec<usize>; 3] = [
+        (0..routes.len()).collect(),
+        (0..routes.len()).rev().collect(),
+        (0..routes.len()).map(|i| (i + 4) % routes.len()).collect(),
+    ];
+    for order in orders {
+        let mut r = Router::new();
+        for &i in &order {
+            match routes[i] {
+                (None, method, pattern) => r.route(method, pattern, says("x")),
+                (Some(prefix), method, pattern) => {
+                    r.group(prefix).route(method, pattern, says("x"));
+                    &mut r
+                }
+            };
+        }
+        assert_eq!(r.routes(), want, "order {order:?}");
+    }
+    assert_eq!(Router::new().routes(), []);
+}
+
+#[test]
+fn route_table_names_the_full_prefix_of_nested_groups() {
+    let mut r = Router::new();
+    {
+        let mut api = r.group("/api");
+        api.get("/ping", says("pong"));
+        api.group("/v2").get("/users/{id}", says("user"));
+    }
+    assert_eq!(
+        r.routes(),
+        [
+            info("/api/ping", &["GET"], Some("/api")),
+            info("/api/v2/users/{id}", &["GET"], Some("/api/v2")),
+        ]
+    );
+    // A refused registration leaves no line behind.
+    assert!(
+        r.group("/api")
+            .try_route("GET", "/ping", says("x"))
+            .is_err()
+    );
+    assert_eq!(r.routes().len(), 2);
+}
+
+/// A handler answering the route pattern it sees (`-` for none).
+fn route_of(req: &mut Request) -> Response {
+    Response::text(req.route().unwrap_or("-").to_string())
+}
+
+/// `r` inside a stack whose middleware copies `req.route()` after the router returned
+/// into `X-Route` (what a metrics middleware does).
+fn labelled(r: Router) -> Stack {
+    Stack::new(r).with(|req: &mut Request, next: Next<'_>| {
+        let mut resp = next.run(req);
+        let label = req.route().unwrap_or("-").to_string();
+        resp.set_header("X-Route", label);
+        resp
+    })
+}
+
+#[test]
+fn matched_pattern_is_on_the_request_for_the_handler_and_the_middleware_around() {
+    let mut r = Router::new();
+    r.get("/parcels/{id}", route_of)
+        .any("/files/{path...}", route_of)
+        .get("/dir/", route_of)
+        .post("/a/{x}", route_of)
+        .not_found(route_of);
+    let app = labelled(r);
+    for (method, target, status, want) in [
+        ("GET", "/parcels/7", 200, "/parcels/{id}"),
+        ("HEAD", "/parcels/7", 200, "/parcels/{id}"),
+        ("DELETE", "/files/a/b", 200, "/files/{path...}"),
+        ("GET", "/dir/x/y", 200, "/dir/"),
+        // Matched against the cleaned path: still a route.
+        ("POST", "/a/./b", 200, "/a/{x}"),
+        // The router's own answers name no route.
+        ("GET", "/nowhere", 200, "-"), // the custom not_found handler
+        ("PUT", "/parcels/7", 405, "-"),
+        ("GET", "/dir", 301, "-"),
+        ("GET", "/parcels//7", 301, "-"),
+    ] {
+        let resp = TestRequest::new(method, target).run(&app);
+        assert_eq!(resp.status(), status, "{method} {target}");
+        assert_eq!(resp.header("X-Route"), Some(want), "{method} {target}");
+        if status == 200 && method != "HEAD" {
+            assert_eq!(body(&resp), want, "{method} {target}");
+        }
+    }
+}
+
+#[test]
+fn matched_pattern_through_groups_includes_the_prefix() {
+    let mut r = Router::new();
+    {
+        let mut api = r.group("/api/v1");
+        // Group middleware runs after the router picked the route: it sees it too.
+        api.with(|req: &mut Request, next: Next<'_>| {
+            let seen = req.route().unwrap_or("-").to_string();
+            let mut resp = next.run(req);
+            resp.set_header("X-Group-Saw", seen);
+            resp
+        });
+        api.get("/users/{id}", route_of).get("", route_of);
+        api.group("/admin").put("/users/{id}", route_of);
+    }
+    let app = labelled(r);
+    for (method, target, want) in [
+        ("GET", "/api/v1/users/7", "/api/v1/users/{id}"),
+        ("GET", "/api/v1", "/api/v1"),
+        ("PUT", "/api/v1/admin/users/7", "/api/v1/admin/users/{id}"),
+    ] {
+        let resp = TestRequest::new(method, target).run(&app);
+        assert_eq!((resp.status(), body(&resp)), (200, want), "{target}");
+        assert_eq!(resp.header("X-Route"), Some(want), "{target}");
+        assert_eq!(resp.header("X-Group-Saw"), Some(want), "{target}");
+    }
+    let resp = TestRequest::get("/api/v1/nope").run(&app);
+    assert_eq!((resp.status(), resp.header("X-Route")), (404, Some("-")));
+}
+
+#[test]
+fn a_route_left_on_the_request_is_cleared_when_nothing_matches() {
+    let mut r = Router::new();
+    r.get("/x", route_of);
+    let mut req = TestRequest::get("/x").build();
+    assert_eq!(req.route(), None);
+    assert_eq!(r.call(&mut req).status(), 200);
+    assert_eq!(req.route(), Some("/x"));
+    // The same request through a router that does not match it (a router mounted in
+    // another one answering 404) names no route.
+    assert_eq!(Router::new().call(&mut req).status(), 404);
+    assert_eq!(req.route(), None);
+}
