@@ -643,6 +643,8 @@ impl EventLoop {
                         }
                         if let Some((s, _)) = done.stream.take() {
                             s.close(&self.ctx.jobs);
+                            let stats = self.ctx.stats();
+                            stats.bump(&stats.streams_ended, 1);
                         }
                         if let Some(u) = done.upload.take() {
                             let _ = self.ctx.jobs.try_send(Job::UploadAbort(u.sink));

@@ -406,6 +406,12 @@ impl Request {
         self.route.as_deref()
     }
 
+    /// The matched route's pattern as the router shares it (for metrics labels: a clone is
+    /// a reference count, not a copy).
+    pub(crate) fn route_arc(&self) -> Option<&Arc<str>> {
+        self.route.as_ref()
+    }
+
     /// Records the matched route's pattern (the router, when it picks a route; `None`
     /// before matching).
     pub(crate) fn set_route(&mut self, pattern: Option<Arc<str>>) {

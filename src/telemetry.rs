@@ -636,6 +636,11 @@ impl Trace {
             self.status
         );
         if let Some(mut rec) = self.record.take() {
+            if rec.streamed && rec.flush_count == 0 && written != 0 {
+                // A short stream goes out whole with its head, in one write.
+                rec.flush_count = 1;
+                rec.flushes.push(written);
+            }
             rec.timeline = self.tl;
             rec.status = self.status;
             tel.push(Event::Request(rec));

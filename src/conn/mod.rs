@@ -524,6 +524,8 @@ impl<T: Transport> Conn<T> {
                 if let Some(t) = s.trace {
                     t.finish(&ctx.tel, &ctx.tel.loop_stats, self.id, 0);
                 }
+                let stats = ctx.stats();
+                stats.bump(&stats.streams_ended, 1);
             }
             Phase::Upload(u) => {
                 if let Some(sink) = u.sink {

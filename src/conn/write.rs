@@ -73,7 +73,7 @@ impl<T: Transport> Conn<T> {
         self.recharge(ctx);
         // Requests whose answers are not out yet: a streamed one is finished when its body
         // ends, the rest when the write buffer is empty.
-        let stream_trace = if done.stream.is_some() {
+        let mut stream_trace = if done.stream.is_some() {
             reqs.iter()
                 .rposition(|m| m.trace.ran())
                 .map(|i| std::mem::take(&mut reqs[i].trace))
@@ -81,6 +81,14 @@ impl<T: Transport> Conn<T> {
             None
         };
         self.keep_unwritten(ctx, reqs);
+        if done.stream.is_some() && (deferred.is_some() || done.write_failed) {
+            // The stream ends here, unsent (dropping `done` closes it).
+            let stats = ctx.stats();
+            stats.bump(&stats.streams_ended, 1);
+            if let Some(t) = stream_trace.take() {
+                t.finish(&ctx.tel, &ctx.tel.loop_stats, self.id, 0);
+            }
+        }
         if let Some(reason) = deferred {
             // The close that waited for this batch.
             if let Some(u) = done.upload.take() {
@@ -130,8 +138,6 @@ impl<T: Transport> Conn<T> {
             return self.pump_upload(ctx);
         }
         if let Some((src, framing)) = done.stream.take() {
-            let stats = ctx.stats();
-            stats.bump(&stats.streams_started, 1);
             self.phase = Phase::Stream(Box::new(Streaming {
                 src: Some(src),
                 framing,

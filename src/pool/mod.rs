@@ -399,8 +399,12 @@ fn run_batch(
                     encode::write_last_chunk(&mut done.out);
                 }
                 done.stream = None;
+                stats.bump(&stats.streams_ended, 1);
             }
-            PullEnd::Failed => done.stream_failed = true,
+            PullEnd::Failed => {
+                done.stream_failed = true;
+                stats.bump(&stats.streams_ended, 1);
+            }
         }
     }
     let mut urgent = true;
@@ -588,6 +592,7 @@ fn run_job(
         if let Encoded::Stream(s, framing) =
             encode_response(&mut out, resp, method, version, connect, date)
         {
+            stats.bump(&stats.streams_started, 1);
             if framing == StreamFraming::UntilClose {
                 c = true;
             }
@@ -634,7 +639,7 @@ fn trace_handler_end(
         t.tl.handler_end = tel.now();
     }
     t.status = resp.status();
-    t.route = None; // ROUTE: set from the router once it records the match
+    t.route = req.route_arc().cloned();
     trace!(
         "conn={} req={} stage=handler_end status={}",
         req.conn_id(),

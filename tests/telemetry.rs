@@ -1,0 +1,156 @@
+//! Stage timings and counters, seen from outside: requests over real sockets, then the
+//! server's `Telemetry` (its snapshot and its event ring) must tell what happened.
+
+mod support;
+
+use std::time::Duration;
+
+use h1server::telemetry::{Event, RequestRecord};
+use h1server::{Config, Request, Response, Router, Server};
+use support::*;
+
+fn app() -> Router {
+    let mut r = Router::new();
+    r.get("/items/{id}", |_: &mut Request| {
+        std::thread::sleep(Duration::from_millis(20));
+        Response::text("item\n")
+    });
+    r.get("/stream", |_: &mut Request| {
+        Response::stream((0..3).map(|i| format!("piece {i}\n").into_bytes()))
+    });
+    r
+}
+
+fn records(tel: &h1server::Telemetry) -> Vec<RequestRecord> {
+    tel.take_events(1000)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Request(r) => Some(*r),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_request_records_its_stages_in_order_and_the_counters_add_up() {
+    let server = Server::bind(test_config()).unwrap();
+    let tel = server.telemetry();
+    tel.record_requests(64);
+    let srv = TestServer::with_server(server, app());
+
+    let mut c = Reader::new(srv.connect());
+    // Two pipelined requests on one connection, then a 404, then a stream.
+    c.send(b"GET /items/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n\r\nGET /items/2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read_response().status, 200);
+    assert_eq!(c.read_response().status, 200);
+    c.send(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read_response().status, 404);
+    c.send(b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let s = c.read_response();
+    assert_eq!(s.status, 200);
+    assert!(c.is_closed());
+
+    let mut recs = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            recs.extend(records(&tel));
+            recs.len() >= 4
+        }),
+        "records: {recs:?}"
+    );
+    recs.sort_by_key(|r| r.seq);
+    let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    let routes: Vec<Option<&str>> = recs.iter().map(|r| r.route.as_deref()).collect();
+    assert_eq!(
+        routes,
+        [
+            Some("/items/{id}"),
+            Some("/items/{id}"),
+            None,
+            Some("/stream")
+        ]
+    );
+    let statuses: Vec<u16> = recs.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 200, 404, 200]);
+    for r in &recs {
+        let t = r.timeline;
+        let mut stamps: Vec<u64> = t.stamps().to_vec();
+        if r.seq != 1 {
+            assert_eq!(t.accepted, 0, "{r:?}");
+            stamps.remove(0);
+        }
+        assert!(stamps.iter().all(|&s| s > 0), "a stage is missing: {r:?}");
+        assert!(
+            stamps.windows(2).all(|w| w[0] <= w[1]),
+            "out of order: {r:?}"
+        );
+    }
+    // The handler slept 20 ms: its stage says so.
+    let h = recs[0].timeline.handler().unwrap();
+    assert!(h >= Duration::from_millis(20), "{h:?}");
+    // Secrets are not kept.
+    let auth = recs[0]
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .unwrap();
+    assert_eq!(auth.1, "[redacted]");
+    assert!(
+        recs[3].streamed && recs[3].flush_count >= 1,
+        "{:?}",
+        recs[3]
+    );
+
+    let snap = tel.snapshot();
+    assert_eq!(snap.accepted, 1);
+    let total: u64 = snap.requests.iter().map(|r| r.count).sum();
+    assert_eq!(total, 4, "{:?}", snap.requests);
+    let item = snap
+        .requests
+        .iter()
+        .find(|r| r.route.as_deref() == Some("/items/{id}"))
+        .unwrap();
+    assert_eq!((item.method, item.class, item.count), ("GET", 2, 2));
+    let handler = &snap.stages.iter().find(|s| s.0 == "handler").unwrap().1;
+    assert_eq!(handler.count(), 4);
+    assert!(handler.sum >= Duration::from_millis(40));
+    let write = &snap.stages.iter().find(|s| s.0 == "write").unwrap().1;
+    assert_eq!(write.count(), 4);
+    assert!(snap.bytes_in > 100 && snap.bytes_out > 100, "{snap:?}");
+    assert_eq!((snap.streams_started, snap.streams_ended), (1, 1));
+    // The close is seen once the loop has processed it.
+    assert!(wait_until(Duration::from_secs(5), || {
+        tel.snapshot()
+            .closed
+            .iter()
+            .any(|(r, n)| *r == "done" && *n == 1)
+    }));
+    assert_eq!(tel.snapshot().open, 0);
+}
+
+#[test]
+fn server_timing_reports_parse_queue_and_handler() {
+    let cfg = Config {
+        server_timing: true,
+        ..test_config()
+    };
+    let srv = TestServer::with_config(cfg, app());
+    let r = roundtrip(srv.addr, b"GET /items/7 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let st = r.header("Server-Timing").expect("Server-Timing");
+    let durs: Vec<(&str, f64)> = st
+        .split(',')
+        .map(|m| {
+            let (name, dur) = m.trim().split_once(";dur=").unwrap();
+            (name, dur.parse().unwrap())
+        })
+        .collect();
+    let names: Vec<&str> = durs.iter().map(|d| d.0).collect();
+    assert_eq!(names, ["parse", "queue", "handler"]);
+    assert!(durs[2].1 >= 20.0, "{st}");
+
+    // Off by default.
+    let srv = TestServer::start(app());
+    let r = roundtrip(srv.addr, b"GET /items/7 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.header("Server-Timing"), None);
+}
