@@ -1,5 +1,7 @@
 //! Access log: one structured (logfmt-style) line per request through
 //! `log::info!(target: "h1server::access", ...)`, after the rest of the chain answered.
+//! The same fields ride on the record as `log` key-values, so a structured logger (the
+//! demo's `H1_LOG_FORMAT=json`) writes them as typed fields instead of parsing the line.
 //!
 //! It never logs what may hold secrets — no query string, no header other than the
 //! validated ids — and never lets a value break the line: anything that is not plain
@@ -37,6 +39,13 @@ pub(crate) const TARGET: &str = "h1server::access";
 /// was taken away by a timeout, from the response's `X-Request-ID`/`X-Correlation-ID`),
 /// so `AccessLog` may sit either side of [`RequestId`](crate::middleware::RequestId).
 ///
+/// The record also carries every field as a `log` key-value, for loggers that write
+/// structured output (the text line above stays the message): `method`, `path`,
+/// `status` (number), `bytes` (number, null for a stream), `duration_ms` (number of
+/// milliseconds, microsecond resolution), `request_id`, `correlation_id`,
+/// `idempotency_key` (null when absent), `remote` (the peer address), `conn` (the
+/// connection id) and `panicked` (bool).
+///
 /// Nothing is formatted when the `h1server::access` target is disabled at `info`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AccessLog;
@@ -46,17 +55,35 @@ impl Middleware for AccessLog {
         if !log_enabled!(target: TARGET, Level::Info) {
             return next.run(req);
         }
-        run_logged(req, next, |line| info!(target: TARGET, "{line}"))
+        run_logged(req, next, |r| {
+            info!(
+                target: TARGET,
+                method = r.method,
+                path = r.path,
+                status = r.status,
+                bytes = r.bytes,
+                duration_ms = r.duration_ms(),
+                request_id = r.request_id,
+                correlation_id = r.correlation_id,
+                idempotency_key = r.idempotency_key,
+                remote:% = r.peer,
+                conn = r.conn,
+                panicked = r.panicked;
+                "{}",
+                format_line(r)
+            )
+        })
     }
 }
 
-/// Runs the rest of the chain and hands its access line to `emit` (also when it panics,
-/// before the panic goes on unwinding).
-fn run_logged(req: &mut Request, next: Next<'_>, emit: impl FnOnce(String)) -> Response {
+/// Runs the rest of the chain and hands its access record to `emit` (also when it
+/// panics, before the panic goes on unwinding).
+fn run_logged(req: &mut Request, next: Next<'_>, emit: impl FnOnce(&AccessRecord<'_>)) -> Response {
     // Taken before the chain runs: a timeout layer may swap the request away.
     let method = req.method_str().to_string();
     let path = req.path().to_string();
     let peer = req.peer_addr();
+    let conn = req.conn_id();
     // The ids too, when an outer RequestId set them; inner layers may still set them.
     let before = RequestMeta::of(req).cloned();
     let t0 = Instant::now();
@@ -64,7 +91,7 @@ fn run_logged(req: &mut Request, next: Next<'_>, emit: impl FnOnce(String)) -> R
     let duration = t0.elapsed();
     let meta = RequestMeta::of(req).or(before.as_ref());
     let resp = outcome.as_ref().ok();
-    let line = format_line(&AccessRecord {
+    emit(&AccessRecord {
         method: &method,
         path: &path,
         // A panic goes on to Recovery (or the engine's guard), which answer 500.
@@ -79,9 +106,9 @@ fn run_logged(req: &mut Request, next: Next<'_>, emit: impl FnOnce(String)) -> R
             .or_else(|| resp.and_then(|r| r.header(CORRELATION_ID))),
         idempotency_key: meta.and_then(|m| m.idempotency_key.as_deref()),
         peer,
+        conn,
         panicked: resp.is_none(),
     });
-    emit(line);
     outcome.unwrap_or_else(|payload| resume_unwind(payload))
 }
 
@@ -106,8 +133,17 @@ pub(crate) struct AccessRecord<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The connection's id (not in the text line; a key-value for structured loggers).
+    pub conn: u64,
     /// The rest of the chain panicked (the line then ends with `panicked=true`).
     pub panicked: bool,
+}
+
+impl AccessRecord<'_> {
+    /// The duration in milliseconds, to the microsecond (the `duration_ms` key-value).
+    fn duration_ms(&self) -> f64 {
+        self.duration.as_micros() as f64 / 1000.0
+    }
 }
 
 /// Formats one access line (`key=value` pairs separated by single spaces).
@@ -178,6 +214,7 @@ mod tests {
             correlation_id: Some("flow-1"),
             idempotency_key: None,
             peer: "127.0.0.1:5555".parse().unwrap(),
+            conn: 7,
             panicked: false,
         }
     }
@@ -189,6 +226,16 @@ mod tests {
             "method=GET path=/x status=200 bytes=13 duration_ms=0.42 request_id=req-1 \
              correlation_id=flow-1 idempotency_key=- peer=127.0.0.1:5555"
         );
+    }
+
+    #[test]
+    fn duration_key_value_is_milliseconds_to_the_microsecond() {
+        assert_eq!(record().duration_ms(), 0.42);
+        let r = AccessRecord {
+            duration: Duration::from_nanos(1_234_567_890),
+            ..record()
+        };
+        assert_eq!(r.duration_ms(), 1234.567);
     }
 
     #[test]
@@ -270,7 +317,9 @@ mod tests {
         let stack = stack
             .with(move |req: &mut Request, next: Next<'_>| {
                 let sink = sink.clone();
-                run_logged(req, next, move |l| sink.lock().unwrap().push(l))
+                run_logged(req, next, move |r| {
+                    sink.lock().unwrap().push(format_line(r))
+                })
             })
             .with(RequestId::default());
         (stack, lines)
