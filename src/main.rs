@@ -2,19 +2,24 @@
 //!
 //! Configuration: every `Config` field from `H1_*` variables, overridden by flags
 //! (`--addr`, `--workers`, … — see `--help` and docs/CONFIG.md); the API token from
-//! `DEMO_API_TOKEN`. SIGINT/SIGTERM drain it and it exits 0. `--routes` prints the route
+//! `DEMO_API_TOKEN`; the log format (text or one JSON object per line) from
+//! `H1_LOG_FORMAT`. SIGINT/SIGTERM drain it and it exits 0. `--routes` prints the route
 //! table and exits without binding. Thin on purpose: the routes live in `demo/`, the
 //! engine in the library.
 
 mod demo;
 
+use demo::logging::{self, LOG_FORMAT_ENV, LogFormat};
 use h1server::config::{FIELDS, FieldInfo};
 use h1server::{Config, Server};
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cfg = match config_from_env_and_args(std::env::args().skip(1).collect()) {
-        Ok(Some(cfg)) => cfg,
+    let settings = config_from_env_and_args(std::env::args().skip(1).collect()).and_then(|cfg| {
+        // Read after the flags, so that `--help` works whatever the variable says.
+        cfg.map(|cfg| Ok((cfg, LogFormat::from_env()?))).transpose()
+    });
+    let (cfg, log_format) = match settings {
+        Ok(Some(settings)) => settings,
         Ok(None) => return, // --help / --version / --routes printed
         Err(msg) => {
             eprintln!("h1server: {msg}");
@@ -22,8 +27,13 @@ fn main() {
             std::process::exit(2);
         }
     };
+    logging::init(log_format);
     if let Err(e) = run(cfg) {
-        eprintln!("h1server: {e}");
+        match log_format {
+            // Log collectors expect every line of a JSON log to be JSON.
+            LogFormat::Json => log::error!("{e}"),
+            LogFormat::Text => eprintln!("h1server: {e}"),
+        }
         // The library never exits the process: a forced stop (a second signal during the
         // drain) comes back as `Interrupted`, and the shell convention for it is 128 + 2.
         let code = if e.kind() == std::io::ErrorKind::Interrupted {
@@ -142,6 +152,9 @@ fn print_help() {
         "\n  DEMO_API_TOKEN          bearer token of the users API (default: dev-token, with a warning)"
     );
     println!("  RUST_LOG                log filter, e.g. info, debug, h1server=trace");
+    println!(
+        "  {LOG_FORMAT_ENV:<22}  log line format: text (default) or json (one object per line)"
+    );
 }
 
 /// The demo's route table, one line per pattern: methods, pattern, group (`-` for none),

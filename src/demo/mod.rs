@@ -10,8 +10,10 @@
 //! | `GET /debug/routes` | this table as JSON (`Router::routes`); `h1server --routes` prints it |
 //!
 //! Everything runs under recovery, request metadata, access log and a handler timeout.
+//! [`logging`] is the binary's logger (text or JSON lines).
 
 mod events;
+pub mod logging;
 mod users;
 
 use std::sync::{Arc, OnceLock};
