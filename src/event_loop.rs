@@ -528,9 +528,11 @@ impl EventLoop {
         let mut conn = slot.conn.take().expect("checked above");
         slot.gen_ = slot.gen_.wrapping_add(1);
         debug!(
-            "conn={} closed ({}): {reason:?}",
+            "conn={} stage=closed reason={} ({}, {reason:?}) after {} request(s)",
             conn.id,
-            conn.phase_name()
+            telemetry::CLOSE_REASONS[reason.index()],
+            conn.phase_name(),
+            conn.served()
         );
         let upgrade = conn.take_upgrade().filter(|_| reason == Close::Upgraded);
         let (id, peer) = (conn.id, conn.peer);

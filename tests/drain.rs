@@ -70,13 +70,14 @@ fn stderr_lines(child: &mut ChildGuard) -> mpsc::Receiver<String> {
 /// by which time the request has long been read.
 fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str) {
     let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(3) {
+    while t0.elapsed() < Duration::from_secs(10) {
         match lines.recv_timeout(Duration::from_millis(50)) {
             Ok(l) if l.contains(needle) => return,
             Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the server exited"),
         }
     }
+    panic!("no log line with {needle:?} within 10 s");
 }
 
 fn refuses_connections(addr: SocketAddr) -> bool {
@@ -366,7 +367,7 @@ fn twenty_blocking_requests_in_flight_at_sigterm_all_complete_with_the_default_p
         .collect();
     // Every request is in flight (parsed and queued or running) before the signal.
     for _ in 0..20 {
-        wait_for_line(&lines, "parsed GET /sleep");
+        wait_for_line(&lines, "stage=head_parsed GET /sleep");
     }
     kill("TERM", child.0.id());
     let readers: Vec<_> = clients

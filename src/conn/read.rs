@@ -536,13 +536,19 @@ impl<T: Transport> Conn<T> {
             out: ctx.bufs.take_write(),
             queued_at: ctx.now,
         };
-        trace!(
-            "conn={} req={}..={} stage=queued: {n} request(s) for a worker (queue depth {})",
-            self.id,
-            self.served - n + 1,
-            self.served,
-            ctx.jobs.len()
-        );
+        if log::log_enabled!(log::Level::Trace) {
+            let (first, last) = (self.served - n + 1, self.served);
+            let reqs = if n == 1 {
+                format!("req={last}")
+            } else {
+                format!("req={first}..={last}")
+            };
+            trace!(
+                "conn={} {reqs} stage=queued ({n} request(s) for a worker, queue depth {})",
+                self.id,
+                ctx.jobs.len()
+            );
+        }
         match ctx.jobs.try_send(Job::Batch(job)) {
             Ok(()) => {
                 ctx.outstanding += 1;
