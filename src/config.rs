@@ -50,6 +50,12 @@ pub struct Config {
     /// How long a graceful drain waits for in-flight requests before closing the rest; zero
     /// closes at once.
     pub shutdown_timeout: Duration,
+    /// How long the server keeps serving after the first stop signal before the drain
+    /// closes the listener (the Kubernetes `preStop` pattern; 0 = drain at once): `/readyz`
+    /// fails and every answer says `Connection: close` meanwhile, so a load balancer takes
+    /// the instance out and ends its pooled connections after a response, never under a
+    /// request in flight.
+    pub drain_delay: Duration,
     /// Largest request head (line + headers) before `431`; bounds per-connection memory.
     pub max_head_bytes: usize,
     /// Most header fields before `431`; sizes the fixed parse array, hence at most 256.
@@ -111,6 +117,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
+            drain_delay: Duration::ZERO,
             max_head_bytes: 64 * 1024,
             max_headers: 64,
             max_uri_bytes: 8 * 1024,
@@ -238,6 +245,7 @@ impl Config {
             "write_timeout" => self.write_timeout = time()?,
             "idle_timeout" => self.idle_timeout = time()?,
             "shutdown_timeout" => self.shutdown_timeout = time()?,
+            "drain_delay" => self.drain_delay = time()?,
             "max_head_bytes" => self.max_head_bytes = usize_size()?,
             "max_headers" => self.max_headers = count()?,
             "max_uri_bytes" => self.max_uri_bytes = usize_size()?,
@@ -308,11 +316,12 @@ impl Config {
             ("write_timeout", self.write_timeout),
             ("idle_timeout", self.idle_timeout),
             ("shutdown_timeout", self.shutdown_timeout),
+            ("drain_delay", self.drain_delay),
             ("timer_tick", self.timer_tick),
         ];
         for (field, value) in durations {
             let (min, max) = match field {
-                "shutdown_timeout" => (Duration::ZERO, MAX_DURATION),
+                "shutdown_timeout" | "drain_delay" => (Duration::ZERO, MAX_DURATION),
                 "timer_tick" => (Duration::from_millis(1), Duration::from_secs(1)),
                 _ => (Duration::from_nanos(1), MAX_DURATION),
             };
@@ -401,6 +410,8 @@ pub const FIELDS: &[FieldInfo] = fields! {
     shutdown_timeout "H1_SHUTDOWN_TIMEOUT" "--shutdown-timeout" "duration" "30s"
         "Shutdown(ctx) deadline"
         "Time a graceful drain waits for in-flight requests; 0 closes at once.";
+    drain_delay "H1_DRAIN_DELAY" "--drain-delay" "duration" "0s" "preStop sleep"
+        "After the first signal: /readyz fails, answers say close, for this long; then the drain.";
     max_head_bytes "H1_MAX_HEAD_BYTES" "--max-head-bytes" "size" "64KiB" "MaxHeaderBytes"
         "Largest request line + headers; larger gets 431.";
     max_headers "H1_MAX_HEADERS" "--max-headers" "count" "64" "—"

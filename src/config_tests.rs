@@ -64,6 +64,7 @@ fn every_field_is_settable_from_the_environment() {
          H1_WRITE_TIMEOUT               | 1.5s       | write_timeout: 1.5s,
          H1_IDLE_TIMEOUT                | 1h         | idle_timeout: 3600s,
          H1_SHUTDOWN_TIMEOUT            | 0          | shutdown_timeout: 0ns,
+         H1_DRAIN_DELAY                 | 5s         | drain_delay: 5s,
          H1_MAX_HEAD_BYTES              | 16KiB      | max_head_bytes: 16384,
          H1_MAX_HEADERS                 | 256        | max_headers: 256,
          H1_MAX_URI_BYTES               | 1KB        | max_uri_bytes: 1000,

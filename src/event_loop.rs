@@ -212,6 +212,9 @@ pub(crate) struct EventLoop {
     draining_flag: Arc<AtomicBool>,
     /// When the drain must end (then the rest is force-closed).
     drain_deadline: Option<Instant>,
+    /// A stop was asked with `drain_delay`: until then the server serves on, not ready
+    /// and closing each connection after its answer; then the drain begins.
+    announced_until: Option<Instant>,
     /// Called once when the drain starts (runs the shutdown hooks).
     on_drain: Option<Box<dyn FnOnce() + Send>>,
     fired: Vec<((usize, u32), Tick)>,
@@ -264,6 +267,7 @@ impl EventLoop {
             control: p.control,
             draining_flag: p.draining,
             drain_deadline: None,
+            announced_until: None,
             on_drain: Some(p.on_drain),
             fired: Vec::new(),
             reserve: p.reserve,
@@ -350,8 +354,15 @@ impl EventLoop {
                     self.with_conn(t, Some(g), |c, ctx| c.resume_reading(ctx));
                 }
             }
-            if self.control.stop.load(Ordering::Acquire) && !self.ctx.draining {
+            if self.control.stop.load(Ordering::Acquire) && !self.stop_requested() {
                 info!("shutdown requested");
+                self.request_drain();
+            }
+            if let Some(at) = self.announced_until
+                && self.ctx.now >= at
+                && !self.ctx.draining
+            {
+                info!("drain delay over");
                 self.begin_drain();
             }
             self.expire_deadlines();
@@ -387,6 +398,9 @@ impl EventLoop {
             at_most(at.saturating_duration_since(now));
         }
         if let Some(d) = self.drain_deadline {
+            at_most(d.saturating_duration_since(now));
+        }
+        if let Some(d) = self.announced_until.filter(|_| !self.ctx.draining) {
             at_most(d.saturating_duration_since(now));
         }
         if self.ctx.outstanding > 0 {
@@ -737,13 +751,36 @@ impl EventLoop {
         if n == 0 {
             return false;
         }
-        if self.ctx.draining || n > 1 {
+        if self.stop_requested() || n > 1 {
             warn!("second signal: stopping at once");
             return true;
         }
         info!("signal received: draining");
-        self.begin_drain();
+        self.request_drain();
         false
+    }
+
+    /// Whether a stop was asked already (the drain, or the delay before it, runs).
+    fn stop_requested(&self) -> bool {
+        self.ctx.draining || self.announced_until.is_some()
+    }
+
+    /// The first stop: the drain, after `drain_delay` when one is set. Meanwhile the
+    /// listener stays open and every connection is served, but the server says it is
+    /// draining (`ServerState::is_draining`, so `/readyz` answers 503) and each batch's
+    /// last answer says `Connection: close` (the workers see the same flag), so a load
+    /// balancer stops picking this instance and retires its pooled connections after a
+    /// response — never while a request is on its way.
+    fn request_drain(&mut self) {
+        let delay = self.ctx.cfg.drain_delay;
+        if delay.is_zero() {
+            return self.begin_drain();
+        }
+        self.draining_flag.store(true, Ordering::Release);
+        self.announced_until = Some(self.ctx.now + delay);
+        info!(
+            "draining in {delay:?}: not ready, still serving, every answer says Connection: close"
+        );
     }
 
     /// Closes every connection now (shutdown deadline, forced stop).

@@ -66,8 +66,7 @@ fn stderr_lines(child: &mut ChildGuard) -> mpsc::Receiver<String> {
 
 /// Waits until the child logs a line containing `needle` (it runs at trace level, and the
 /// loop logs each request it parses), so the request is known to be in flight rather than
-/// still in the kernel's buffer. Should the log wording change, it goes on after 3 s,
-/// by which time the request has long been read.
+/// still in the kernel's buffer; fails after 10 s.
 fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str) {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(10) {
@@ -289,6 +288,83 @@ fn sigterm_drains_the_demo_binary_and_it_exits_0() {
     let status = wait_exit(&mut child, IO_TIMEOUT).expect("h1server did not exit after SIGTERM");
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(refuses_connections(addr));
+}
+
+/// The Kubernetes `preStop` order, with `H1_DRAIN_DELAY`: after SIGTERM the instance
+/// first says it is not ready while it still serves — every answer, on old and new
+/// connections, saying `Connection: close` — and only after the delay closes its listener,
+/// drains and exits 0.
+#[cfg(feature = "cli")] // the demo binary (its /readyz follows the drain)
+#[test]
+fn drain_delay_fails_readiness_first_serves_with_close_then_closes_the_listener() {
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut child = ChildGuard(
+        Command::new(built_binary("h1server", false))
+            .env("H1_ADDR", addr.to_string())
+            .env("H1_DRAIN_DELAY", "1500ms")
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn h1server"),
+    );
+    let lines = stderr_lines(&mut child);
+    assert!(
+        wait_until(Duration::from_secs(20), || TcpStream::connect(addr).is_ok()),
+        "h1server did not start listening"
+    );
+    assert_eq!(
+        roundtrip(addr, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
+    // A pooled keep-alive connection, as a load balancer holds.
+    let mut pooled = Reader::new(connect(addr));
+    pooled.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let first = pooled.read_response();
+    assert_eq!((first.status, first.header("Connection")), (200, None));
+
+    kill("TERM", child.0.id());
+    let t0 = Instant::now();
+    wait_for_line(&lines, "draining in");
+    // 1. Not ready at once, on a new connection: the listener still accepts.
+    let ready = roundtrip(addr, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert!(ready.text().contains("draining"), "{}", ready.text());
+    assert_eq!(ready.header("Connection"), Some("close"));
+    // 2. Still served, with close: a new connection and the pooled one.
+    let fresh = roundtrip(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        (fresh.status, fresh.header("Connection")),
+        (200, Some("close"))
+    );
+    pooled.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let last = pooled.read_response();
+    assert_eq!(
+        (last.status, last.header("Connection")),
+        (200, Some("close"))
+    );
+    assert!(
+        pooled.is_closed(),
+        "the pooled connection ends after its answer"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "the checks ran inside the delay"
+    );
+    // 3. Then the listener closes, and 4. the process exits 0.
+    assert!(
+        wait_until(Duration::from_secs(10), || refuses_connections(addr)),
+        "the listener never closed"
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1400),
+        "closed before the delay: {:?}",
+        t0.elapsed()
+    );
+    let status = wait_exit(&mut child, IO_TIMEOUT).expect("h1server did not exit");
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
 #[test]
