@@ -1,7 +1,6 @@
 # h1server — the two commands a newcomer needs are `make run` and `make test`.
 CARGO ?= cargo
-PORT  ?= 8090
-BENCH := ../shared/bench
+export CARGO
 
 .PHONY: run test test-deps check bench bench-micro bench-peers wrk ab hello clean
 
@@ -23,35 +22,31 @@ check:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
 
-## Micro-benchmarks (parser, timer wheel) and the side-by-side harness with the peers.
-bench: bench-micro bench-peers
+## Micro-benchmarks (parser, timer wheel), then bench/run.sh: wrk keep-alive, wrk pipelined
+## x16, ab -k and memory per idle connection against examples/hello, with server CPU per
+## request; then the side-by-side harness if ../shared/bench is beside the checkout.
+## Settings from the environment or the command line: make bench DURATION=2 (docs/BENCHMARKS.md).
+bench: bench-micro
+	@bench/run.sh
 
 bench-micro:
 	$(CARGO) bench --features bench-internals --bench parse
 	$(CARGO) bench --features bench-internals --bench timer
 
-## The side-by-side run needs the workplace's harness beside the checkout; without it (a
-## fresh clone elsewhere) a short wrk run of examples/hello stands in, and says so.
-bench-peers: hello
-	@if [ -x $(BENCH)/run.sh ]; then \
-	    $(BENCH)/run.sh --pipeline 16 --repeats 3 \
-	        --only mio-limit,hyper,actix-web,may_minihttp,nginx,go-nethttp,tiny_http \
-	        --peer "h1server=$(CURDIR)/target/release/examples/hello --port 8090 8090"; \
-	else \
-	    echo "$(BENCH) not found: no peers to compare with; a short wrk run of examples/hello instead"; \
-	    sh .ci/try-load.sh wrk $(PORT); \
-	fi
+## Only the side-by-side harness (../shared/bench; says so and succeeds when it is absent).
+bench-peers:
+	@TESTS=peers bench/run.sh
 
 hello:
 	$(CARGO) build --release --example hello
 
-## A short wrk run against examples/hello (for a user who just wants to try).
-wrk: hello
-	@sh .ci/try-load.sh wrk $(PORT)
+## A short wrk keep-alive run against examples/hello (for a user who just wants to try).
+wrk:
+	@TESTS=keepalive DURATION=$${DURATION:-5} bench/run.sh
 
 ## A short `ab -k` (HTTP/1.0 keep-alive) run against examples/hello.
-ab: hello
-	@sh .ci/try-load.sh ab $(PORT)
+ab:
+	@TESTS=ab DURATION=$${DURATION:-5} bench/run.sh
 
 clean:
 	$(CARGO) clean
