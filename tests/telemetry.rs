@@ -154,3 +154,44 @@ fn server_timing_reports_parse_queue_and_handler() {
     let r = roundtrip(srv.addr, b"GET /items/7 HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.header("Server-Timing"), None);
 }
+
+/// Counts the bytes of an upload and answers 201.
+struct Count(u64);
+
+impl h1server::BodySink for Count {
+    fn data(&mut self, piece: &[u8]) -> Result<(), Response> {
+        self.0 += piece.len() as u64;
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Response {
+        Response::text(format!("{} bytes\n", self.0)).with_status(201)
+    }
+}
+
+#[test]
+fn an_upload_is_counted_once_with_its_sinks_answer_and_route() {
+    let cfg = Config {
+        max_body_bytes: 1024,
+        max_upload_bytes: 1 << 20,
+        ..test_config()
+    };
+    let server = Server::bind(cfg).unwrap();
+    let tel = server.telemetry();
+    let mut r = Router::new();
+    r.post("/up/{name}", |_: &mut Request| {
+        Response::read_body(Count(0))
+    });
+    let srv = TestServer::with_server(server, r);
+    let body = vec![b'x'; 100_000];
+    let mut req = b"POST /up/a HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
+    req.extend_from_slice(&body);
+    let resp = roundtrip(srv.addr, &req);
+    assert_eq!((resp.status, resp.text().as_str()), (201, "100000 bytes\n"));
+    let snap = tel.snapshot();
+    let counted: Vec<_> = snap
+        .requests
+        .iter()
+        .map(|r| (r.method, r.class, r.route.as_deref(), r.count))
+        .collect();
+    assert_eq!(counted, [("POST", 2, Some("/up/{name}"), 1)]);
+}

@@ -160,6 +160,8 @@ pub(crate) struct Upload {
     version: Version,
     /// Close after the answer.
     close: bool,
+    /// The route that matched (a metrics label for the answer).
+    route: Option<std::sync::Arc<str>>,
 }
 
 /// Which deadline fired.

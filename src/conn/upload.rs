@@ -55,6 +55,7 @@ impl<T: Transport> Conn<T> {
             method: u.method,
             version: u.version,
             close: u.close,
+            route: u.route.clone(),
         };
         if ctx.jobs.try_send(Job::Upload(job)).is_err() {
             unreachable!("only the loop sends, and the queue had room");

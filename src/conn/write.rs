@@ -128,6 +128,7 @@ impl<T: Transport> Conn<T> {
                 method: u.method,
                 version: u.version,
                 close: u.close,
+                route: u.route,
             }));
             self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
             self.flush(ctx)?;

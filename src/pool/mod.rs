@@ -337,7 +337,7 @@ pub(crate) fn run(
         }
         Job::Upload(u) => {
             let d = *date.get(unix_secs());
-            shared.notifier.send(feed_sink(u, shared, &d));
+            shared.notifier.send(feed_sink(u, shared, &d, stats));
         }
         Job::Drop(value) => {
             if catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
@@ -545,6 +545,9 @@ fn run_job(
                 // it is complete. The request is the batch's last (nothing is parsed
                 // behind an unread body).
                 let remaining = req_body_len(&job.reqs[i]);
+                // Its answer comes from the sink: counted then (feed_sink), not recorded
+                // as a finished request now.
+                let route = std::mem::take(&mut job.reqs[i].trace).route;
                 upload = Some(UploadStart {
                     sink,
                     remaining,
@@ -552,6 +555,7 @@ fn run_job(
                     version,
                     close: c,
                     expect_continue,
+                    route,
                 });
                 break;
             }

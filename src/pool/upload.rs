@@ -33,6 +33,8 @@ pub(crate) struct UploadStart {
     pub close: bool,
     /// The client waits for `100 Continue` before sending the body.
     pub expect_continue: bool,
+    /// The route that matched (a metrics label for the answer).
+    pub route: Option<std::sync::Arc<str>>,
 }
 
 /// A piece of a streamed request body for its sink, or the last piece and the answer.
@@ -47,11 +49,17 @@ pub(crate) struct UploadJob {
     pub method: Method,
     pub version: Version,
     pub close: bool,
+    pub route: Option<std::sync::Arc<str>>,
 }
 
 /// Feeds one piece to the sink: a `Piece` when it waits for the next, a `Done` with the
 /// answer when it finished or refused the piece.
-pub(super) fn feed_sink(mut job: UploadJob, shared: &PoolShared, date: &[u8; 29]) -> Completion {
+pub(super) fn feed_sink(
+    mut job: UploadJob,
+    shared: &PoolShared,
+    date: &[u8; 29],
+    stats: &crate::telemetry::Stats,
+) -> Completion {
     let fed = catch_unwind(AssertUnwindSafe(|| job.sink.data(&job.piece)));
     let (resp, close) = match fed {
         Ok(Ok(())) if !job.last => {
@@ -82,6 +90,7 @@ pub(super) fn feed_sink(mut job: UploadJob, shared: &PoolShared, date: &[u8; 29]
             (Response::error(500, ""), true)
         }
     };
+    stats.count_request(job.method, resp.status(), job.route.as_ref());
     let mut out = job.piece;
     out.clear();
     let mut close = close || resp.wants_close();
