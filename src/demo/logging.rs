@@ -48,21 +48,21 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// From `H1_LOG_FORMAT`: unset or `text` → text, `json` → JSON; anything else is an
-    /// error naming the variable and its value.
-    pub fn from_env() -> Result<LogFormat, String> {
-        let value = std::env::var_os(LOG_FORMAT_ENV).map(|v| v.to_string_lossy().into_owned());
-        LogFormat::parse(value.as_deref())
+    /// `text` or `json` (any case); anything else is an error, the reason alone (the caller
+    /// names the variable or the file line it came from).
+    pub fn parse(value: &str) -> Result<LogFormat, &'static str> {
+        match value {
+            v if v.eq_ignore_ascii_case("text") => Ok(LogFormat::Text),
+            v if v.eq_ignore_ascii_case("json") => Ok(LogFormat::Json),
+            _ => Err("not a log format (use text or json)"),
+        }
     }
 
-    fn parse(value: Option<&str>) -> Result<LogFormat, String> {
-        match value {
-            None => Ok(LogFormat::Text),
-            Some(v) if v.eq_ignore_ascii_case("text") => Ok(LogFormat::Text),
-            Some(v) if v.eq_ignore_ascii_case("json") => Ok(LogFormat::Json),
-            Some(v) => Err(format!(
-                "invalid configuration: {LOG_FORMAT_ENV}={v:?}: not a log format (use text or json)"
-            )),
+    /// The value that selects it, for `--print-config`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
         }
     }
 }
@@ -216,15 +216,18 @@ mod tests {
     }
 
     #[test]
-    fn log_format_is_text_unless_json_and_rejects_anything_else() {
-        assert_eq!(LogFormat::parse(None), Ok(LogFormat::Text));
-        assert_eq!(LogFormat::parse(Some("text")), Ok(LogFormat::Text));
-        assert_eq!(LogFormat::parse(Some("json")), Ok(LogFormat::Json));
-        assert_eq!(LogFormat::parse(Some("JSON")), Ok(LogFormat::Json));
+    fn log_format_is_text_or_json_and_rejects_anything_else() {
+        assert_eq!(LogFormat::parse("text"), Ok(LogFormat::Text));
+        assert_eq!(LogFormat::parse("json"), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::parse("JSON"), Ok(LogFormat::Json));
         for bad in ["", "logfmt", "json "] {
-            let err = LogFormat::parse(Some(bad)).unwrap_err();
-            assert!(err.contains("H1_LOG_FORMAT"), "{err}");
-            assert!(err.contains(&format!("{bad:?}")), "{err}");
+            assert_eq!(
+                LogFormat::parse(bad),
+                Err("not a log format (use text or json)")
+            );
+        }
+        for format in [LogFormat::Text, LogFormat::Json] {
+            assert_eq!(LogFormat::parse(format.name()), Ok(format));
         }
     }
 

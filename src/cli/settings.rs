@@ -1,0 +1,453 @@
+//! Merges the demo's settings from their four sources — defaults, the TOML file, the
+//! environment, flags — once, in that order of precedence (a later source wins), then parses
+//! each winning value with its kind's one parser (`Config::set`, `LogFormat::parse`), so an
+//! error names exactly where the value came from. Never reads a file or the process's
+//! environment itself (they come in as [`Given`] lists) and never logs.
+
+use std::fmt;
+
+use h1server::Config;
+use h1server::config::{FIELDS, FieldInfo, default_queue_depth};
+
+use crate::demo::logging::LogFormat;
+
+/// One of the demo's own settings (not a `Config` field). To add one, add a row to
+/// [`DEMO_SETTINGS`] and a field to [`Demo`], and parse it in [`Demo::set`]: the file key
+/// (`[demo] key`), the variable, `--help` and `--print-config` follow from the row.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DemoSetting {
+    /// Its key in the file's `[demo]` table.
+    pub key: &'static str,
+    /// The environment variable that sets it.
+    pub env: &'static str,
+    /// The default, as `--help` shows it.
+    pub default: &'static str,
+    /// A secret is never printed: `--print-config` says only whether it is set.
+    pub secret: bool,
+    /// One line for `--help`.
+    pub help: &'static str,
+}
+
+/// Every setting of the demo service itself: file key ↔ variable, in one place.
+pub const DEMO_SETTINGS: &[DemoSetting] = &[
+    DemoSetting {
+        key: "api_token",
+        env: "DEMO_API_TOKEN",
+        default: "dev-token, with a warning",
+        secret: true,
+        help: "bearer token of the users API",
+    },
+    DemoSetting {
+        key: "log_format",
+        env: crate::demo::logging::LOG_FORMAT_ENV,
+        default: "text",
+        secret: false,
+        help: "log line format: text or json (one object per line)",
+    },
+];
+
+/// The demo's own settings, parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Demo {
+    /// `None` when unset or blank: the service then accepts "dev-token" and warns.
+    pub api_token: Option<String>,
+    /// How log lines look on stderr.
+    pub log_format: LogFormat,
+}
+
+impl Default for Demo {
+    fn default() -> Self {
+        Demo {
+            api_token: None,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Demo {
+    /// Parses one setting by its key; the error is the reason alone (the caller names the
+    /// source).
+    fn set(&mut self, key: &str, value: &str) -> Result<(), &'static str> {
+        match key {
+            "api_token" => {
+                self.api_token = Some(value.to_string()).filter(|t| !t.trim().is_empty())
+            }
+            "log_format" => self.log_format = LogFormat::parse(value)?,
+            _ => return Err("unknown setting"),
+        }
+        Ok(())
+    }
+
+    /// The value as TOML, for `--print-config`; `None` for a secret.
+    fn toml(&self, key: &str) -> Option<String> {
+        match key {
+            "log_format" => Some(format!("{:?}", self.log_format.name())),
+            _ => None,
+        }
+    }
+
+    /// Whether a secret has a value.
+    fn is_set(&self, key: &str) -> bool {
+        match key {
+            "api_token" => self.api_token.is_some(),
+            _ => true,
+        }
+    }
+}
+
+/// Which setting a value is for: an engine field (`[server]`) or a demo setting (`[demo]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// A `Config` field, set through `Config::set`.
+    Field(&'static FieldInfo),
+    /// A row of [`DEMO_SETTINGS`], set through [`Demo::set`].
+    Demo(&'static DemoSetting),
+}
+
+impl Key {
+    /// Finds a key of the file's `table` ("server" or "demo") by its name there.
+    pub fn find(table: &str, name: &str) -> Option<Key> {
+        match table {
+            "server" => FIELDS.iter().find(|f| f.name == name).map(Key::Field),
+            "demo" => DEMO_SETTINGS.iter().find(|d| d.key == name).map(Key::Demo),
+            _ => None,
+        }
+    }
+
+    /// Its table in the file.
+    pub fn table(self) -> &'static str {
+        match self {
+            Key::Field(_) => "server",
+            Key::Demo(_) => "demo",
+        }
+    }
+
+    /// Its name in its table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::Field(f) => f.name,
+            Key::Demo(d) => d.key,
+        }
+    }
+
+    /// What syntax its value takes (`FieldInfo::kind`; demo settings are strings).
+    fn kind(self) -> &'static str {
+        match self {
+            Key::Field(f) => f.kind,
+            Key::Demo(_) => "string",
+        }
+    }
+
+    /// Whether its value must never be shown.
+    fn is_secret(self) -> bool {
+        matches!(self, Key::Demo(d) if d.secret)
+    }
+}
+
+/// Where a value came from: names it in errors and in `--print-config`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Nothing set it.
+    Default,
+    /// The config file, at the value's line and column (1-based).
+    File {
+        path: String,
+        line: usize,
+        col: usize,
+    },
+    /// The environment variable that set it.
+    Env(&'static str),
+    /// The flag that set it, as typed (`--workers`).
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    /// `default`, `file PATH:LINE`, `env H1_WORKERS`, `flag --workers`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File { path, line, .. } => write!(f, "file {path}:{line}"),
+            Origin::Env(var) => write!(f, "env {var}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// A value of the config file, before the kind's parser reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileValue {
+    /// Any kind's syntax, as in a variable.
+    Str(String),
+    /// In decimal, whatever radix the file used.
+    Int(String),
+    /// Only for switches.
+    Bool(bool),
+    /// Any other TOML type (float, datetime, array, table), by its TOML name.
+    Other(&'static str),
+}
+
+/// A value as the user gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Raw {
+    /// A variable's or a flag's text.
+    Text(String),
+    /// A file's value, and its TOML as written (for messages).
+    File { value: FileValue, written: String },
+}
+
+/// One value for one setting from one source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Given {
+    /// The setting.
+    pub key: Key,
+    /// The source, which names the value in errors and `--print-config`.
+    pub origin: Origin,
+    /// The value, unparsed until it wins.
+    pub raw: Raw,
+}
+
+impl Given {
+    /// The text the kind's parser reads, or why the file's TOML type does not fit. Text
+    /// goes through as it is: one parser per kind, whatever the source.
+    fn text(&self) -> Result<String, String> {
+        let value = match &self.raw {
+            Raw::Text(text) => return Ok(text.clone()),
+            Raw::File { value, .. } => value,
+        };
+        match (value, self.key.kind()) {
+            (FileValue::Str(s), _) => Ok(s.clone()),
+            (FileValue::Int(n), "count" | "size" | "duration") => Ok(n.clone()),
+            (FileValue::Bool(b), "bool") => Ok(b.to_string()),
+            (value, kind) => {
+                let found = match value {
+                    FileValue::Str(_) => "a string",
+                    FileValue::Int(_) => "an integer",
+                    FileValue::Bool(_) => "a boolean",
+                    FileValue::Other(t) => article(t),
+                };
+                Err(format!(
+                    "wrong type: expected {}, found {found}",
+                    expected(kind)
+                ))
+            }
+        }
+    }
+
+    /// The message for this value rejected for `reason`: the variable or flag and its text
+    /// (as `ConfigError` prints it), or the file's `PATH:LINE:COL: table.key = TOML`.
+    pub fn error(&self, reason: &str) -> String {
+        match (&self.origin, &self.raw) {
+            (Origin::File { path, line, col }, Raw::File { written, .. }) => {
+                let (table, key) = (self.key.table(), self.key.name());
+                let shown = if self.key.is_secret() {
+                    "(hidden)"
+                } else {
+                    written
+                };
+                format!(
+                    "invalid configuration: {path}:{line}:{col}: {table}.{key} = {shown}: {reason}"
+                )
+            }
+            (origin, raw) => {
+                let source = match origin {
+                    Origin::Env(var) => var.to_string(),
+                    Origin::Flag(flag) => flag.clone(),
+                    _ => self.key.name().to_string(),
+                };
+                let text = match raw {
+                    Raw::Text(t) => t.as_str(),
+                    Raw::File { written, .. } => written,
+                };
+                format!("invalid configuration: {source}={text:?}: {reason}")
+            }
+        }
+    }
+}
+
+/// What a kind's value looks like in the file, for a type error.
+fn expected(kind: &str) -> &'static str {
+    match kind {
+        "address" => "a string such as \"127.0.0.1:8080\"",
+        "count" => "an integer such as 8",
+        "size" => "an integer (bytes) or a string such as \"1MiB\"",
+        "duration" => "a string such as \"60s\"",
+        "bool" => "true or false",
+        _ => "a string",
+    }
+}
+
+/// "an integer", "a table", …
+pub fn article(toml_type: &str) -> &'static str {
+    match toml_type {
+        "integer" => "an integer",
+        "float" => "a float",
+        "boolean" => "a boolean",
+        "datetime" => "a datetime",
+        "array" => "an array",
+        "table" => "a table",
+        _ => "a string",
+    }
+}
+
+/// Every setting the environment sets (engine fields, then demo settings).
+///
+/// A value that is not UTF-8 is read lossily and so rejected by its parser, not ignored.
+pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Vec<Given> {
+    let fields = FIELDS.iter().map(|f| (Key::Field(f), f.env));
+    let demo = DEMO_SETTINGS.iter().map(|d| (Key::Demo(d), d.env));
+    fields
+        .chain(demo)
+        .filter_map(|(key, var)| {
+            let raw = Raw::Text(env(var)?);
+            let origin = Origin::Env(var);
+            Some(Given { key, origin, raw })
+        })
+        .collect()
+}
+
+/// The effective settings and where each came from.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The engine's settings, validated.
+    pub config: Config,
+    /// The demo's own settings.
+    pub demo: Demo,
+    /// The winning value of every setting that was given (the rest are defaults).
+    pub given: Vec<Given>,
+    /// The config file read, and what named it (`--config` or `H1_CONFIG`).
+    pub file: Option<(String, Origin)>,
+}
+
+impl Settings {
+    /// Merges the sources — each list in ascending precedence: file, environment, flags — and
+    /// parses the winners once. The first bad value (in that order) is the error, named by
+    /// its source; a value that loses is never parsed, so a flag can override a bad variable.
+    pub fn resolve(sources: [Vec<Given>; 3]) -> Result<Settings, String> {
+        let mut given: Vec<Given> = Vec::new();
+        for g in sources.into_iter().flatten() {
+            given.retain(|w| w.key != g.key);
+            given.push(g);
+        }
+        let (mut config, mut demo) = (Config::default(), Demo::default());
+        for g in &given {
+            let text = g.text().map_err(|reason| g.error(&reason))?;
+            match g.key {
+                Key::Field(f) => config
+                    .set(f.name, &text, f.env)
+                    .map_err(|e| g.error(&e.reason))?,
+                Key::Demo(d) => demo.set(d.key, &text).map_err(|r| g.error(r))?,
+            }
+        }
+        let set = |name: &str| given.iter().any(|g| g.key.name() == name);
+        if set("workers") && !set("queue_depth") {
+            // The queue follows the worker count unless it was given (as from_env does).
+            config.queue_depth = default_queue_depth(config.workers);
+        }
+        config.validate().map_err(|e| {
+            // A cross-field check names the field; say what the user wrote instead.
+            let is_field = |g: &&Given| matches!(g.key, Key::Field(f) if f.name == e.source);
+            match given.iter().find(is_field) {
+                Some(g) => g.error(&e.reason),
+                None => e.to_string(),
+            }
+        })?;
+        let file = None;
+        Ok(Settings {
+            config,
+            demo,
+            given,
+            file,
+        })
+    }
+
+    /// Where a setting's value came from.
+    pub fn origin(&self, key: Key) -> &Origin {
+        let given = self.given.iter().find(|g| g.key == key);
+        given.map_or(&Origin::Default, |g| &g.origin)
+    }
+
+    /// `--print-config`: the effective settings as a TOML file, one line per setting with
+    /// where it came from (`default`, `file PATH:LINE`, `env VAR`, `flag --FLAG`) as a
+    /// comment, so the output is itself a valid config file. A secret is shown only as set
+    /// or not, in a comment.
+    pub fn render(&self) -> String {
+        let mut rows: Vec<Option<(String, String)>> = vec![None];
+        for f in FIELDS {
+            let line = format!("{} = {}", f.name, field_toml(&self.config, f.name));
+            rows.push(Some((line, self.origin(Key::Field(f)).to_string())));
+        }
+        rows.push(None);
+        for d in DEMO_SETTINGS {
+            let line = match (self.demo.toml(d.key), d.secret) {
+                (Some(value), _) => format!("{} = {value}", d.key),
+                (None, _) if self.demo.is_set(d.key) => format!("# {} is set (hidden)", d.key),
+                (None, _) => format!("# {} is not set ({})", d.key, d.default),
+            };
+            rows.push(Some((line, self.origin(Key::Demo(d)).to_string())));
+        }
+        let width = rows.iter().flatten().map(|(l, _)| l.chars().count()).max();
+        let width = width.unwrap_or(0);
+        let mut out = String::from("# h1server settings: flags > environment > file > defaults\n");
+        out += &match &self.file {
+            Some((path, origin)) => format!("# config file: {path} ({origin})\n"),
+            None => "# config file: none (--config FILE or H1_CONFIG)\n".to_string(),
+        };
+        let mut tables = ["[server]", "[demo]"].into_iter();
+        for row in rows {
+            match row {
+                None => out += &format!("\n{}\n", tables.next().unwrap_or_default()),
+                Some((line, origin)) => out += &format!("{line:width$}  # {origin}\n"),
+            }
+        }
+        out
+    }
+}
+
+/// A field's value as TOML that [`Config::set`] reads back to the same value: durations and
+/// sizes as strings with a unit (`"60s"`, `"1MiB"`; a size in whole bytes as an integer),
+/// counts as integers, switches as booleans. Empty for a field it lacks, which the
+/// `--print-config` round-trip test catches.
+pub fn field_toml(cfg: &Config, name: &str) -> String {
+    // Debug writes a duration as the parser reads it ("60s", "1.5ms"), zero as "0ns".
+    let time = |d: std::time::Duration| match d.is_zero() {
+        true => "\"0s\"".to_string(),
+        false => format!("\"{d:?}\""),
+    };
+    match name {
+        "addr" => format!("\"{}\"", cfg.addr),
+        "workers" => cfg.workers.to_string(),
+        "queue_depth" => cfg.queue_depth.to_string(),
+        "max_connections" => cfg.max_connections.to_string(),
+        "header_read_timeout" => time(cfg.header_read_timeout),
+        "read_timeout" => time(cfg.read_timeout),
+        "write_timeout" => time(cfg.write_timeout),
+        "idle_timeout" => time(cfg.idle_timeout),
+        "shutdown_timeout" => time(cfg.shutdown_timeout),
+        "drain_delay" => time(cfg.drain_delay),
+        "max_head_bytes" => size(cfg.max_head_bytes as u64),
+        "max_headers" => cfg.max_headers.to_string(),
+        "max_uri_bytes" => size(cfg.max_uri_bytes as u64),
+        "max_body_bytes" => size(cfg.max_body_bytes),
+        "max_buffered_bytes" => size(cfg.max_buffered_bytes as u64),
+        "max_upload_bytes" => size(cfg.max_upload_bytes),
+        "max_requests_per_connection" => cfg.max_requests_per_connection.to_string(),
+        "max_batch" => cfg.max_batch.to_string(),
+        "stream_buffer_bytes" => size(cfg.stream_buffer_bytes as u64),
+        "timer_tick" => time(cfg.timer_tick),
+        "record_stages" => cfg.record_stages.to_string(),
+        "server_timing" => cfg.server_timing.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A size with the largest binary unit that divides it exactly, else in bytes.
+fn size(bytes: u64) -> String {
+    let units = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    match units
+        .iter()
+        .find(|(_, s)| bytes != 0 && bytes % (1 << s) == 0)
+    {
+        Some((unit, shift)) => format!("\"{}{unit}\"", bytes >> shift),
+        None => bytes.to_string(),
+    }
+}
