@@ -385,8 +385,9 @@ impl Settings {
             };
             rows.push(Some((line, self.origin(Key::Demo(d)).to_string())));
         }
-        let width = rows.iter().flatten().map(|(l, _)| l.chars().count()).max();
-        let width = width.unwrap_or(0);
+        // Origins line up after the settings; a commented-out secret does not widen them.
+        let settings = rows.iter().flatten().filter(|(l, _)| !l.starts_with('#'));
+        let width = settings.map(|(l, _)| l.chars().count()).max().unwrap_or(0);
         let mut out = String::from("# h1server settings: flags > environment > file > defaults\n");
         out += &match &self.file {
             Some((path, origin)) => format!("# config file: {path} ({origin})\n"),
