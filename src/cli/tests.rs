@@ -345,3 +345,21 @@ fn closest_suggests_near_misses_and_spellings_of_other_sources() {
     let demo = || DEMO_SETTINGS.iter().map(|d| d.key);
     assert_eq!(closest("DEMO_API_TOKEN", demo()), Some("api_token"));
 }
+
+#[test]
+fn the_docs_example_file_is_valid_names_every_setting_and_holds_the_defaults() {
+    let docs = include_str!("../../docs/CONFIG.md");
+    let start = docs.find("```toml\n").expect("an example file") + "```toml\n".len();
+    let example = &docs[start..][..docs[start..].find("```").unwrap()];
+    let s = from_file(example).unwrap();
+    assert_eq!(s.config, Config::default());
+    assert_eq!(s.demo, super::settings::Demo::default());
+    for f in FIELDS {
+        assert!(example.contains(&format!("{} = ", f.name)), "{}", f.name);
+    }
+    for d in DEMO_SETTINGS {
+        assert!(example.contains(&format!("{} = ", d.key)), "{}", d.key);
+        let row = format!("| `{}` | `{}` |", d.key, d.env);
+        assert!(docs.contains(&row), "docs/CONFIG.md lacks the row {row}");
+    }
+}
