@@ -54,7 +54,13 @@ fn run(settings: Settings) -> std::io::Result<()> {
         );
         "dev-token".to_string()
     });
-    let server = Server::bind(settings.config)?;
+    let server = match inherited_listener()? {
+        Some(listener) => {
+            log::info!("socket activation: serving the listening socket passed as fd 3");
+            Server::from_listener(listener, settings.config)?
+        }
+        None => Server::bind(settings.config)?,
+    };
     let app = demo::App::new(env!("CARGO_PKG_VERSION"), token);
     app.health.watch(server.state());
     let events = app.events.clone();
@@ -65,6 +71,40 @@ fn run(settings: Settings) -> std::io::Result<()> {
     app.health.set_started(true);
     app.health.set_ready(true);
     server.run(handler)
+}
+
+/// The listening socket a supervisor passed (systemd socket activation, `sd_listen_fds(3)`):
+/// descriptor 3 when `LISTEN_PID` names this process and `LISTEN_FDS` is 1. Then the
+/// supervisor owns the port: it is bound before the service starts, and connections made
+/// while the service restarts wait in the socket's backlog instead of being refused.
+fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+    use std::os::fd::FromRawFd;
+    let var = |name| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    if var("LISTEN_PID") != Some(std::process::id()) {
+        return Ok(None);
+    }
+    match var("LISTEN_FDS") {
+        None | Some(0) => return Ok(None),
+        Some(1) => {}
+        Some(n) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("LISTEN_FDS={n}: the demo serves one socket (one ListenStream=)"),
+            ));
+        }
+    }
+    // SAFETY: with LISTEN_PID naming this process, the supervisor passed descriptor 3
+    // (SD_LISTEN_FDS_START) open, and nothing else in this process owns it; this function
+    // runs once, at start-up, so the descriptor gets exactly one owner.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(3) };
+    // Not a socket, or not a listening TCP one: say so rather than fail later.
+    listener.local_addr().map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("LISTEN_FDS: descriptor 3 is not a TCP listener: {e}"),
+        )
+    })?;
+    Ok(Some(listener))
 }
 
 /// The demo's route table, one line per pattern: methods, pattern, group (`-` for none),

@@ -441,3 +441,66 @@ fn debug_routes_serves_the_same_table_as_json() {
         .collect();
     assert_eq!(as_rows, routes_flag_table());
 }
+
+/// systemd socket activation (`ListenStream=` + `Server::from_listener`): a supervisor
+/// binds the port and passes it as descriptor 3 with `LISTEN_PID`/`LISTEN_FDS`. Python
+/// plays the supervisor: it binds, moves the socket to fd 3, sets the variables for its
+/// own pid and execs the demo, which must serve on that socket (not on `H1_ADDR`).
+#[test]
+fn the_demo_serves_a_socket_passed_by_its_supervisor() {
+    require_tool("python3");
+    let launcher = r#"
+import os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+print(s.getsockname()[1], flush=True)
+os.dup2(s.fileno(), 3); os.set_inheritable(3, True)
+os.environ["LISTEN_PID"] = str(os.getpid()); os.environ["LISTEN_FDS"] = "1"
+os.execv(sys.argv[1], [sys.argv[1]])
+"#;
+    let unused = free_port();
+    let mut child = ChildGuard(
+        Command::new("python3")
+            .args(["-c", launcher])
+            .arg(built_binary("h1server", false))
+            .env("H1_ADDR", format!("127.0.0.1:{unused}"))
+            .env("DEMO_API_TOKEN", TOKEN)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn python3"),
+    );
+    let mut port = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], port.trim().parse().unwrap()).into();
+    let mut log = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let started = log
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening on"))
+        .expect("the demo logged where it listens");
+    assert!(started.contains(&addr.to_string()), "{started}");
+    let resp = roundtrip(addr, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", unused)).is_err(),
+        "H1_ADDR was bound too"
+    );
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut status = None;
+    wait_until(IO_TIMEOUT, || {
+        status = child.0.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
+}
