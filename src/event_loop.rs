@@ -49,6 +49,8 @@ pub(crate) struct Ctx {
     pub wheel: Wheel<(usize, u32)>,
     /// The time of the current loop iteration (one clock read per wake-up).
     pub now: Instant,
+    /// `now` as a telemetry stamp.
+    now_stamp: Stamp,
     pub bufs: Buffers,
     pub jobs: Sender<Job>,
     pub notifier: Notifier,
@@ -105,6 +107,7 @@ impl Ctx {
             limits,
             read_cap,
             now,
+            now_stamp: tel.stamp(now),
             bufs: Buffers::default(),
             jobs,
             notifier,
@@ -122,9 +125,15 @@ impl Ctx {
         }
     }
 
-    /// The stamp of this turn's clock (no clock read).
+    /// The stamp of this turn's clock (no clock read, no arithmetic).
     pub fn stamp(&self) -> Stamp {
-        self.tel.stamp(self.now)
+        self.now_stamp
+    }
+
+    /// Sets this turn's time (one clock read per wake-up).
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = now;
+        self.now_stamp = self.tel.stamp(now);
     }
 
     /// The loop's counters.
@@ -313,7 +322,7 @@ impl EventLoop {
             if !events.is_empty() || !self.completions.is_empty() {
                 spins = 0;
             }
-            self.ctx.now = Instant::now();
+            self.ctx.set_now(Instant::now());
             let stats = &self.ctx.tel.loop_stats;
             stats.set(&stats.queue_depth, self.ctx.jobs.len() as u64);
             // Completions first: a batch the worker already wrote puts its connection back

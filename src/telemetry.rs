@@ -10,8 +10,8 @@
 //! Counters live in per-thread shards ([`Stats`]): the loop's and one per worker, each
 //! written by its own thread only (a relaxed load and store, no lock-prefixed
 //! instruction, no shared cache line) and summed by [`Telemetry::snapshot`]. The request
-//! counts by method, status class and route sit behind a per-worker mutex that only that
-//! worker and a scrape ever take.
+//! counts by method, status class and route live in a small per-shard table whose keys
+//! are set once (no lock to count).
 //!
 //! With [`Telemetry::record_requests`], each finished request also becomes an [`Event`]
 //! in a bounded ring (a lock-free channel: the oldest event is dropped when it is full),
@@ -603,7 +603,6 @@ pub(crate) struct Trace {
     /// The request number on its connection, from 1.
     pub seq: u64,
     pub status: u16,
-    pub route: Option<Arc<str>>,
     /// Built on the worker when the ring is on.
     pub record: Option<Box<RequestRecord>>,
 }

@@ -534,6 +534,9 @@ fn run_job(
         let mut resp = resp;
         let meta = &mut job.reqs[i];
         trace_handler_end(meta, &req, &mut resp, tel, stats, streamed);
+        let mut upload_route = (streamed && resp.sink.is_some())
+            .then(|| req.route_arc().cloned())
+            .flatten();
         drop(req);
         c |= resp.wants_close();
         if i + 1 == n && shared.draining.load(Ordering::Acquire) {
@@ -547,7 +550,7 @@ fn run_job(
                 let remaining = req_body_len(&job.reqs[i]);
                 // Its answer comes from the sink: counted then (feed_sink), not recorded
                 // as a finished request now.
-                let route = std::mem::take(&mut job.reqs[i].trace).route;
+                job.reqs[i].trace = Trace::default();
                 upload = Some(UploadStart {
                     sink,
                     remaining,
@@ -555,7 +558,7 @@ fn run_job(
                     version,
                     close: c,
                     expect_continue,
-                    route,
+                    route: upload_route.take(),
                 });
                 break;
             }
@@ -643,7 +646,7 @@ fn trace_handler_end(
         t.tl.handler_end = tel.now();
     }
     t.status = resp.status();
-    t.route = req.route_arc().cloned();
+    let route = req.route_arc();
     trace!(
         "conn={} req={} stage=handler_end status={}",
         req.conn_id(),
@@ -652,12 +655,12 @@ fn trace_handler_end(
     );
     // An upload's answer comes when its sink is done: it is not counted here.
     if !(upload && resp.sink.is_some()) {
-        stats.count_request(meta.head.method, t.status, t.route.as_ref());
+        stats.count_request(meta.head.method, t.status, route);
     }
     stats.observe_handler(&t.tl);
     if tel.recording() {
         let mut rec = telemetry::record_of(req, t.seq);
-        rec.route = t.route.clone();
+        rec.route = route.cloned();
         rec.streamed = resp.is_stream();
         t.record = Some(rec);
     }
