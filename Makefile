@@ -12,7 +12,7 @@ run:
 test: test-deps
 	$(CARGO) test
 
-## Installs curl, ab (apache2-utils), wrk and python3 with apt-get when they are missing.
+## Installs curl, ab (apache2-utils), wrk, python3 and prometheus (+ promtool) with apt-get when they are missing.
 test-deps:
 	@sh .ci/deps.sh
 

@@ -45,8 +45,9 @@
 //! |---|---|
 //! | `middleware` | the built-in middleware: `Recovery`, `RequestId`, `AccessLog`, `Timeout`, `BearerAuth`, `RateLimit`, `ConcurrencyLimit`, `Cors`, `Idempotency` |
 //! | `health` | `health::Health`: the `/healthz`, `/readyz` and `/startupz` handlers |
+//! | `metrics` | `metrics::render` and `metrics::handler`: the [`Telemetry`] counters in the Prometheus text format, for `/metrics` |
 //! | `json` | `Request::json` and `Response::json` (serde, serde_json) |
-//! | `cli` | the demo binary `h1server` (env_logger; turns on the three above) |
+//! | `cli` | the demo binary `h1server` (env_logger; turns on the four above) |
 #![deny(missing_docs, unsafe_code)]
 
 /// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).
@@ -75,6 +76,8 @@ pub mod health;
 #[cfg_attr(not(test), allow(dead_code))]
 mod http;
 mod listener;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod middleware;
 mod pool;
 mod request;

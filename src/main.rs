@@ -61,7 +61,12 @@ fn run(settings: Settings) -> std::io::Result<()> {
         }
         None => Server::bind(settings.config)?,
     };
-    let app = demo::App::new(env!("CARGO_PKG_VERSION"), token);
+    let metrics = match settings.demo.metrics_addr {
+        Some(addr) => Some(spawn_metrics_server(addr, server.telemetry())?),
+        None => None,
+    };
+    let app = demo::App::new(env!("CARGO_PKG_VERSION"), token)
+        .with_metrics(metrics.is_none().then(|| server.telemetry()));
     app.health.watch(server.state());
     let events = app.events.clone();
     let server = server
@@ -70,7 +75,41 @@ fn run(settings: Settings) -> std::io::Result<()> {
     let handler = app.handler();
     app.health.set_started(true);
     app.health.set_ready(true);
-    server.run(handler)
+    let result = server.run(handler);
+    // The metrics listener outlives the drain (a scrape can watch it) and stops last.
+    if let Some(m) = metrics {
+        m.shutdown();
+        if let Err(e) = m.join() {
+            log::error!("metrics listener: {e}");
+        }
+    }
+    result
+}
+
+/// The metrics listener: a small server of its own (one worker, few connections) whose
+/// only route is `GET /metrics`, answered from the main server's `tel`. Signals are the
+/// main server's business; `run` stops this one when the main one has stopped.
+fn spawn_metrics_server(
+    addr: std::net::SocketAddr,
+    tel: h1server::Telemetry,
+) -> std::io::Result<h1server::ServerHandle> {
+    let cfg = h1server::Config {
+        addr,
+        workers: 1,
+        queue_depth: 16,
+        max_connections: 64,
+        shutdown_timeout: std::time::Duration::from_secs(1),
+        record_stages: false,
+        ..h1server::Config::default()
+    };
+    let server = Server::bind(cfg).map_err(|e| {
+        let e = std::io::Error::from(e);
+        std::io::Error::new(e.kind(), format!("H1_METRICS_ADDR={addr}: {e}"))
+    })?;
+    log::info!("metrics on http://{}/metrics", server.local_addr());
+    let mut app = h1server::Router::new();
+    app.get("/metrics", h1server::metrics::handler(tel));
+    server.spawn(app)
 }
 
 /// The listening socket a supervisor passed (systemd socket activation, `sd_listen_fds(3)`):
@@ -110,7 +149,10 @@ fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
 /// The demo's route table, one line per pattern: methods, pattern, group (`-` for none),
 /// in columns. The token does not matter here: nothing is served.
 fn print_routes() {
-    let app = demo::App::new(env!("CARGO_PKG_VERSION"), String::new());
+    let mut app = demo::App::new(env!("CARGO_PKG_VERSION"), String::new());
+    if std::env::var_os("H1_METRICS_ADDR").is_some() {
+        app = app.with_metrics(None); // served on a listener of its own
+    }
     let rows: Vec<(String, String, String)> = app
         .router()
         .routes()

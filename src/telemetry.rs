@@ -211,7 +211,7 @@ pub(crate) const QUEUE: usize = 0;
 pub(crate) const HANDLER: usize = 1;
 pub(crate) const WRITE: usize = 2;
 pub(crate) const PARSE: usize = 3;
-/// Names of the stage histograms (`h1_stage_seconds{stage=…}`).
+/// Names of the stage histograms (`h1_stage_duration_seconds{stage=…}`).
 pub const HISTOGRAMS: [&str; 4] = ["queue", "handler", "write", "parse"];
 
 /// Why connections close, as metric labels, in the order of `Close::index`.

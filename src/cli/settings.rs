@@ -44,6 +44,13 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
         secret: false,
         help: "log line format: text or json (one object per line)",
     },
+    DemoSetting {
+        key: "metrics_addr",
+        env: "H1_METRICS_ADDR",
+        default: "unset: GET /metrics on the main address",
+        secret: false,
+        help: "serve GET /metrics (Prometheus) on this address instead, e.g. 127.0.0.1:9100",
+    },
 ];
 
 /// The demo's own settings, parsed.
@@ -53,6 +60,8 @@ pub struct Demo {
     pub api_token: Option<String>,
     /// How log lines look on stderr.
     pub log_format: LogFormat,
+    /// Where `/metrics` is served on a listener of its own (`None`: on the main one).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for Demo {
@@ -60,6 +69,7 @@ impl Default for Demo {
         Demo {
             api_token: None,
             log_format: LogFormat::Text,
+            metrics_addr: None,
         }
     }
 }
@@ -73,6 +83,7 @@ impl Demo {
                 self.api_token = Some(value.to_string()).filter(|t| !t.trim().is_empty())
             }
             "log_format" => self.log_format = LogFormat::parse(value)?,
+            "metrics_addr" => self.metrics_addr = Some(h1server::config::parse_addr(value)?),
             _ => return Err("unknown setting"),
         }
         Ok(())
@@ -82,6 +93,7 @@ impl Demo {
     fn toml(&self, key: &str) -> Option<String> {
         match key {
             "log_format" => Some(format!("{:?}", self.log_format.name())),
+            "metrics_addr" => self.metrics_addr.map(|a| format!("\"{a}\"")),
             _ => None,
         }
     }
@@ -90,6 +102,7 @@ impl Demo {
     fn is_set(&self, key: &str) -> bool {
         match key {
             "api_token" => self.api_token.is_some(),
+            "metrics_addr" => self.metrics_addr.is_some(),
             _ => true,
         }
     }

@@ -8,6 +8,7 @@
 //! | `GET`/`POST /api/v1/users`, `GET`/`PUT /api/v1/users/{id}` | users API: bearer auth, rate limit, idempotency |
 //! | `GET /events` | server-sent events from a broadcast hub |
 //! | `GET /debug/routes` | this table as JSON (`Router::routes`); `h1server --routes` prints it |
+//! | `GET /metrics` | Prometheus metrics (`h1server::metrics`); absent when `H1_METRICS_ADDR` serves them on their own listener |
 //!
 //! Everything runs under recovery, request metadata, access log and a handler timeout.
 //! [`logging`] is the binary's logger (text or JSON lines).
@@ -24,7 +25,7 @@ use h1server::middleware::{
     AccessLog, BearerAuth, Idempotency, RateLimit, Recovery, RequestId, Timeout,
 };
 use h1server::router::RouteInfo;
-use h1server::{Handler, Request, Response, Router, Stack};
+use h1server::{Handler, Request, Response, Router, Stack, Telemetry};
 
 pub use events::Hub;
 
@@ -34,6 +35,10 @@ pub struct App {
     pub events: Arc<Hub>,
     users: Arc<users::Users>,
     token: String,
+    /// The server whose numbers `GET /metrics` serves: filled in once the server is bound
+    /// (the routes exist before it, for `--routes`). `None` when the metrics have their
+    /// own listener, and the route is left out (404 on the main port).
+    metrics: Option<Arc<OnceLock<Telemetry>>>,
 }
 
 impl App {
@@ -43,7 +48,15 @@ impl App {
             events: Arc::new(Hub::default()),
             users: Arc::new(users::Users::default()),
             token,
+            metrics: Some(Arc::default()),
         }
+    }
+
+    /// Serves `GET /metrics` with `tel`'s numbers, or (`None`) leaves the route out
+    /// because the metrics are served elsewhere.
+    pub fn with_metrics(mut self, tel: Option<Telemetry>) -> Self {
+        self.metrics = tel.map(|t| Arc::new(OnceLock::from(t)));
+        self
     }
 
     /// The routes wrapped in the base middleware stack.
@@ -77,6 +90,13 @@ impl App {
                 .with(BearerAuth::static_token(&self.token, "demo-user"))
                 .with(Idempotency::new());
             users::routes(&mut api, &self.users);
+        }
+        if let Some(tel) = &self.metrics {
+            let tel = tel.clone();
+            r.get("/metrics", move |_: &mut Request| match tel.get() {
+                Some(tel) => h1server::metrics::response(tel),
+                None => Response::error(503, "metrics are not wired to a server\n"),
+            });
         }
         // The table is known only once every route (this one included) is registered.
         let table: Arc<OnceLock<Vec<RouteInfo>>> = Arc::default();
