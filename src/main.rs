@@ -55,8 +55,11 @@ fn run(cfg: Config) -> std::io::Result<()> {
             "dev-token".to_string()
         }
     };
+    // Before binding: a database that cannot be opened fails the start, naming DEMO_DB.
+    let stores = demo::store::open_from_env(cfg.workers).map_err(std::io::Error::other)?;
+    log::info!("storage: {}", stores.description);
     let server = Server::bind(cfg)?;
-    let app = demo::App::new(env!("CARGO_PKG_VERSION"), token);
+    let app = demo::App::new(env!("CARGO_PKG_VERSION"), token, stores);
     app.health.watch(server.state());
     let events = app.events.clone();
     let server = server
@@ -151,6 +154,13 @@ fn print_help() {
     println!(
         "\n  DEMO_API_TOKEN          bearer token of the users API (default: dev-token, with a warning)"
     );
+    println!(
+        "  DEMO_DB                 SQLite file of users and idempotency keys (default ./data/h1server.db; :memory: for a throwaway one)"
+    );
+    println!(
+        "  DEMO_DATABASE_URL       postgres://… : PostgreSQL instead (a binary built with --features postgres)"
+    );
+    println!("  DEMO_DB_POOL            database connections (default: --workers)");
     println!("  RUST_LOG                log filter, e.g. info, debug, h1server=trace");
     println!(
         "  {LOG_FORMAT_ENV:<22}  log line format: text (default) or json (one object per line)"
@@ -160,7 +170,8 @@ fn print_help() {
 /// The demo's route table, one line per pattern: methods, pattern, group (`-` for none),
 /// in columns. The token does not matter here: nothing is served.
 fn print_routes() {
-    let app = demo::App::new(env!("CARGO_PKG_VERSION"), String::new());
+    let stores = demo::Stores::in_memory().expect("an in-memory SQLite database");
+    let app = demo::App::new(env!("CARGO_PKG_VERSION"), String::new(), stores);
     let rows: Vec<(String, String, String)> = app
         .router()
         .routes()
