@@ -1,6 +1,7 @@
 //! The demo's storage end to end: the built binary on a SQLite file (restarts, two
 //! instances on one file, a writer waiting for another process's lock), pagination of
-//! the users list, and a start that fails naming `DEMO_DB`.
+//! the users list, a start that fails naming `DEMO_DB`, and — built with `--features
+//! postgres` — the same service on a real PostgreSQL server this test starts.
 #![cfg(feature = "cli")]
 
 mod support;
@@ -353,6 +354,7 @@ fn by_default_the_database_is_data_h1server_db_in_the_working_directory() {
     assert!(dir.0.join("data/h1server.db").is_file());
 }
 
+#[cfg(not(feature = "postgres"))]
 #[test]
 fn a_database_url_without_the_postgres_feature_fails_the_start_saying_so() {
     let out = Command::new(built_binary("h1server", false))
@@ -363,6 +365,216 @@ fn a_database_url_without_the_postgres_feature_fails_the_start_saying_so() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("DEMO_DATABASE_URL"), "{err}");
+    assert!(err.contains("--features postgres"), "{err}");
     assert!(err.contains("app:***@") && !err.contains("secret"), "{err}");
+}
+
+/// A PostgreSQL server of its own in a temp directory, on a free port; killed by PID on
+/// drop.
+#[cfg(feature = "postgres")]
+struct Postgres {
+    server: ChildGuard,
+    bin: PathBuf,
+    port: u16,
+    dir: TempDir,
+}
+
+#[cfg(feature = "postgres")]
+impl Postgres {
+    /// The newest `/usr/lib/postgresql/*/bin` with `initdb` (Debian's layout).
+    fn bin_dir() -> PathBuf {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .collect();
+        dirs.sort_by_key(|d| {
+            let v = d
+                .parent()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str());
+            v.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
+        });
+        dirs.pop().expect(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): \
+             `sh .ci/deps.sh` (make test runs it) installs it with apt-get",
+        )
+    }
+
+    /// A command run as the `postgres` user when we are root (the server refuses root).
+    fn command(program: &std::path::Path) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(program);
+        let id = |flag: &str, user: &str| {
+            let out = Command::new("id").args([flag, user]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<u32>()
+                .ok()
+        };
+        if id("-u", "").is_none_or(|uid| uid == 0) {
+            let uid = id("-u", "postgres").expect("the postgres user (Debian's package adds it)");
+            let gid = id("-g", "postgres").unwrap();
+            cmd.uid(uid).gid(gid);
+        }
+        cmd
+    }
+
+    fn start() -> Self {
+        let bin = Self::bin_dir();
+        let dir = TempDir::new("pg");
+        let owner = Command::new("id").arg("-u").output().unwrap();
+        if String::from_utf8_lossy(&owner.stdout).trim() == "0" {
+            let chown = Command::new("chown")
+                .args(["postgres:postgres", dir.0.to_str().unwrap()])
+                .status()
+                .unwrap();
+            assert!(chown.success(), "chown the data directory to postgres");
+        }
+        let data = dir.0.join("data");
+        let init = Self::command(&bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap()])
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "h1",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .current_dir(&dir.0)
+            .output()
+            .unwrap();
+        assert!(init.status.success(), "initdb: {init:?}");
+        let port = free_port();
+        let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
+        let server = ChildGuard(
+            Self::command(&bin.join("postgres"))
+                .args(["-D", data.to_str().unwrap(), "-k", dir.0.to_str().unwrap()])
+                .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-F"])
+                .current_dir(&dir.0)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start postgres"),
+        );
+        let mut pg = Postgres {
+            server,
+            bin,
+            port,
+            dir,
+        };
+        let ready = wait_until(Duration::from_secs(30), || {
+            let out = Command::new(pg.bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+                .output();
+            out.is_ok_and(|o| o.status.success()) || !matches!(pg.server.0.try_wait(), Ok(None))
+        });
+        assert!(
+            ready && matches!(pg.server.0.try_wait(), Ok(None)),
+            "postgres did not start: {}",
+            std::fs::read_to_string(pg.dir.0.join("server.log")).unwrap_or_default()
+        );
+        let created = Command::new(pg.bin.join("createdb"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "h1",
+                "h1demo",
+            ])
+            .output()
+            .unwrap();
+        assert!(created.status.success(), "createdb: {created:?}");
+        pg
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://h1@127.0.0.1:{}/h1demo", self.port)
+    }
+
+    /// Stops the server (SIGTERM to its PID: "smart" shutdown would wait for clients,
+    /// so SIGINT, the "fast" one) and waits for it.
+    fn stop(&mut self) {
+        let pid = self.server.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let _ = self.server.0.wait();
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_backs_users_and_idempotency_keys_and_readiness_follows_it() {
+    let mut pg = Postgres::start();
+    let url = pg.url();
+    let env = [("DEMO_DATABASE_URL", url.as_str())];
+    let a = start(&env);
+    let ada = create_ada_with_curl(&a);
+    assert!(ada.contains(r#""id":1"#), "{ada}");
+    let ada_body = r#"{"name":"Ada","email":"ada@example.com"}"#;
+    let retry = a.call(
+        "POST",
+        "/api/v1/users",
+        Some(ada_body),
+        &["Idempotency-Key: k-1"],
+    );
+    assert_eq!((retry.status, retry.text()), (201, ada.clone()));
+    assert_eq!(retry.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(
+        a.create("Ada", Some("k-1")).status,
+        422,
+        "same key, other body"
+    );
+    assert_eq!(a.create("Grace", None).status, 201);
+    let (_, v) = a.get_json("/api/v1/users?limit=1&offset=1");
+    assert_eq!(v["users"][0]["name"], "Grace", "{v}");
+    assert_eq!(v["total"], 2, "{v}");
+
+    // A second instance on the same database replays the first one's key.
+    let b = start(&env);
+    let replay = b.call(
+        "POST",
+        "/api/v1/users",
+        Some(ada_body),
+        &["Idempotency-Key: k-1"],
+    );
+    assert_eq!((replay.status, replay.text()), (201, ada));
+    assert_eq!(b.names(), (vec!["Ada".to_string(), "Grace".to_string()], 2));
+    let log_a = a.stop();
+    let log_b = b.stop();
+    let has = |log: &[String], s: &str| log.iter().any(|l| l.contains(s));
+    assert!(has(&log_a, "storage: postgres"), "{log_a:?}");
+    assert!(has(&log_a, "migration 2 applied"), "{log_a:?}");
+    assert!(!has(&log_b, "migration"), "migrated once: {log_b:?}");
+
+    // Restarted: the rows are there. Then the database goes away: not ready, and the API
+    // answers 503 (a keyed request too: it cannot be run safely without its store).
+    let mut c = start(&env);
+    assert_eq!(c.names().1, 2);
+    assert_eq!(c.get_json("/readyz").0, 200);
+    pg.stop();
+    let (s, v) = c.get_json("/readyz");
+    assert_eq!((s, &v["check"]), (503, &Value::from("database")), "{v}");
+    let r = c.create("Edsger", None);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(c.create("Edsger", Some("k-9")).status, 503);
+    let log_c = c.lines();
+    assert!(
+        !log_c.iter().any(|l| l.contains("panicked")),
+        "no panic: {log_c:?}"
+    );
+    c.stop();
 }

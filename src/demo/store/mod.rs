@@ -1,11 +1,13 @@
 //! The demo's storage: users and idempotency keys behind traits, in SQLite (a file,
-//! `DEMO_DB`).
+//! `DEMO_DB`, the default) or PostgreSQL (`DEMO_DATABASE_URL`, feature `postgres`).
 //!
 //! Handlers see only [`UsersStore`] and the library's `IdempotencyStore`; which database
 //! holds the rows is decided once, at start, by [`open_from_env`]. Every call may block
 //! (it runs on a worker) but never longer than the pool's bounded wait plus the query.
 
 pub mod pool;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 use std::collections::hash_map::RandomState;
@@ -157,10 +159,17 @@ pub fn open_from_env(workers: usize) -> Result<Stores, String> {
     Ok(stores)
 }
 
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str, pool: usize) -> Result<Stores, String> {
+    postgres::open(url, pool).map_err(|e| format!("{DATABASE_URL_ENV}={}: {e}", redact(url)))
+}
+
+#[cfg(not(feature = "postgres"))]
 fn open_postgres(url: &str, _pool: usize) -> Result<Stores, String> {
     Err(format!(
         "{DATABASE_URL_ENV}={} is set, but this binary was built without PostgreSQL \
-         support yet: unset it to use SQLite ({DB_ENV})",
+         support: build it with `cargo build --features postgres`, or unset it to use \
+         SQLite ({DB_ENV})",
         redact(url)
     ))
 }
