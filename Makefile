@@ -8,11 +8,13 @@ export CARGO
 run:
 	$(CARGO) run --release
 
-## Runs every test (installs the real clients the tests drive — curl, ab, wrk — if missing).
+## Runs every test (installs the real clients the tests drive — curl, ab, wrk — and
+## PostgreSQL if missing). `--features postgres` builds the demo with its PostgreSQL
+## backend, so tests/db.rs also runs it against a server it starts.
 test: test-deps
-	$(CARGO) test
+	$(CARGO) test --features postgres
 
-## Installs curl, ab (apache2-utils), wrk, python3 and prometheus (+ promtool) with apt-get when they are missing.
+## Installs curl, ab (apache2-utils), wrk, python3, prometheus (+ promtool) and postgresql with apt-get when missing.
 test-deps:
 	@sh .ci/deps.sh
 
@@ -20,6 +22,7 @@ test-deps:
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features postgres -- -D warnings
 	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
 
 ## Micro-benchmarks (parser, timer wheel), then bench/run.sh: wrk keep-alive, wrk pipelined

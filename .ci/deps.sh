@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs the real HTTP clients (and Prometheus) the integration tests drive, when they are missing.
-# Tests never skip a client silently: without these they fail and say what is missing.
+# Installs the real HTTP clients the integration tests drive, Prometheus (tests/metrics.rs) and the PostgreSQL server
+# tests/db.rs starts, when they are missing. Tests never skip a missing part silently:
+# without these they fail and say what is missing.
 set -eu
 missing=""
 command -v curl    >/dev/null 2>&1 || missing="$missing curl"
@@ -9,6 +10,8 @@ command -v wrk     >/dev/null 2>&1 || missing="$missing wrk"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 # Debian's `prometheus` package installs both the server and `promtool` (tests/metrics.rs).
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing="$missing prometheus"
+# Debian's server binaries (initdb, postgres) live under /usr/lib/postgresql/<version>/bin.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 [ -z "$missing" ] && exit 0
 echo "installing test clients:$missing"
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else

@@ -3,10 +3,11 @@
 //!
 //! Readiness is false until the application says it is ready, and false again from the
 //! moment the server starts draining, so a load balancer stops sending traffic before the
-//! listener closes. These handlers never block.
+//! listener closes. Readiness can also depend on checks the application registers (a
+//! database ping). These handlers never block, except for as long as such a check does.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use crate::handler::Handler;
@@ -32,7 +33,12 @@ struct Inner {
     started: AtomicBool,
     /// The server whose drain turns readiness off.
     server: OnceLock<ServerState>,
+    /// Named dependency checks `/readyz` runs while otherwise ready (a database ping).
+    checks: Mutex<Vec<(String, Arc<ReadinessCheck>)>>,
 }
+
+/// A readiness check: `Err` says why the dependency is not usable.
+type ReadinessCheck = dyn Fn() -> Result<(), String> + Send + Sync;
 
 impl Health {
     /// Health for an application of this version: not ready, not started.
@@ -44,6 +50,7 @@ impl Health {
                 ready: AtomicBool::new(false),
                 started: AtomicBool::new(false),
                 server: OnceLock::new(),
+                checks: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -63,9 +70,40 @@ impl Health {
         let _ = self.inner.server.set(state);
     }
 
-    /// True when ready and not draining.
+    /// Makes readiness depend on `check` too: `/readyz` runs it (on the worker that
+    /// answers the probe) when the application is ready and not draining, and answers
+    /// `503` with `name` and the error while it fails. Keep it short and bounded (a
+    /// `SELECT 1` with a timeout): a probe waits for it.
+    pub fn add_readiness_check(
+        &self,
+        name: impl Into<String>,
+        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        let mut checks = self
+            .inner
+            .checks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        checks.push((name.into(), Arc::new(check)));
+    }
+
+    /// True when ready and not draining (the registered checks are not run).
     pub fn is_ready(&self) -> bool {
         self.inner.ready.load(Ordering::Acquire) && !self.is_draining()
+    }
+
+    /// The first registered check that fails: (its name, its error).
+    fn failed_check(&self) -> Option<(String, String)> {
+        // Run outside the lock: a slow check must not hold up registration or a probe.
+        let checks = self
+            .inner
+            .checks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        checks
+            .into_iter()
+            .find_map(|(name, check)| check().err().map(|e| (name, e)))
     }
 
     fn is_draining(&self) -> bool {
@@ -87,23 +125,38 @@ impl Health {
         }
     }
 
-    /// `GET /readyz`: `200 {"status":"ready"}`, or `503` with `not_ready` / `draining`.
+    /// `GET /readyz`: `200 {"status":"ready"}`, or `503` with `not_ready` / `draining`;
+    /// a failing readiness check adds its name and error:
+    /// `{"status":"not_ready","check":"database","error":"…"}`.
     pub fn readiness(&self) -> impl Handler + use<> {
         let h = self.clone();
         move |_: &mut Request| {
+            let mut failed = None;
             let status = if h.is_draining() {
                 "draining"
-            } else if h.inner.ready.load(Ordering::Acquire) {
-                "ready"
-            } else {
+            } else if !h.inner.ready.load(Ordering::Acquire) {
                 "not_ready"
+            } else {
+                failed = h.failed_check();
+                if failed.is_some() {
+                    "not_ready"
+                } else {
+                    "ready"
+                }
             };
             let code = if status == "ready" {
                 status::OK
             } else {
                 status::SERVICE_UNAVAILABLE
             };
-            Response::json_text(format!("{{\"status\":\"{status}\"}}\n"))
+            let detail = failed.map_or(String::new(), |(name, error)| {
+                format!(
+                    ",\"check\":{},\"error\":{}",
+                    json_string(&name),
+                    json_string(&error)
+                )
+            });
+            Response::json_text(format!("{{\"status\":\"{status}\"{detail}}}\n"))
                 .with_status(code)
                 .with_header("Cache-Control", "no-store")
         }
@@ -166,6 +219,35 @@ mod tests {
         let r = TestRequest::get("/readyz").run(&ready);
         assert_eq!(r.status(), 200);
         assert_eq!(r.body_bytes(), b"{\"status\":\"ready\"}\n");
+    }
+
+    #[test]
+    fn a_failing_readiness_check_makes_readyz_503_and_names_it() {
+        let h = Health::new("1");
+        h.set_ready(true);
+        let db_up = Arc::new(AtomicBool::new(true));
+        let up = db_up.clone();
+        h.add_readiness_check("database", move || {
+            if up.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err("ping failed: \"connection refused\"".into())
+            }
+        });
+        let ready = h.readiness();
+        assert_eq!(TestRequest::get("/readyz").run(&ready).status(), 200);
+        db_up.store(false, Ordering::SeqCst);
+        let r = TestRequest::get("/readyz").run(&ready);
+        assert_eq!(r.status(), 503);
+        assert_eq!(
+            r.body_bytes(),
+            br#"{"status":"not_ready","check":"database","error":"ping failed: \"connection refused\""}"#
+                .iter()
+                .chain(b"\n")
+                .copied()
+                .collect::<Vec<_>>()
+        );
+        assert!(h.is_ready(), "is_ready reports the flags only");
     }
 
     #[test]

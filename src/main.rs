@@ -54,6 +54,10 @@ fn run(settings: Settings) -> std::io::Result<()> {
         );
         "dev-token".to_string()
     });
+    // Before binding: a database that cannot be opened fails the start, naming DEMO_DB.
+    let stores =
+        demo::store::open_from_env(settings.config.workers).map_err(std::io::Error::other)?;
+    log::info!("storage: {}", stores.description);
     let server = match inherited_listener()? {
         Some(listener) => {
             log::info!("socket activation: serving the listening socket passed as fd 3");
@@ -65,7 +69,7 @@ fn run(settings: Settings) -> std::io::Result<()> {
         Some(addr) => Some(spawn_metrics_server(addr, server.telemetry())?),
         None => None,
     };
-    let app = demo::App::new(env!("CARGO_PKG_VERSION"), token)
+    let app = demo::App::new(env!("CARGO_PKG_VERSION"), token, stores)
         .with_metrics(metrics.is_none().then(|| server.telemetry()));
     app.health.watch(server.state());
     let events = app.events.clone();
@@ -149,7 +153,8 @@ fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
 /// The demo's route table, one line per pattern: methods, pattern, group (`-` for none),
 /// in columns. The token does not matter here: nothing is served.
 fn print_routes() {
-    let mut app = demo::App::new(env!("CARGO_PKG_VERSION"), String::new());
+    let stores = demo::Stores::in_memory().expect("an in-memory SQLite database");
+    let mut app = demo::App::new(env!("CARGO_PKG_VERSION"), String::new(), stores);
     if std::env::var_os("H1_METRICS_ADDR").is_some() {
         app = app.with_metrics(None); // served on a listener of its own
     }

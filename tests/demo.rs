@@ -24,6 +24,7 @@ fn start_demo(extra_env: &[(&str, &str)]) -> Demo {
     let mut cmd = Command::new(built_binary("h1server", false));
     cmd.env("H1_ADDR", format!("127.0.0.1:{port}"))
         .env("DEMO_API_TOKEN", TOKEN)
+        .env("DEMO_DB", ":memory:")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -341,6 +342,7 @@ fn flags_override_env_and_bad_values_name_their_source() {
         Command::new(&bin)
             .env("H1_ADDR", taken.local_addr().unwrap().to_string())
             .env("H1_MAX_HEADERS", "1000")
+            .env("DEMO_DB", ":memory:")
             .args(["--max-headers", "100"])
             .args(["--addr", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())

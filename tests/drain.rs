@@ -270,6 +270,7 @@ fn sigterm_drains_the_demo_binary_and_it_exits_0() {
     let mut child = ChildGuard(
         Command::new(built_binary("h1server", false))
             .env("H1_ADDR", addr.to_string())
+            .env("DEMO_DB", ":memory:")
             .env("RUST_LOG", "info")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -302,6 +303,7 @@ fn drain_delay_fails_readiness_first_serves_with_close_then_closes_the_listener(
     let mut child = ChildGuard(
         Command::new(built_binary("h1server", false))
             .env("H1_ADDR", addr.to_string())
+            .env("DEMO_DB", ":memory:")
             .env("H1_DRAIN_DELAY", "1500ms")
             .env("RUST_LOG", "info")
             .stdin(std::process::Stdio::null())

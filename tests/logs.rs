@@ -25,6 +25,7 @@ fn start_demo(env: &[(&str, &str)]) -> Demo {
     let mut cmd = Command::new(built_binary("h1server", false));
     cmd.env("H1_ADDR", format!("127.0.0.1:{port}"))
         .env("DEMO_API_TOKEN", "logs-token")
+        .env("DEMO_DB", ":memory:")
         .env_remove("H1_LOG_FORMAT")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

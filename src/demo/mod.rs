@@ -11,10 +11,12 @@
 //! | `GET /metrics` | Prometheus metrics (`h1server::metrics`); absent when `H1_METRICS_ADDR` serves them on their own listener |
 //!
 //! Everything runs under recovery, request metadata, access log and a handler timeout.
-//! [`logging`] is the binary's logger (text or JSON lines).
+//! [`logging`] is the binary's logger (text or JSON lines); [`store`] holds the users and
+//! the idempotency keys (SQLite or PostgreSQL), which handlers reach only through traits.
 
 mod events;
 pub mod logging;
+pub mod store;
 mod users;
 
 use std::sync::{Arc, OnceLock};
@@ -28,12 +30,13 @@ use h1server::router::RouteInfo;
 use h1server::{Handler, Request, Response, Router, Stack, Telemetry};
 
 pub use events::Hub;
+pub use store::Stores;
 
 /// The demo application's shared state.
 pub struct App {
     pub health: Health,
     pub events: Arc<Hub>,
-    users: Arc<users::Users>,
+    stores: Stores,
     token: String,
     /// The server whose numbers `GET /metrics` serves: filled in once the server is bound
     /// (the routes exist before it, for `--routes`). `None` when the metrics have their
@@ -42,11 +45,20 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(version: &str, token: String) -> Self {
+    /// The service on `stores`; `/readyz` fails while their database does not answer.
+    pub fn new(version: &str, token: String, stores: Stores) -> Self {
+        let health = Health::new(version);
+        let users = stores.users.clone();
+        health.add_readiness_check("database", move || {
+            users.ping().map_err(|e| {
+                log::warn!("readiness: {e}");
+                e.public().to_string()
+            })
+        });
         App {
-            health: Health::new(version),
+            health,
             events: Arc::new(Hub::default()),
-            users: Arc::new(users::Users::default()),
+            stores,
             token,
             metrics: Some(Arc::default()),
         }
@@ -88,8 +100,8 @@ impl App {
             // Rate limit before auth, so failed logins are throttled too (token guessing).
             api.with(RateLimit::per_ip(20.0, 40))
                 .with(BearerAuth::static_token(&self.token, "demo-user"))
-                .with(Idempotency::new());
-            users::routes(&mut api, &self.users);
+                .with(Idempotency::new().with_store(self.stores.idempotency.clone()));
+            users::routes(&mut api, &self.stores.users);
         }
         if let Some(tel) = &self.metrics {
             let tel = tel.clone();

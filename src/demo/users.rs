@@ -1,18 +1,21 @@
-//! The users API of the seeds (`/api/v1/users`), on an in-memory store.
+//! The users API of the seeds (`/api/v1/users`), on whatever [`UsersStore`] the demo
+//! opened: the handlers validate and answer, the store keeps the rows.
+//!
+//! A store failure never leaks its details to the client: `503` when the database is
+//! busy or unreachable, `500` otherwise, with the detail in the log.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use h1server::router::Group;
 use h1server::{Request, Response, status};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-#[derive(Clone, Debug, Serialize)]
-pub struct User {
-    id: u64,
-    name: String,
-    email: String,
-}
+use super::store::{DbError, NewUser, UsersStore};
+
+/// The page size when the client names none.
+const DEFAULT_LIMIT: u32 = 20;
+/// The largest page.
+const MAX_LIMIT: u32 = 100;
 
 #[derive(Debug, Deserialize)]
 struct UserInput {
@@ -34,24 +37,41 @@ impl UserInput {
     }
 }
 
-/// The store: users by id.
-#[derive(Default)]
-pub struct Users {
-    inner: Mutex<(u64, BTreeMap<u64, User>)>,
-}
-
-fn invalid(problems: Vec<(&str, &str)>) -> Response {
+fn field_errors(error: &str, problems: Vec<(&str, &str)>, code: u16) -> Response {
     let fields: Vec<_> = problems
         .into_iter()
         .map(|(f, m)| serde_json::json!({ "field": f, "message": m }))
         .collect();
-    Response::json(&serde_json::json!({ "error": "validation failed", "fields": fields }))
-        .with_status(status::UNPROCESSABLE_CONTENT)
+    Response::json(&serde_json::json!({ "error": error, "fields": fields })).with_status(code)
 }
 
 fn not_found(id: u64) -> Response {
     Response::json(&serde_json::json!({ "error": format!("user {id} not found") }))
         .with_status(status::NOT_FOUND)
+}
+
+/// The answer to a store failure; the detail goes to the log only.
+fn db_failed(req: &Request, e: &DbError) -> Response {
+    let code = match e {
+        DbError::Busy(_) => {
+            log::warn!("conn={} users store: {e}", req.conn_id());
+            status::SERVICE_UNAVAILABLE
+        }
+        DbError::Unavailable(_) => {
+            log::error!("conn={} users store: {e}", req.conn_id());
+            status::SERVICE_UNAVAILABLE
+        }
+        DbError::Failed(_) => {
+            log::error!("conn={} users store: {e}", req.conn_id());
+            status::INTERNAL_SERVER_ERROR
+        }
+    };
+    let resp = Response::json(&serde_json::json!({ "error": e.public() })).with_status(code);
+    if code == status::SERVICE_UNAVAILABLE {
+        resp.with_header("Retry-After", "1")
+    } else {
+        resp
+    }
 }
 
 fn id_of(req: &Request) -> Result<u64, Response> {
@@ -61,24 +81,78 @@ fn id_of(req: &Request) -> Result<u64, Response> {
     })
 }
 
-/// The JSON body as a valid `UserInput`, or the answer saying what is wrong with it
+/// The JSON body as a valid `NewUser`, or the answer saying what is wrong with it
 /// (415 wrong content type, 400 bad JSON, 422 invalid fields).
-fn valid_input(req: &Request) -> Result<UserInput, Response> {
+fn valid_input(req: &Request) -> Result<NewUser, Response> {
     let input: UserInput = req.json()?;
     let problems = input.problems();
     if problems.is_empty() {
-        Ok(input)
+        Ok(NewUser {
+            name: input.name,
+            email: input.email,
+        })
     } else {
-        Err(invalid(problems))
+        Err(field_errors(
+            "validation failed",
+            problems,
+            status::UNPROCESSABLE_CONTENT,
+        ))
     }
 }
 
-pub fn routes(api: &mut Group<'_>, users: &Arc<Users>) {
+/// `?limit=&offset=`: limit 1..=100 (default 20), offset ≥ 0 (default 0); a bad value
+/// (also an empty one) is `400` naming the parameter.
+fn page_of(req: &Request) -> Result<(u32, u64), Response> {
+    let mut problems = Vec::new();
+    let limit = match req.query_param("limit") {
+        None => DEFAULT_LIMIT,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                problems.push(("limit", "must be an integer from 1 to 100"));
+                DEFAULT_LIMIT
+            }
+        },
+    };
+    let offset = match req.query_param("offset") {
+        // At most i64::MAX: what a database's OFFSET takes.
+        None => 0,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => n as u64,
+            _ => {
+                problems.push(("offset", "must be an integer ≥ 0"));
+                0
+            }
+        },
+    };
+    if problems.is_empty() {
+        Ok((limit, offset))
+    } else {
+        Err(field_errors(
+            "invalid query parameter",
+            problems,
+            status::BAD_REQUEST,
+        ))
+    }
+}
+
+pub fn routes(api: &mut Group<'_>, users: &Arc<dyn UsersStore>) {
     let u = users.clone();
-    api.get("/users", move |_: &mut Request| {
-        let g = u.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let list: Vec<&User> = g.1.values().collect();
-        Response::json(&serde_json::json!({ "users": list, "count": list.len() }))
+    api.get("/users", move |req: &mut Request| {
+        let (limit, offset) = match page_of(req) {
+            Ok(p) => p,
+            Err(resp) => return resp,
+        };
+        match u.list(limit, offset) {
+            Ok(page) => Response::json(&serde_json::json!({
+                "users": page.users,
+                "count": page.users.len(),
+                "total": page.total,
+                "limit": limit,
+                "offset": offset,
+            })),
+            Err(e) => db_failed(req, &e),
+        }
     });
     let u = users.clone();
     api.post("/users", move |req: &mut Request| {
@@ -86,17 +160,12 @@ pub fn routes(api: &mut Group<'_>, users: &Arc<Users>) {
             Ok(v) => v,
             Err(resp) => return resp,
         };
-        let mut g = u.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.0 += 1;
-        let user = User {
-            id: g.0,
-            name: input.name,
-            email: input.email,
-        };
-        g.1.insert(user.id, user.clone());
-        Response::json(&user)
-            .with_status(status::CREATED)
-            .with_header("Location", format!("/api/v1/users/{}", user.id))
+        match u.create(&input) {
+            Ok(user) => Response::json(&user)
+                .with_status(status::CREATED)
+                .with_header("Location", format!("/api/v1/users/{}", user.id)),
+            Err(e) => db_failed(req, &e),
+        }
     });
     let u = users.clone();
     api.get("/users/{id}", move |req: &mut Request| {
@@ -104,10 +173,10 @@ pub fn routes(api: &mut Group<'_>, users: &Arc<Users>) {
             Ok(id) => id,
             Err(resp) => return resp,
         };
-        let g = u.inner.lock().unwrap_or_else(|e| e.into_inner());
-        match g.1.get(&id) {
-            Some(user) => Response::json(user),
-            None => not_found(id),
+        match u.get(id) {
+            Ok(Some(user)) => Response::json(&user),
+            Ok(None) => not_found(id),
+            Err(e) => db_failed(req, &e),
         }
     });
     let u = users.clone();
@@ -120,14 +189,10 @@ pub fn routes(api: &mut Group<'_>, users: &Arc<Users>) {
             Ok(v) => v,
             Err(resp) => return resp,
         };
-        let mut g = u.inner.lock().unwrap_or_else(|e| e.into_inner());
-        match g.1.get_mut(&id) {
-            Some(user) => {
-                user.name = input.name;
-                user.email = input.email;
-                Response::json(&*user)
-            }
-            None => not_found(id),
+        match u.update(id, &input) {
+            Ok(Some(user)) => Response::json(&user),
+            Ok(None) => not_found(id),
+            Err(e) => db_failed(req, &e),
         }
     });
 }

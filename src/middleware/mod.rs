@@ -180,7 +180,9 @@ pub use self::{
     auth::{BearerAuth, Principal},
     concurrency::ConcurrencyLimit,
     cors::Cors,
-    idempotency::Idempotency,
+    idempotency::{
+        Claim, Idempotency, IdempotencyKey, IdempotencyStore, StoreError, StoredResponse,
+    },
     rate_limit::RateLimit,
     recovery::Recovery,
     request_id::{RequestId, RequestMeta, propagate},

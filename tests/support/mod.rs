@@ -290,6 +290,11 @@ pub fn built_binary(name: &str, example: bool) -> PathBuf {
     {
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "--quiet"]);
+        // The features this test was built with, or the build would replace the binary
+        // `cargo test --features …` made with one lacking them.
+        if cfg!(feature = "postgres") {
+            cmd.args(["--features", "postgres"]);
+        }
         if example {
             cmd.args(["--example", name]);
         } else {

@@ -2,23 +2,24 @@
 //! `Idempotency-Key` once and answers retries of it with the stored response.
 //!
 //! It never runs the rest of the chain twice for one key while the first attempt runs or
-//! after it succeeded, and never keeps more than `max_entries` keys or `max_bytes` of
-//! stored responses.
+//! after it succeeded. Where the keys live is an [`IdempotencyStore`]: this process's
+//! memory by default ([`memory`], bounded), or a database shared by several processes.
 
-use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasher;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+mod memory;
 
-use log::{debug, warn};
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::concurrency::WarnThrottle;
+use log::{debug, error, warn};
+
 use super::{Middleware, Next};
 use crate::http::Method;
 use crate::request::Request;
 use crate::response::Response;
 use crate::status;
+
+use memory::MemoryStore;
 
 /// The request header naming the logical operation.
 const KEY_HEADER: &str = "Idempotency-Key";
@@ -30,47 +31,40 @@ const MAX_KEY_LEN: usize = 255;
 /// Chooses the client scope of a key from the request.
 type ScopeFn = dyn Fn(&Request) -> Option<String> + Send + Sync;
 
-/// Where a key lives: the hashed client scope and the key itself.
+/// Why a store could not answer (a database down, a pool exhausted): the middleware
+/// answers `503` and logs it.
+pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where a key lives: the client's scope and the key itself.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct StoreKey {
-    /// Hash of the scope string (0 when there is none).
-    scope: u64,
-    /// The key as the client sent it (without quotes).
-    key: Box<str>,
+pub struct IdempotencyKey {
+    /// Keyed hash of the client scope (0 when there is none), never the scope itself: the
+    /// default scope is the `Authorization` header, which no store should keep.
+    pub scope: u64,
+    /// The key as the client sent it (without quotes): 1 to 255 printable ASCII bytes.
+    pub key: String,
 }
 
-/// One key's record.
-#[derive(Debug)]
-struct Entry {
-    /// Insertion number: the age order, and who owns a running entry.
-    seq: u64,
-    /// When the first request arrived; the entry expires `ttl` later.
-    created: Instant,
-    /// Hash of the request's method, target and body.
-    fingerprint: u64,
-    /// The response to replay; `None` while the first request is still running.
-    response: Option<Stored>,
-}
-
-/// A stored response.
-#[derive(Clone, Debug)]
-struct Stored {
+/// A response kept for replay: final, complete, and not a "try again" status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
     /// The status code.
-    status: u16,
+    pub status: u16,
     /// Every header the chain set, in order.
-    headers: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
     /// The complete body.
-    body: Vec<u8>,
+    pub body: Vec<u8>,
 }
 
-impl Stored {
-    /// A copy of `resp`, when it is final and complete enough to replay.
-    fn of(resp: &Response) -> Option<Stored> {
+impl StoredResponse {
+    /// A copy of `resp`, when it is final and complete enough to replay: not streamed, not
+    /// `5xx`, `408`, `425` or `429` (statuses that say "try again").
+    fn of(resp: &Response) -> Option<StoredResponse> {
         let status = resp.status();
         if resp.is_stream() || status >= 500 || matches!(status, 408 | 425 | 429) {
             return None;
         }
-        Some(Stored {
+        Some(StoredResponse {
             status,
             headers: resp
                 .headers()
@@ -80,165 +74,100 @@ impl Stored {
         })
     }
 
-    /// The bytes it holds, for the `max_bytes` budget.
-    fn size(&self) -> usize {
-        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
-        self.body.len() + headers
-    }
-
     /// The response to send to a retry.
-    fn replay(&self) -> Response {
+    fn replay(self) -> Response {
         let mut resp = Response::new(self.status);
-        for (name, value) in &self.headers {
-            resp = resp.with_header(name.clone(), value.clone());
+        for (name, value) in self.headers {
+            resp = resp.with_header(name, value);
         }
         resp = resp.with_header(REPLAYED_HEADER, "true");
         if !self.body.is_empty() {
-            resp = resp.with_body(self.body.clone());
+            resp = resp.with_body(self.body);
         }
         resp
     }
 }
 
-/// What to do with a request that carries a key.
+/// What a store says about a request that carries a key.
 #[derive(Debug)]
-enum Begin {
-    /// First of its key: run it; the number identifies the attempt.
+pub enum Claim {
+    /// First of its key (or the key had expired): it is now recorded as running, and the
+    /// request runs. The number names this attempt for [`IdempotencyStore::finish`].
     Run(u64),
-    /// Answered before: send this.
-    Replay(Response),
-    /// The first request with this key is still running: `409`.
+    /// Answered before with the same fingerprint: send this again.
+    Replay(StoredResponse),
+    /// The first request with this key, same fingerprint, is still running: `409`.
     InProgress,
-    /// The key was used for another request: `422`.
+    /// The key was used for a request with another fingerprint: `422`.
     Mismatch,
 }
 
-/// The bounded key store. All times are passed in, so tests control the clock.
-#[derive(Debug)]
-struct Store {
-    /// Every live key.
-    entries: HashMap<StoreKey, Entry>,
-    /// The same keys by `seq`, oldest first: for expiry and eviction.
-    by_age: BTreeMap<u64, StoreKey>,
-    /// The next `seq`.
-    next_seq: u64,
-    /// Sum of [`Stored::size`] over the stored responses.
-    bytes: usize,
-    /// How long an entry lives (`ttl`).
-    ttl: Duration,
-    /// Never more keys than this (`max_entries`).
-    max_entries: usize,
-    /// Never more stored bytes than this (`max_bytes`).
-    max_bytes: usize,
-    /// Keeps evictions under pressure from flooding the log.
-    log: WarnThrottle,
+/// Where the [`Idempotency`] middleware keeps its keys. The default is this process's
+/// memory; a store in a database lets several processes (and restarts) share keys.
+///
+/// The middleware decides everything about HTTP (which requests, the key's syntax, the
+/// scope, the fingerprint, which responses may be stored, the statuses); a store only
+/// keeps records, so every store behaves alike. Its methods may block (a database call):
+/// the middleware runs on a worker thread.
+///
+/// # Warning
+///
+/// [`begin`](Self::begin) must be atomic across every process sharing the store: of two
+/// concurrent first requests with one key, exactly one gets [`Claim::Run`]. A store that
+/// outlives a process should let a later attempt take over a record left running by a
+/// process that died (after a lease), or the key stays `409` until it expires.
+pub trait IdempotencyStore: Send + Sync {
+    /// Looks `key` up for a request whose method, target and body hash to `fingerprint`.
+    /// An unknown or expired key is recorded as running and answered with
+    /// [`Claim::Run`]; a known key with another fingerprint is [`Claim::Mismatch`]; one
+    /// still running is [`Claim::InProgress`]; one answered is [`Claim::Replay`].
+    fn begin(&self, key: &IdempotencyKey, fingerprint: u64) -> Result<Claim, StoreError>;
+
+    /// Attempt `attempt` of `key` has answered: keep `response` for replay, or, when it
+    /// is `None` (a failed attempt, a panic, a streamed or too large response), forget the
+    /// key so a retry runs again. When the key no longer belongs to this attempt (expired,
+    /// evicted, taken over) nothing changes. Returns whether the response was kept.
+    fn finish(
+        &self,
+        key: &IdempotencyKey,
+        attempt: u64,
+        response: Option<StoredResponse>,
+    ) -> Result<bool, StoreError>;
+
+    /// The SipHash key for the scope and fingerprint hashes. Processes sharing a store
+    /// must get the same key from it (keep it in the store); it must be secret and
+    /// random, so that no client can make its scope hash equal another's.
+    fn hash_key(&self) -> [u64; 2];
 }
 
-impl Store {
-    fn new() -> Self {
-        Store {
-            entries: HashMap::new(),
-            by_age: BTreeMap::new(),
-            next_seq: 0,
-            bytes: 0,
-            ttl: Duration::from_secs(24 * 3600),
-            max_entries: 10_000,
-            max_bytes: 64 << 20,
-            log: WarnThrottle::new(),
-        }
+/// SipHash-2-4 under `key` of length-prefixed `parts` (so `("ab", "c")` and `("a",
+/// "bc")` differ). The algorithm is fixed, unlike `DefaultHasher`'s, so a hash written
+/// by one process (or release) means the same to the next.
+fn keyed_hash(key: [u64; 2], parts: &[&[u8]]) -> u64 {
+    // Deprecated only in favour of DefaultHasher, whose algorithm may change: this one
+    // is SipHash-2-4 for good, which hashes kept in a shared store need.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new_with_keys(key[0], key[1]);
+    for part in parts {
+        h.write(&(part.len() as u64).to_le_bytes());
+        h.write(part);
     }
+    h.finish()
+}
 
-    /// Looks `key` up for a request with `fingerprint`; a new key is recorded as running.
-    fn begin(&mut self, key: &StoreKey, fingerprint: u64, now: Instant) -> Begin {
-        self.expire(now);
-        if let Some(e) = self.entries.get(key) {
-            return match &e.response {
-                _ if e.fingerprint != fingerprint => Begin::Mismatch,
-                None => Begin::InProgress,
-                Some(stored) => Begin::Replay(stored.replay()),
-            };
-        }
-        while self.entries.len() >= self.max_entries && self.evict_oldest(false, None) {}
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let entry = Entry {
-            seq,
-            created: now,
-            fingerprint,
-            response: None,
-        };
-        self.entries.insert(key.clone(), entry);
-        self.by_age.insert(seq, key.clone());
-        Begin::Run(seq)
-    }
+/// The store behind a middleware: the built-in one (whose limits the builder sets), or
+/// one given to [`Idempotency::with_store`].
+enum Backend {
+    Memory(MemoryStore),
+    Shared(Arc<dyn IdempotencyStore>),
+}
 
-    /// Attempt `seq` of `key` answered: keeps `stored` for replay, or releases the key when
-    /// there is nothing to keep. Returns whether the response was stored.
-    fn finish(&mut self, key: &StoreKey, seq: u64, stored: Option<Stored>) -> bool {
-        if self.entries.get(key).is_none_or(|e| e.seq != seq) {
-            return false; // expired or evicted meanwhile: the key is no longer ours
+impl Backend {
+    fn get(&self) -> &dyn IdempotencyStore {
+        match self {
+            Backend::Memory(m) => m,
+            Backend::Shared(s) => &**s,
         }
-        let Some(stored) = stored.filter(|s| s.size() <= self.max_bytes) else {
-            self.remove(key);
-            return false;
-        };
-        let size = stored.size();
-        while self.bytes + size > self.max_bytes && self.evict_oldest(true, Some(seq)) {}
-        if let Some(e) = self.entries.get_mut(key) {
-            e.response = Some(stored);
-            self.bytes += size;
-        }
-        true
-    }
-
-    /// Forgets `key`.
-    fn remove(&mut self, key: &StoreKey) {
-        if let Some(e) = self.entries.remove(key) {
-            self.by_age.remove(&e.seq);
-            if let Some(s) = &e.response {
-                self.bytes -= s.size();
-            }
-        }
-    }
-
-    /// Drops the entries older than `ttl` (the oldest come first in `by_age`).
-    fn expire(&mut self, now: Instant) {
-        while let Some(oldest) = self.by_age.first_entry() {
-            match self.entries.get(oldest.get()) {
-                Some(e) if now.saturating_duration_since(e.created) < self.ttl => break,
-                _ => {}
-            }
-            let key = oldest.remove();
-            if let Some(s) = self.entries.remove(&key).and_then(|e| e.response) {
-                self.bytes -= s.size();
-            }
-        }
-    }
-
-    /// Evicts the oldest answered entry (other than `skip`); unless `done_only`, the oldest
-    /// running one when none has answered. Returns false when there was nothing to evict.
-    fn evict_oldest(&mut self, done_only: bool, skip: Option<u64>) -> bool {
-        let is_done = |k: &StoreKey| self.entries.get(k).is_some_and(|e| e.response.is_some());
-        let mut candidates = self.by_age.iter().filter(|&(s, _)| Some(*s) != skip);
-        let victim = candidates
-            .clone()
-            .find(|&(_, k)| is_done(k))
-            .or_else(|| if done_only { None } else { candidates.next() })
-            .map(|(_, k)| k.clone());
-        let Some(key) = victim else {
-            return false;
-        };
-        match self.log.should_warn() {
-            Some(quiet) => warn!(
-                "idempotency store full ({} keys, {} bytes): evicting the oldest key \
-                 ({quiet} more evictions since the last warning)",
-                self.entries.len(),
-                self.bytes
-            ),
-            None => debug!("idempotency store full: evicting the oldest key"),
-        }
-        self.remove(&key);
-        true
     }
 }
 
@@ -291,9 +220,9 @@ pub struct Idempotency {
     /// The methods whose requests are made idempotent.
     methods: Vec<Method>,
     /// The keys.
-    store: Mutex<Store>,
-    /// Per-process random keys for the fingerprint and scope hashes.
-    hasher: RandomState,
+    store: Backend,
+    /// The store's key for the fingerprint and scope hashes.
+    hash_key: [u64; 2],
     /// The client scope of a request's key.
     scope: Box<ScopeFn>,
 }
@@ -305,31 +234,53 @@ impl Default for Idempotency {
 }
 
 impl Idempotency {
-    /// For `POST` and `PATCH`, keys kept 24 h, at most 10 000 keys and 64 MiB of
-    /// responses, scoped by the `Authorization` header.
+    /// For `POST` and `PATCH`, keys kept in memory 24 h, at most 10 000 keys and 64 MiB
+    /// of responses, scoped by the `Authorization` header.
     pub fn new() -> Self {
+        let memory = MemoryStore::new();
         Idempotency {
             methods: vec![Method::Post, Method::Patch],
-            store: Mutex::new(Store::new()),
-            hasher: RandomState::new(),
+            hash_key: memory.hash_key(),
+            store: Backend::Memory(memory),
             scope: Box::new(|req: &Request| req.header("authorization").map(str::to_owned)),
         }
     }
 
-    fn store_mut(&mut self) -> &mut Store {
-        self.store.get_mut().unwrap_or_else(PoisonError::into_inner)
+    /// Keeps the keys in `store` instead of this process's memory (a database shared by
+    /// several instances, say). The store's own settings then apply: [`ttl`](Self::ttl),
+    /// [`max_entries`](Self::max_entries) and [`max_bytes`](Self::max_bytes) set the
+    /// built-in store only.
+    pub fn with_store(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
+        self.hash_key = store.hash_key();
+        self.store = Backend::Shared(store);
+        self
+    }
+
+    /// The built-in store's settings, or `None` (and a warning) with another store.
+    fn memory_settings(&mut self, what: &str) -> Option<&mut memory::Store> {
+        match &mut self.store {
+            Backend::Memory(m) => Some(m.settings()),
+            Backend::Shared(_) => {
+                warn!("Idempotency::{what} ignored: the store given to with_store has its own");
+                None
+            }
+        }
     }
 
     /// How long a key and its response are kept, from the first request (default 24 h).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.store_mut().ttl = ttl;
+        if let Some(s) = self.memory_settings("ttl") {
+            s.ttl = ttl;
+        }
         self
     }
 
     /// At most this many keys (default 10 000, at least 1); when full the oldest answered
     /// key is evicted.
     pub fn max_entries(mut self, max_entries: usize) -> Self {
-        self.store_mut().max_entries = max_entries.max(1);
+        if let Some(s) = self.memory_settings("max_entries") {
+            s.max_entries = max_entries.max(1);
+        }
         self
     }
 
@@ -337,7 +288,9 @@ impl Idempotency {
     /// the oldest are evicted to make room, and a larger response is not stored (its key
     /// is released).
     pub fn max_bytes(mut self, max_bytes: usize) -> Self {
-        self.store_mut().max_bytes = max_bytes;
+        if let Some(s) = self.memory_settings("max_bytes") {
+            s.max_bytes = max_bytes;
+        }
         self
     }
 
@@ -359,10 +312,6 @@ impl Idempotency {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// The key in an `Idempotency-Key` value: bare or a quoted string, 1 to 255 printable
 /// ASCII characters.
 pub(super) fn parse_key(value: &str) -> Option<&str> {
@@ -375,18 +324,37 @@ pub(super) fn parse_key(value: &str) -> Option<&str> {
     (!v.is_empty() && v.len() <= MAX_KEY_LEN && printable).then_some(v)
 }
 
-/// Releases the key if the attempt ends without [`Store::finish`] (the chain panicked).
+/// Releases the key if the attempt ends without [`IdempotencyStore::finish`] (the chain
+/// panicked).
 struct Attempt<'a> {
-    store: &'a Mutex<Store>,
-    key: &'a StoreKey,
-    seq: u64,
+    store: &'a dyn IdempotencyStore,
+    key: &'a IdempotencyKey,
+    attempt: u64,
     finished: bool,
+}
+
+impl Attempt<'_> {
+    /// Hands the outcome to the store; a store error is logged (the client still gets
+    /// its response) and counts as not stored.
+    fn finish(mut self, response: Option<StoredResponse>, conn: u64) -> bool {
+        self.finished = true;
+        match self.store.finish(self.key, self.attempt, response) {
+            Ok(kept) => kept,
+            Err(e) => {
+                error!(
+                    "conn={conn} idempotency store failed to record key {:?}: {e}",
+                    self.key.key
+                );
+                false
+            }
+        }
+    }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            lock(self.store).finish(self.key, self.seq, None);
+            let _ = self.store.finish(self.key, self.attempt, None);
         }
     }
 }
@@ -406,18 +374,35 @@ impl Middleware for Idempotency {
                 "Invalid Idempotency-Key: expected 1 to 255 printable ASCII characters.\n",
             );
         };
-        let key = StoreKey {
-            scope: (self.scope)(req).map_or(0, |s| self.hasher.hash_one(s)),
+        let key = IdempotencyKey {
+            scope: (self.scope)(req).map_or(0, |s| keyed_hash(self.hash_key, &[s.as_bytes()])),
             key: key.into(),
         };
-        let fingerprint = self
-            .hasher
-            .hash_one((req.method_str(), req.target(), req.body()));
-        let begin = lock(&self.store).begin(&key, fingerprint, Instant::now());
+        let fingerprint = keyed_hash(
+            self.hash_key,
+            &[
+                req.method_str().as_bytes(),
+                req.target().as_bytes(),
+                req.body(),
+            ],
+        );
+        let store = self.store.get();
         let conn = req.conn_id();
-        let (resp, outcome) = match begin {
-            Begin::Replay(resp) => (resp, "replayed"),
-            Begin::InProgress => (
+        let claim = match store.begin(&key, fingerprint) {
+            Ok(claim) => claim,
+            Err(e) => {
+                // Without the store, running the request could run it twice: refuse.
+                error!("conn={conn} idempotency store failed: {e}: 503");
+                return Response::error(
+                    status::SERVICE_UNAVAILABLE,
+                    "The Idempotency-Key store is unavailable; retry later.\n",
+                )
+                .with_header("Retry-After", "1");
+            }
+        };
+        let (resp, outcome) = match claim {
+            Claim::Replay(stored) => (stored.replay(), "replayed"),
+            Claim::InProgress => (
                 Response::error(
                     status::CONFLICT,
                     "A request with this Idempotency-Key is still running.\n",
@@ -425,24 +410,22 @@ impl Middleware for Idempotency {
                 .with_header("Retry-After", "1"),
                 "still running: 409",
             ),
-            Begin::Mismatch => (
+            Claim::Mismatch => (
                 Response::error(
                     status::UNPROCESSABLE_CONTENT,
                     "This Idempotency-Key was used for another request.\n",
                 ),
                 "used for another request: 422",
             ),
-            Begin::Run(seq) => {
-                let mut attempt = Attempt {
-                    store: &self.store,
+            Claim::Run(attempt) => {
+                let guard = Attempt {
+                    store,
                     key: &key,
-                    seq,
+                    attempt,
                     finished: false,
                 };
                 let resp = next.run(req);
-                attempt.finished = true;
-                let stored = Stored::of(&resp);
-                let kept = lock(&self.store).finish(&key, seq, stored);
+                let kept = guard.finish(StoredResponse::of(&resp), conn);
                 (
                     resp,
                     ["ran, key released", "ran, response stored"][usize::from(kept)],
@@ -456,15 +439,21 @@ impl Middleware for Idempotency {
 
 impl std::fmt::Debug for Idempotency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let store = lock(&self.store);
-        f.debug_struct("Idempotency")
-            .field("methods", &self.methods)
-            .field("ttl", &store.ttl)
-            .field("max_entries", &store.max_entries)
-            .field("max_bytes", &store.max_bytes)
-            .field("keys", &store.entries.len())
-            .field("bytes", &store.bytes)
-            .finish()
+        let mut d = f.debug_struct("Idempotency");
+        d.field("methods", &self.methods);
+        match &self.store {
+            Backend::Memory(m) => {
+                let (keys, bytes) = m.usage();
+                let s = m.lock();
+                d.field("ttl", &s.ttl)
+                    .field("max_entries", &s.max_entries)
+                    .field("max_bytes", &s.max_bytes);
+                drop(s);
+                d.field("keys", &keys).field("bytes", &bytes)
+            }
+            Backend::Shared(_) => d.field("store", &"shared"),
+        };
+        d.finish()
     }
 }
 
@@ -579,78 +568,75 @@ mod tests {
         assert_eq!(parse_key(&"x".repeat(255)).map(str::len), Some(255));
     }
 
-    fn key(k: &str) -> StoreKey {
-        StoreKey {
-            scope: 0,
-            key: k.into(),
+    /// Two middlewares on one store (two processes on one database): the second
+    /// replays what the first stored, and a key cannot be reused across them.
+    #[test]
+    fn a_shared_store_replays_across_middlewares() {
+        let shared: Arc<dyn IdempotencyStore> = Arc::new(MemoryStore::new());
+        let (a, calls_a) = counting(Idempotency::new().with_store(shared.clone()));
+        let (b, calls_b) = counting(Idempotency::new().with_store(shared));
+        let first = post("/orders", "k").run(&a);
+        let retry = post("/orders", "k").run(&b);
+        assert_eq!(retry.body_bytes(), first.body_bytes());
+        assert_eq!(retry.header(REPLAYED_HEADER), Some("true"));
+        assert_eq!(post("/other", "k").run(&b).status(), 422);
+        assert_eq!(
+            calls_a.load(Ordering::SeqCst) + calls_b.load(Ordering::SeqCst),
+            1
+        );
+    }
+
+    /// A store that fails every call, like a database that went away.
+    struct Down;
+
+    impl IdempotencyStore for Down {
+        fn begin(&self, _: &IdempotencyKey, _: u64) -> Result<Claim, StoreError> {
+            Err("connection refused".into())
         }
-    }
-
-    fn stored(body: &str) -> Option<Stored> {
-        Stored::of(&Response::text(body.to_string()))
-    }
-
-    fn run(store: &mut Store, k: &str, now: Instant) -> u64 {
-        match store.begin(&key(k), 7, now) {
-            Begin::Run(seq) => seq,
-            other => panic!("{k}: expected Run, got {other:?}"),
+        fn finish(
+            &self,
+            _: &IdempotencyKey,
+            _: u64,
+            _: Option<StoredResponse>,
+        ) -> Result<bool, StoreError> {
+            Err("connection refused".into())
+        }
+        fn hash_key(&self) -> [u64; 2] {
+            [1, 2]
         }
     }
 
     #[test]
-    fn stored_entries_expire_after_the_ttl() {
-        let t0 = Instant::now();
-        let mut s = Store::new();
-        s.ttl = Duration::from_secs(60);
-        let seq = run(&mut s, "k", t0);
-        assert!(s.finish(&key("k"), seq, stored("one")));
-        let at = |secs| t0 + Duration::from_secs(secs);
-        assert!(matches!(s.begin(&key("k"), 7, at(59)), Begin::Replay(_)));
-        run(&mut s, "k", at(60));
-        assert_eq!(s.entries.len(), 1);
-        assert_eq!(s.bytes, 0, "the expired response's bytes were released");
+    fn a_failing_store_refuses_keyed_requests_with_503_without_running_them() {
+        let (app, calls) = counting(Idempotency::new().with_store(Arc::new(Down)));
+        let resp = post("/orders", "k").run(&app);
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.header("Retry-After"), Some("1"));
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            TestRequest::post("/orders").run(&app).status(),
+            201,
+            "no key: runs"
+        );
     }
 
     #[test]
-    fn the_oldest_answered_key_is_evicted_when_full() {
-        let t0 = Instant::now();
-        let mut s = Store::new();
-        s.max_entries = 3;
-        let running = run(&mut s, "running", t0);
-        for k in ["a", "b"] {
-            let seq = run(&mut s, k, t0);
-            s.finish(&key(k), seq, stored(k));
-        }
-        run(&mut s, "c", t0);
-        assert_eq!(s.entries.len(), 3);
-        // The oldest answered key went; the running one and the newer stay.
-        assert!(!s.entries.contains_key(&key("a")));
-        assert!(s.entries.contains_key(&key("running")));
-        assert!(s.entries.contains_key(&key("b")));
-        for i in 0..1000 {
-            run(&mut s, &format!("k{i}"), t0);
-            assert!(s.entries.len() <= 3);
-        }
-        // The running entry was evicted eventually; finishing it stores nothing.
-        assert!(!s.finish(&key("running"), running, stored("late")));
-        assert_eq!(s.by_age.len(), s.entries.len());
-    }
-
-    #[test]
-    fn stored_bytes_stay_within_max_bytes() {
-        let t0 = Instant::now();
-        let mut s = Store::new();
-        s.max_bytes = 300;
-        let size = stored(&"x".repeat(30)).unwrap().size();
-        for i in 0..10 {
-            let k = format!("k{i}");
-            let seq = run(&mut s, &k, t0);
-            assert!(s.finish(&key(&k), seq, stored(&"x".repeat(30))));
-            assert!(s.bytes <= 300);
-        }
-        assert_eq!(s.bytes, (300 / size) * size);
-        let seq = run(&mut s, "huge", t0);
-        assert!(!s.finish(&key("huge"), seq, stored(&"x".repeat(400))));
-        assert!(!s.entries.contains_key(&key("huge")), "released");
+    fn hashes_are_siphash_2_4_and_length_prefixed() {
+        // The reference vectors of the SipHash paper (key 00..0f), which pin the algorithm
+        // that shared stores rely on.
+        let key = [0x0706050403020100, 0x0f0e0d0c0b0a0908];
+        #[allow(deprecated)]
+        let raw = |msg: &[u8]| {
+            let mut h = std::hash::SipHasher::new_with_keys(key[0], key[1]);
+            h.write(msg);
+            h.finish()
+        };
+        assert_eq!(raw(b""), 0x726fdb47dd0e0e31);
+        assert_eq!(raw(&(0u8..15).collect::<Vec<_>>()), 0xa129ca6149be45e5);
+        assert_ne!(
+            keyed_hash(key, &[b"ab", b"c"]),
+            keyed_hash(key, &[b"a", b"bc"])
+        );
+        assert_eq!(keyed_hash(key, &[b"x"]), keyed_hash(key, &[b"x"]));
     }
 }

@@ -1,0 +1,199 @@
+//! A small blocking connection pool: at most `max` connections, opened when first
+//! needed, lent to one caller at a time and given back when the loan is dropped.
+//!
+//! It never waits longer than its bounded `wait` for a free connection (the caller
+//! answers `503`), and never keeps a connection its backend reports broken.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::DbError;
+
+/// Opens one connection.
+type Connect<C> = dyn Fn() -> Result<C, DbError> + Send + Sync;
+
+/// The pool's connections.
+pub struct Pool<C> {
+    /// Idle connections and how many are open (idle + lent).
+    state: Mutex<State<C>>,
+    /// Signalled when a connection comes back or a slot frees.
+    freed: Condvar,
+    /// Never more open connections than this.
+    max: usize,
+    /// How long a caller waits for a connection before `DbError::Busy`.
+    wait: Duration,
+    /// How to open a new connection.
+    connect: Box<Connect<C>>,
+    /// Whether a returned connection is unusable (the server closed it) and must go.
+    is_broken: fn(&mut C) -> bool,
+}
+
+struct State<C> {
+    /// Connections ready to lend, most recently used last.
+    idle: Vec<C>,
+    /// Connections open (idle or lent) plus those being opened.
+    open: usize,
+}
+
+/// A lent connection; dropping it gives it back.
+pub struct Conn<'a, C> {
+    pool: &'a Pool<C>,
+    conn: Option<C>,
+}
+
+impl<C> Pool<C> {
+    /// A pool of at most `max` (≥ 1) connections, starting with `first` (already opened
+    /// and checked by the caller, so a bad address fails at start, not at first use).
+    pub fn new(
+        first: C,
+        max: usize,
+        wait: Duration,
+        connect: impl Fn() -> Result<C, DbError> + Send + Sync + 'static,
+        is_broken: fn(&mut C) -> bool,
+    ) -> Self {
+        Pool {
+            state: Mutex::new(State {
+                idle: vec![first],
+                open: 1,
+            }),
+            freed: Condvar::new(),
+            max: max.max(1),
+            wait,
+            connect: Box::new(connect),
+            is_broken,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle connection, a new one while fewer than `max` are open, or one given back
+    /// within `wait`; else `DbError::Busy`.
+    pub fn get(&self) -> Result<Conn<'_, C>, DbError> {
+        let deadline = Instant::now() + self.wait;
+        let mut state = self.lock();
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(Conn {
+                    pool: self,
+                    conn: Some(conn),
+                });
+            }
+            if state.open < self.max {
+                state.open += 1;
+                drop(state); // connecting may take a while: not under the lock
+                return match (self.connect)() {
+                    Ok(conn) => Ok(Conn {
+                        pool: self,
+                        conn: Some(conn),
+                    }),
+                    Err(e) => {
+                        self.lock().open -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(DbError::Busy(format!(
+                    "no database connection free within {:?} (all {} in use)",
+                    self.wait, self.max
+                )));
+            }
+            state = self
+                .freed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+impl<C> Deref for Conn<'_, C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        self.conn.as_ref().expect("a lent connection")
+    }
+}
+
+impl<C> DerefMut for Conn<'_, C> {
+    fn deref_mut(&mut self) -> &mut C {
+        self.conn.as_mut().expect("a lent connection")
+    }
+}
+
+impl<C> Drop for Conn<'_, C> {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let broken = (self.pool.is_broken)(&mut conn);
+        let mut state = self.pool.lock();
+        if broken {
+            state.open -= 1; // the next caller opens a fresh one
+            drop(state);
+            drop(conn);
+        } else {
+            state.idle.push(conn);
+            drop(state);
+        }
+        self.pool.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn counting_pool(max: usize, wait: Duration) -> (Arc<Pool<usize>>, Arc<AtomicUsize>) {
+        let opened = Arc::new(AtomicUsize::new(1));
+        let n = opened.clone();
+        let pool = Pool::new(
+            0,
+            max,
+            wait,
+            move || Ok(n.fetch_add(1, Ordering::SeqCst)),
+            |c| *c == 99,
+        );
+        (Arc::new(pool), opened)
+    }
+
+    #[test]
+    fn opens_up_to_max_then_answers_busy_after_the_wait() {
+        let (pool, opened) = counting_pool(2, Duration::from_millis(50));
+        let a = pool.get().unwrap();
+        let b = pool.get().unwrap();
+        assert_eq!(opened.load(Ordering::SeqCst), 2);
+        let err = pool.get().err().expect("exhausted");
+        assert!(matches!(err, DbError::Busy(_)), "{err}");
+        drop(a);
+        let c = pool.get().unwrap();
+        assert_eq!(*c, 0, "the idle connection is reused");
+        drop((b, c));
+        assert_eq!(opened.load(Ordering::SeqCst), 2, "never more than max");
+    }
+
+    #[test]
+    fn a_waiter_gets_the_connection_given_back() {
+        let (pool, _) = counting_pool(1, Duration::from_secs(10));
+        let held = pool.get().unwrap();
+        let p = pool.clone();
+        let waiter = std::thread::spawn(move || *p.get().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        drop(held);
+        assert_eq!(waiter.join().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_broken_connection_is_dropped_and_replaced() {
+        let (pool, opened) = counting_pool(1, Duration::from_millis(50));
+        *pool.get().unwrap() = 99; // the backend closed it
+        assert_eq!(*pool.get().unwrap(), 1, "a fresh connection");
+        assert_eq!(opened.load(Ordering::SeqCst), 2);
+    }
+}
