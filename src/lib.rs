@@ -46,7 +46,8 @@
 //! | `middleware` | the built-in middleware: `Recovery`, `RequestId`, `AccessLog`, `Timeout`, `BearerAuth`, `RateLimit`, `ConcurrencyLimit`, `Cors`, `Idempotency` |
 //! | `health` | `health::Health`: the `/healthz`, `/readyz` and `/startupz` handlers |
 //! | `json` | `Request::json` and `Response::json` (serde, serde_json) |
-//! | `cli` | the demo binary `h1server` (env_logger; turns on the three above) |
+//! | `inspect` | `inspect::Inspector`: a live waterfall page of each request's stages (needs `json`) |
+//! | `cli` | the demo binary `h1server` (env_logger; turns on the four above) |
 #![deny(missing_docs, unsafe_code)]
 
 /// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).
@@ -74,6 +75,8 @@ mod handler;
 pub mod health;
 #[cfg_attr(not(test), allow(dead_code))]
 mod http;
+#[cfg(feature = "inspect")]
+pub mod inspect;
 mod listener;
 pub mod middleware;
 mod pool;
