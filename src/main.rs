@@ -2,13 +2,15 @@
 //!
 //! Configuration: every `Config` field from `H1_*` variables, overridden by flags
 //! (`--addr`, `--workers`, … — see `--help` and docs/CONFIG.md); the API token from
-//! `DEMO_API_TOKEN`. SIGINT/SIGTERM drain it and it exits 0. `--routes` prints the route
+//! `DEMO_API_TOKEN`; `DEMO_INSPECT=1` serves the lifecycle inspector at `/debug/requests`.
+//! SIGINT/SIGTERM drain it and it exits 0. `--routes` prints the route
 //! table and exits without binding. Thin on purpose: the routes live in `demo/`, the
 //! engine in the library.
 
 mod demo;
 
 use h1server::config::{FIELDS, FieldInfo};
+use h1server::inspect::Inspector;
 use h1server::{Config, Server};
 
 fn main() {
@@ -45,8 +47,18 @@ fn run(cfg: Config) -> std::io::Result<()> {
             "dev-token".to_string()
         }
     };
-    let server = Server::bind(cfg)?;
-    let app = demo::App::new(env!("CARGO_PKG_VERSION"), token);
+    let inspect = inspect_enabled()?;
+    let mut server = Server::bind(cfg)?;
+    let mut app = demo::App::new(env!("CARGO_PKG_VERSION"), token);
+    if inspect {
+        let inspector = Inspector::new(server.telemetry(), INSPECT_HISTORY);
+        app = app.with_inspector(inspector.clone());
+        server = server.spawn_task("inspector", move |token| inspector.run(token));
+        log::info!(
+            "DEMO_INSPECT: the lifecycle inspector is at http://{}/debug/requests",
+            server.local_addr()
+        );
+    }
     app.health.watch(server.state());
     let events = app.events.clone();
     let server = server
@@ -56,6 +68,22 @@ fn run(cfg: Config) -> std::io::Result<()> {
     app.health.set_started(true);
     app.health.set_ready(true);
     server.run(handler)
+}
+
+/// Requests the demo's inspector keeps.
+const INSPECT_HISTORY: usize = 500;
+
+/// `DEMO_INSPECT`: `1` (or `true`) mounts the inspector; unset, empty, `0` or `false`
+/// does not; anything else is an error, so a typo does not silently leave it off.
+fn inspect_enabled() -> std::io::Result<bool> {
+    match std::env::var("DEMO_INSPECT").as_deref().map(str::trim) {
+        Err(_) | Ok("" | "0" | "false") => Ok(false),
+        Ok("1" | "true") => Ok(true),
+        Ok(other) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("DEMO_INSPECT={other:?}: expected 1 or 0"),
+        )),
+    }
 }
 
 /// Environment first, then flags (flags win): both are gathered first and applied once,
@@ -140,6 +168,9 @@ fn print_help() {
     }
     println!(
         "\n  DEMO_API_TOKEN          bearer token of the users API (default: dev-token, with a warning)"
+    );
+    println!(
+        "  DEMO_INSPECT            1: serve the lifecycle inspector at /debug/requests (default: off, 404)"
     );
     println!("  RUST_LOG                log filter, e.g. info, debug, h1server=trace");
 }

@@ -8,6 +8,7 @@
 //! | `GET`/`POST /api/v1/users`, `GET`/`PUT /api/v1/users/{id}` | users API: bearer auth, rate limit, idempotency |
 //! | `GET /events` | server-sent events from a broadcast hub |
 //! | `GET /debug/routes` | this table as JSON (`Router::routes`); `h1server --routes` prints it |
+//! | `GET /debug/requests` (+ `/json`, `/events`) | the lifecycle inspector, only with `DEMO_INSPECT=1` |
 //!
 //! Everything runs under recovery, request metadata, access log and a handler timeout.
 
@@ -18,6 +19,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use h1server::health::Health;
+use h1server::inspect::Inspector;
 use h1server::middleware::{
     AccessLog, BearerAuth, Idempotency, RateLimit, Recovery, RequestId, Timeout,
 };
@@ -32,6 +34,8 @@ pub struct App {
     pub events: Arc<Hub>,
     users: Arc<users::Users>,
     token: String,
+    /// The lifecycle inspector, when `DEMO_INSPECT=1` asked for it.
+    inspector: Option<Inspector>,
 }
 
 impl App {
@@ -41,7 +45,14 @@ impl App {
             events: Arc::new(Hub::default()),
             users: Arc::new(users::Users::default()),
             token,
+            inspector: None,
         }
+    }
+
+    /// Serves `inspector` at `/debug/requests` (its ingest task is the caller's to start).
+    pub fn with_inspector(mut self, inspector: Inspector) -> Self {
+        self.inspector = Some(inspector);
+        self
     }
 
     /// The routes wrapped in the base middleware stack.
@@ -75,6 +86,9 @@ impl App {
                 .with(BearerAuth::static_token(&self.token, "demo-user"))
                 .with(Idempotency::new());
             users::routes(&mut api, &self.users);
+        }
+        if let Some(inspector) = &self.inspector {
+            inspector.routes(&mut r, "/debug/requests");
         }
         // The table is known only once every route (this one included) is registered.
         let table: Arc<OnceLock<Vec<RouteInfo>>> = Arc::default();
