@@ -7,6 +7,7 @@ command -v curl    >/dev/null 2>&1 || missing="$missing curl"
 command -v ab      >/dev/null 2>&1 || missing="$missing apache2-utils"
 command -v wrk     >/dev/null 2>&1 || missing="$missing wrk"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 echo "installing test clients:$missing"
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
