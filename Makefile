@@ -8,13 +8,13 @@ export CARGO
 run:
 	$(CARGO) run --release
 
-## Runs every test (installs the real clients the tests drive — curl, ab, wrk — and
+## Runs every test (installs the real clients the tests drive — curl, ab, wrk, chromium — and
 ## PostgreSQL if missing). `--features postgres` builds the demo with its PostgreSQL
 ## backend, so tests/db.rs also runs it against a server it starts.
 test: test-deps
 	$(CARGO) test --features postgres
 
-## Installs curl, ab (apache2-utils), wrk, python3, prometheus (+ promtool) and postgresql with apt-get when missing.
+## Installs curl, ab (apache2-utils), wrk, python3, prometheus (+ promtool), chromium and postgresql with apt-get when missing.
 test-deps:
 	@sh .ci/deps.sh
 

@@ -47,6 +47,7 @@
 //! | `health` | `health::Health`: the `/healthz`, `/readyz` and `/startupz` handlers |
 //! | `metrics` | `metrics::render` and `metrics::handler`: the [`Telemetry`] counters in the Prometheus text format, for `/metrics` |
 //! | `json` | `Request::json` and `Response::json` (serde, serde_json) |
+//! | `inspect` | `inspect::Inspector`: a live waterfall page of each request's stages (needs `json`) |
 //! | `cli` | the demo binary `h1server` (env_logger; turns on the four above) |
 #![deny(missing_docs, unsafe_code)]
 
@@ -75,6 +76,8 @@ mod handler;
 pub mod health;
 #[cfg_attr(not(test), allow(dead_code))]
 mod http;
+#[cfg(feature = "inspect")]
+pub mod inspect;
 mod listener;
 #[cfg(feature = "metrics")]
 pub mod metrics;

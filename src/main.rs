@@ -1,7 +1,8 @@
 //! The demo service `make run` starts: the Go seeds' parcel/users service on h1server.
 //!
 //! Configuration (see `cli`, `--help` and docs/CONFIG.md): every `Config` field and the
-//! demo's own settings (the API token, the log format) from flags, `H1_*`/`DEMO_*`
+//! demo's own settings (the API token, the log format, the metrics address, the
+//! inspector: `DEMO_INSPECT=1` serves it at `/debug/requests`) from flags, `H1_*`/`DEMO_*`
 //! variables and an optional TOML file (`--config FILE`), in that order of precedence;
 //! `--print-config` shows the result and where each value came from. SIGINT/SIGTERM drain
 //! it and it exits 0. `--routes` prints the route table and exits without binding. Thin on
@@ -13,6 +14,10 @@ mod demo;
 use cli::{Action, Settings};
 use demo::logging::{self, LogFormat};
 use h1server::Server;
+use h1server::inspect::Inspector;
+
+/// Requests the demo's inspector keeps.
+const INSPECT_HISTORY: usize = 500;
 
 fn main() {
     let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
@@ -69,8 +74,18 @@ fn run(settings: Settings) -> std::io::Result<()> {
         Some(addr) => Some(spawn_metrics_server(addr, server.telemetry())?),
         None => None,
     };
-    let app = demo::App::new(env!("CARGO_PKG_VERSION"), token, stores)
+    let mut app = demo::App::new(env!("CARGO_PKG_VERSION"), token, stores)
         .with_metrics(metrics.is_none().then(|| server.telemetry()));
+    let mut server = server;
+    if settings.demo.inspect {
+        let inspector = Inspector::new(server.telemetry(), INSPECT_HISTORY);
+        app = app.with_inspector(inspector.clone());
+        server = server.spawn_task("inspector", move |token| inspector.run(token));
+        log::info!(
+            "DEMO_INSPECT: the lifecycle inspector is at http://{}/debug/requests",
+            server.local_addr()
+        );
+    }
     app.health.watch(server.state());
     let events = app.events.clone();
     let server = server

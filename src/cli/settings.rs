@@ -51,6 +51,13 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
         secret: false,
         help: "serve GET /metrics (Prometheus) on this address instead, e.g. 127.0.0.1:9100",
     },
+    DemoSetting {
+        key: "inspect",
+        env: "DEMO_INSPECT",
+        default: "false",
+        secret: false,
+        help: "true: serve the lifecycle inspector at /debug/requests (last 500 requests)",
+    },
 ];
 
 /// The demo's own settings, parsed.
@@ -62,6 +69,8 @@ pub struct Demo {
     pub log_format: LogFormat,
     /// Where `/metrics` is served on a listener of its own (`None`: on the main one).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve the lifecycle inspector at `/debug/requests`.
+    pub inspect: bool,
 }
 
 impl Default for Demo {
@@ -70,6 +79,7 @@ impl Default for Demo {
             api_token: None,
             log_format: LogFormat::Text,
             metrics_addr: None,
+            inspect: false,
         }
     }
 }
@@ -84,6 +94,7 @@ impl Demo {
             }
             "log_format" => self.log_format = LogFormat::parse(value)?,
             "metrics_addr" => self.metrics_addr = Some(h1server::config::parse_addr(value)?),
+            "inspect" => self.inspect = h1server::config::parse_bool(value)?,
             _ => return Err("unknown setting"),
         }
         Ok(())
@@ -94,6 +105,7 @@ impl Demo {
         match key {
             "log_format" => Some(format!("{:?}", self.log_format.name())),
             "metrics_addr" => self.metrics_addr.map(|a| format!("\"{a}\"")),
+            "inspect" => Some(self.inspect.to_string()),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@
 //! | `GET /events` | server-sent events from a broadcast hub |
 //! | `GET /debug/routes` | this table as JSON (`Router::routes`); `h1server --routes` prints it |
 //! | `GET /metrics` | Prometheus metrics (`h1server::metrics`); absent when `H1_METRICS_ADDR` serves them on their own listener |
+//! | `GET /debug/requests` (+ `/json`, `/events`) | the lifecycle inspector, only with `DEMO_INSPECT=1` |
 //!
 //! Everything runs under recovery, request metadata, access log and a handler timeout.
 //! [`logging`] is the binary's logger (text or JSON lines); [`store`] holds the users and
@@ -23,6 +24,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use h1server::health::Health;
+use h1server::inspect::Inspector;
 use h1server::middleware::{
     AccessLog, BearerAuth, Idempotency, RateLimit, Recovery, RequestId, Timeout,
 };
@@ -42,6 +44,8 @@ pub struct App {
     /// (the routes exist before it, for `--routes`). `None` when the metrics have their
     /// own listener, and the route is left out (404 on the main port).
     metrics: Option<Arc<OnceLock<Telemetry>>>,
+    /// The lifecycle inspector, when `DEMO_INSPECT=1` asked for it.
+    inspector: Option<Inspector>,
 }
 
 impl App {
@@ -61,6 +65,7 @@ impl App {
             stores,
             token,
             metrics: Some(Arc::default()),
+            inspector: None,
         }
     }
 
@@ -68,6 +73,12 @@ impl App {
     /// because the metrics are served elsewhere.
     pub fn with_metrics(mut self, tel: Option<Telemetry>) -> Self {
         self.metrics = tel.map(|t| Arc::new(OnceLock::from(t)));
+        self
+    }
+
+    /// Serves `inspector` at `/debug/requests` (its ingest task is the caller's to start).
+    pub fn with_inspector(mut self, inspector: Inspector) -> Self {
+        self.inspector = Some(inspector);
         self
     }
 
@@ -109,6 +120,9 @@ impl App {
                 Some(tel) => h1server::metrics::response(tel),
                 None => Response::error(503, "metrics are not wired to a server\n"),
             });
+        }
+        if let Some(inspector) = &self.inspector {
+            inspector.routes(&mut r, "/debug/requests");
         }
         // The table is known only once every route (this one included) is registered.
         let table: Arc<OnceLock<Vec<RouteInfo>>> = Arc::default();
