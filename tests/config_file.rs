@@ -182,7 +182,7 @@ fn print_config_does_not_bind() {
     assert!(text.contains("# config file: none"), "{text}");
     assert_eq!(
         text.lines().filter(|l| l.contains(" = ")).count(),
-        FIELDS.len() + 1
+        FIELDS.len() + 2 // and [demo] log_format, inspect
     );
 }
 

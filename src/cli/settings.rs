@@ -105,7 +105,7 @@ impl Demo {
         match key {
             "log_format" => Some(format!("{:?}", self.log_format.name())),
             "metrics_addr" => self.metrics_addr.map(|a| format!("\"{a}\"")),
-            "inspect" => Some(self.inspect.to_string()),
+            "inspect" => Some(format!("\"{}\"", self.inspect)),
             _ => None,
         }
     }
