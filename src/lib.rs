@@ -46,7 +46,8 @@
 //! | `middleware` | the built-in middleware: `Recovery`, `RequestId`, `AccessLog`, `Timeout`, `BearerAuth`, `RateLimit`, `ConcurrencyLimit`, `Cors`, `Idempotency` |
 //! | `health` | `health::Health`: the `/healthz`, `/readyz` and `/startupz` handlers |
 //! | `json` | `Request::json` and `Response::json` (serde, serde_json) |
-//! | `cli` | the demo binary `h1server` (env_logger; turns on the three above) |
+//! | `multipart` | `multipart`: `multipart/form-data` forms parsed incrementally, files streamed to disk or any writer |
+//! | `cli` | the demo binary `h1server` (env_logger; turns on the four above) |
 #![deny(missing_docs, unsafe_code)]
 
 /// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).
@@ -76,6 +77,8 @@ pub mod health;
 mod http;
 mod listener;
 pub mod middleware;
+#[cfg(feature = "multipart")]
+pub mod multipart;
 mod pool;
 mod request;
 mod response;
