@@ -120,6 +120,11 @@ fn config_from_env_and_args(args: Vec<String>) -> Result<Option<Config>, String>
         // The queue follows the worker count unless it was given (as from_env does).
         cfg.queue_depth = h1server::config::default_queue_depth(cfg.workers);
     }
+    if !set("max_upload_bytes") && cfg.max_body_bytes < demo::uploads::MAX_UPLOAD_BYTES {
+        // POST /api/v1/uploads streams files to disk: bodies over max_body_bytes go to it
+        // piece by piece (every other route still answers them 413).
+        cfg.max_upload_bytes = demo::uploads::MAX_UPLOAD_BYTES;
+    }
     cfg.validate().map_err(|mut e| {
         // A cross-field check names the field; say what the user typed instead.
         if let Some((_, source, value)) = given.iter().find(|(n, _, _)| *n == e.source) {
@@ -150,6 +155,14 @@ fn print_help() {
     }
     println!(
         "\n  DEMO_API_TOKEN          bearer token of the users API (default: dev-token, with a warning)"
+    );
+    println!(
+        "  {:<22}  where POST /api/v1/uploads stores files (default {})",
+        demo::uploads::DIR_ENV,
+        demo::uploads::DEFAULT_DIR
+    );
+    println!(
+        "                          (max_upload_bytes defaults to 1GiB here; only that route reads such bodies)"
     );
     println!("  RUST_LOG                log filter, e.g. info, debug, h1server=trace");
     println!(

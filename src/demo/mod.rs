@@ -6,6 +6,7 @@
 //! | `GET /healthz`, `/readyz`, `/startupz` | health probes |
 //! | `GET /parcels/{id}` | parcel lookup (a path parameter) |
 //! | `GET`/`POST /api/v1/users`, `GET`/`PUT /api/v1/users/{id}` | users API: bearer auth, rate limit, idempotency |
+//! | `POST /api/v1/uploads` | a multipart form; files streamed to `DEMO_UPLOAD_DIR` ([`uploads`]) |
 //! | `GET /events` | server-sent events from a broadcast hub |
 //! | `GET /debug/routes` | this table as JSON (`Router::routes`); `h1server --routes` prints it |
 //!
@@ -14,8 +15,10 @@
 
 mod events;
 pub mod logging;
+pub mod uploads;
 mod users;
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -34,6 +37,8 @@ pub struct App {
     pub events: Arc<Hub>,
     users: Arc<users::Users>,
     token: String,
+    /// Where the upload route stores files (`DEMO_UPLOAD_DIR`).
+    upload_dir: PathBuf,
 }
 
 impl App {
@@ -43,6 +48,7 @@ impl App {
             events: Arc::new(Hub::default()),
             users: Arc::new(users::Users::default()),
             token,
+            upload_dir: uploads::dir_from_env(),
         }
     }
 
@@ -52,6 +58,7 @@ impl App {
             .with(Recovery)
             .with(RequestId::default())
             .with(AccessLog)
+            .with(uploads::refuse_streamed_elsewhere)
             .with(Timeout::new(Duration::from_secs(10)))
     }
 
@@ -77,6 +84,7 @@ impl App {
                 .with(BearerAuth::static_token(&self.token, "demo-user"))
                 .with(Idempotency::new());
             users::routes(&mut api, &self.users);
+            api.post("/uploads", uploads::handler(self.upload_dir.clone()));
         }
         // The table is known only once every route (this one included) is registered.
         let table: Arc<OnceLock<Vec<RouteInfo>>> = Arc::default();
