@@ -4,13 +4,30 @@
 
 use super::*;
 
-/// A fresh directory under the system's temporary one.
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!("h1-multipart-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+/// A fresh directory under the system's temporary one, removed on drop (pass or fail).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("h1-multipart-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
 }
 
 fn files_in(dir: &std::path::Path) -> Vec<String> {
@@ -50,7 +67,7 @@ fn disk(dir: &std::path::Path) -> DiskFiles<impl FnOnce(Upload) -> Response + Se
 
 #[test]
 fn disk_files_stores_files_under_generated_names_and_reports_the_clients() {
-    let dir = temp_dir("store");
+    let dir = TempDir::new("store");
     let body = b"--B\r\nContent-Disposition: form-data; name=note\r\n\r\nhi\r\n\
 --B\r\nContent-Disposition: form-data; name=f; filename=\"../../etc/passwd\"\r\n\r\nroot:x:0:0\r\n\
 --B\r\nContent-Disposition: form-data; name=g; filename=\"/tmp/x\"\r\n\r\n\r\n--B--";
@@ -77,7 +94,6 @@ fn disk_files_stores_files_under_generated_names_and_reports_the_clients() {
         "only the generated names, no .part left"
     );
     assert_eq!(std::fs::read(dir.join(ids[0])).unwrap(), b"root:x:0:0");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -111,11 +127,10 @@ fn a_refused_form_leaves_no_file_behind() {
         ),
     ];
     for (body, status, limits) in table {
-        let dir = temp_dir("refused");
+        let dir = TempDir::new("refused");
         let resp = receive(&form_request(body.as_bytes()), limits, disk(&dir));
         assert_eq!(resp.status(), status, "{body:?}");
         assert_eq!(files_in(&dir), Vec::<String>::new(), "{body:?}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
