@@ -48,6 +48,7 @@
 //! | `metrics` | `metrics::render` and `metrics::handler`: the [`Telemetry`] counters in the Prometheus text format, for `/metrics` |
 //! | `json` | `Request::json` and `Response::json` (serde, serde_json) |
 //! | `inspect` | `inspect::Inspector`: a live waterfall page of each request's stages (needs `json`) |
+//! | `multipart` | `multipart`: `multipart/form-data` forms parsed incrementally, files streamed to disk or any writer |
 //! | `cli` | the demo binary `h1server` (env_logger; turns on the four above) |
 #![deny(missing_docs, unsafe_code)]
 
@@ -82,6 +83,8 @@ mod listener;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod middleware;
+#[cfg(feature = "multipart")]
+pub mod multipart;
 mod pool;
 mod request;
 mod response;

@@ -368,6 +368,13 @@ impl Settings {
             // The queue follows the worker count unless it was given (as from_env does).
             config.queue_depth = default_queue_depth(config.workers);
         }
+        if !set("max_upload_bytes")
+            && config.max_body_bytes < crate::demo::uploads::MAX_UPLOAD_BYTES
+        {
+            // POST /api/v1/uploads streams files to disk: bodies over max_body_bytes go to it
+            // piece by piece (every other route still answers them 413).
+            config.max_upload_bytes = crate::demo::uploads::MAX_UPLOAD_BYTES;
+        }
         config.validate().map_err(|e| {
             // A cross-field check names the field; say what the user wrote instead.
             let is_field = |g: &&Given| matches!(g.key, Key::Field(f) if f.name == e.source);

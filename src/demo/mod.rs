@@ -6,6 +6,7 @@
 //! | `GET /healthz`, `/readyz`, `/startupz` | health probes |
 //! | `GET /parcels/{id}` | parcel lookup (a path parameter) |
 //! | `GET`/`POST /api/v1/users`, `GET`/`PUT /api/v1/users/{id}` | users API: bearer auth, rate limit, idempotency |
+//! | `POST /api/v1/uploads` | a multipart form; files streamed to `DEMO_UPLOAD_DIR` ([`uploads`]) |
 //! | `GET /events` | server-sent events from a broadcast hub |
 //! | `GET /debug/routes` | this table as JSON (`Router::routes`); `h1server --routes` prints it |
 //! | `GET /metrics` | Prometheus metrics (`h1server::metrics`); absent when `H1_METRICS_ADDR` serves them on their own listener |
@@ -18,8 +19,10 @@
 mod events;
 pub mod logging;
 pub mod store;
+pub mod uploads;
 mod users;
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -46,6 +49,8 @@ pub struct App {
     metrics: Option<Arc<OnceLock<Telemetry>>>,
     /// The lifecycle inspector, when `DEMO_INSPECT=1` asked for it.
     inspector: Option<Inspector>,
+    /// Where the upload route stores files (`DEMO_UPLOAD_DIR`).
+    upload_dir: PathBuf,
 }
 
 impl App {
@@ -66,6 +71,7 @@ impl App {
             token,
             metrics: Some(Arc::default()),
             inspector: None,
+            upload_dir: uploads::dir_from_env(),
         }
     }
 
@@ -88,6 +94,7 @@ impl App {
             .with(Recovery)
             .with(RequestId::default())
             .with(AccessLog)
+            .with(uploads::refuse_streamed_elsewhere)
             .with(Timeout::new(Duration::from_secs(10)))
     }
 
@@ -113,6 +120,7 @@ impl App {
                 .with(BearerAuth::static_token(&self.token, "demo-user"))
                 .with(Idempotency::new().with_store(self.stores.idempotency.clone()));
             users::routes(&mut api, &self.stores.users);
+            api.post("/uploads", uploads::handler(self.upload_dir.clone()));
         }
         if let Some(tel) = &self.metrics {
             let tel = tel.clone();

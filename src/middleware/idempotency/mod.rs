@@ -61,7 +61,9 @@ impl StoredResponse {
     /// `5xx`, `408`, `425` or `429` (statuses that say "try again").
     fn of(resp: &Response) -> Option<StoredResponse> {
         let status = resp.status();
-        if resp.is_stream() || status >= 500 || matches!(status, 408 | 425 | 429) {
+        // A `read_body` answer is not the answer: its sink's, which comes later, is.
+        let later = resp.sink.is_some();
+        if resp.is_stream() || later || status >= 500 || matches!(status, 408 | 425 | 429) {
             return None;
         }
         Some(StoredResponse {
@@ -188,7 +190,8 @@ impl Backend {
 ///   `Idempotent-Replayed: true`, without running the handler again.
 /// * A failed attempt — `5xx`, `408`, `425`, `429` (statuses that say "try again"), a
 ///   panic — releases the key, so a retry runs again. So does a streamed response, which
-///   cannot be stored.
+///   cannot be stored, and [`Response::read_body`] (an upload), whose answer comes from its
+///   sink after the middleware has returned.
 /// * Keys are scoped by client: by default the `Authorization` header (hashed), so one
 ///   client can never be answered with another's stored response; see
 ///   [`scope_by`](Idempotency::scope_by).
@@ -467,6 +470,17 @@ mod tests {
 
     /// A stack whose handler counts its calls and answers `201 order <n>`, or what the
     /// request asks for (`/fail` or `/panic` with `X-Fail`, `/busy` → 429, `/stream`).
+    /// A body sink that drops what it receives.
+    struct Discard;
+    impl crate::BodySink for Discard {
+        fn data(&mut self, _: &[u8]) -> Result<(), Response> {
+            Ok(())
+        }
+        fn finish(self: Box<Self>) -> Response {
+            Response::text("stored")
+        }
+    }
+
     fn counting(mw: Idempotency) -> (Stack, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = calls.clone();
@@ -477,6 +491,7 @@ mod tests {
                 "/panic" if req.header("X-Fail").is_some() => panic!("handler bug"),
                 "/busy" => Response::error(429, ""),
                 "/stream" => Response::stream(std::iter::empty::<Vec<u8>>()),
+                "/upload" => Response::read_body(Discard),
                 _ => Response::text(format!("order {n}"))
                     .with_status(201)
                     .with_header("Location", format!("/orders/{n}")),
@@ -551,7 +566,13 @@ mod tests {
         assert_eq!(post("/busy", "c").run(&app).header(REPLAYED_HEADER), None);
         assert!(post("/stream", "d").run(&app).is_stream());
         assert!(post("/stream", "d").run(&app).is_stream());
-        assert_eq!(calls.load(Ordering::SeqCst), 8);
+        // An upload's answer comes later, from its sink: nothing to store or replay.
+        assert!(post("/upload", "e").run(&app).sink.is_some());
+        assert!(
+            post("/upload", "e").run(&app).sink.is_some(),
+            "not replayed"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 10);
     }
 
     #[test]
