@@ -2,7 +2,8 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /` | reachable text |
+//! | `GET /` | the demo page for browsers (`Accept: text/html`), a reachable line for others |
+//! | `GET /assets/page.css`, `/assets/page.js` | the page's stylesheet and script |
 //! | `GET /healthz`, `/readyz`, `/startupz` | health probes |
 //! | `GET /parcels/{id}` | parcel lookup (a path parameter) |
 //! | `GET`/`POST /api/v1/users`, `GET`/`PUT /api/v1/users/{id}` | users API: bearer auth, rate limit, idempotency |
@@ -14,6 +15,7 @@
 
 mod events;
 pub mod logging;
+mod page;
 mod users;
 
 use std::sync::{Arc, OnceLock};
@@ -28,11 +30,16 @@ use h1server::{Handler, Request, Response, Router, Stack};
 
 pub use events::Hub;
 
+/// The token the users API accepts when none is configured. Public (the README prints
+/// it), so the page may prefill it; any other token is a secret.
+pub const DEV_TOKEN: &str = "dev-token";
+
 /// The demo application's shared state.
 pub struct App {
     pub health: Health,
     pub events: Arc<Hub>,
     users: Arc<users::Users>,
+    page: Arc<page::Page>,
     token: String,
 }
 
@@ -42,6 +49,7 @@ impl App {
             health: Health::new(version),
             events: Arc::new(Hub::default()),
             users: Arc::new(users::Users::default()),
+            page: Arc::new(page::Page::new(version, &token)),
             token,
         }
     }
@@ -58,9 +66,10 @@ impl App {
     /// The routes alone (what `--routes` lists).
     pub fn router(&self) -> Router {
         let mut r = Router::new();
-        r.get("/{$}", |_: &mut Request| {
-            Response::text("parcel service is reachable\n")
-        });
+        let home = self.page.clone();
+        r.get("/{$}", move |req: &mut Request| home.index(req));
+        r.get("/assets/page.css", page::Page::css);
+        r.get("/assets/page.js", page::Page::js);
         r.get("/healthz", self.health.liveness());
         r.get("/readyz", self.health.readiness());
         r.get("/startupz", self.health.startup());
