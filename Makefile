@@ -8,11 +8,11 @@ export CARGO
 run:
 	$(CARGO) run --release
 
-## Runs every test (installs the real clients the tests drive — curl, ab, wrk — if missing).
+## Runs every test (installs the real clients the tests drive — curl, ab, wrk, chromium — if missing).
 test: test-deps
 	$(CARGO) test
 
-## Installs curl, ab (apache2-utils), wrk and python3 with apt-get when they are missing.
+## Installs curl, ab (apache2-utils), wrk, python3, chromium and chromium-driver with apt-get when missing.
 test-deps:
 	@sh .ci/deps.sh
 
