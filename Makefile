@@ -14,7 +14,7 @@ run:
 test: test-deps
 	$(CARGO) test --features postgres
 
-## Installs curl, ab (apache2-utils), wrk, python3, prometheus (+ promtool), chromium and postgresql with apt-get when missing.
+## Installs curl, ab (apache2-utils), wrk, python3, prometheus (+ promtool), chromium, chromium-driver and postgresql with apt-get when missing.
 test-deps:
 	@sh .ci/deps.sh
 

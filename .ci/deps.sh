@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs the real HTTP clients the integration tests drive, Prometheus (tests/metrics.rs) and the PostgreSQL server
-# tests/db.rs starts, when they are missing. Tests never skip a missing part silently:
+# Installs the real HTTP clients the integration tests drive, Prometheus (tests/metrics.rs),
+# headless Chromium and chromedriver (tests/inspect.rs, tests/demo_page.rs) and the PostgreSQL
+# server tests/db.rs starts, when they are missing. Tests never skip a missing part silently:
 # without these they fail and say what is missing.
 set -eu
 missing=""
@@ -13,6 +14,7 @@ command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 # Debian's server binaries (initdb, postgres) live under /usr/lib/postgresql/<version>/bin.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
 [ -z "$missing" ] && exit 0
 echo "installing test clients:$missing"
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else

@@ -57,7 +57,7 @@ fn run(settings: Settings) -> std::io::Result<()> {
         log::warn!(
             "DEMO_API_TOKEN ([demo] api_token) is not set (or empty): the users API accepts the development token \"dev-token\""
         );
-        "dev-token".to_string()
+        demo::DEV_TOKEN.to_string()
     });
     // Before binding: a database that cannot be opened fails the start, naming DEMO_DB.
     let stores =

@@ -2,7 +2,8 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /` | reachable text |
+//! | `GET /` | the demo page for browsers (`Accept: text/html`), a reachable line for others |
+//! | `GET /assets/page.css`, `/assets/page.js` | the page's stylesheet and script |
 //! | `GET /healthz`, `/readyz`, `/startupz` | health probes |
 //! | `GET /parcels/{id}` | parcel lookup (a path parameter) |
 //! | `GET`/`POST /api/v1/users`, `GET`/`PUT /api/v1/users/{id}` | users API: bearer auth, rate limit, idempotency |
@@ -18,6 +19,7 @@
 
 mod events;
 pub mod logging;
+mod page;
 pub mod store;
 pub mod uploads;
 mod users;
@@ -37,11 +39,16 @@ use h1server::{Handler, Request, Response, Router, Stack, Telemetry};
 pub use events::Hub;
 pub use store::Stores;
 
+/// The token the users API accepts when none is configured. Public (the README prints
+/// it), so the page may prefill it; any other token is a secret.
+pub const DEV_TOKEN: &str = "dev-token";
+
 /// The demo application's shared state.
 pub struct App {
     pub health: Health,
     pub events: Arc<Hub>,
     stores: Stores,
+    page: Arc<page::Page>,
     token: String,
     /// The server whose numbers `GET /metrics` serves: filled in once the server is bound
     /// (the routes exist before it, for `--routes`). `None` when the metrics have their
@@ -68,6 +75,7 @@ impl App {
             health,
             events: Arc::new(Hub::default()),
             stores,
+            page: Arc::new(page::Page::new(version, &token)),
             token,
             metrics: Some(Arc::default()),
             inspector: None,
@@ -101,9 +109,10 @@ impl App {
     /// The routes alone (what `--routes` lists).
     pub fn router(&self) -> Router {
         let mut r = Router::new();
-        r.get("/{$}", |_: &mut Request| {
-            Response::text("parcel service is reachable\n")
-        });
+        let home = self.page.clone();
+        r.get("/{$}", move |req: &mut Request| home.index(req));
+        r.get("/assets/page.css", page::Page::css);
+        r.get("/assets/page.js", page::Page::js);
         r.get("/healthz", self.health.liveness());
         r.get("/readyz", self.health.readiness());
         r.get("/startupz", self.health.startup());
