@@ -35,6 +35,7 @@ impl Drop for TomlFile {
 /// environment, then `env` set.
 fn demo(env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(built_binary("h1server", false));
+    cmd.env("DEMO_DB", ":memory:"); // never the checkout's ./data
     for f in FIELDS {
         cmd.env_remove(f.env);
     }

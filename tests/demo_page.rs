@@ -27,6 +27,7 @@ fn start_demo(token: Option<&str>) -> (ChildGuard, SocketAddr) {
     let port = free_port();
     let mut cmd = Command::new(built_binary("h1server", false));
     cmd.env("H1_ADDR", format!("127.0.0.1:{port}"))
+        .env("DEMO_DB", ":memory:")
         .env_remove("H1_CONFIG")
         .env_remove("DEMO_API_TOKEN")
         .stdin(Stdio::null())

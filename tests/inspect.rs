@@ -343,6 +343,7 @@ fn history_keeps_only_the_last_capacity_requests() {
 fn start_demo(envs: &[(&str, &str)]) -> (ChildGuard, SocketAddr) {
     let port = free_port();
     let mut cmd = Command::new(built_binary("h1server", false));
+    cmd.env("DEMO_DB", ":memory:"); // never the checkout's ./data
     cmd.env("H1_ADDR", format!("127.0.0.1:{port}"))
         .env("DEMO_API_TOKEN", "test-token")
         .env("RUST_LOG", "warn")
@@ -374,6 +375,7 @@ fn demo_serves_no_inspector_unless_asked() {
     }
     // A typo is an error, not a silent "off".
     let out = Command::new(built_binary("h1server", false))
+        .env("DEMO_DB", ":memory:")
         .env("DEMO_INSPECT", "yes please")
         .env("H1_ADDR", "127.0.0.1:0")
         .stdin(Stdio::null())

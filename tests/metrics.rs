@@ -26,6 +26,7 @@ struct Demo {
 fn start_demo(separate_metrics: bool) -> Demo {
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let mut cmd = Command::new(built_binary("h1server", false));
+    cmd.env("DEMO_DB", ":memory:"); // never the checkout's ./data
     cmd.env("H1_ADDR", addr.to_string())
         .env("H1_WORKERS", "2")
         .env("DEMO_API_TOKEN", TOKEN)
@@ -240,6 +241,7 @@ fn metrics_addr_moves_metrics_to_their_own_listener() {
 #[test]
 fn a_bad_metrics_addr_is_a_start_up_error_naming_the_variable() {
     let out = Command::new(built_binary("h1server", false))
+        .env("DEMO_DB", ":memory:")
         .env("H1_ADDR", "127.0.0.1:0")
         .env("H1_METRICS_ADDR", "localhost-9100")
         .output()

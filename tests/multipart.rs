@@ -340,6 +340,7 @@ fn the_demo_stores_a_50_mib_curl_upload_identically_with_little_memory() {
     write_noise(&src, LEN);
     let port = free_port();
     let child = Command::new(built_binary("h1server", false))
+        .env("DEMO_DB", ":memory:")
         .env("H1_ADDR", format!("127.0.0.1:{port}"))
         .env("H1_WORKERS", "2")
         .env("DEMO_API_TOKEN", TOKEN)
