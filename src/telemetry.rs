@@ -7,7 +7,7 @@
 //! moment they were written. Answers the loop writes (a full socket, a stream, an upload)
 //! are stamped by the loop when their last byte is out.
 //!
-//! Counters live in per-thread shards ([`Stats`]): the loop's and one per worker, each
+//! Counters live in per-thread shards (`Stats`): the loop's and one per worker, each
 //! written by its own thread only (a relaxed load and store, no lock-prefixed
 //! instruction, no shared cache line) and summed by [`Telemetry::snapshot`]. The request
 //! counts by method, status class and route live in a small per-shard table whose keys
