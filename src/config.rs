@@ -87,9 +87,11 @@ pub struct Config {
     /// Resolution of the timer wheel: deadlines fire up to one tick late, and a coarser tick
     /// means fewer wake-ups.
     pub timer_tick: Duration,
-    /// Workers stamp each handler's start and end (two clock reads per request) for the
-    /// stage histograms, the trace and the inspector (see docs/LIFECYCLE.md); off leaves
-    /// only the stages the loop sees.
+    /// Workers stamp each handler's start and end (two clock reads per request, and one per
+    /// batch for `written`) for the queue, handler and write histograms, `Server-Timing`
+    /// and the inspector (docs/LIFECYCLE.md); off leaves the stages the loop sees, which
+    /// cost it no clock read. Off by default: on, it measured 6 % more CPU per request at
+    /// c64 and up to 19 % pipelined (docs/BENCHMARKS.md, run 8). The demo turns it on.
     pub record_stages: bool,
     /// Every answer carries `Server-Timing: parse, queue, handler` durations, for a
     /// browser's devtools (turns `record_stages` on).
@@ -128,7 +130,7 @@ impl Default for Config {
             max_batch: 64,
             stream_buffer_bytes: 256 * 1024,
             timer_tick: Duration::from_millis(10),
-            record_stages: true,
+            record_stages: false,
             server_timing: false,
         }
     }
@@ -433,8 +435,8 @@ pub const FIELDS: &[FieldInfo] = fields! {
         "Bytes of a streamed response queued for a slow client before the producer blocks.";
     timer_tick "H1_TIMER_TICK" "--timer-tick" "duration" "10ms" "—"
         "Timer wheel resolution (1ms to 1s); deadlines fire up to one tick late.";
-    record_stages "H1_RECORD_STAGES" "--record-stages" "bool" "true" "—"
-        "Stamp each handler's start and end for the stage metrics, trace and inspector.";
+    record_stages "H1_RECORD_STAGES" "--record-stages" "bool" "false" "—"
+        "Stamp each handler's start and end (queue, handler, write histograms; inspector).";
     server_timing "H1_SERVER_TIMING" "--server-timing" "bool" "false" "—"
         "Add Server-Timing (parse, queue, handler durations) to every answer.";
 };

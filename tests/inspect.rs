@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use h1server::inspect::Inspector;
-use h1server::{Request, Response, Router, Server};
+use h1server::{Config, Request, Response, Router, Server};
 use serde_json::Value;
 use support::*;
 
@@ -21,7 +21,11 @@ const PREFIX: &str = "/debug/requests";
 
 /// A server with the inspector mounted at `/debug/requests` and its ingest task running.
 fn start(capacity: usize) -> (TestServer, Inspector) {
-    let server = Server::bind(test_config()).unwrap();
+    let server = Server::bind(Config {
+        record_stages: true,
+        ..test_config()
+    })
+    .unwrap();
     let inspector = Inspector::new(server.telemetry(), capacity);
     let mut r = Router::new();
     r.get("/items/{id}", |_: &mut Request| {

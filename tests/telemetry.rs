@@ -33,7 +33,11 @@ fn records(tel: &h1server::Telemetry) -> Vec<RequestRecord> {
 
 #[test]
 fn each_request_records_its_stages_in_order_and_the_counters_add_up() {
-    let server = Server::bind(test_config()).unwrap();
+    let server = Server::bind(Config {
+        record_stages: true,
+        ..test_config()
+    })
+    .unwrap();
     let tel = server.telemetry();
     tel.record_requests(64);
     let srv = TestServer::with_server(server, app());
@@ -194,4 +198,32 @@ fn an_upload_is_counted_once_with_its_sinks_answer_and_route() {
         .map(|r| (r.method, r.class, r.route.as_deref(), r.count))
         .collect();
     assert_eq!(counted, [("POST", 2, Some("/up/{name}"), 1)]);
+}
+
+#[test]
+fn without_record_stages_the_worker_reads_no_clock_but_the_loop_stages_remain() {
+    let server = Server::bind(test_config()).unwrap(); // record_stages: false, the default
+    let tel = server.telemetry();
+    tel.record_requests(8);
+    let srv = TestServer::with_server(server, app());
+    assert_eq!(
+        roundtrip(srv.addr, b"GET /items/1 HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
+    let mut recs = Vec::new();
+    assert!(wait_until(Duration::from_secs(5), || {
+        recs.extend(records(&tel));
+        !recs.is_empty()
+    }));
+    let t = recs[0].timeline;
+    assert!(
+        t.first_byte > 0 && t.head_parsed > 0 && t.queued > 0,
+        "{t:?}"
+    );
+    assert_eq!(
+        (t.handler_start, t.handler_end, t.written),
+        (0, 0, 0),
+        "{t:?}"
+    );
+    assert_eq!(recs[0].status, 200);
 }

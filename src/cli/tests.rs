@@ -352,7 +352,12 @@ fn the_docs_example_file_is_valid_names_every_setting_and_holds_the_defaults() {
     let start = docs.find("```toml\n").expect("an example file") + "```toml\n".len();
     let example = &docs[start..][..docs[start..].find("```").unwrap()];
     let s = from_file(example).unwrap();
-    assert_eq!(s.config, Config::default());
+    // The demo's defaults: the library's, with the stages recorded.
+    let demo_defaults = Config {
+        record_stages: true,
+        ..Config::default()
+    };
+    assert_eq!(s.config, demo_defaults);
     assert_eq!(s.demo, super::settings::Demo::default());
     for f in FIELDS {
         assert!(example.contains(&format!("{} = ", f.name)), "{}", f.name);

@@ -422,7 +422,12 @@ fn run_batch(
                 done.written = n;
                 if n == done.out.len() && done.upload.is_none() {
                     // Every answer is out: their requests are finished here.
-                    finish_traces(&mut done, shared, stats, shared.tel.now());
+                    let written = if shared.tel.stages {
+                        shared.tel.now()
+                    } else {
+                        0
+                    };
+                    finish_traces(&mut done, shared, stats, written);
                 }
                 // The loop must act now for a partial write, a close, an upload to read,
                 // an upgrade to hand over, or requests handed back to parse.
