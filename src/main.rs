@@ -53,15 +53,21 @@ fn main() {
 }
 
 fn run(settings: Settings) -> std::io::Result<()> {
-    let token = settings.demo.api_token.unwrap_or_else(|| {
+    let token = settings.demo.api_token.clone().unwrap_or_else(|| {
         log::warn!(
             "DEMO_API_TOKEN ([demo] api_token) is not set (or empty): the users API accepts the development token \"dev-token\""
         );
         demo::DEV_TOKEN.to_string()
     });
     // Before binding: a database that cannot be opened fails the start, naming DEMO_DB.
-    let stores =
-        demo::store::open_from_env(settings.config.workers).map_err(std::io::Error::other)?;
+    let d = &settings.demo;
+    let stores = demo::store::open(
+        d.db.as_deref(),
+        d.database_url.as_deref(),
+        d.db_pool,
+        settings.config.workers,
+    )
+    .map_err(std::io::Error::other)?;
     log::info!("storage: {}", stores.description);
     let server = match inherited_listener()? {
         Some(listener) => {
@@ -76,6 +82,9 @@ fn run(settings: Settings) -> std::io::Result<()> {
     };
     let mut app = demo::App::new(env!("CARGO_PKG_VERSION"), token, stores)
         .with_metrics(metrics.is_none().then(|| server.telemetry()));
+    if let Some(dir) = &settings.demo.upload_dir {
+        app = app.with_upload_dir(dir.into());
+    }
     let mut server = server;
     if settings.demo.inspect {
         let inspector = Inspector::new(server.telemetry(), INSPECT_HISTORY);

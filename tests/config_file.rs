@@ -183,7 +183,7 @@ fn print_config_does_not_bind() {
     assert!(text.contains("# config file: none"), "{text}");
     assert_eq!(
         text.lines().filter(|l| l.contains(" = ")).count(),
-        FIELDS.len() + 2 // and [demo] log_format, inspect
+        FIELDS.len() + 3 // and [demo] log_format, inspect, and db (DEMO_DB=:memory:)
     );
 }
 

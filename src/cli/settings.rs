@@ -52,6 +52,34 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
         help: "serve GET /metrics (Prometheus) on this address instead, e.g. 127.0.0.1:9100",
     },
     DemoSetting {
+        key: "db",
+        env: "DEMO_DB",
+        default: "./data/h1server.db",
+        secret: false,
+        help: "SQLite file of users and idempotency keys (:memory: for a throwaway one)",
+    },
+    DemoSetting {
+        key: "database_url",
+        env: "DEMO_DATABASE_URL",
+        default: "unset: SQLite",
+        secret: true,
+        help: "postgres://… : PostgreSQL instead (a binary built with --features postgres)",
+    },
+    DemoSetting {
+        key: "db_pool",
+        env: "DEMO_DB_POOL",
+        default: "workers",
+        secret: false,
+        help: "database connections",
+    },
+    DemoSetting {
+        key: "upload_dir",
+        env: "DEMO_UPLOAD_DIR",
+        default: "./data/uploads",
+        secret: false,
+        help: "where POST /api/v1/uploads stores files",
+    },
+    DemoSetting {
         key: "inspect",
         env: "DEMO_INSPECT",
         default: "false",
@@ -71,6 +99,14 @@ pub struct Demo {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Serve the lifecycle inspector at `/debug/requests`.
     pub inspect: bool,
+    /// The SQLite file (`None`: the default path).
+    pub db: Option<String>,
+    /// PostgreSQL instead of SQLite (a secret: it may hold a password).
+    pub database_url: Option<String>,
+    /// Database connections (`None`: one per worker).
+    pub db_pool: Option<usize>,
+    /// Where uploads are stored (`None`: the default directory).
+    pub upload_dir: Option<String>,
 }
 
 impl Default for Demo {
@@ -80,6 +116,10 @@ impl Default for Demo {
             log_format: LogFormat::Text,
             metrics_addr: None,
             inspect: false,
+            db: None,
+            database_url: None,
+            db_pool: None,
+            upload_dir: None,
         }
     }
 }
@@ -95,6 +135,14 @@ impl Demo {
             "log_format" => self.log_format = LogFormat::parse(value)?,
             "metrics_addr" => self.metrics_addr = Some(h1server::config::parse_addr(value)?),
             "inspect" => self.inspect = h1server::config::parse_bool(value)?,
+            "db" => self.db = Some(value.to_string()).filter(|v| !v.trim().is_empty()),
+            "database_url" => {
+                self.database_url = Some(value.to_string()).filter(|v| !v.trim().is_empty())
+            }
+            "db_pool" => self.db_pool = Some(crate::demo::store::parse_pool(value)?),
+            "upload_dir" => {
+                self.upload_dir = Some(value.to_string()).filter(|v| !v.trim().is_empty())
+            }
             _ => return Err("unknown setting"),
         }
         Ok(())
@@ -106,6 +154,9 @@ impl Demo {
             "log_format" => Some(format!("{:?}", self.log_format.name())),
             "metrics_addr" => self.metrics_addr.map(|a| format!("\"{a}\"")),
             "inspect" => Some(format!("\"{}\"", self.inspect)),
+            "db" => self.db.as_ref().map(|v| format!("{v:?}")),
+            "db_pool" => self.db_pool.map(|n| format!("\"{n}\"")),
+            "upload_dir" => self.upload_dir.as_ref().map(|v| format!("{v:?}")),
             _ => None,
         }
     }
@@ -115,6 +166,10 @@ impl Demo {
         match key {
             "api_token" => self.api_token.is_some(),
             "metrics_addr" => self.metrics_addr.is_some(),
+            "database_url" => self.database_url.is_some(),
+            "db" => self.db.is_some(),
+            "db_pool" => self.db_pool.is_some(),
+            "upload_dir" => self.upload_dir.is_some(),
             _ => true,
         }
     }

@@ -368,3 +368,18 @@ fn the_docs_example_file_is_valid_names_every_setting_and_holds_the_defaults() {
         assert!(docs.contains(&row), "docs/CONFIG.md lacks the row {row}");
     }
 }
+
+#[test]
+fn the_storage_and_upload_settings_come_from_the_file_too() {
+    let s = from_file(
+        "[demo]\ndb = \":memory:\"\ndb_pool = \"3\"\nupload_dir = \"/tmp/up\"\ndatabase_url = \"postgres://u:pw@h/db\"\n",
+    )
+    .unwrap();
+    assert_eq!(s.demo.db.as_deref(), Some(":memory:"));
+    assert_eq!(s.demo.db_pool, Some(3));
+    assert_eq!(s.demo.upload_dir.as_deref(), Some("/tmp/up"));
+    assert_eq!(s.demo.database_url.as_deref(), Some("postgres://u:pw@h/db"));
+    assert!(!s.render().contains("pw@"), "the database URL is a secret");
+    let err = from_file("[demo]\ndb_pool = \"0\"\n").unwrap_err();
+    assert!(err.contains("demo.db_pool") && err.contains("≥ 1"), "{err}");
+}

@@ -90,6 +90,12 @@ impl App {
         self
     }
 
+    /// Stores uploads in `dir` instead of the default directory.
+    pub fn with_upload_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.upload_dir = dir;
+        self
+    }
+
     /// Serves `inspector` at `/debug/requests` (its ingest task is the caller's to start).
     pub fn with_inspector(mut self, inspector: Inspector) -> Self {
         self.inspector = Some(inspector);

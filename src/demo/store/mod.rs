@@ -23,8 +23,6 @@ use serde::Serialize;
 pub const DB_ENV: &str = "DEMO_DB";
 /// The variable that switches both stores to PostgreSQL.
 pub const DATABASE_URL_ENV: &str = "DEMO_DATABASE_URL";
-/// The variable overriding the pool size (default: the worker count).
-pub const POOL_ENV: &str = "DEMO_DB_POOL";
 /// `DEMO_DB` when unset.
 pub const DEFAULT_DB: &str = "./data/h1server.db";
 /// How long a request waits for a free connection before `503`.
@@ -127,28 +125,31 @@ impl Stores {
     }
 }
 
-/// Opens the stores the environment names: PostgreSQL when `DEMO_DATABASE_URL` is set,
-/// else SQLite at `DEMO_DB` (default `./data/h1server.db`, its directory created;
-/// `:memory:` for a throwaway database). Migrates the schema and pings the database;
-/// the error names the variable. The pool holds `DEMO_DB_POOL` connections, by default
-/// `workers` (one per worker thread: a handler holds one connection at a time).
-pub fn open_from_env(workers: usize) -> Result<Stores, String> {
-    let pool = match std::env::var(POOL_ENV) {
-        Ok(v) => v
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| format!("{POOL_ENV}={v:?}: expected a connection count ≥ 1"))?,
-        Err(_) => workers.max(1),
-    };
-    let stores = match std::env::var(DATABASE_URL_ENV) {
-        Ok(url) if !url.trim().is_empty() => open_postgres(url.trim(), pool)?,
+/// A connection count (`DEMO_DB_POOL`, `[demo] db_pool`): at least 1.
+pub fn parse_pool(v: &str) -> Result<usize, &'static str> {
+    v.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or("expected a connection count ≥ 1")
+}
+
+/// Opens the stores the settings name (the variables, or the config file's `[demo]`
+/// table): PostgreSQL at `url` when it is given, else SQLite at `db` (default
+/// `./data/h1server.db`); `pool` connections, by default one per worker.
+pub fn open(
+    db: Option<&str>,
+    url: Option<&str>,
+    pool: Option<usize>,
+    workers: usize,
+) -> Result<Stores, String> {
+    let pool = pool.unwrap_or(workers.max(1));
+    let stores = match url {
+        Some(url) if !url.trim().is_empty() => open_postgres(url.trim(), pool)?,
         _ => {
-            let path = std::env::var(DB_ENV)
-                .ok()
+            let path = db
                 .filter(|p| !p.trim().is_empty())
-                .unwrap_or_else(|| DEFAULT_DB.to_string());
+                .map_or_else(|| DEFAULT_DB.to_string(), str::to_string);
             sqlite::open(&path, pool).map_err(|e| format!("{DB_ENV}={path}: {e}"))?
         }
     };
