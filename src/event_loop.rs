@@ -5,6 +5,7 @@
 //! It never runs user code and never blocks except in `poll`, whose timeout comes from
 //! the timer wheel (or zero when completions are waiting).
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,7 +77,9 @@ pub(crate) struct Ctx {
     pub tel: Arc<telemetry::Shared>,
     /// Requests whose answers the loop is writing, by connection (token, generation):
     /// their `written` stage is stamped when the connection's output is out.
-    pub unwritten: Vec<(usize, u32, Vec<ReqMeta>)>,
+    /// A map by slot, so finding a connection's entry costs the same however many slow
+    /// readers have one (a list scanned on every flush would not).
+    pub unwritten: HashMap<usize, (u32, Vec<ReqMeta>)>,
     date: DateCache,
 }
 
@@ -120,7 +123,7 @@ impl Ctx {
             budget_freed: false,
             deferred_reads: Vec::new(),
             tel,
-            unwritten: Vec::new(),
+            unwritten: HashMap::new(),
             date: DateCache::new(),
         }
     }
@@ -144,14 +147,12 @@ impl Ctx {
     /// Stamps `written` on the connection's requests whose answers the loop wrote (or,
     /// with `written` 0, that will never be written) and records them.
     pub fn finish_unwritten(&mut self, token: usize, gen_: u32, conn_id: u64, written: Stamp) {
-        let Some(i) = self
-            .unwritten
-            .iter()
-            .position(|(t, g, _)| *t == token && *g == gen_)
-        else {
+        // An entry is removed when its connection closes, so one under this slot belongs
+        // to this connection (the generation check guards the rule).
+        let Some((g, mut reqs)) = self.unwritten.remove(&token) else {
             return;
         };
-        let (_, _, mut reqs) = self.unwritten.swap_remove(i);
+        debug_assert_eq!(g, gen_, "a closed connection's requests were left behind");
         for m in reqs.drain(..) {
             if m.trace.ran() {
                 m.trace

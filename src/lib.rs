@@ -49,7 +49,7 @@
 //! | `json` | `Request::json` and `Response::json` (serde, serde_json) |
 //! | `inspect` | `inspect::Inspector`: a live waterfall page of each request's stages (needs `json`) |
 //! | `multipart` | `multipart`: `multipart/form-data` forms parsed incrementally, files streamed to disk or any writer |
-//! | `cli` | the demo binary `h1server` (env_logger; turns on the four above) |
+//! | `cli` | the demo binary `h1server` (env_logger, toml; turns on the features above, and `sqlite` for its storage) |
 #![deny(missing_docs, unsafe_code)]
 
 /// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).

@@ -244,15 +244,14 @@ impl<T: Transport> Conn<T> {
             ctx.bufs.put_reqs(reqs);
             return;
         }
-        if let Some(e) = ctx
-            .unwritten
-            .iter_mut()
-            .find(|(t, g, _)| *t == self.token && *g == self.gen_)
-        {
-            e.2.append(&mut reqs);
-            ctx.bufs.put_reqs(reqs);
-        } else {
-            ctx.unwritten.push((self.token, self.gen_, reqs));
+        match ctx.unwritten.entry(self.token) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                e.get_mut().1.append(&mut reqs);
+                ctx.bufs.put_reqs(reqs);
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((self.gen_, reqs));
+            }
         }
     }
 
