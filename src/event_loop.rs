@@ -816,6 +816,11 @@ impl EventLoop {
         self.ctx.draining = true;
         self.draining_flag.store(true, Ordering::Release);
         self.drain_deadline = Some(self.ctx.now + self.ctx.cfg.shutdown_timeout);
+        // Closing the listener resets every connection the kernel completed but the loop
+        // has not accepted yet — and a proxy may already have sent a request on one (a
+        // POST it will not retry). Take them first: they are served, with
+        // `Connection: close`, like the rest.
+        self.accept_all();
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
             drop(l); // new connects are refused from here on
@@ -825,7 +830,15 @@ impl EventLoop {
         }
         let mut idle = 0;
         for t in 0..self.slots.len() {
-            if !self.slots[t].conn.as_ref().is_some_and(|c| c.is_idle()) {
+            // A connection that has not sent its first request yet was opened to send one
+            // (a proxy connects, then writes): closing it now would race that request. It
+            // keeps its header deadline (`header_read_timeout`), as Go's `Shutdown` keeps
+            // a new connection for 5 s; its request is answered with `Connection: close`.
+            if !self.slots[t]
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.is_idle() && c.served() > 0)
+            {
                 continue;
             }
             // A request may already wait in the socket buffer (sent before the client

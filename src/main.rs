@@ -82,6 +82,12 @@ fn run(settings: Settings) -> std::io::Result<()> {
     };
     let mut app = demo::App::new(env!("CARGO_PKG_VERSION"), token, stores)
         .with_metrics(metrics.is_none().then(|| server.telemetry()));
+    app = app
+        .with_rate_limit(settings.demo.rate_limit.map(|r| (r.rate, r.burst)))
+        .trust_forwarded_for(settings.demo.trust_forwarded_for);
+    if settings.demo.rate_limit.is_none() {
+        log::info!("DEMO_RATE_LIMIT=off: the users API has no rate limit");
+    }
     if let Some(dir) = &settings.demo.upload_dir {
         app = app.with_upload_dir(dir.into());
     }

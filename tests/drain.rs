@@ -526,3 +526,34 @@ fn requests_already_sent_on_idle_connections_at_the_drain_are_answered_not_reset
         "requests sent before shutdown() were not answered: {lost:?}"
     );
 }
+
+#[test]
+fn a_connection_opened_before_the_drain_is_served_once_with_close_not_closed_unused() {
+    // A proxy connects, then writes its request: a connection that has not sent its first
+    // request at the drain is about to, and closing it would race that request (a POST
+    // nginx will not retry). It is kept (up to `header_read_timeout`) and answered with
+    // `Connection: close`; an idle connection that was already used is closed at once.
+    let server = TestServer::start(|_: &mut Request| Response::text("ok\n"));
+    let mut used = Reader::new(server.connect());
+    used.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(used.read_response().status, 200);
+    let mut fresh = Reader::new(server.connect());
+    // The loop has accepted it once it answers on another connection opened after it.
+    let mut probe = Reader::new(server.connect());
+    probe.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(probe.read_response().status, 200);
+
+    server.handle().shutdown();
+    let (bytes, _) = read_until_closed(&mut used.stream);
+    assert!(bytes.is_empty(), "the used idle connection got {bytes:?}");
+    assert!(
+        wait_until(IO_TIMEOUT, || refuses_connections(server.addr)),
+        "the listener is still open"
+    );
+    fresh.send(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+    let resp = fresh.read_response();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.header("connection"), Some("close"), "{resp:?}");
+    assert!(fresh.is_closed(), "closed after its one answer");
+    assert!(server.stop().is_ok());
+}

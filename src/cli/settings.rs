@@ -86,6 +86,20 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
         secret: false,
         help: "true: serve the lifecycle inspector at /debug/requests (last 500 requests)",
     },
+    DemoSetting {
+        key: "rate_limit",
+        env: "DEMO_RATE_LIMIT",
+        default: "20/40",
+        secret: false,
+        help: "users API limit per client address: RATE/BURST (requests per second / at once), or off",
+    },
+    DemoSetting {
+        key: "trust_forwarded_for",
+        env: "DEMO_TRUST_FORWARDED_FOR",
+        default: "false",
+        secret: false,
+        help: "true: the rate limit keys clients by X-Forwarded-For's first address (only behind a proxy that sets it)",
+    },
 ];
 
 /// The demo's own settings, parsed.
@@ -107,6 +121,47 @@ pub struct Demo {
     pub db_pool: Option<usize>,
     /// Where uploads are stored (`None`: the default directory).
     pub upload_dir: Option<String>,
+    /// The users API's rate limit per client: (requests per second, burst); `None`: off.
+    pub rate_limit: Option<RateSetting>,
+    /// Key rate-limit clients by `X-Forwarded-For` (behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+/// A rate limit as `RATE/BURST`: `rate` requests per second, `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateSetting {
+    pub rate: f64,
+    pub burst: u32,
+}
+
+impl RateSetting {
+    /// The demo's default: 20 requests per second per client, 40 at once.
+    pub const DEFAULT: RateSetting = RateSetting {
+        rate: 20.0,
+        burst: 40,
+    };
+
+    /// `RATE/BURST` (`20/40`, `0.5/1`), or `off` (`None`).
+    pub fn parse(v: &str) -> Result<Option<RateSetting>, &'static str> {
+        const WANT: &str = "expected RATE/BURST (a rate > 0 per second, a burst ≥ 1), or off";
+        let v = v.trim();
+        if v.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let (rate, burst) = v.split_once('/').ok_or(WANT)?;
+        let rate = rate.trim().parse::<f64>().map_err(|_| WANT)?;
+        let burst = burst.trim().parse::<u32>().map_err(|_| WANT)?;
+        if !(rate.is_finite() && rate > 0.0) || burst == 0 {
+            return Err(WANT);
+        }
+        Ok(Some(RateSetting { rate, burst }))
+    }
+}
+
+impl std::fmt::Display for RateSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.rate, self.burst)
+    }
 }
 
 impl Default for Demo {
@@ -116,6 +171,8 @@ impl Default for Demo {
             log_format: LogFormat::Text,
             metrics_addr: None,
             inspect: false,
+            rate_limit: Some(RateSetting::DEFAULT),
+            trust_forwarded_for: false,
             db: None,
             database_url: None,
             db_pool: None,
@@ -135,6 +192,10 @@ impl Demo {
             "log_format" => self.log_format = LogFormat::parse(value)?,
             "metrics_addr" => self.metrics_addr = Some(h1server::config::parse_addr(value)?),
             "inspect" => self.inspect = h1server::config::parse_bool(value)?,
+            "rate_limit" => self.rate_limit = RateSetting::parse(value)?,
+            "trust_forwarded_for" => {
+                self.trust_forwarded_for = h1server::config::parse_bool(value)?
+            }
             "db" => self.db = Some(value.to_string()).filter(|v| !v.trim().is_empty()),
             "database_url" => {
                 self.database_url = Some(value.to_string()).filter(|v| !v.trim().is_empty())
@@ -154,6 +215,11 @@ impl Demo {
             "log_format" => Some(format!("{:?}", self.log_format.name())),
             "metrics_addr" => self.metrics_addr.map(|a| format!("\"{a}\"")),
             "inspect" => Some(format!("\"{}\"", self.inspect)),
+            "rate_limit" => Some(match self.rate_limit {
+                Some(r) => format!("\"{r}\""),
+                None => "\"off\"".to_string(),
+            }),
+            "trust_forwarded_for" => Some(format!("\"{}\"", self.trust_forwarded_for)),
             "db" => self.db.as_ref().map(|v| format!("{v:?}")),
             "db_pool" => self.db_pool.map(|n| format!("\"{n}\"")),
             "upload_dir" => self.upload_dir.as_ref().map(|v| format!("{v:?}")),

@@ -304,7 +304,9 @@ fn print_config_is_a_config_file_that_gives_the_same_settings() {
     let text = s.render();
     assert_eq!(
         text.lines().filter(|l| l.contains(" = ")).count(),
-        FIELDS.len() + 2 // and log_format, inspect (metrics_addr unset, api_token secret)
+        // and log_format, inspect, rate_limit, trust_forwarded_for (metrics_addr unset,
+        // api_token secret)
+        FIELDS.len() + 4
     );
     let row = |name: &str| {
         let found = text.lines().find(|l| l.starts_with(&format!("{name} ")));
@@ -329,6 +331,31 @@ fn print_config_is_a_config_file_that_gives_the_same_settings() {
     let again = from_file(&text).unwrap();
     assert_eq!(again.config, s.config);
     assert_eq!(again.demo.log_format, s.demo.log_format);
+    // Everything but the secret, which is never printed.
+    let without_token = |d: &super::settings::Demo| super::settings::Demo {
+        api_token: None,
+        ..d.clone()
+    };
+    assert_eq!(without_token(&again.demo), without_token(&s.demo));
+}
+
+#[test]
+fn the_rate_limit_is_rate_slash_burst_or_off_and_a_bad_one_names_its_variable() {
+    let s = run(&[], &[]).unwrap();
+    assert_eq!(
+        s.demo.rate_limit.map(|r| (r.rate, r.burst)),
+        Some((20.0, 40))
+    );
+    let s = run(&[("DEMO_RATE_LIMIT", "0.5/3")], &[]).unwrap();
+    assert_eq!(s.demo.rate_limit.map(|r| (r.rate, r.burst)), Some((0.5, 3)));
+    let s = from_file("[demo]\nrate_limit = \"OFF\"\ntrust_forwarded_for = \"true\"\n").unwrap();
+    assert_eq!(s.demo.rate_limit, None);
+    assert!(s.demo.trust_forwarded_for);
+    for bad in ["20", "0/5", "5/0", "-1/4", "x/4", "inf/4", "5/4/3", ""] {
+        let e = run(&[("DEMO_RATE_LIMIT", bad)], &[]).unwrap_err();
+        assert!(e.contains("DEMO_RATE_LIMIT"), "{bad:?}: {e}");
+        assert!(e.contains("RATE/BURST"), "{bad:?}: {e}");
+    }
 }
 
 #[test]

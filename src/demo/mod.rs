@@ -58,6 +58,10 @@ pub struct App {
     inspector: Option<Inspector>,
     /// Where the upload route stores files (`DEMO_UPLOAD_DIR`).
     upload_dir: PathBuf,
+    /// The users API's limit per client, (per second, burst); `None`: off.
+    rate_limit: Option<(f64, u32)>,
+    /// The limit keys clients by `X-Forwarded-For` (behind a proxy).
+    trust_forwarded_for: bool,
 }
 
 impl App {
@@ -80,7 +84,23 @@ impl App {
             metrics: Some(Arc::default()),
             inspector: None,
             upload_dir: uploads::dir_from_env(),
+            rate_limit: Some((20.0, 40)),
+            trust_forwarded_for: false,
         }
+    }
+
+    /// The users API's rate limit per client: `rate` per second, `burst` at once; `None`
+    /// turns it off (behind a proxy every client has the proxy's address: limit there, or
+    /// key by `X-Forwarded-For` with [`trust_forwarded_for`](App::trust_forwarded_for)).
+    pub fn with_rate_limit(mut self, limit: Option<(f64, u32)>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// Keys the rate limit's clients by `X-Forwarded-For`'s first address.
+    pub fn trust_forwarded_for(mut self, trust: bool) -> Self {
+        self.trust_forwarded_for = trust;
+        self
     }
 
     /// Serves `GET /metrics` with `tel`'s numbers, or (`None`) leaves the route out
@@ -131,8 +151,12 @@ impl App {
         {
             let mut api = r.group("/api/v1");
             // Rate limit before auth, so failed logins are throttled too (token guessing).
-            api.with(RateLimit::per_ip(20.0, 40))
-                .with(BearerAuth::static_token(&self.token, "demo-user"))
+            if let Some((rate, burst)) = self.rate_limit {
+                api.with(
+                    RateLimit::per_ip(rate, burst).trust_forwarded_for(self.trust_forwarded_for),
+                );
+            }
+            api.with(BearerAuth::static_token(&self.token, "demo-user"))
                 .with(Idempotency::new().with_store(self.stores.idempotency.clone()));
             users::routes(&mut api, &self.stores.users);
             api.post("/uploads", uploads::handler(self.upload_dir.clone()));
