@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO
 
-.PHONY: run test test-deps check bench bench-micro bench-peers wrk ab hello clean
+.PHONY: run test test-deps scale-test check bench bench-micro bench-peers wrk ab hello clean
 
 ## Starts the demo service on 127.0.0.1:8080 (Ctrl-C drains and stops it).
 run:
@@ -17,6 +17,13 @@ test: test-deps
 ## Installs curl, ab (apache2-utils), wrk, python3, prometheus (+ promtool), chromium, chromium-driver and postgresql with apt-get when missing.
 test-deps:
 	@sh .ci/deps.sh
+
+## Three demo instances sharing one SQLite file behind a real nginx, each restarted in turn
+## (SIGTERM, exit, start) under a wrk GET load, then a POST-only load: 0 failed or non-2xx
+## requests (tests/scale.rs, with the release build; SCALE_SECS sets each load's length).
+scale-test: test-deps
+	$(CARGO) build --release --bin h1server
+	SCALE_BIN="$${CARGO_TARGET_DIR:-target}/release/h1server" $(CARGO) test --test scale -- --nocapture
 
 ## fmt + clippy, as CI and reviewers expect them (default features, and the engine alone).
 check:

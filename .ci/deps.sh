@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs the real HTTP clients the integration tests drive, Prometheus (tests/metrics.rs),
+# Installs the real HTTP clients the integration tests drive, nginx (tests/scale.rs), Prometheus (tests/metrics.rs),
 # headless Chromium and chromedriver (tests/inspect.rs, tests/demo_page.rs) and the PostgreSQL
 # server tests/db.rs starts, when they are missing. Tests never skip a missing part silently:
 # without these they fail and say what is missing.
@@ -9,6 +9,8 @@ command -v curl    >/dev/null 2>&1 || missing="$missing curl"
 command -v ab      >/dev/null 2>&1 || missing="$missing apache2-utils"
 command -v wrk     >/dev/null 2>&1 || missing="$missing wrk"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+# tests/scale.rs puts three demo instances behind a real nginx.
+{ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || missing="$missing nginx"
 # Debian's `prometheus` package installs both the server and `promtool` (tests/metrics.rs).
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing="$missing prometheus"
 # Debian's server binaries (initdb, postgres) live under /usr/lib/postgresql/<version>/bin.
