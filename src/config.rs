@@ -23,8 +23,14 @@ use std::time::Duration;
 /// fields with [`Config::set`], and call [`Config::validate`] before use (`from_lookup` does).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    /// Where the listener binds; one address, because one event loop owns one listener.
+    /// Where the server listens (with `loops` > 1, every loop binds it, `SO_REUSEPORT`).
     pub addr: SocketAddr,
+    /// Event loop threads. Each owns a listener on `addr` (`SO_REUSEPORT`: the kernel
+    /// spreads new connections across them), its connections, its timer wheel and its
+    /// buffers; a connection never moves between loops. All share the worker pool, the
+    /// drain, `max_connections`, `max_buffered_bytes` (split evenly) and the telemetry.
+    /// 1 (the default) is the one-loop design; more helps once the loop's core is busy.
+    pub loops: usize,
     /// Handler threads: handlers may block, so this bounds how many run at once while the
     /// event loop itself never blocks.
     pub workers: usize,
@@ -103,6 +109,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Descriptors kept back from `RLIMIT_NOFILE` (listener, epoll, logs, handlers' files), so the
 /// connection limit is reached before the process limit.
 pub const FD_RESERVE: u64 = 64;
+/// Most event loops (`loops`).
+pub const MAX_LOOPS: usize = 64;
 /// Longest accepted duration (8760h), so that `Instant + timeout` can never overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -111,6 +119,7 @@ impl Default for Config {
         let workers = default_workers();
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            loops: 1,
             workers,
             queue_depth: default_queue_depth(workers),
             max_connections: default_max_connections(),
@@ -240,6 +249,7 @@ impl Config {
         match field {
             "addr" => self.addr = parse_addr(value).map_err(err)?,
             "workers" => self.workers = count()?,
+            "loops" => self.loops = count()?,
             "queue_depth" => self.queue_depth = count()?,
             "max_connections" => self.max_connections = count()?,
             "header_read_timeout" => self.header_read_timeout = time()?,
@@ -269,12 +279,13 @@ impl Config {
     /// (shutdown_timeout may be 0 = close at once), max_headers 1..=256, max_uri_bytes ≤
     /// max_head_bytes, max_head_bytes ≥ 256, …; the error names the field.
     ///
-    /// Also: max_uri_bytes ≥ 1, max_batch 1..=1024, stream_buffer_bytes ≥ 1, timer_tick
+    /// Also: loops 1..=64, max_uri_bytes ≥ 1, max_batch 1..=1024, stream_buffer_bytes ≥ 1, timer_tick
     /// 1ms..=1s, every duration ≤ [`MAX_DURATION`] (8760h).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let head = self.max_head_bytes;
         let counts = [
             ("workers", self.workers),
+            ("loops", self.loops),
             ("queue_depth", self.queue_depth),
             ("max_connections", self.max_connections),
             ("max_head_bytes", head),
@@ -291,6 +302,7 @@ impl Config {
                 "max_headers" => (1, 256),
                 "max_uri_bytes" => (1, head),
                 "max_batch" => (1, 1024),
+                "loops" => (1, MAX_LOOPS),
                 _ => (1, usize::MAX),
             };
             let reason = match field {
@@ -393,6 +405,8 @@ macro_rules! fields {
 pub const FIELDS: &[FieldInfo] = fields! {
     addr "H1_ADDR" "--addr" "address" "127.0.0.1:8080" "Addr"
         "Listen address; a host name is resolved when the value is read (first result).";
+    loops "H1_LOOPS" "--loops" "count" "1" "—"
+        "Event loop threads (1 to 64), each with its own listener (SO_REUSEPORT) and connections.";
     workers "H1_WORKERS" "--workers" "count" "max(16, 4 × cores)" "—"
         "Threads that run handlers; handlers may block, the event loop never does.";
     queue_depth "H1_QUEUE_DEPTH" "--queue-depth" "count" "max(1024, workers × 64)" "—"

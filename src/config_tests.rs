@@ -56,6 +56,7 @@ fn every_field_is_settable_from_the_environment() {
     // variable | value | how `{:?}` of the resulting Config shows the field
     let samples: Vec<_> = rows(
         "H1_ADDR                        | 0.0.0.0:80 | addr: 0.0.0.0:80,
+         H1_LOOPS                       | 2          | loops: 2,
          H1_WORKERS                     | 3          | workers: 3,
          H1_QUEUE_DEPTH                 | 7          | queue_depth: 7,
          H1_MAX_CONNECTIONS             | 11         | max_connections: 11,
@@ -155,6 +156,8 @@ fn validate_names_the_field() {
         max_head_bytes      | 4KiB   | max_uri_bytes       | must not exceed max_head_bytes (4096)
         max_uri_bytes       | 0      | max_uri_bytes       | must be 1 to 65536
         max_batch           | 0      | max_batch           | must be 1 to 1024
+        loops               | 0      | loops               | must be 1 to 64
+        loops               | 65     | loops               | must be 1 to 64
         max_batch           | 1025   | max_batch           | must be 1 to 1024
         stream_buffer_bytes | 0      | stream_buffer_bytes | must be at least 1
         timer_tick          | 999us  | timer_tick          | must be 1ms to 1s

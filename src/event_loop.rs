@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -28,6 +28,11 @@ use crate::telemetry::{self, Event, Stamp, Stats};
 use crate::timer::{Tick, Wheel};
 use crate::upgrade::{OnUpgrade, Upgraded};
 
+thread_local! {
+    /// Set when this thread runs an event loop (see `crate::__on_event_loop_thread`).
+    pub(crate) static ON_LOOP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 const LISTENER: Token = Token(usize::MAX);
 pub(crate) const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
@@ -42,6 +47,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// What the loop shares with every `Conn` call: configuration, pools, the wheel, the
 /// job queue and the cached clock.
 pub(crate) struct Ctx {
+    /// Which event loop this is (0 to `loops` − 1): its telemetry shard, and the loop a
+    /// worker answers.
+    pub loop_id: usize,
     pub cfg: Config,
     pub limits: Limits,
     /// Largest a read buffer may grow: a head, a body and framing slack.
@@ -86,6 +94,7 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// The loop's shared state for `cfg`, sending work to `jobs`.
     pub fn new(
+        loop_id: usize,
         cfg: Config,
         jobs: Sender<Job>,
         notifier: Notifier,
@@ -104,6 +113,7 @@ impl Ctx {
             .saturating_add(usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX))
             .max(crate::buffers::READ_BUF);
         Ctx {
+            loop_id,
             wheel: Wheel::new(cfg.timer_tick, now),
             linger: LINGER.min(cfg.read_timeout),
             cfg,
@@ -139,9 +149,9 @@ impl Ctx {
         self.now_stamp = self.tel.stamp(now);
     }
 
-    /// The loop's counters.
+    /// This loop's counters.
     pub fn stats(&self) -> &Stats {
-        &self.tel.loop_stats
+        &self.tel.loops[self.loop_id]
     }
 
     /// Stamps `written` on the connection's requests whose answers the loop wrote (or,
@@ -156,7 +166,7 @@ impl Ctx {
         for m in reqs.drain(..) {
             if m.trace.ran() {
                 m.trace
-                    .finish(&self.tel, &self.tel.loop_stats, conn_id, written);
+                    .finish(&self.tel, &self.tel.loops[self.loop_id], conn_id, written);
             }
         }
         self.bufs.put_reqs(reqs);
@@ -183,11 +193,32 @@ pub(crate) enum LoopExit {
     Forced,
 }
 
-/// Commands from other threads (the server handle).
+/// Commands from other threads (the server handle, the loop that reads the signals).
 #[derive(Default)]
 pub(crate) struct Control {
-    /// `ServerHandle::shutdown()` was called.
+    /// `ServerHandle::shutdown()` was called, or the first signal arrived.
     pub stop: AtomicBool,
+    /// A second signal: every loop closes everything at once.
+    pub force: AtomicBool,
+}
+
+/// What the event loops of one server share.
+pub(crate) struct Loops {
+    /// Every loop's waker, so a stop reaches them all.
+    pub wakes: Vec<Arc<LoopWake>>,
+    /// Open connections across the loops, against `max_connections`.
+    pub live: AtomicUsize,
+    /// Runs once, when the first loop begins the drain (the shutdown hooks).
+    pub on_drain: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Loops {
+    /// Wakes every loop (they look at [`Control`] on each turn).
+    pub fn wake_all(&self) {
+        for w in &self.wakes {
+            w.force();
+        }
+    }
 }
 
 /// Why accepting is paused.
@@ -210,9 +241,14 @@ pub(crate) struct EventLoop {
     listener: Option<mio::net::TcpListener>,
     slots: Vec<Slot>,
     free: Vec<usize>,
+    /// This loop's open connections (the drain ends when none is left).
     live: usize,
     next_id: u64,
+    /// `loops`: connection ids step by it, so each loop's are its own.
+    id_step: u64,
     paused: Option<Pause>,
+    /// State shared with the other loops.
+    shared: Arc<Loops>,
     ctx: Ctx,
     completions: Receiver<Completion>,
     wake: Arc<LoopWake>,
@@ -225,8 +261,6 @@ pub(crate) struct EventLoop {
     /// A stop was asked with `drain_delay`: until then the server serves on, not ready
     /// and closing each connection after its answer; then the drain begins.
     announced_until: Option<Instant>,
-    /// Called once when the drain starts (runs the shutdown hooks).
-    on_drain: Option<Box<dyn FnOnce() + Send>>,
     fired: Vec<((usize, u32), Tick)>,
     /// The pool's reserve workers, released when the running ones are stuck.
     reserve: Arc<Reserve>,
@@ -236,6 +270,9 @@ pub(crate) struct EventLoop {
 
 /// Everything `EventLoop::new` needs.
 pub(crate) struct LoopParts {
+    /// This loop's index, 0 to `loops` − 1; loop 0 reads the signals and watches the pool.
+    pub loop_id: usize,
+    pub loops: Arc<Loops>,
     pub poll: Poll,
     pub listener: mio::net::TcpListener,
     pub cfg: Config,
@@ -246,7 +283,6 @@ pub(crate) struct LoopParts {
     pub signals: Option<SignalPipe>,
     pub control: Arc<Control>,
     pub draining: Arc<AtomicBool>,
-    pub on_drain: Box<dyn FnOnce() + Send>,
     pub reserve: Arc<Reserve>,
     pub tel: Arc<telemetry::Shared>,
 }
@@ -268,9 +304,11 @@ impl EventLoop {
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
-            next_id: 1,
+            next_id: p.loop_id as u64 + 1,
+            id_step: p.loops.wakes.len().max(1) as u64,
             paused: None,
-            ctx: Ctx::new(p.cfg, p.jobs, p.notifier, Instant::now(), p.tel),
+            shared: p.loops,
+            ctx: Ctx::new(p.loop_id, p.cfg, p.jobs, p.notifier, Instant::now(), p.tel),
             completions: p.completions,
             wake: p.wake,
             signals,
@@ -278,7 +316,6 @@ impl EventLoop {
             draining_flag: p.draining,
             drain_deadline: None,
             announced_until: None,
-            on_drain: Some(p.on_drain),
             fired: Vec::new(),
             reserve: p.reserve,
             stall: None,
@@ -287,6 +324,15 @@ impl EventLoop {
 
     /// Runs until the drain completes (or is cut short: see [`LoopExit`]).
     pub fn run(&mut self) -> io::Result<LoopExit> {
+        // `Server::run` runs loop 0 on the caller's thread: the mark ends with the loop.
+        struct Mark;
+        impl Drop for Mark {
+            fn drop(&mut self) {
+                ON_LOOP.with(|on| on.set(false));
+            }
+        }
+        ON_LOOP.with(|on| on.set(true));
+        let _mark = Mark;
         let mut events = Events::with_capacity(1024);
         let mut spins = 0;
         loop {
@@ -324,8 +370,11 @@ impl EventLoop {
                 spins = 0;
             }
             self.ctx.set_now(Instant::now());
-            let stats = &self.ctx.tel.loop_stats;
-            stats.set(&stats.queue_depth, self.ctx.jobs.len() as u64);
+            if self.ctx.loop_id == 0 {
+                // One queue for all loops: one of them reports it.
+                let stats = self.ctx.stats();
+                stats.set(&stats.queue_depth, self.ctx.jobs.len() as u64);
+            }
             // Completions first: a batch the worker already wrote puts its connection back
             // to reading before that connection's next request is looked at.
             self.drain_completions();
@@ -364,9 +413,15 @@ impl EventLoop {
                     self.with_conn(t, Some(g), |c, ctx| c.resume_reading(ctx));
                 }
             }
+            if self.control.force.load(Ordering::Acquire) {
+                self.force_close_all(Close::ForcedStop);
+                return Ok(LoopExit::Forced);
+            }
             if self.control.stop.load(Ordering::Acquire) && !self.stop_requested() {
                 info!("shutdown requested");
                 self.request_drain();
+                // `ServerHandle::shutdown` woke one loop: it wakes the others.
+                self.shared.wake_all();
             }
             if let Some(at) = self.announced_until
                 && self.ctx.now >= at
@@ -376,10 +431,18 @@ impl EventLoop {
                 self.begin_drain();
             }
             self.expire_deadlines();
-            self.watch_pool();
-            if let Some(Pause::Exhausted(at)) = self.paused
-                && self.ctx.now >= at
-            {
+            if self.ctx.loop_id == 0 {
+                self.watch_pool();
+            }
+            let resume = match self.paused {
+                Some(Pause::Exhausted(at)) => self.ctx.now >= at,
+                // Another loop's connection may have closed.
+                Some(Pause::Full) => {
+                    self.shared.live.load(Ordering::Relaxed) < self.ctx.cfg.max_connections
+                }
+                None => false,
+            };
+            if resume && !self.ctx.draining {
                 self.paused = None;
                 self.accept_all();
             }
@@ -404,8 +467,11 @@ impl EventLoop {
         let now = Instant::now();
         let mut t = self.ctx.wheel.next_timeout(now);
         let mut at_most = |d: Duration| t = Some(t.map_or(d, |x| x.min(d)));
-        if let Some(Pause::Exhausted(at)) = self.paused {
-            at_most(at.saturating_duration_since(now));
+        match self.paused {
+            Some(Pause::Exhausted(at)) => at_most(at.saturating_duration_since(now)),
+            // Full because of the other loops' connections too: look again each tick.
+            Some(Pause::Full) if self.id_step > 1 => at_most(self.ctx.cfg.timer_tick),
+            _ => {}
         }
         if let Some(d) = self.drain_deadline {
             at_most(d.saturating_duration_since(now));
@@ -481,7 +547,7 @@ impl EventLoop {
             let Some(l) = self.listener.as_ref() else {
                 return;
             };
-            if self.live >= self.ctx.cfg.max_connections {
+            if self.shared.live.load(Ordering::Relaxed) >= self.ctx.cfg.max_connections {
                 warn!(
                     "max_connections ({}) reached: accepting paused",
                     self.ctx.cfg.max_connections
@@ -524,7 +590,7 @@ impl EventLoop {
             return;
         }
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id += self.id_step;
         let slot = &mut self.slots[t];
         let mut conn = Conn::new(Arc::new(sock), t, slot.gen_, id, peer);
         conn.req_start = self.ctx.stamp();
@@ -534,6 +600,7 @@ impl EventLoop {
         conn.arm(&mut self.ctx, Deadline::Header, header_timeout);
         slot.conn = Some(conn);
         self.live += 1;
+        self.shared.live.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Closes connection `t`: at once, or — when a worker holds its batch and the right
@@ -561,7 +628,7 @@ impl EventLoop {
         let upgrade = conn.take_upgrade().filter(|_| reason == Close::Upgraded);
         let (id, peer) = (conn.id, conn.peer);
         self.ctx.finish_unwritten(t, conn.gen_, id, 0);
-        let stats = &self.ctx.tel.loop_stats;
+        let stats = &self.ctx.tel.loops[self.ctx.loop_id];
         stats.bump(&stats.closed[reason.index()], 1);
         if reason == Close::Upgraded {
             stats.bump(&stats.upgrades, 1);
@@ -598,6 +665,7 @@ impl EventLoop {
         }
         self.free.push(t);
         self.live -= 1;
+        self.shared.live.fetch_sub(1, Ordering::Relaxed);
         if self.paused.is_some() && !self.ctx.draining {
             self.paused = None;
             self.accept_all();
@@ -662,7 +730,7 @@ impl EventLoop {
                         trace!("late completion for a closed connection dropped");
                         for m in done.reqs.drain(..).filter(|m| m.trace.ran()) {
                             let (tel, id) = (&self.ctx.tel, done.conn_id);
-                            m.trace.finish(tel, &tel.loop_stats, id, 0);
+                            m.trace.finish(tel, &tel.loops[self.ctx.loop_id], id, 0);
                         }
                         if let Some(b) = done.batch.take() {
                             self.ctx.bufs.put_read(b);
@@ -732,7 +800,7 @@ impl EventLoop {
             conn.deadlines.filed = None;
             if let Some(kind) = conn.deadlines.take_due(now_tick) {
                 trace!("conn={} deadline passed: {kind:?}", conn.id);
-                let stats = &self.ctx.tel.loop_stats;
+                let stats = &self.ctx.tel.loops[self.ctx.loop_id];
                 stats.bump(&stats.deadlines[kind.index()], 1);
                 self.with_conn(t, Some(g), |c, ctx| c.on_deadline(ctx, kind));
             }
@@ -763,10 +831,15 @@ impl EventLoop {
         }
         if self.stop_requested() || n > 1 {
             warn!("second signal: stopping at once");
+            self.control.force.store(true, Ordering::Release);
+            self.shared.wake_all();
             return true;
         }
         info!("signal received: draining");
         self.request_drain();
+        // The other loops follow (they see `stop` on their next turn).
+        self.control.stop.store(true, Ordering::Release);
+        self.shared.wake_all();
         false
     }
 
@@ -825,7 +898,13 @@ impl EventLoop {
             let _ = self.poll.registry().deregister(&mut l);
             drop(l); // new connects are refused from here on
         }
-        if let Some(f) = self.on_drain.take() {
+        let hook = self
+            .shared
+            .on_drain
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(f) = hook {
             f();
         }
         let mut idle = 0;

@@ -63,6 +63,14 @@ pub mod __bench {
     pub use crate::timer::{DEFAULT_SLOTS, Tick, Wheel};
 }
 
+/// True on an event loop thread, from the moment its loop starts running: for a counting
+/// global allocator (tests/alloc.rs) to tell the loop's allocations from the rest. A
+/// thread-local flag read without allocating. Not part of the API.
+#[doc(hidden)]
+pub fn __on_event_loop_thread() -> bool {
+    event_loop::ON_LOOP.with(std::cell::Cell::get)
+}
+
 mod buffers;
 pub mod config;
 mod conn;

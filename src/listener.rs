@@ -6,7 +6,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Listen backlog. mio and std use 128, which drops SYNs under a connection burst (ab
 /// without keep-alive opens ~20k connections a second); the kernel caps it at somaxconn.
@@ -15,6 +15,97 @@ pub(crate) const BACKLOG: i32 = 4096;
 /// Binds `addr` (SO_REUSEADDR, as mio does) with a backlog of [`BACKLOG`].
 pub(crate) fn bind(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
     let l = mio::net::TcpListener::bind(addr)?;
+    set_backlog(&l, BACKLOG)?;
+    Ok(l)
+}
+
+/// `n` listeners on `addr`, one per event loop, each its own socket with `SO_REUSEPORT`
+/// (and `SO_REUSEADDR`), so the kernel spreads new connections across them by a hash of
+/// the peer's address and port. Port 0 picks a free port for the first; the others bind
+/// that one. Linux lets only sockets of the same user join such a group.
+pub(crate) fn bind_group(addr: SocketAddr, n: usize) -> io::Result<Vec<mio::net::TcpListener>> {
+    if n <= 1 {
+        return Ok(vec![bind(addr)?]);
+    }
+    let first = bind_reuseport(addr)?;
+    let addr = first.local_addr()?;
+    let mut all = vec![first];
+    for _ in 1..n {
+        all.push(bind_reuseport(addr)?);
+    }
+    Ok(all)
+}
+
+/// One listening socket on `addr` with `SO_REUSEADDR` and `SO_REUSEPORT`, non-blocking.
+#[allow(unsafe_code)]
+fn bind_reuseport(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    let domain = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: socket(2) takes integers only; a non-negative result is a descriptor we own.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket(2) and nothing else owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+        let one: libc::c_int = 1;
+        // SAFETY: the option value is a live c_int and its exact size is passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: all-zero bytes are a valid sockaddr_storage (plain integers).
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for any sockaddr.
+            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above.
+            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    // SAFETY: `storage` holds a sockaddr of `len` bytes for `fd`'s family.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let l = mio::net::TcpListener::from_std(std::net::TcpListener::from(sock));
     set_backlog(&l, BACKLOG)?;
     Ok(l)
 }

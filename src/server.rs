@@ -16,7 +16,7 @@ use log::{error, info};
 use mio::Poll;
 
 use crate::config::Config;
-use crate::event_loop::{Control, EventLoop, LoopExit, LoopParts, WAKER};
+use crate::event_loop::{Control, EventLoop, LoopExit, LoopParts, Loops, WAKER};
 use crate::handler::Handler;
 use crate::pool::{LoopWake, Notifier, PoolShared, Reserve, spawn_workers};
 use crate::signal::SignalPipe;
@@ -151,7 +151,8 @@ impl From<BindError> for io::Error {
 /// A bound server, not yet running.
 pub struct Server {
     cfg: Config,
-    listener: mio::net::TcpListener,
+    /// One per event loop (`cfg.loops`).
+    listeners: Vec<mio::net::TcpListener>,
     addr: SocketAddr,
     hooks: Vec<Hook>,
     tasks: Vec<Task>,
@@ -166,11 +167,11 @@ impl Server {
     /// ([`BindError::Config`], naming the field), a busy port ([`BindError::Io`]).
     pub fn bind(cfg: Config) -> Result<Server, BindError> {
         cfg.validate()?;
-        let listener = crate::listener::bind(cfg.addr).map_err(|e| {
+        let listeners = crate::listener::bind_group(cfg.addr, cfg.loops).map_err(|e| {
             error!("cannot listen on {}: {e}", cfg.addr);
             io::Error::new(e.kind(), format!("cannot listen on {}: {e}", cfg.addr))
         })?;
-        Server::with_listener(listener, cfg)
+        Server::with_listeners(listeners, cfg)
     }
 
     /// Serves a socket the caller already bound and put in the listening state: socket
@@ -180,7 +181,8 @@ impl Server {
     /// `cfg` is validated as [`bind`](Server::bind) does, but its `addr` is replaced by
     /// the listener's own address ([`local_addr`](Server::local_addr)). The listen backlog
     /// stays what the caller set (`std::net::TcpListener::bind` uses 128; `bind` uses a
-    /// deeper one).
+    /// deeper one). With `loops` > 1 every loop accepts from this one socket (each through
+    /// a duplicate of the descriptor): one accept queue, shared.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -198,20 +200,26 @@ impl Server {
     ) -> Result<Server, BindError> {
         cfg.validate()?;
         listener.set_nonblocking(true)?;
-        Server::with_listener(mio::net::TcpListener::from_std(listener), cfg)
+        let mut listeners = Vec::with_capacity(cfg.loops);
+        for _ in 1..cfg.loops {
+            listeners.push(mio::net::TcpListener::from_std(listener.try_clone()?));
+        }
+        listeners.insert(0, mio::net::TcpListener::from_std(listener));
+        Server::with_listeners(listeners, cfg)
     }
 
-    fn with_listener(
-        listener: mio::net::TcpListener,
+    fn with_listeners(
+        listeners: Vec<mio::net::TcpListener>,
         mut cfg: Config,
     ) -> Result<Server, BindError> {
-        let addr = listener.local_addr()?;
+        let addr = listeners[0].local_addr()?;
         cfg.addr = addr;
-        let telemetry = Telemetry::new(cfg.workers, cfg.record_stages, cfg.server_timing);
+        let telemetry =
+            Telemetry::new(cfg.loops, cfg.workers, cfg.record_stages, cfg.server_timing);
         Ok(Server {
             telemetry,
             cfg,
-            listener,
+            listeners,
             addr,
             hooks: Vec::new(),
             tasks: Vec::new(),
@@ -308,19 +316,30 @@ impl Server {
         poll: Poll,
     ) -> io::Result<()> {
         let cfg = self.cfg;
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let n = self.listeners.len();
+        // Loop 0 runs on this thread with the poll the caller made (its waker is the
+        // handle's); the others get theirs here.
+        let mut polls = vec![(wake, poll)];
+        for _ in 1..n {
+            polls.push(new_poll()?);
+        }
+        let (mut notifiers, mut done_rxs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (w, _) in &polls {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            notifiers.push(Notifier::new(tx, w.clone()));
+            done_rxs.push(rx);
+        }
         let (job_tx, job_rx) = crossbeam_channel::bounded(cfg.queue_depth);
-        let notifier = Notifier::new(done_tx, wake.clone());
         let reserve = Arc::new(Reserve::default());
         let shared = Arc::new(PoolShared {
-            notifier: notifier.clone(),
+            notifiers: notifiers.clone().into_boxed_slice(),
             draining: self.state.draining.clone(),
             skipped: Default::default(),
             stream_buffer_bytes: cfg.stream_buffer_bytes,
             reserve: reserve.clone(),
             tel: self.telemetry.0.clone(),
         });
-        let signals = if signals {
+        let mut signals = if signals {
             Some(SignalPipe::install()?)
         } else {
             None
@@ -352,45 +371,113 @@ impl Server {
                 if let Err(e) = g.spawn("h1-shutdown-hooks".into(), run_all) {
                     error!("cannot start the shutdown hooks thread: {e}");
                 }
-            })
+            }) as Box<dyn FnOnce() + Send>
         };
+        let loops = Arc::new(Loops {
+            wakes: polls.iter().map(|(w, _)| w.clone()).collect(),
+            live: Default::default(),
+            on_drain: Mutex::new(Some(on_drain)),
+        });
         info!(
-            "listening on http://{} ({} workers, queue depth {}, max {} connections)",
-            self.addr, cfg.workers, cfg.queue_depth, cfg.max_connections
+            "listening on http://{} ({} event loop{}, {} workers, queue depth {}, max {} connections)",
+            self.addr,
+            n,
+            if n == 1 { "" } else { "s" },
+            cfg.workers,
+            cfg.queue_depth,
+            cfg.max_connections
         );
         let shutdown_timeout = cfg.shutdown_timeout;
-        let mut el = EventLoop::new(LoopParts {
-            poll,
-            listener: self.listener,
-            cfg,
-            jobs: job_tx,
-            completions: done_rx,
-            wake,
-            notifier,
-            signals,
-            control,
-            draining: self.state.draining.clone(),
-            on_drain,
-            reserve: reserve.clone(),
-            tel: self.telemetry.0.clone(),
-        })?;
+        // Each loop holds its share of the memory budget, so together they never pass it.
+        let mut loop_cfg = cfg.clone();
+        loop_cfg.max_buffered_bytes = (cfg.max_buffered_bytes / n).max(1);
+        let mut els = Vec::with_capacity(n);
+        let parts = self
+            .listeners
+            .into_iter()
+            .zip(polls)
+            .zip(notifiers)
+            .zip(done_rxs);
+        for (i, (((listener, (wake, poll)), notifier), completions)) in parts.enumerate() {
+            els.push(EventLoop::new(LoopParts {
+                loop_id: i,
+                loops: loops.clone(),
+                poll,
+                listener,
+                cfg: loop_cfg.clone(),
+                jobs: job_tx.clone(),
+                completions,
+                wake,
+                notifier,
+                signals: if i == 0 { signals.take() } else { None },
+                control: control.clone(),
+                draining: self.state.draining.clone(),
+                reserve: reserve.clone(),
+                tel: self.telemetry.0.clone(),
+            })?);
+        }
+        drop(job_tx); // the loops hold the queue's senders: it closes when they are gone
+        let mut el = els.remove(0);
+        // The other loops, each on its own thread; what each ended with comes back here.
+        let ended: Arc<Mutex<Vec<LoopEnd>>> = Arc::default();
+        let mut others = ThreadGroup::default();
+        for (i, mut other) in els.into_iter().enumerate() {
+            let ended = ended.clone();
+            let spawned = others.spawn(format!("h1-loop-{}", i + 1), move || {
+                let r = other.run();
+                let deadline = other.drain_deadline();
+                drop(other);
+                ended
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((r, deadline));
+            });
+            if let Err(e) = spawned {
+                error!("cannot start event loop {}: {e}", i + 1);
+                control.force.store(true, Ordering::Release);
+                loops.wake_all();
+            }
+        }
         let result = el.run();
+        if result.is_err() {
+            // Loop 0 failed: the others must not serve on without it.
+            control.force.store(true, Ordering::Release);
+            loops.wake_all();
+        }
         self.state.shutdown.trigger();
         // Whatever handlers do, `run` returns by the drain deadline + 1 s: the threads that
         // have not finished by then are named and left behind. The signal pipe stays
         // registered until then, so a second signal still cuts the wait short.
         let mut signals = el.take_signals();
-        let until = el.drain_deadline().unwrap_or_else(Instant::now)
-            + if shutdown_timeout.is_zero() {
-                Duration::ZERO
-            } else {
-                JOIN_GRACE
-            };
-        let until = until.max(Instant::now());
-        drop(el); // closes the job queue: workers finish what they hold and exit
+        let grace = if shutdown_timeout.is_zero() {
+            Duration::ZERO
+        } else {
+            JOIN_GRACE
+        };
+        let mut deadline = el.drain_deadline();
+        drop(el); // its job sender goes: once the other loops' go too, workers exit
+        let mut forced = matches!(result, Ok(LoopExit::Forced));
+        // The other loops drain at the same time (they saw the same stop) and end by
+        // their own deadlines; a second signal meanwhile closes everything at once.
+        let others_until =
+            deadline.unwrap_or_else(Instant::now) + cfg.drain_delay + shutdown_timeout + grace;
+        while others.wait_until(others_until, signals.as_mut()) {
+            forced = true;
+            control.force.store(true, Ordering::Release);
+            loops.wake_all();
+        }
+        others.join_finished("event loop", others_until);
+        for (r, d) in ended.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            match r {
+                Ok(LoopExit::Forced) => forced = true,
+                Ok(_) => {}
+                Err(e) => error!("an event loop failed: {e}"),
+            }
+            deadline = deadline.max(d);
+        }
+        let until = (deadline.unwrap_or_else(Instant::now) + grace).max(Instant::now());
         reserve.close(); // starts no more workers and lets the parked ones go
         let mut threads = std::mem::take(&mut *workers.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut forced = matches!(result, Ok(LoopExit::Forced));
         for (what, group) in [("worker", &mut threads), ("background task", &mut tasks)] {
             if !forced {
                 forced = group.wait_until(until, signals.as_mut());
@@ -419,6 +506,9 @@ impl Server {
         }
     }
 }
+
+/// How an event loop ended, and its drain deadline.
+type LoopEnd = (io::Result<LoopExit>, Option<Instant>);
 
 /// How long after the drain deadline `run` waits for worker, task and hook threads.
 const JOIN_GRACE: Duration = Duration::from_secs(1);

@@ -389,8 +389,8 @@ pub(crate) struct Shared {
     pub stages: bool,
     /// Answers carry `Server-Timing`.
     pub server_timing: bool,
-    /// Written by the loop only.
-    pub loop_stats: Stats,
+    /// One per event loop, written by that loop only.
+    pub loops: Box<[Stats]>,
     /// One per worker, written by that worker only.
     pub workers: Box<[Stats]>,
     ring: OnceLock<Ring>,
@@ -418,13 +418,18 @@ impl std::fmt::Debug for Telemetry {
 }
 
 impl Telemetry {
-    pub(crate) fn new(workers: usize, stages: bool, server_timing: bool) -> Telemetry {
+    pub(crate) fn new(
+        loops: usize,
+        workers: usize,
+        stages: bool,
+        server_timing: bool,
+    ) -> Telemetry {
         Telemetry(Arc::new(Shared {
             epoch: Instant::now(),
             wall: SystemTime::now(),
             stages: stages || server_timing,
             server_timing,
-            loop_stats: Stats::default(),
+            loops: (0..loops.max(1)).map(|_| Stats::default()).collect(),
             workers: (0..workers).map(|_| Stats::default()).collect(),
             ring: OnceLock::new(),
         }))
@@ -472,7 +477,7 @@ impl Telemetry {
     /// The counters now.
     pub fn snapshot(&self) -> Snapshot {
         let s = &self.0;
-        let all = || std::iter::once(&s.loop_stats).chain(s.workers.iter());
+        let all = || s.loops.iter().chain(s.workers.iter());
         let sum = |f: &dyn Fn(&Stats) -> &AtomicU64| all().map(|x| f(x).load(Relaxed)).sum();
         let mut snap = Snapshot {
             uptime: s.epoch.elapsed(),

@@ -183,7 +183,9 @@ fn print_config_does_not_bind() {
     assert!(text.contains("# config file: none"), "{text}");
     assert_eq!(
         text.lines().filter(|l| l.contains(" = ")).count(),
-        FIELDS.len() + 3 // and [demo] log_format, inspect, and db (DEMO_DB=:memory:)
+        // and [demo] log_format, inspect, rate_limit, trust_forwarded_for, and db
+        // (DEMO_DB=:memory:)
+        FIELDS.len() + 5
     );
 }
 

@@ -1,3 +1,4 @@
+#![cfg(feature = "cli")] // the demo binary
 //! Behind a real load balancer (issue #10): three demo instances sharing one SQLite file,
 //! behind a real nginx (`upstream` with `keepalive 32`, `proxy_next_upstream error
 //! timeout`), under wrk, restarted one at a time (SIGTERM, wait for the exit, start

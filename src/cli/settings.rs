@@ -575,6 +575,7 @@ pub fn field_toml(cfg: &Config, name: &str) -> String {
     match name {
         "addr" => format!("\"{}\"", cfg.addr),
         "workers" => cfg.workers.to_string(),
+        "loops" => cfg.loops.to_string(),
         "queue_depth" => cfg.queue_depth.to_string(),
         "max_connections" => cfg.max_connections.to_string(),
         "header_read_timeout" => time(cfg.header_read_timeout),

@@ -525,6 +525,7 @@ impl<T: Transport> Conn<T> {
         let batch_bytes = batch.bytes.len();
         let job = BatchJob {
             right,
+            loop_id: ctx.loop_id,
             token: self.token,
             gen_: self.gen_,
             conn_id: self.id,

@@ -117,16 +117,16 @@ impl Harness {
         let (done_tx, completions) = unbounded();
         let notifier = Notifier::new(done_tx, Arc::new(LoopWake::new(waker)));
         let (job_tx, jobs) = bounded(16);
-        let tel = crate::telemetry::Telemetry::new(1, true, false);
+        let tel = crate::telemetry::Telemetry::new(1, 1, true, false);
         let shared = PoolShared {
-            notifier: notifier.clone(),
+            notifiers: Box::new([notifier.clone()]),
             draining: Arc::default(),
             skipped: Default::default(),
             stream_buffer_bytes: cfg.stream_buffer_bytes,
             reserve: Arc::default(),
             tel: tel.0.clone(),
         };
-        let ctx = Ctx::new(cfg, job_tx, notifier, Instant::now(), tel.0);
+        let ctx = Ctx::new(0, cfg, job_tx, notifier, Instant::now(), tel.0);
         let io = Arc::new(Script::default());
         let conn = Conn::new(io.clone(), 0, 0, 1, ([127, 0, 0, 1], 9).into());
         Harness {

@@ -46,6 +46,7 @@ impl<T: Transport> Conn<T> {
         u.remaining -= take as u64;
         let last = u.remaining == 0;
         let job = UploadJob {
+            loop_id: ctx.loop_id,
             token: self.token,
             gen_: self.gen_,
             conn_id: self.id,

@@ -86,7 +86,7 @@ impl<T: Transport> Conn<T> {
             let stats = ctx.stats();
             stats.bump(&stats.streams_ended, 1);
             if let Some(t) = stream_trace.take() {
-                t.finish(&ctx.tel, &ctx.tel.loop_stats, self.id, 0);
+                t.finish(&ctx.tel, &ctx.tel.loops[ctx.loop_id], self.id, 0);
             }
         }
         if let Some(reason) = deferred {
@@ -387,6 +387,7 @@ impl<T: Transport> Conn<T> {
             unreachable!("pump_pulled is for pulled streams")
         };
         let job = PullJob {
+            loop_id: ctx.loop_id,
             token: self.token,
             gen_: self.gen_,
             pull,
@@ -453,7 +454,7 @@ impl<T: Transport> Conn<T> {
         {
             // Stamped when the last chunk is handed to the socket (a full socket may
             // still hold its last bytes).
-            t.finish(&ctx.tel, &ctx.tel.loop_stats, self.id, ctx.stamp());
+            t.finish(&ctx.tel, &ctx.tel.loops[ctx.loop_id], self.id, ctx.stamp());
         }
         self.phase = Phase::Write(if close {
             After::Close

@@ -122,6 +122,8 @@ pub(crate) struct BatchJob {
     /// The right to write the connection, when the loop had nothing of its own pending:
     /// the worker writes the answers itself, and gives the right back in `Done`.
     pub right: Option<WriteRight>,
+    /// The event loop that owns the connection (and hears back).
+    pub loop_id: usize,
     pub token: usize,
     pub gen_: u32,
     pub conn_id: u64,
@@ -231,7 +233,8 @@ pub(crate) enum Completion {
 
 /// State every worker shares.
 pub(crate) struct PoolShared {
-    pub notifier: Notifier,
+    /// One per event loop: a job's answer goes to the loop that owns its connection.
+    pub notifiers: Box<[Notifier]>,
     /// Set when drain starts: the last response of each batch says `Connection: close`.
     pub draining: Arc<AtomicBool>,
     /// Batches not run because their connection was already closed when a worker took
@@ -322,7 +325,7 @@ pub(crate) fn run(
         Job::Batch(b) => run_batch(b, date, shared, app, stats),
         Job::Pull(mut p) => {
             let end = pull_pieces(&mut p.pull, p.framing, p.want, &mut p.out);
-            shared.notifier.send(Completion::Pulled(Pulled {
+            shared.notifiers[p.loop_id].send(Completion::Pulled(Pulled {
                 token: p.token,
                 gen_: p.gen_,
                 pull: (end == PullEnd::More).then_some(p.pull),
@@ -337,7 +340,8 @@ pub(crate) fn run(
         }
         Job::Upload(u) => {
             let d = *date.get(unix_secs());
-            shared.notifier.send(feed_sink(u, shared, &d, stats));
+            let notifier = &shared.notifiers[u.loop_id];
+            notifier.send(feed_sink(u, shared, &d, stats));
         }
         Job::Drop(value) => {
             if catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
@@ -369,6 +373,7 @@ fn run_batch(
 ) {
     let date = *date.get(unix_secs());
     let (right, signal) = (job.right.take(), job.signal.clone());
+    let notifier = &shared.notifiers[job.loop_id];
     if signal.is_conn_closed() {
         // The loop already closed this connection (client reset, forced drain): no
         // one can receive these answers, and running handlers would only delay the
@@ -384,8 +389,8 @@ fn run_batch(
         done.right = right;
         done.batch = Some(job.batch);
         done.reqs = job.reqs;
-        shared.notifier.push(Completion::Done(done));
-        shared.notifier.wake();
+        notifier.push(Completion::Done(done));
+        notifier.wake();
         return;
     }
     let mut done = run_job(job, app, &date, shared, stats);
@@ -448,10 +453,10 @@ fn run_batch(
     // A fully written keep-alive batch needs nothing from the loop until the client
     // sends again, which wakes the loop by itself: don't wake it (no eventfd write,
     // no context switch). Unless the loop said it is waiting for this connection.
-    shared.notifier.push(Completion::Done(done));
+    notifier.push(Completion::Done(done));
     std::sync::atomic::fence(Ordering::SeqCst);
     if urgent || signal.is_loop_waiting() {
-        shared.notifier.wake();
+        notifier.wake();
     }
 }
 

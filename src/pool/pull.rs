@@ -13,6 +13,8 @@ use crate::response::Pull;
 
 /// Asks a worker for the next pieces of a pulled stream, at most `want` bytes of them.
 pub(crate) struct PullJob {
+    /// The event loop that owns the connection (and hears back).
+    pub loop_id: usize,
     pub token: usize,
     pub gen_: u32,
     pub pull: Pull,

@@ -39,6 +39,8 @@ pub(crate) struct UploadStart {
 
 /// A piece of a streamed request body for its sink, or the last piece and the answer.
 pub(crate) struct UploadJob {
+    /// The event loop that owns the connection (and hears back).
+    pub loop_id: usize,
     pub token: usize,
     pub gen_: u32,
     pub conn_id: u64,
