@@ -187,9 +187,31 @@ fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"))
 }
 
-/// nginx in front of the instances, as docs/DEPLOY.md configures it; run in the
-/// foreground (`daemon off`) as this test's child, so it is ended by its PID.
-fn start_nginx(dir: &Path, port: u16, upstreams: &[SocketAddr]) -> ChildGuard {
+/// nginx, run in the foreground (`daemon off`) as this test's child. Dropped, it gets
+/// SIGTERM and is waited for: its master stops its workers before it exits (a SIGKILL to
+/// the master would leave them running).
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: kill(2) on the PID of a child this test started and has not reaped.
+            unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// nginx in front of the instances, as docs/DEPLOY.md configures it.
+fn start_nginx(dir: &Path, port: u16, upstreams: &[SocketAddr]) -> Nginx {
     // Debian installs it in /usr/sbin, which a user's PATH may lack.
     let nginx = if Path::new("/usr/sbin/nginx").exists() {
         "/usr/sbin/nginx"
@@ -256,7 +278,7 @@ http {{
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn nginx");
-    let guard = ChildGuard(child);
+    let guard = Nginx(child);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     assert!(
         wait_until(Duration::from_secs(10), || get(addr, "/healthz").0 == 200),
