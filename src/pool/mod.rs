@@ -636,8 +636,10 @@ fn run_job(
     done.handed_back = if resume_at.is_some() { n - next } else { 0 };
     done.upgrade = upgrade;
     done.upload = upload;
-    done.batch = Some(std::mem::take(&mut job.batch));
-    done.reqs = std::mem::take(&mut job.reqs);
+    // Moved, not `mem::take`n: taking would put a fresh `Arc::default()` in the job,
+    // an allocation (and a free) per batch.
+    done.batch = Some(job.batch);
+    done.reqs = job.reqs;
     done
 }
 
