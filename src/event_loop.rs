@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use log::{debug, error, info, trace, warn};
 use mio::{Events, Interest, Poll, Token};
 
@@ -22,7 +22,9 @@ use crate::http::date::DateCache;
 use crate::http::parse::Limits;
 use crate::listener::{self, Accepted};
 use crate::pool::ReqMeta;
-use crate::pool::{Completion, Job, LoopWake, Notifier, Reserve, STALL, drop_off_loop};
+use crate::pool::{
+    Completion, Completions, Job, LoopWake, Notifier, Reserve, STALL, drop_off_loop,
+};
 use crate::signal::SignalPipe;
 use crate::telemetry::{self, Event, Stamp, Stats};
 use crate::timer::{Tick, Wheel};
@@ -250,7 +252,9 @@ pub(crate) struct EventLoop {
     /// State shared with the other loops.
     shared: Arc<Loops>,
     ctx: Ctx,
-    completions: Receiver<Completion>,
+    completions: Arc<Completions>,
+    /// What the last turn took from `completions` (kept for its capacity).
+    inbox: Vec<Completion>,
     wake: Arc<LoopWake>,
     signals: Option<SignalPipe>,
     control: Arc<Control>,
@@ -277,7 +281,7 @@ pub(crate) struct LoopParts {
     pub listener: mio::net::TcpListener,
     pub cfg: Config,
     pub jobs: Sender<Job>,
-    pub completions: Receiver<Completion>,
+    pub completions: Arc<Completions>,
     pub wake: Arc<LoopWake>,
     pub notifier: Notifier,
     pub signals: Option<SignalPipe>,
@@ -310,6 +314,7 @@ impl EventLoop {
             shared: p.loops,
             ctx: Ctx::new(p.loop_id, p.cfg, p.jobs, p.notifier, Instant::now(), p.tel),
             completions: p.completions,
+            inbox: Vec::new(),
             wake: p.wake,
             signals,
             control: p.control,
@@ -720,7 +725,30 @@ impl EventLoop {
 
     fn drain_completions(&mut self) {
         let mut any = false;
-        while let Ok(c) = self.completions.try_recv() {
+        loop {
+            let mut batch = std::mem::take(&mut self.inbox);
+            self.completions.take_into(&mut batch);
+            if batch.is_empty() {
+                self.inbox = batch;
+                break;
+            }
+            for c in batch.drain(..) {
+                self.on_completion(c);
+            }
+            self.inbox = batch;
+            any = true;
+        }
+        if any {
+            // Workers took jobs, so the queue has room for pulls that found it full.
+            for (t, g) in std::mem::take(&mut self.ctx.stalled) {
+                self.with_conn(t, Some(g), |c, ctx| c.retry_stalled(ctx));
+            }
+        }
+    }
+
+    /// What a worker (or a stream sender) reported.
+    fn on_completion(&mut self, c: Completion) {
+        {
             match c {
                 Completion::Done(mut done) => {
                     self.ctx.outstanding -= 1;
@@ -743,7 +771,7 @@ impl EventLoop {
                         if let Some(u) = done.upload.take() {
                             let _ = self.ctx.jobs.try_send(Job::UploadAbort(u.sink));
                         }
-                        continue;
+                        return;
                     }
                     self.with_conn(t, Some(g), |c, ctx| c.on_done(ctx, done));
                 }
@@ -768,13 +796,6 @@ impl EventLoop {
                         drop_off_loop(&self.ctx.jobs, Box::new(pull));
                     }
                 }
-            }
-            any = true;
-        }
-        if any {
-            // Workers took jobs, so the queue has room for pulls that found it full.
-            for (t, g) in std::mem::take(&mut self.ctx.stalled) {
-                self.with_conn(t, Some(g), |c, ctx| c.retry_stalled(ctx));
             }
         }
     }

@@ -18,7 +18,7 @@ use mio::Poll;
 use crate::config::Config;
 use crate::event_loop::{Control, EventLoop, LoopExit, LoopParts, Loops, WAKER};
 use crate::handler::Handler;
-use crate::pool::{LoopWake, Notifier, PoolShared, Reserve, spawn_workers};
+use crate::pool::{Completions, LoopWake, Notifier, PoolShared, Reserve, spawn_workers};
 use crate::signal::SignalPipe;
 use crate::telemetry::Telemetry;
 
@@ -325,9 +325,9 @@ impl Server {
         }
         let (mut notifiers, mut done_rxs) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for (w, _) in &polls {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            notifiers.push(Notifier::new(tx, w.clone()));
-            done_rxs.push(rx);
+            let queue = Arc::new(Completions::default());
+            notifiers.push(Notifier::new(queue.clone(), w.clone()));
+            done_rxs.push(queue);
         }
         let (job_tx, job_rx) = crossbeam_channel::bounded(cfg.queue_depth);
         let reserve = Arc::new(Reserve::default());

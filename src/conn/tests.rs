@@ -7,13 +7,13 @@ use std::net::Shutdown;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, bounded, unbounded};
+use crossbeam_channel::{Receiver, bounded};
 
 use super::*;
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::date::DateCache;
-use crate::pool::{Completion, LoopWake, Notifier, PoolShared, run};
+use crate::pool::{Completion, Completions, LoopWake, Notifier, PoolShared, run};
 use crate::request::Request;
 use crate::response::Response;
 
@@ -99,7 +99,7 @@ fn app(req: &mut Request) -> Response {
 struct Harness {
     ctx: Ctx,
     jobs: Receiver<Job>,
-    completions: Receiver<Completion>,
+    completions: Arc<Completions>,
     shared: PoolShared,
     io: Arc<Script>,
     conn: Conn<Script>,
@@ -114,8 +114,8 @@ impl Harness {
     fn new(cfg: Config) -> Self {
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
-        let (done_tx, completions) = unbounded();
-        let notifier = Notifier::new(done_tx, Arc::new(LoopWake::new(waker)));
+        let completions = Arc::new(Completions::default());
+        let notifier = Notifier::new(completions.clone(), Arc::new(LoopWake::new(waker)));
         let (job_tx, jobs) = bounded(16);
         let tel = crate::telemetry::Telemetry::new(1, 1, true, false);
         let shared = PoolShared {
@@ -190,7 +190,7 @@ impl Harness {
             let stats = self.shared.tel.worker(0);
             run(job, &mut DateCache::new(), &self.shared, app, stats);
         }
-        while let Ok(c) = self.completions.try_recv() {
+        for c in self.completions.take() {
             self.ctx.outstanding -= 1;
             let step = match c {
                 Completion::Done(d) => self.conn.on_done(&mut self.ctx, d),

@@ -40,7 +40,7 @@ pub(crate) use pull::{PullEnd, PullJob, Pulled, pull_pieces};
 pub(crate) use reserve::{Reserve, STALL, Spawner};
 pub(crate) use upload::{Piece, UploadJob, UploadStart};
 use upload::{feed_sink, req_body_len};
-pub(crate) use wake::{LoopWake, Notifier};
+pub(crate) use wake::{Completions, LoopWake, Notifier};
 
 /// One request of a batch, as the loop parsed it.
 #[derive(Debug)]

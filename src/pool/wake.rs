@@ -2,10 +2,9 @@
 //! loop's `mio::Waker`, written only when the loop may be asleep — so under load most
 //! completions cost no syscall. Never touches a connection.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crossbeam_channel::Sender;
 use log::error;
 
 use super::Completion;
@@ -47,16 +46,65 @@ impl LoopWake {
     }
 }
 
+/// One loop's completion queue: workers and stream senders push, the loop takes them all
+/// at once by swapping in an empty `Vec` of its own.
+///
+/// A mutex around a `Vec` rather than a channel: one uncontended lock per completion and
+/// one per loop turn, and no allocation in the steady state (the two vectors keep their
+/// capacity). crossbeam's unbounded channel allocates and zeroes a block of 31 slots
+/// every 31 messages — about 230 instructions per request under callgrind
+/// (docs/BENCHMARKS.md, "The bare loop's cost").
+#[derive(Default)]
+pub(crate) struct Completions {
+    queue: Mutex<Vec<Completion>>,
+    /// Whether `queue` holds anything, readable without the lock (the loop's sleep check).
+    pending: AtomicBool,
+}
+
+impl Completions {
+    fn push(&self, c: Completion) {
+        let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        q.push(c);
+        // SeqCst: paired with `LoopWake::set_asleep` and the waker's swap, either the loop
+        // sees this before it sleeps or the pusher sees the loop asleep and wakes it.
+        self.pending.store(true, Ordering::SeqCst);
+    }
+
+    /// True when nothing waits (the loop checks before sleeping).
+    pub fn is_empty(&self) -> bool {
+        !self.pending.load(Ordering::SeqCst)
+    }
+
+    /// Moves everything queued into `into` (which must be empty), in push order.
+    pub fn take_into(&self, into: &mut Vec<Completion>) {
+        debug_assert!(into.is_empty());
+        if self.is_empty() {
+            return;
+        }
+        let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut *q, into);
+        self.pending.store(false, Ordering::SeqCst);
+    }
+
+    /// Everything queued (tests).
+    #[cfg(test)]
+    pub fn take(&self) -> Vec<Completion> {
+        let mut v = Vec::new();
+        self.take_into(&mut v);
+        v
+    }
+}
+
 /// A handle to send completions to the loop.
 #[derive(Clone)]
 pub(crate) struct Notifier {
-    tx: Sender<Completion>,
+    queue: Arc<Completions>,
     wake: Arc<LoopWake>,
 }
 
 impl Notifier {
-    pub fn new(tx: Sender<Completion>, wake: Arc<LoopWake>) -> Self {
-        Notifier { tx, wake }
+    pub fn new(queue: Arc<Completions>, wake: Arc<LoopWake>) -> Self {
+        Notifier { queue, wake }
     }
     pub fn send(&self, c: Completion) {
         self.push(c);
@@ -64,9 +112,7 @@ impl Notifier {
     }
     /// Queues a completion without waking the loop.
     pub fn push(&self, c: Completion) {
-        // The loop owns the receiver for as long as any worker runs; a send can only fail
-        // during teardown, when nobody needs the result.
-        let _ = self.tx.send(c);
+        self.queue.push(c);
     }
     /// Wakes the loop if it may be asleep.
     pub fn wake(&self) {
