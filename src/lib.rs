@@ -107,6 +107,8 @@ pub mod testing;
 mod timer;
 mod upgrade;
 mod upload;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use config::{Config, ConfigError};
 pub use handler::Handler;
