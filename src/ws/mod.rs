@@ -1,10 +1,62 @@
-//! WebSocket (RFC 6455), sans-I/O: frame encoding ([`frame`]) and close codes.
+//! WebSocket (RFC 6455), sans-I/O: frame encoding ([`frame`]) and an incremental
+//! [`Decoder`] that turns the bytes of a connection, fed as they arrive, into whole
+//! [`Message`]s.
 //!
-//! Nothing here reads or writes a socket, reads a clock or picks a random number.
+//! Nothing here reads or writes a socket, reads a clock or picks a random number: the
+//! caller feeds bytes in, takes messages out, writes the frames it encodes, and supplies
+//! the masking keys of a client.
+//!
+//! ```
+//! use h1server::ws::{frame::{self, OpCode}, Decoder, Message, Role};
+//!
+//! // A client's masked "Hello" (RFC 6455 §5.7), fed to a server's decoder in two pieces.
+//! let wire = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+//! let mut dec = Decoder::new(Role::Server, 1 << 20);
+//! assert_eq!(dec.decode(&wire[..4]), (4, None));
+//! let (used, msg) = dec.decode(&wire[4..]);
+//! assert_eq!((used, msg), (7, Some(Ok(Message::Text("Hello".into())))));
+//!
+//! // The server's answer is not masked.
+//! let mut out = Vec::new();
+//! frame::encode(&mut out, true, OpCode::Text, b"Hello", None);
+//! assert_eq!(out, [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+//! ```
 
+mod decode;
 pub mod frame;
 
 use std::fmt;
+
+pub use decode::Decoder;
+
+/// Which end of the connection a [`Decoder`] serves: it decides the masking the peer's
+/// frames must have (RFC 6455 §5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Decodes a client's frames, which must be masked.
+    Server,
+    /// Decodes a server's frames, which must not be masked.
+    Client,
+}
+
+/// A complete message, or a control frame, as the [`Decoder`] returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// A text message, its fragments joined; checked to be UTF-8.
+    Text(String),
+    /// A binary message, its fragments joined.
+    Binary(Vec<u8>),
+    /// A ping (at most 125 bytes). Answer it with a pong carrying the same payload:
+    /// `frame::encode(&mut out, true, OpCode::Pong, &payload, mask)` (RFC 6455 §5.5.3).
+    Ping(Vec<u8>),
+    /// A pong (at most 125 bytes), solicited or not.
+    Pong(Vec<u8>),
+    /// The peer's close: its status code and reason, or `None` for an empty close frame
+    /// (a receiver reports that as [`CloseCode::NO_STATUS`]). Answer with a close frame
+    /// ([`frame::encode_close`], echoing the code is usual) and close the connection; the
+    /// decoder ignores anything after it.
+    Close(Option<(CloseCode, String)>),
+}
 
 /// A close status code (RFC 6455 §7.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,6 +98,39 @@ impl fmt::Display for CloseCode {
         self.0.fmt(f)
     }
 }
+
+/// Why the [`Decoder`] gave up: the close code to send the peer (in a close frame built
+/// with [`frame::encode_close`]) and a short reason for it and for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolError {
+    code: CloseCode,
+    reason: &'static str,
+}
+
+impl ProtocolError {
+    pub(crate) const fn new(code: CloseCode, reason: &'static str) -> Self {
+        ProtocolError { code, reason }
+    }
+
+    /// The close code to send: [`CloseCode::PROTOCOL`] (1002),
+    /// [`CloseCode::INVALID_PAYLOAD`] (1007) or [`CloseCode::TOO_BIG`] (1009).
+    pub fn code(&self) -> CloseCode {
+        self.code
+    }
+
+    /// What was wrong, in a few words (ASCII, at most 123 bytes: it fits a close frame).
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "websocket {}: {}", self.code, self.reason)
+    }
+}
+
+impl std::error::Error for ProtocolError {}
 
 #[cfg(test)]
 mod tests {
