@@ -1,10 +1,11 @@
-//! WebSocket (RFC 6455), sans-I/O: frame encoding ([`frame`]) and an incremental
-//! [`Decoder`] that turns the bytes of a connection, fed as they arrive, into whole
-//! [`Message`]s.
+//! WebSocket (RFC 6455), sans-I/O: the opening handshake's checks and its `101` answer
+//! ([`handshake`]), frame encoding ([`frame`]) and an incremental [`Decoder`] that turns
+//! the bytes of a connection, fed as they arrive, into whole [`Message`]s.
 //!
 //! Nothing here reads or writes a socket, reads a clock or picks a random number: the
 //! caller feeds bytes in, takes messages out, writes the frames it encodes, and supplies
-//! the masking keys of a client.
+//! the masking keys of a client. `docs/WEBSOCKET.md` lists every check and the status or
+//! close code each bad input gets.
 //!
 //! ```
 //! use h1server::ws::{frame::{self, OpCode}, Decoder, Message, Role};
@@ -24,6 +25,7 @@
 
 mod decode;
 pub mod frame;
+pub mod handshake;
 
 use std::fmt;
 
