@@ -10,9 +10,10 @@ run:
 
 ## Runs every test (installs the real clients the tests drive — curl, ab, wrk, chromium — and
 ## PostgreSQL if missing). `--features postgres` builds the demo with its PostgreSQL
-## backend, so tests/db.rs also runs it against a server it starts.
+## backend, so tests/db.rs also runs it against a server it starts; `ws` (off by default)
+## adds the WebSocket codec's tests.
 test: test-deps
-	$(CARGO) test --features postgres
+	$(CARGO) test --features postgres,ws
 
 ## Installs curl, ab (apache2-utils), wrk, python3, prometheus (+ promtool), chromium, chromium-driver and postgresql with apt-get when missing.
 test-deps:
@@ -25,11 +26,12 @@ scale-test: test-deps
 	$(CARGO) build --release --bin h1server
 	SCALE_BIN="$${CARGO_TARGET_DIR:-target}/release/h1server" $(CARGO) test --test scale -- --nocapture
 
-## fmt + clippy, as CI and reviewers expect them (default features, and the engine alone).
+## fmt + clippy, as CI and reviewers expect them (default features, every feature, and the
+## engine alone).
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --all-targets --features postgres -- -D warnings
+	$(CARGO) clippy --all-targets --features postgres,ws -- -D warnings
 	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
 
 ## Micro-benchmarks (parser, timer wheel), then bench/run.sh: wrk keep-alive, wrk pipelined

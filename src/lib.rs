@@ -36,7 +36,7 @@
 //!
 //! ## Cargo features
 //!
-//! All are on by default. `default-features = false` builds the engine alone: [`Server`],
+//! All but `ws` are on by default. `default-features = false` builds the engine alone: [`Server`],
 //! [`Request`], [`Response`], [`Handler`], [`status`], [`testing`], the [`Router`] and
 //! [`Middleware`] / [`Stack`] (the router's groups compose with them), on mio, httparse,
 //! log, signal-hook and crossbeam-channel.
@@ -50,6 +50,7 @@
 //! | `inspect` | `inspect::Inspector`: a live waterfall page of each request's stages (needs `json`) |
 //! | `multipart` | `multipart`: `multipart/form-data` forms parsed incrementally, files streamed to disk or any writer |
 //! | `cli` | the demo binary `h1server` (env_logger, toml; turns on the features above, and `sqlite` for its storage) |
+//! | `ws` | off by default: `ws`, a sans-I/O WebSocket codec (RFC 6455) — handshake checks and the `101` answer, frame encoding, an incremental message decoder (sha1_smol) |
 #![deny(missing_docs, unsafe_code)]
 
 /// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).
@@ -107,6 +108,8 @@ pub mod testing;
 mod timer;
 mod upgrade;
 mod upload;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use config::{Config, ConfigError};
 pub use handler::Handler;
