@@ -292,8 +292,15 @@ pub fn built_binary(name: &str, example: bool) -> PathBuf {
         cmd.args(["build", "--quiet"]);
         // The features this test was built with, or the build would replace the binary
         // `cargo test --features …` made with one lacking them.
-        if cfg!(feature = "postgres") {
-            cmd.args(["--features", "postgres"]);
+        let features: Vec<&str> = [
+            ("postgres", cfg!(feature = "postgres")),
+            ("ws", cfg!(feature = "ws")),
+        ]
+        .into_iter()
+        .filter_map(|(f, on)| on.then_some(f))
+        .collect();
+        if !features.is_empty() {
+            cmd.args(["--features", &features.join(",")]);
         }
         if example {
             cmd.args(["--example", name]);
