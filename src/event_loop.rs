@@ -773,7 +773,7 @@ impl EventLoop {
                         }
                         return;
                     }
-                    self.with_conn(t, Some(g), |c, ctx| c.on_done(ctx, done));
+                    self.with_conn(t, Some(g), |c, ctx| c.on_done(ctx, &mut done));
                 }
                 Completion::StreamReady { token, gen_ } => {
                     self.with_conn(token, Some(gen_), |c, ctx| c.pump_stream(ctx));

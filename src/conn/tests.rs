@@ -193,7 +193,7 @@ impl Harness {
         for c in self.completions.take() {
             self.ctx.outstanding -= 1;
             let step = match c {
-                Completion::Done(d) => self.conn.on_done(&mut self.ctx, d),
+                Completion::Done(mut d) => self.conn.on_done(&mut self.ctx, &mut d),
                 Completion::Pulled(p) => self.conn.on_pulled(&mut self.ctx, p),
                 Completion::StreamReady { .. } => self.conn.pump_stream(&mut self.ctx),
                 Completion::Piece(p) => self.conn.on_piece(&mut self.ctx, p),

@@ -21,7 +21,7 @@ impl<T: Transport> Conn<T> {
     // ------------------------------------------------------------------ answers
 
     /// A worker finished this connection's batch (and gives the right to write back).
-    pub fn on_done(&mut self, ctx: &mut Ctx, mut done: Done) -> Step {
+    pub fn on_done(&mut self, ctx: &mut Ctx, done: &mut Done) -> Step {
         let deferred = match std::mem::replace(&mut self.phase, Phase::Write(After::Close)) {
             Phase::Dispatched(f) => {
                 ctx.bufs.put_cancel(f.cancel);
@@ -82,7 +82,7 @@ impl<T: Transport> Conn<T> {
         };
         self.keep_unwritten(ctx, reqs);
         if done.stream.is_some() && (deferred.is_some() || done.write_failed) {
-            // The stream ends here, unsent (dropping `done` closes it).
+            // The stream ends here, unsent (the caller drops `done`, which closes it).
             let stats = ctx.stats();
             stats.bump(&stats.streams_ended, 1);
             if let Some(t) = stream_trace.take() {
