@@ -7,6 +7,11 @@
 //!
 //!     cargo run --release --example hello -- --port 8090
 //!     RUST_LOG=trace H1_WORKERS=2 cargo run --example hello
+//!
+//! Logging (env_logger, `RUST_LOG`, default `info`) comes with the `cli` feature, on by
+//! default. Built with `--no-default-features` the example is the engine alone and
+//! logger-free: no logger is ever installed, so LTO removes the engine's `log` call sites
+//! too.
 
 use std::time::Duration;
 
@@ -49,6 +54,7 @@ fn app(req: &mut Request) -> Response {
 }
 
 fn main() {
+    #[cfg(feature = "cli")]
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut cfg = match Config::from_env() {
         Ok(c) => c,
