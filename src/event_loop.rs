@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use log::{debug, error, info, trace, warn};
 use mio::{Events, Interest, Poll, Token};
 
@@ -22,7 +22,7 @@ use crate::http::date::DateCache;
 use crate::http::parse::Limits;
 use crate::listener::{self, Accepted};
 use crate::pool::ReqMeta;
-use crate::pool::{Completion, Job, LoopWake, Notifier, Reserve, STALL, drop_off_loop};
+use crate::pool::{Completion, Job, JobQueue, LoopWake, Notifier, Reserve, STALL, drop_off_loop};
 use crate::signal::SignalPipe;
 use crate::telemetry::{self, Event, Stamp, Stats};
 use crate::timer::{Tick, Wheel};
@@ -53,7 +53,7 @@ pub(crate) struct Ctx {
     /// `now` as a telemetry stamp.
     now_stamp: Stamp,
     pub bufs: Buffers,
-    pub jobs: Sender<Job>,
+    pub jobs: JobQueue,
     pub notifier: Notifier,
     /// True once the drain started.
     pub draining: bool,
@@ -87,7 +87,7 @@ impl Ctx {
     /// The loop's shared state for `cfg`, sending work to `jobs`.
     pub fn new(
         cfg: Config,
-        jobs: Sender<Job>,
+        jobs: JobQueue,
         notifier: Notifier,
         now: Instant,
         tel: Arc<telemetry::Shared>,
@@ -239,7 +239,7 @@ pub(crate) struct LoopParts {
     pub poll: Poll,
     pub listener: mio::net::TcpListener,
     pub cfg: Config,
-    pub jobs: Sender<Job>,
+    pub jobs: JobQueue,
     pub completions: Receiver<Completion>,
     pub wake: Arc<LoopWake>,
     pub notifier: Notifier,

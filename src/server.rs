@@ -18,7 +18,7 @@ use mio::Poll;
 use crate::config::Config;
 use crate::event_loop::{Control, EventLoop, LoopExit, LoopParts, WAKER};
 use crate::handler::Handler;
-use crate::pool::{LoopWake, Notifier, PoolShared, Reserve, spawn_workers};
+use crate::pool::{JobQueue, LoopWake, Notifier, PoolShared, Reserve, spawn_workers};
 use crate::signal::SignalPipe;
 use crate::telemetry::Telemetry;
 
@@ -309,7 +309,7 @@ impl Server {
     ) -> io::Result<()> {
         let cfg = self.cfg;
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let (job_tx, job_rx) = crossbeam_channel::bounded(cfg.queue_depth);
+        let (job_tx, job_rx) = JobQueue::new(cfg.queue_depth);
         let notifier = Notifier::new(done_tx, wake.clone());
         let reserve = Arc::new(Reserve::default());
         let shared = Arc::new(PoolShared {

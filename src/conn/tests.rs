@@ -7,7 +7,7 @@ use std::net::Shutdown;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, bounded, unbounded};
+use crossbeam_channel::{Receiver, unbounded};
 
 use super::*;
 use crate::config::Config;
@@ -116,7 +116,7 @@ impl Harness {
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let (done_tx, completions) = unbounded();
         let notifier = Notifier::new(done_tx, Arc::new(LoopWake::new(waker)));
-        let (job_tx, jobs) = bounded(16);
+        let (job_tx, jobs) = crate::pool::JobQueue::new(16);
         let tel = crate::telemetry::Telemetry::new(1, true, false);
         let shared = PoolShared {
             notifier: notifier.clone(),

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{debug, error, trace};
 
 use crate::conn::WriteRight;
@@ -109,8 +109,46 @@ pub(crate) enum Job {
     Drop(Box<dyn Send>),
 }
 
+/// The loop's end of the job queue, holding at most `depth` jobs (`queue_depth`).
+///
+/// The channel itself is unbounded and the loop, its only sender, enforces the bound:
+/// a bounded channel allocates and initialises all its slots up front (`queue_depth` ×
+/// the size of a `Job`, 184 KB of resident memory for the default 1024), while this one
+/// holds memory only for the jobs waiting. The length can only shrink between the check
+/// and the send (workers take jobs, nobody else adds), so the bound is exact.
+pub(crate) struct JobQueue {
+    tx: Sender<Job>,
+    depth: usize,
+}
+
+impl JobQueue {
+    /// A queue of at most `depth` jobs, and the workers' end of it.
+    pub fn new(depth: usize) -> (JobQueue, Receiver<Job>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (JobQueue { tx, depth }, rx)
+    }
+    /// Queues `job`, or gives it back: `Full` at `depth` jobs, `Disconnected` when no
+    /// worker is left.
+    pub fn try_send(&self, job: Job) -> Result<(), TrySendError<Job>> {
+        if self.is_full() {
+            return Err(TrySendError::Full(job));
+        }
+        self.tx.try_send(job)
+    }
+    /// Jobs waiting for a worker.
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+    pub fn is_full(&self) -> bool {
+        self.tx.len() >= self.depth
+    }
+}
+
 /// Hands `value` to a worker to drop. Only if the queue is full does it drop here.
-pub(crate) fn drop_off_loop(jobs: &crossbeam_channel::Sender<Job>, value: Box<dyn Send>) {
+pub(crate) fn drop_off_loop(jobs: &JobQueue, value: Box<dyn Send>) {
     if let Err(e) = jobs.try_send(Job::Drop(value)) {
         debug!("worker queue full: dropping an application value on the loop");
         drop(e.into_inner());
