@@ -446,6 +446,13 @@ impl Drop for Finished {
 impl ThreadGroup {
     /// Starts `f` on a thread named `name`; a panic in it is logged.
     pub fn spawn(&mut self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        self.spawn_boxed(name, Box::new(f))
+    }
+
+    /// `spawn`'s body, compiled once: std's thread start-up is large, and inlined into a
+    /// copy per closure type (workers, tasks, hooks) it cost 7 KB of binary.
+    #[inline(never)]
+    fn spawn_boxed(&mut self, name: String, f: Box<dyn FnOnce() + Send>) -> io::Result<()> {
         *self.left.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let done = Finished(self.left.clone());
         let thread_name = name.clone();
