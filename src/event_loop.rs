@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Receiver;
 use log::{debug, error, info, trace, warn};
 use mio::{Events, Interest, Poll, Token};
 
@@ -22,6 +21,7 @@ use crate::http::date::DateCache;
 use crate::http::parse::Limits;
 use crate::listener::{self, Accepted};
 use crate::pool::ReqMeta;
+use crate::pool::chan::Receiver;
 use crate::pool::{Completion, Job, JobQueue, LoopWake, Notifier, Reserve, STALL, drop_off_loop};
 use crate::signal::SignalPipe;
 use crate::telemetry::{self, Event, Stamp, Stats};
@@ -652,7 +652,7 @@ impl EventLoop {
 
     fn drain_completions(&mut self) {
         let mut any = false;
-        while let Ok(c) = self.completions.try_recv() {
+        while let Some(c) = self.completions.try_recv() {
             match c {
                 Completion::Done(mut done) => {
                     self.ctx.outstanding -= 1;

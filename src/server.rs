@@ -308,7 +308,7 @@ impl Server {
         poll: Poll,
     ) -> io::Result<()> {
         let cfg = self.cfg;
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let (done_tx, done_rx) = crate::pool::chan::channel();
         let (job_tx, job_rx) = JobQueue::new(cfg.queue_depth);
         let notifier = Notifier::new(done_tx, wake.clone());
         let reserve = Arc::new(Reserve::default());

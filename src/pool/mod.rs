@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{debug, error, trace};
 
 use crate::conn::WriteRight;
@@ -30,7 +29,9 @@ use crate::stream::StreamSrc;
 use crate::telemetry::{self, Stats, Trace};
 use crate::upgrade::{OnUpgrade, Upgraded};
 use crate::upload::Sink;
+use chan::{Receiver, Sender};
 
+pub(crate) mod chan;
 mod pull;
 mod reserve;
 mod upload;
@@ -124,16 +125,15 @@ pub(crate) struct JobQueue {
 impl JobQueue {
     /// A queue of at most `depth` jobs, and the workers' end of it.
     pub fn new(depth: usize) -> (JobQueue, Receiver<Job>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = chan::channel();
         (JobQueue { tx, depth }, rx)
     }
-    /// Queues `job`, or gives it back: `Full` at `depth` jobs, `Disconnected` when no
-    /// worker is left.
-    pub fn try_send(&self, job: Job) -> Result<(), TrySendError<Job>> {
+    /// Queues `job`, or gives it back: at `depth` jobs, or when no worker is left.
+    pub fn try_send(&self, job: Job) -> Result<(), Refused> {
         if self.is_full() {
-            return Err(TrySendError::Full(job));
+            return Err(Refused(Box::new(job)));
         }
-        self.tx.try_send(job)
+        self.tx.send(job).map_err(|job| Refused(Box::new(job)))
     }
     /// Jobs waiting for a worker.
     pub fn len(&self) -> usize {
@@ -144,6 +144,16 @@ impl JobQueue {
     }
     pub fn is_full(&self) -> bool {
         self.tx.len() >= self.depth
+    }
+}
+
+/// A job the queue did not take (full, or no worker left), given back. Boxed: it is rare
+/// (overload, shutdown) and a `Job` is large.
+pub(crate) struct Refused(Box<Job>);
+
+impl Refused {
+    pub fn into_inner(self) -> Job {
+        *self.0
     }
 }
 
@@ -335,14 +345,14 @@ fn worker(
         shared.reserve.finished.fetch_add(1, Ordering::Relaxed);
     };
     if !in_reserve {
-        while let Ok(job) = rx.recv() {
+        while let Some(job) = rx.recv() {
             run_counted(job, &mut date);
         }
         return;
     }
     while shared.reserve.wait() {
         trace!("a reserve worker was released");
-        while let Ok(job) = rx.try_recv() {
+        while let Some(job) = rx.try_recv() {
             run_counted(job, &mut date);
         }
     }

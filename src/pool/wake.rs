@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_channel::Sender;
 use log::error;
 
 use super::Completion;
+use super::chan::Sender;
 
 /// The loop's wake-up policy: a worker writes the waker only when the loop said it may be
 /// about to sleep, so under load most completions cost no syscall.
