@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO
 
-.PHONY: run test test-deps scale-test check bench bench-micro bench-peers wrk ab hello clean
+.PHONY: run test test-deps scale-test check bench bench-micro bench-peers wrk ab hello footprint clean
 
 ## Starts the demo service on 127.0.0.1:8080 (Ctrl-C drains and stops it).
 run:
@@ -51,6 +51,11 @@ bench-peers:
 
 hello:
 	$(CARGO) build --release --example hello
+
+## The footprint check alone (part of `make test`): the stripped engine-only examples/hello
+## and its idle memory against the stated limits, figures printed (docs/BENCHMARKS.md).
+footprint:
+	$(CARGO) test --test footprint -- --nocapture
 
 ## A short wrk keep-alive run against examples/hello (for a user who just wants to try).
 wrk:

@@ -11,7 +11,8 @@
 //! Logging (env_logger, `RUST_LOG`, default `info`) comes with the `cli` feature, on by
 //! default. Built with `--no-default-features` the example is the engine alone and
 //! logger-free: no logger is ever installed, so LTO removes the engine's `log` call sites
-//! too.
+//! too. That build is the footprint figure (docs/BENCHMARKS.md, "Footprint"), checked by
+//! tests/footprint.rs.
 
 use std::time::Duration;
 

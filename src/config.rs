@@ -170,8 +170,8 @@ pub const MAX_BODY_BYTES: u64 = 1 << 30;
 /// connections; the bound exists to shed load when handlers fall behind, not to refuse a
 /// burst. A queue of 64 answered 503 to a benign `wrk -c512` on one core (the loop reads
 /// 512 requests in one turn while the single worker is still busy, docs/BENCHMARKS.md),
-/// hence the floor. The queue's slots are allocated up front (about 180 bytes each), so
-/// it is not sized larger than that.
+/// hence the floor. The queue holds memory only for the jobs waiting in it (about 180
+/// bytes each), none when idle.
 pub fn default_queue_depth(workers: usize) -> usize {
     workers.saturating_mul(64).max(1024)
 }

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Sender;
 use log::{debug, error, info, trace, warn};
 use mio::{Events, Interest, Poll, Token};
 
@@ -23,7 +22,7 @@ use crate::http::parse::Limits;
 use crate::listener::{self, Accepted};
 use crate::pool::ReqMeta;
 use crate::pool::{
-    Completion, Completions, Job, LoopWake, Notifier, Reserve, STALL, drop_off_loop,
+    Completion, Completions, Job, JobQueue, LoopWake, Notifier, Reserve, STALL, drop_off_loop,
 };
 use crate::signal::SignalPipe;
 use crate::telemetry::{self, Event, Stamp, Stats};
@@ -63,7 +62,7 @@ pub(crate) struct Ctx {
     /// `now` as a telemetry stamp.
     now_stamp: Stamp,
     pub bufs: Buffers,
-    pub jobs: Sender<Job>,
+    pub jobs: JobQueue,
     pub notifier: Notifier,
     /// True once the drain started.
     pub draining: bool,
@@ -98,7 +97,7 @@ impl Ctx {
     pub fn new(
         loop_id: usize,
         cfg: Config,
-        jobs: Sender<Job>,
+        jobs: JobQueue,
         notifier: Notifier,
         now: Instant,
         tel: Arc<telemetry::Shared>,
@@ -280,7 +279,7 @@ pub(crate) struct LoopParts {
     pub poll: Poll,
     pub listener: mio::net::TcpListener,
     pub cfg: Config,
-    pub jobs: Sender<Job>,
+    pub jobs: JobQueue,
     pub completions: Arc<Completions>,
     pub wake: Arc<LoopWake>,
     pub notifier: Notifier,

@@ -39,7 +39,7 @@
 //! All but `ws` are on by default. `default-features = false` builds the engine alone: [`Server`],
 //! [`Request`], [`Response`], [`Handler`], [`status`], [`testing`], the [`Router`] and
 //! [`Middleware`] / [`Stack`] (the router's groups compose with them), on mio, httparse,
-//! log, signal-hook and crossbeam-channel.
+//! log and signal-hook.
 //!
 //! | feature | adds |
 //! |---|---|

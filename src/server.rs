@@ -18,7 +18,7 @@ use mio::Poll;
 use crate::config::Config;
 use crate::event_loop::{Control, EventLoop, LoopExit, LoopParts, Loops, WAKER};
 use crate::handler::Handler;
-use crate::pool::{Completions, LoopWake, Notifier, PoolShared, Reserve, spawn_workers};
+use crate::pool::{Completions, JobQueue, LoopWake, Notifier, PoolShared, Reserve, spawn_workers};
 use crate::signal::SignalPipe;
 use crate::telemetry::Telemetry;
 
@@ -329,7 +329,7 @@ impl Server {
             notifiers.push(Notifier::new(queue.clone(), w.clone()));
             done_rxs.push(queue);
         }
-        let (job_tx, job_rx) = crossbeam_channel::bounded(cfg.queue_depth);
+        let (job_tx, job_rx) = JobQueue::new(cfg.queue_depth);
         let reserve = Arc::new(Reserve::default());
         let shared = Arc::new(PoolShared {
             notifiers: notifiers.clone().into_boxed_slice(),

@@ -24,7 +24,7 @@ pub(crate) enum StreamSrc {
 impl StreamSrc {
     /// The stream ends early (client gone, server stopping): a channel's sender sees
     /// `closed`; a producer is dropped on a worker.
-    pub(crate) fn close(self, jobs: &crossbeam_channel::Sender<crate::pool::Job>) {
+    pub(crate) fn close(self, jobs: &crate::pool::JobQueue) {
         match self {
             StreamSrc::Channel(s) => s.close(),
             StreamSrc::Pull(p) => crate::pool::drop_off_loop(jobs, Box::new(p)),

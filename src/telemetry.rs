@@ -14,10 +14,12 @@
 //! are set once (no lock to count).
 //!
 //! With [`Telemetry::record_requests`], each finished request also becomes an [`Event`]
-//! in a bounded ring (a lock-free channel: the oldest event is dropped when it is full),
+//! in a bounded ring (a queue under a mutex held only to push or take one: the oldest
+//! event is dropped when it is full),
 //! which the lifecycle inspector reads. The records are built on the workers; the loop
 //! only moves them (and sends one `Closed` event per connection).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -397,8 +399,10 @@ pub(crate) struct Shared {
 }
 
 struct Ring {
-    tx: crossbeam_channel::Sender<Event>,
-    rx: crossbeam_channel::Receiver<Event>,
+    /// Oldest first; at most `capacity`. The lock is held for a push or a take, never
+    /// while an event is built or dropped.
+    events: Mutex<VecDeque<Event>>,
+    capacity: usize,
     dropped: AtomicU64,
 }
 
@@ -441,10 +445,11 @@ impl Telemetry {
     /// path, route and headers): an allocation per request, never on the loop.
     pub fn record_requests(&self, capacity: usize) {
         self.0.ring.get_or_init(|| {
-            let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+            let capacity = capacity.max(1);
             Ring {
-                tx,
-                rx,
+                // Allocated whole now, so that a push never allocates.
+                events: Mutex::new(VecDeque::with_capacity(capacity)),
+                capacity,
                 dropped: AtomicU64::new(0),
             }
         });
@@ -460,7 +465,11 @@ impl Telemetry {
         self.0
             .ring
             .get()
-            .map(|r| r.rx.try_iter().take(max).collect())
+            .map(|r| {
+                let mut q = r.events.lock().unwrap_or_else(|e| e.into_inner());
+                let n = max.min(q.len());
+                q.drain(..n).collect()
+            })
             .unwrap_or_default()
     }
 
@@ -570,23 +579,21 @@ impl Shared {
         self.ring.get().is_some()
     }
 
-    /// Puts an event in the ring, dropping the oldest when it is full. Lock-free.
+    /// Puts an event in the ring, dropping the oldest when it is full.
     pub fn push(&self, ev: Event) {
         let Some(r) = self.ring.get() else { return };
-        let mut ev = ev;
-        for _ in 0..4 {
-            match r.tx.try_send(ev) {
-                Ok(()) => return,
-                Err(crossbeam_channel::TrySendError::Full(back)) => {
-                    ev = back;
-                    if r.rx.try_recv().is_ok() {
-                        bump_shared(&r.dropped);
-                    }
-                }
-                Err(crossbeam_channel::TrySendError::Disconnected(_)) => return,
-            }
+        let mut q = r.events.lock().unwrap_or_else(|e| e.into_inner());
+        let oldest = if q.len() >= r.capacity {
+            q.pop_front()
+        } else {
+            None
+        };
+        q.push_back(ev);
+        drop(q);
+        if oldest.is_some() {
+            bump_shared(&r.dropped);
         }
-        bump_shared(&r.dropped);
+        drop(oldest); // its strings are freed outside the lock
     }
 
     /// The worker shard for worker `i`.

@@ -7,7 +7,7 @@ use std::net::Shutdown;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, bounded};
+use crate::pool::chan::Receiver;
 
 use super::*;
 use crate::config::Config;
@@ -116,7 +116,7 @@ impl Harness {
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let completions = Arc::new(Completions::default());
         let notifier = Notifier::new(completions.clone(), Arc::new(LoopWake::new(waker)));
-        let (job_tx, jobs) = bounded(16);
+        let (job_tx, jobs) = crate::pool::JobQueue::new(16);
         let tel = crate::telemetry::Telemetry::new(1, 1, true, false);
         let shared = PoolShared {
             notifiers: Box::new([notifier.clone()]),
@@ -184,7 +184,7 @@ impl Harness {
     /// Runs every queued job as a worker would and hands the completions back.
     fn work(&mut self) -> usize {
         let mut ran = 0;
-        while let Ok(job) = self.jobs.try_recv() {
+        while let Some(job) = self.jobs.try_recv() {
             ran += 1;
             let app: &dyn Handler = &app;
             let stats = self.shared.tel.worker(0);
@@ -456,7 +456,7 @@ fn a_pulled_stream_is_pulled_only_while_the_socket_takes_it() {
     *h.io.room.lock().unwrap() = Some(0); // a client that reads nothing
     h.script([data(b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n"), R::Block]);
     h.readable();
-    let Ok(Job::Batch(b)) = h.jobs.try_recv() else {
+    let Some(Job::Batch(b)) = h.jobs.try_recv() else {
         panic!("a batch")
     };
     let stats = h.shared.tel.worker(0);

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Receiver;
 use log::{debug, error, trace};
 
 use crate::conn::WriteRight;
@@ -30,7 +29,9 @@ use crate::stream::StreamSrc;
 use crate::telemetry::{self, Stats, Trace};
 use crate::upgrade::{OnUpgrade, Upgraded};
 use crate::upload::Sink;
+use chan::{Receiver, Sender};
 
+pub(crate) mod chan;
 mod pull;
 mod reserve;
 mod upload;
@@ -109,8 +110,58 @@ pub(crate) enum Job {
     Drop(Box<dyn Send>),
 }
 
+/// The loop's end of the job queue, holding at most `depth` jobs (`queue_depth`).
+///
+/// The channel itself is unbounded and the loops, its only senders, enforce the bound:
+/// a bounded channel allocates and initialises all its slots up front (`queue_depth` ×
+/// the size of a `Job`, 184 KB of resident memory for the default 1024), while this one
+/// holds memory only for the jobs waiting. With one loop the length can only shrink
+/// between the check and the send (workers take jobs, nobody else adds), so the bound is
+/// exact; each loop has a clone, and with several the queue may pass `depth` by at most
+/// `loops` − 1 jobs (each checked before its own send).
+#[derive(Clone)]
+pub(crate) struct JobQueue {
+    tx: Sender<Job>,
+    depth: usize,
+}
+
+impl JobQueue {
+    /// A queue of at most `depth` jobs, and the workers' end of it.
+    pub fn new(depth: usize) -> (JobQueue, Receiver<Job>) {
+        let (tx, rx) = chan::channel();
+        (JobQueue { tx, depth }, rx)
+    }
+    /// Queues `job`, or gives it back: at `depth` jobs, or when no worker is left.
+    pub fn try_send(&self, job: Job) -> Result<(), Refused> {
+        if self.is_full() {
+            return Err(Refused(Box::new(job)));
+        }
+        self.tx.send(job).map_err(|job| Refused(Box::new(job)))
+    }
+    /// Jobs waiting for a worker.
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+    pub fn is_full(&self) -> bool {
+        self.tx.len() >= self.depth
+    }
+}
+
+/// A job the queue did not take (full, or no worker left), given back. Boxed: it is rare
+/// (overload, shutdown) and a `Job` is large.
+pub(crate) struct Refused(Box<Job>);
+
+impl Refused {
+    pub fn into_inner(self) -> Job {
+        *self.0
+    }
+}
+
 /// Hands `value` to a worker to drop. Only if the queue is full does it drop here.
-pub(crate) fn drop_off_loop(jobs: &crossbeam_channel::Sender<Job>, value: Box<dyn Send>) {
+pub(crate) fn drop_off_loop(jobs: &JobQueue, value: Box<dyn Send>) {
     if let Err(e) = jobs.try_send(Job::Drop(value)) {
         debug!("worker queue full: dropping an application value on the loop");
         drop(e.into_inner());
@@ -300,14 +351,14 @@ fn worker(
         shared.reserve.finished.fetch_add(1, Ordering::Relaxed);
     };
     if !in_reserve {
-        while let Ok(job) = rx.recv() {
+        while let Some(job) = rx.recv() {
             run_counted(job, &mut date);
         }
         return;
     }
     while shared.reserve.wait() {
         trace!("a reserve worker was released");
-        while let Ok(job) = rx.try_recv() {
+        while let Some(job) = rx.try_recv() {
             run_counted(job, &mut date);
         }
     }
