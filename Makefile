@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO
 
-.PHONY: run test test-deps scale-test check bench bench-micro bench-peers wrk ab hello footprint clean
+.PHONY: run test test-deps scale-test check bench bench-micro bench-callgrind bench-peers wrk ab hello footprint clean
 
 ## Starts the demo service on 127.0.0.1:8080 (Ctrl-C drains and stops it).
 run:
@@ -44,6 +44,11 @@ bench: bench-micro
 bench-micro:
 	$(CARGO) bench --features bench-internals --bench parse
 	$(CARGO) bench --features bench-internals --bench timer
+
+## User-space instructions per request of examples/hello under callgrind (needs valgrind):
+## a count that does not move with the machine's load, for comparing two builds.
+bench-callgrind:
+	@bench/callgrind.sh
 
 ## Only the side-by-side harness (../shared/bench; says so and succeeds when it is absent).
 bench-peers:
