@@ -73,6 +73,8 @@ pub fn __on_event_loop_thread() -> bool {
 }
 
 mod buffers;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 mod conn;
 // The protocol errors, the protocol core and the wheel keep small inspection methods
