@@ -1,4 +1,5 @@
-//! One call: this stage owns the attempts of a request — a pooled or fresh connection, the one retry of a request a stale pooled connection lost, and the
+//! One call: this stage owns the attempts of a request — the breaker's verdict, a pooled
+//! or fresh connection, the one retry of a request a stale pooled connection lost, and the
 //! retry policy's waits — and logs every attempt that is retried.
 //! It never retries what is not safe to repeat (a non-idempotent request without an
 //! `Idempotency-Key`), and never waits past the call's total deadline.
@@ -9,6 +10,7 @@ use std::time::{Instant, SystemTime};
 use log::{debug, info, warn};
 
 use super::ClientInner;
+use super::breaker::Breaker;
 use super::driver::{self, Connection, Deadline};
 use super::error::{ClientError, TimeoutKind};
 use super::response::ClientResponse;
@@ -94,17 +96,18 @@ impl Prepared {
 }
 
 impl ClientInner {
-    /// Runs the call: attempts under the retry policy.
+    /// Runs the call: attempts under the breaker and the retry policy.
     pub(crate) fn call(self: &Arc<Self>, mut req: Prepared) -> Result<ClientResponse, ClientError> {
         req.validate()?;
         let repeatable = req.is_repeatable();
+        let breaker = self.breaker_for(&req.url);
         let max = req.retry.max_attempts();
         let mut attempt = 1;
         loop {
             if attempt > 1 {
                 req.renew_request_id();
             }
-            let result = self.attempt(&req, repeatable);
+            let result = self.guarded(&req, repeatable, breaker.as_deref());
             let reason = match &result {
                 Ok(resp) if is_retryable_status(resp.status()) => {
                     format!("{} {}", resp.status(), resp.reason())
@@ -166,6 +169,32 @@ impl ClientInner {
             std::thread::sleep(wait);
             attempt += 1;
         }
+    }
+
+    /// One attempt under the upstream's breaker: fails fast while it is open, and reports
+    /// the outcome (a 5xx and any upstream failure count against it).
+    fn guarded(
+        self: &Arc<Self>,
+        req: &Prepared,
+        repeatable: bool,
+        breaker: Option<&Breaker>,
+    ) -> Result<ClientResponse, ClientError> {
+        let Some(b) = breaker else {
+            return self.attempt(req, repeatable);
+        };
+        let permit = b
+            .try_acquire()
+            .map_err(|retry_in| ClientError::BreakerOpen {
+                upstream: b.upstream().to_string(),
+                retry_in,
+            })?;
+        let result = self.attempt(req, repeatable);
+        let ok = match &result {
+            Ok(resp) => resp.status() < 500,
+            Err(e) => !e.is_upstream_failure(),
+        };
+        b.record(permit, ok);
+        result
     }
 
     /// One attempt: a pooled connection when there is a live one, else a new one; a

@@ -1,10 +1,11 @@
 //! Client errors: this module owns [`ClientError`], the one enum naming what failed in a
-//! call — the URL, the connection, a deadline, a limit, the peer's framing — and whether a
-//! retry may help.
+//! call — the URL, the connection, a deadline, a limit, the peer's framing, the breaker —
+//! and whether a retry may help.
 //! It never performs I/O or logs; the driver and the core construct these values.
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// Which deadline ran out (see `docs/CLIENT.md`, "Timeouts").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,6 +89,14 @@ pub enum ClientError {
     /// an invalid Content-Length, a bad chunk, a body cut short, ...). The connection is
     /// closed, never reused.
     Protocol(&'static str),
+    /// The upstream's circuit breaker is open after repeated failures: the call failed
+    /// fast without touching the network.
+    BreakerOpen {
+        /// `host:port`.
+        upstream: String,
+        /// When the breaker lets the next probe through.
+        retry_in: Duration,
+    },
 }
 
 impl ClientError {
@@ -106,6 +115,20 @@ impl ClientError {
     /// True for any expired deadline.
     pub fn is_timeout(&self) -> bool {
         matches!(self, ClientError::Timeout { .. })
+    }
+
+    /// True when the error says something about the upstream's health (the breaker
+    /// counts these): connect failures, timeouts, resets, protocol errors. Mistakes on
+    /// our side (a bad URL or header, a limit, JSON) and an open breaker are not.
+    pub(crate) fn is_upstream_failure(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Connect { .. }
+                | ClientError::Timeout { .. }
+                | ClientError::ConnectionClosed
+                | ClientError::Io(_)
+                | ClientError::Protocol(_)
+        )
     }
 }
 
@@ -134,6 +157,11 @@ impl fmt::Display for ClientError {
                 write!(f, "response body larger than {limit} bytes")
             }
             ClientError::Protocol(why) => write!(f, "invalid response: {why}"),
+            ClientError::BreakerOpen { upstream, retry_in } => write!(
+                f,
+                "circuit breaker open for {upstream} after repeated failures (next probe in {} ms)",
+                retry_in.as_millis()
+            ),
         }
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use h1server::client::{Client, RetryPolicy};
+//! use h1server::client::{BreakerPolicy, Client, RetryPolicy};
 //!
 //! # fn main() -> Result<(), h1server::client::ClientError> {
 //! let client = Client::builder()
@@ -18,6 +18,7 @@
 //!     .response_header_timeout(Duration::from_secs(2))
 //!     .timeout(Duration::from_secs(5))                 // the whole call, retries included
 //!     .retry(RetryPolicy::exponential(3))               // idempotent requests only
+//!     .breaker(BreakerPolicy::new(5, Duration::from_secs(10)))
 //!     .build();
 //! let resp = client.get("http://127.0.0.1:8080/healthz").send()?;
 //! assert_eq!(resp.status(), 200);
@@ -27,14 +28,15 @@
 //! ```
 //!
 //! Inside a handler, [`RequestBuilder::propagate`] carries the incoming request's ids to
-//! the next service (seed 002). `docs/CLIENT.md` covers the timeouts, pooling, retries
-//! and what each [`ClientError`] means.
+//! the next service (seed 002). `docs/CLIENT.md` covers the timeouts, pooling, retries,
+//! the breaker and what each [`ClientError`] means.
 //!
 //! Files, in the order a call runs through them: `request.rs` (the builder) → `call.rs`
-//! (attempts, retries; `retry.rs`) → `pool.rs` / `driver.rs` (a connection, its socket
-//! and deadlines) → `conn.rs` (the protocol, sans-I/O) → `response.rs` (the head and the
-//! body, back to the pool). `url.rs` parses URLs.
+//! (breaker, attempts, retries; `retry.rs`, `breaker.rs`) → `pool.rs` / `driver.rs` (a
+//! connection, its socket and deadlines) → `conn.rs` (the protocol, sans-I/O) →
+//! `response.rs` (the head and the body, back to the pool). `url.rs` parses URLs.
 
+mod breaker;
 mod call;
 mod conn;
 mod driver;
@@ -45,9 +47,11 @@ mod response;
 mod retry;
 mod url;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use self::breaker::{Breaker, BreakerPolicy, BreakerState, Permit};
 pub use self::conn::{BodyLength, ClientConn, Event, Limits, ResponseHead};
 pub use self::error::{ClientError, TimeoutKind};
 pub use self::request::RequestBuilder;
@@ -57,8 +61,8 @@ pub use self::url::Url;
 
 use self::pool::Pool;
 
-/// An HTTP/1.1 client with a keep-alive pool. Cheap to clone (the clones share the
-/// pool); make one per process or per upstream family and keep it.
+/// An HTTP/1.1 client with a keep-alive pool. Cheap to clone (the clones share the pool
+/// and the breakers); make one per process or per upstream family and keep it.
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: Arc<ClientInner>,
@@ -70,6 +74,8 @@ pub(crate) struct ClientInner {
     settings: Settings,
     /// Idle connections, shared with every response being read (to give theirs back).
     pool: Arc<Pool>,
+    /// One breaker per `host:port`, made on first use when `settings.breaker` is set.
+    breakers: Mutex<HashMap<String, Arc<Breaker>>>,
 }
 
 /// The builder's values.
@@ -85,6 +91,7 @@ pub(crate) struct Settings {
     max_idle_total: usize,
     limits: Limits,
     retry: RetryPolicy,
+    breaker: Option<BreakerPolicy>,
     user_agent: Option<String>,
 }
 
@@ -101,6 +108,7 @@ impl Default for Settings {
             max_idle_total: 64,
             limits: Limits::default(),
             retry: RetryPolicy::never(),
+            breaker: None,
             user_agent: Some(concat!("h1server/", env!("CARGO_PKG_VERSION")).to_string()),
         }
     }
@@ -118,7 +126,7 @@ impl Client {
         ClientBuilder::default().build()
     }
 
-    /// A builder to set timeouts, pool sizes, limits and retries.
+    /// A builder to set timeouts, pool sizes, limits, retries and the breaker.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
@@ -162,6 +170,30 @@ impl Client {
     /// Idle connections in the pool now, all upstreams together.
     pub fn idle_connections(&self) -> usize {
         self.inner.pool.idle_count()
+    }
+
+    /// The breaker guarding `upstream` (`host:port`, as in [`Url::upstream`]), once a
+    /// call to it has been made with breakers on.
+    pub fn breaker(&self, upstream: &str) -> Option<Arc<Breaker>> {
+        let map = self
+            .inner
+            .breakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.get(upstream).cloned()
+    }
+}
+
+impl ClientInner {
+    /// The breaker for the URL's upstream, made on first use; None with breakers off.
+    fn breaker_for(&self, url: &Url) -> Option<Arc<Breaker>> {
+        let policy = self.settings.breaker?;
+        let upstream = url.upstream();
+        let mut map = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        let b = map
+            .entry(upstream.clone())
+            .or_insert_with(|| Arc::new(Breaker::new(upstream, policy)));
+        Some(Arc::clone(b))
     }
 }
 
@@ -258,6 +290,12 @@ impl ClientBuilder {
         self
     }
 
+    /// A circuit breaker per `host:port` with this policy (default: none).
+    pub fn breaker(mut self, policy: BreakerPolicy) -> Self {
+        self.settings.breaker = Some(policy);
+        self
+    }
+
     /// The `User-Agent` sent when a request sets none (default `h1server/<version>`);
     /// `None` sends none.
     pub fn user_agent(mut self, agent: Option<&str>) -> Self {
@@ -273,6 +311,7 @@ impl ClientBuilder {
             inner: Arc::new(ClientInner {
                 settings: s,
                 pool: Arc::new(pool),
+                breakers: Mutex::new(HashMap::new()),
             }),
         }
     }
