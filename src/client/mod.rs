@@ -6,7 +6,8 @@
 //! ([`ClientConn`]) that a blocking driver runs here and an event loop can run later. No
 //! other HTTP crate, no dependency beyond the engine's.
 //!
-//! This module never spawns a thread and never waits past a deadline it was given.
+//! This module never spawns a thread behind the caller's back (only [`fan_out`] does, and
+//! says so) and never waits past a deadline it was given.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -34,13 +35,15 @@
 //! Files, in the order a call runs through them: `request.rs` (the builder) → `call.rs`
 //! (breaker, attempts, retries; `retry.rs`, `breaker.rs`) → `pool.rs` / `driver.rs` (a
 //! connection, its socket and deadlines) → `conn.rs` (the protocol, sans-I/O) →
-//! `response.rs` (the head and the body, back to the pool). `url.rs` parses URLs.
+//! `response.rs` (the head and the body, back to the pool). `url.rs` parses URLs;
+//! `fan_out.rs` runs several calls at once.
 
 mod breaker;
 mod call;
 mod conn;
 mod driver;
 mod error;
+mod fan_out;
 mod pool;
 mod request;
 mod response;
@@ -54,6 +57,7 @@ use std::time::Duration;
 pub use self::breaker::{Breaker, BreakerPolicy, BreakerState, Permit};
 pub use self::conn::{BodyLength, ClientConn, Event, Limits, ResponseHead};
 pub use self::error::{ClientError, TimeoutKind};
+pub use self::fan_out::fan_out;
 pub use self::request::RequestBuilder;
 pub use self::response::{BodyReader, ClientResponse};
 pub use self::retry::RetryPolicy;

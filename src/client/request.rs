@@ -140,7 +140,8 @@ impl RequestBuilder {
         self
     }
 
-    /// An absolute deadline for the whole call (the earlier of it and `timeout` wins).
+    /// An absolute deadline for the whole call (the earlier of it and `timeout` wins):
+    /// what [`fan_out`](super::fan_out) hands each call.
     pub fn deadline(mut self, deadline: Instant) -> Self {
         self.deadline = Some(deadline);
         self
