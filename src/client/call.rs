@@ -107,6 +107,7 @@ impl ClientInner {
             if attempt > 1 {
                 req.renew_request_id();
             }
+            debug!("client: {} {} attempt {attempt}/{max}", req.method, req.url);
             let result = self.guarded(&req, repeatable, breaker.as_deref());
             let reason = match &result {
                 Ok(resp) if is_retryable_status(resp.status()) => {

@@ -78,6 +78,8 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start(script: Vec<Reply>) -> Upstream {
+        // The client's log lines (RUST_LOG=debug) show with a failing test's output.
+        let _ = env_logger::builder().is_test(true).try_init();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Upstream {
