@@ -11,9 +11,10 @@ run:
 ## Runs every test (installs the real clients the tests drive — curl, ab, wrk, chromium — and
 ## PostgreSQL if missing). `--features postgres` builds the demo with its PostgreSQL
 ## backend, so tests/db.rs also runs it against a server it starts; `ws` (off by default)
-## adds the WebSocket codec's tests.
+## adds the WebSocket codec's tests; `client` (on by default, named so a trimmed default
+## cannot drop them) the client's, against python3 and nginx too.
 test: test-deps
-	$(CARGO) test --features postgres,ws
+	$(CARGO) test --features postgres,ws,client
 
 ## Installs curl, ab (apache2-utils), wrk, python3, prometheus (+ promtool), chromium, chromium-driver and postgresql with apt-get when missing.
 test-deps:
@@ -31,7 +32,7 @@ scale-test: test-deps
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --all-targets --features postgres,ws -- -D warnings
+	$(CARGO) clippy --all-targets --features postgres,ws,client -- -D warnings
 	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
 
 ## Micro-benchmarks (parser, timer wheel), then bench/run.sh: wrk keep-alive, wrk pipelined

@@ -49,6 +49,7 @@
 //! | `json` | `Request::json` and `Response::json` (serde, serde_json) |
 //! | `inspect` | `inspect::Inspector`: a live waterfall page of each request's stages (needs `json`) |
 //! | `multipart` | `multipart`: `multipart/form-data` forms parsed incrementally, files streamed to disk or any writer |
+//! | `client` | `client`: the project's own blocking HTTP/1.1 client on the server's protocol core — keep-alive pool, timeouts under a total deadline, opt-in retries, a circuit breaker per upstream, request-id propagation, `fan_out`; its sans-I/O `ClientConn` for event loops (turns on `middleware`; no dependency) |
 //! | `cli` | the demo binary `h1server` (env_logger, toml; turns on the features above, and `sqlite` for its storage) |
 //! | `ws` | off by default: `ws`, a sans-I/O WebSocket codec (RFC 6455) — handshake checks and the `101` answer, frame encoding, an incremental message decoder (sha1_smol) |
 #![deny(missing_docs, unsafe_code)]
@@ -73,6 +74,8 @@ pub fn __on_event_loop_thread() -> bool {
 }
 
 mod buffers;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 mod conn;
 // The protocol errors, the protocol core and the wheel keep small inspection methods

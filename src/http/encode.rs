@@ -1,7 +1,8 @@
 //! Response encoding: this stage owns the bytes of every response head and chunk the
-//! server writes, always as HTTP/1.1 (RFC 9112 §4), with framing owned by the engine.
+//! server writes, always as HTTP/1.1 (RFC 9112 §4), with framing owned by the engine —
+//! and, in the client role (`client/`), the request heads it sends (RFC 9112 §3).
 //! It never touches a socket, a clock or a thread (the date is handed in), and never
-//! lets a caller-supplied header split the response.
+//! lets a caller-supplied header, method or target split the message.
 
 use std::borrow::Cow;
 

@@ -6,6 +6,7 @@
 pub mod date;
 pub mod decode;
 pub mod encode;
+pub mod encode_request;
 mod head_scan;
 pub mod parse;
 pub mod urlencoded;

@@ -372,7 +372,7 @@ impl Scan {
 /// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no hex, no whitespace inside,
 /// no empty value, no list; overflow past u64 is rejected.
 #[inline]
-fn parse_content_length(v: &[u8]) -> Option<u64> {
+pub(crate) fn parse_content_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() {
         return None;
     }
@@ -389,7 +389,7 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
 /// The non-empty elements of a `#element` list, OWS-trimmed (RFC 9110 §5.6.1: "a
 /// recipient MUST parse and ignore a reasonable number of empty list elements").
 #[inline]
-fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&c| c == b',')
         .map(trim_ows)
@@ -572,6 +572,12 @@ static TCHAR: [bool; 256] = byte_table(
 #[inline]
 pub fn is_tchar(c: u8) -> bool {
     TCHAR[c as usize]
+}
+
+/// True for a byte allowed in a Host field value (see `HOST_CHARS`).
+#[inline]
+pub fn is_host_char(c: u8) -> bool {
+    HOST_CHARS[c as usize]
 }
 
 /// Bytes allowed in `Host = uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2):

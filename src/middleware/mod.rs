@@ -169,8 +169,9 @@ mod idempotency;
 mod rate_limit;
 #[cfg(feature = "middleware")]
 mod recovery;
+// pub(crate): the client (`client/`) reuses its ids and header names.
 #[cfg(feature = "middleware")]
-mod request_id;
+pub(crate) mod request_id;
 #[cfg(feature = "middleware")]
 mod timeout;
 

@@ -91,7 +91,7 @@ impl RequestMeta {
     }
 
     /// Reads (and validates) the metadata the client sent, generating what is missing.
-    fn from_request(req: &Request, trust_incoming: bool) -> RequestMeta {
+    pub(crate) fn from_request(req: &Request, trust_incoming: bool) -> RequestMeta {
         let incoming = req.header(REQUEST_ID).filter(|_| trust_incoming);
         let request_id = match incoming {
             Some(id) if is_valid_id(id) => id.to_string(),
