@@ -63,6 +63,14 @@ pub mod __bench {
     pub use crate::timer::{DEFAULT_SLOTS, Tick, Wheel};
 }
 
+/// The fuzz harnesses that the cargo-fuzz targets in `fuzz/` call (feature `fuzzing`).
+/// Not part of the API: anything here may change or go in any release.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::fuzz_harness::{chunked, conn, head};
+}
+
 mod buffers;
 pub mod config;
 mod conn;
@@ -72,6 +80,8 @@ mod conn;
 #[cfg_attr(not(test), allow(dead_code))]
 mod error;
 mod event_loop;
+#[cfg(any(test, feature = "fuzzing"))]
+mod fuzz_harness;
 mod handler;
 #[cfg(feature = "health")]
 pub mod health;
