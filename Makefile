@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO
 
-.PHONY: run test test-deps check bench bench-micro bench-peers wrk ab hello clean
+.PHONY: run test test-deps check fuzz fuzz-cmin bench bench-micro bench-peers wrk ab hello clean
 
 ## Starts the demo service on 127.0.0.1:8080 (Ctrl-C drains and stops it).
 run:
@@ -24,6 +24,32 @@ check:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --features postgres -- -D warnings
 	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
+
+FUZZ_TIME ?= 600
+FUZZ_TARGETS ?= head chunked conn
+FUZZ_FLAGS ?= -rss_limit_mb=2048 -timeout=10
+
+## Coverage-guided fuzzing (docs/FUZZING.md): each of FUZZ_TARGETS (head, chunked, conn)
+## in turn, one process at a time, for FUZZ_TIME seconds (default 600), with cargo-fuzz on
+## the nightly toolchain (installs cargo-fuzz if missing). Starts from fuzz/corpus/<target>
+## and keeps what it finds in fuzz/work/<target> (not in git); fails at the first crash,
+## hang or out-of-memory, whose input lands in fuzz/artifacts/<target>/.
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_TIME)s"; \
+		mkdir -p fuzz/work/$$t; \
+		$(CARGO) +nightly fuzz run $$t fuzz/work/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_TIME) $(FUZZ_FLAGS); \
+	done
+
+## Folds fuzz/work/<target> into fuzz/corpus/<target> and minimises it (cargo fuzz cmin):
+## the corpus kept in git stays the smallest set with the same coverage.
+fuzz-cmin:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		if [ -d fuzz/work/$$t ]; then cp -n fuzz/work/$$t/* fuzz/corpus/$$t/ 2>/dev/null || true; fi; \
+		$(CARGO) +nightly fuzz cmin $$t fuzz/corpus/$$t; \
+	done
 
 ## Micro-benchmarks (parser, timer wheel), then bench/run.sh: wrk keep-alive, wrk pipelined
 ## x16, ab -k and memory per idle connection against examples/hello, with server CPU per
