@@ -187,6 +187,9 @@ CONN = {
     "drain": b"\x00\x00\x00" + data(P) + READABLE + DRAIN + WORK + COMPLETE + TURN,
     "empty-lines": serve(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\r\n\r\n"),
     "spurious-wakeup": b"\x00\x00\x00" + BLOCK + READABLE + data(P) + READABLE + BLOCK + data(b"GET /z HTTP/1.1\r\nHost: x\r\n\r\n") + READABLE + WORK + COMPLETE + READABLE + TURN,
+    "channel": serve(b"GET /Cabc HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n") + b"\x3e" + COMPLETE + TURN + b"\x1e" + TURN + b"\x0f" + COMPLETE + TURN,
+    "channel-slow-reader": b"\x00\x00\x02" + room(1, 20) + data(b"GET /C HTTP/1.1\r\nHost: x\r\n\r\n") + READABLE + WORK + COMPLETE + b"\xfe\xfe" + TURN + room(0, 0) + WRITABLE + b"\x0f" + TURN,
+    "channel-http10": serve(b"GET /C10 HTTP/1.0\r\n\r\n") + b"\x2e" + TURN + b"\x0f" + TURN,
     "garbage": serve(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
     "h2-preface": serve(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
 }

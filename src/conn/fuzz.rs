@@ -2,15 +2,39 @@
 //! target (`fuzz/`) and the corpus replay test (`src/fuzz_harness.rs`).
 //!
 //! The input is decoded into a configuration and a script of steps, each one thing the
-//! client, the kernel, the workers or the clock does: bytes arrive (any size, any bytes),
-//! the socket blocks, EOF, a read error, a readiness event, the socket's write room
-//! changes, workers run queued jobs, their completions come back, time passes (deadlines
-//! fire), deferred work runs, the drain starts, other connections take memory. Between
-//! steps, and at the end, the harness checks what must hold whatever the client does:
-//! no panic (debug assertions are on in fuzz builds), the read buffer within `read_cap`,
-//! a chunked body within `max_body_bytes`, the memory budget's books balanced, and every
-//! byte written a well-formed sequence of HTTP/1.1 responses, nothing after an answer
-//! that says `Connection: close`, nothing after our side was shut.
+//! client, the kernel, the workers or the clock does. Between steps, and at the end, the
+//! harness checks what must hold whatever the client does: no panic (debug assertions are
+//! on in fuzz builds), the read buffer within `read_cap`, a chunked body within
+//! `max_body_bytes`, an idle connection holding no read buffer, the memory budget's books
+//! balanced (and all given back at the close), and every byte written a well-formed
+//! sequence of HTTP/1.1 responses: nothing after an answer that says `Connection: close`,
+//! nothing after our side was shut.
+//!
+//! The format: three bytes of configuration (`config`), then steps until the input ends
+//! (2000 at most), each one byte — low nibble the kind, high nibble `arg` — plus what the
+//! kind takes:
+//!
+//! | kind | step |
+//! |---|---|
+//! | 0 | bytes arrive: a length byte (+ 256 × `arg`), then that many bytes |
+//! | 1 | a read says `WouldBlock` |
+//! | 2 | EOF (for good) |
+//! | 3 | a read fails: reset, interrupted, broken pipe, timed out (`arg`) |
+//! | 4 | readable event (`arg` odd: without the hang-up flag epoll would add) |
+//! | 5 | writable event |
+//! | 6 | write room: unlimited, or the next byte × 1, 64 or 4096 (`arg`) |
+//! | 7 | the worker runs `arg` queued jobs (0: all) |
+//! | 8 | the loop takes the workers' completions |
+//! | 9 | time passes: the next byte × 1 ms, 10 ms, 100 ms or 1 s (`arg`); deadlines fire |
+//! | 10 | the loop's deferred work (streams, paused reads, budget waiters) |
+//! | 11 | the drain starts |
+//! | 12 | other connections hold 0, 16 KiB or half the budget (`arg`) |
+//! | 13 | a whole loop turn: completions, deferred work, readable, writable, completions |
+//! | 14 | channel streams' producers send a chunk (`arg` × 37 + 1 bytes) |
+//! | 15 | channel streams' producers finish |
+//!
+//! At the end the client reads everything, then closes; the connection must get to its
+//! end within a bounded number of loop turns and deadlines.
 //!
 //! Not a test of itself: `conn/tests.rs` has the deterministic cases.
 
@@ -154,7 +178,7 @@ fn config(i: &mut Input) -> Config {
 
 /// The application: what it answers depends on the path's second byte, so the script
 /// reaches every kind of answer (a fixed body, a large one, a pulled stream, a failing
-/// one, a close, an upload sink). Each answer names its request's method, so the checker
+/// one, a channel stream, a close, an upload sink). Each answer names its request's method, so the checker
 /// knows which answers have no body (HEAD).
 fn app(req: &mut Request) -> Response {
     let path = req.path().as_bytes();
@@ -166,6 +190,13 @@ fn app(req: &mut Request) -> Response {
         b'b' => Response::text("b".repeat(70_000 + n)),
         b'c' => Response::text("closing").with_header("Connection", "close"),
         b'e' => Response::error(404, "not here"),
+        b'C' => {
+            // A channel stream: one chunk now; the script sends more and ends it.
+            let (r, tx) = Response::channel();
+            let _ = tx.try_send(vec![b'C'; n]);
+            SENDERS.with(|s| s.borrow_mut().push(tx));
+            r
+        }
         b'u' | b'U' if req.streamed_body_len().is_some() => {
             Response::read_body(Sink(0, kind == b'U', req.method_str().to_string()))
         }
@@ -177,6 +208,14 @@ fn app(req: &mut Request) -> Response {
         )),
     };
     r.with_header("X-Fuzz-Method", req.method_str().to_string())
+}
+
+thread_local! {
+    /// The producing ends of the channel streams the application started (the worker runs
+    /// on the harness's thread): the script sends on them and drops them.
+    static SENDERS: std::cell::RefCell<Vec<crate::StreamSender>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
 }
 
 /// Counts an upload; the refusing kind answers 413 to its second piece. Its answers
@@ -426,6 +465,7 @@ pub(crate) fn run_script(data: &[u8]) {
     let mut i = Input(data);
     let cfg = config(&mut i);
     let mut h = Harness::new(cfg);
+    SENDERS.with(|s| s.borrow_mut().clear());
     let mut steps = 0;
     while !i.is_empty() && steps < 2000 {
         steps += 1;
@@ -492,10 +532,16 @@ pub(crate) fn run_script(data: &[u8]) {
                 h.with_conn(|c, ctx| c.on_writable(ctx));
                 h.complete();
             }
-            _ => {}
+            14 => SENDERS.with(|s| {
+                for tx in s.borrow().iter() {
+                    let _ = tx.try_send(vec![b'c'; arg * 37 + 1]);
+                }
+            }),
+            _ => SENDERS.with(|s| s.borrow_mut().clear()), // the producers finish
         }
         h.check();
     }
+    SENDERS.with(|s| s.borrow_mut().clear());
     // The end: the client reads everything and closes; the workers finish. Whatever the
     // script did, the connection must get somewhere.
     *h.io.room.lock().unwrap() = None;
