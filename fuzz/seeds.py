@@ -201,3 +201,24 @@ for name in ["pipelined", "chunked-pipelined", "expect-continue"]:
            "expect-continue": b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc"}[name]
     s = b"\x00\x00\x00" + b"".join(data(bytes([c])) + READABLE for c in req) + WORK + COMPLETE + TURN
     write("conn", name + "-dribbled", s)
+
+# --- conn_split: [3 config bytes][k][k sizes - 1][client bytes] ---------------------------
+SPLIT = {
+    "pipelined": (b"\x00\x00\x00", P),
+    "chunked-pipelined": (b"\x00\x00\x00", CH),
+    "cl-te": (b"\x00\x00\x00", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "bare-lf": (b"\x00\x00\x00", b"GET /lf HTTP/1.1\nHost: x\n\nGET /lf2 HTTP/1.1\nHost: x\n\n"),
+    "empty-lines": (b"\x00\x00\x00", b"\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n\r\n"),
+    "expect-continue": (b"\x00\x00\x00", b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabcGET /y HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "head-and-streams": (b"\x00\x00\x02", b"HEAD /b HTTP/1.1\r\nHost: x\r\n\r\nGET /s12 HTTP/1.1\r\nHost: x\r\n\r\nGET /C HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "http10": (b"\x00\x00\x00", b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\nGET /c HTTP/1.0\r\n\r\n"),
+    "upload": (b"\x2c\x00\x00", b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 1500\r\n\r\n" + b"u" * 1500 + b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "upload-refused": (b"\x2c\x00\x00", b"POST /U HTTP/1.1\r\nHost: x\r\nContent-Length: 1500\r\n\r\n" + b"u" * 1500),
+    "small-limits": (b"\x01\x05\x00", b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "max-batch": (b"\xc0\x10\x00", P + P + P),
+    "bad-after-good": (b"\x00\x00\x00", b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+    "chunk-ext-trailers": (b"\x00\x00\x00", b"POST /k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"q\\\"x\";b\r\nhello\r\n0\r\nT: 1\r\nU: 2\r\n\r\nGET /z HTTP/1.1\r\nHost: x\r\n\r\n"),
+}
+for name, (cfg, client) in SPLIT.items():
+    write("conn_split", name + "-bytewise", cfg + b"\x00" + client)
+    write("conn_split", name + "-split", cfg + b"\x03" + bytes([6, 0, 40]) + client)

@@ -206,6 +206,14 @@ pub fn conn(data: &[u8]) {
     crate::conn::fuzz::run_script(data);
 }
 
+/// `conn_split` target: the connection answers the same whether the client's bytes arrive
+/// in one read or in reads of arbitrary sizes (a parser that disagrees with itself across
+/// read boundaries is how requests get lost, doubled or smuggled). See
+/// `conn/fuzz.rs::run_split`.
+pub fn conn_split(data: &[u8]) {
+    crate::conn::fuzz::run_split(data);
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -216,10 +224,11 @@ mod tests {
     fn the_fuzz_corpora_replay_clean() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
         type Harness = fn(&[u8]);
-        let targets: [(&str, Harness); 3] = [
+        let targets: [(&str, Harness); 4] = [
             ("head", super::head),
             ("chunked", super::chunked),
             ("conn", super::conn),
+            ("conn_split", super::conn_split),
         ];
         for (name, harness) in targets {
             let Ok(dir) = std::fs::read_dir(root.join(name)) else {

@@ -68,7 +68,7 @@ pub mod __bench {
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod __fuzz {
-    pub use crate::fuzz_harness::{chunked, conn, head};
+    pub use crate::fuzz_harness::{chunked, conn, conn_split, head};
 }
 
 mod buffers;

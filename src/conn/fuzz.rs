@@ -218,14 +218,14 @@ thread_local! {
     };
 }
 
-/// Counts an upload; the refusing kind answers 413 to its second piece. Its answers
+/// Counts an upload; the refusing kind answers 413 once past 1000 bytes. Its answers
 /// name the request's method too.
 struct Sink(u64, bool, String);
 
 impl BodySink for Sink {
     fn data(&mut self, piece: &[u8]) -> Result<(), Response> {
         self.0 += piece.len() as u64;
-        if self.1 && self.0 > piece.len() as u64 {
+        if self.1 && self.0 > 1000 {
             return Err(Response::error(413, "enough").with_header("X-Fuzz-Method", self.2.clone()));
         }
         Ok(())
@@ -542,56 +542,168 @@ pub(crate) fn run_script(data: &[u8]) {
         h.check();
     }
     SENDERS.with(|s| s.borrow_mut().clear());
-    // The end: the client reads everything and closes; the workers finish. Whatever the
-    // script did, the connection must get somewhere.
-    *h.io.room.lock().unwrap() = None;
-    for _ in 0..64 {
-        h.work(usize::MAX);
-        h.complete();
-        h.deferred_work();
-        h.with_conn(|c, ctx| c.on_writable(ctx));
-        h.check();
-    }
-    {
-        let mut reads = h.io.reads.lock().unwrap();
-        reads.retain(|r| !matches!(r, R::Block));
-        reads.push_back(R::Eof);
-    }
-    for _ in 0..64 {
-        h.readable(None);
-        h.work(usize::MAX);
-        h.complete();
-        h.deferred_work();
-        h.check();
-        if h.conn.is_none() {
-            break;
-        }
-    }
-    if h.conn.is_some() {
-        // Still open (a deferred close, a stall): the loop's deadlines end it.
-        for _ in 0..8 {
-            h.advance(Duration::from_secs(60));
+    let written = h.finish();
+    check_responses(&written);
+}
+
+impl Harness {
+    /// The end of a script: the client reads everything, then closes; the workers finish.
+    /// Whatever the script did, the connection must get somewhere. Returns what was
+    /// written.
+    fn finish(mut self) -> Vec<u8> {
+        let h = &mut self;
+        *h.io.room.lock().unwrap() = None;
+        for _ in 0..64 {
             h.work(usize::MAX);
             h.complete();
+            h.deferred_work();
+            h.with_conn(|c, ctx| c.on_writable(ctx));
             h.check();
         }
+        {
+            let mut reads = h.io.reads.lock().unwrap();
+            reads.retain(|r| !matches!(r, R::Block));
+            reads.push_back(R::Eof);
+        }
+        for _ in 0..64 {
+            h.readable(None);
+            h.work(usize::MAX);
+            h.complete();
+            h.deferred_work();
+            h.check();
+            if h.conn.is_none() {
+                break;
+            }
+        }
+        if h.conn.is_some() {
+            // Still open (a deferred close, a stall): the loop's deadlines end it.
+            for _ in 0..8 {
+                h.advance(Duration::from_secs(60));
+                h.work(usize::MAX);
+                h.complete();
+                h.check();
+            }
+        }
+        if let Some(conn) = h.conn.take()
+            && !matches!(conn.phase, Phase::Dispatched(_))
+        {
+            let _ = conn.release(&mut h.ctx);
+            assert_eq!(h.ctx.held, h.others);
+        }
+        h.io.written.lock().unwrap().clone()
     }
-    if let Some(conn) = h.conn.take()
-        && !matches!(conn.phase, Phase::Dispatched(_))
-    {
-        let _ = conn.release(&mut h.ctx);
-        assert_eq!(h.ctx.held, h.others);
+}
+
+/// What the `conn_split` target compares: the answers written when the client's bytes
+/// arrive in one read, and in reads of the sizes the input gives.
+///
+/// The first three bytes are the configuration (as for `run_script`, the memory budget
+/// aside: a budget can rightly refuse a burst that it lets through piece by piece), one
+/// byte how many sizes follow (0–15), one byte per size (1–256 bytes); the rest is what
+/// the client sends. Each run reads, runs the worker and writes until nothing moves after
+/// each read, then the client closes. Both outputs pass `check_responses`, and must
+/// agree: the same answers from the application, in the same order, with the same
+/// bodies (the Date header aside). The engine's error answer that may end either is not
+/// compared (see `summary`), nor its status (which limit a head breaks first can depend
+/// on how much of it has arrived), nor `100 Continue` (sent only when the body is not
+/// there yet).
+pub(crate) fn run_split(data: &[u8]) {
+    let mut i = Input(data);
+    let mut cfg = config(&mut i);
+    cfg.max_buffered_bytes = 64 << 20;
+    let k = usize::from(i.byte() & 15);
+    let mut sizes: Vec<usize> = i.bytes(k).iter().map(|&b| usize::from(b) + 1).collect();
+    if sizes.is_empty() {
+        sizes.push(1);
     }
-    let written = h.io.written.lock().unwrap().clone();
-    check_responses(&written);
+    let client = i.0;
+    let whole = drive(cfg.clone(), client, &[usize::MAX]);
+    let split = drive(cfg, client, &sizes);
+    let (a, b) = (check_responses(&whole), check_responses(&split));
+    assert_eq!(
+        summary(&a),
+        summary(&b),
+        "one read vs reads of {sizes:?}:\n{}\n---\n{}",
+        String::from_utf8_lossy(&whole),
+        String::from_utf8_lossy(&split)
+    );
+}
+
+/// `client` arriving in reads of `sizes` (cycled), the loop and the worker settling after
+/// each; then EOF. Returns what was written.
+fn drive(cfg: Config, client: &[u8], sizes: &[usize]) -> Vec<u8> {
+    let mut h = Harness::new(cfg);
+    SENDERS.with(|s| s.borrow_mut().clear());
+    let mut rest = client;
+    for &size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, more) = rest.split_at(size.min(rest.len()));
+        rest = more;
+        h.io.reads
+            .lock()
+            .unwrap()
+            .push_back(R::Data(piece.to_vec()));
+        h.readable(Some(false));
+        for _ in 0..16 {
+            let moved = h.work(usize::MAX) + h.complete();
+            h.deferred_work();
+            h.with_conn(|c, ctx| c.on_writable(ctx));
+            h.readable(Some(false));
+            h.check();
+            if moved == 0 {
+                break;
+            }
+        }
+    }
+    SENDERS.with(|s| s.borrow_mut().clear());
+    h.finish()
+}
+
+/// (status, method, body, complete).
+type Compared<'a> = (u16, Option<Vec<u8>>, &'a [u8], bool);
+
+/// The answers as `conn_split` compares them: (status, method, body, complete) for the
+/// application's; the engine's errors as status 0.
+fn summary(answers: &[Answer]) -> Vec<Compared<'_>> {
+    let mut s: Vec<Compared> = answers
+        .iter()
+        .filter(|a| a.code >= 200)
+        .map(|a| match &a.method {
+            None if a.code >= 400 => (0, None, &[][..], true),
+            m => (a.code, m.clone(), &a.body[..], a.complete),
+        })
+        .collect();
+    // An engine error last, or not: a head that turns bad and is never finished before
+    // the client closes is refused at once when it came in one read, and ends silently
+    // when it dribbled in (its end is looked for before it is parsed: `HeadRead`). The
+    // application's answers before it must agree all the same.
+    if s.last().is_some_and(|a| a.0 == 0) {
+        s.pop();
+    }
+    s
+}
+
+/// One response as `check_responses` read it.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    code: u16,
+    /// The request's method, for the application's answers (`X-Fuzz-Method`).
+    method: Option<Vec<u8>>,
+    /// Decoded.
+    body: Vec<u8>,
+    /// False for one cut short (the last).
+    complete: bool,
 }
 
 /// Every byte written is a sequence of well-formed HTTP/1.1 responses (the last one may
 /// be cut short: the connection closed mid-write), and nothing follows a response that
 /// says `Connection: close` or whose body runs to the close.
-pub(crate) fn check_responses(mut w: &[u8]) {
+pub(crate) fn check_responses(mut w: &[u8]) -> Vec<Answer> {
     use crate::http::decode::ChunkedDecoder;
     let mut finals = 0;
+    let mut answers = Vec::new();
     while !w.is_empty() {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut res = httparse::Response::new(&mut headers);
@@ -599,7 +711,13 @@ pub(crate) fn check_responses(mut w: &[u8]) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => {
                 assert!(w.len() < 1 << 16, "an endless response head");
-                return;
+                answers.push(Answer {
+                    code: 0,
+                    method: None,
+                    body: Vec::new(),
+                    complete: false,
+                });
+                return answers;
             }
             Err(e) => panic!(
                 "malformed response head ({e}) after {finals} answer(s): {:?}",
@@ -631,9 +749,16 @@ pub(crate) fn check_responses(mut w: &[u8]) {
         let close = conn
             .iter()
             .any(|v| v.eq_ignore_ascii_case(b"close") || v.eq_ignore_ascii_case(b"upgrade"));
+        let mut answer = Answer {
+            code,
+            method: method.first().map(|m| m.to_vec()),
+            body: Vec::new(),
+            complete: true,
+        };
         w = &w[n..];
         if code < 200 {
             assert!(cl.is_empty() && te.is_empty(), "a 1xx with a body");
+            answers.push(answer);
             continue;
         }
         finals += 1;
@@ -645,11 +770,14 @@ pub(crate) fn check_responses(mut w: &[u8]) {
                     "Transfer-Encoding {te:?}"
                 );
                 let mut d = ChunkedDecoder::new();
-                let mut out = Vec::new();
-                match d.decode(w, &mut out, u64::MAX) {
+                match d.decode(w, &mut answer.body, u64::MAX) {
                     Ok((used, true)) => w = &w[used..],
                     // Cut off: the producer failed or the connection closed mid-body.
-                    Ok((_, false)) => return,
+                    Ok((_, false)) => {
+                        answer.complete = false;
+                        answers.push(answer);
+                        return answers;
+                    }
                     Err(e) => panic!("a malformed chunked body: {e:?}"),
                 }
             } else if let Some(v) = cl.first() {
@@ -658,8 +786,12 @@ pub(crate) fn check_responses(mut w: &[u8]) {
                     .and_then(|s| s.parse().ok())
                     .expect("a numeric Content-Length");
                 if w.len() < len {
-                    return; // cut off
+                    answer.body = w.to_vec();
+                    answer.complete = false; // cut off
+                    answers.push(answer);
+                    return answers;
                 }
+                answer.body = w[..len].to_vec();
                 w = &w[len..];
             } else {
                 // Delimited by the close (an HTTP/1.0 stream): the rest is its body.
@@ -667,9 +799,12 @@ pub(crate) fn check_responses(mut w: &[u8]) {
                     close,
                     "a body delimited by the close without Connection: close"
                 );
-                return;
+                answer.body = w.to_vec();
+                answers.push(answer);
+                return answers;
             }
         }
+        answers.push(answer);
         if close {
             assert!(
                 w.is_empty(),
@@ -678,4 +813,5 @@ pub(crate) fn check_responses(mut w: &[u8]) {
             );
         }
     }
+    answers
 }
