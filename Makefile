@@ -43,12 +43,15 @@ fuzz:
 			-max_total_time=$(FUZZ_TIME) $(FUZZ_FLAGS); \
 	done
 
-## Folds fuzz/work/<target> into fuzz/corpus/<target> and minimises it (cargo fuzz cmin):
-## the corpus kept in git stays the smallest set with the same coverage.
+## Folds what runs found (fuzz/work/<target>) into the corpus kept in git, minimised: an
+## input is added only if it reaches an edge that fuzz/corpus/<target> does not (libFuzzer's
+## -merge=1 with -use_counters=0, a greedy set cover), so the seeds stay, and the corpus
+## stays a few hundred small files.
 fuzz-cmin:
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		if [ -d fuzz/work/$$t ]; then cp -n fuzz/work/$$t/* fuzz/corpus/$$t/ 2>/dev/null || true; fi; \
-		$(CARGO) +nightly fuzz cmin $$t fuzz/corpus/$$t; \
+		mkdir -p fuzz/work/$$t; \
+		$(CARGO) +nightly fuzz run $$t fuzz/corpus/$$t fuzz/work/$$t -- \
+			-merge=1 -use_counters=0 -set_cover_merge=1 $(FUZZ_FLAGS); \
 	done
 
 ## Micro-benchmarks (parser, timer wheel), then bench/run.sh: wrk keep-alive, wrk pipelined
