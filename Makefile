@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO
 
-.PHONY: run test test-deps scale-test check bench bench-micro bench-callgrind bench-peers wrk ab hello footprint clean
+.PHONY: run test test-deps scale-test check fuzz fuzz-cmin bench bench-micro bench-callgrind bench-peers wrk ab hello footprint clean
 
 ## Starts the demo service on 127.0.0.1:8080 (Ctrl-C drains and stops it).
 run:
@@ -34,6 +34,35 @@ check:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --features postgres,ws,client -- -D warnings
 	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
+
+FUZZ_TIME ?= 600
+FUZZ_TARGETS ?= head chunked conn conn_split
+FUZZ_FLAGS ?= -rss_limit_mb=2048 -timeout=10
+
+## Coverage-guided fuzzing (docs/FUZZING.md): each of FUZZ_TARGETS (head, chunked, conn,
+## conn_split) in turn, one process at a time, for FUZZ_TIME seconds (default 600), with
+## cargo-fuzz on the nightly toolchain (installs cargo-fuzz if missing). Starts from
+## fuzz/corpus/<target> and keeps what it finds in fuzz/work/<target> (not in git); fails
+## at the first crash, hang or out-of-memory, whose input lands in fuzz/artifacts/<target>/.
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_TIME)s"; \
+		mkdir -p fuzz/work/$$t; \
+		$(CARGO) +nightly fuzz run $$t fuzz/work/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_TIME) $(FUZZ_FLAGS); \
+	done
+
+## Folds what runs found (fuzz/work/<target>) into the corpus kept in git, minimised: an
+## input is added only if it reaches an edge that fuzz/corpus/<target> does not (libFuzzer's
+## -merge=1 with -use_counters=0, a greedy set cover), so the seeds stay, and the corpus
+## stays a few hundred small files.
+fuzz-cmin:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/work/$$t; \
+		$(CARGO) +nightly fuzz run $$t fuzz/corpus/$$t fuzz/work/$$t -- \
+			-merge=1 -use_counters=0 -set_cover_merge=1 $(FUZZ_FLAGS); \
+	done
 
 ## Micro-benchmarks (parser, timer wheel), then bench/run.sh: wrk keep-alive, wrk pipelined
 ## x16, ab -k and memory per idle connection against examples/hello, with server CPU per

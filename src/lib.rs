@@ -73,6 +73,14 @@ pub fn __on_event_loop_thread() -> bool {
     event_loop::ON_LOOP.with(std::cell::Cell::get)
 }
 
+/// The fuzz harnesses that the cargo-fuzz targets in `fuzz/` call (feature `fuzzing`).
+/// Not part of the API: anything here may change or go in any release.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::fuzz_harness::{chunked, conn, conn_split, head};
+}
+
 mod buffers;
 #[cfg(feature = "client")]
 pub mod client;
@@ -84,6 +92,8 @@ mod conn;
 #[cfg_attr(not(test), allow(dead_code))]
 mod error;
 mod event_loop;
+#[cfg(any(test, feature = "fuzzing"))]
+mod fuzz_harness;
 mod handler;
 #[cfg(feature = "health")]
 pub mod health;

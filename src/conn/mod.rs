@@ -27,6 +27,8 @@ use crate::timer::Tick;
 use crate::upgrade::OnUpgrade;
 use crate::upload::Sink;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzz;
 mod read;
 #[cfg(test)]
 mod tests;

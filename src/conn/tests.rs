@@ -190,7 +190,7 @@ impl Harness {
             let stats = self.shared.tel.worker(0);
             run(job, &mut DateCache::new(), &self.shared, app, stats);
         }
-        for c in self.completions.take() {
+        for c in self.completions.take_all() {
             self.ctx.outstanding -= 1;
             let step = match c {
                 Completion::Done(mut d) => self.conn.on_done(&mut self.ctx, &mut d),
@@ -577,4 +577,60 @@ fn a_lingering_close_discards_a_flood_a_share_per_turn() {
         h.outcome(step);
     }
     assert_eq!(h.closed, Some(Close::Done));
+}
+
+#[test]
+fn a_bare_cr_before_a_pipelined_request_is_refused_however_the_bytes_arrive() {
+    // Found by the conn_split fuzz target: after an answer, the bytes left in the buffer
+    // lost any leading CR and LF, so a bare CR before the next request line was skipped
+    // when it came in the same read as the request before it, and refused (400) by
+    // parse_head when it came later. RFC 9112 §2.2: a bare CR is invalid, not an empty
+    // line; only CRLF and LF are skipped.
+    let input: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\n\rPOST /p HTTP/1.1\r\nHost: x\r\n\r\n";
+    for dribble in [false, true] {
+        let mut h = Harness::default();
+        if dribble {
+            for b in input {
+                h.script([R::Data(vec![*b]), R::Block]);
+                h.readable();
+                while h.work() > 0 {}
+            }
+        } else {
+            h.script([data(input), R::Block]);
+            h.readable();
+            while h.work() > 0 {}
+        }
+        let w = h.written();
+        assert_eq!(h.answers()[0], "GET /a 0", "dribbled: {dribble}");
+        assert!(
+            w.contains("HTTP/1.1 400 ") && !w.contains("POST /p"),
+            "dribbled: {dribble}: {w}"
+        );
+    }
+}
+
+#[test]
+fn a_crlf_after_a_request_is_skipped_even_split_across_reads() {
+    // Whole empty lines still go, wherever the reads cut them (the CR alone stays until
+    // its LF comes).
+    for (first, second) in [
+        (
+            &b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\r"[..],
+            &b"\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        ),
+        (
+            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\r\n\n",
+            b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+    ] {
+        let mut h = Harness::default();
+        h.script([data(first), R::Block]);
+        h.readable();
+        while h.work() > 0 {}
+        h.script([data(second), R::Block]);
+        h.readable();
+        while h.work() > 0 {}
+        assert_eq!(h.answers(), ["GET /a 0", "GET /b 0"]);
+        assert_eq!(h.closed, None);
+    }
 }

@@ -86,9 +86,9 @@ impl Completions {
         self.pending.store(false, Ordering::SeqCst);
     }
 
-    /// Everything queued (tests).
-    #[cfg(test)]
-    pub fn take(&self) -> Vec<Completion> {
+    /// Everything queued (the unit tests' and the fuzz harness's inline loop).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn take_all(&self) -> Vec<Completion> {
         let mut v = Vec::new();
         self.take_into(&mut v);
         v

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Writes the seed inputs of fuzz/corpus/<target>/seed-* (docs/FUZZING.md).
+
+Real requests and the classic smuggling and framing cases, in each target's input
+format (src/fuzz_harness.rs, src/conn/fuzz.rs). Run from the repository root:
+    python3 fuzz/seeds.py
+It only adds or rewrites files named seed-*; what the fuzzer kept stays.
+"""
+import hashlib
+import os
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+H = b"Host: example.com\r\n"
+HEADS = [
+    b"GET / HTTP/1.1\r\n" + H + b"\r\n",
+    b"GET /search?q=fuzz&lang=en HTTP/1.1\r\n" + H + b"User-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n",
+    b"GET http://example.com/p?q HTTP/1.1\r\n" + H + b"\r\n",
+    b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    b"OPTIONS * HTTP/1.1\r\n" + H + b"\r\n",
+    b"GET * HTTP/1.1\r\n" + H + b"\r\n",
+    b"HEAD /x HTTP/1.1\r\n" + H + b"\r\n",
+    b"POST /form HTTP/1.1\r\n" + H + b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\na=1&b=2",
+    b"POST /c HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5, 5\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Content-Length: +5\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 0x5\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 99999999999999999999\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked, chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked, gzip\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding : chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding:\tCHUNKED \r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: xchunked\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + H + b"X-Folded: a\r\n b\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + H + b"X-Folded: a\r\n\tb\r\n\r\n",
+    b"GET / HTTP/1.1\n" + b"Host: example.com\n\n",
+    b"GET / HTTP/1.1\r\nHost: example.com\n\r\n",
+    b"GET / HTTP/1.1\rHost: example.com\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+    b"GET / HTTP/1.1\r\n\r\n",
+    b"GET / HTTP/1.0\r\n\r\n",
+    b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + H + b"Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    b"POST /u HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    b"\r\n\r\nGET / HTTP/1.1\r\n" + H + b"\r\n",
+    b"GET / HTTP/2.0\r\n" + H + b"\r\n",
+    b"GET / HTTP/1.2\r\n" + H + b"\r\n",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    b"GET /\xc3\xa9 HTTP/1.1\r\n" + H + b"\r\n",
+    b"GET / HTTP/1.1\r\n" + H + b"X-Nul: a\x00b\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + H + b"X-Utf8: \xc3\xa9\r\n\r\n",
+    b"GET  / HTTP/1.1\r\n" + H + b"\r\n",
+    b"get / HTTP/1.1\r\n" + H + b"\r\n",
+    b"UPDATEREDIRECTREF / HTTP/1.1\r\n" + H + b"\r\n",
+    b"A" * 40 + b" / HTTP/1.1\r\n" + H + b"\r\n",
+    b"GET /" + b"a" * 300 + b" HTTP/1.1\r\n" + H + b"\r\n",
+    b"GET / HTTP/1.1\r\n" + H + b"".join(b"X-%d: v\r\n" % i for i in range(120)) + b"\r\n",
+    b"GET / HTTP/1.1\r\n" + H + b": empty-name\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + H + b"\r\nGET /2 HTTP/1.1\r\n" + H + b"\r\n",
+]
+
+CHUNKED = [
+    b"5\r\nhello\r\n0\r\n\r\n",
+    b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    b"0\r\n\r\n",
+    b"A\r\n0123456789\r\n0\r\n\r\n",
+    b"0000000000000005\r\nhello\r\n0\r\n\r\n",
+    b"00000000000000005\r\nhello\r\n0\r\n\r\n",
+    b"ffffffffffffffff\r\nx\r\n0\r\n\r\n",
+    b"5;foo\r\nhello\r\n0;bar\r\n\r\n",
+    b"5 ; a = b ;\tc\r\nhello\r\n0\r\n\r\n",
+    b'5;a="q\\"uo;ted"\r\nhello\r\n0\r\n\r\n',
+    b"5\r\nhello\r\n0\r\nTrailer-A: 1\r\nB: two words\r\n\r\n",
+    b"1\r\nx\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"5\nhello\n0\n\n",
+    b"5\r\nhello\n0\r\n\r\n",
+    b"5\rhello\r\n0\r\n\r\n",
+    b"5 \r\nhello\r\n0\r\n\r\n",
+    b"-5\r\nhello\r\n0\r\n\r\n",
+    b"0x5\r\nhello\r\n0\r\n\r\n",
+    b"5\r\nhelloX0\r\n\r\n",
+    b"5\r\nhello\r\n0\r\nX : y\r\n\r\n",
+    b"5\r\nhello\r\n0\r\nX: y\r\n z\r\n\r\n",
+    b"3\r\n\r\n\r\r\n0\r\n\r\n",
+    b"4\r\n\r\n\r\n\r\n0\r\n\r\n",
+]
+
+def write(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "seed-" + name), "wb") as f:
+        f.write(data)
+
+def key(data):
+    return hashlib.sha1(data).hexdigest()[:12]
+
+# --- head: [limits][start/fields][bytes] ---------------------------------------------
+for h in HEADS:
+    write("head", key(h), b"\x00\x00" + h)
+# A few under small limits, at an offset, with fields already in the list.
+for a, b in [(0x01, 0x00), (0x02, 0x0b), (0x14, 0x01), (0x28, 0x02), (0x40, 0x18), (0x80, 0x00)]:
+    for h in HEADS[:12:3]:
+        data = bytes([a, b]) + b"\r\n\r\n"[: b & 7] + h
+        write("head", key(data), data)
+
+# --- chunked: [limit][split count][split sizes][body] ----------------------------------
+for c in CHUNKED:
+    write("chunked", key(c), b"\x00\x00" + c)
+for a, splits in [(0x02, [1, 2]), (0x04, [3]), (0x05, [0, 7, 1]), (0x07, [2, 5])]:
+    for c in CHUNKED[:8]:
+        data = bytes([a, len(splits)]) + bytes(splits) + c
+        write("chunked", key(data), data)
+
+# --- conn: [3 config bytes][ops] (src/conn/fuzz.rs) --------------------------------------
+def data(b):
+    """Data ops: bytes arrive (4095 at most per op)."""
+    out = b""
+    while b:
+        piece, b = b[:4095], b[4095:]
+        n = len(piece)
+        out += bytes([(n >> 8) << 4 | 0, n & 0xFF]) + piece
+    return out
+
+BLOCK, EOF, READABLE, WRITABLE, WORK, COMPLETE, DEFERRED, DRAIN, TURN = (
+    b"\x01", b"\x02", b"\x04", b"\x05", b"\x07", b"\x08", b"\x0a", b"\x0b", b"\x0d")
+RESET = b"\x03"
+def room(kind, b):  # 0 unlimited, 1 bytes, 2 ×64, 3 ×4096
+    return bytes([kind << 4 | 6, b])
+def wait(b, unit):  # unit 0 ms, 1 ×10ms, 2 ×100ms, 3 s
+    return bytes([unit << 4 | 9, b])
+def others(k):
+    return bytes([k << 4 | 12])
+
+def serve(req, cfg=b"\x00\x00\x00", split=None):
+    """Client sends req (in two reads at `split`), then the loop and a worker answer."""
+    parts = [req] if split is None else [req[:split], req[split:]]
+    s = cfg
+    for p in parts:
+        s += data(p) + READABLE + WORK + COMPLETE
+    return s + TURN
+
+P = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+CH = (b"POST /k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: t\r\n\r\nGET /d HTTP/1.1\r\nHost: x\r\n\r\n")
+CONN = {
+    "pipelined": serve(P),
+    "pipelined-split": serve(P, split=40),
+    "chunked-pipelined": serve(CH),
+    "chunked-split": serve(CH, split=70),
+    "cl-te": serve(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "te-cl": serve(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "double-cl": serve(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 30\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "obs-fold-te": serve(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n"),
+    "bare-lf": serve(b"GET /lf HTTP/1.1\nHost: x\n\nGET /lf2 HTTP/1.1\nHost: x\n\n"),
+    "bare-lf-chunk": serve(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n"),
+    "expect-continue": b"\x00\x00\x00" + data(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n") + READABLE + data(b"abc") + READABLE + WORK + COMPLETE,
+    "head-method": serve(b"HEAD /b HTTP/1.1\r\nHost: x\r\n\r\nHEAD /s HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "http10": serve(b"GET /s HTTP/1.0\r\n\r\n"),
+    "http10-keepalive": serve(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n"),
+    "stream": serve(b"GET /s123 HTTP/1.1\r\nHost: x\r\n\r\nGET /S HTTP/1.1\r\nHost: x\r\n\r\n", cfg=b"\x00\x00\x02"),
+    "big-slow-reader": b"\x00\x00\x00" + room(1, 100) + data(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n") + READABLE + WORK + COMPLETE + room(2, 50) + WRITABLE + wait(20, 1) + room(0, 0) + WRITABLE + TURN,
+    "write-timeout": b"\x00\x00\xc0" + room(1, 10) + data(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n") + READABLE + WORK + COMPLETE + wait(100, 0) + wait(100, 0),
+    "close": serve(b"GET /c HTTP/1.1\r\nHost: x\r\n\r\nGET /after-close HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "slowloris": b"\x00\x00\x04" + data(b"GET / HTTP/1.1\r\n") + READABLE + wait(10, 0) + data(b"Host: x\r\n") + READABLE + wait(60, 0) + TURN,
+    "idle-timeout": serve(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") + wait(3, 3) + TURN,
+    "body-timeout": b"\x00\x00\x10" + data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc") + READABLE + wait(60, 0) + TURN,
+    "eof-mid-head": b"\x00\x00\x00" + data(b"GET / HTTP/1.1\r\nHo") + EOF + READABLE,
+    "reset-mid-body": b"\x00\x00\x00" + data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc") + RESET + READABLE,
+    "reset-in-flight": b"\x00\x00\x00" + data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") + READABLE + RESET + READABLE + WORK + COMPLETE,
+    "upload": serve(b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n" + b"u" * 3000, cfg=b"\x2c\x00\x00", split=100),
+    "upload-refused": serve(b"POST /U HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\nExpect: 100-continue\r\n\r\n" + b"u" * 3000, cfg=b"\x2c\x00\x01", split=80),
+    "upload-ignored": serve(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n" + b"u" * 3000, cfg=b"\x2c\x00\x00"),
+    "small-limits": serve(b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: x\r\n\r\n", cfg=b"\x01\x05\x00"),
+    "too-many-headers": serve(b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n", cfg=b"\x00\x01\x00"),
+    "body-too-large": serve(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n" + b"z" * 32 + b"\r\n0\r\n\r\n", cfg=b"\x08\x00\x00"),
+    "budget": b"\x00\x40\x00" + others(2) + data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 30000\r\n\r\n" + b"p" * 4000) + READABLE + others(0) + DEFERRED + TURN,
+    "max-requests": serve(P + P, cfg=b"\xc0\x10\x00"),
+    "drain": b"\x00\x00\x00" + data(P) + READABLE + DRAIN + WORK + COMPLETE + TURN,
+    "empty-lines": serve(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\r\n\r\n"),
+    "spurious-wakeup": b"\x00\x00\x00" + BLOCK + READABLE + data(P) + READABLE + BLOCK + data(b"GET /z HTTP/1.1\r\nHost: x\r\n\r\n") + READABLE + WORK + COMPLETE + READABLE + TURN,
+    "channel": serve(b"GET /Cabc HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n") + b"\x3e" + COMPLETE + TURN + b"\x1e" + TURN + b"\x0f" + COMPLETE + TURN,
+    "channel-slow-reader": b"\x00\x00\x02" + room(1, 20) + data(b"GET /C HTTP/1.1\r\nHost: x\r\n\r\n") + READABLE + WORK + COMPLETE + b"\xfe\xfe" + TURN + room(0, 0) + WRITABLE + b"\x0f" + TURN,
+    "channel-http10": serve(b"GET /C10 HTTP/1.0\r\n\r\n") + b"\x2e" + TURN + b"\x0f" + TURN,
+    "garbage": serve(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+    "h2-preface": serve(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+}
+for name, s in CONN.items():
+    write("conn", name, s)
+# The same requests dribbled one byte per read.
+for name in ["pipelined", "chunked-pipelined", "expect-continue"]:
+    req = {"pipelined": P, "chunked-pipelined": CH,
+           "expect-continue": b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc"}[name]
+    s = b"\x00\x00\x00" + b"".join(data(bytes([c])) + READABLE for c in req) + WORK + COMPLETE + TURN
+    write("conn", name + "-dribbled", s)
+
+# --- conn_split: [3 config bytes][k][k sizes - 1][client bytes] ---------------------------
+SPLIT = {
+    "pipelined": (b"\x00\x00\x00", P),
+    "chunked-pipelined": (b"\x00\x00\x00", CH),
+    "cl-te": (b"\x00\x00\x00", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "bare-lf": (b"\x00\x00\x00", b"GET /lf HTTP/1.1\nHost: x\n\nGET /lf2 HTTP/1.1\nHost: x\n\n"),
+    "empty-lines": (b"\x00\x00\x00", b"\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n\r\n"),
+    "expect-continue": (b"\x00\x00\x00", b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabcGET /y HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "head-and-streams": (b"\x00\x00\x02", b"HEAD /b HTTP/1.1\r\nHost: x\r\n\r\nGET /s12 HTTP/1.1\r\nHost: x\r\n\r\nGET /C HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "http10": (b"\x00\x00\x00", b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\nGET /c HTTP/1.0\r\n\r\n"),
+    "upload": (b"\x2c\x00\x00", b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 1500\r\n\r\n" + b"u" * 1500 + b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "upload-refused": (b"\x2c\x00\x00", b"POST /U HTTP/1.1\r\nHost: x\r\nContent-Length: 1500\r\n\r\n" + b"u" * 1500),
+    "small-limits": (b"\x01\x05\x00", b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "max-batch": (b"\xc0\x10\x00", P + P + P),
+    "bad-after-good": (b"\x00\x00\x00", b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+    "chunk-ext-trailers": (b"\x00\x00\x00", b"POST /k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"q\\\"x\";b\r\nhello\r\n0\r\nT: 1\r\nU: 2\r\n\r\nGET /z HTTP/1.1\r\nHost: x\r\n\r\n"),
+}
+for name, (cfg, client) in SPLIT.items():
+    write("conn_split", name + "-bytewise", cfg + b"\x00" + client)
+    write("conn_split", name + "-split", cfg + b"\x03" + bytes([6, 0, 40]) + client)
