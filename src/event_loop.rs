@@ -508,9 +508,15 @@ impl EventLoop {
         if !waiting && !self.shared.stall_set.load(Ordering::Relaxed) {
             return;
         }
+        // A loop that finds another one looking leaves it to that one (no loop waits on
+        // another for this; whoever holds it looks again within `STALL`).
+        let mut stall = match self.shared.stall.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
         let gauge = &self.ctx.tel.loops[0];
         gauge.set(&gauge.queue_depth, len as u64);
-        let mut stall = self.shared.stall.lock().unwrap_or_else(|e| e.into_inner());
         if !waiting {
             *stall = None;
             self.shared.stall_set.store(false, Ordering::Relaxed);
