@@ -79,14 +79,21 @@ impl Buffers {
         }
     }
 
-    /// A clear batch signal.
+    /// A clear batch signal: a pooled one nobody else holds any more, or a new one.
     pub fn take_signal(&mut self) -> BatchSignal {
-        self.signals.pop().unwrap_or_default()
+        match self.signals.iter_mut().rposition(|s| s.try_reset()) {
+            Some(i) => self.signals.swap_remove(i),
+            None => BatchSignal::default(),
+        }
     }
 
-    /// Returns a batch's signal; kept only if nobody else still holds it.
-    pub fn put_signal(&mut self, mut s: BatchSignal) {
-        if self.signals.len() < POOL_MAX && s.try_reset() {
+    /// Returns a batch's signal. Kept even while still shared: the worker that ran the
+    /// batch lets go of its clone only after sending the completion (it reads the signal
+    /// once more, to know whether to wake the loop), and the loop may have handled that
+    /// completion already. `take_signal` resets it once it is free. (Dropping it instead
+    /// cost an allocation per batch whenever the worker was descheduled at that point.)
+    pub fn put_signal(&mut self, s: BatchSignal) {
+        if self.signals.len() < POOL_MAX {
             self.signals.push(s);
         }
     }
@@ -103,5 +110,33 @@ impl Buffers {
         }
         v.clear();
         self.reqs.push(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_back_before_its_worker_let_go_is_reused_not_reallocated() {
+        let mut b = Buffers::default();
+        let s = b.take_signal();
+        s.mark_loop_waiting();
+        // The worker pushed `Done` and still holds its clone when the loop handles it.
+        let worker = s.clone();
+        b.put_signal(s);
+        assert_eq!(
+            b.signals.len(),
+            1,
+            "the shared signal was dropped, not pooled"
+        );
+        // Still shared: a new one, and the pooled one stays.
+        let other = b.take_signal();
+        assert!(!other.is_loop_waiting());
+        assert_eq!(b.signals.len(), 1);
+        drop(worker);
+        let again = b.take_signal();
+        assert!(b.signals.is_empty(), "the freed signal was not taken");
+        assert!(!again.is_loop_waiting(), "a reused signal is cleared");
     }
 }

@@ -211,6 +211,12 @@ pub(crate) struct Loops {
     pub live: AtomicUsize,
     /// Runs once, when the first loop begins the drain (the shutdown hooks).
     pub on_drain: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// The pool watch (`EventLoop::watch_pool`): jobs finished when the queue was last seen
+    /// waiting, and since when. One for all loops, so a stall is counted once, whichever
+    /// loop is awake to see it (loop 0 may sleep while another loop's jobs wait).
+    pub stall: Mutex<Option<(u64, Instant)>>,
+    /// Whether `stall` is set (read without its lock on each turn).
+    pub stall_set: AtomicBool,
 }
 
 impl Loops {
@@ -267,8 +273,6 @@ pub(crate) struct EventLoop {
     fired: Vec<((usize, u32), Tick)>,
     /// The pool's reserve workers, released when the running ones are stuck.
     reserve: Arc<Reserve>,
-    /// Jobs finished when the queue was last seen waiting, and since when.
-    stall: Option<(u64, Instant)>,
 }
 
 /// Everything `EventLoop::new` needs.
@@ -322,7 +326,6 @@ impl EventLoop {
             announced_until: None,
             fired: Vec::new(),
             reserve: p.reserve,
-            stall: None,
         })
     }
 
@@ -374,11 +377,6 @@ impl EventLoop {
                 spins = 0;
             }
             self.ctx.set_now(Instant::now());
-            if self.ctx.loop_id == 0 {
-                // One queue for all loops: one of them reports it.
-                let stats = self.ctx.stats();
-                stats.set(&stats.queue_depth, self.ctx.jobs.len() as u64);
-            }
             // Completions first: a batch the worker already wrote puts its connection back
             // to reading before that connection's next request is looked at.
             self.drain_completions();
@@ -435,9 +433,7 @@ impl EventLoop {
                 self.begin_drain();
             }
             self.expire_deadlines();
-            if self.ctx.loop_id == 0 {
-                self.watch_pool();
-            }
+            self.watch_pool();
             let resume = match self.paused {
                 Some(Pause::Exhausted(at)) => self.ctx.now >= at,
                 // Another loop's connection may have closed.
@@ -492,30 +488,55 @@ impl EventLoop {
         if !self.ctx.jobs.is_empty() {
             at_most(STALL); // see watch_pool
         }
+        if !self.ctx.stalled.is_empty() {
+            // A pull or upload piece waits for room in the queue: look again each tick.
+            at_most(self.ctx.cfg.timer_tick);
+        }
         t
     }
 
     /// Jobs are waiting and no worker finished one for `STALL`: the running workers are
-    /// blocked in handlers, not busy, so one more comes out of the reserve.
+    /// blocked in handlers, not busy, so one more comes out of the reserve. Every loop
+    /// looks (the state is shared): the jobs may be any loop's, and loop 0 may be asleep.
+    ///
+    /// It also reports the queue depth gauge (one queue: one gauge, in loop 0's shard,
+    /// written by whichever loop sees jobs waiting, and set back to 0 by the one that sees
+    /// the queue empty again).
     fn watch_pool(&mut self) {
-        if self.ctx.jobs.is_empty() {
-            self.stall = None;
+        let len = self.ctx.jobs.len();
+        let waiting = len > 0;
+        if !waiting && !self.shared.stall_set.load(Ordering::Relaxed) {
             return;
         }
+        // A loop that finds another one looking leaves it to that one (no loop waits on
+        // another for this; whoever holds it looks again within `STALL`).
+        let mut stall = match self.shared.stall.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        let gauge = &self.ctx.tel.loops[0];
+        gauge.set(&gauge.queue_depth, len as u64);
+        if !waiting {
+            *stall = None;
+            self.shared.stall_set.store(false, Ordering::Relaxed);
+            return;
+        }
+        self.shared.stall_set.store(true, Ordering::Relaxed);
         let finished = self.reserve.finished.load(Ordering::Relaxed);
-        match self.stall {
+        match *stall {
             Some((seen, since)) if seen == finished => {
-                if self.ctx.now.duration_since(since) >= STALL {
+                if self.ctx.now.saturating_duration_since(since) >= STALL {
                     if self.reserve.release_one() {
                         debug!(
                             "workers stuck for {STALL:?} with {} job(s) queued: releasing a reserve worker",
                             self.ctx.jobs.len()
                         );
                     }
-                    self.stall = Some((finished, self.ctx.now));
+                    *stall = Some((finished, self.ctx.now));
                 }
             }
-            _ => self.stall = Some((finished, self.ctx.now)),
+            _ => *stall = Some((finished, self.ctx.now)),
         }
     }
 
@@ -551,7 +572,10 @@ impl EventLoop {
             let Some(l) = self.listener.as_ref() else {
                 return;
             };
-            if self.shared.live.load(Ordering::Relaxed) >= self.ctx.cfg.max_connections {
+            // The place is taken before the accept, not counted after it: two loops
+            // checking the count and then adding to it could both pass at `max` − 1.
+            if self.shared.live.fetch_add(1, Ordering::AcqRel) >= self.ctx.cfg.max_connections {
+                self.shared.live.fetch_sub(1, Ordering::AcqRel);
                 warn!(
                     "max_connections ({}) reached: accepting paused",
                     self.ctx.cfg.max_connections
@@ -560,6 +584,9 @@ impl EventLoop {
                 return;
             }
             let accepted = listener::accept(l);
+            if !matches!(accepted, Accepted::Conn(..)) {
+                self.shared.live.fetch_sub(1, Ordering::AcqRel);
+            }
             match accepted {
                 Accepted::Conn(sock, peer) => self.add_conn(sock, peer),
                 Accepted::Drained => return,
@@ -591,6 +618,7 @@ impl EventLoop {
         ) {
             error!("registering a connection from {peer} failed: {e}");
             self.free.push(t);
+            self.shared.live.fetch_sub(1, Ordering::AcqRel);
             return;
         }
         let id = self.next_id;
@@ -603,8 +631,7 @@ impl EventLoop {
         let header_timeout = self.ctx.cfg.header_read_timeout;
         conn.arm(&mut self.ctx, Deadline::Header, header_timeout);
         slot.conn = Some(conn);
-        self.live += 1;
-        self.shared.live.fetch_add(1, Ordering::Relaxed);
+        self.live += 1; // `shared.live` counted it before the accept
     }
 
     /// Closes connection `t`: at once, or — when a worker holds its batch and the right
@@ -737,8 +764,11 @@ impl EventLoop {
             self.inbox = batch;
             any = true;
         }
-        if any {
-            // Workers took jobs, so the queue has room for pulls that found it full.
+        // Workers took jobs, so the queue has room for pulls that found it full. Not only
+        // after this loop's own completions: the jobs that filled the queue may have been
+        // another loop's (or ones that answer nobody), so a stalled pull is also retried
+        // whenever the queue has room (`poll_timeout` looks each tick while one waits).
+        if any || (!self.ctx.stalled.is_empty() && !self.ctx.jobs.is_full()) {
             for (t, g) in std::mem::take(&mut self.ctx.stalled) {
                 self.with_conn(t, Some(g), |c, ctx| c.retry_stalled(ctx));
             }
@@ -909,24 +939,6 @@ impl EventLoop {
         self.ctx.draining = true;
         self.draining_flag.store(true, Ordering::Release);
         self.drain_deadline = Some(self.ctx.now + self.ctx.cfg.shutdown_timeout);
-        // Closing the listener resets every connection the kernel completed but the loop
-        // has not accepted yet — and a proxy may already have sent a request on one (a
-        // POST it will not retry). Take them first: they are served, with
-        // `Connection: close`, like the rest.
-        self.accept_all();
-        if let Some(mut l) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut l);
-            drop(l); // new connects are refused from here on
-        }
-        let hook = self
-            .shared
-            .on_drain
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(f) = hook {
-            f();
-        }
         let mut idle = 0;
         for t in 0..self.slots.len() {
             // A connection that has not sent its first request yet was opened to send one
@@ -948,6 +960,27 @@ impl EventLoop {
                 idle += 1;
                 self.close(t, Close::Draining);
             }
+        }
+        // Closing the listener resets every connection the kernel completed but the loop
+        // has not accepted yet — and a proxy may already have sent a request on one (a
+        // POST it will not retry). Take them first: they are served, with
+        // `Connection: close`, like the rest. Accepting may have been paused (at
+        // `max_connections`, or out of descriptors): the idle connections just closed
+        // made room; `accept_all` pauses again if there still is none.
+        self.paused = None;
+        self.accept_all();
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+            drop(l); // new connects are refused from here on
+        }
+        let hook = self
+            .shared
+            .on_drain
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(f) = hook {
+            f();
         }
         let busy = self
             .slots

@@ -377,6 +377,8 @@ impl Server {
             wakes: polls.iter().map(|(w, _)| w.clone()).collect(),
             live: Default::default(),
             on_drain: Mutex::new(Some(on_drain)),
+            stall: Mutex::new(None),
+            stall_set: AtomicBool::new(false),
         });
         info!(
             "listening on http://{} ({} event loop{}, {} workers, queue depth {}, max {} connections)",
@@ -467,10 +469,13 @@ impl Server {
             loops.wake_all();
         }
         others.join_finished("event loop", others_until);
+        // Whether another loop had to force-close connections at its deadline.
+        let mut late = false;
         for (r, d) in ended.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             match r {
                 Ok(LoopExit::Forced) => forced = true,
-                Ok(_) => {}
+                Ok(LoopExit::Deadline) => late = true,
+                Ok(LoopExit::Drained) => {}
                 Err(e) => error!("an event loop failed: {e}"),
             }
             deadline = deadline.max(d);
@@ -499,6 +504,7 @@ impl Server {
                 ))
             }
             Ok(exit) => {
+                let exit = if late { LoopExit::Deadline } else { exit };
                 info!("stopped ({exit:?})");
                 Ok(())
             }

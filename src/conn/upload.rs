@@ -34,17 +34,8 @@ impl<T: Transport> Conn<T> {
             return Ok(());
         }
         let rbuf = self.rbuf.as_mut().expect("bytes are buffered");
-        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
         let mut piece = ctx.bufs.take_write();
-        piece.extend_from_slice(&b.bytes[..take]);
-        b.bytes.copy_within(take..b.len, 0);
-        b.len -= take;
-        if b.len == 0 {
-            let b = self.rbuf.take().expect("just used");
-            ctx.bufs.put_read(b);
-        }
-        u.remaining -= take as u64;
-        let last = u.remaining == 0;
+        piece.extend_from_slice(&rbuf.bytes[..take]);
         let job = UploadJob {
             loop_id: ctx.loop_id,
             token: self.token,
@@ -52,14 +43,31 @@ impl<T: Transport> Conn<T> {
             conn_id: self.id,
             sink: u.sink.take().expect("checked above"),
             piece,
-            last,
+            last: u.remaining == take as u64,
             method: u.method,
             version: u.version,
             close: u.close,
             route: u.route.clone(),
         };
-        if ctx.jobs.try_send(Job::Upload(job)).is_err() {
-            unreachable!("only the loop sends, and the queue had room");
+        // With several loops another one may have filled the queue since `is_full`:
+        // the bytes stay buffered and the piece waits for room like any stalled job.
+        if let Err(e) = ctx.jobs.try_send(Job::Upload(job)) {
+            let Job::Upload(job) = e.into_inner() else {
+                unreachable!("an upload piece was sent")
+            };
+            u.sink = Some(job.sink);
+            ctx.bufs.put_write(job.piece);
+            ctx.stalled.push((self.token, self.gen_));
+            return Ok(());
+        }
+        // The worker has the piece: it leaves the read buffer.
+        u.remaining -= take as u64;
+        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        b.bytes.copy_within(take..b.len, 0);
+        b.len -= take;
+        if b.len == 0 {
+            let b = self.rbuf.take().expect("just used");
+            ctx.bufs.put_read(b);
         }
         ctx.outstanding += 1;
         // The sink has the piece: its time is the handler's, not the client's, so no
