@@ -214,6 +214,73 @@ pub fn conn_split(data: &[u8]) {
     crate::conn::fuzz::run_split(data);
 }
 
+/// `ws` target: the WebSocket decoder (`ws/decode.rs`) on arbitrary bytes. One byte picks
+/// the message limit and the role (a server's decoder requires masked frames, a client's
+/// unmasked ones), one how many of the following bytes are piece sizes; the rest is what
+/// the peer sent. Fed whole, one byte at a time and in the given pieces, the decoder must
+/// give the same messages and the same error; no data message is over the limit, no control
+/// payload over 125 bytes, and the bytes reported used never pass those given.
+#[cfg(feature = "ws")]
+pub fn ws(data: &[u8]) {
+    use crate::ws::{Message, Role};
+    let [a, b, rest @ ..] = data else { return };
+    let max = [0usize, 1, 16, 125, 126, 1024, 65_536, 1 << 20][usize::from(a & 7)];
+    let role = if a & 8 == 0 { Role::Server } else { Role::Client };
+    let k = usize::from(b & 15).min(rest.len());
+    let (sizes, input) = rest.split_at(k);
+    let whole = ws_in_pieces(input, role, max, &[usize::MAX]);
+    let byte_by_byte = ws_in_pieces(input, role, max, &[1]);
+    assert_eq!(whole, byte_by_byte, "whole vs one byte at a time");
+    if !sizes.is_empty() {
+        let mut sizes: Vec<usize> = sizes.iter().map(|&s| usize::from(s)).collect();
+        if sizes.iter().all(|&s| s == 0) {
+            sizes.push(1);
+        }
+        let split = ws_in_pieces(input, role, max, &sizes);
+        assert_eq!(whole, split, "whole vs split at {sizes:?}");
+    }
+    for m in &whole.0 {
+        match m {
+            Message::Text(t) => assert!(t.len() <= max, "a text message over the limit"),
+            Message::Binary(b) => assert!(b.len() <= max, "a binary message over the limit"),
+            Message::Ping(p) | Message::Pong(p) => assert!(p.len() <= 125),
+            Message::Close(Some((_, reason))) => assert!(reason.len() <= 123),
+            Message::Close(None) => {}
+        }
+    }
+}
+
+/// What the decoder made of `input` arriving in pieces of the given sizes (cycled).
+#[cfg(feature = "ws")]
+fn ws_in_pieces(
+    input: &[u8],
+    role: crate::ws::Role,
+    max: usize,
+    sizes: &[usize],
+) -> (Vec<crate::ws::Message>, Option<crate::ws::ProtocolError>) {
+    let mut d = crate::ws::Decoder::new(role, max);
+    let mut messages = Vec::new();
+    let (mut pos, mut arrived) = (0, 0usize);
+    for &size in sizes.iter().cycle() {
+        arrived = arrived.saturating_add(size).min(input.len());
+        // Every message the bytes so far complete, then the next piece.
+        loop {
+            let (used, step) = d.decode(&input[pos..arrived]);
+            assert!(pos + used <= arrived, "used more than it was given");
+            pos += used;
+            match step {
+                Some(Ok(m)) => messages.push(m),
+                Some(Err(e)) => return (messages, Some(e)),
+                None => break,
+            }
+        }
+        if arrived == input.len() {
+            return (messages, None);
+        }
+    }
+    unreachable!("the sizes cycle until the input has arrived")
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -224,12 +291,15 @@ mod tests {
     fn the_fuzz_corpora_replay_clean() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
         type Harness = fn(&[u8]);
-        let targets: [(&str, Harness); 4] = [
+        #[allow(unused_mut)] // without `ws`
+        let mut targets: Vec<(&str, Harness)> = vec![
             ("head", super::head),
             ("chunked", super::chunked),
             ("conn", super::conn),
             ("conn_split", super::conn_split),
         ];
+        #[cfg(feature = "ws")]
+        targets.push(("ws", super::ws));
         for (name, harness) in targets {
             let Ok(dir) = std::fs::read_dir(root.join(name)) else {
                 continue; // a packaged crate has no fuzz/

@@ -79,6 +79,8 @@ pub fn __on_event_loop_thread() -> bool {
 #[doc(hidden)]
 pub mod __fuzz {
     pub use crate::fuzz_harness::{chunked, conn, conn_split, head};
+    #[cfg(feature = "ws")]
+    pub use crate::fuzz_harness::ws;
 }
 
 mod buffers;
