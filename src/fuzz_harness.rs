@@ -225,7 +225,11 @@ pub fn ws(data: &[u8]) {
     use crate::ws::{Message, Role};
     let [a, b, rest @ ..] = data else { return };
     let max = [0usize, 1, 16, 125, 126, 1024, 65_536, 1 << 20][usize::from(a & 7)];
-    let role = if a & 8 == 0 { Role::Server } else { Role::Client };
+    let role = if a & 8 == 0 {
+        Role::Server
+    } else {
+        Role::Client
+    };
     let k = usize::from(b & 15).min(rest.len());
     let (sizes, input) = rest.split_at(k);
     let whole = ws_in_pieces(input, role, max, &[usize::MAX]);

@@ -78,9 +78,9 @@ pub fn __on_event_loop_thread() -> bool {
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod __fuzz {
-    pub use crate::fuzz_harness::{chunked, conn, conn_split, head};
     #[cfg(feature = "ws")]
     pub use crate::fuzz_harness::ws;
+    pub use crate::fuzz_harness::{chunked, conn, conn_split, head};
 }
 
 mod buffers;
