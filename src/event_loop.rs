@@ -89,6 +89,10 @@ pub(crate) struct Ctx {
     /// A map by slot, so finding a connection's entry costs the same however many slow
     /// readers have one (a list scanned on every flush would not).
     pub unwritten: HashMap<usize, (u32, Vec<ReqMeta>)>,
+    /// WebSocket connections closed while their session was at a worker, by (token,
+    /// generation): what the session is still to hear (its `on_close`) when it comes back.
+    #[cfg(feature = "ws")]
+    pub ws_orphans: HashMap<(usize, u32), (crate::ws::Sender, Vec<crate::ws::session::Event>)>,
     date: DateCache,
 }
 
@@ -135,6 +139,8 @@ impl Ctx {
             deferred_reads: Vec::new(),
             tel,
             unwritten: HashMap::new(),
+            #[cfg(feature = "ws")]
+            ws_orphans: HashMap::new(),
             date: DateCache::new(),
         }
     }
@@ -816,6 +822,18 @@ impl EventLoop {
                         let _ = self.ctx.jobs.try_send(Job::UploadAbort(p.sink));
                     }
                 }
+                #[cfg(feature = "ws")]
+                Completion::WsOutput { token, gen_ } => {
+                    self.with_conn(token, Some(gen_), |c, ctx| c.ws_pump(ctx));
+                }
+                #[cfg(feature = "ws")]
+                Completion::WsDone(d) => {
+                    if self.is_live(d.token, d.gen_) {
+                        self.with_conn(d.token, Some(d.gen_), |c, ctx| c.on_ws_done(ctx, d));
+                    } else {
+                        crate::conn::ws_orphan_done(&mut self.ctx, d);
+                    }
+                }
                 Completion::Pulled(p) => {
                     self.ctx.outstanding -= 1;
                     if self.is_live(p.token, p.gen_) {
@@ -960,6 +978,12 @@ impl EventLoop {
                 idle += 1;
                 self.close(t, Close::Draining);
             }
+        }
+        // WebSockets are told the server is going away (1001); each closes when its client
+        // answers, or at the linger deadline.
+        #[cfg(feature = "ws")]
+        for t in 0..self.slots.len() {
+            self.with_conn(t, None, |c, ctx| c.ws_going_away(ctx));
         }
         // Closing the listener resets every connection the kernel completed but the loop
         // has not accepted yet — and a proxy may already have sent a request on one (a

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::stream::{StreamSender, StreamShared};
-use crate::upgrade::{OnUpgrade, Upgraded};
+use crate::upgrade::{Takeover, Upgraded};
 use crate::upload::{BodySink, Sink};
 
 /// What a handler answers.
@@ -22,7 +22,7 @@ pub struct Response {
     /// The body.
     pub(crate) body: Body,
     /// Takes the connection over once this response is written.
-    pub(crate) upgrade: Option<OnUpgrade>,
+    pub(crate) upgrade: Option<Takeover>,
     /// Receives the request's streamed body; the answer comes from it.
     pub(crate) sink: Option<Sink>,
 }
@@ -196,7 +196,7 @@ impl Response {
     /// `on_upgrade` runs on a worker: hand the connection to a thread or event loop of
     /// your own and return, or the worker stays held for as long as the connection lives.
     pub fn upgrade(mut self, on_upgrade: impl FnOnce(Upgraded) + Send + 'static) -> Self {
-        self.upgrade = Some(Box::new(on_upgrade));
+        self.upgrade = Some(Takeover::Callback(Box::new(on_upgrade)));
         self
     }
 

@@ -217,7 +217,7 @@ pub(crate) const PARSE: usize = 3;
 pub const HISTOGRAMS: [&str; 4] = ["queue", "handler", "write", "parse"];
 
 /// Why connections close, as metric labels, in the order of `Close::index`.
-pub const CLOSE_REASONS: [&str; 13] = [
+pub const CLOSE_REASONS: [&str; 17] = [
     "peer_closed",
     "peer_closed_mid_request",
     "io_error",
@@ -231,10 +231,14 @@ pub const CLOSE_REASONS: [&str; 13] = [
     "forced_stop",
     "stream_aborted",
     "upgraded",
+    "ws_closed",
+    "ws_protocol_error",
+    "ws_timeout",
+    "ws_overflow",
 ];
 
 /// Deadlines, as metric labels, in the order of `Deadline::index`.
-pub const DEADLINES: [&str; 5] = ["header", "body", "write", "idle", "linger"];
+pub const DEADLINES: [&str; 6] = ["header", "body", "write", "idle", "linger", "ping"];
 
 /// One request count's key.
 struct Count {
@@ -258,6 +262,10 @@ pub(crate) struct Stats {
     pub streams_started: AtomicU64,
     pub streams_ended: AtomicU64,
     pub upgrades: AtomicU64,
+    /// WebSocket connections opened and closed on the loop, and the messages they read.
+    pub ws_opened: AtomicU64,
+    pub ws_closed: AtomicU64,
+    pub ws_messages_in: AtomicU64,
     /// 1 while this worker runs a job.
     pub busy: AtomicU64,
     /// The job queue's length, as the loop last saw it.

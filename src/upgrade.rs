@@ -32,3 +32,12 @@ impl fmt::Debug for Upgraded {
 
 /// What runs with an upgraded connection.
 pub(crate) type OnUpgrade = Box<dyn FnOnce(Upgraded) + Send + 'static>;
+
+/// Who takes the connection over once a switching answer is written.
+pub(crate) enum Takeover {
+    /// A callback, on a worker, given the socket ([`Response::upgrade`](crate::Response::upgrade)).
+    Callback(OnUpgrade),
+    /// A WebSocket session the event loop serves ([`crate::ws::Upgrader`]).
+    #[cfg(feature = "ws")]
+    WebSocket(Box<crate::ws::session::Start>),
+}

@@ -24,7 +24,7 @@ use crate::request::{Batch, CancelFlag};
 use crate::stream::StreamSrc;
 use crate::telemetry::{Stamp, Trace};
 use crate::timer::Tick;
-use crate::upgrade::OnUpgrade;
+use crate::upgrade::{OnUpgrade, Takeover};
 use crate::upload::Sink;
 
 #[cfg(any(test, feature = "fuzzing"))]
@@ -35,6 +35,11 @@ mod tests;
 mod transport;
 mod upload;
 mod write;
+#[cfg(feature = "ws")]
+mod ws;
+
+#[cfg(feature = "ws")]
+pub(crate) use ws::{WsConn, orphan_done as ws_orphan_done};
 
 pub(crate) use transport::{Transport, WriteRight};
 
@@ -58,6 +63,10 @@ pub(crate) enum Phase {
     /// A request body larger than memory goes to its handler's sink piece by piece; the
     /// body deadline runs (re-armed on progress).
     Upload(Box<Upload>),
+    /// A WebSocket connection served on the loop (after its `101`): frames are read and
+    /// decoded here, messages go to its session on the pool, the ping deadline runs.
+    #[cfg(feature = "ws")]
+    Ws(Box<WsConn>),
     /// Answered and closing: our side is shut, input is discarded until the peer closes
     /// (so an unread request body cannot turn our close into a reset that destroys the
     /// answer in flight, RFC 9112 §9.6).
@@ -137,8 +146,8 @@ pub(crate) enum After {
     KeepAlive,
     /// Close (an answer said `Connection: close`, an error, the drain).
     Close,
-    /// Hand the connection to an upgrade callback with the bytes read past the request.
-    Upgrade(OnUpgrade, Vec<u8>),
+    /// Hand the connection to its new protocol with the bytes read past the request.
+    Upgrade(Takeover, Vec<u8>),
 }
 
 /// A streamed response body in progress.
@@ -174,6 +183,8 @@ pub(crate) enum Deadline {
     Write,
     Idle,
     Linger,
+    /// A WebSocket connection was silent for its ping interval.
+    Ping,
 }
 
 impl Deadline {
@@ -252,6 +263,14 @@ pub(crate) enum Close {
     StreamAborted,
     /// The answer switched protocols: the connection was handed to its upgrade callback.
     Upgraded,
+    /// A WebSocket's close handshake ended (or the client closed it with a close frame).
+    WsClosed,
+    /// A WebSocket client broke the protocol (the close frame said why).
+    WsProtocolError,
+    /// A WebSocket client answered no ping for two intervals.
+    WsTimeout,
+    /// A WebSocket's send queue filled up: the client does not read.
+    WsOverflow,
 }
 
 impl Close {
@@ -271,6 +290,10 @@ impl Close {
             Close::ForcedStop => 10,
             Close::StreamAborted => 11,
             Close::Upgraded => 12,
+            Close::WsClosed => 13,
+            Close::WsProtocolError => 14,
+            Close::WsTimeout => 15,
+            Close::WsOverflow => 16,
         }
     }
 
@@ -375,6 +398,8 @@ impl<T: Transport> Conn<T> {
             Phase::Write(_) => "write",
             Phase::Stream(_) => "stream",
             Phase::Upload(_) => "upload",
+            #[cfg(feature = "ws")]
+            Phase::Ws(_) => "websocket",
             Phase::Closing => "closing",
         }
     }
@@ -452,6 +477,8 @@ impl<T: Transport> Conn<T> {
                 self.read_paused = false;
                 self.discard_input(ctx)
             }
+            #[cfg(feature = "ws")]
+            Phase::Ws(_) => self.ws_resume(ctx),
             _ => Ok(()),
         }
     }
@@ -494,6 +521,10 @@ impl<T: Transport> Conn<T> {
                 Ok(())
             }
             Deadline::Linger => Err(Close::LingerTimeout),
+            #[cfg(feature = "ws")]
+            Deadline::Ping => self.ws_ping(ctx),
+            #[cfg(not(feature = "ws"))]
+            Deadline::Ping => Ok(()),
             Deadline::Header if self.buffered() == 0 => Err(Close::HeaderTimeout),
             Deadline::Header => self.answer_error(ctx, Error::HeaderTimeout),
             Deadline::Body => self.answer_error(ctx, Error::BodyTimeout),
@@ -503,7 +534,7 @@ impl<T: Transport> Conn<T> {
     /// The upgrade callback and read-ahead, once the switching answer is written.
     pub fn take_upgrade(&mut self) -> Option<(OnUpgrade, Vec<u8>)> {
         match std::mem::replace(&mut self.phase, Phase::Closing) {
-            Phase::Write(After::Upgrade(f, ahead)) => Some((f, ahead)),
+            Phase::Write(After::Upgrade(Takeover::Callback(f), ahead)) => Some((f, ahead)),
             other => {
                 self.phase = other;
                 None
@@ -536,6 +567,8 @@ impl<T: Transport> Conn<T> {
                     let _ = ctx.jobs.try_send(Job::UploadAbort(sink));
                 }
             }
+            #[cfg(feature = "ws")]
+            Phase::Ws(w) => self.release_ws(ctx, w),
             _ => {}
         }
         if let Some(b) = self.rbuf.take() {

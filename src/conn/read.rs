@@ -41,6 +41,8 @@ impl<T: Transport> Conn<T> {
     pub(super) fn read_step(&mut self, ctx: &mut Ctx, hung_up: bool) -> Step {
         match &self.phase {
             Phase::Closing => return self.discard_input(ctx),
+            #[cfg(feature = "ws")]
+            Phase::Ws(_) => return self.ws_read(ctx, hung_up),
             Phase::Dispatched(f) if f.close.is_some() => return Ok(()),
             _ => {}
         }

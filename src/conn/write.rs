@@ -175,6 +175,8 @@ impl<T: Transport> Conn<T> {
         match self.phase {
             Phase::Stream(_) => self.pump_stream(ctx),
             Phase::Upload(_) => self.pump_upload(ctx),
+            #[cfg(feature = "ws")]
+            Phase::Ws(_) => self.ws_stalled(ctx),
             _ => Ok(()),
         }
     }
@@ -184,6 +186,8 @@ impl<T: Transport> Conn<T> {
         match self.phase {
             Phase::Write(_) => self.write_and_continue(ctx),
             Phase::Stream(_) => self.pump_stream(ctx),
+            #[cfg(feature = "ws")]
+            Phase::Ws(_) => self.ws_pump(ctx),
             _ if self.wpos < self.wbuf.len() => self.flush(ctx).map(|_| ()),
             _ => Ok(()),
         }
@@ -262,12 +266,16 @@ impl<T: Transport> Conn<T> {
             return Ok(());
         }
         match &mut self.phase {
-            Phase::Write(After::Upgrade(_, ahead)) => {
+            Phase::Write(After::Upgrade(to, ahead)) => {
                 // The answer is out: the connection leaves HTTP with whatever arrived since.
                 if let Some(b) = self.rbuf.as_ref() {
                     ahead.extend_from_slice(&b.bytes[..b.len]);
                 }
-                return Err(Close::Upgraded);
+                match to {
+                    crate::upgrade::Takeover::Callback(_) => return Err(Close::Upgraded),
+                    #[cfg(feature = "ws")]
+                    crate::upgrade::Takeover::WebSocket(_) => return self.enter_ws(ctx),
+                }
             }
             Phase::Write(After::Close) => return self.finish(ctx),
             _ if ctx.draining => return self.finish(ctx),

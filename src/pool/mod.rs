@@ -27,7 +27,7 @@ use crate::request::{Batch, BodyRef, CancelFlag, Request};
 use crate::response::{Body, Response, StreamBody};
 use crate::stream::StreamSrc;
 use crate::telemetry::{self, Stats, Trace};
-use crate::upgrade::{OnUpgrade, Upgraded};
+use crate::upgrade::{OnUpgrade, Takeover, Upgraded};
 use crate::upload::Sink;
 use chan::{Receiver, Sender};
 
@@ -105,6 +105,9 @@ pub(crate) enum Job {
     Upload(UploadJob),
     /// An upload ended early: tell its sink.
     UploadAbort(Sink),
+    /// Call a WebSocket session with the events of its connection.
+    #[cfg(feature = "ws")]
+    Ws(WsJob),
     /// Drop an application value the loop no longer needs (a stream producer whose
     /// client left): its `Drop` is user code, which the loop never runs.
     Drop(Box<dyn Send>),
@@ -147,6 +150,13 @@ impl JobQueue {
     }
     pub fn is_full(&self) -> bool {
         self.tx.len() >= self.depth
+    }
+    /// Queues `job` past `depth`: for the few jobs that must not be lost (a WebSocket
+    /// session's `on_close`, at most one per connection). Gives it back only when no
+    /// worker is left.
+    #[cfg(feature = "ws")]
+    pub fn send_always(&self, job: Job) -> Result<(), Refused> {
+        self.tx.send(job).map_err(|job| Refused(Box::new(job)))
     }
 }
 
@@ -221,7 +231,7 @@ pub(crate) struct Done {
     pub stream_failed: bool,
     /// The last answer switches protocols: once `out` is written, the connection goes to
     /// this callback, with the batch's bytes from the offset on as read-ahead.
-    pub upgrade: Option<(OnUpgrade, u32)>,
+    pub upgrade: Option<(Takeover, u32)>,
     /// The last request's body is to be streamed to this sink (the answer comes later).
     pub upload: Option<UploadStart>,
 }
@@ -280,6 +290,32 @@ pub(crate) enum Completion {
     Pulled(Pulled),
     /// A body sink took its piece and waits for the next.
     Piece(Piece),
+    /// A WebSocket session is back from its events.
+    #[cfg(feature = "ws")]
+    WsDone(WsDone),
+    /// A WebSocket connection's send queue has frames.
+    #[cfg(feature = "ws")]
+    WsOutput { token: usize, gen_: u32 },
+}
+
+/// A WebSocket session and what to tell it, on its way to a worker.
+#[cfg(feature = "ws")]
+pub(crate) struct WsJob {
+    pub loop_id: usize,
+    pub token: usize,
+    pub gen_: u32,
+    pub session: Box<dyn crate::ws::Session>,
+    pub sender: crate::ws::Sender,
+    pub events: Vec<crate::ws::session::Event>,
+}
+
+/// A WebSocket session back from a worker: `None` once its `on_close` ran (the worker
+/// dropped it).
+#[cfg(feature = "ws")]
+pub(crate) struct WsDone {
+    pub token: usize,
+    pub gen_: u32,
+    pub session: Option<Box<dyn crate::ws::Session>>,
 }
 
 /// State every worker shares.
@@ -393,6 +429,23 @@ pub(crate) fn run(
             let d = *date.get(unix_secs());
             let notifier = &shared.notifiers[u.loop_id];
             notifier.send(feed_sink(u, shared, &d, stats));
+        }
+        #[cfg(feature = "ws")]
+        Job::Ws(mut j) => {
+            let closed = crate::ws::session::deliver(&mut j.session, &j.sender, &mut j.events);
+            let session = if closed {
+                if catch_unwind(AssertUnwindSafe(move || drop(j.session))).is_err() {
+                    error!("dropping a WebSocket session panicked");
+                }
+                None
+            } else {
+                Some(j.session)
+            };
+            shared.notifiers[j.loop_id].send(Completion::WsDone(WsDone {
+                token: j.token,
+                gen_: j.gen_,
+                session,
+            }));
         }
         Job::Drop(value) => {
             if catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
@@ -635,9 +688,18 @@ fn run_job(
             (None, false) => {}
         }
         if let Some(f) = resp.upgrade.take() {
-            if matches!(resp.body, Body::Stream(_)) || c {
+            if c {
+                // The connection closes after this answer (the server drains, the client
+                // asked, the request limit): it cannot switch protocols. 503, as for any
+                // request the server will not take on now.
+                debug!(
+                    "conn={} not switching protocols on a closing connection: 503",
+                    job.conn_id
+                );
+                resp = Response::error(503, "not switching protocols: the connection is closing\n");
+            } else if matches!(resp.body, Body::Stream(_)) {
                 error!(
-                    "conn={} an upgrade on a streamed or closing response is ignored",
+                    "conn={} an upgrade on a streamed response is ignored",
                     job.conn_id
                 );
             } else {

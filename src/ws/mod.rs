@@ -26,10 +26,12 @@
 mod decode;
 pub mod frame;
 pub mod handshake;
+pub(crate) mod session;
 
 use std::fmt;
 
 pub use decode::Decoder;
+pub use session::{Origins, SendError, Sender, Session, Upgrader};
 
 /// Which end of the connection a [`Decoder`] serves: it decides the masking the peer's
 /// frames must have (RFC 6455 §5.1).

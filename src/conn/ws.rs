@@ -1,0 +1,446 @@
+//! A WebSocket connection on the loop (after its `101`): reading and decoding frames,
+//! answering pings, the ping deadline, the close handshake, and the hand-off of messages
+//! to the session (a short job on the pool) and of queued frames to the socket.
+//!
+//! The loop never runs the session: its events go to a worker in order, one job at a
+//! time per connection. Reading stops while a batch of messages waits for the session
+//! (so a client cannot queue more than one read's worth), and what the loop writes is
+//! bounded by the connection's send limit (frames from `Sender`s, pongs, the close).
+
+use std::io;
+
+use log::{debug, trace};
+
+use super::{After, Close, Conn, Deadline, Phase, Step, Transport};
+use crate::event_loop::Ctx;
+use crate::pool::{Job, WsDone, WsJob};
+use crate::upgrade::Takeover;
+use crate::ws::frame::{self, OpCode};
+use crate::ws::session::Event;
+use crate::ws::{CloseCode, Decoder, Message, Role, Sender, Session};
+
+/// Reads per turn before a busy connection yields to the others.
+const READS_PER_TURN: usize = 4;
+/// The size of one read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// One WebSocket connection's state on the loop.
+pub(crate) struct WsConn {
+    decoder: Decoder,
+    /// The application's handle, shared with every clone the session gave out.
+    sender: Sender,
+    /// The session; `None` while a worker has it.
+    session: Option<Box<dyn Session>>,
+    /// Events decoded while the session was away, delivered when it is back.
+    pending: Vec<Event>,
+    /// Most bytes of frames the loop may hold unwritten (the send limit).
+    limit: usize,
+    ping_interval: std::time::Duration,
+    /// A frame arrived since the ping deadline was last armed.
+    heard: bool,
+    /// A ping was sent and nothing came since.
+    ping_out: bool,
+    /// The server sent its close frame: the peer's answer (or the linger deadline) ends
+    /// the connection.
+    close_sent: bool,
+    /// Close once the write buffer is out, for this reason (the close handshake is done,
+    /// or the peer broke the protocol).
+    close_after_flush: Option<Close>,
+    /// The session's `on_close` is queued (or delivered).
+    told_close: bool,
+}
+
+impl<T: Transport> Conn<T> {
+    fn ws(&mut self) -> &mut WsConn {
+        match &mut self.phase {
+            Phase::Ws(w) => w,
+            _ => unreachable!("a WebSocket call on a connection in another phase"),
+        }
+    }
+
+    /// The `101` is written: the connection becomes a WebSocket served here. The bytes
+    /// that came with or after the handshake are its first frames.
+    pub(super) fn enter_ws(&mut self, ctx: &mut Ctx) -> Step {
+        let Phase::Write(After::Upgrade(Takeover::WebSocket(start), ahead)) =
+            std::mem::replace(&mut self.phase, Phase::Closing)
+        else {
+            unreachable!("enter_ws after a WebSocket 101")
+        };
+        if let Some(b) = self.rbuf.take() {
+            ctx.bufs.put_read(b);
+        }
+        self.recharge(ctx);
+        ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
+        self.wpos = 0;
+        self.deadlines.read = None;
+        self.deadlines.write = None;
+        let sender = Sender::new(
+            self.id,
+            self.peer,
+            start.send_queue_bytes,
+            (self.token, self.gen_, ctx.notifier.clone()),
+        );
+        debug!("conn={} stage=upgraded to WebSocket", self.id);
+        let stats = ctx.stats();
+        stats.bump(&stats.upgrades, 1);
+        stats.bump(&stats.ws_opened, 1);
+        let ping = start.ping_interval;
+        self.phase = Phase::Ws(Box::new(WsConn {
+            decoder: Decoder::new(Role::Server, start.max_message),
+            sender,
+            session: Some(start.session),
+            pending: vec![Event::Open],
+            limit: start.send_queue_bytes,
+            ping_interval: ping,
+            heard: false,
+            ping_out: false,
+            close_sent: false,
+            close_after_flush: None,
+            told_close: false,
+        }));
+        self.arm(ctx, Deadline::Ping, ping);
+        if !ahead.is_empty() {
+            self.ws().heard = true;
+            self.ws_decode(ctx, &ahead)?;
+        }
+        self.ws_dispatch(ctx);
+        self.ws_pump(ctx)?;
+        // More may have arrived since the handshake was read (edge-triggered: no new
+        // event would say so).
+        self.ws_read(ctx, false)
+    }
+
+    /// The socket is readable: read, decode, hand the messages on.
+    pub(super) fn ws_read(&mut self, ctx: &mut Ctx, hung_up: bool) -> Step {
+        self.hup_seen |= hung_up;
+        let mut buf = [0u8; READ_CHUNK];
+        for _ in 0..READS_PER_TURN {
+            if !self.ws().pending.is_empty() {
+                // The session has not taken the last messages yet: the rest waits in the
+                // kernel (the client's own sends block) until it has.
+                self.read_paused = true;
+                return Ok(());
+            }
+            if self.peer_eof {
+                return self.ws_eof();
+            }
+            match self.io.read(&mut buf) {
+                Ok(0) => {
+                    self.peer_eof = true;
+                    return self.ws_eof();
+                }
+                Ok(n) => {
+                    let stats = ctx.stats();
+                    stats.bump(&stats.bytes_in, n as u64);
+                    self.ws().heard = true;
+                    self.ws_decode(ctx, &buf[..n])?;
+                    self.ws_dispatch(ctx);
+                    self.ws_pump(ctx)?;
+                    if n < buf.len() && !self.hup_seen {
+                        return Ok(()); // drained: the next byte brings a new edge
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Close::IoError(e.kind())),
+            }
+        }
+        // This connection had its share of the turn: it goes on next turn.
+        self.read_paused = true;
+        ctx.deferred_reads.push((self.token, self.gen_));
+        Ok(())
+    }
+
+    /// The client closed its side: after our close frame that ends the handshake; without
+    /// one, the connection dropped (the session hears 1006).
+    fn ws_eof(&mut self) -> Step {
+        if self.ws().close_sent {
+            Err(Close::WsClosed)
+        } else {
+            Err(Close::PeerClosed)
+        }
+    }
+
+    /// Reading was paused (a batch of messages was out, or the turn's share used).
+    pub(super) fn ws_resume(&mut self, ctx: &mut Ctx) -> Step {
+        if !self.read_paused || !self.ws().pending.is_empty() {
+            return Ok(());
+        }
+        self.read_paused = false;
+        self.ws_read(ctx, false)
+    }
+
+    /// Decodes `data`: messages for the session, pings answered, a close answered or
+    /// ended, a protocol error closed with its code.
+    fn ws_decode(&mut self, ctx: &mut Ctx, mut data: &[u8]) -> Step {
+        let id = self.id;
+        while !data.is_empty() {
+            let w = self.ws();
+            let (used, step) = w.decoder.decode(data);
+            data = &data[used..];
+            match step {
+                None => break,
+                Some(Ok(Message::Ping(payload))) => {
+                    if w.close_sent {
+                        continue;
+                    }
+                    frame::encode(&mut self.wbuf, true, OpCode::Pong, &payload, None);
+                    let limit = self.ws().limit;
+                    if self.wbuf.len() - self.wpos > limit {
+                        // Pings faster than it reads our pongs.
+                        return Err(Close::WsOverflow);
+                    }
+                }
+                Some(Ok(Message::Pong(_))) => {}
+                Some(Ok(Message::Close(c))) => {
+                    let (code, reason) = c.unwrap_or((CloseCode::NO_STATUS, String::new()));
+                    trace!("conn={id} WebSocket close from the peer: {code}");
+                    if w.close_sent {
+                        // Our close, answered: the handshake is done.
+                        w.close_after_flush = Some(Close::WsClosed);
+                    } else {
+                        // Echo the code (RFC 6455 §5.5.1), then close once it is out.
+                        let echo = (code != CloseCode::NO_STATUS).then_some(code);
+                        frame::encode_close(&mut self.wbuf, echo, "", None);
+                        let w = self.ws();
+                        w.close_sent = true;
+                        w.close_after_flush = Some(Close::WsClosed);
+                        self.ws_tell_close(code, reason);
+                    }
+                    break;
+                }
+                Some(Ok(m)) => {
+                    let stats = ctx.stats();
+                    stats.bump(&stats.ws_messages_in, 1);
+                    if !w.close_sent {
+                        w.pending.push(Event::Message(m));
+                    }
+                }
+                Some(Err(e)) => {
+                    debug!("conn={id} WebSocket protocol error: {e}");
+                    if !w.close_sent {
+                        frame::encode_close(&mut self.wbuf, Some(e.code()), e.reason(), None);
+                        self.ws().close_sent = true;
+                        self.ws_tell_close(e.code(), e.reason().to_string());
+                    }
+                    self.ws().close_after_flush = Some(Close::WsProtocolError);
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues the session's `on_close` (once) and refuses sends from here on.
+    fn ws_tell_close(&mut self, code: CloseCode, reason: String) {
+        let w = self.ws();
+        if !w.told_close {
+            w.told_close = true;
+            w.pending.push(Event::Close(code, reason));
+        }
+        w.sender.shut();
+    }
+
+    /// Hands the pending events to the session when it is home.
+    fn ws_dispatch(&mut self, ctx: &mut Ctx) {
+        let (token, gen_) = (self.token, self.gen_);
+        let w = self.ws();
+        if w.pending.is_empty() || w.session.is_none() {
+            return;
+        }
+        let job = WsJob {
+            loop_id: ctx.loop_id,
+            token,
+            gen_,
+            session: w.session.take().expect("checked"),
+            sender: w.sender.clone(),
+            events: std::mem::take(&mut w.pending),
+        };
+        // `on_close` must not be lost to a full queue (a hub would keep a dead member).
+        let closing = w.told_close;
+        let sent = if closing {
+            ctx.jobs.send_always(Job::Ws(job))
+        } else {
+            ctx.jobs.try_send(Job::Ws(job))
+        };
+        if let Err(e) = sent {
+            let Job::Ws(job) = e.into_inner() else {
+                unreachable!("a WebSocket job was sent")
+            };
+            let w = self.ws();
+            w.session = Some(job.session);
+            w.pending = job.events;
+            ctx.stalled.push((token, gen_));
+        }
+    }
+
+    /// The job queue had no room for this connection's events; it has now.
+    pub(super) fn ws_stalled(&mut self, ctx: &mut Ctx) -> Step {
+        self.ws_dispatch(ctx);
+        self.ws_resume(ctx)
+    }
+
+    /// The session is back from a worker.
+    pub fn on_ws_done(&mut self, ctx: &mut Ctx, done: WsDone) -> Step {
+        let Phase::Ws(w) = &mut self.phase else {
+            return Ok(());
+        };
+        w.session = done.session;
+        self.ws_dispatch(ctx);
+        self.ws_resume(ctx)
+    }
+
+    /// Writes what is buffered and, once it is out, takes the frames the senders queued;
+    /// closes when the close handshake says so, or a sender found the queue full.
+    pub fn ws_pump(&mut self, ctx: &mut Ctx) -> Step {
+        if !matches!(self.phase, Phase::Ws(_)) {
+            return Ok(());
+        }
+        loop {
+            if !self.flush(ctx)? {
+                return Ok(()); // WRITABLE brings us back
+            }
+            if let Some(reason) = self.ws().close_after_flush {
+                return Err(reason);
+            }
+            let Phase::Ws(w) = &mut self.phase else {
+                unreachable!("checked above")
+            };
+            let mut out = w.sender.lock();
+            if out.overflow {
+                drop(out);
+                debug!("conn={} WebSocket send queue full: closing", self.id);
+                return Err(Close::WsOverflow);
+            }
+            out.notified = false;
+            if w.close_sent || (out.buf.is_empty() && out.close.is_none()) {
+                drop(out);
+                if self.wbuf.capacity() > 0 {
+                    // Idle: the buffer goes back to the loop's pool (a connection that
+                    // waits for messages holds none).
+                    ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
+                }
+                return Ok(());
+            }
+            std::mem::swap(&mut self.wbuf, &mut out.buf);
+            self.wpos = 0;
+            let close = out.close.take();
+            drop(out);
+            if let Some((code, reason)) = close {
+                // The application closes: our close frame goes after its last frames; the
+                // peer's answer (or the linger deadline) ends the connection.
+                frame::encode_close(&mut self.wbuf, Some(code), &reason, None);
+                self.ws().close_sent = true;
+                self.ws_tell_close(code, reason);
+                self.ws_dispatch(ctx);
+                self.arm(ctx, Deadline::Linger, ctx.linger);
+            }
+        }
+    }
+
+    /// The ping deadline: a client heard from lately is fine; a silent one gets a ping,
+    /// and is disconnected if it stays silent for another interval.
+    pub(super) fn ws_ping(&mut self, ctx: &mut Ctx) -> Step {
+        let w = self.ws();
+        let every = w.ping_interval;
+        if w.heard {
+            w.heard = false;
+            w.ping_out = false;
+        } else if w.ping_out {
+            debug!("conn={} WebSocket ping unanswered: closing", self.id);
+            return Err(Close::WsTimeout);
+        } else {
+            w.ping_out = true;
+            frame::encode(&mut self.wbuf, true, OpCode::Ping, b"", None);
+        }
+        self.arm(ctx, Deadline::Ping, every);
+        self.ws_pump(ctx)
+    }
+
+    /// The server drains: close with 1001 (going away); the client's answer, or the
+    /// linger deadline, ends the connection.
+    pub fn ws_going_away(&mut self, ctx: &mut Ctx) -> Step {
+        let Phase::Ws(w) = &mut self.phase else {
+            return Ok(());
+        };
+        if w.close_sent {
+            return Ok(());
+        }
+        w.close_sent = true;
+        // What the senders queued first goes first: take it (unless the loop's own buffer
+        // is still being written, then it waits behind that — the limit bounds both).
+        let mut out = w.sender.lock();
+        out.closed = true;
+        out.close = None;
+        let queued = std::mem::take(&mut out.buf);
+        drop(out);
+        self.wbuf.extend_from_slice(&queued);
+        frame::encode_close(
+            &mut self.wbuf,
+            Some(CloseCode::GOING_AWAY),
+            "server shutting down",
+            None,
+        );
+        self.ws_tell_close(CloseCode::GOING_AWAY, "server shutting down".into());
+        self.ws_dispatch(ctx);
+        self.arm(ctx, Deadline::Linger, ctx.linger);
+        self.ws_pump(ctx)
+    }
+
+    /// The connection is torn down: the senders see it closed, and the session hears of
+    /// it (1006 when no close was exchanged) — now if it is home, else when it comes
+    /// back (`Ctx::ws_orphans`).
+    pub(super) fn release_ws(&mut self, ctx: &mut Ctx, mut w: Box<WsConn>) {
+        w.sender.shut();
+        let stats = ctx.stats();
+        stats.bump(&stats.ws_closed, 1);
+        if !w.told_close {
+            w.pending
+                .push(Event::Close(CloseCode::ABNORMAL, String::new()));
+        }
+        match w.session.take() {
+            Some(session) => {
+                let job = WsJob {
+                    loop_id: ctx.loop_id,
+                    token: self.token,
+                    gen_: self.gen_,
+                    session,
+                    sender: w.sender.clone(),
+                    events: w.pending,
+                };
+                if let Err(e) = ctx.jobs.send_always(Job::Ws(job)) {
+                    // No worker is left (the server is stopping): drop it here.
+                    drop(e.into_inner());
+                }
+            }
+            None => {
+                ctx.ws_orphans
+                    .insert((self.token, self.gen_), (w.sender.clone(), w.pending));
+            }
+        }
+    }
+}
+
+/// A session came back for a connection that is gone: it gets what was left for it
+/// (at least its `on_close`), unless it already had that.
+pub(crate) fn orphan_done(ctx: &mut Ctx, done: WsDone) {
+    let left = ctx.ws_orphans.remove(&(done.token, done.gen_));
+    let Some(session) = done.session else {
+        return; // its on_close ran
+    };
+    let (sender, events) = match left {
+        Some(l) => l,
+        None => return, // cannot happen: release_ws leaves an entry
+    };
+    let job = WsJob {
+        loop_id: ctx.loop_id,
+        token: done.token,
+        gen_: done.gen_,
+        session,
+        sender,
+        events,
+    };
+    if let Err(e) = ctx.jobs.send_always(Job::Ws(job)) {
+        drop(e.into_inner());
+    }
+}
