@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs the real HTTP clients the integration tests drive, nginx (tests/scale.rs), Prometheus (tests/metrics.rs),
+# Installs the real HTTP clients the integration tests drive (and Python's websockets), nginx (tests/scale.rs), Prometheus (tests/metrics.rs),
 # headless Chromium and chromedriver (tests/inspect.rs, tests/demo_page.rs) and the PostgreSQL
 # server tests/db.rs starts, when they are missing. Tests never skip a missing part silently:
 # without these they fail and say what is missing.
@@ -17,6 +17,13 @@ command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
+# tests/websocket.rs drives examples/chat with Python's `websockets` package (PyPI).
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import websockets" 2>/dev/null; then
+  echo "installing the python3 websockets package"
+  python3 -m pip install -q websockets 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages websockets 2>/dev/null \
+    || missing="$missing python3-websockets"
+fi
 [ -z "$missing" ] && exit 0
 echo "installing test clients:$missing"
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
