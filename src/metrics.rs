@@ -134,9 +134,25 @@ pub fn render(snapshot: &Snapshot, out: &mut String) {
     w.family(
         "h1_upgrades_total",
         "counter",
-        "Connections handed to an upgrade callback (e.g. WebSocket).",
+        "Connections that switched protocols (an upgrade callback, or a WebSocket served by the loop).",
     );
     w.sample("h1_upgrades_total", &[], s.upgrades);
+    w.family(
+        "h1_websockets_open",
+        "gauge",
+        "WebSocket connections the event loops serve now.",
+    );
+    w.sample("h1_websockets_open", &[], s.websockets_open);
+    w.family(
+        "h1_websocket_messages_received_total",
+        "counter",
+        "WebSocket messages (text and binary) read from clients.",
+    );
+    w.sample(
+        "h1_websocket_messages_received_total",
+        &[],
+        s.websocket_messages_in,
+    );
     w.family(
         "h1_events_dropped_total",
         "counter",
@@ -407,6 +423,8 @@ mod tests {
             "h1_streams_open",
             "h1_streams_total",
             "h1_upgrades_total",
+            "h1_websockets_open",
+            "h1_websocket_messages_received_total",
             "h1_events_dropped_total",
         ] {
             assert!(seen.iter().any(|s| s == name), "{name} missing");

@@ -385,8 +385,12 @@ pub struct Snapshot {
     pub streams_started: u64,
     /// See `streams_started`.
     pub streams_ended: u64,
-    /// Connections handed to an upgrade callback.
+    /// Connections that switched protocols (to an upgrade callback or a WebSocket).
     pub upgrades: u64,
+    /// WebSocket connections the loop serves now (feature `ws`).
+    pub websockets_open: u64,
+    /// WebSocket messages (text and binary) read from clients.
+    pub websocket_messages_in: u64,
     /// Request events dropped from the ring because nobody read them in time.
     pub events_dropped: u64,
 }
@@ -508,6 +512,8 @@ impl Telemetry {
             streams_started: sum(&|x| &x.streams_started),
             streams_ended: sum(&|x| &x.streams_ended),
             upgrades: sum(&|x| &x.upgrades),
+            websockets_open: sum(&|x| &x.ws_opened).saturating_sub(sum(&|x| &x.ws_closed)),
+            websocket_messages_in: sum(&|x| &x.ws_messages_in),
             events_dropped: s.ring.get().map_or(0, |r| r.dropped.load(Relaxed)),
             ..Snapshot::default()
         };

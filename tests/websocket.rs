@@ -135,6 +135,18 @@ impl Client {
     }
 }
 
+/// The server's close frame (its code), skipping pings; the connection stays open for
+/// our answer.
+fn server_close(c: &mut Client) -> CloseCode {
+    loop {
+        match c.recv() {
+            Some(Message::Close(cl)) => return cl.expect("a close code").0,
+            Some(Message::Ping(_)) => {}
+            other => panic!("expected the server's close, got {other:?}"),
+        }
+    }
+}
+
 /// Reads a response head; returns it and the bytes after it.
 fn read_head(s: &mut TcpStream) -> (String, Vec<u8>) {
     let mut raw = Vec::new();
@@ -212,6 +224,8 @@ fn messages_reach_the_session_in_order_and_are_echoed() {
     let (srv, rx) = echo_server(Upgrader::new());
     let mut c = Client::open(srv.addr, "/ws");
     assert_eq!(next(&rx), Seen::Open);
+    let tel = srv.handle().telemetry();
+    assert_eq!(tel.snapshot().websockets_open, 1);
     c.text("hello");
     assert_eq!(c.recv_text(), "hello");
     c.send(true, OpCode::Binary, &[0, 1, 2, 255]);
@@ -239,9 +253,7 @@ fn messages_reach_the_session_in_order_and_are_echoed() {
     for i in 0..500 {
         assert_eq!(c.recv_text(), format!("m{i}"));
     }
-    for want in ["hello"] {
-        assert_eq!(next(&rx), Seen::Msg(Message::Text(want.into())));
-    }
+    assert_eq!(next(&rx), Seen::Msg(Message::Text("hello".into())));
     assert_eq!(next(&rx), Seen::Msg(Message::Binary(vec![0, 1, 2, 255])));
     assert_eq!(next(&rx), Seen::Msg(Message::Text("fragmented é".into())));
     for i in 0..500 {
@@ -253,6 +265,10 @@ fn messages_reach_the_session_in_order_and_are_echoed() {
     c.s.write_all(&close).unwrap();
     assert_eq!(c.expect_close(), CloseCode(4000));
     assert_eq!(next(&rx), Seen::Close(4000, "bye".into()));
+    let t = tel.snapshot();
+    assert_eq!((t.websockets_open, t.websocket_messages_in), (0, 503));
+    let closed = t.closed.iter().find(|(r, _)| *r == "ws_closed").unwrap().1;
+    assert_eq!(closed, 1, "{:?}", t.closed);
     srv.stop().unwrap();
 }
 
@@ -380,12 +396,7 @@ fn the_application_closes_and_a_panicking_session_closes_with_1011() {
     c.text("close-please");
     assert_eq!(next(&rx), Seen::Open);
     // The server's close (its code), answered by us; the session hears its own code.
-    let code = loop {
-        match c.recv() {
-            Some(Message::Close(cl)) => break cl.unwrap().0,
-            other => panic!("{other:?}"),
-        }
-    };
+    let code = server_close(&mut c);
     assert_eq!(code, CloseCode(4001));
     let mut close = Vec::new();
     frame::encode_close(&mut close, Some(code), "", Some(MASK));
@@ -396,12 +407,7 @@ fn the_application_closes_and_a_panicking_session_closes_with_1011() {
 
     let mut c = Client::open(srv.addr, "/ws");
     c.text("panic");
-    let code = loop {
-        match c.recv() {
-            Some(Message::Close(cl)) => break cl.unwrap().0,
-            other => panic!("{other:?}"),
-        }
-    };
+    let code = server_close(&mut c);
     assert_eq!(code, CloseCode::INTERNAL);
     srv.stop().unwrap();
 }
@@ -538,12 +544,7 @@ fn the_drain_closes_every_websocket_with_1001() {
     }
     let handle_stop = std::thread::spawn(move || srv.stop());
     for c in &mut clients {
-        let code = loop {
-            match c.recv() {
-                Some(Message::Close(cl)) => break cl.unwrap().0,
-                other => panic!("{other:?}"),
-            }
-        };
+        let code = server_close(c);
         assert_eq!(code, CloseCode::GOING_AWAY);
         let mut close = Vec::new();
         frame::encode_close(&mut close, Some(code), "", Some(MASK));
@@ -779,5 +780,35 @@ fn an_upgrade_asked_with_connection_close_gets_503() {
     let req = handshake("/ws", "").replace("Connection: Upgrade", "Connection: Upgrade, close");
     let r = roundtrip(srv.addr, req.as_bytes());
     assert_eq!(r.status, 503, "{}", r.text());
+    srv.stop().unwrap();
+}
+
+#[test]
+fn messages_in_progress_count_against_the_memory_budget() {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let mut router = Router::new();
+    router.get("/ws", move |req: &mut Request| {
+        let tx = tx.lock().unwrap().clone();
+        Upgrader::new().max_message(1 << 20).upgrade(req, Echo(tx))
+    });
+    let mut cfg = test_config();
+    cfg.max_buffered_bytes = 100 * 1024;
+    let srv = TestServer::with_config(cfg, router);
+    let mut a = Client::open(srv.addr, "/ws");
+    let mut b = Client::open(srv.addr, "/ws");
+    let part = vec![b'a'; 60 * 1024];
+    a.send(false, OpCode::Binary, &part);
+    // Let the loop take a's fragment before b's.
+    std::thread::sleep(Duration::from_millis(200));
+    b.send(false, OpCode::Binary, &part);
+    assert_eq!(b.expect_close(), CloseCode(1013));
+    // a was within the budget: its message completes.
+    a.send(true, OpCode::Continuation, b"end");
+    match a.recv() {
+        Some(Message::Binary(m)) => assert_eq!(m.len(), 60 * 1024 + 3),
+        other => panic!("{other:?}"),
+    }
+    drop(rx);
     srv.stop().unwrap();
 }

@@ -341,7 +341,7 @@ impl Harness {
         let mut n = 0;
         for c in self.completions.take_all() {
             n += 1;
-            if !matches!(c, Completion::StreamReady { .. }) {
+            if !is_unaccounted(&c) {
                 self.ctx.outstanding -= 1;
             }
             let Some(conn) = self.conn.as_mut() else {
@@ -367,6 +367,10 @@ impl Harness {
                         }
                     }
                     Completion::StreamReady { .. } => {}
+                    #[cfg(feature = "ws")]
+                    Completion::WsDone(d) => crate::conn::ws_orphan_done(&mut self.ctx, d),
+                    #[cfg(feature = "ws")]
+                    Completion::WsOutput { .. } => {}
                 }
                 continue;
             };
@@ -375,6 +379,10 @@ impl Harness {
                 Completion::Pulled(p) => conn.on_pulled(&mut self.ctx, p),
                 Completion::StreamReady { .. } => conn.pump_stream(&mut self.ctx),
                 Completion::Piece(p) => conn.on_piece(&mut self.ctx, p),
+                #[cfg(feature = "ws")]
+                Completion::WsDone(d) => conn.on_ws_done(&mut self.ctx, d),
+                #[cfg(feature = "ws")]
+                Completion::WsOutput { .. } => conn.ws_pump(&mut self.ctx),
             };
             // A close deferred while the batch was out comes back as this step's error.
             self.outcome(step);
@@ -816,4 +824,15 @@ pub(crate) fn check_responses(mut w: &[u8]) -> Vec<Answer> {
         }
     }
     answers
+}
+
+/// Completions the loop does not count in `outstanding` (no job of a batch, pull or
+/// upload piece is behind them).
+fn is_unaccounted(c: &Completion) -> bool {
+    match c {
+        Completion::StreamReady { .. } => true,
+        #[cfg(feature = "ws")]
+        Completion::WsDone(_) | Completion::WsOutput { .. } => true,
+        _ => false,
+    }
 }

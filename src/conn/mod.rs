@@ -184,6 +184,7 @@ pub(crate) enum Deadline {
     Idle,
     Linger,
     /// A WebSocket connection was silent for its ping interval.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     Ping,
 }
 
@@ -264,12 +265,16 @@ pub(crate) enum Close {
     /// The answer switched protocols: the connection was handed to its upgrade callback.
     Upgraded,
     /// A WebSocket's close handshake ended (or the client closed it with a close frame).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     WsClosed,
     /// A WebSocket client broke the protocol (the close frame said why).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     WsProtocolError,
     /// A WebSocket client answered no ping for two intervals.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     WsTimeout,
     /// A WebSocket's send queue filled up: the client does not read.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     WsOverflow,
 }
 
@@ -451,6 +456,8 @@ impl<T: Transport> Conn<T> {
                 }
             }
             Phase::Dispatched(f) => now += beyond_first(f.batch_bytes),
+            #[cfg(feature = "ws")]
+            Phase::Ws(w) => now += w.buffered(),
             _ => {}
         }
         if now < self.charged {

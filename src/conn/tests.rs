@@ -191,12 +191,27 @@ impl Harness {
             run(job, &mut DateCache::new(), &self.shared, app, stats);
         }
         for c in self.completions.take_all() {
-            self.ctx.outstanding -= 1;
             let step = match c {
-                Completion::Done(mut d) => self.conn.on_done(&mut self.ctx, &mut d),
-                Completion::Pulled(p) => self.conn.on_pulled(&mut self.ctx, p),
-                Completion::StreamReady { .. } => self.conn.pump_stream(&mut self.ctx),
-                Completion::Piece(p) => self.conn.on_piece(&mut self.ctx, p),
+                Completion::Done(mut d) => {
+                    self.ctx.outstanding -= 1;
+                    self.conn.on_done(&mut self.ctx, &mut d)
+                }
+                Completion::Pulled(p) => {
+                    self.ctx.outstanding -= 1;
+                    self.conn.on_pulled(&mut self.ctx, p)
+                }
+                Completion::StreamReady { .. } => {
+                    self.ctx.outstanding -= 1;
+                    self.conn.pump_stream(&mut self.ctx)
+                }
+                Completion::Piece(p) => {
+                    self.ctx.outstanding -= 1;
+                    self.conn.on_piece(&mut self.ctx, p)
+                }
+                #[cfg(feature = "ws")]
+                Completion::WsDone(d) => self.conn.on_ws_done(&mut self.ctx, d),
+                #[cfg(feature = "ws")]
+                Completion::WsOutput { .. } => self.conn.ws_pump(&mut self.ctx),
             };
             if let Some(reason) = self.deferred.take() {
                 self.closed = Some(step.err().unwrap_or(reason));

@@ -50,6 +50,13 @@ pub(crate) struct WsConn {
     told_close: bool,
 }
 
+impl WsConn {
+    /// Request bytes this connection holds: a message in progress.
+    pub fn buffered(&self) -> usize {
+        self.decoder.buffered()
+    }
+}
+
 impl<T: Transport> Conn<T> {
     fn ws(&mut self) -> &mut WsConn {
         match &mut self.phase {
@@ -99,6 +106,10 @@ impl<T: Transport> Conn<T> {
             told_close: false,
         }));
         self.arm(ctx, Deadline::Ping, ping);
+        if ctx.draining {
+            // Switched just as the drain began (its batch was at a worker): it goes too.
+            self.ws_going_away(ctx)?;
+        }
         if !ahead.is_empty() {
             self.ws().heard = true;
             self.ws_decode(ctx, &ahead)?;
@@ -134,6 +145,10 @@ impl<T: Transport> Conn<T> {
                     stats.bump(&stats.bytes_in, n as u64);
                     self.ws().heard = true;
                     self.ws_decode(ctx, &buf[..n])?;
+                    self.recharge(ctx);
+                    if self.charged > 0 && ctx.held > ctx.cfg.max_buffered_bytes {
+                        self.ws_over_budget();
+                    }
                     self.ws_dispatch(ctx);
                     self.ws_pump(ctx)?;
                     if n < buf.len() && !self.hup_seen {
@@ -229,6 +244,24 @@ impl<T: Transport> Conn<T> {
             }
         }
         Ok(())
+    }
+
+    /// The messages in progress on all connections spent the memory budget
+    /// (`max_buffered_bytes`), and this one holds part of it: it is closed with 1013 (try
+    /// again later), as an HTTP request that needs memory then gets 503.
+    fn ws_over_budget(&mut self) {
+        debug!(
+            "conn={} WebSocket message in progress over the memory budget: closing",
+            self.id
+        );
+        let code = CloseCode(1013);
+        let w = self.ws();
+        if !w.close_sent {
+            frame::encode_close(&mut self.wbuf, Some(code), "server busy", None);
+            self.ws().close_sent = true;
+            self.ws_tell_close(code, "server busy".into());
+        }
+        self.ws().close_after_flush = Some(Close::WsOverflow);
     }
 
     /// Queues the session's `on_close` (once) and refuses sends from here on.

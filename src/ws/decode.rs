@@ -203,6 +203,12 @@ impl Decoder {
         }
     }
 
+    /// Bytes the decoder holds for a message in progress (its buffer's capacity): what a
+    /// server charges to its memory budget.
+    pub fn buffered(&self) -> usize {
+        self.msg.capacity()
+    }
+
     /// True once a close frame was decoded.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed

@@ -273,10 +273,11 @@ impl fmt::Debug for Sender {
 /// Which pages may open a WebSocket (RFC 6455 §10.2: a browser sends the page's origin,
 /// and only the server can refuse another site's page). A request without `Origin` (not
 /// from a browser) passes every policy but [`Origins::allow`]'s list.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub enum Origins {
     /// The `Origin`'s host (and port) must be the request's `Host` (gorilla/websocket's
     /// default `CheckOrigin`). The default.
+    #[default]
     SameOrigin,
     /// Only these origins (`scheme://host[:port]`, compared without regard to case), and
     /// requests without `Origin`.
@@ -328,12 +329,6 @@ impl Origins {
     }
 }
 
-impl Default for Origins {
-    fn default() -> Self {
-        Origins::SameOrigin
-    }
-}
-
 impl fmt::Debug for Origins {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -348,7 +343,7 @@ impl fmt::Debug for Origins {
 /// Checks a WebSocket handshake and answers it (gorilla/websocket's `Upgrader`): the
 /// origin policy, the limits and deadlines of the connections it opens.
 ///
-/// Defaults: same-origin, messages up to 64 KiB, a send queue of 1 MiB, a ping every
+/// Defaults: same-origin, messages up to 64 KiB, a send queue of 256 KiB, a ping every
 /// 30 s (a client that answers nothing for two intervals is disconnected), no
 /// subprotocol.
 #[derive(Clone, Debug)]
@@ -372,7 +367,7 @@ impl Upgrader {
         Upgrader {
             origins: Origins::SameOrigin,
             max_message: 64 * 1024,
-            send_queue_bytes: 1024 * 1024,
+            send_queue_bytes: 256 * 1024,
             ping_interval: Duration::from_secs(30),
             protocols: Vec::new(),
         }
