@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO
 
-.PHONY: run test test-deps scale-test check fuzz fuzz-cmin bench bench-micro bench-callgrind bench-peers wrk ab hello footprint clean
+.PHONY: run test test-deps scale-test check fuzz fuzz-cmin bench bench-micro bench-callgrind bench-ws bench-peers wrk ab hello footprint clean
 
 ## Starts the demo service on 127.0.0.1:8080 (Ctrl-C drains and stops it).
 run:
@@ -79,6 +79,11 @@ bench-micro:
 ## a count that does not move with the machine's load, for comparing two builds.
 bench-callgrind:
 	@bench/callgrind.sh
+
+## WebSocket broadcast through examples/chat: deliveries/s and RSS per connection with 1,000
+## clients on 2 workers (bench/ws.sh; CLIENTS, MESSAGES, H1_WORKERS change it).
+bench-ws:
+	@bench/ws.sh
 
 ## Only the side-by-side harness (../shared/bench; says so and succeeds when it is absent).
 bench-peers:
