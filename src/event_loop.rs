@@ -91,6 +91,12 @@ pub(crate) struct Ctx {
     pub unwritten: HashMap<usize, (u32, Vec<ReqMeta>)>,
     /// WebSocket connections closed while their session was at a worker, by (token,
     /// generation): what the session is still to hear (its `on_close`) when it comes back.
+    /// Idle connections to upstreams (`forward.rs`), and the registry their sockets are
+    /// watched with.
+    #[cfg(feature = "client")]
+    pub upstreams: crate::conn::UpstreamPool,
+    #[cfg(feature = "client")]
+    registry: Option<mio::Registry>,
     #[cfg(feature = "ws")]
     pub ws_orphans: HashMap<(usize, u32), (crate::ws::Sender, Vec<crate::ws::session::Event>)>,
     date: DateCache,
@@ -139,6 +145,10 @@ impl Ctx {
             deferred_reads: Vec::new(),
             tel,
             unwritten: HashMap::new(),
+            #[cfg(feature = "client")]
+            upstreams: crate::conn::UpstreamPool::default(),
+            #[cfg(feature = "client")]
+            registry: None,
             #[cfg(feature = "ws")]
             ws_orphans: HashMap::new(),
             date: DateCache::new(),
@@ -148,6 +158,38 @@ impl Ctx {
     /// The stamp of this turn's clock (no clock read, no arithmetic).
     pub fn stamp(&self) -> Stamp {
         self.now_stamp
+    }
+
+    /// The registry upstream sockets are watched with. The loop always has one; the
+    /// scripted harnesses (`conn/tests.rs`, `conn/fuzz.rs`) never forward.
+    #[cfg(feature = "client")]
+    pub fn registry(&self) -> &mio::Registry {
+        self.registry
+            .as_ref()
+            .expect("upstream exchanges run on an event loop")
+    }
+
+    /// A pooled connection to `addr`, if one is still open.
+    #[cfg(feature = "client")]
+    pub fn take_upstream(&mut self, addr: std::net::SocketAddr) -> Option<mio::net::TcpStream> {
+        self.upstreams.take(addr, self.now)
+    }
+
+    /// Keeps an idle upstream connection (at most `max` per address).
+    #[cfg(feature = "client")]
+    pub fn put_upstream(
+        &mut self,
+        addr: std::net::SocketAddr,
+        sock: mio::net::TcpStream,
+        max: usize,
+    ) {
+        self.upstreams.put(addr, sock, max, self.now);
+    }
+
+    /// Drops the pooled connections to `addr` (one turned out stale: the rest are as old).
+    #[cfg(feature = "client")]
+    pub fn forget_upstreams(&mut self, addr: std::net::SocketAddr) {
+        self.upstreams.forget(addr);
     }
 
     /// Sets this turn's time (one clock read per wake-up).
@@ -311,6 +353,12 @@ impl EventLoop {
                 .registry()
                 .register(&mut s.rx, SIGNALS, Interest::READABLE)?;
         }
+        #[allow(unused_mut)]
+        let mut ctx = Ctx::new(p.loop_id, p.cfg, p.jobs, p.notifier, Instant::now(), p.tel);
+        #[cfg(feature = "client")]
+        {
+            ctx.registry = Some(p.poll.registry().try_clone()?);
+        }
         Ok(EventLoop {
             poll: p.poll,
             listener: Some(p.listener),
@@ -321,7 +369,7 @@ impl EventLoop {
             id_step: p.loops.wakes.len().max(1) as u64,
             paused: None,
             shared: p.loops,
-            ctx: Ctx::new(p.loop_id, p.cfg, p.jobs, p.notifier, Instant::now(), p.tel),
+            ctx,
             completions: p.completions,
             inbox: Vec::new(),
             wake: p.wake,
@@ -401,6 +449,16 @@ impl EventLoop {
                             self.force_close_all(Close::ForcedStop);
                             return Ok(LoopExit::Forced);
                         }
+                    }
+                    #[cfg(feature = "client")]
+                    Token(t) if t >= crate::conn::FORWARD_BASE => {
+                        let (r, w) = (
+                            ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                            ev.is_writable() || ev.is_error(),
+                        );
+                        self.with_conn(t - crate::conn::FORWARD_BASE, None, |c, ctx| {
+                            c.on_upstream(ctx, r, w)
+                        });
                     }
                     Token(t) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -833,6 +891,10 @@ impl EventLoop {
                     } else {
                         crate::conn::ws_orphan_done(&mut self.ctx, d);
                     }
+                }
+                #[cfg(feature = "client")]
+                Completion::Forwarded(a) => {
+                    self.with_conn(a.token, Some(a.gen_), |c, ctx| c.on_forwarded(ctx, a));
                 }
                 Completion::Pulled(p) => {
                     self.ctx.outstanding -= 1;

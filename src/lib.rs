@@ -94,6 +94,8 @@ mod conn;
 #[cfg_attr(not(test), allow(dead_code))]
 mod error;
 mod event_loop;
+#[cfg(feature = "client")]
+mod forward;
 #[cfg(any(test, feature = "fuzzing"))]
 mod fuzz_harness;
 mod handler;

@@ -25,6 +25,9 @@ pub struct Response {
     pub(crate) upgrade: Option<Takeover>,
     /// Receives the request's streamed body; the answer comes from it.
     pub(crate) sink: Option<Sink>,
+    /// The answer comes from an upstream the event loop asks (the reverse proxy).
+    #[cfg(feature = "client")]
+    pub(crate) forward: Option<Box<crate::forward::Exchange>>,
 }
 
 /// A response body.
@@ -62,7 +65,18 @@ impl Response {
             body: Body::Empty,
             upgrade: None,
             sink: None,
+            #[cfg(feature = "client")]
+            forward: None,
         }
+    }
+
+    /// An answer the event loop gets from an upstream: it sends `ex.request` there and
+    /// relays what comes back, holding no worker meanwhile (`forward.rs`).
+    #[cfg(feature = "client")]
+    pub(crate) fn forward(ex: crate::forward::Exchange) -> Self {
+        let mut r = Response::new(502);
+        r.forward = Some(Box::new(ex));
+        r
     }
 
     /// [`OK`](crate::status::OK) with a `text/plain; charset=utf-8` body. A `&'static str`

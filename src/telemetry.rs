@@ -217,7 +217,7 @@ pub(crate) const PARSE: usize = 3;
 pub const HISTOGRAMS: [&str; 4] = ["queue", "handler", "write", "parse"];
 
 /// Why connections close, as metric labels, in the order of `Close::index`.
-pub const CLOSE_REASONS: [&str; 17] = [
+pub const CLOSE_REASONS: [&str; 18] = [
     "peer_closed",
     "peer_closed_mid_request",
     "io_error",
@@ -235,10 +235,13 @@ pub const CLOSE_REASONS: [&str; 17] = [
     "ws_protocol_error",
     "ws_timeout",
     "ws_overflow",
+    "upstream_failed",
 ];
 
 /// Deadlines, as metric labels, in the order of `Deadline::index`.
-pub const DEADLINES: [&str; 6] = ["header", "body", "write", "idle", "linger", "ping"];
+pub const DEADLINES: [&str; 7] = [
+    "header", "body", "write", "idle", "linger", "ping", "upstream",
+];
 
 /// One request count's key.
 struct Count {

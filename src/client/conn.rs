@@ -247,6 +247,20 @@ impl ClientConn {
         Ok(())
     }
 
+    /// Starts waiting for the answer to a request the caller encoded and sent itself (the
+    /// event loop's upstream exchanges): `head_request` for HEAD (its answer has no body).
+    /// The request carried no `Connection: close`, `Expect` or `Upgrade`.
+    #[cfg(feature = "client")]
+    pub(crate) fn expect_response(&mut self, head_request: bool) {
+        self.sent = Sent {
+            head: head_request,
+            ..Sent::default()
+        };
+        self.answered = false;
+        self.scan = HeadScan::new();
+        self.phase = Phase::Head;
+    }
+
     /// Decodes what it can from `input` (the bytes received and not yet consumed), with
     /// `eof` true once the server closed its side. Returns how many bytes of `input` were
     /// consumed — drop them before the next call — and what was found. Body bytes are

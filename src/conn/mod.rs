@@ -33,6 +33,8 @@ mod read;
 #[cfg(test)]
 mod tests;
 mod transport;
+#[cfg(feature = "client")]
+mod forward;
 mod upload;
 mod write;
 #[cfg(feature = "ws")]
@@ -40,6 +42,8 @@ mod ws;
 
 #[cfg(feature = "ws")]
 pub(crate) use ws::{WsConn, orphan_done as ws_orphan_done};
+#[cfg(feature = "client")]
+pub(crate) use forward::{FORWARD_BASE, Fwd, UpstreamPool};
 
 pub(crate) use transport::{Transport, WriteRight};
 
@@ -67,6 +71,10 @@ pub(crate) enum Phase {
     /// decoded here, messages go to its session on the pool, the ping deadline runs.
     #[cfg(feature = "ws")]
     Ws(Box<WsConn>),
+    /// The answer comes from an upstream the loop is asking (`conn/forward.rs`); its
+    /// deadline is the exchange's (connect, head, body progress).
+    #[cfg(feature = "client")]
+    Forward(Box<Fwd>),
     /// Answered and closing: our side is shut, input is discarded until the peer closes
     /// (so an unread request body cannot turn our close into a reset that destroys the
     /// answer in flight, RFC 9112 §9.6).
@@ -186,6 +194,9 @@ pub(crate) enum Deadline {
     /// A WebSocket connection was silent for its ping interval.
     #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     Ping,
+    /// An upstream exchange: no connection, no head, or no body progress in time.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    Upstream,
 }
 
 impl Deadline {
@@ -276,6 +287,10 @@ pub(crate) enum Close {
     /// A WebSocket's send queue filled up: the client does not read.
     #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     WsOverflow,
+    /// An upstream failed or stalled while its answer was being relayed: the answer
+    /// cannot be finished.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    UpstreamFailed,
 }
 
 impl Close {
@@ -299,6 +314,7 @@ impl Close {
             Close::WsProtocolError => 14,
             Close::WsTimeout => 15,
             Close::WsOverflow => 16,
+            Close::UpstreamFailed => 17,
         }
     }
 
@@ -405,6 +421,8 @@ impl<T: Transport> Conn<T> {
             Phase::Upload(_) => "upload",
             #[cfg(feature = "ws")]
             Phase::Ws(_) => "websocket",
+            #[cfg(feature = "client")]
+            Phase::Forward(_) => "forward",
             Phase::Closing => "closing",
         }
     }
@@ -532,6 +550,13 @@ impl<T: Transport> Conn<T> {
             Deadline::Ping => self.ws_ping(ctx),
             #[cfg(not(feature = "ws"))]
             Deadline::Ping => Ok(()),
+            #[cfg(feature = "client")]
+            Deadline::Upstream => match self.phase {
+                Phase::Forward(_) => self.fwd_deadline(ctx),
+                _ => Ok(()),
+            },
+            #[cfg(not(feature = "client"))]
+            Deadline::Upstream => Ok(()),
             Deadline::Header if self.buffered() == 0 => Err(Close::HeaderTimeout),
             Deadline::Header => self.answer_error(ctx, Error::HeaderTimeout),
             Deadline::Body => self.answer_error(ctx, Error::BodyTimeout),
@@ -576,6 +601,8 @@ impl<T: Transport> Conn<T> {
             }
             #[cfg(feature = "ws")]
             Phase::Ws(w) => self.release_ws(ctx, w),
+            #[cfg(feature = "client")]
+            Phase::Forward(f) => self.release_forward(ctx, f),
             _ => {}
         }
         if let Some(b) = self.rbuf.take() {

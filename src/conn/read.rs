@@ -43,6 +43,17 @@ impl<T: Transport> Conn<T> {
             Phase::Closing => return self.discard_input(ctx),
             #[cfg(feature = "ws")]
             Phase::Ws(_) => return self.ws_read(ctx, hung_up),
+            #[cfg(feature = "client")]
+            Phase::Forward(_) => {
+                // Requests pipelined behind the forwarded one wait in the buffer; a
+                // client that leaves ends the exchange (as nginx does by default).
+                self.fill(ctx, hung_up)?;
+                return if self.peer_eof {
+                    Err(Close::PeerClosedMidRequest)
+                } else {
+                    Ok(())
+                };
+            }
             Phase::Dispatched(f) if f.close.is_some() => return Ok(()),
             _ => {}
         }

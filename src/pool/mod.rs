@@ -105,6 +105,9 @@ pub(crate) enum Job {
     Upload(UploadJob),
     /// An upload ended early: tell its sink.
     UploadAbort(Sink),
+    /// Turn an upstream's head (or failure) into the client's answer.
+    #[cfg(feature = "client")]
+    Forward(ForwardJob),
     /// Call a WebSocket session with the events of its connection.
     #[cfg(feature = "ws")]
     Ws(WsJob),
@@ -234,6 +237,45 @@ pub(crate) struct Done {
     pub upgrade: Option<(Takeover, u32)>,
     /// The last request's body is to be streamed to this sink (the answer comes later).
     pub upload: Option<UploadStart>,
+    /// The last request's answer comes from an upstream the loop asks.
+    #[cfg(feature = "client")]
+    pub forward: Option<ForwardStart>,
+}
+
+/// An upstream exchange to run for the last request of a batch, and what its answer needs.
+#[cfg(feature = "client")]
+pub(crate) struct ForwardStart {
+    pub ex: Box<crate::forward::Exchange>,
+    pub method: Method,
+    pub version: Version,
+    /// Close after the answer.
+    pub close: bool,
+}
+
+/// The upstream answered (or failed): turn it into the client's answer.
+#[cfg(feature = "client")]
+pub(crate) struct ForwardJob {
+    pub loop_id: usize,
+    pub token: usize,
+    pub gen_: u32,
+    pub respond: Box<dyn crate::forward::Respond>,
+    pub what: Result<crate::client::ResponseHead, crate::forward::ExchangeError>,
+    pub method: Method,
+    pub version: Version,
+    pub close: bool,
+}
+
+/// The client's answer to an exchange: `out` holds its head (and, without `relay`, the
+/// whole answer).
+#[cfg(feature = "client")]
+pub(crate) struct Forwarded {
+    pub token: usize,
+    pub gen_: u32,
+    pub out: Vec<u8>,
+    /// How the upstream's body follows; `None`: it does not (the answer is complete).
+    pub relay: Option<crate::forward::Relay>,
+    /// Close after the answer.
+    pub close: bool,
 }
 
 impl Done {
@@ -255,6 +297,8 @@ impl Done {
             stream_failed: false,
             upgrade: None,
             upload: None,
+            #[cfg(feature = "client")]
+            forward: None,
             batch: None,
             reqs: Vec::new(),
         }
@@ -296,6 +340,9 @@ pub(crate) enum Completion {
     /// A WebSocket connection's send queue has frames.
     #[cfg(feature = "ws")]
     WsOutput { token: usize, gen_: u32 },
+    /// An upstream exchange's answer is ready to relay.
+    #[cfg(feature = "client")]
+    Forwarded(Forwarded),
 }
 
 /// A WebSocket session and what to tell it, on its way to a worker.
@@ -447,6 +494,12 @@ pub(crate) fn run(
                 session,
             }));
         }
+        #[cfg(feature = "client")]
+        Job::Forward(j) => {
+            let d = *date.get(unix_secs());
+            let notifier = &shared.notifiers[j.loop_id];
+            notifier.send(Completion::Forwarded(answer_forward(j, &d)));
+        }
         Job::Drop(value) => {
             if catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
                 error!("dropping an application value panicked");
@@ -595,6 +648,8 @@ fn run_job(
     let mut stream: Option<(StreamSrc, StreamFraming)> = None;
     let mut upgrade = None;
     let mut upload = None;
+    #[cfg(feature = "client")]
+    let mut forward: Option<ForwardStart> = None;
     let mut close = false;
     let mut next = 0;
     trace!(
@@ -687,6 +742,18 @@ fn run_job(
             (None, true) => c = true,
             (None, false) => {}
         }
+        #[cfg(feature = "client")]
+        if let Some(ex) = resp.forward.take() {
+            // The answer comes from the upstream, relayed by the loop: the requests behind
+            // this one wait for it (handed back, like after a stream).
+            forward = Some(ForwardStart {
+                ex,
+                method,
+                version,
+                close: c,
+            });
+            break;
+        }
         if let Some(f) = resp.upgrade.take() {
             if c {
                 // The connection closes after this answer (the server drains, the client
@@ -732,7 +799,11 @@ fn run_job(
         // connection is answered.
         close = c;
     }
-    let resume_at = (!close && upgrade.is_none() && upload.is_none() && next < n)
+    #[cfg(feature = "client")]
+    let forward_closes = forward.as_ref().is_some_and(|f| f.close);
+    #[cfg(not(feature = "client"))]
+    let forward_closes = false;
+    let resume_at = (!close && upgrade.is_none() && upload.is_none() && !forward_closes && next < n)
         .then(|| job.reqs[next].head.method_span.start);
     if resume_at.is_some() {
         trace!(
@@ -749,6 +820,10 @@ fn run_job(
     done.handed_back = if resume_at.is_some() { n - next } else { 0 };
     done.upgrade = upgrade;
     done.upload = upload;
+    #[cfg(feature = "client")]
+    {
+        done.forward = forward;
+    }
     // Moved, not `mem::take`n: taking would put a fresh `Arc::default()` in the job,
     // an allocation (and a free) per batch.
     done.batch = Some(job.batch);
@@ -779,7 +854,12 @@ fn trace_handler_end(
         t.status
     );
     // An upload's answer comes when its sink is done: it is not counted here.
-    if !(upload && resp.sink.is_some()) {
+    #[cfg(feature = "client")]
+    let forwarded = resp.forward.is_some();
+    #[cfg(not(feature = "client"))]
+    let forwarded = false;
+    // A forwarded answer is counted when the upstream's head is turned into it.
+    if !(upload && resp.sink.is_some()) && !forwarded {
         stats.count_request(meta.head.method, t.status, route);
     }
     stats.observe_handler(&t.tl);
@@ -943,4 +1023,89 @@ fn encode_response(
         StreamFraming::Chunked
     };
     Encoded::Stream(src, framing)
+}
+
+/// Turns an upstream's head (or failure) into the client's answer: its head, and how the
+/// upstream's body follows it (or the whole answer, when it does not).
+#[cfg(feature = "client")]
+fn answer_forward(j: ForwardJob, date: &[u8; 29]) -> Forwarded {
+    use crate::client::BodyLength;
+    use crate::forward::Relay;
+    let ForwardJob {
+        token,
+        gen_,
+        respond,
+        what,
+        method,
+        version,
+        mut close,
+        ..
+    } = j;
+    let mut out = Vec::new();
+    let decided = catch_unwind(AssertUnwindSafe(move || match what {
+        Ok(head) => respond.head(&head).map(|r| (r, head.body)),
+        Err(e) => Err(respond.error(e)),
+    }));
+    let decided = decided.unwrap_or_else(|_| {
+        error!("a reverse proxy hook panicked; answering 500");
+        Err(Response::error(500, ""))
+    });
+    let relay = match decided {
+        Err(resp) => {
+            let connect = if close {
+                Connect::Close
+            } else {
+                Connect::KeepAlive
+            };
+            if let Encoded::Stream(s, _) =
+                encode_response(&mut out, resp, method, version, connect, date)
+            {
+                // A streamed error page is not supported here: end it.
+                if let StreamSrc::Channel(s) = s {
+                    s.close();
+                }
+                close = true;
+            }
+            None
+        }
+        Ok((resp, length)) => {
+            let status = resp.status();
+            let has_body = encode::status_has_body(status) && method != Method::Head;
+            let (framing, relay) = match length {
+                _ if !has_body => (
+                    match length {
+                        BodyLength::Length(n) if method == Method::Head => BodyFraming::Length(n),
+                        _ => BodyFraming::None,
+                    },
+                    Relay::None,
+                ),
+                BodyLength::None => (BodyFraming::Length(0), Relay::None),
+                BodyLength::Length(n) => (BodyFraming::Length(n), Relay::Raw),
+                BodyLength::Chunked | BodyLength::CloseDelimited => match version {
+                    Version::Http11 => (BodyFraming::Chunked, Relay::Chunked),
+                    Version::Http10 => {
+                        close = true;
+                        (BodyFraming::None, Relay::Raw)
+                    }
+                },
+            };
+            let connection = if close {
+                ConnectionField::Close
+            } else if version == Version::Http10 {
+                ConnectionField::KeepAlive
+            } else {
+                ConnectionField::Omit
+            };
+            let headers = resp.headers().map(|(n, v)| (n, v.as_bytes()));
+            encode::write_head(&mut out, status, date, headers, framing, connection);
+            Some(relay)
+        }
+    };
+    Forwarded {
+        token,
+        gen_,
+        out,
+        relay,
+        close,
+    }
 }

@@ -1,0 +1,542 @@
+//! A connection whose answer comes from an upstream (`crate::forward`): the loop connects
+//! (or takes a pooled connection), writes the request, reads the answer's head with the
+//! client's sans-I/O core, has a worker turn it into the client's head (a short job), and
+//! relays the body — reading the upstream only while the client keeps up. No worker waits
+//! on the upstream at any point.
+//!
+//! The upstream socket is registered under `FORWARD_BASE + slot`, so its events reach this
+//! connection; it is deregistered when the exchange ends (pooled for the next one when the
+//! answer allows it) or the connection closes.
+
+use std::io;
+use std::time::Instant;
+
+use log::{debug, trace};
+use mio::{Interest, Token};
+
+use super::{After, Close, Conn, Deadline, Phase, Step, Transport};
+use crate::client::{ClientConn, Event};
+use crate::event_loop::Ctx;
+use crate::forward::{Exchange, ExchangeError, Relay, Respond};
+use crate::http::encode;
+use crate::pool::{ForwardJob, ForwardStart, Forwarded, Job};
+
+/// Upstream sockets' tokens: `FORWARD_BASE + slot` (connection tokens are slot indices;
+/// the loop's own tokens sit at the top of the range).
+pub(crate) const FORWARD_BASE: usize = usize::MAX / 2;
+
+/// One read from the upstream.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Where an exchange is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// A new connection is being made.
+    Connecting,
+    /// The request is being written.
+    Sending,
+    /// Waiting for the answer's head.
+    Head,
+    /// A worker turns the head (or the failure) into the client's answer.
+    AtWorker,
+    /// The body is relayed.
+    Relay(Relay),
+}
+
+/// An exchange in progress.
+pub(crate) struct Fwd {
+    ex: Box<Exchange>,
+    /// `None` while a worker has it (and after).
+    respond: Option<Box<dyn Respond>>,
+    up: Option<mio::net::TcpStream>,
+    /// The connection came from the pool (a failure before any answer byte may be its
+    /// staleness: retried once on a fresh one, for an idempotent request).
+    reused: bool,
+    retried: bool,
+    stage: Stage,
+    sent: usize,
+    cc: ClientConn,
+    /// Upstream bytes read and not yet consumed.
+    input: Vec<u8>,
+    /// Body bytes decoded from `input`, about to be written to the client.
+    body: Vec<u8>,
+    up_eof: bool,
+    /// Some byte of an answer arrived on this connection (a failure is then no stale
+    /// pooled connection's: not retried).
+    answered: bool,
+    /// Reading the upstream waits for the client to take what is buffered.
+    paused: bool,
+    method: crate::http::Method,
+    version: crate::http::Version,
+    /// Close the client connection after the answer.
+    close: bool,
+}
+
+impl<T: Transport> Conn<T> {
+    fn fwd(&mut self) -> &mut Fwd {
+        match &mut self.phase {
+            Phase::Forward(f) => f,
+            _ => unreachable!("an exchange call on a connection in another phase"),
+        }
+    }
+
+    /// The handler asked for an upstream's answer: start the exchange.
+    pub(super) fn start_forward(&mut self, ctx: &mut Ctx, start: ForwardStart) -> Step {
+        let ForwardStart {
+            mut ex,
+            method,
+            version,
+            close,
+        } = start;
+        let respond = std::mem::replace(&mut ex.respond, Box::new(Gone));
+        let limits = ex.limits;
+        self.phase = Phase::Forward(Box::new(Fwd {
+            ex,
+            respond: Some(respond),
+            up: None,
+            reused: false,
+            retried: false,
+            stage: Stage::Connecting,
+            sent: 0,
+            cc: ClientConn::new(limits),
+            input: Vec::new(),
+            body: Vec::new(),
+            up_eof: false,
+            answered: false,
+            paused: false,
+            method,
+            version,
+            close,
+        }));
+        // The answers before this one go out meanwhile.
+        self.flush(ctx)?;
+        self.fwd_connect(ctx)
+    }
+
+    /// Takes a pooled connection to the upstream, or starts a new one.
+    fn fwd_connect(&mut self, ctx: &mut Ctx) -> Step {
+        let token = Token(FORWARD_BASE + self.token);
+        let addr = self.fwd().ex.addr;
+        let (sock, reused) = match ctx.take_upstream(addr) {
+            Some(s) => (s, true),
+            None => match mio::net::TcpStream::connect(addr) {
+                Ok(s) => (s, false),
+                Err(e) => return self.fwd_fail(ctx, ExchangeError::Connect(e)),
+            },
+        };
+        let mut sock = sock;
+        if let Err(e) = ctx
+            .registry()
+            .register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)
+        {
+            return self.fwd_fail(ctx, ExchangeError::Io(e));
+        }
+        let f = self.fwd();
+        f.up = Some(sock);
+        f.reused = reused;
+        f.sent = 0;
+        f.stage = if reused {
+            Stage::Sending
+        } else {
+            Stage::Connecting
+        };
+        let timeout = if reused {
+            f.ex.header_timeout
+        } else {
+            f.ex.connect_timeout
+        };
+        trace!(
+            "conn={} upstream {addr}: {}",
+            self.id,
+            if reused { "pooled connection" } else { "connecting" }
+        );
+        self.arm(ctx, Deadline::Upstream, timeout);
+        if reused {
+            return self.fwd_write(ctx);
+        }
+        Ok(())
+    }
+
+    /// An event on the upstream socket.
+    pub fn on_upstream(&mut self, ctx: &mut Ctx, readable: bool, writable: bool) -> Step {
+        if !matches!(self.phase, Phase::Forward(_)) {
+            return Ok(());
+        }
+        let stage = self.fwd().stage;
+        if stage == Stage::Connecting && (writable || readable) {
+            let f = self.fwd();
+            let sock = f.up.as_ref().expect("connecting");
+            match sock.take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => return self.fwd_fail(ctx, ExchangeError::Connect(e)),
+            }
+            match sock.peer_addr() {
+                Ok(_) => {
+                    f.stage = Stage::Sending;
+                    let t = f.ex.header_timeout;
+                    self.arm(ctx, Deadline::Upstream, t);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
+                Err(e) => return self.fwd_fail(ctx, ExchangeError::Connect(e)),
+            }
+        }
+        if self.fwd().stage == Stage::Sending {
+            self.fwd_write(ctx)?;
+        }
+        if readable {
+            self.fwd_read(ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the request.
+    fn fwd_write(&mut self, ctx: &mut Ctx) -> Step {
+        let f = self.fwd();
+        let sock = f.up.as_ref().expect("sending");
+        while f.sent < f.ex.request.len() {
+            match io::Write::write(&mut &*sock, &f.ex.request[f.sent..]) {
+                Ok(0) => return self.fwd_io_error(ctx, io::ErrorKind::WriteZero.into()),
+                Ok(n) => f.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.fwd_io_error(ctx, e),
+            }
+        }
+        let head_request = f.ex.head_request;
+        f.cc = ClientConn::new(f.ex.limits);
+        f.cc.expect_response(head_request);
+        f.stage = Stage::Head;
+        trace!("conn={} upstream request written", self.id);
+        Ok(())
+    }
+
+    /// Reads the upstream and acts on what arrived.
+    fn fwd_read(&mut self, ctx: &mut Ctx) -> Step {
+        let mut buf = [0u8; READ_CHUNK];
+        loop {
+            let f = self.fwd();
+            if f.paused || f.up_eof || !matches!(f.stage, Stage::Head | Stage::Relay(_)) {
+                return Ok(());
+            }
+            let sock = f.up.as_ref().expect("reading");
+            match io::Read::read(&mut &*sock, &mut buf) {
+                Ok(0) => f.up_eof = true,
+                Ok(n) => {
+                    f.answered = true;
+                    f.input.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.fwd_io_error(ctx, e),
+            }
+            self.fwd_process(ctx)?;
+        }
+    }
+
+    /// Decodes what was read: the head goes to a worker, body bytes to the client.
+    fn fwd_process(&mut self, ctx: &mut Ctx) -> Step {
+        loop {
+            let f = self.fwd();
+            if !matches!(f.stage, Stage::Head | Stage::Relay(_)) {
+                return Ok(());
+            }
+            let eof = f.up_eof;
+            let polled = f.cc.poll(&f.input, eof, &mut f.body);
+            let (used, ev) = match polled {
+                Ok(r) => r,
+                Err(e) => {
+                    if f.stage == Stage::Head {
+                        let e = if f.input.is_empty() && eof {
+                            ExchangeError::Io(io::ErrorKind::UnexpectedEof.into())
+                        } else {
+                            ExchangeError::Protocol(e)
+                        };
+                        return self.fwd_fail(ctx, e);
+                    }
+                    debug!("conn={} upstream body failed: {e}", self.id);
+                    return Err(Close::UpstreamFailed);
+                }
+            };
+            f.input.drain(..used);
+            match ev {
+                Event::NeedMore => {
+                    if f.stage != Stage::Head {
+                        let t = f.ex.read_timeout;
+                        self.arm(ctx, Deadline::Upstream, t);
+                    }
+                    return Ok(());
+                }
+                Event::Informational(_) => {}
+                Event::Head(head) => {
+                    let f = self.fwd();
+                    f.stage = Stage::AtWorker;
+                    self.deadlines.read = None;
+                    return self.fwd_job(ctx, Ok(head));
+                }
+                Event::Data(_) => {
+                    self.fwd_relay_body(ctx)?;
+                    let f = self.fwd();
+                    if f.paused {
+                        return Ok(());
+                    }
+                }
+                Event::End { reusable } => return self.fwd_end(ctx, reusable),
+            }
+        }
+    }
+
+    /// Appends the decoded body bytes to the client's buffer in its framing; pauses the
+    /// upstream when the client falls behind.
+    fn fwd_relay_body(&mut self, ctx: &mut Ctx) -> Step {
+        let Phase::Forward(f) = &mut self.phase else {
+            unreachable!("relaying")
+        };
+        let Stage::Relay(relay) = f.stage else {
+            f.body.clear();
+            return Ok(());
+        };
+        match relay {
+            Relay::Chunked if !f.body.is_empty() => encode::write_chunk(&mut self.wbuf, &f.body),
+            Relay::Raw => self.wbuf.extend_from_slice(&f.body),
+            _ => {}
+        }
+        f.body.clear();
+        self.flush(ctx)?;
+        if self.wbuf.len() - self.wpos >= ctx.cfg.stream_buffer_bytes {
+            self.fwd().paused = true;
+        }
+        Ok(())
+    }
+
+    /// The answer's body ended: the upstream connection goes back to the pool (when it
+    /// may carry another request) and the client's connection goes on.
+    fn fwd_end(&mut self, ctx: &mut Ctx, reusable: bool) -> Step {
+        let Phase::Forward(mut f) = std::mem::replace(&mut self.phase, Phase::Write(After::Close))
+        else {
+            unreachable!("ending an exchange")
+        };
+        if f.stage == Stage::Relay(Relay::Chunked) {
+            encode::write_last_chunk(&mut self.wbuf);
+        }
+        if let Some(mut up) = f.up.take() {
+            let _ = ctx.registry().deregister(&mut up);
+            if reusable && f.input.is_empty() && !f.up_eof {
+                ctx.put_upstream(f.ex.addr, up, f.ex.max_idle);
+            }
+        }
+        self.deadlines.read = None;
+        trace!("conn={} upstream answer relayed", self.id);
+        self.phase = Phase::Write(if f.close {
+            After::Close
+        } else {
+            After::KeepAlive
+        });
+        self.write_and_continue(ctx)
+    }
+
+    /// The exchange failed before the head: a pooled connection that was stale is
+    /// replaced once (idempotent requests); otherwise a worker writes the error answer.
+    fn fwd_io_error(&mut self, ctx: &mut Ctx, e: io::Error) -> Step {
+        let f = self.fwd();
+        match f.stage {
+            Stage::Relay(_) => {
+                debug!("conn={} upstream failed mid-body: {e}", self.id);
+                Err(Close::UpstreamFailed)
+            }
+            _ => self.fwd_fail(ctx, ExchangeError::Io(e)),
+        }
+    }
+
+    fn fwd_fail(&mut self, ctx: &mut Ctx, e: ExchangeError) -> Step {
+        let id = self.id;
+        let f = self.fwd();
+        if let Some(mut up) = f.up.take() {
+            let _ = ctx.registry().deregister(&mut up);
+        }
+        if f.reused && !f.retried && f.ex.idempotent && !f.answered && !e.is_timeout() {
+            debug!(
+                "conn={id} pooled upstream connection failed ({e}): retrying on a new one"
+            );
+            f.retried = true;
+            f.input.clear();
+            f.up_eof = false;
+            return self.fwd_connect_fresh(ctx);
+        }
+        debug!("conn={id} upstream {}: {e}", f.ex.addr);
+        f.stage = Stage::AtWorker;
+        self.deadlines.read = None;
+        self.fwd_job(ctx, Err(e))
+    }
+
+    fn fwd_connect_fresh(&mut self, ctx: &mut Ctx) -> Step {
+        let addr = self.fwd().ex.addr;
+        ctx.forget_upstreams(addr);
+        self.fwd_connect(ctx)
+    }
+
+    /// Hands the head (or the failure) to a worker.
+    fn fwd_job(
+        &mut self,
+        ctx: &mut Ctx,
+        what: Result<crate::client::ResponseHead, ExchangeError>,
+    ) -> Step {
+        let (token, gen_) = (self.token, self.gen_);
+        let f = self.fwd();
+        let job = ForwardJob {
+            loop_id: ctx.loop_id,
+            token,
+            gen_,
+            respond: f.respond.take().expect("the exchange's answer is decided once"),
+            what,
+            method: f.method,
+            version: f.version,
+            close: f.close,
+        };
+        // Not refused for a full queue: the request was accepted, and its answer must
+        // come (one such job per exchange).
+        if let Err(e) = ctx.jobs.send_always(Job::Forward(job)) {
+            drop(e.into_inner());
+            return Err(Close::UpstreamFailed);
+        }
+        Ok(())
+    }
+
+    /// The worker decided the client's answer.
+    pub fn on_forwarded(&mut self, ctx: &mut Ctx, a: Forwarded) -> Step {
+        if !matches!(self.phase, Phase::Forward(_)) {
+            return Ok(());
+        }
+        self.wbuf.extend_from_slice(&a.out);
+        let f = self.fwd();
+        f.close = a.close;
+        match a.relay {
+            Some(Relay::None) => self.fwd_end(ctx, true),
+            Some(relay) if f.up.is_some() => {
+                f.stage = Stage::Relay(relay);
+                let t = f.ex.read_timeout;
+                self.arm(ctx, Deadline::Upstream, t);
+                self.flush(ctx)?;
+                // Body bytes may have come with the head.
+                self.fwd_process(ctx)?;
+                self.fwd_read(ctx)
+            }
+            _ => {
+                // A complete answer (an error page, or a hook's refusal): the upstream's
+                // body is not read; its connection cannot be reused.
+                let f = self.fwd();
+                if let Some(mut up) = f.up.take() {
+                    let _ = ctx.registry().deregister(&mut up);
+                }
+                let close = f.close;
+                self.deadlines.read = None;
+                self.phase = Phase::Write(if close {
+                    After::Close
+                } else {
+                    After::KeepAlive
+                });
+                self.write_and_continue(ctx)
+            }
+        }
+    }
+
+    /// The client's socket took bytes: relay on if the upstream was paused for it.
+    pub(super) fn fwd_writable(&mut self, ctx: &mut Ctx) -> Step {
+        self.flush(ctx)?;
+        let pending = self.wbuf.len() - self.wpos;
+        let f = self.fwd();
+        if f.paused && pending < ctx.cfg.stream_buffer_bytes / 2 {
+            f.paused = false;
+            self.fwd_process(ctx)?;
+            return self.fwd_read(ctx);
+        }
+        Ok(())
+    }
+
+    /// The upstream deadline: no connection, no head, or no body progress in time.
+    pub(super) fn fwd_deadline(&mut self, ctx: &mut Ctx) -> Step {
+        let f = self.fwd();
+        match f.stage {
+            Stage::Connecting => self.fwd_fail(ctx, ExchangeError::ConnectTimeout),
+            Stage::Sending | Stage::Head => self.fwd_fail(ctx, ExchangeError::HeaderTimeout),
+            Stage::Relay(_) if f.paused => {
+                // The client is the slow one: its write deadline governs.
+                let t = f.ex.read_timeout;
+                self.arm(ctx, Deadline::Upstream, t);
+                Ok(())
+            }
+            Stage::Relay(_) => {
+                debug!("conn={} upstream body stalled: closing", self.id);
+                Err(Close::UpstreamFailed)
+            }
+            Stage::AtWorker => Ok(()),
+        }
+    }
+
+    /// The connection is torn down mid-exchange: the upstream socket goes (never back to
+    /// the pool: its answer is unfinished), and the answer's decider is dropped on a
+    /// worker.
+    pub(super) fn release_forward(&mut self, ctx: &mut Ctx, mut f: Box<Fwd>) {
+        if let Some(mut up) = f.up.take() {
+            let _ = ctx.registry().deregister(&mut up);
+        }
+        if let Some(r) = f.respond.take() {
+            crate::pool::drop_off_loop(&ctx.jobs, Box::new(r));
+        }
+        let ex = std::mem::replace(&mut f.ex.respond, Box::new(Gone));
+        crate::pool::drop_off_loop(&ctx.jobs, Box::new(ex));
+    }
+}
+
+/// Stands in for a decider already taken.
+struct Gone;
+
+impl Respond for Gone {
+    fn head(
+        self: Box<Self>,
+        _head: &crate::client::ResponseHead,
+    ) -> Result<crate::Response, crate::Response> {
+        Err(crate::Response::error(502, ""))
+    }
+    fn error(self: Box<Self>, _err: ExchangeError) -> crate::Response {
+        crate::Response::error(502, "")
+    }
+}
+
+/// Idle upstream connections, per address, for one loop.
+#[derive(Default)]
+pub(crate) struct UpstreamPool {
+    idle: std::collections::HashMap<std::net::SocketAddr, Vec<(mio::net::TcpStream, Instant)>>,
+}
+
+/// How long a pooled upstream connection is kept unused.
+const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl UpstreamPool {
+    /// A pooled connection that still looks open (a probe read finds nothing: an upstream
+    /// that closed it shows EOF).
+    pub fn take(&mut self, addr: std::net::SocketAddr, now: Instant) -> Option<mio::net::TcpStream> {
+        let list = self.idle.get_mut(&addr)?;
+        while let Some((s, since)) = list.pop() {
+            if now.saturating_duration_since(since) > IDLE_FOR {
+                continue;
+            }
+            let mut probe = [0u8; 1];
+            match io::Read::read(&mut &s, &mut probe) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(s),
+                _ => continue, // closed, reset, or unasked bytes: not reusable
+            }
+        }
+        None
+    }
+
+    pub fn put(&mut self, addr: std::net::SocketAddr, s: mio::net::TcpStream, max: usize, now: Instant) {
+        let list = self.idle.entry(addr).or_default();
+        if list.len() < max {
+            list.push((s, now));
+        }
+    }
+
+    pub fn forget(&mut self, addr: std::net::SocketAddr) {
+        self.idle.remove(&addr);
+    }
+}

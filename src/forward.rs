@@ -1,0 +1,118 @@
+//! Upstream exchanges the event loop performs for a handler: the handler (on a worker)
+//! decides where a request goes and encodes it; the loop connects (or takes a pooled
+//! connection), writes the request, reads the answer's head with the client's sans-I/O
+//! core, and relays the body to the client — so a request waiting for a slow upstream
+//! holds no worker, only its connection's state on the loop. What the answer's head
+//! becomes (header policy, user hooks, error pages) is decided on a worker, in short jobs
+//! ([`Respond`]).
+//!
+//! The reverse proxy (`crate::proxy`) is the user of this. Nothing here touches a socket:
+//! `conn/forward.rs` is the loop's side.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::client::{ClientError, Limits, ResponseHead};
+use crate::response::Response;
+
+/// One upstream exchange, as a handler asks for it ([`Response::forward`]).
+pub(crate) struct Exchange {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// The request as it goes on the wire: head and whole body.
+    pub request: Vec<u8>,
+    /// The request was HEAD (its answer has no body whatever its head says).
+    pub head_request: bool,
+    /// Safe to send again on a fresh connection when a pooled one turns out closed.
+    pub idempotent: bool,
+    pub connect_timeout: Duration,
+    /// From the request written to the answer's head.
+    pub header_timeout: Duration,
+    /// Between two reads of the answer's body.
+    pub read_timeout: Duration,
+    /// Idle connections to keep for this address (on this loop).
+    pub max_idle: usize,
+    pub limits: Limits,
+    /// Turns the upstream's head (or failure) into the client's answer, on a worker.
+    pub respond: Box<dyn Respond>,
+}
+
+impl fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exchange")
+            .field("addr", &self.addr)
+            .field("request", &self.request.len())
+            .finish()
+    }
+}
+
+/// What the client is answered, decided on a worker once the upstream answered or failed.
+pub(crate) trait Respond: Send + 'static {
+    /// The upstream's final head. `Ok(response)`: its status and headers are the client's
+    /// answer and the upstream's body is relayed after them (the response's own body is
+    /// ignored; framing is the engine's). `Err(response)`: that complete answer instead,
+    /// and the upstream's body is not read.
+    fn head(self: Box<Self>, head: &ResponseHead) -> Result<Response, Response>;
+    /// The exchange failed before a head arrived: the answer (502, 504, ...).
+    fn error(self: Box<Self>, err: ExchangeError) -> Response;
+}
+
+/// Why an exchange failed before the upstream's head.
+#[derive(Debug)]
+pub(crate) enum ExchangeError {
+    /// The connection could not be made (refused, unreachable).
+    Connect(io::Error),
+    /// No connection within the connect timeout.
+    ConnectTimeout,
+    /// No head within the header timeout after the request was written.
+    HeaderTimeout,
+    /// Reading or writing failed (reset, closed before the head).
+    Io(io::Error),
+    /// The upstream's answer was not valid HTTP/1.1.
+    Protocol(ClientError),
+}
+
+impl fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExchangeError::Connect(e) => write!(f, "connect: {e}"),
+            ExchangeError::ConnectTimeout => f.write_str("connect timed out"),
+            ExchangeError::HeaderTimeout => f.write_str("no response head in time"),
+            ExchangeError::Io(e) => write!(f, "{e}"),
+            ExchangeError::Protocol(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl ExchangeError {
+    /// True for the timeouts (answered 504; the rest 502).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            ExchangeError::ConnectTimeout | ExchangeError::HeaderTimeout
+        )
+    }
+
+    /// True when the upstream refused or could not be reached (passive health).
+    pub fn is_connect(&self) -> bool {
+        matches!(
+            self,
+            ExchangeError::Connect(_) | ExchangeError::ConnectTimeout
+        )
+    }
+}
+
+/// How the upstream's body goes to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Relay {
+    /// Byte for byte (a `Content-Length` body, or an HTTP/1.0 client's close-delimited
+    /// one).
+    Raw,
+    /// Re-chunked (the upstream's body is chunked or close-delimited; the client speaks
+    /// HTTP/1.1).
+    Chunked,
+    /// No body (HEAD, 1xx/204/304).
+    None,
+}
