@@ -48,6 +48,7 @@ mod pool;
 mod request;
 mod response;
 mod retry;
+mod streamed;
 mod url;
 
 use std::collections::HashMap;
@@ -61,6 +62,7 @@ pub use self::fan_out::fan_out;
 pub use self::request::RequestBuilder;
 pub use self::response::{BodyReader, ClientResponse};
 pub use self::retry::RetryPolicy;
+pub use self::streamed::{Continue, StreamedRequest};
 pub use self::url::Url;
 
 use self::pool::Pool;
