@@ -112,7 +112,8 @@ fn demo(dir: &Path) -> (Terminated, SocketAddr) {
     (guard, addr)
 }
 
-/// nginx serving `dir/www` (a 200 000-byte `big.txt`, a 256 MiB sparse `huge.bin`, an
+/// nginx serving `dir/www` (a 200 000-byte `big.txt`, a sparse `huge.bin` of
+/// [`big_bytes`], an
 /// SSI page chunked and one close-delimited), logging each request's connection, the
 /// fields a proxy must strip or set, and the status to `dir/access.log`.
 fn nginx(dir: &Path) -> (Terminated, SocketAddr) {
@@ -128,10 +129,10 @@ fn nginx(dir: &Path) -> (Terminated, SocketAddr) {
         std::fs::create_dir_all(www.join(sub)).unwrap();
     }
     std::fs::write(www.join("big.txt"), "n".repeat(200_000)).unwrap();
-    // Sparse: 256 MiB of zeros that take no disk.
+    // Sparse: zeros that take no disk.
     std::fs::File::create(www.join("huge.bin"))
         .unwrap()
-        .set_len(HUGE)
+        .set_len(big_bytes())
         .unwrap();
     let page = "<p>one</p><p><!--# echo var=\"h1_word\" --></p><p>three</p>";
     for sub in ["ssi", "ssi-close"] {
@@ -577,7 +578,7 @@ fn a_large_upload_and_download_stream_through_in_flat_memory() {
     let down = t0.elapsed();
     let peak_down = watch.peak_kb();
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{HUGE} 200"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{big} 200"));
 
     // Upload to Python through the gateway (streamed: above max_body_bytes).
     let watch = RssWatch::start(pid);
@@ -597,7 +598,7 @@ fn a_large_upload_and_download_stream_through_in_flat_memory() {
     );
     assert!(
         peak_down <= base + MAX_GROWTH_KB,
-        "VmRSS grew from {base} to {peak_down} kB during a {HUGE}-byte download"
+        "VmRSS grew from {base} to {peak_down} kB during a {big}-byte download"
     );
     assert!(
         peak_up <= base + MAX_GROWTH_KB,

@@ -58,15 +58,13 @@ pub(super) fn serve(inner: &Arc<Inner>, req: &mut Request) -> Response {
             Ok(sent) => {
                 upstream.mark_ok();
                 let method = req.method();
-                let version = req.version();
                 return match sent {
-                    Sent::Answer(resp) => respond(inner, &upstream, resp, method, version),
+                    Sent::Answer(resp) => respond(inner, &upstream, resp, method),
                     Sent::Upload(body) => Response::read_body(Upload {
                         inner: Arc::clone(inner),
                         upstream,
                         body: Some(body),
                         method,
-                        version,
                     }),
                 };
             }
@@ -194,14 +192,7 @@ fn send_streamed(
 
 /// The client's answer from the upstream's response: head rewritten, the hook run, the
 /// body read whole when short and known, streamed otherwise.
-fn respond(
-    inner: &Inner,
-    upstream: &Upstream,
-    resp: ClientResponse,
-    method: Method,
-    version: Version,
-) -> Response {
-    let _ = version;
+fn respond(inner: &Inner, upstream: &Upstream, resp: ClientResponse, method: Method) -> Response {
     let head = resp.head();
     let fields: Vec<(&str, &[u8])> = resp.headers().collect();
     let mut up = UpstreamResponse {
@@ -222,11 +213,11 @@ fn respond(
         }
         r
     };
-    let no_body = method == Method::Head || matches!(status, 100..=199 | 204 | 304);
     match resp.head().body {
-        _ if no_body && method == Method::Head => {
-            // The engine frames a HEAD answer as its (absent) body; an empty stream keeps
-            // it from claiming `Content-Length: 0` for what GET would send.
+        _ if method == Method::Head && !matches!(status, 204 | 304) => {
+            // The engine frames a HEAD answer from its (absent) body; an empty stream
+            // keeps it from claiming `Content-Length: 0` for what GET would send (it
+            // says `Transfer-Encoding: chunked` instead; the upstream's length is lost).
             drop(resp);
             with_head(Response::stream(std::iter::empty::<Vec<u8>>()))
         }
@@ -261,7 +252,6 @@ struct Upload {
     /// The upstream request, until `finish` or `abort` takes it.
     body: Option<StreamedRequest>,
     method: Method,
-    version: Version,
 }
 
 impl Upload {
@@ -289,7 +279,7 @@ impl BodySink for Upload {
             return self.fail(ClientError::Protocol("the upload already failed"));
         };
         match body.finish() {
-            Ok(resp) => respond(&self.inner, &self.upstream, resp, self.method, self.version),
+            Ok(resp) => respond(&self.inner, &self.upstream, resp, self.method),
             Err(e) => self.fail(e),
         }
     }
