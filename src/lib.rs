@@ -36,7 +36,7 @@
 //!
 //! ## Cargo features
 //!
-//! All but `ws` are on by default. `default-features = false` builds the engine alone: [`Server`],
+//! All but `ws` and `proxy` are on by default. `default-features = false` builds the engine alone: [`Server`],
 //! [`Request`], [`Response`], [`Handler`], [`status`], [`testing`], the [`Router`] and
 //! [`Middleware`] / [`Stack`] (the router's groups compose with them), on mio, httparse,
 //! log and signal-hook.
@@ -50,6 +50,7 @@
 //! | `inspect` | `inspect::Inspector`: a live waterfall page of each request's stages (needs `json`) |
 //! | `multipart` | `multipart`: `multipart/form-data` forms parsed incrementally, files streamed to disk or any writer |
 //! | `client` | `client`: the project's own blocking HTTP/1.1 client on the server's protocol core — keep-alive pool, timeouts under a total deadline, opt-in retries, a circuit breaker per upstream, request-id propagation, `fan_out`; its sans-I/O `ClientConn` for event loops (turns on `middleware`; no dependency) |
+//! | `proxy` | off by default: `proxy::ReverseProxy`, a reverse proxy handler — upstreams by path prefix, round robin with passive health, director / response hooks, hop-by-hop and `X-Forwarded-*` / `Via` rules, 502/504, bodies streamed both ways (turns on `client`; no dependency) |
 //! | `cli` | the demo binary `h1server` (env_logger, toml; turns on the features above, and `sqlite` for its storage) |
 //! | `ws` | off by default: `ws`, a sans-I/O WebSocket codec (RFC 6455) — handshake checks and the `101` answer, frame encoding, an incremental message decoder (sha1_smol) |
 #![deny(missing_docs, unsafe_code)]
@@ -112,6 +113,8 @@ pub mod middleware;
 #[cfg(feature = "multipart")]
 pub mod multipart;
 mod pool;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 mod request;
 mod response;
 pub mod router;

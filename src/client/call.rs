@@ -30,6 +30,9 @@ pub(crate) struct Prepared {
     /// The caller's headers (Host excluded), in order.
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Option<Vec<u8>>,
+    /// The length of a body the caller streams after the head (`send_streamed`); `body`
+    /// is then None.
+    pub(crate) streamed_len: Option<u64>,
     /// The call's total deadline.
     pub(crate) total: Option<Instant>,
     pub(crate) retry: RetryPolicy,
@@ -39,7 +42,10 @@ impl Prepared {
     /// How the body is framed: its length; 0 for POST, PUT and PATCH without one (RFC
     /// 9110 §8.6: a user agent "SHOULD send Content-Length in a request when the method
     /// defines a meaning for enclosed content"); nothing otherwise.
-    fn framing(&self) -> BodyFraming {
+    pub(crate) fn framing(&self) -> BodyFraming {
+        if let Some(n) = self.streamed_len {
+            return BodyFraming::Length(n);
+        }
         match &self.body {
             Some(b) => BodyFraming::Length(b.len() as u64),
             None if matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") => {
@@ -49,7 +55,7 @@ impl Prepared {
         }
     }
 
-    fn header_pairs(&self) -> Vec<(&str, &[u8])> {
+    pub(crate) fn header_pairs(&self) -> Vec<(&str, &[u8])> {
         self.headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_bytes()))

@@ -199,6 +199,13 @@ impl ClientConn {
         matches!(self.phase, Phase::Idle)
     }
 
+    /// Marks the request in flight as ending the connection, as if it had said
+    /// `Connection: close`: its response, however it ends, leaves the connection unusable
+    /// (e.g. a final answer to `Expect: 100-continue` that came before the body was sent).
+    pub(crate) fn forbid_reuse(&mut self) {
+        self.sent.close = true;
+    }
+
     /// True after a 101 (or a 2xx to CONNECT): the connection now speaks another protocol.
     pub fn is_upgraded(&self) -> bool {
         matches!(self.phase, Phase::Upgraded)

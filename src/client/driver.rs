@@ -193,6 +193,15 @@ impl Connection {
     pub(crate) fn send(&mut self, bytes: &[u8], deadline: Deadline) -> Result<(), ClientError> {
         self.requests += 1;
         self.received = 0;
+        self.send_more(bytes, deadline)
+    }
+
+    /// Writes more bytes of the request in flight (a streamed body's next piece).
+    pub(crate) fn send_more(
+        &mut self,
+        bytes: &[u8],
+        deadline: Deadline,
+    ) -> Result<(), ClientError> {
         let mut rest = bytes;
         while !rest.is_empty() {
             let left = deadline.left()?;
@@ -228,6 +237,28 @@ impl Connection {
                     debug!("client conn={} interim response {}", self.id, h.status);
                 }
                 Event::Head(h) => return Ok(h),
+                Event::Data(_) | Event::End { .. } => {
+                    return Err(ClientError::Protocol("body before the response head"));
+                }
+            }
+        }
+    }
+
+    /// Reads until `100 Continue` or the final head, whichever comes first (for a request
+    /// sent with `Expect: 100-continue`); other interim responses are skipped.
+    pub(crate) fn read_continue_or_head(
+        &mut self,
+        deadline: Deadline,
+    ) -> Result<Option<ResponseHead>, ClientError> {
+        let mut sink = Vec::new();
+        loop {
+            match self.poll(&mut sink)? {
+                Event::NeedMore => self.fill(deadline)?,
+                Event::Informational(h) if h.status == 100 => return Ok(None),
+                Event::Informational(h) => {
+                    debug!("client conn={} interim response {}", self.id, h.status);
+                }
+                Event::Head(h) => return Ok(Some(h)),
                 Event::Data(_) | Event::End { .. } => {
                     return Err(ClientError::Protocol("body before the response head"));
                 }

@@ -36,7 +36,8 @@
 //! (breaker, attempts, retries; `retry.rs`, `breaker.rs`) → `pool.rs` / `driver.rs` (a
 //! connection, its socket and deadlines) → `conn.rs` (the protocol, sans-I/O) →
 //! `response.rs` (the head and the body, back to the pool). `url.rs` parses URLs;
-//! `fan_out.rs` runs several calls at once.
+//! `fan_out.rs` runs several calls at once; `streamed.rs` sends a body piece by piece
+//! ([`RequestBuilder::send_streamed`], for the reverse proxy's uploads).
 
 mod breaker;
 mod call;
@@ -48,6 +49,7 @@ mod pool;
 mod request;
 mod response;
 mod retry;
+mod streamed;
 mod url;
 
 use std::collections::HashMap;
@@ -61,6 +63,7 @@ pub use self::fan_out::fan_out;
 pub use self::request::RequestBuilder;
 pub use self::response::{BodyReader, ClientResponse};
 pub use self::retry::RetryPolicy;
+pub use self::streamed::{Continue, StreamedRequest};
 pub use self::url::Url;
 
 use self::pool::Pool;

@@ -12,6 +12,7 @@ use super::call::Prepared;
 use super::error::ClientError;
 use super::response::ClientResponse;
 use super::retry::RetryPolicy;
+use super::streamed::StreamedRequest;
 use super::url::Url;
 use crate::middleware::RequestMeta;
 use crate::request::Request;
@@ -159,6 +160,28 @@ impl RequestBuilder {
     /// Every status is a response, not an error (`404` and `503` included): check
     /// [`ClientResponse::status`]. Errors are the failures [`ClientError`] lists.
     pub fn send(self) -> Result<ClientResponse, ClientError> {
+        let client = self.client.clone();
+        let prepared = self.prepare(None)?;
+        client.inner.call(prepared)
+    }
+
+    /// Sends the head now, announcing a body of `content_length` bytes that the caller
+    /// then writes piece by piece ([`StreamedRequest::write`]) before reading the answer
+    /// ([`StreamedRequest::finish`]): an upload of any size in constant memory. A body
+    /// set with [`body`](Self::body) is ignored.
+    ///
+    /// Always on a fresh connection (a pooled one may have been closed by the server,
+    /// and a streamed body cannot be sent twice); never retried, and the breaker is not
+    /// consulted. With `Expect: 100-continue` among the headers,
+    /// [`StreamedRequest::await_continue`] waits for the server's go-ahead first.
+    pub fn send_streamed(self, content_length: u64) -> Result<StreamedRequest, ClientError> {
+        let client = self.client.clone();
+        let prepared = self.prepare(Some(content_length))?;
+        client.inner.start_streamed(prepared)
+    }
+
+    /// The request as `call.rs` takes it: validated URL, final headers, the deadline.
+    fn prepare(self, streamed_len: Option<u64>) -> Result<Prepared, ClientError> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -185,10 +208,15 @@ impl RequestBuilder {
             host: self.host.unwrap_or_else(|| url.authority().to_string()),
             url,
             headers,
-            body: self.body,
+            body: if streamed_len.is_some() {
+                None
+            } else {
+                self.body
+            },
+            streamed_len,
             total,
             retry: self.retry.unwrap_or(settings.retry),
         };
-        self.client.inner.call(prepared)
+        Ok(prepared)
     }
 }

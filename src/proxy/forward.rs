@@ -1,0 +1,293 @@
+//! The proxy's I/O, for now on a worker: this stage owns one forwarded exchange — pick an
+//! upstream (`upstreams.rs`), send the rewritten head (`headers.rs`) and the body with the
+//! project's blocking [`client`](crate::client), and hand the response back as a
+//! [`Response`] whose body is pulled from the upstream piece by piece.
+//! It never buffers a body it does not have to: a request body over `max_body_bytes` is
+//! streamed through a [`BodySink`], a long response body through a pulled stream. It is
+//! the thin layer issue #7 point 6 replaces with upstream connections driven by the event
+//! loop; everything it decides comes from the pure modules.
+//!
+//! # Warning
+//!
+//! While it connects, writes and waits for the response head, a proxied request holds
+//! its worker (bounded by the client's timeouts), and each piece of a streamed body holds
+//! one for one upstream read or write (`docs/PROXY.md`, "Limits").
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::debug;
+
+use super::headers::{self, Forwarding};
+use super::upstreams::Upstream;
+use super::{Inner, OutgoingRequest, ProxyError, UpstreamResponse};
+use crate::client::{BodyLength, ClientError, ClientResponse, Continue, StreamedRequest};
+use crate::http::{Method, Version};
+use crate::request::Request;
+use crate::response::Response;
+use crate::upload::BodySink;
+
+/// How much one pull of a streamed response asks the upstream for.
+const PIECE: usize = 64 * 1024;
+
+/// Forwards one request and returns the answer.
+pub(super) fn serve(inner: &Arc<Inner>, req: &mut Request) -> Response {
+    let Some(route) = inner.table.route(req.path()) else {
+        return (inner.error_handler)(&ProxyError::NoRoute {
+            path: req.path().to_string(),
+        });
+    };
+    let candidates = route.candidates(Instant::now());
+    let streamed = req.streamed_body_len();
+    let expects_continue = streamed.is_some()
+        && req.version() == Version::Http11
+        && req
+            .header_values("expect")
+            .any(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    let mut last: Option<ProxyError> = None;
+    for upstream in candidates {
+        upstream.count_attempt();
+        let out = outgoing(inner, req, &upstream);
+        let attempt = match streamed {
+            None => send_buffered(inner, req, &upstream, out).map(Sent::Answer),
+            Some(len) => send_streamed(inner, &upstream, out, len, expects_continue),
+        };
+        match attempt {
+            Ok(sent) => {
+                upstream.mark_ok();
+                let method = req.method();
+                return match sent {
+                    Sent::Answer(resp) => respond(inner, &upstream, resp, method),
+                    Sent::Upload(body) => Response::read_body(Upload {
+                        inner: Arc::clone(inner),
+                        upstream,
+                        body: Some(body),
+                        method,
+                    }),
+                };
+            }
+            Err(e) if e.is_connect() => {
+                debug!(
+                    "proxy: {} refused ({e}); passed over for {} ms",
+                    upstream.name(),
+                    inner.cooldown.as_millis()
+                );
+                upstream.mark_refused(Instant::now(), inner.cooldown);
+                last = Some(ProxyError::from_client(&upstream.name(), e));
+            }
+            Err(e) => return (inner.error_handler)(&ProxyError::from_client(&upstream.name(), e)),
+        }
+    }
+    let e = last.unwrap_or(ProxyError::NoRoute {
+        path: req.path().to_string(),
+    });
+    (inner.error_handler)(&e)
+}
+
+/// What a successful send gave.
+enum Sent {
+    /// The upstream's response head (its body still to read).
+    Answer(ClientResponse),
+    /// A streamed request whose body the client is still to send.
+    Upload(StreamedRequest),
+}
+
+/// The rewritten request for one upstream, after the director.
+fn outgoing(inner: &Inner, req: &Request, upstream: &Upstream) -> OutgoingRequest {
+    let host = req.header("host");
+    let fwd = Forwarding {
+        client_ip: client_ip(req),
+        host,
+        proto: "http",
+        version: req.version(),
+        via: inner.via.as_deref(),
+    };
+    let incoming: Vec<(&str, &str)> = req.headers().collect();
+    let mut headers = headers::request_headers(&incoming, &fwd);
+    // The ids the RequestId middleware settled on (seed 002), if it runs.
+    crate::middleware::propagate(req, &mut headers);
+    let mut out = OutgoingRequest {
+        method: req.method_str().to_string(),
+        target: upstream.target_for(req.target()),
+        host: headers::outgoing_host(host, upstream.authority(), inner.preserve_host),
+        headers,
+        upstream: upstream.name(),
+    };
+    if let Some(director) = &inner.director {
+        director(&mut out);
+    }
+    out
+}
+
+fn client_ip(req: &Request) -> IpAddr {
+    req.peer_addr().ip()
+}
+
+/// The client's builder for `out`.
+fn builder(
+    inner: &Inner,
+    upstream: &Upstream,
+    out: OutgoingRequest,
+) -> crate::client::RequestBuilder {
+    let url = format!("http://{}{}", upstream.authority(), out.target);
+    let mut b = inner
+        .client
+        .request(&out.method, &url)
+        .header("Host", out.host);
+    for (name, value) in out.headers {
+        b = b.header(name, value);
+    }
+    b
+}
+
+/// A request whose body (if any) the engine read whole: one call.
+fn send_buffered(
+    inner: &Inner,
+    req: &Request,
+    upstream: &Upstream,
+    out: OutgoingRequest,
+) -> Result<ClientResponse, ClientError> {
+    // A body is sent when the client framed one (even empty), never invented for a GET.
+    let framed =
+        req.header("content-length").is_some() || req.header("transfer-encoding").is_some();
+    let mut b = builder(inner, upstream, out);
+    if framed {
+        b = b.body(req.body().to_vec());
+    }
+    b.send()
+}
+
+/// A request whose body is streamed: the head now, then (after the upstream's go-ahead
+/// when the client expects `100 Continue`) the body through the engine's `BodySink`.
+fn send_streamed(
+    inner: &Inner,
+    upstream: &Upstream,
+    mut out: OutgoingRequest,
+    len: u64,
+    expects_continue: bool,
+) -> Result<Sent, ClientError> {
+    if expects_continue {
+        // Forwarded, so the upstream can refuse the body before it is sent (RFC 9110
+        // §10.1.1); the engine says 100 to the client only once `read_body` is answered.
+        out.set_header("Expect", "100-continue");
+    }
+    let started = builder(inner, upstream, out).send_streamed(len)?;
+    if !expects_continue {
+        return Ok(Sent::Upload(started));
+    }
+    match started.await_continue(inner.expect_continue_timeout)? {
+        Continue::SendBody(r) => Ok(Sent::Upload(r)),
+        Continue::Answered(resp) => {
+            debug!(
+                "proxy: {} answered {} before the body; the client's body is not read",
+                upstream.name(),
+                resp.status()
+            );
+            Ok(Sent::Answer(resp))
+        }
+    }
+}
+
+/// The client's answer from the upstream's response: head rewritten, the hook run, the
+/// body read whole when short and known, streamed otherwise.
+fn respond(inner: &Inner, upstream: &Upstream, resp: ClientResponse, method: Method) -> Response {
+    let head = resp.head();
+    let fields: Vec<(&str, &[u8])> = resp.headers().collect();
+    let mut up = UpstreamResponse {
+        status: head.status,
+        headers: headers::response_headers(&fields, head.version, inner.via.as_deref()),
+        upstream: upstream.name(),
+    };
+    if let Some(hook) = &inner.modify_response
+        && let Err(answer) = hook(&mut up)
+    {
+        return answer;
+    }
+    let status = up.status;
+    let with_head = |r: Response| {
+        let mut r = r.with_status(status);
+        for (n, v) in up.headers.iter() {
+            r = r.with_header(n.clone(), v.clone());
+        }
+        r
+    };
+    match resp.head().body {
+        _ if method == Method::Head && !matches!(status, 204 | 304) => {
+            // The engine frames a HEAD answer from its (absent) body; an empty stream
+            // keeps it from claiming `Content-Length: 0` for what GET would send (it
+            // says `Transfer-Encoding: chunked` instead; the upstream's length is lost).
+            drop(resp);
+            with_head(Response::stream(std::iter::empty::<Vec<u8>>()))
+        }
+        BodyLength::None => with_head(Response::new(status)),
+        BodyLength::Length(n) if n <= inner.buffer_response_bytes => match resp.bytes() {
+            Ok(body) => with_head(Response::new(status).with_body(body)),
+            Err(e) => (inner.error_handler)(&ProxyError::from_client(&upstream.name(), e)),
+        },
+        _ => {
+            let name = upstream.name();
+            let mut reader = resp.into_reader();
+            let pieces = std::iter::from_fn(move || {
+                let mut buf = vec![0u8; PIECE];
+                match reader.read(&mut buf) {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some(Ok(buf))
+                    }
+                    Err(e) => Some(Err(format!("proxy: upstream {name} body: {e}"))),
+                }
+            });
+            with_head(Response::try_stream(pieces))
+        }
+    }
+}
+
+/// The body of a streamed request, on its way upstream piece by piece.
+struct Upload {
+    inner: Arc<Inner>,
+    upstream: Arc<Upstream>,
+    /// The upstream request, until `finish` or `abort` takes it.
+    body: Option<StreamedRequest>,
+    method: Method,
+}
+
+impl Upload {
+    fn fail(&self, e: ClientError) -> Response {
+        (self.inner.error_handler)(&ProxyError::from_client(&self.upstream.name(), e))
+    }
+}
+
+impl BodySink for Upload {
+    fn data(&mut self, piece: &[u8]) -> Result<(), Response> {
+        let Some(body) = self.body.as_mut() else {
+            return Err(self.fail(ClientError::Protocol("the upload already failed")));
+        };
+        match body.write(piece) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.body = None;
+                Err(self.fail(e))
+            }
+        }
+    }
+
+    fn finish(mut self: Box<Self>) -> Response {
+        let Some(body) = self.body.take() else {
+            return self.fail(ClientError::Protocol("the upload already failed"));
+        };
+        match body.finish() {
+            Ok(resp) => respond(&self.inner, &self.upstream, resp, self.method),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn abort(self: Box<Self>) {
+        debug!(
+            "proxy: the client's upload to {} ended early; upstream connection closed",
+            self.upstream.name()
+        );
+    }
+}

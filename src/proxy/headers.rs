@@ -1,0 +1,203 @@
+//! Header policy of the reverse proxy: this stage owns how a request head is rewritten on
+//! its way to an upstream (hop-by-hop fields removed, `X-Forwarded-*` and `Via` set, the
+//! `Host` chosen) and how a response head is rewritten on its way back.
+//! It never touches a socket, a clock or an engine type: plain strings in, plain strings
+//! out, so every rule is a table-driven unit test.
+
+use std::net::IpAddr;
+
+use crate::http::Version;
+use crate::http::parse::list;
+
+/// The hop-by-hop fields (RFC 9110 §7.6.1), as Go's `httputil.ReverseProxy` lists them:
+/// meaningful for one connection only, never forwarded. `Proxy-Connection` and
+/// `Keep-Alive` are the non-standard ones the RFC names; `Proxy-Authorization` /
+/// `Proxy-Authenticate` belong to the proxy they were addressed to (RFC 9110 §11.7).
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// True when `name` is one of [`HOP_BY_HOP`] (case-insensitive).
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// The field names listed in every `Connection` field (RFC 9110 §7.6.1: "a proxy or
+/// gateway MUST ... remove any header or trailer field ... whose name matches one of the
+/// connection options"), lower-cased.
+pub fn connection_options<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("connection") {
+            for opt in list(value) {
+                if let Ok(s) = std::str::from_utf8(opt) {
+                    out.push(s.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the proxy knows about the hop a request came in on.
+#[derive(Clone, Copy, Debug)]
+pub struct Forwarding<'a> {
+    /// The client's address (the TCP peer), appended to `X-Forwarded-For`.
+    pub client_ip: IpAddr,
+    /// The `Host` the client sent, if any: becomes `X-Forwarded-Host`.
+    pub host: Option<&'a str>,
+    /// The scheme the client used (`http`; no TLS yet): becomes `X-Forwarded-Proto`.
+    pub proto: &'a str,
+    /// The client's protocol version, for the `Via` entry (`1.0` or `1.1`).
+    pub version: Version,
+    /// This proxy's pseudonym in `Via` (RFC 9110 §7.6.3 allows one in place of the
+    /// host); `None` adds no `Via`.
+    pub via: Option<&'a str>,
+}
+
+/// The request fields to send upstream, from the client's `incoming` ones, in order:
+///
+/// * hop-by-hop fields and every field the `Connection` field names are removed;
+/// * `Host`, `Content-Length` and `Expect` are removed (the caller sets the upstream's
+///   `Host`, the client frames the body, and the engine already answered `100 Continue`
+///   for a body it read — a streamed body's expectation is the caller's to forward);
+/// * `X-Forwarded-For`: the client's address appended to what earlier proxies wrote
+///   (Go's `ReverseProxy`: `prior + ", " + ip`, every earlier line joined into one);
+/// * `X-Forwarded-Host` and `X-Forwarded-Proto` replaced by this hop's values (Go's
+///   `ProxyRequest.SetXForwarded`); no `Host` from the client, no `X-Forwarded-Host`;
+/// * `Via` gets this hop's entry appended (RFC 9110 §7.6.3: a proxy "MUST send an
+///   appropriate Via header field ... in each message that it forwards").
+pub fn request_headers(incoming: &[(&str, &str)], fwd: &Forwarding<'_>) -> Vec<(String, String)> {
+    let named = connection_options(incoming.iter().map(|&(n, v)| (n, v.as_bytes())));
+    let dropped = |name: &str| {
+        is_hop_by_hop(name)
+            || named.iter().any(|n| n.eq_ignore_ascii_case(name))
+            || ["host", "content-length", "expect"]
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name))
+    };
+    let mut out = Vec::new();
+    let mut prior_xff: Vec<&str> = Vec::new();
+    let mut prior_via: Vec<&str> = Vec::new();
+    for &(name, value) in incoming {
+        if dropped(name) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("x-forwarded-for") {
+            prior_xff.push(value);
+        } else if name.eq_ignore_ascii_case("via") {
+            prior_via.push(value);
+        } else if name.eq_ignore_ascii_case("x-forwarded-host")
+            || name.eq_ignore_ascii_case("x-forwarded-proto")
+        {
+            // Replaced below by this hop's values.
+        } else {
+            out.push((name.to_string(), value.to_string()));
+        }
+    }
+    let ip = fwd.client_ip.to_string();
+    out.push(("X-Forwarded-For".to_string(), append(&prior_xff, &ip)));
+    if let Some(host) = fwd.host {
+        out.push(("X-Forwarded-Host".to_string(), host.to_string()));
+    }
+    out.push(("X-Forwarded-Proto".to_string(), fwd.proto.to_string()));
+    match fwd.via {
+        Some(name) => out.push((
+            "Via".to_string(),
+            append(&prior_via, &via_entry(fwd.version, name)),
+        )),
+        None if !prior_via.is_empty() => out.push(("Via".to_string(), prior_via.join(", "))),
+        None => {}
+    }
+    out
+}
+
+/// The response fields to send to the client, from the upstream's, in order: hop-by-hop
+/// fields and those the `Connection` field names removed, `Content-Length` removed (the
+/// engine frames every response it sends, RFC 9112 §6), values that are not UTF-8
+/// dropped (the engine's headers are text), and this hop's `Via` entry appended with the
+/// upstream's protocol `version` (RFC 9110 §7.6.3: the received protocol).
+pub fn response_headers(
+    upstream: &[(&str, &[u8])],
+    version: Version,
+    via: Option<&str>,
+) -> Vec<(String, String)> {
+    let named = connection_options(upstream.iter().copied());
+    let mut out = Vec::new();
+    let mut prior_via: Vec<&str> = Vec::new();
+    for &(name, value) in upstream {
+        if is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case("content-length")
+            || named.iter().any(|n| n.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        let Ok(value) = std::str::from_utf8(value) else {
+            log::debug!("proxy: upstream header {name} is not UTF-8; dropped");
+            continue;
+        };
+        if name.eq_ignore_ascii_case("via") {
+            prior_via.push(value);
+        } else {
+            out.push((name.to_string(), value.to_string()));
+        }
+    }
+    match via {
+        Some(name) => out.push((
+            "Via".to_string(),
+            append(&prior_via, &via_entry(version, name)),
+        )),
+        None if !prior_via.is_empty() => out.push(("Via".to_string(), prior_via.join(", "))),
+        None => {}
+    }
+    out
+}
+
+/// `1.1 name` (RFC 9110 §7.6.3: `received-protocol RWS received-by`; the protocol name is
+/// omitted for HTTP).
+pub fn via_entry(version: Version, name: &str) -> String {
+    match version {
+        Version::Http10 => format!("1.0 {name}"),
+        Version::Http11 => format!("1.1 {name}"),
+    }
+}
+
+/// Earlier field lines joined as one list, with `last` appended.
+fn append(prior: &[&str], last: &str) -> String {
+    let mut v: Vec<&str> = prior
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .collect();
+    v.push(last);
+    v.join(", ")
+}
+
+/// The `Host` to send upstream: the client's with `preserve_host` (Go's
+/// `ProxyRequest.Out.Host = In.Host`, nginx's `proxy_set_header Host $host`), else the
+/// upstream's own authority (what seed 000's director does, and nginx's default
+/// `$proxy_host`). A client without `Host` (HTTP/1.0) gets the upstream's either way.
+pub fn outgoing_host(
+    incoming: Option<&str>,
+    upstream_authority: &str,
+    preserve_host: bool,
+) -> String {
+    match incoming {
+        Some(h) if preserve_host && !h.is_empty() => h.to_string(),
+        _ => upstream_authority.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[path = "headers_tests.rs"]
+mod tests;

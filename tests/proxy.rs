@@ -1,0 +1,398 @@
+//! The reverse proxy at the wire, in front of a scripted upstream this test controls
+//! (tests/support/upstream.rs): hop-by-hop stripping, X-Forwarded-* and Via, the hooks,
+//! pooled upstream connections, chunked and close-delimited upstream bodies, 502 on a
+//! refusing upstream (skipped afterwards), 504 on a slow one, HEAD, and
+//! `Expect: 100-continue` for buffered and streamed bodies. Only 127.0.0.1.
+#![cfg(feature = "proxy")]
+mod support;
+#[path = "support/upstream.rs"]
+mod upstream;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use h1server::proxy::{ProxyBuilder, ReverseProxy};
+use h1server::{Config, Response};
+use support::*;
+use upstream::{Reply, Upstream, ok};
+
+fn config() -> Config {
+    Config {
+        max_body_bytes: 64 * 1024,
+        max_upload_bytes: 1 << 30,
+        ..test_config()
+    }
+}
+
+fn start(b: ProxyBuilder) -> TestServer {
+    TestServer::with_config(config(), b.build().unwrap())
+}
+
+/// A port on 127.0.0.1 where nothing listens (bound, then released).
+fn refusing_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+#[test]
+fn hop_by_hop_fields_and_those_named_by_connection_never_reach_the_upstream() {
+    let up = Upstream::start(vec![Reply::Raw(ok("fine"))]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let resp = roundtrip(
+        gw.addr,
+        b"GET /a/b?c=1 HTTP/1.1\r\nHost: gw.test\r\nConnection: foo, keep-alive\r\nFoo: secret\r\n\
+          Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n\
+          Proxy-Authorization: Basic eDp5\r\nUpgrade: websocket\r\nAccept: text/plain\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "fine");
+    let seen = &up.requests()[0];
+    assert_eq!(seen.line(), "GET /a/b?c=1 HTTP/1.1");
+    for gone in [
+        "foo",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "proxy-authorization",
+        "upgrade",
+    ] {
+        assert_eq!(seen.header(gone), None, "{gone} forwarded:\n{}", seen.head);
+    }
+    assert_eq!(seen.header("accept").as_deref(), Some("text/plain"));
+    assert_eq!(seen.header("host"), Some(up.addr.to_string()));
+}
+
+#[test]
+fn forwarded_headers_and_via_are_set_and_appended() {
+    let up = Upstream::start(vec![]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let resp = roundtrip(
+        gw.addr,
+        b"GET / HTTP/1.1\r\nHost: gw.test:8000\r\nX-Forwarded-For: 203.0.113.9\r\n\
+          X-Forwarded-Proto: https\r\nVia: 1.1 edge\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    let seen = &up.requests()[0];
+    assert_eq!(
+        seen.header("x-forwarded-for").as_deref(),
+        Some("203.0.113.9, 127.0.0.1")
+    );
+    assert_eq!(
+        seen.header("x-forwarded-host").as_deref(),
+        Some("gw.test:8000")
+    );
+    assert_eq!(seen.header("x-forwarded-proto").as_deref(), Some("http"));
+    assert_eq!(
+        seen.header("via").as_deref(),
+        Some("1.1 edge, 1.1 h1server")
+    );
+    assert_eq!(resp.header("via"), Some("1.1 h1server"));
+}
+
+#[test]
+fn response_hop_by_hop_fields_are_removed_and_the_hooks_run() {
+    let up = Upstream::start(vec![Reply::Raw(
+        "HTTP/1.1 201 Created\r\nConnection: X-Internal\r\nX-Internal: 1\r\nKeep-Alive: timeout=9\r\n\
+         Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\nok"
+            .to_string(),
+    )]);
+    let gw = start(
+        ReverseProxy::builder()
+            .route("/", [up.url("/base")])
+            .preserve_host(true)
+            .director(|out| {
+                out.set_header("X-Director", out.upstream().to_string());
+                out.target = format!("{}&via=director", out.target);
+            })
+            .modify_response(|resp| {
+                resp.set_header("X-Proxy", "api-gateway");
+                Ok(())
+            }),
+    );
+    let resp = roundtrip(
+        gw.addr,
+        b"POST /x?y=1 HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 3\r\n\r\nabc",
+    );
+    assert_eq!(resp.status, 201);
+    assert_eq!(resp.text(), "ok");
+    assert_eq!(resp.header("x-internal"), None);
+    assert_eq!(resp.header("keep-alive"), None);
+    assert_eq!(resp.header_count("set-cookie"), 2);
+    assert_eq!(resp.header("x-proxy"), Some("api-gateway"));
+    let seen = &up.requests()[0];
+    assert_eq!(seen.line(), "POST /base/x?y=1&via=director HTTP/1.1");
+    assert_eq!(seen.header("host").as_deref(), Some("gw.test"));
+    assert_eq!(seen.header("x-director"), Some(up.addr.to_string()));
+    assert_eq!(seen.body, b"abc");
+}
+
+#[test]
+fn a_modify_response_refusal_is_the_answer() {
+    let up = Upstream::start(vec![Reply::Raw(ok("secret"))]);
+    let gw = start(
+        ReverseProxy::builder()
+            .route("/", [up.url("")])
+            .modify_response(|_| Err(Response::error(403, "filtered\n"))),
+    );
+    let resp = roundtrip(gw.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((resp.status, resp.text().as_str()), (403, "filtered\n"));
+}
+
+#[test]
+fn upstream_connections_are_kept_alive_and_reused() {
+    let up = Upstream::start(vec![]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    for _ in 0..5 {
+        // A new client connection each time: the upstream side is pooled regardless.
+        let resp = roundtrip(gw.addr, b"GET /k HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(resp.status, 200);
+    }
+    let conns: Vec<usize> = up.requests().iter().map(|s| s.conn).collect();
+    assert_eq!(conns, [0, 0, 0, 0, 0], "one upstream connection for all");
+}
+
+#[test]
+fn chunked_and_close_delimited_upstream_bodies_are_streamed_through() {
+    let big = "z".repeat(200_000);
+    let up = Upstream::start(vec![
+        Reply::Raw(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                .to_string(),
+        ),
+        Reply::RawThenClose(format!("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{big}")),
+        Reply::Raw(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{big}", big.len())),
+    ]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let mut r = Reader::new(connect(gw.addr));
+    r.send(b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n");
+    let a = r.read_response();
+    assert_eq!(a.text(), "hello world");
+    r.send(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n");
+    let b = r.read_response();
+    assert!(b.chunked, "a close-delimited body goes out chunked");
+    assert_eq!(b.body.len(), big.len());
+    r.send(b"GET /long HTTP/1.1\r\nHost: x\r\n\r\n");
+    let c = r.read_response();
+    assert!(c.chunked, "a long body is streamed");
+    assert_eq!(c.text(), big);
+    // The client connection survived all three.
+    r.send(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.read_response().status, 200);
+}
+
+#[test]
+fn a_short_upstream_body_keeps_its_content_length() {
+    let up = Upstream::start(vec![Reply::Raw(ok("twelve bytes"))]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let resp = roundtrip(gw.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(!resp.chunked);
+    assert_eq!(resp.header("content-length"), Some("12"));
+}
+
+#[test]
+fn head_gets_the_upstream_head_and_no_body() {
+    let up = Upstream::start(vec![Reply::Raw(
+        "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nX-Kind: head\r\n\r\n".to_string(),
+    )]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let mut r = Reader::new(connect(gw.addr));
+    r.send(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let resp = r.read_response_to("HEAD").unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("x-kind"), Some("head"));
+    r.send(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        r.read_response().status,
+        200,
+        "no stray body bytes after HEAD"
+    );
+}
+
+#[test]
+fn a_refusing_upstream_is_502_alone_and_skipped_in_a_round_robin() {
+    let dead = refusing_addr();
+    let gw_alone = start(ReverseProxy::builder().route("/", [format!("http://{dead}")]));
+    let resp = roundtrip(gw_alone.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.status, 502);
+
+    let live = Upstream::start(vec![]);
+    let proxy = ReverseProxy::builder()
+        .route("/", [format!("http://{dead}"), live.url("")])
+        .health_cooldown(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let gw = TestServer::with_config(config(), proxy.clone());
+    for i in 0..6 {
+        let resp = roundtrip(
+            gw.addr,
+            format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(
+            resp.status, 200,
+            "request {i}: the refusal is retried on the live upstream"
+        );
+    }
+    assert_eq!(live.requests().len(), 6);
+    let st = &proxy.upstream_status()[0].1;
+    assert!(!st[0].healthy);
+    assert_eq!(
+        (st[0].attempts, st[0].refusals),
+        (1, 1),
+        "the refusing upstream is tried once, then skipped during its cool-down"
+    );
+    assert!(st[1].healthy);
+}
+
+#[test]
+fn a_slow_upstream_is_504_at_the_response_header_timeout() {
+    let up = Upstream::start(vec![Reply::Hang]);
+    let gw = start(
+        ReverseProxy::builder()
+            .route("/", [up.url("")])
+            .response_header_timeout(Duration::from_millis(300)),
+    );
+    let t0 = Instant::now();
+    let resp = roundtrip(gw.addr, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.status, 504);
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert!(t0.elapsed() < IO_TIMEOUT);
+}
+
+#[test]
+fn an_upstream_that_resets_mid_body_cuts_the_client_off() {
+    let up = Upstream::start(vec![Reply::RawThenClose(format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: 500000\r\n\r\n{}",
+        "q".repeat(100_000)
+    ))]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let mut s = connect(gw.addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let text = String::from_utf8_lossy(&all);
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK"),
+        "{}",
+        &text[..100.min(text.len())]
+    );
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "the body must not look complete"
+    );
+}
+
+#[test]
+fn a_buffered_body_with_expect_continue_is_answered_100_by_the_proxy_and_forwarded_whole() {
+    let up = Upstream::start(vec![]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let mut r = Reader::new(connect(gw.addr));
+    r.send(b"POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    let interim = r.read_response();
+    assert_eq!(interim.status, 100);
+    r.send(b"hello");
+    assert_eq!(r.read_response().status, 200);
+    let seen = &up.requests()[0];
+    assert_eq!(seen.body, b"hello");
+    assert_eq!(
+        seen.header("expect"),
+        None,
+        "the proxy already answered the expectation"
+    );
+}
+
+/// A one-request upstream that answers the head at once with `first` (a `100 Continue`
+/// or a final answer), then, when `then_ok`, reads the body and answers `200` with its
+/// length.
+fn expecting_upstream(first: &'static str, then_ok: bool) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut buf = Vec::new();
+        let mut tmp = [0u8; 65536];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = s.read(&mut tmp).unwrap();
+            assert!(n > 0);
+            buf.extend_from_slice(&tmp[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+        assert!(head.contains("expect: 100-continue"), "{head}");
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        s.write_all(first.as_bytes()).unwrap();
+        if then_ok {
+            let mut got = buf.len() - head_end;
+            while got < len {
+                let n = s.read(&mut tmp).unwrap();
+                assert!(n > 0, "body cut at {got}");
+                got += n;
+            }
+            let body = format!("{got}");
+            write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    addr
+}
+
+#[test]
+fn a_streamed_body_with_expect_continue_waits_for_the_upstreams_go_ahead() {
+    let addr = expecting_upstream("HTTP/1.1 100 Continue\r\n\r\n", true);
+    let gw = start(ReverseProxy::builder().route("/", [format!("http://{addr}")]));
+    let len = 300_000;
+    let mut r = Reader::new(connect(gw.addr));
+    r.send(
+        format!(
+            "PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\nExpect: 100-continue\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(r.read_response().status, 100);
+    r.send(&vec![b'u'; len]);
+    let resp = r.read_response();
+    assert_eq!((resp.status, resp.text()), (200, len.to_string()));
+}
+
+#[test]
+fn an_upstream_refusing_a_streamed_body_before_it_is_sent_answers_the_client() {
+    let addr = expecting_upstream(
+        "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n",
+        false,
+    );
+    let gw = start(ReverseProxy::builder().route("/", [format!("http://{addr}")]));
+    let mut r = Reader::new(connect(gw.addr));
+    r.send(b"PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: 900000000\r\nExpect: 100-continue\r\n\r\n");
+    let resp = r.read_response();
+    assert_eq!((resp.status, resp.text().as_str()), (413, "too big\n"));
+    assert!(r.is_closed(), "the unread body ends the client connection");
+}
+
+#[test]
+fn a_streamed_body_without_expectation_passes_through() {
+    let up = Upstream::start(vec![]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let len = 1_000_000;
+    let mut r = Reader::new(connect(gw.addr));
+    r.send(format!("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").as_bytes());
+    r.send(&vec![b'p'; len]);
+    assert_eq!(r.read_response().status, 200);
+    let seen = &up.requests()[0];
+    assert_eq!(seen.body.len(), len);
+    assert_eq!(seen.header("content-length"), Some(len.to_string()));
+}
