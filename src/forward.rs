@@ -19,10 +19,10 @@ use crate::response::Response;
 
 /// One upstream exchange, as a handler asks for it ([`Response::forward`]).
 pub(crate) struct Exchange {
-    /// Where to connect.
-    pub addr: SocketAddr,
-    /// The request as it goes on the wire: head and whole body.
-    pub request: Vec<u8>,
+    /// Where to connect, in order, and the request as it goes on the wire to each (head
+    /// and whole body; the head names the upstream): a refused connection moves to the
+    /// next before anything was sent.
+    pub attempts: Vec<(SocketAddr, Vec<u8>)>,
     /// The request was HEAD (its answer has no body whatever its head says).
     pub head_request: bool,
     /// Safe to send again on a fresh connection when a pooled one turns out closed.
@@ -42,8 +42,7 @@ pub(crate) struct Exchange {
 impl fmt::Debug for Exchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Exchange")
-            .field("addr", &self.addr)
-            .field("request", &self.request.len())
+            .field("attempts", &self.attempts.len())
             .finish()
     }
 }
@@ -54,9 +53,13 @@ pub(crate) trait Respond: Send + 'static {
     /// answer and the upstream's body is relayed after them (the response's own body is
     /// ignored; framing is the engine's). `Err(response)`: that complete answer instead,
     /// and the upstream's body is not read.
-    fn head(self: Box<Self>, head: &ResponseHead) -> Result<Response, Response>;
-    /// The exchange failed before a head arrived: the answer (502, 504, ...).
-    fn error(self: Box<Self>, err: ExchangeError) -> Response;
+    fn head(self: Box<Self>, attempt: usize, head: &ResponseHead) -> Result<Response, Response>;
+    /// The exchange failed before a head arrived (on `attempt`, the last one tried): the
+    /// answer (502, 504, ...).
+    fn error(self: Box<Self>, attempt: usize, err: ExchangeError) -> Response;
+    /// Attempt `attempt`'s connection was refused (the next is tried, if any). Runs on the
+    /// event loop: engine code only, quick, never blocking (passive health marks).
+    fn refused(&self, attempt: usize);
 }
 
 /// Why an exchange failed before the upstream's head.

@@ -48,7 +48,7 @@ mod fan_out;
 mod pool;
 mod request;
 mod response;
-mod retry;
+pub(crate) mod retry;
 mod streamed;
 mod url;
 

@@ -55,6 +55,8 @@ pub(crate) struct Fwd {
     retried: bool,
     stage: Stage,
     sent: usize,
+    /// Which of the exchange's attempts (address and request) is being made.
+    attempt: usize,
     cc: ClientConn,
     /// Upstream bytes read and not yet consumed.
     input: Vec<u8>,
@@ -98,6 +100,7 @@ impl<T: Transport> Conn<T> {
             retried: false,
             stage: Stage::Connecting,
             sent: 0,
+            attempt: 0,
             cc: ClientConn::new(limits),
             input: Vec::new(),
             body: Vec::new(),
@@ -116,7 +119,8 @@ impl<T: Transport> Conn<T> {
     /// Takes a pooled connection to the upstream, or starts a new one.
     fn fwd_connect(&mut self, ctx: &mut Ctx) -> Step {
         let token = Token(FORWARD_BASE + self.token);
-        let addr = self.fwd().ex.addr;
+        let f = self.fwd();
+        let addr = f.ex.attempts[f.attempt].0;
         let (sock, reused) = match ctx.take_upstream(addr) {
             Some(s) => (s, true),
             None => match mio::net::TcpStream::connect(addr) {
@@ -125,9 +129,9 @@ impl<T: Transport> Conn<T> {
             },
         };
         let mut sock = sock;
-        if let Err(e) = ctx
-            .registry()
-            .register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)
+        if let Err(e) =
+            ctx.registry()
+                .register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)
         {
             return self.fwd_fail(ctx, ExchangeError::Io(e));
         }
@@ -148,7 +152,11 @@ impl<T: Transport> Conn<T> {
         trace!(
             "conn={} upstream {addr}: {}",
             self.id,
-            if reused { "pooled connection" } else { "connecting" }
+            if reused {
+                "pooled connection"
+            } else {
+                "connecting"
+            }
         );
         self.arm(ctx, Deadline::Upstream, timeout);
         if reused {
@@ -193,8 +201,9 @@ impl<T: Transport> Conn<T> {
     fn fwd_write(&mut self, ctx: &mut Ctx) -> Step {
         let f = self.fwd();
         let sock = f.up.as_ref().expect("sending");
-        while f.sent < f.ex.request.len() {
-            match io::Write::write(&mut &*sock, &f.ex.request[f.sent..]) {
+        let request = &f.ex.attempts[f.attempt].1;
+        while f.sent < request.len() {
+            match io::Write::write(&mut &*sock, &request[f.sent..]) {
                 Ok(0) => return self.fwd_io_error(ctx, io::ErrorKind::WriteZero.into()),
                 Ok(n) => f.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -214,7 +223,10 @@ impl<T: Transport> Conn<T> {
     fn fwd_read(&mut self, ctx: &mut Ctx) -> Step {
         let mut buf = [0u8; READ_CHUNK];
         loop {
-            let f = self.fwd();
+            // The exchange may have ended (and the connection moved on) in the last pass.
+            let Phase::Forward(f) = &mut self.phase else {
+                return Ok(());
+            };
             if f.paused || f.up_eof || !matches!(f.stage, Stage::Head | Stage::Relay(_)) {
                 return Ok(());
             }
@@ -236,7 +248,9 @@ impl<T: Transport> Conn<T> {
     /// Decodes what was read: the head goes to a worker, body bytes to the client.
     fn fwd_process(&mut self, ctx: &mut Ctx) -> Step {
         loop {
-            let f = self.fwd();
+            let Phase::Forward(f) = &mut self.phase else {
+                return Ok(());
+            };
             if !matches!(f.stage, Stage::Head | Stage::Relay(_)) {
                 return Ok(());
             }
@@ -321,7 +335,7 @@ impl<T: Transport> Conn<T> {
         if let Some(mut up) = f.up.take() {
             let _ = ctx.registry().deregister(&mut up);
             if reusable && f.input.is_empty() && !f.up_eof {
-                ctx.put_upstream(f.ex.addr, up, f.ex.max_idle);
+                ctx.put_upstream(f.ex.attempts[f.attempt].0, up, f.ex.max_idle);
             }
         }
         self.deadlines.read = None;
@@ -354,22 +368,35 @@ impl<T: Transport> Conn<T> {
             let _ = ctx.registry().deregister(&mut up);
         }
         if f.reused && !f.retried && f.ex.idempotent && !f.answered && !e.is_timeout() {
-            debug!(
-                "conn={id} pooled upstream connection failed ({e}): retrying on a new one"
-            );
+            debug!("conn={id} pooled upstream connection failed ({e}): retrying on a new one");
             f.retried = true;
             f.input.clear();
             f.up_eof = false;
             return self.fwd_connect_fresh(ctx);
         }
-        debug!("conn={id} upstream {}: {e}", f.ex.addr);
+        if e.is_connect() && !f.answered && f.sent == 0 {
+            if let Some(r) = f.respond.as_ref() {
+                r.refused(f.attempt);
+            }
+            if f.attempt + 1 < f.ex.attempts.len() {
+                debug!(
+                    "conn={id} upstream {} refused ({e}): trying the next",
+                    f.ex.attempts[f.attempt].0
+                );
+                f.attempt += 1;
+                f.retried = false;
+                return self.fwd_connect(ctx);
+            }
+        }
+        debug!("conn={id} upstream {}: {e}", f.ex.attempts[f.attempt].0);
         f.stage = Stage::AtWorker;
         self.deadlines.read = None;
         self.fwd_job(ctx, Err(e))
     }
 
     fn fwd_connect_fresh(&mut self, ctx: &mut Ctx) -> Step {
-        let addr = self.fwd().ex.addr;
+        let f = self.fwd();
+        let addr = f.ex.attempts[f.attempt].0;
         ctx.forget_upstreams(addr);
         self.fwd_connect(ctx)
     }
@@ -386,8 +413,12 @@ impl<T: Transport> Conn<T> {
             loop_id: ctx.loop_id,
             token,
             gen_,
-            respond: f.respond.take().expect("the exchange's answer is decided once"),
+            respond: f
+                .respond
+                .take()
+                .expect("the exchange's answer is decided once"),
             what,
+            attempt: f.attempt,
             method: f.method,
             version: f.version,
             close: f.close,
@@ -493,13 +524,15 @@ struct Gone;
 impl Respond for Gone {
     fn head(
         self: Box<Self>,
+        _attempt: usize,
         _head: &crate::client::ResponseHead,
     ) -> Result<crate::Response, crate::Response> {
         Err(crate::Response::error(502, ""))
     }
-    fn error(self: Box<Self>, _err: ExchangeError) -> crate::Response {
+    fn error(self: Box<Self>, _attempt: usize, _err: ExchangeError) -> crate::Response {
         crate::Response::error(502, "")
     }
+    fn refused(&self, _attempt: usize) {}
 }
 
 /// Idle upstream connections, per address, for one loop.
@@ -514,7 +547,11 @@ const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 impl UpstreamPool {
     /// A pooled connection that still looks open (a probe read finds nothing: an upstream
     /// that closed it shows EOF).
-    pub fn take(&mut self, addr: std::net::SocketAddr, now: Instant) -> Option<mio::net::TcpStream> {
+    pub fn take(
+        &mut self,
+        addr: std::net::SocketAddr,
+        now: Instant,
+    ) -> Option<mio::net::TcpStream> {
         let list = self.idle.get_mut(&addr)?;
         while let Some((s, since)) = list.pop() {
             if now.saturating_duration_since(since) > IDLE_FOR {
@@ -529,7 +566,13 @@ impl UpstreamPool {
         None
     }
 
-    pub fn put(&mut self, addr: std::net::SocketAddr, s: mio::net::TcpStream, max: usize, now: Instant) {
+    pub fn put(
+        &mut self,
+        addr: std::net::SocketAddr,
+        s: mio::net::TcpStream,
+        max: usize,
+        now: Instant,
+    ) {
         let list = self.idle.entry(addr).or_default();
         if list.len() < max {
             list.push((s, now));

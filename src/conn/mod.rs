@@ -27,23 +27,23 @@ use crate::timer::Tick;
 use crate::upgrade::{OnUpgrade, Takeover};
 use crate::upload::Sink;
 
+#[cfg(feature = "client")]
+mod forward;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;
 mod read;
 #[cfg(test)]
 mod tests;
 mod transport;
-#[cfg(feature = "client")]
-mod forward;
 mod upload;
 mod write;
 #[cfg(feature = "ws")]
 mod ws;
 
-#[cfg(feature = "ws")]
-pub(crate) use ws::{WsConn, orphan_done as ws_orphan_done};
 #[cfg(feature = "client")]
 pub(crate) use forward::{FORWARD_BASE, Fwd, UpstreamPool};
+#[cfg(feature = "ws")]
+pub(crate) use ws::{WsConn, orphan_done as ws_orphan_done};
 
 pub(crate) use transport::{Transport, WriteRight};
 

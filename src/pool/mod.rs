@@ -260,6 +260,8 @@ pub(crate) struct ForwardJob {
     pub gen_: u32,
     pub respond: Box<dyn crate::forward::Respond>,
     pub what: Result<crate::client::ResponseHead, crate::forward::ExchangeError>,
+    /// Which of the exchange's attempts answered (or failed last).
+    pub attempt: usize,
     pub method: Method,
     pub version: Version,
     pub close: bool,
@@ -803,8 +805,9 @@ fn run_job(
     let forward_closes = forward.as_ref().is_some_and(|f| f.close);
     #[cfg(not(feature = "client"))]
     let forward_closes = false;
-    let resume_at = (!close && upgrade.is_none() && upload.is_none() && !forward_closes && next < n)
-        .then(|| job.reqs[next].head.method_span.start);
+    let resume_at =
+        (!close && upgrade.is_none() && upload.is_none() && !forward_closes && next < n)
+            .then(|| job.reqs[next].head.method_span.start);
     if resume_at.is_some() {
         trace!(
             "conn={} {} request(s) handed back to the loop",
@@ -1036,6 +1039,7 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29]) -> Forwarded {
         gen_,
         respond,
         what,
+        attempt,
         method,
         version,
         mut close,
@@ -1043,8 +1047,18 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29]) -> Forwarded {
     } = j;
     let mut out = Vec::new();
     let decided = catch_unwind(AssertUnwindSafe(move || match what {
-        Ok(head) => respond.head(&head).map(|r| (r, head.body)),
-        Err(e) => Err(respond.error(e)),
+        Ok(head) => {
+            let length = match head.body {
+                // A HEAD's answer keeps the length GET would have (RFC 9110 §9.3.2).
+                crate::client::BodyLength::None if method == Method::Head => head
+                    .header("content-length")
+                    .and_then(|v| v.trim().parse().ok())
+                    .map_or(BodyLength::None, BodyLength::Length),
+                b => b,
+            };
+            respond.head(attempt, &head).map(|r| (r, length))
+        }
+        Err(e) => Err(respond.error(attempt, e)),
     }));
     let decided = decided.unwrap_or_else(|_| {
         error!("a reverse proxy hook panicked; answering 500");

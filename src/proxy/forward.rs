@@ -23,7 +23,13 @@ use log::debug;
 use super::headers::{self, Forwarding};
 use super::upstreams::Upstream;
 use super::{Inner, OutgoingRequest, ProxyError, UpstreamResponse};
-use crate::client::{BodyLength, ClientError, ClientResponse, Continue, StreamedRequest};
+use crate::client::{
+    BodyLength, ClientError, ClientResponse, Continue, Limits, ResponseHead, StreamedRequest,
+    TimeoutKind,
+};
+use crate::forward::{Exchange, ExchangeError, Respond};
+use crate::http::encode::BodyFraming;
+use crate::http::encode_request::write_request_head;
 use crate::http::{Method, Version};
 use crate::request::Request;
 use crate::response::Response;
@@ -41,6 +47,11 @@ pub(super) fn serve(inner: &Arc<Inner>, req: &mut Request) -> Response {
     };
     let candidates = route.candidates(Instant::now());
     let streamed = req.streamed_body_len();
+    if streamed.is_none() {
+        // The body (if any) is here: the event loop sends it and waits for the answer,
+        // holding no worker (`crate::forward`).
+        return on_loop(inner, req, candidates);
+    }
     let expects_continue = streamed.is_some()
         && req.version() == Version::Http11
         && req
@@ -289,5 +300,176 @@ impl BodySink for Upload {
             "proxy: the client's upload to {} ended early; upstream connection closed",
             self.upstream.name()
         );
+    }
+}
+
+/// Hands the exchange to the event loop: one encoded request per candidate upstream (a
+/// refused connection moves to the next), answered by [`OnLoop`] on a worker once the
+/// upstream's head (or failure) is in.
+fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) -> Response {
+    let framed =
+        req.header("content-length").is_some() || req.header("transfer-encoding").is_some();
+    let body = req.body();
+    let mut attempts = Vec::with_capacity(candidates.len());
+    let mut upstreams = Vec::with_capacity(candidates.len());
+    let mut last = None;
+    for upstream in candidates {
+        let addr = match std::net::ToSocketAddrs::to_socket_addrs(upstream.authority())
+            .map(|mut a| a.next())
+        {
+            Ok(Some(a)) => a,
+            Ok(None) | Err(_) => {
+                last = Some(ProxyError::Unreachable {
+                    upstream: upstream.name(),
+                    source: ClientError::Connect {
+                        upstream: upstream.authority().to_string(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "the name did not resolve",
+                        ),
+                    },
+                });
+                continue;
+            }
+        };
+        let out = outgoing(inner, req, &upstream);
+        let framing = if framed {
+            BodyFraming::Length(body.len() as u64)
+        } else {
+            BodyFraming::None
+        };
+        let mut wire = Vec::with_capacity(256 + body.len());
+        let headers = out.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+        if let Err(e) = write_request_head(
+            &mut wire,
+            &out.method,
+            &out.target,
+            &out.host,
+            headers,
+            framing,
+        ) {
+            return (inner.error_handler)(&ProxyError::Invalid {
+                upstream: upstream.name(),
+                source: ClientError::InvalidRequest(e.as_str()),
+            });
+        }
+        if framed {
+            wire.extend_from_slice(body);
+        }
+        attempts.push((addr, wire));
+        upstreams.push(upstream);
+    }
+    if attempts.is_empty() {
+        let e = last.unwrap_or(ProxyError::NoRoute {
+            path: req.path().to_string(),
+        });
+        return (inner.error_handler)(&e);
+    }
+    let method = req.method();
+    Response::forward(Exchange {
+        attempts,
+        head_request: method == Method::Head,
+        idempotent: crate::client::retry::is_idempotent_method(req.method_str())
+            || req.header("idempotency-key").is_some(),
+        connect_timeout: inner.connect_timeout,
+        header_timeout: inner.response_header_timeout,
+        read_timeout: inner.read_timeout,
+        max_idle: inner.max_idle_per_host,
+        limits: Limits {
+            max_body_bytes: u64::MAX,
+            ..Limits::default()
+        },
+        respond: Box::new(OnLoop {
+            inner: Arc::clone(inner),
+            upstreams,
+        }),
+    })
+}
+
+/// Decides the client's answer for an exchange the loop ran.
+struct OnLoop {
+    inner: Arc<Inner>,
+    /// The candidates, in the order of the exchange's attempts.
+    upstreams: Vec<Arc<Upstream>>,
+}
+
+impl Respond for OnLoop {
+    fn head(self: Box<Self>, attempt: usize, head: &ResponseHead) -> Result<Response, Response> {
+        let upstream = &self.upstreams[attempt];
+        upstream.count_attempt();
+        upstream.mark_ok();
+        let fields: Vec<(&str, &[u8])> = head
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        let mut up = UpstreamResponse {
+            status: head.status,
+            headers: headers::response_headers(&fields, head.version, self.inner.via.as_deref()),
+            upstream: upstream.name(),
+        };
+        if let Some(hook) = &self.inner.modify_response {
+            hook(&mut up)?;
+        }
+        let mut r = Response::new(up.status);
+        for (n, v) in up.headers {
+            r = r.with_header(n, v);
+        }
+        Ok(r)
+    }
+
+    fn error(self: Box<Self>, attempt: usize, err: ExchangeError) -> Response {
+        let upstream = &self.upstreams[attempt];
+        let name = upstream.name();
+        let e = match err {
+            ExchangeError::ConnectTimeout => ProxyError::Timeout {
+                upstream: name,
+                which: TimeoutKind::Connect,
+            },
+            ExchangeError::HeaderTimeout => {
+                upstream.count_attempt();
+                ProxyError::Timeout {
+                    upstream: name,
+                    which: TimeoutKind::ResponseHeader,
+                }
+            }
+            ExchangeError::Connect(source) => ProxyError::Unreachable {
+                source: ClientError::Connect {
+                    upstream: upstream.authority().to_string(),
+                    source,
+                },
+                upstream: name,
+            },
+            ExchangeError::Io(e) => {
+                upstream.count_attempt();
+                ProxyError::Upstream {
+                    upstream: name,
+                    source: if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        ClientError::ConnectionClosed
+                    } else {
+                        ClientError::Io(e)
+                    },
+                }
+            }
+            ExchangeError::Protocol(source) => {
+                upstream.count_attempt();
+                ProxyError::Upstream {
+                    upstream: name,
+                    source,
+                }
+            }
+        };
+        (self.inner.error_handler)(&e)
+    }
+
+    fn refused(&self, attempt: usize) {
+        let upstream = &self.upstreams[attempt];
+        upstream.count_attempt();
+        debug!(
+            "proxy: {} refused; passed over for {} ms",
+            upstream.name(),
+            self.inner.cooldown.as_millis()
+        );
+        upstream.mark_refused(Instant::now(), self.inner.cooldown);
     }
 }

@@ -268,6 +268,11 @@ pub(crate) struct Inner {
     /// Responses with a known length up to this are read whole and sent with their
     /// `Content-Length`; longer or unknown ones are streamed (chunked).
     buffer_response_bytes: u64,
+    /// The event loop's side of an exchange (`forward.rs`): its deadlines and pool size.
+    connect_timeout: Duration,
+    response_header_timeout: Duration,
+    read_timeout: Duration,
+    max_idle_per_host: usize,
 }
 
 /// A reverse proxy: a [`Handler`] forwarding each request to an upstream chosen by path
@@ -556,6 +561,10 @@ impl ProxyBuilder {
                 via: self.via,
                 expect_continue_timeout: self.expect_continue_timeout,
                 buffer_response_bytes: self.buffer_response_bytes,
+                connect_timeout: self.connect_timeout,
+                response_header_timeout: self.response_header_timeout,
+                read_timeout: self.read_timeout,
+                max_idle_per_host: self.max_idle_per_host,
             }),
         })
     }
