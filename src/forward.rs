@@ -37,6 +37,15 @@ pub(crate) struct Exchange {
     pub limits: Limits,
     /// Turns the upstream's head (or failure) into the client's answer, on a worker.
     pub respond: Box<dyn Respond>,
+    /// Headers the handler's middleware set on its answer (a request id, CORS): they
+    /// replace the upstream's of the same name in the client's answer.
+    pub extra_headers: Vec<(
+        std::borrow::Cow<'static, str>,
+        std::borrow::Cow<'static, str>,
+    )>,
+    /// Called with the client's final status once it is decided (the access log's line
+    /// waits for it), on a worker.
+    pub on_status: Vec<Box<dyn FnOnce(u16) + Send>>,
 }
 
 impl fmt::Debug for Exchange {

@@ -70,6 +70,35 @@ impl Response {
         }
     }
 
+    /// When this answer's status is decided later (an upstream exchange run by the event
+    /// loop), `f` is kept and called with it then, on a worker; otherwise `f` is given
+    /// back.
+    #[cfg(feature = "client")]
+    pub(crate) fn when_answered(
+        &mut self,
+        f: Box<dyn FnOnce(u16) + Send>,
+    ) -> Result<(), Box<dyn FnOnce(u16) + Send>> {
+        match self.forward.as_mut() {
+            Some(ex) => {
+                ex.on_status.push(f);
+                Ok(())
+            }
+            None => Err(f),
+        }
+    }
+
+    /// True when the answer comes later from an upstream (its status here is a stand-in).
+    #[cfg(feature = "client")]
+    pub(crate) fn is_forward(&self) -> bool {
+        self.forward.is_some()
+    }
+
+    /// Moves the headers out (the forwarded answer's, which middleware may have set).
+    #[cfg(feature = "client")]
+    pub(crate) fn take_headers(&mut self) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
+        std::mem::take(&mut self.headers)
+    }
+
     /// An answer the event loop gets from an upstream: it sends `ex.request` there and
     /// relays what comes back, holding no worker meanwhile (`forward.rs`).
     #[cfg(feature = "client")]

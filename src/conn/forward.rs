@@ -419,6 +419,8 @@ impl<T: Transport> Conn<T> {
                 .expect("the exchange's answer is decided once"),
             what,
             attempt: f.attempt,
+            extra_headers: std::mem::take(&mut f.ex.extra_headers),
+            on_status: std::mem::take(&mut f.ex.on_status),
             method: f.method,
             version: f.version,
             close: f.close,

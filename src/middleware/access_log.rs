@@ -78,7 +78,11 @@ impl Middleware for AccessLog {
 
 /// Runs the rest of the chain and hands its access record to `emit` (also when it
 /// panics, before the panic goes on unwinding).
-fn run_logged(req: &mut Request, next: Next<'_>, emit: impl FnOnce(&AccessRecord<'_>)) -> Response {
+fn run_logged(
+    req: &mut Request,
+    next: Next<'_>,
+    emit: impl FnOnce(&AccessRecord<'_>) + Send + 'static,
+) -> Response {
     // Taken before the chain runs: a timeout layer may swap the request away.
     let method = req.method_str().to_string();
     let path = req.path().to_string();
@@ -90,6 +94,42 @@ fn run_logged(req: &mut Request, next: Next<'_>, emit: impl FnOnce(&AccessRecord
     let outcome = catch_unwind(AssertUnwindSafe(|| next.run(req)));
     let duration = t0.elapsed();
     let meta = RequestMeta::of(req).or(before.as_ref());
+    #[cfg(feature = "client")]
+    let mut outcome = outcome;
+    #[cfg(feature = "client")]
+    if let Ok(resp) = outcome.as_mut()
+        && resp.is_forward()
+    {
+        // The status comes from the upstream, later: the line waits for it (its duration
+        // then includes the wait for the upstream's head).
+        let owned = (
+            method,
+            path,
+            meta.map(|m| m.request_id.clone()),
+            meta.map(|m| m.correlation_id.clone()),
+            meta.and_then(|m| m.idempotency_key.clone()),
+        );
+        let hook = Box::new(move |status: u16| {
+            let (method, path, rid, cid, key) = owned;
+            emit(&AccessRecord {
+                method: &method,
+                path: &path,
+                status,
+                bytes: None,
+                duration: t0.elapsed(),
+                request_id: rid.as_deref(),
+                correlation_id: cid.as_deref(),
+                idempotency_key: key.as_deref(),
+                peer,
+                conn,
+                panicked: false,
+            })
+        });
+        if resp.when_answered(hook).is_err() {
+            unreachable!("a forwarded answer takes the hook");
+        }
+        return outcome.unwrap_or_else(|payload| resume_unwind(payload));
+    }
     let resp = outcome.as_ref().ok();
     emit(&AccessRecord {
         method: &method,

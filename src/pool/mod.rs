@@ -262,6 +262,12 @@ pub(crate) struct ForwardJob {
     pub what: Result<crate::client::ResponseHead, crate::forward::ExchangeError>,
     /// Which of the exchange's attempts answered (or failed last).
     pub attempt: usize,
+    /// See `Exchange::extra_headers` and `Exchange::on_status`.
+    pub extra_headers: Vec<(
+        std::borrow::Cow<'static, str>,
+        std::borrow::Cow<'static, str>,
+    )>,
+    pub on_status: Vec<Box<dyn FnOnce(u16) + Send>>,
     pub method: Method,
     pub version: Version,
     pub close: bool,
@@ -500,7 +506,7 @@ pub(crate) fn run(
         Job::Forward(j) => {
             let d = *date.get(unix_secs());
             let notifier = &shared.notifiers[j.loop_id];
-            notifier.send(Completion::Forwarded(answer_forward(j, &d)));
+            notifier.send(Completion::Forwarded(answer_forward(j, &d, stats)));
         }
         Job::Drop(value) => {
             if catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
@@ -745,7 +751,8 @@ fn run_job(
             (None, false) => {}
         }
         #[cfg(feature = "client")]
-        if let Some(ex) = resp.forward.take() {
+        if let Some(mut ex) = resp.forward.take() {
+            ex.extra_headers = resp.take_headers();
             // The answer comes from the upstream, relayed by the loop: the requests behind
             // this one wait for it (handed back, like after a stream).
             forward = Some(ForwardStart {
@@ -1031,7 +1038,7 @@ fn encode_response(
 /// Turns an upstream's head (or failure) into the client's answer: its head, and how the
 /// upstream's body follows it (or the whole answer, when it does not).
 #[cfg(feature = "client")]
-fn answer_forward(j: ForwardJob, date: &[u8; 29]) -> Forwarded {
+fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats) -> Forwarded {
     use crate::client::BodyLength;
     use crate::forward::Relay;
     let ForwardJob {
@@ -1043,6 +1050,8 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29]) -> Forwarded {
         method,
         version,
         mut close,
+        extra_headers,
+        on_status,
         ..
     } = j;
     let mut out = Vec::new();
@@ -1060,10 +1069,23 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29]) -> Forwarded {
         }
         Err(e) => Err(respond.error(attempt, e)),
     }));
-    let decided = decided.unwrap_or_else(|_| {
+    let mut decided = decided.unwrap_or_else(|_| {
         error!("a reverse proxy hook panicked; answering 500");
         Err(Response::error(500, ""))
     });
+    {
+        let (Ok((resp, _)) | Err(resp)) = &mut decided;
+        for (n, v) in extra_headers {
+            resp.set_header(n, v);
+        }
+        let status = resp.status();
+        stats.count_request(method, status, None);
+        for f in on_status {
+            if catch_unwind(AssertUnwindSafe(move || f(status))).is_err() {
+                error!("a hook waiting for a forwarded answer's status panicked");
+            }
+        }
+    }
     let relay = match decided {
         Err(resp) => {
             let connect = if close {

@@ -383,6 +383,8 @@ fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) ->
             inner: Arc::clone(inner),
             upstreams,
         }),
+        extra_headers: Vec::new(),
+        on_status: Vec::new(),
     })
 }
 
