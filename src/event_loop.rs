@@ -93,9 +93,9 @@ pub(crate) struct Ctx {
     /// generation): what the session is still to hear (its `on_close`) when it comes back.
     /// Idle connections to upstreams (`forward.rs`), and the registry their sockets are
     /// watched with.
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub upstreams: crate::conn::UpstreamPool,
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     registry: Option<mio::Registry>,
     #[cfg(feature = "ws")]
     pub ws_orphans: HashMap<(usize, u32), (crate::ws::Sender, Vec<crate::ws::session::Event>)>,
@@ -145,9 +145,9 @@ impl Ctx {
             deferred_reads: Vec::new(),
             tel,
             unwritten: HashMap::new(),
-            #[cfg(feature = "client")]
+            #[cfg(feature = "proxy")]
             upstreams: crate::conn::UpstreamPool::default(),
-            #[cfg(feature = "client")]
+            #[cfg(feature = "proxy")]
             registry: None,
             #[cfg(feature = "ws")]
             ws_orphans: HashMap::new(),
@@ -162,7 +162,7 @@ impl Ctx {
 
     /// The registry upstream sockets are watched with. The loop always has one; the
     /// scripted harnesses (`conn/tests.rs`, `conn/fuzz.rs`) never forward.
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub fn registry(&self) -> &mio::Registry {
         self.registry
             .as_ref()
@@ -170,13 +170,13 @@ impl Ctx {
     }
 
     /// A pooled connection to `addr`, if one is still open.
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub fn take_upstream(&mut self, addr: std::net::SocketAddr) -> Option<mio::net::TcpStream> {
         self.upstreams.take(addr, self.now)
     }
 
     /// Keeps an idle upstream connection (at most `max` per address).
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub fn put_upstream(
         &mut self,
         addr: std::net::SocketAddr,
@@ -187,7 +187,7 @@ impl Ctx {
     }
 
     /// Drops the pooled connections to `addr` (one turned out stale: the rest are as old).
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub fn forget_upstreams(&mut self, addr: std::net::SocketAddr) {
         self.upstreams.forget(addr);
     }
@@ -355,7 +355,7 @@ impl EventLoop {
         }
         #[allow(unused_mut)]
         let mut ctx = Ctx::new(p.loop_id, p.cfg, p.jobs, p.notifier, Instant::now(), p.tel);
-        #[cfg(feature = "client")]
+        #[cfg(feature = "proxy")]
         {
             ctx.registry = Some(p.poll.registry().try_clone()?);
         }
@@ -450,7 +450,7 @@ impl EventLoop {
                             return Ok(LoopExit::Forced);
                         }
                     }
-                    #[cfg(feature = "client")]
+                    #[cfg(feature = "proxy")]
                     Token(t) if t >= crate::conn::FORWARD_BASE => {
                         let (r, w) = (
                             ev.is_readable() || ev.is_read_closed() || ev.is_error(),
@@ -892,7 +892,7 @@ impl EventLoop {
                         crate::conn::ws_orphan_done(&mut self.ctx, d);
                     }
                 }
-                #[cfg(feature = "client")]
+                #[cfg(feature = "proxy")]
                 Completion::Forwarded(a) => {
                     self.with_conn(a.token, Some(a.gen_), |c, ctx| c.on_forwarded(ctx, a));
                 }

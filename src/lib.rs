@@ -95,7 +95,7 @@ mod conn;
 #[cfg_attr(not(test), allow(dead_code))]
 mod error;
 mod event_loop;
-#[cfg(feature = "client")]
+#[cfg(feature = "proxy")]
 mod forward;
 #[cfg(any(test, feature = "fuzzing"))]
 mod fuzz_harness;

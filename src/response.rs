@@ -26,7 +26,7 @@ pub struct Response {
     /// Receives the request's streamed body; the answer comes from it.
     pub(crate) sink: Option<Sink>,
     /// The answer comes from an upstream the event loop asks (the reverse proxy).
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub(crate) forward: Option<Box<crate::forward::Exchange>>,
 }
 
@@ -65,7 +65,7 @@ impl Response {
             body: Body::Empty,
             upgrade: None,
             sink: None,
-            #[cfg(feature = "client")]
+            #[cfg(feature = "proxy")]
             forward: None,
         }
     }
@@ -73,7 +73,7 @@ impl Response {
     /// When this answer's status is decided later (an upstream exchange run by the event
     /// loop), `f` is kept and called with it then, on a worker; otherwise `f` is given
     /// back.
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub(crate) fn when_answered(
         &mut self,
         f: Box<dyn FnOnce(u16) + Send>,
@@ -88,20 +88,20 @@ impl Response {
     }
 
     /// True when the answer comes later from an upstream (its status here is a stand-in).
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub(crate) fn is_forward(&self) -> bool {
         self.forward.is_some()
     }
 
     /// Moves the headers out (the forwarded answer's, which middleware may have set).
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub(crate) fn take_headers(&mut self) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
         std::mem::take(&mut self.headers)
     }
 
     /// An answer the event loop gets from an upstream: it sends `ex.request` there and
     /// relays what comes back, holding no worker meanwhile (`forward.rs`).
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub(crate) fn forward(ex: crate::forward::Exchange) -> Self {
         let mut r = Response::new(502);
         r.forward = Some(Box::new(ex));

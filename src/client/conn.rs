@@ -257,7 +257,7 @@ impl ClientConn {
     /// Starts waiting for the answer to a request the caller encoded and sent itself (the
     /// event loop's upstream exchanges): `head_request` for HEAD (its answer has no body).
     /// The request carried no `Connection: close`, `Expect` or `Upgrade`.
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub(crate) fn expect_response(&mut self, head_request: bool) {
         self.sent = Sent {
             head: head_request,

@@ -371,6 +371,8 @@ impl Harness {
                     Completion::WsDone(d) => crate::conn::ws_orphan_done(&mut self.ctx, d),
                     #[cfg(feature = "ws")]
                     Completion::WsOutput { .. } => {}
+                    #[cfg(feature = "proxy")]
+                    Completion::Forwarded(_) => {}
                 }
                 continue;
             };
@@ -383,6 +385,8 @@ impl Harness {
                 Completion::WsDone(d) => conn.on_ws_done(&mut self.ctx, d),
                 #[cfg(feature = "ws")]
                 Completion::WsOutput { .. } => conn.ws_pump(&mut self.ctx),
+                #[cfg(feature = "proxy")]
+                Completion::Forwarded(a) => conn.on_forwarded(&mut self.ctx, a),
             };
             // A close deferred while the batch was out comes back as this step's error.
             self.outcome(step);
@@ -833,6 +837,8 @@ fn is_unaccounted(c: &Completion) -> bool {
         Completion::StreamReady { .. } => true,
         #[cfg(feature = "ws")]
         Completion::WsDone(_) | Completion::WsOutput { .. } => true,
+        #[cfg(feature = "proxy")]
+        Completion::Forwarded(_) => true,
         _ => false,
     }
 }

@@ -27,7 +27,7 @@ use crate::timer::Tick;
 use crate::upgrade::{OnUpgrade, Takeover};
 use crate::upload::Sink;
 
-#[cfg(feature = "client")]
+#[cfg(feature = "proxy")]
 mod forward;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;
@@ -40,7 +40,7 @@ mod write;
 #[cfg(feature = "ws")]
 mod ws;
 
-#[cfg(feature = "client")]
+#[cfg(feature = "proxy")]
 pub(crate) use forward::{FORWARD_BASE, Fwd, UpstreamPool};
 #[cfg(feature = "ws")]
 pub(crate) use ws::{WsConn, orphan_done as ws_orphan_done};
@@ -73,7 +73,7 @@ pub(crate) enum Phase {
     Ws(Box<WsConn>),
     /// The answer comes from an upstream the loop is asking (`conn/forward.rs`); its
     /// deadline is the exchange's (connect, head, body progress).
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     Forward(Box<Fwd>),
     /// Answered and closing: our side is shut, input is discarded until the peer closes
     /// (so an unread request body cannot turn our close into a reset that destroys the
@@ -195,7 +195,7 @@ pub(crate) enum Deadline {
     #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     Ping,
     /// An upstream exchange: no connection, no head, or no body progress in time.
-    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     Upstream,
 }
 
@@ -289,7 +289,7 @@ pub(crate) enum Close {
     WsOverflow,
     /// An upstream failed or stalled while its answer was being relayed: the answer
     /// cannot be finished.
-    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     UpstreamFailed,
 }
 
@@ -421,7 +421,7 @@ impl<T: Transport> Conn<T> {
             Phase::Upload(_) => "upload",
             #[cfg(feature = "ws")]
             Phase::Ws(_) => "websocket",
-            #[cfg(feature = "client")]
+            #[cfg(feature = "proxy")]
             Phase::Forward(_) => "forward",
             Phase::Closing => "closing",
         }
@@ -550,12 +550,12 @@ impl<T: Transport> Conn<T> {
             Deadline::Ping => self.ws_ping(ctx),
             #[cfg(not(feature = "ws"))]
             Deadline::Ping => Ok(()),
-            #[cfg(feature = "client")]
+            #[cfg(feature = "proxy")]
             Deadline::Upstream => match self.phase {
                 Phase::Forward(_) => self.fwd_deadline(ctx),
                 _ => Ok(()),
             },
-            #[cfg(not(feature = "client"))]
+            #[cfg(not(feature = "proxy"))]
             Deadline::Upstream => Ok(()),
             Deadline::Header if self.buffered() == 0 => Err(Close::HeaderTimeout),
             Deadline::Header => self.answer_error(ctx, Error::HeaderTimeout),
@@ -601,7 +601,7 @@ impl<T: Transport> Conn<T> {
             }
             #[cfg(feature = "ws")]
             Phase::Ws(w) => self.release_ws(ctx, w),
-            #[cfg(feature = "client")]
+            #[cfg(feature = "proxy")]
             Phase::Forward(f) => self.release_forward(ctx, f),
             _ => {}
         }

@@ -43,7 +43,7 @@ impl<T: Transport> Conn<T> {
             Phase::Closing => return self.discard_input(ctx),
             #[cfg(feature = "ws")]
             Phase::Ws(_) => return self.ws_read(ctx, hung_up),
-            #[cfg(feature = "client")]
+            #[cfg(feature = "proxy")]
             Phase::Forward(_) => {
                 // Requests pipelined behind the forwarded one wait in the buffer; a
                 // client that leaves ends the exchange (as nginx does by default).

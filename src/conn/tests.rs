@@ -212,6 +212,8 @@ impl Harness {
                 Completion::WsDone(d) => self.conn.on_ws_done(&mut self.ctx, d),
                 #[cfg(feature = "ws")]
                 Completion::WsOutput { .. } => self.conn.ws_pump(&mut self.ctx),
+                #[cfg(feature = "proxy")]
+                Completion::Forwarded(a) => self.conn.on_forwarded(&mut self.ctx, a),
             };
             if let Some(reason) = self.deferred.take() {
                 self.closed = Some(step.err().unwrap_or(reason));

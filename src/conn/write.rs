@@ -138,7 +138,7 @@ impl<T: Transport> Conn<T> {
             }
             return self.pump_upload(ctx);
         }
-        #[cfg(feature = "client")]
+        #[cfg(feature = "proxy")]
         if let Some(start) = done.forward.take() {
             // The last answer comes from an upstream: the ones before it are in `wbuf`.
             return self.start_forward(ctx, start);
@@ -193,7 +193,7 @@ impl<T: Transport> Conn<T> {
             Phase::Stream(_) => self.pump_stream(ctx),
             #[cfg(feature = "ws")]
             Phase::Ws(_) => self.ws_pump(ctx),
-            #[cfg(feature = "client")]
+            #[cfg(feature = "proxy")]
             Phase::Forward(_) => self.fwd_writable(ctx),
             _ if self.wpos < self.wbuf.len() => self.flush(ctx).map(|_| ()),
             _ => Ok(()),

@@ -94,9 +94,9 @@ fn run_logged(
     let outcome = catch_unwind(AssertUnwindSafe(|| next.run(req)));
     let duration = t0.elapsed();
     let meta = RequestMeta::of(req).or(before.as_ref());
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     let mut outcome = outcome;
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     if let Ok(resp) = outcome.as_mut()
         && resp.is_forward()
     {

@@ -106,7 +106,7 @@ pub(crate) enum Job {
     /// An upload ended early: tell its sink.
     UploadAbort(Sink),
     /// Turn an upstream's head (or failure) into the client's answer.
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     Forward(ForwardJob),
     /// Call a WebSocket session with the events of its connection.
     #[cfg(feature = "ws")]
@@ -157,7 +157,7 @@ impl JobQueue {
     /// Queues `job` past `depth`: for the few jobs that must not be lost (a WebSocket
     /// session's `on_close`, at most one per connection). Gives it back only when no
     /// worker is left.
-    #[cfg(feature = "ws")]
+    #[cfg(any(feature = "ws", feature = "proxy"))]
     pub fn send_always(&self, job: Job) -> Result<(), Refused> {
         self.tx.send(job).map_err(|job| Refused(Box::new(job)))
     }
@@ -238,12 +238,12 @@ pub(crate) struct Done {
     /// The last request's body is to be streamed to this sink (the answer comes later).
     pub upload: Option<UploadStart>,
     /// The last request's answer comes from an upstream the loop asks.
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     pub forward: Option<ForwardStart>,
 }
 
 /// An upstream exchange to run for the last request of a batch, and what its answer needs.
-#[cfg(feature = "client")]
+#[cfg(feature = "proxy")]
 pub(crate) struct ForwardStart {
     pub ex: Box<crate::forward::Exchange>,
     pub method: Method,
@@ -253,7 +253,7 @@ pub(crate) struct ForwardStart {
 }
 
 /// The upstream answered (or failed): turn it into the client's answer.
-#[cfg(feature = "client")]
+#[cfg(feature = "proxy")]
 pub(crate) struct ForwardJob {
     pub loop_id: usize,
     pub token: usize,
@@ -275,7 +275,7 @@ pub(crate) struct ForwardJob {
 
 /// The client's answer to an exchange: `out` holds its head (and, without `relay`, the
 /// whole answer).
-#[cfg(feature = "client")]
+#[cfg(feature = "proxy")]
 pub(crate) struct Forwarded {
     pub token: usize,
     pub gen_: u32,
@@ -305,7 +305,7 @@ impl Done {
             stream_failed: false,
             upgrade: None,
             upload: None,
-            #[cfg(feature = "client")]
+            #[cfg(feature = "proxy")]
             forward: None,
             batch: None,
             reqs: Vec::new(),
@@ -349,7 +349,7 @@ pub(crate) enum Completion {
     #[cfg(feature = "ws")]
     WsOutput { token: usize, gen_: u32 },
     /// An upstream exchange's answer is ready to relay.
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     Forwarded(Forwarded),
 }
 
@@ -502,7 +502,7 @@ pub(crate) fn run(
                 session,
             }));
         }
-        #[cfg(feature = "client")]
+        #[cfg(feature = "proxy")]
         Job::Forward(j) => {
             let d = *date.get(unix_secs());
             let notifier = &shared.notifiers[j.loop_id];
@@ -656,7 +656,7 @@ fn run_job(
     let mut stream: Option<(StreamSrc, StreamFraming)> = None;
     let mut upgrade = None;
     let mut upload = None;
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     let mut forward: Option<ForwardStart> = None;
     let mut close = false;
     let mut next = 0;
@@ -750,7 +750,7 @@ fn run_job(
             (None, true) => c = true,
             (None, false) => {}
         }
-        #[cfg(feature = "client")]
+        #[cfg(feature = "proxy")]
         if let Some(mut ex) = resp.forward.take() {
             ex.extra_headers = resp.take_headers();
             // The answer comes from the upstream, relayed by the loop: the requests behind
@@ -808,9 +808,9 @@ fn run_job(
         // connection is answered.
         close = c;
     }
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     let forward_closes = forward.as_ref().is_some_and(|f| f.close);
-    #[cfg(not(feature = "client"))]
+    #[cfg(not(feature = "proxy"))]
     let forward_closes = false;
     let resume_at =
         (!close && upgrade.is_none() && upload.is_none() && !forward_closes && next < n)
@@ -830,7 +830,7 @@ fn run_job(
     done.handed_back = if resume_at.is_some() { n - next } else { 0 };
     done.upgrade = upgrade;
     done.upload = upload;
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     {
         done.forward = forward;
     }
@@ -864,12 +864,12 @@ fn trace_handler_end(
         t.status
     );
     // An upload's answer comes when its sink is done: it is not counted here.
-    #[cfg(feature = "client")]
+    #[cfg(feature = "proxy")]
     let forwarded = resp.forward.is_some();
-    #[cfg(not(feature = "client"))]
+    #[cfg(not(feature = "proxy"))]
     let forwarded = false;
     // A forwarded answer is counted when the upstream's head is turned into it.
-    if !(upload && resp.sink.is_some()) && !forwarded {
+    if !(forwarded || upload && resp.sink.is_some()) {
         stats.count_request(meta.head.method, t.status, route);
     }
     stats.observe_handler(&t.tl);
@@ -1037,7 +1037,7 @@ fn encode_response(
 
 /// Turns an upstream's head (or failure) into the client's answer: its head, and how the
 /// upstream's body follows it (or the whole answer, when it does not).
-#[cfg(feature = "client")]
+#[cfg(feature = "proxy")]
 fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats) -> Forwarded {
     use crate::client::BodyLength;
     use crate::forward::Relay;
