@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO
 
-.PHONY: run test test-deps scale-test check fuzz fuzz-cmin bench bench-micro bench-callgrind bench-ws bench-peers wrk ab hello footprint clean
+.PHONY: run test test-deps scale-test check fuzz fuzz-cmin bench bench-micro bench-callgrind bench-ws bench-proxy bench-peers wrk ab hello footprint clean
 
 ## Starts the demo service on 127.0.0.1:8080 (Ctrl-C drains and stops it).
 run:
@@ -85,6 +85,11 @@ bench-callgrind:
 ## clients on 2 workers (bench/ws.sh; CLIENTS, MESSAGES, H1_WORKERS change it).
 bench-ws:
 	@bench/ws.sh
+
+## Proxied req/s through examples/gateway beside nginx proxy_pass (keepalive upstream), both
+## in front of examples/hello (bench/proxy.sh; needs wrk and nginx; SECS, REPEATS).
+bench-proxy:
+	@bench/proxy.sh
 
 ## Only the side-by-side harness (../shared/bench; says so and succeeds when it is absent).
 bench-peers:
