@@ -1,0 +1,260 @@
+//! Adversarial review of the loop-served WebSocket (feature `ws`): each test names a
+//! defect, speaks to a real server over real sockets, and fails because of it. The
+//! comment above each test states the correct behaviour and the promise it rests on.
+#![cfg(feature = "ws")]
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use h1server::ws::frame::{self, OpCode};
+use h1server::ws::{CloseCode, Decoder, Message, Role, Sender, Session, Upgrader};
+use h1server::{Config, Request, Router};
+use support::*;
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// Tests that measure the heap run one at a time (see `live_bytes`); every test takes it.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---- a minimal client on the crate's own codec ---------------------------------------
+
+struct Client {
+    s: TcpStream,
+    dec: Decoder,
+    buf: Vec<u8>,
+}
+
+fn handshake(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+fn read_head(s: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut raw = Vec::new();
+    let mut b = [0u8; 4096];
+    loop {
+        let n = s.read(&mut b).expect("read the answer");
+        assert!(n > 0, "closed before the answer: {:?}", String::from_utf8_lossy(&raw));
+        raw.extend_from_slice(&b[..n]);
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..i + 4]).into_owned();
+            return (head, raw[i + 4..].to_vec());
+        }
+    }
+}
+
+impl Client {
+    fn open(addr: SocketAddr, path: &str) -> Client {
+        let mut s = connect(addr);
+        s.write_all(handshake(path).as_bytes()).unwrap();
+        let (head, rest) = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 101 "), "not switched: {head}");
+        Client {
+            s,
+            dec: Decoder::new(Role::Client, 16 << 20),
+            buf: rest,
+        }
+    }
+
+    fn send(&mut self, fin: bool, op: OpCode, payload: &[u8]) {
+        let mut out = Vec::new();
+        frame::encode(&mut out, fin, op, payload, Some(MASK));
+        self.s.write_all(&out).unwrap();
+    }
+
+    fn text(&mut self, t: &str) {
+        self.send(true, OpCode::Text, t.as_bytes());
+    }
+
+    fn close(&mut self, code: CloseCode) {
+        let mut out = Vec::new();
+        frame::encode_close(&mut out, Some(code), "", Some(MASK));
+        self.s.write_all(&out).unwrap();
+    }
+
+    /// The next message or control frame; `None` at EOF (or reset).
+    fn recv(&mut self) -> Option<Message> {
+        loop {
+            if !self.buf.is_empty() {
+                let (used, m) = self.dec.decode(&self.buf);
+                self.buf.drain(..used);
+                match m {
+                    Some(Ok(m)) => return Some(m),
+                    Some(Err(e)) => panic!("the server broke the protocol: {e}"),
+                    None => {}
+                }
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            match self.s.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// The server's close frame (its code), skipping pings and pongs.
+    fn server_close(&mut self) -> CloseCode {
+        loop {
+            match self.recv() {
+                Some(Message::Close(cl)) => return cl.map_or(CloseCode::NO_STATUS, |c| c.0),
+                Some(Message::Ping(_) | Message::Pong(_)) => {}
+                other => panic!("expected the server's close, got {other:?}"),
+            }
+        }
+    }
+
+    fn expect_eof(&mut self) {
+        let mut b = [0u8; 256];
+        loop {
+            match self.s.read(&mut b) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
+                Err(e) => panic!("expected EOF, got {e}"),
+            }
+        }
+    }
+}
+
+// ---- sessions ------------------------------------------------------------------------
+
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Open,
+    Msg(String),
+    Close(u16),
+}
+
+/// Reports what it sees; `"slow"` keeps the worker for `slow`, `"close"` closes with
+/// 4000, `"panic"` panics; anything else is echoed.
+struct Probe {
+    tx: mpsc::Sender<Seen>,
+    slow: Duration,
+}
+
+impl Session for Probe {
+    fn on_open(&mut self, _ws: &Sender) {
+        let _ = self.tx.send(Seen::Open);
+    }
+    fn on_message(&mut self, ws: &Sender, msg: Message) {
+        let Message::Text(t) = msg else { return };
+        let _ = self.tx.send(Seen::Msg(t.clone()));
+        match t.as_str() {
+            "slow" => std::thread::sleep(self.slow),
+            "close" => ws.close(CloseCode(4000), "bye"),
+            "panic" => panic!("a session panics"),
+            _ => {
+                let _ = ws.text(&t);
+            }
+        }
+    }
+    fn on_close(&mut self, _ws: &Sender, code: CloseCode, _reason: &str) {
+        let _ = self.tx.send(Seen::Close(code.0));
+    }
+}
+
+fn probe_server(cfg: Config, up: Upgrader, slow: Duration) -> (TestServer, mpsc::Receiver<Seen>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let mut router = Router::new();
+    router.get("/ws", move |req: &mut Request| {
+        let tx = tx.lock().unwrap().clone();
+        up.upgrade(req, Probe { tx, slow })
+    });
+    (TestServer::with_config(cfg, router), rx)
+}
+
+fn next(rx: &mpsc::Receiver<Seen>) -> Seen {
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the session heard nothing")
+}
+
+// ---- 1. on_close lost at the drain -----------------------------------------------------
+
+/// Correct: `Session::on_close` is "called once, last, whatever ended the connection"
+/// and "is never lost ... if the connection ends while its session is at a worker, the
+/// close is delivered when the session comes back" (docs/WEBSOCKET.md, "Closing").
+///
+/// Defect: a graceful drain while the session is in `on_message` on a worker, and a
+/// client that does not answer the 1001 (it is gone, or slow). The loop queues
+/// `Close(1001)` for the session (it is away), the linger deadline (2 s) ends the
+/// connection, and `release_ws` parks the close in `Ctx::ws_orphans`. The loop then has
+/// no connection left: it returns `Drained` and drops its `Ctx` — the orphan with it. The
+/// worker's `WsDone` goes to a loop that is gone and the session is dropped without
+/// `on_close`: a hub keeps a dead member, a per-connection resource is never released.
+/// (The same at the shutdown deadline and at a forced stop: nothing delivers what
+/// `ws_orphans` holds once the loop has returned.)
+#[test]
+fn drain_delivers_on_close_to_a_session_that_was_at_a_worker() {
+    let _g = serial();
+    let (srv, rx) = probe_server(test_config(), Upgrader::new(), Duration::from_millis(3000));
+    let mut c = Client::open(srv.addr, "/ws");
+    assert_eq!(next(&rx), Seen::Open);
+    c.text("slow");
+    assert_eq!(next(&rx), Seen::Msg("slow".into())); // the worker now sleeps in it (3 s)
+    srv.handle().shutdown();
+    assert_eq!(c.server_close(), CloseCode::GOING_AWAY);
+    // The client never answers the 1001: the linger deadline (2 s) ends the connection
+    // while the session is still at its worker.
+    c.expect_eof();
+    srv.stop().unwrap();
+    // The worker has finished `on_message` (the server joined it): its on_close is due.
+    match rx.recv_timeout(Duration::from_secs(3)) {
+        Ok(Seen::Close(code)) => assert_eq!(code, 1001),
+        other => panic!("on_close never ran for a session at a worker during the drain: {other:?}"),
+    }
+}
+
+// ---- 2. the ping deadline blames the client for the server's own backpressure --------
+
+/// Correct: "a client silent for `d` gets a ping; silent for another `d`: disconnected"
+/// (docs/WEBSOCKET.md). A client that keeps sending — and answers the ping — is not
+/// silent; RFC 6455 §5.5.2/§5.5.3: the pong it sent is its answer.
+///
+/// Defect: `heard` is only set when the loop *reads* (src/conn/ws.rs `ws_read`), and the
+/// loop stops reading while a batch waits for the session (`pending` non-empty). So when
+/// the session (or the pool: every worker busy, jobs queued) takes longer than two ping
+/// intervals, the client's frames and its pong sit unread in the kernel, the loop sees
+/// "silence", and closes a live client with `ws_timeout` (no close frame: the session
+/// hears 1006). The server's own backpressure is blamed on the client.
+#[test]
+fn a_client_that_answers_pings_is_not_timed_out_while_its_session_is_busy() {
+    let _g = serial();
+    let up = Upgrader::new().ping_interval(Duration::from_millis(100));
+    let (srv, rx) = probe_server(test_config(), up, Duration::from_millis(800));
+    let mut c = Client::open(srv.addr, "/ws");
+    assert_eq!(next(&rx), Seen::Open);
+    c.text("slow"); // the session is at a worker for 800 ms
+    assert_eq!(next(&rx), Seen::Msg("slow".into()));
+    c.text("after"); // read by the loop, waits for the session: reading stops
+    // A well-behaved client: it answers every ping at once and waits for its echo.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline, "no echo");
+        match c.recv() {
+            Some(Message::Ping(p)) => c.send(true, OpCode::Pong, &p),
+            Some(Message::Text(t)) => {
+                assert_eq!(t, "after");
+                break;
+            }
+            other => panic!(
+                "a live client (it answered every ping) was dropped while its session was busy: {other:?}"
+            ),
+        }
+    }
+    srv.stop().unwrap();
+}
