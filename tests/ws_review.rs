@@ -6,7 +6,9 @@
 mod support;
 
 use std::io::{ErrorKind, Read, Write};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,6 +20,39 @@ use support::*;
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// Counts the bytes live on the heap, all threads together (the server runs in this
+/// process): `live_bytes` at two quiet moments tells what the server kept in between.
+struct Counting;
+
+static LIVE: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: every call is passed to `System` unchanged; the count is a relaxed atomic add.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn live_bytes() -> i64 {
+    LIVE.load(Ordering::Relaxed)
+}
 
 /// Tests that measure the heap run one at a time (see `live_bytes`); every test takes it.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -256,5 +291,110 @@ fn a_client_that_answers_pings_is_not_timed_out_while_its_session_is_busy() {
             ),
         }
     }
+    srv.stop().unwrap();
+}
+
+// ---- 3. every connection the server closes leaks an orphan entry ----------------------
+
+/// Correct: a closed connection leaves nothing behind ("What it costs": a connection
+/// costs its slot, decoder, session and sender state *while open*); `Ctx::ws_orphans`
+/// holds an entry only while a session is at a worker for a connection that is gone
+/// (src/conn/ws.rs `release_ws`, `orphan_done`).
+///
+/// Defect: `on_ws_done` stores `done.session`, which is `None` once `on_close` ran (the
+/// worker dropped the session). When the server closed first (`Sender::close`, a
+/// protocol error whose close could not be flushed at once, the drain's 1001) the
+/// session hears `on_close` and comes back as `None` before the client answers; the
+/// client's answer then releases the connection with `w.session == None`, and
+/// `release_ws` takes that for "at a worker" and inserts `(sender, [])` into
+/// `ws_orphans`. No `WsDone` will ever come for it: the entry (the map slot and the
+/// sender's shared state, ~200 bytes) stays until the server stops — a leak per
+/// server-closed WebSocket, without bound on a long-running server.
+#[test]
+fn connections_closed_by_the_server_leave_nothing_behind() {
+    let _g = serial();
+    let (srv, rx) = probe_server(test_config(), Upgrader::new(), Duration::ZERO);
+    const BATCH: usize = 50;
+    // Each round: BATCH clients ask the session to close (it calls `Sender::close`),
+    // wait until `on_close` ran, then answer the close.
+    // Control: the client closes first (its close is echoed; the session is at a worker
+    // or home when the connection ends, never back as `None`).
+    let client_round = || {
+        let mut cs: Vec<Client> = (0..BATCH).map(|_| Client::open(srv.addr, "/ws")).collect();
+        for _ in 0..BATCH {
+            assert_eq!(next(&rx), Seen::Open);
+        }
+        for c in cs.iter_mut() {
+            c.close(CloseCode(4000));
+        }
+        for c in cs.iter_mut() {
+            assert_eq!(c.server_close(), CloseCode(4000));
+            c.expect_eof();
+        }
+        for _ in 0..BATCH {
+            assert_eq!(next(&rx), Seen::Close(4000));
+        }
+        drop(cs);
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let round = || {
+        let mut cs: Vec<Client> = (0..BATCH).map(|_| Client::open(srv.addr, "/ws")).collect();
+        for _ in 0..BATCH {
+            assert_eq!(next(&rx), Seen::Open);
+        }
+        for c in cs.iter_mut() {
+            c.text("close");
+        }
+        for c in cs.iter_mut() {
+            assert_eq!(c.server_close(), CloseCode(4000));
+        }
+        let mut closes = 0;
+        while closes < BATCH {
+            match next(&rx) {
+                Seen::Close(4000) => closes += 1,
+                Seen::Msg(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100)); // the sessions are back on the loop
+        for c in cs.iter_mut() {
+            c.close(CloseCode(4000));
+        }
+        for c in cs.iter_mut() {
+            c.expect_eof();
+        }
+        drop(cs);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(wait_until(Duration::from_secs(5), || srv
+            .handle()
+            .telemetry()
+            .snapshot()
+            .websockets_open
+            == 0));
+    };
+    round(); // warm-up: the loop's pools, the telemetry, the slab
+    client_round();
+    round();
+    const ROUNDS: usize = 6;
+    let before = live_bytes();
+    for _ in 0..ROUNDS {
+        client_round();
+    }
+    let after = live_bytes();
+    let control = (after - before) / (ROUNDS * BATCH) as i64;
+    let before = live_bytes();
+    for _ in 0..ROUNDS {
+        round();
+    }
+    let after = live_bytes();
+    let per_conn = (after - before) / (ROUNDS * BATCH) as i64;
+    eprintln!("heap per closed connection: {control} bytes (client closed), {per_conn} (server closed)");
+    // The control is not quite 0 (pools and rings still settling: 30-90 bytes); the
+    // server-closed connections must not keep more than it.
+    assert!(
+        per_conn < control + 100,
+        "each server-closed WebSocket left {per_conn} bytes on the heap, a client-closed one \
+         {control}: the difference is its ws_orphans entry"
+    );
     srv.stop().unwrap();
 }
