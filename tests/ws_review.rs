@@ -398,3 +398,57 @@ fn connections_closed_by_the_server_leave_nothing_behind() {
     );
     srv.stop().unwrap();
 }
+
+// ---- 4. tiny frames: ten times their size in memory, outside the budget ---------------
+
+/// Correct: what a client's input costs the server is bounded by what it sent and by the
+/// server's memory budget: "While a session is out at a worker, at most one more read's
+/// worth of messages waits on the loop" (docs/WEBSOCKET.md, "Who runs what": a read is
+/// 16 KiB), and input held for a worker counts against `max_buffered_bytes` as an HTTP
+/// batch at a worker does (`recharge`: `Phase::Dispatched` charges its batch).
+///
+/// Defect: a read's worth is counted in wire bytes, not in what decoding it costs. A
+/// 16 KiB read of empty text frames (6 bytes each, masked) decodes into ~2,700
+/// `Event::Message`s of 32+ bytes each in `WsConn::pending`, and another batch of them
+/// sits in the job at (or queued for) the worker: ~10x the bytes read, per connection.
+/// Neither is charged (`WsConn::buffered` is only the decoder's message in progress), so
+/// `max_buffered_bytes` never trips (no 1013) however many clients do it.
+#[test]
+fn tiny_frames_do_not_cost_ten_times_their_size_outside_the_budget() {
+    let _g = serial();
+    let cfg = Config {
+        max_buffered_bytes: 1 << 20,
+        ..test_config()
+    };
+    let (srv, rx) = probe_server(cfg, Upgrader::new(), Duration::from_millis(2500));
+    const N: usize = 16;
+    let mut cs: Vec<Client> = (0..N).map(|_| Client::open(srv.addr, "/ws")).collect();
+    for _ in 0..N {
+        assert_eq!(next(&rx), Seen::Open);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    // "slow" keeps each session at (or queued for) a worker; then 64 KiB of empty frames.
+    let mut wire = Vec::new();
+    frame::encode(&mut wire, true, OpCode::Text, b"slow", Some(MASK));
+    while wire.len() < 64 * 1024 {
+        frame::encode(&mut wire, true, OpCode::Text, b"", Some(MASK));
+    }
+    let before = live_bytes();
+    for c in cs.iter_mut() {
+        c.s.write_all(&wire).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let held = live_bytes() - before;
+    let per_conn = held / N as i64;
+    eprintln!("{N} clients, {} KiB each on the wire: the server holds {} KiB more ({} KiB each)",
+        wire.len() / 1024, held / 1024, per_conn / 1024);
+    // Two reads' worth (one at the worker, one pending) is 32 KiB; allow twice that.
+    assert!(
+        per_conn < 64 * 1024,
+        "a client's empty frames cost the server {} KiB each (budget {} KiB for all, no 1013)",
+        per_conn / 1024,
+        (1 << 20) / 1024
+    );
+    drop(cs);
+    drop(srv);
+}
