@@ -452,3 +452,31 @@ fn tiny_frames_do_not_cost_ten_times_their_size_outside_the_budget() {
     drop(cs);
     drop(srv);
 }
+
+// ---- 5. a panicked session is called again ---------------------------------------------
+
+/// Correct: "A panicking session is logged and its connection closed with 1011"
+/// (docs/WEBSOCKET.md). Its state is whatever the unwind left (the worker wraps the call
+/// in `AssertUnwindSafe`), so the only call it may still get is its `on_close` — as a
+/// panicking HTTP handler's request gets its 500 and nothing more.
+///
+/// Defect: `deliver` (src/ws/session.rs) catches the panic, queues the 1011 close, and
+/// goes on with the rest of the batch: the messages decoded in the same read are handed
+/// to the broken session one by one (and their replies fail with `Closed`).
+#[test]
+fn a_session_that_panicked_gets_no_more_messages() {
+    let _g = serial();
+    let (srv, rx) = probe_server(test_config(), Upgrader::new(), Duration::ZERO);
+    let mut c = Client::open(srv.addr, "/ws");
+    assert_eq!(next(&rx), Seen::Open);
+    std::thread::sleep(Duration::from_millis(100)); // the session is home
+    let mut wire = Vec::new();
+    frame::encode(&mut wire, true, OpCode::Text, b"panic", Some(MASK));
+    frame::encode(&mut wire, true, OpCode::Text, b"after", Some(MASK));
+    c.s.write_all(&wire).unwrap(); // one read, one batch
+    assert_eq!(c.server_close(), CloseCode::INTERNAL);
+    assert_eq!(next(&rx), Seen::Msg("panic".into()));
+    let then = next(&rx);
+    assert_eq!(then, Seen::Close(1011), "the panicked session was called again");
+    srv.stop().unwrap();
+}
