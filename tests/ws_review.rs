@@ -480,3 +480,54 @@ fn a_session_that_panicked_gets_no_more_messages() {
     assert_eq!(then, Seen::Close(1011), "the panicked session was called again");
     srv.stop().unwrap();
 }
+
+// ---- 6. nine bytes each spend the memory budget, forever ------------------------------
+
+/// Correct: a client holds budget for the bytes it actually sent, and not forever: an
+/// HTTP body that stops arriving is cut at `read_timeout` (408) and its memory freed;
+/// "a client — slow, stalled, malicious or gone — must never hold ... unbounded memory"
+/// (nor, through the shared budget, deny it to everyone else).
+///
+/// Defect: the budget charge of a WebSocket is `Decoder::buffered`, the message buffer's
+/// *capacity*, and a frame header announcing a large frame reserves up to 64 KiB at once
+/// (src/ws/decode.rs). A client that sends a 9-byte header of a non-final 65,535-byte
+/// frame (and one payload byte) is charged 64 KiB, and no deadline ever applies to a
+/// message in progress (the ping deadline is satisfied by any byte; `read_timeout` is not
+/// used). `max_buffered_bytes / 64 KiB` such clients (1,024 at the 64 MiB default) hold
+/// the whole budget for as long as they like; every legitimate message that spans two
+/// reads is then closed with 1013 (and HTTP bodies are refused), while the hogs stay.
+#[test]
+fn a_few_stalled_fragments_do_not_hold_the_memory_budget_forever() {
+    let _g = serial();
+    let cfg = Config {
+        max_buffered_bytes: 256 * 1024,
+        read_timeout: Duration::from_millis(500),
+        ..test_config()
+    };
+    let (srv, rx) = probe_server(cfg, Upgrader::new(), Duration::ZERO);
+    let mut hogs: Vec<Client> = (0..4).map(|_| Client::open(srv.addr, "/ws")).collect();
+    for h in hogs.iter_mut() {
+        assert_eq!(next(&rx), Seen::Open);
+        // A non-final binary frame announcing 65,535 bytes; one byte of it is sent.
+        let mut head = vec![0x02, 0x80 | 126, 0xff, 0xff];
+        head.extend_from_slice(&MASK);
+        head.push(b'x' ^ MASK[0]);
+        h.s.write_all(&head).unwrap();
+    }
+    // Four times the read deadline: an HTTP body this stalled would be long gone.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut c = Client::open(srv.addr, "/ws");
+    assert_eq!(next(&rx), Seen::Open);
+    let msg = "m".repeat(20 * 1024); // two reads' worth
+    c.text(&msg);
+    match c.recv() {
+        Some(Message::Text(t)) => assert_eq!(t.len(), msg.len()),
+        Some(Message::Close(code)) => panic!(
+            "a 20 KiB message was refused ({code:?}): four clients that sent 9 bytes each \
+             hold the whole memory budget, 2 s after they stalled"
+        ),
+        other => panic!("{other:?}"),
+    }
+    drop(hogs);
+    srv.stop().unwrap();
+}
