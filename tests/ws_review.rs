@@ -5,11 +5,11 @@
 
 mod support;
 
-use std::io::{ErrorKind, Read, Write};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -81,7 +81,11 @@ fn read_head(s: &mut TcpStream) -> (String, Vec<u8>) {
     let mut b = [0u8; 4096];
     loop {
         let n = s.read(&mut b).expect("read the answer");
-        assert!(n > 0, "closed before the answer: {:?}", String::from_utf8_lossy(&raw));
+        assert!(
+            n > 0,
+            "closed before the answer: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
         raw.extend_from_slice(&b[..n]);
         if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&raw[..i + 4]).into_owned();
@@ -263,34 +267,64 @@ fn drain_delivers_on_close_to_a_session_that_was_at_a_worker() {
 /// Defect: `heard` is only set when the loop *reads* (src/conn/ws.rs `ws_read`), and the
 /// loop stops reading while a batch waits for the session (`pending` non-empty). So when
 /// the session (or the pool: every worker busy, jobs queued) takes longer than two ping
-/// intervals, the client's frames and its pong sit unread in the kernel, the loop sees
-/// "silence", and closes a live client with `ws_timeout` (no close frame: the session
+/// intervals — here the only worker is in an ordinary one-second HTTP handler and the
+/// session's job waits in the queue — the client's frames and its pong sit unread in the
+/// kernel, the loop sees "silence", and closes a live client with `ws_timeout` (no close frame: the session
 /// hears 1006). The server's own backpressure is blamed on the client.
 #[test]
-fn a_client_that_answers_pings_is_not_timed_out_while_its_session_is_busy() {
+fn a_client_that_answers_pings_is_not_timed_out_while_the_pool_is_busy() {
     let _g = serial();
+    // One worker; an ordinary HTTP handler that takes a second (a slow database call);
+    // the WebSocket session itself is instant (it echoes).
+    let cfg = Config {
+        workers: 1,
+        ..test_config()
+    };
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
     let up = Upgrader::new().ping_interval(Duration::from_millis(100));
-    let (srv, rx) = probe_server(test_config(), up, Duration::from_millis(800));
+    let mut router = Router::new();
+    router.get("/ws", move |req: &mut Request| {
+        let tx = tx.lock().unwrap().clone();
+        up.upgrade(
+            req,
+            Probe {
+                tx,
+                slow: Duration::ZERO,
+            },
+        )
+    });
+    router.get("/busy", |_: &mut Request| {
+        std::thread::sleep(Duration::from_millis(1000));
+        h1server::Response::text("done\n")
+    });
+    let srv = TestServer::with_config(cfg, router);
     let mut c = Client::open(srv.addr, "/ws");
     assert_eq!(next(&rx), Seen::Open);
-    c.text("slow"); // the session is at a worker for 800 ms
-    assert_eq!(next(&rx), Seen::Msg("slow".into()));
-    c.text("after"); // read by the loop, waits for the session: reading stops
-    // A well-behaved client: it answers every ping at once and waits for its echo.
+    std::thread::sleep(Duration::from_millis(50)); // the session is home
+    let addr = srv.addr;
+    let busy =
+        std::thread::spawn(move || roundtrip(addr, b"GET /busy HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::thread::sleep(Duration::from_millis(100)); // the only worker is in /busy
+    c.text("one"); // queued for the worker: the session is away
+    std::thread::sleep(Duration::from_millis(20));
+    c.text("two"); // read, waits for the session: reading stops
+    // A well-behaved client: it answers every ping at once and waits for its echoes.
+    let mut echoed = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    while echoed.len() < 2 {
         assert!(Instant::now() < deadline, "no echo");
         match c.recv() {
             Some(Message::Ping(p)) => c.send(true, OpCode::Pong, &p),
-            Some(Message::Text(t)) => {
-                assert_eq!(t, "after");
-                break;
-            }
+            Some(Message::Text(t)) => echoed.push(t),
             other => panic!(
-                "a live client (it answered every ping) was dropped while its session was busy: {other:?}"
+                "a live client (it answered every ping) was dropped while the pool was busy \
+                 with an HTTP request: {other:?}"
             ),
         }
     }
+    assert_eq!(echoed, ["one", "two"]);
+    assert_eq!(busy.join().unwrap().status, 200);
     srv.stop().unwrap();
 }
 
@@ -388,7 +422,9 @@ fn connections_closed_by_the_server_leave_nothing_behind() {
     }
     let after = live_bytes();
     let per_conn = (after - before) / (ROUNDS * BATCH) as i64;
-    eprintln!("heap per closed connection: {control} bytes (client closed), {per_conn} (server closed)");
+    eprintln!(
+        "heap per closed connection: {control} bytes (client closed), {per_conn} (server closed)"
+    );
     // The control is not quite 0 (pools and rings still settling: 30-90 bytes); the
     // server-closed connections must not keep more than it.
     assert!(
@@ -440,8 +476,12 @@ fn tiny_frames_do_not_cost_ten_times_their_size_outside_the_budget() {
     std::thread::sleep(Duration::from_millis(500));
     let held = live_bytes() - before;
     let per_conn = held / N as i64;
-    eprintln!("{N} clients, {} KiB each on the wire: the server holds {} KiB more ({} KiB each)",
-        wire.len() / 1024, held / 1024, per_conn / 1024);
+    eprintln!(
+        "{N} clients, {} KiB each on the wire: the server holds {} KiB more ({} KiB each)",
+        wire.len() / 1024,
+        held / 1024,
+        per_conn / 1024
+    );
     // Two reads' worth (one at the worker, one pending) is 32 KiB; allow twice that.
     assert!(
         per_conn < 64 * 1024,
@@ -477,7 +517,11 @@ fn a_session_that_panicked_gets_no_more_messages() {
     assert_eq!(c.server_close(), CloseCode::INTERNAL);
     assert_eq!(next(&rx), Seen::Msg("panic".into()));
     let then = next(&rx);
-    assert_eq!(then, Seen::Close(1011), "the panicked session was called again");
+    assert_eq!(
+        then,
+        Seen::Close(1011),
+        "the panicked session was called again"
+    );
     srv.stop().unwrap();
 }
 
