@@ -258,6 +258,32 @@ fn drain_delivers_on_close_to_a_session_that_was_at_a_worker() {
     }
 }
 
+/// The same loss at the shutdown deadline (`force_close_all`, `LoopExit::Deadline`): a
+/// fix that only makes the drain wait for the orphans would still lose these.
+#[test]
+fn the_shutdown_deadline_delivers_on_close_to_a_session_that_was_at_a_worker() {
+    let _g = serial();
+    let cfg = Config {
+        shutdown_timeout: Duration::from_millis(300),
+        ..test_config()
+    };
+    let (srv, rx) = probe_server(cfg, Upgrader::new(), Duration::from_millis(1500));
+    let mut c = Client::open(srv.addr, "/ws");
+    assert_eq!(next(&rx), Seen::Open);
+    c.text("slow");
+    assert_eq!(next(&rx), Seen::Msg("slow".into())); // the worker now sleeps in it
+    srv.handle().shutdown();
+    assert_eq!(c.server_close(), CloseCode::GOING_AWAY);
+    c.expect_eof(); // closed at the shutdown deadline (300 ms), before the linger's 2 s
+    let _ = srv.stop();
+    match rx.recv_timeout(Duration::from_secs(3)) {
+        Ok(Seen::Close(_)) => {}
+        other => panic!(
+            "on_close never ran for a session at a worker at the shutdown deadline: {other:?}"
+        ),
+    }
+}
+
 // ---- 2. the ping deadline blames the client for the server's own backpressure --------
 
 /// Correct: "a client silent for `d` gets a ping; silent for another `d`: disconnected"
