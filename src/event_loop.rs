@@ -513,6 +513,7 @@ impl EventLoop {
             if self.ctx.draining {
                 if self.live == 0 {
                     info!("drained: every connection is closed");
+                    self.settle_orphans();
                     return Ok(LoopExit::Drained);
                 }
                 if self.drain_deadline.is_some_and(|d| self.ctx.now >= d) {
@@ -521,8 +522,23 @@ impl EventLoop {
                         self.live
                     );
                     self.force_close_all(Close::ShutdownDeadline);
+                    self.settle_orphans();
                     return Ok(LoopExit::Deadline);
                 }
+            }
+        }
+    }
+
+    /// Before the loop returns: a WebSocket session on its way back from a worker when its
+    /// connection closed still has its `on_close` to hear (sessions still at a worker hear
+    /// it from that worker, `ws::session::run_job`). Waits a moment for those completions.
+    fn settle_orphans(&mut self) {
+        #[cfg(feature = "ws")]
+        {
+            let until = Instant::now() + Duration::from_millis(200);
+            while !self.ctx.ws_orphans.is_empty() && Instant::now() < until {
+                self.drain_completions();
+                std::thread::yield_now();
             }
         }
     }

@@ -23,6 +23,10 @@ use crate::ws::{CloseCode, Decoder, Message, Role, Sender, Session};
 const READS_PER_TURN: usize = 4;
 /// The size of one read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Most events decoded ahead of the session: one read of tiny frames could otherwise turn
+/// 16 KiB on the wire into thousands of events (about 40 bytes each); past this the rest
+/// of the read waits, undecoded, for the session to take the batch.
+const MAX_BATCH: usize = 256;
 
 /// One WebSocket connection's state on the loop.
 pub(crate) struct WsConn {
@@ -48,12 +52,30 @@ pub(crate) struct WsConn {
     close_after_flush: Option<Close>,
     /// The session's `on_close` is queued (or delivered).
     told_close: bool,
+    /// The session came back without itself: its `on_close` ran and it is gone.
+    finished: bool,
+    /// What the events waiting in `pending` hold, and what the batch at a worker holds
+    /// (charged to the memory budget with the message in progress).
+    pending_bytes: usize,
+    away_bytes: usize,
+    /// Messages completed so far, and their count at the last ping deadline when a
+    /// message was in progress then: a message that makes no progress to completion for a
+    /// whole interval is cut off (a stalled fragment must not hold memory for ever).
+    completed: u64,
+    stall_mark: Option<u64>,
+    /// Bytes read but not decoded yet (the batch was full): at most one read.
+    leftover: Vec<u8>,
 }
 
 impl WsConn {
     /// Request bytes this connection holds: a message in progress.
     pub fn buffered(&self) -> usize {
-        self.decoder.buffered()
+        self.decoder.buffered() + self.pending_bytes + self.away_bytes + self.leftover.capacity()
+    }
+
+    fn push(&mut self, ev: Event) {
+        self.pending_bytes += ev.size();
+        self.pending.push(ev);
     }
 }
 
@@ -104,6 +126,12 @@ impl<T: Transport> Conn<T> {
             close_sent: false,
             close_after_flush: None,
             told_close: false,
+            finished: false,
+            pending_bytes: 0,
+            away_bytes: 0,
+            completed: 0,
+            stall_mark: None,
+            leftover: Vec::new(),
         }));
         self.arm(ctx, Deadline::Ping, ping);
         if ctx.draining {
@@ -112,7 +140,8 @@ impl<T: Transport> Conn<T> {
         }
         if !ahead.is_empty() {
             self.ws().heard = true;
-            self.ws_decode(ctx, &ahead)?;
+            let used = self.ws_decode(ctx, &ahead)?;
+            self.ws().leftover.extend_from_slice(&ahead[used..]);
         }
         self.ws_dispatch(ctx);
         self.ws_pump(ctx)?;
@@ -126,6 +155,23 @@ impl<T: Transport> Conn<T> {
         self.hup_seen |= hung_up;
         let mut buf = [0u8; READ_CHUNK];
         for _ in 0..READS_PER_TURN {
+            if !self.ws().leftover.is_empty() {
+                // What an earlier read left undecoded goes first.
+                let data = std::mem::take(&mut self.ws().leftover);
+                let used = self.ws_decode(ctx, &data)?;
+                let w = self.ws();
+                w.leftover = data;
+                w.leftover.drain(..used);
+                self.ws_dispatch(ctx);
+                self.ws_pump(ctx)?;
+                if !self.ws().leftover.is_empty() || !self.ws().pending.is_empty() {
+                    self.read_paused = true;
+                    return Ok(());
+                }
+                if self.ws().leftover.capacity() > 0 {
+                    self.ws().leftover = Vec::new();
+                }
+            }
             if !self.ws().pending.is_empty() {
                 // The session has not taken the last messages yet: the rest waits in the
                 // kernel (the client's own sends block) until it has.
@@ -144,13 +190,17 @@ impl<T: Transport> Conn<T> {
                     let stats = ctx.stats();
                     stats.bump(&stats.bytes_in, n as u64);
                     self.ws().heard = true;
-                    self.ws_decode(ctx, &buf[..n])?;
+                    let used = self.ws_decode(ctx, &buf[..n])?;
+                    self.ws().leftover.extend_from_slice(&buf[used..n]);
                     self.recharge(ctx);
                     if self.charged > 0 && ctx.held > ctx.cfg.max_buffered_bytes {
                         self.ws_over_budget();
                     }
                     self.ws_dispatch(ctx);
                     self.ws_pump(ctx)?;
+                    if !self.ws().leftover.is_empty() {
+                        continue; // decoded at the top, or kept until the session is back
+                    }
                     if n < buf.len() && !self.hup_seen {
                         return Ok(()); // drained: the next byte brings a new edge
                     }
@@ -187,10 +237,16 @@ impl<T: Transport> Conn<T> {
 
     /// Decodes `data`: messages for the session, pings answered, a close answered or
     /// ended, a protocol error closed with its code.
-    fn ws_decode(&mut self, ctx: &mut Ctx, mut data: &[u8]) -> Step {
+    /// Returns how much of `data` was used: all of it, unless the batch for the session
+    /// filled up (`MAX_BATCH`).
+    fn ws_decode(&mut self, ctx: &mut Ctx, mut data: &[u8]) -> Result<usize, Close> {
         let id = self.id;
+        let total = data.len();
         while !data.is_empty() {
             let w = self.ws();
+            if w.pending.len() >= MAX_BATCH {
+                break;
+            }
             let (used, step) = w.decoder.decode(data);
             data = &data[used..];
             match step {
@@ -222,13 +278,15 @@ impl<T: Transport> Conn<T> {
                         w.close_after_flush = Some(Close::WsClosed);
                         self.ws_tell_close(code, reason);
                     }
-                    break;
+                    // Nothing after a close is read.
+                    return Ok(total);
                 }
                 Some(Ok(m)) => {
                     let stats = ctx.stats();
                     stats.bump(&stats.ws_messages_in, 1);
+                    w.completed += 1;
                     if !w.close_sent {
-                        w.pending.push(Event::Message(m));
+                        w.push(Event::Message(m));
                     }
                 }
                 Some(Err(e)) => {
@@ -239,11 +297,11 @@ impl<T: Transport> Conn<T> {
                         self.ws_tell_close(e.code(), e.reason().to_string());
                     }
                     self.ws().close_after_flush = Some(Close::WsProtocolError);
-                    break;
+                    return Ok(total);
                 }
             }
         }
-        Ok(())
+        Ok(total - data.len())
     }
 
     /// The messages in progress on all connections spent the memory budget
@@ -269,7 +327,7 @@ impl<T: Transport> Conn<T> {
         let w = self.ws();
         if !w.told_close {
             w.told_close = true;
-            w.pending.push(Event::Close(code, reason));
+            w.push(Event::Close(code, reason));
         }
         w.sender.shut();
     }
@@ -281,6 +339,7 @@ impl<T: Transport> Conn<T> {
         if w.pending.is_empty() || w.session.is_none() {
             return;
         }
+        w.sender.lock().at_worker = true;
         let job = WsJob {
             loop_id: ctx.loop_id,
             token,
@@ -289,6 +348,7 @@ impl<T: Transport> Conn<T> {
             sender: w.sender.clone(),
             events: std::mem::take(&mut w.pending),
         };
+        w.away_bytes = std::mem::take(&mut w.pending_bytes);
         // `on_close` must not be lost to a full queue (a hub would keep a dead member).
         let closing = w.told_close;
         let sent = if closing {
@@ -301,8 +361,10 @@ impl<T: Transport> Conn<T> {
                 unreachable!("a WebSocket job was sent")
             };
             let w = self.ws();
+            w.sender.lock().at_worker = false;
             w.session = Some(job.session);
             w.pending = job.events;
+            w.pending_bytes = std::mem::take(&mut w.away_bytes);
             ctx.stalled.push((token, gen_));
         }
     }
@@ -318,7 +380,10 @@ impl<T: Transport> Conn<T> {
         let Phase::Ws(w) = &mut self.phase else {
             return Ok(());
         };
+        w.finished = done.session.is_none();
         w.session = done.session;
+        w.away_bytes = 0;
+        self.recharge(ctx);
         self.ws_dispatch(ctx);
         self.ws_resume(ctx)
     }
@@ -374,9 +439,24 @@ impl<T: Transport> Conn<T> {
     /// The ping deadline: a client heard from lately is fine; a silent one gets a ping,
     /// and is disconnected if it stays silent for another interval.
     pub(super) fn ws_ping(&mut self, ctx: &mut Ctx) -> Step {
+        let paused = self.read_paused;
         let w = self.ws();
         let every = w.ping_interval;
-        if w.heard {
+        if w.decoder.is_mid_message() {
+            if w.stall_mark == Some(w.completed) && !paused {
+                debug!(
+                    "conn={} WebSocket message stalled for a ping interval: closing",
+                    self.id
+                );
+                return Err(Close::WsTimeout);
+            }
+            w.stall_mark = Some(w.completed);
+        } else {
+            w.stall_mark = None;
+        }
+        if w.heard || paused {
+            // Heard from, or the server itself is not reading (the session has not taken
+            // its messages yet): what the client sent waits unread, pongs included.
             w.heard = false;
             w.ping_out = false;
         } else if w.ping_out {
@@ -427,9 +507,20 @@ impl<T: Transport> Conn<T> {
         w.sender.shut();
         let stats = ctx.stats();
         stats.bump(&stats.ws_closed, 1);
+        if w.finished {
+            return; // its on_close ran
+        }
         if !w.told_close {
             w.pending
                 .push(Event::Close(CloseCode::ABNORMAL, String::new()));
+        }
+        if w.session.is_none() {
+            let mut out = w.sender.lock();
+            if out.at_worker {
+                // The worker delivers it after its current job (`session::run_job`).
+                out.orphan = Some(std::mem::take(&mut w.pending));
+                return;
+            }
         }
         match w.session.take() {
             Some(session) => {

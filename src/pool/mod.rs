@@ -487,15 +487,8 @@ pub(crate) fn run(
         }
         #[cfg(feature = "ws")]
         Job::Ws(mut j) => {
-            let closed = crate::ws::session::deliver(&mut j.session, &j.sender, &mut j.events);
-            let session = if closed {
-                if catch_unwind(AssertUnwindSafe(move || drop(j.session))).is_err() {
-                    error!("dropping a WebSocket session panicked");
-                }
-                None
-            } else {
-                Some(j.session)
-            };
+            // `None`: its on_close ran and it was dropped here (user code, on a worker).
+            let session = crate::ws::session::run_job(j.session, &j.sender, &mut j.events);
             shared.notifiers[j.loop_id].send(Completion::WsDone(WsDone {
                 token: j.token,
                 gen_: j.gen_,

@@ -14,8 +14,9 @@ use super::{CloseCode, Message, ProtocolError, Role};
 
 /// The most the message buffer reserves ahead of bytes that have arrived: a header that
 /// announces a large frame does not make the decoder allocate for it before the payload
-/// comes (a peer that sends headers alone would pin `max_message` per connection).
-const RESERVE_AHEAD: usize = 64 * 1024;
+/// comes (a peer that sends headers alone would pin `max_message` per connection; a
+/// server charges the capacity to its memory budget, so it stays close to what arrived).
+const RESERVE_AHEAD: usize = 4 * 1024;
 
 /// Decodes the frames one peer sends, fed in pieces of any size, into [`Message`]s.
 ///
@@ -207,6 +208,11 @@ impl Decoder {
     /// server charges to its memory budget.
     pub fn buffered(&self) -> usize {
         self.msg.capacity()
+    }
+
+    /// True while a frame or a fragmented message is partly received.
+    pub fn is_mid_message(&self) -> bool {
+        self.hdr_len > 0 || self.state == State::Payload || self.msg_op.is_some()
     }
 
     /// True once a close frame was decoded.

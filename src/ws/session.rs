@@ -124,6 +124,15 @@ pub(crate) struct Out {
     pub overflow: bool,
     /// The loop was told there is something to take and has not taken it yet.
     pub notified: bool,
+    /// The session is at a worker (set by the loop when it sends a job, cleared by the
+    /// worker when the job is done).
+    pub at_worker: bool,
+    /// The connection ended while the session was at a worker: what it is still to hear
+    /// (its close last). The worker delivers it, so it is never lost, even when the loop
+    /// has stopped.
+    pub orphan: Option<Vec<Event>>,
+    /// The session panicked: it gets nothing more but its close.
+    pub poisoned: bool,
 }
 
 impl Sender {
@@ -471,8 +480,50 @@ pub(crate) enum Event {
     Close(CloseCode, String),
 }
 
+impl Event {
+    /// What it holds in memory (charged to the server's budget while it waits).
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<Event>()
+            + match self {
+                Event::Message(Message::Text(t)) => t.capacity(),
+                Event::Message(Message::Binary(b)) => b.capacity(),
+                _ => 0,
+            }
+    }
+}
+
+/// Runs one job's events on a worker, then — if the connection ended meanwhile — what it
+/// left for the session (its close). Returns the session when it is to be called again.
+pub(crate) fn run_job(
+    mut session: Box<dyn Session>,
+    ws: &Sender,
+    events: &mut Vec<Event>,
+) -> Option<Box<dyn Session>> {
+    let mut closed = deliver(&mut session, ws, events);
+    if !closed {
+        let orphan = {
+            let mut out = ws.lock();
+            out.at_worker = false;
+            out.orphan.take()
+        };
+        if let Some(mut rest) = orphan {
+            closed = deliver(&mut session, ws, &mut rest);
+        }
+    }
+    if !closed {
+        return Some(session);
+    }
+    // Its `Drop` is user code: caught like its callbacks.
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(session)));
+    if dropped.is_err() {
+        log::error!("conn={} dropping a WebSocket session panicked", ws.id());
+    }
+    None
+}
+
 /// Calls `session` for each event (on a worker); a panic is caught and logged, and the
-/// connection is closed with 1011. Returns whether the close event was delivered.
+/// connection is closed with 1011; a session that panicked hears nothing more but its
+/// close. Returns whether the close event was delivered.
 pub(crate) fn deliver(
     session: &mut Box<dyn Session>,
     ws: &Sender,
@@ -480,6 +531,9 @@ pub(crate) fn deliver(
 ) -> bool {
     let mut closed = false;
     for ev in events.drain(..) {
+        if !matches!(ev, Event::Close(..)) && ws.lock().poisoned {
+            continue;
+        }
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match ev {
             Event::Open => session.on_open(ws),
             Event::Message(m) => session.on_message(ws, m),
@@ -490,6 +544,7 @@ pub(crate) fn deliver(
         }));
         if r.is_err() {
             log::error!("conn={} a WebSocket session panicked", ws.id());
+            ws.lock().poisoned = true;
             ws.close(CloseCode::INTERNAL, "");
         }
     }
