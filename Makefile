@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO
 
-.PHONY: run test test-deps scale-test check fuzz fuzz-cmin bench bench-micro bench-callgrind bench-peers wrk ab hello footprint clean
+.PHONY: run test test-deps scale-test check fuzz fuzz-cmin bench bench-micro bench-callgrind bench-peers bench-proxy wrk ab hello footprint clean
 
 ## Starts the demo service on 127.0.0.1:8080 (Ctrl-C drains and stops it).
 run:
@@ -84,6 +84,12 @@ bench-callgrind:
 ## Only the side-by-side harness (../shared/bench; says so and succeeds when it is absent).
 bench-peers:
 	@TESTS=peers bench/run.sh
+
+## The reverse proxy under wrk keep-alive load: examples/hello directly, through nginx
+## proxy_pass (keepalive pool) and through examples/gateway, with each process's CPU per
+## request and the CPU other work took (docs/BENCHMARKS.md, "Reverse proxy"). Needs nginx.
+bench-proxy:
+	@bench/proxy.sh
 
 hello:
 	$(CARGO) build --release --example hello
