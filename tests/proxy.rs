@@ -396,3 +396,47 @@ fn a_streamed_body_without_expectation_passes_through() {
     assert_eq!(seen.body.len(), len);
     assert_eq!(seen.header("content-length"), Some(len.to_string()));
 }
+
+#[test]
+fn an_upstream_that_refuses_a_streamed_body_midway_gets_its_answer_to_the_client() {
+    // Reads the head and a little of the body, answers 413 and closes without reading on.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut tmp = [0u8; 4096];
+        let _ = s.read(&mut tmp);
+        s.write_all(b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 9\r\n\r\nrefused\n\n")
+            .unwrap();
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        std::thread::sleep(Duration::from_millis(100));
+        // Dropped with unread bytes: the kernel resets the connection.
+    });
+    let gw = start(ReverseProxy::builder().route("/", [format!("http://{addr}")]));
+    let len: usize = 64 << 20;
+    let mut s = connect(gw.addr);
+    s.write_all(
+        format!("PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    // Write the body until the proxy stops reading it (it answered and closes).
+    let writer = {
+        let mut s = s.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let piece = vec![b'r'; 1 << 20];
+            let mut sent = 0;
+            while sent < len {
+                if s.write_all(&piece).is_err() {
+                    break;
+                }
+                sent += piece.len();
+            }
+        })
+    };
+    let mut r = Reader::new(s);
+    let resp = r.read_response();
+    assert_eq!((resp.status, resp.text().as_str()), (413, "refused\n\n"));
+    let _ = r.stream.shutdown(std::net::Shutdown::Both);
+    writer.join().unwrap();
+}

@@ -16,7 +16,7 @@
 use std::io::Read;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::debug;
 
@@ -31,6 +31,10 @@ use crate::upload::BodySink;
 
 /// How much one pull of a streamed response asks the upstream for.
 const PIECE: usize = 64 * 1024;
+
+/// How long a failed upload write waits for the answer the upstream may have sent before
+/// closing (it is normally already in the socket buffer).
+const EARLY_ANSWER_WAIT: Duration = Duration::from_millis(500);
 
 /// Forwards one request and returns the answer.
 pub(super) fn serve(inner: &Arc<Inner>, req: &mut Request) -> Response {
@@ -268,8 +272,22 @@ impl BodySink for Upload {
         match body.write(piece) {
             Ok(()) => Ok(()),
             Err(e) => {
-                self.body = None;
-                Err(self.fail(e))
+                let Some(body) = self.body.take() else {
+                    return Err(self.fail(e));
+                };
+                // An upstream that refuses the body answers (a 413) and closes: that
+                // answer, when it came, is the client's; else the write error is.
+                match body.early_response(EARLY_ANSWER_WAIT) {
+                    Ok(resp) => {
+                        debug!(
+                            "proxy: {} answered {} before the end of the body ({e})",
+                            self.upstream.name(),
+                            resp.status()
+                        );
+                        Err(respond(&self.inner, &self.upstream, resp, self.method))
+                    }
+                    Err(_) => Err(self.fail(e)),
+                }
             }
         }
     }
