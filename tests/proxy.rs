@@ -440,3 +440,17 @@ fn an_upstream_that_refuses_a_streamed_body_midway_gets_its_answer_to_the_client
     let _ = r.stream.shutdown(std::net::Shutdown::Both);
     writer.join().unwrap();
 }
+
+#[test]
+fn an_absolute_form_target_goes_upstream_in_origin_form() {
+    let up = Upstream::start(vec![]);
+    let gw = start(ReverseProxy::builder().route("/api", [up.url("")]));
+    let resp = roundtrip(
+        gw.addr,
+        b"GET http://gw.test/api/x?q=1 HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(up.requests()[0].line(), "GET /api/x?q=1 HTTP/1.1");
+    let resp = roundtrip(gw.addr, b"OPTIONS * HTTP/1.1\r\nHost: gw.test\r\n\r\n");
+    assert_eq!(resp.status, 404, "asterisk-form matches no prefix");
+}

@@ -114,7 +114,7 @@ fn outgoing(inner: &Inner, req: &Request, upstream: &Upstream) -> OutgoingReques
     crate::middleware::propagate(req, &mut headers);
     let mut out = OutgoingRequest {
         method: req.method_str().to_string(),
-        target: upstream.target_for(req.target()),
+        target: upstream.target_for(&origin_form(req)),
         host: headers::outgoing_host(host, upstream.authority(), inner.preserve_host),
         headers,
         upstream: upstream.name(),
@@ -123,6 +123,15 @@ fn outgoing(inner: &Inner, req: &Request, upstream: &Upstream) -> OutgoingReques
         director(&mut out);
     }
     out
+}
+
+/// The client's target in origin-form (`/path?query`): an absolute-form target
+/// (`GET http://gw/x HTTP/1.1`, RFC 9112 §3.2.2) loses its scheme and authority.
+fn origin_form(req: &Request) -> String {
+    match req.query() {
+        Some(q) => format!("{}?{q}", req.path()),
+        None => req.path().to_string(),
+    }
 }
 
 fn client_ip(req: &Request) -> IpAddr {
