@@ -655,3 +655,34 @@ fn bad_gateway_configuration_names_the_variable_and_exits_2() {
         assert!(err.contains(want), "{vars:?}: {err}");
     }
 }
+
+#[test]
+fn curl_expect_continue_gets_the_upstreams_go_ahead_through_the_gateway() {
+    let dir = TempDir::new("expect");
+    let (_py, py) = python_upstream(&dir.0);
+    let (_gw, gw) = gateway(&format!("/=http://{py}"), &dir.0, &[]);
+    let file = dir.0.join("body.bin");
+    let len: u64 = 3 << 20; // above max_body_bytes (1 MiB): streamed
+    std::fs::File::create(&file).unwrap().set_len(len).unwrap();
+    let t0 = Instant::now();
+    let out = curl(&[
+        "-v",
+        "-H",
+        "Expect: 100-continue",
+        "--expect100-timeout",
+        "5",
+        "-T",
+        file.to_str().unwrap(),
+        &format!("http://{gw}/up"),
+    ]);
+    let took = t0.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), len.to_string());
+    assert!(err.contains("< HTTP/1.1 100 Continue"), "{err}");
+    eprintln!("proxy_peers: the 3 MiB upload with Expect took {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "curl waited out its expect100 timeout: the 100 did not come through ({took:?})"
+    );
+}
