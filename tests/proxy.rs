@@ -454,3 +454,20 @@ fn an_absolute_form_target_goes_upstream_in_origin_form() {
     let resp = roundtrip(gw.addr, b"OPTIONS * HTTP/1.1\r\nHost: gw.test\r\n\r\n");
     assert_eq!(resp.status, 404, "asterisk-form matches no prefix");
 }
+
+#[test]
+fn a_chunked_request_body_goes_upstream_with_its_length() {
+    let up = Upstream::start(vec![]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let resp = roundtrip(
+        gw.addr,
+        b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n\
+          3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    let seen = &up.requests()[0];
+    assert_eq!(seen.body, b"abcde");
+    assert_eq!(seen.header("content-length").as_deref(), Some("5"));
+    assert_eq!(seen.header("transfer-encoding"), None);
+    assert_eq!(seen.header("trailer"), None);
+}
