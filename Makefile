@@ -86,14 +86,15 @@ bench-callgrind:
 bench-ws:
 	@bench/ws.sh
 
-## Proxied req/s through examples/gateway beside nginx proxy_pass (keepalive upstream), both
-## in front of examples/hello (bench/proxy.sh; needs wrk and nginx; SECS, REPEATS).
-bench-proxy:
-	@bench/proxy.sh
-
 ## Only the side-by-side harness (../shared/bench; says so and succeeds when it is absent).
 bench-peers:
 	@TESTS=peers bench/run.sh
+
+## The reverse proxy under wrk keep-alive load: examples/hello directly, through nginx
+## proxy_pass (keepalive pool) and through examples/gateway, with each process's CPU per
+## request and the CPU other work took (docs/BENCHMARKS.md, "Reverse proxy"). Needs nginx.
+bench-proxy:
+	@bench/proxy.sh
 
 hello:
 	$(CARGO) build --release --example hello

@@ -11,7 +11,8 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 usage: bench/run.sh            (settings from the environment; `make bench` runs it)
-  TESTS=memory,keepalive,pipeline,ab,peers   what to run, in this order
+  TESTS=memory,keepalive,pipeline,ab,peers   what to run, in this order; add `proxy` for
+                  bench/proxy.sh (examples/gateway vs nginx proxy_pass; needs nginx)
   DURATION=10     seconds per wrk run, and ab's time limit (ab -t)
   PORT=8090       port on 127.0.0.1 for examples/hello
   CONNS=64        wrk connections (-c);  THREADS=1  wrk threads (-t)
@@ -52,7 +53,7 @@ for v in DURATION PORT CONNS THREADS PIPELINE AB_REQUESTS AB_CONNS IDLE_CONNS; d
 done
 tests=" ${TESTS//,/ } "
 for t in $tests; do
-    case $t in memory | keepalive | pipeline | ab | peers) ;; *) die "TESTS: unknown test '$t' (memory keepalive pipeline ab peers)" ;; esac
+    case $t in memory | keepalive | pipeline | ab | peers | proxy) ;; *) die "TESTS: unknown test '$t' (memory keepalive pipeline ab peers proxy)" ;; esac
 done
 wants() { [[ $tests == *" $1 "* ]]; }
 
@@ -198,6 +199,13 @@ if wants peers; then
     else
         echo "  skipped: $PEERS_DIR is absent (the workplace's side-by-side harness; not needed)"
     fi
+fi
+
+# ---------------------------------------------------------------- the reverse proxy, when asked
+if wants proxy; then
+    echo "== proxy (bench/proxy.sh)"
+    stop_server
+    DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS PIN=$PIN bench/proxy.sh || failed="$failed proxy"
 fi
 
 [ -z "$failed" ] || die "failed:$failed (details above; outputs in $OUT)"

@@ -139,3 +139,33 @@ fn without_an_answer_the_wait_for_continue_ends_and_the_body_goes() {
     req.write(b"hello").unwrap();
     assert_eq!(req.finish().unwrap().text().unwrap(), "body-ok");
 }
+
+#[test]
+fn after_a_failed_write_the_servers_early_answer_is_read() {
+    // Answers 413 at once, then closes without reading the body: writes start failing.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut tmp = [0u8; 4096];
+        let _ = s.read(&mut tmp);
+        s.write_all(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nnope")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    });
+    let c = client();
+    let mut req = c
+        .put(&format!("http://{addr}/x"))
+        .send_streamed(1 << 30)
+        .unwrap();
+    let piece = vec![0u8; 1 << 20];
+    let err = (0..1024).find_map(|_| req.write(&piece).err());
+    assert!(
+        err.is_some(),
+        "the server stopped reading: a write must fail"
+    );
+    let resp = req.early_response(IO_TIMEOUT).unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(resp.text().unwrap(), "nope");
+    assert_eq!(c.idle_connections(), 0);
+}

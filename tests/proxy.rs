@@ -401,3 +401,78 @@ fn a_streamed_body_without_expectation_passes_through() {
     assert_eq!(seen.body.len(), len);
     assert_eq!(seen.header("content-length"), Some(len.to_string()));
 }
+
+#[test]
+fn an_upstream_that_refuses_a_streamed_body_midway_gets_its_answer_to_the_client() {
+    // Reads the head and a little of the body, answers 413 and closes without reading on.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut tmp = [0u8; 4096];
+        let _ = s.read(&mut tmp);
+        s.write_all(b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 9\r\n\r\nrefused\n\n")
+            .unwrap();
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        std::thread::sleep(Duration::from_millis(100));
+        // Dropped with unread bytes: the kernel resets the connection.
+    });
+    let gw = start(ReverseProxy::builder().route("/", [format!("http://{addr}")]));
+    let len: usize = 64 << 20;
+    let mut s = connect(gw.addr);
+    s.write_all(
+        format!("PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    // Write the body until the proxy stops reading it (it answered and closes).
+    let writer = {
+        let mut s = s.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let piece = vec![b'r'; 1 << 20];
+            let mut sent = 0;
+            while sent < len {
+                if s.write_all(&piece).is_err() {
+                    break;
+                }
+                sent += piece.len();
+            }
+        })
+    };
+    let mut r = Reader::new(s);
+    let resp = r.read_response();
+    assert_eq!((resp.status, resp.text().as_str()), (413, "refused\n\n"));
+    let _ = r.stream.shutdown(std::net::Shutdown::Both);
+    writer.join().unwrap();
+}
+
+#[test]
+fn an_absolute_form_target_goes_upstream_in_origin_form() {
+    let up = Upstream::start(vec![]);
+    let gw = start(ReverseProxy::builder().route("/api", [up.url("")]));
+    let resp = roundtrip(
+        gw.addr,
+        b"GET http://gw.test/api/x?q=1 HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(up.requests()[0].line(), "GET /api/x?q=1 HTTP/1.1");
+    let resp = roundtrip(gw.addr, b"OPTIONS * HTTP/1.1\r\nHost: gw.test\r\n\r\n");
+    assert_eq!(resp.status, 404, "asterisk-form matches no prefix");
+}
+
+#[test]
+fn a_chunked_request_body_goes_upstream_with_its_length() {
+    let up = Upstream::start(vec![]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let resp = roundtrip(
+        gw.addr,
+        b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n\
+          3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    let seen = &up.requests()[0];
+    assert_eq!(seen.body, b"abcde");
+    assert_eq!(seen.header("content-length").as_deref(), Some("5"));
+    assert_eq!(seen.header("transfer-encoding"), None);
+    assert_eq!(seen.header("trailer"), None);
+}

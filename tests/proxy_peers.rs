@@ -655,3 +655,91 @@ fn bad_gateway_configuration_names_the_variable_and_exits_2() {
         assert!(err.contains(want), "{vars:?}: {err}");
     }
 }
+
+#[test]
+fn curl_expect_continue_gets_the_upstreams_go_ahead_through_the_gateway() {
+    let dir = TempDir::new("expect");
+    let (_py, py) = python_upstream(&dir.0);
+    let (_gw, gw) = gateway(&format!("/=http://{py}"), &dir.0, &[]);
+    let file = dir.0.join("body.bin");
+    let len: u64 = 3 << 20; // above max_body_bytes (1 MiB): streamed
+    std::fs::File::create(&file).unwrap().set_len(len).unwrap();
+    let t0 = Instant::now();
+    let out = curl(&[
+        "-v",
+        "-H",
+        "Expect: 100-continue",
+        "--expect100-timeout",
+        "5",
+        "-T",
+        file.to_str().unwrap(),
+        &format!("http://{gw}/up"),
+    ]);
+    let took = t0.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), len.to_string());
+    assert!(err.contains("< HTTP/1.1 100 Continue"), "{err}");
+    eprintln!("proxy_peers: the 3 MiB upload with Expect took {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "curl waited out its expect100 timeout: the 100 did not come through ({took:?})"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Round robin and passive health with real upstreams
+
+/// Requests the demo at `log` has logged for `path`.
+fn served(log: &Path, path: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&format!("path={path} ")))
+        .count()
+}
+
+#[test]
+fn round_robin_over_two_demos_then_a_stopped_one_is_skipped_and_a_lone_one_is_502() {
+    let (da, db) = (TempDir::new("rr-a"), TempDir::new("rr-b"));
+    let (demo_a, a) = demo(&da.0);
+    let (_demo_b, b) = demo(&db.0);
+    let dir = TempDir::new("rr");
+    let (_gw, gw) = gateway(
+        &format!("/healthz=http://{a}|http://{b},/solo=http://{a}"),
+        &dir.0,
+        &[("GATEWAY_HEALTH_COOLDOWN", "60s")],
+    );
+    for _ in 0..6 {
+        let (status, _, _) = curl_i(&[&format!("http://{gw}/healthz")]);
+        assert_eq!(status, 200);
+    }
+    assert!(wait_until(Duration::from_secs(5), || {
+        served(&da.0.join("demo.log"), "/healthz") == 3
+            && served(&db.0.join("demo.log"), "/healthz") == 3
+    }));
+
+    drop(demo_a); // SIGTERM to A's PID, waited for: A now refuses connections
+    for i in 0..4 {
+        let (status, _, _) = curl_i(&[&format!("http://{gw}/healthz")]);
+        assert_eq!(status, 200, "request {i} after A stopped: retried on B");
+    }
+    assert!(wait_until(Duration::from_secs(5), || served(
+        &db.0.join("demo.log"),
+        "/healthz"
+    ) == 7));
+    let (status, _, table) = curl_i(&[&format!("http://{gw}/gateway/upstreams")]);
+    assert_eq!(status, 200);
+    let line_a = table
+        .lines()
+        .find(|l| l.starts_with("/healthz") && l.contains(&a.to_string()))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(line_a.contains(" down "), "{table}");
+    assert!(
+        line_a.contains("refusals=1"),
+        "A is tried once, then skipped during its cool-down: {table}"
+    );
+
+    let (status, _, body) = curl_i(&[&format!("http://{gw}/solo")]);
+    assert_eq!((status, body.as_str()), (502, "Bad Gateway\n"));
+}

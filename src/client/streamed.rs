@@ -142,6 +142,31 @@ impl StreamedRequest {
         Ok(())
     }
 
+    /// After a failed [`write`](Self::write): the server's final answer, when it sent one
+    /// before closing its side (RFC 9110 §15.5.14: a server may refuse a body it has not
+    /// read — a `413` — and close), waiting at most `wait` for it. The connection is never
+    /// pooled afterwards. `Err` when no answer came (the write's error is then the one
+    /// to report).
+    pub fn early_response(mut self, wait: Duration) -> Result<ClientResponse, ClientError> {
+        self.conn.core.forbid_reuse();
+        match self
+            .conn
+            .read_head(Deadline::new(wait, TimeoutKind::ResponseHeader, self.total))
+        {
+            Ok(head) => Ok(ClientResponse::new(
+                head,
+                self.conn,
+                self.pool,
+                self.read_timeout,
+                self.total,
+            )),
+            Err(e) => {
+                self.conn.close();
+                Err(e)
+            }
+        }
+    }
+
     /// Once the whole body is written: waits for the response head (at most
     /// `response_header_timeout`) and returns the response, its body to be read as from
     /// [`RequestBuilder::send`](super::RequestBuilder::send). Called with body bytes

@@ -16,7 +16,7 @@
 use std::io::Read;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::debug;
 
@@ -37,6 +37,10 @@ use crate::upload::BodySink;
 
 /// How much one pull of a streamed response asks the upstream for.
 const PIECE: usize = 64 * 1024;
+
+/// How long a failed upload write waits for the answer the upstream may have sent before
+/// closing (it is normally already in the socket buffer).
+const EARLY_ANSWER_WAIT: Duration = Duration::from_millis(500);
 
 /// Forwards one request and returns the answer.
 pub(super) fn serve(inner: &Arc<Inner>, req: &mut Request) -> Response {
@@ -121,7 +125,7 @@ fn outgoing(inner: &Inner, req: &Request, upstream: &Upstream) -> OutgoingReques
     crate::middleware::propagate(req, &mut headers);
     let mut out = OutgoingRequest {
         method: req.method_str().to_string(),
-        target: upstream.target_for(req.target()),
+        target: upstream.target_for(&origin_form(req)),
         host: headers::outgoing_host(host, upstream.authority(), inner.preserve_host),
         headers,
         upstream: upstream.name(),
@@ -130,6 +134,15 @@ fn outgoing(inner: &Inner, req: &Request, upstream: &Upstream) -> OutgoingReques
         director(&mut out);
     }
     out
+}
+
+/// The client's target in origin-form (`/path?query`): an absolute-form target
+/// (`GET http://gw/x HTTP/1.1`, RFC 9112 §3.2.2) loses its scheme and authority.
+fn origin_form(req: &Request) -> String {
+    match req.query() {
+        Some(q) => format!("{}?{q}", req.path()),
+        None => req.path().to_string(),
+    }
 }
 
 fn client_ip(req: &Request) -> IpAddr {
@@ -279,8 +292,22 @@ impl BodySink for Upload {
         match body.write(piece) {
             Ok(()) => Ok(()),
             Err(e) => {
-                self.body = None;
-                Err(self.fail(e))
+                let Some(body) = self.body.take() else {
+                    return Err(self.fail(e));
+                };
+                // An upstream that refuses the body answers (a 413) and closes: that
+                // answer, when it came, is the client's; else the write error is.
+                match body.early_response(EARLY_ANSWER_WAIT) {
+                    Ok(resp) => {
+                        debug!(
+                            "proxy: {} answered {} before the end of the body ({e})",
+                            self.upstream.name(),
+                            resp.status()
+                        );
+                        Err(respond(&self.inner, &self.upstream, resp, self.method))
+                    }
+                    Err(_) => Err(self.fail(e)),
+                }
             }
         }
     }

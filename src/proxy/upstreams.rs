@@ -66,17 +66,8 @@ impl Upstream {
         self.url.upstream()
     }
 
-    /// The absolute URL for an incoming request-target (`/path?query`): the upstream's
-    /// base path joined with a single slash (Go's `singleJoiningSlash`).
-    pub fn url_for(&self, target: &str) -> String {
-        format!(
-            "http://{}{}",
-            self.url.authority(),
-            join_path(&self.base, target)
-        )
-    }
-
-    /// The request-target sent upstream for an incoming one.
+    /// The request-target sent upstream for an incoming one (`/path?query`): the
+    /// upstream's base path joined with it by a single slash (Go's `singleJoiningSlash`).
     pub fn target_for(&self, target: &str) -> String {
         join_path(&self.base, target)
     }

@@ -88,7 +88,6 @@ fn targets_join_the_base_path_with_one_slash() {
     for &(url, target, want) in table {
         let u = Upstream::new(url).unwrap();
         assert_eq!(u.target_for(target), want, "{url} + {target}");
-        assert_eq!(u.url_for(target), format!("http://u:1{want}"));
     }
 }
 
