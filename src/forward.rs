@@ -19,10 +19,11 @@ use crate::response::Response;
 
 /// One upstream exchange, as a handler asks for it ([`Response::forward`]).
 pub(crate) struct Exchange {
-    /// Where to connect, in order, and the request as it goes on the wire to each (head
-    /// and whole body; the head names the upstream): a refused connection moves to the
-    /// next before anything was sent.
+    /// Where to connect, in order, and the request head as it goes to each (it names the
+    /// upstream): a refused connection moves to the next before anything was sent.
     pub attempts: Vec<(SocketAddr, Vec<u8>)>,
+    /// The request body, the same for every attempt (sent after the head; empty for none).
+    pub body: Vec<u8>,
     /// The request was HEAD (its answer has no body whatever its head says).
     pub head_request: bool,
     /// Safe to send again on a fresh connection when a pooled one turns out closed.

@@ -174,3 +174,56 @@ fn the_loop_reuses_upstream_connections_and_replaces_a_closed_one_unseen() {
     // only when the pooled one was found closed.
     assert_eq!(conns.load(Ordering::SeqCst), 3);
 }
+
+#[test]
+fn an_upstream_switching_protocols_is_a_502_and_bodies_reach_every_attempt() {
+    // The first candidate refuses; the second gets the whole body after its own head.
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let live = l.local_addr().unwrap();
+    let seen = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for round in 0..2 {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = Vec::new();
+            let mut b = [0u8; 4096];
+            while !buf.ends_with(b"body-bytes") && !(round == 1 && buf.ends_with(b"\r\n\r\n")) {
+                let n = s.read(&mut b).unwrap();
+                assert!(n > 0);
+                buf.extend_from_slice(&b[..n]);
+            }
+            got.push(String::from_utf8_lossy(&buf).into_owned());
+            let answer: &[u8] = if round == 0 {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            } else {
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n"
+            };
+            s.write_all(answer).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        got
+    });
+    let proxy = ReverseProxy::builder()
+        .route("/", [format!("http://{dead}"), format!("http://{live}")])
+        .build()
+        .unwrap();
+    let gw = TestServer::with_config(proxy_config(), proxy);
+    let r = roundtrip(
+        gw.addr,
+        b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nbody-bytes",
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+    let r = roundtrip(
+        gw.addr,
+        b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 502, "a 101 from an upstream is not relayed");
+    let got = seen.join().unwrap();
+    assert!(got[0].starts_with("POST /p HTTP/1.1\r\n"), "{}", got[0]);
+    assert!(got[0].contains(&format!("Host: {live}")), "{}", got[0]);
+    assert!(got[0].ends_with("\r\n\r\nbody-bytes"), "{}", got[0]);
+}

@@ -201,9 +201,19 @@ impl<T: Transport> Conn<T> {
     fn fwd_write(&mut self, ctx: &mut Ctx) -> Step {
         let f = self.fwd();
         let sock = f.up.as_ref().expect("sending");
-        let request = &f.ex.attempts[f.attempt].1;
-        while f.sent < request.len() {
-            match io::Write::write(&mut &*sock, &request[f.sent..]) {
+        let head = &f.ex.attempts[f.attempt].1;
+        let body = &f.ex.body;
+        let total = head.len() + body.len();
+        while f.sent < total {
+            // The head (this attempt's), then the body (shared by the attempts), written
+            // together when both fit.
+            let written = if f.sent < head.len() {
+                let bufs = [io::IoSlice::new(&head[f.sent..]), io::IoSlice::new(body)];
+                io::Write::write_vectored(&mut &*sock, &bufs)
+            } else {
+                io::Write::write(&mut &*sock, &body[f.sent - head.len()..])
+            };
+            match written {
                 Ok(0) => return self.fwd_io_error(ctx, io::ErrorKind::WriteZero.into()),
                 Ok(n) => f.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),

@@ -1066,6 +1066,17 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats) -> Forwarded {
         error!("a reverse proxy hook panicked; answering 500");
         Err(Response::error(500, ""))
     });
+    if let Ok((resp, _)) = &decided
+        && resp.status() < 200
+    {
+        // A switching (or interim) answer cannot be relayed as the final one: upgrades
+        // are not passed through. 502.
+        error!(
+            "an upstream answered {} as its final status; answering 502",
+            resp.status()
+        );
+        decided = Err(Response::error(502, ""));
+    }
     {
         let (Ok((resp, _)) | Err(resp)) = &mut decided;
         for (n, v) in extra_headers {

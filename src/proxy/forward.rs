@@ -365,7 +365,7 @@ fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) ->
         } else {
             BodyFraming::None
         };
-        let mut wire = Vec::with_capacity(256 + body.len());
+        let mut wire = Vec::with_capacity(256);
         let headers = out.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
         if let Err(e) = write_request_head(
             &mut wire,
@@ -380,9 +380,6 @@ fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) ->
                 source: ClientError::InvalidRequest(e.as_str()),
             });
         }
-        if framed {
-            wire.extend_from_slice(body);
-        }
         attempts.push((addr, wire));
         upstreams.push(upstream);
     }
@@ -395,6 +392,7 @@ fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) ->
     let method = req.method();
     Response::forward(Exchange {
         attempts,
+        body: if framed { body.to_vec() } else { Vec::new() },
         head_request: method == Method::Head,
         idempotent: crate::client::retry::is_idempotent_method(req.method_str())
             || req.header("idempotency-key").is_some(),
