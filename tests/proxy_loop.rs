@@ -191,7 +191,10 @@ fn an_upstream_switching_protocols_is_a_502_and_bodies_reach_every_attempt() {
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut buf = Vec::new();
             let mut b = [0u8; 4096];
-            while !buf.ends_with(b"body-bytes") && !(round == 1 && buf.ends_with(b"\r\n\r\n")) {
+            let done = |buf: &[u8]| {
+                buf.ends_with(b"body-bytes") || (round == 1 && buf.ends_with(b"\r\n\r\n"))
+            };
+            while !done(&buf) {
                 let n = s.read(&mut b).unwrap();
                 assert!(n > 0);
                 buf.extend_from_slice(&b[..n]);
