@@ -67,6 +67,13 @@ pub(crate) trait Respond: Send + 'static {
     /// The exchange failed before a head arrived (on `attempt`, the last one tried): the
     /// answer (502, 504, ...).
     fn error(self: Box<Self>, attempt: usize, err: ExchangeError) -> Response;
+    /// The client's head, decided on the event loop when no user code is involved (no
+    /// response hook): `None` sends the head to a worker ([`head`](Self::head)). Engine
+    /// code only, quick, never blocking.
+    fn head_on_loop(&self, attempt: usize, head: &ResponseHead) -> Option<Response> {
+        let _ = (attempt, head);
+        None
+    }
     /// Attempt `attempt`'s connection was refused (the next is tried, if any). Runs on the
     /// event loop: engine code only, quick, never blocking (passive health marks).
     fn refused(&self, attempt: usize);

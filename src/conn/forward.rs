@@ -292,9 +292,13 @@ impl<T: Transport> Conn<T> {
                 }
                 Event::Informational(_) => {}
                 Event::Head(head) => {
+                    self.deadlines.read = None;
+                    if let Some(answer) = self.fwd_head_on_loop(ctx, &head) {
+                        // No user code to run: decided here, without a worker's round trip.
+                        return self.on_forwarded(ctx, answer);
+                    }
                     let f = self.fwd();
                     f.stage = Stage::AtWorker;
-                    self.deadlines.read = None;
                     return self.fwd_job(ctx, Ok(head));
                 }
                 Event::Data(_) => {
@@ -411,6 +415,39 @@ impl<T: Transport> Conn<T> {
         self.fwd_connect(ctx)
     }
 
+    /// The client's head for `head`, when the exchange's decider can give it without user
+    /// code (no response hook, nobody waiting for the status).
+    fn fwd_head_on_loop(
+        &mut self,
+        ctx: &mut Ctx,
+        head: &crate::client::ResponseHead,
+    ) -> Option<Forwarded> {
+        let (token, gen_) = (self.token, self.gen_);
+        let f = self.fwd();
+        if !f.ex.on_status.is_empty() || head.status < 200 {
+            return None;
+        }
+        let mut resp = f.respond.as_ref()?.head_on_loop(f.attempt, head)?;
+        for (n, v) in std::mem::take(&mut f.ex.extra_headers) {
+            resp.set_header(n, v);
+        }
+        let length = crate::pool::relayed_length(head, f.method);
+        let (method, version, close) = (f.method, f.version, f.close);
+        let mut out = ctx.bufs.take_write();
+        let date = *ctx.date();
+        let (relay, close) = crate::pool::encode_forward_head(
+            &mut out, &resp, length, method, version, close, &date,
+        );
+        ctx.stats().count_request(method, resp.status(), None);
+        Some(Forwarded {
+            token,
+            gen_,
+            out,
+            relay: Some(relay),
+            close,
+        })
+    }
+
     /// Hands the head (or the failure) to a worker.
     fn fwd_job(
         &mut self,
@@ -449,7 +486,14 @@ impl<T: Transport> Conn<T> {
         if !matches!(self.phase, Phase::Forward(_)) {
             return Ok(());
         }
-        self.wbuf.extend_from_slice(&a.out);
+        if self.wbuf.is_empty() {
+            let old = std::mem::replace(&mut self.wbuf, a.out);
+            self.wpos = 0;
+            ctx.bufs.put_write(old);
+        } else {
+            self.wbuf.extend_from_slice(&a.out);
+            ctx.bufs.put_write(a.out);
+        }
         let f = self.fwd();
         f.close = a.close;
         match a.relay {

@@ -1032,8 +1032,6 @@ fn encode_response(
 /// upstream's body follows it (or the whole answer, when it does not).
 #[cfg(feature = "proxy")]
 fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats) -> Forwarded {
-    use crate::client::BodyLength;
-    use crate::forward::Relay;
     let ForwardJob {
         token,
         gen_,
@@ -1050,14 +1048,7 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats) -> Forwarded {
     let mut out = Vec::new();
     let decided = catch_unwind(AssertUnwindSafe(move || match what {
         Ok(head) => {
-            let length = match head.body {
-                // A HEAD's answer keeps the length GET would have (RFC 9110 §9.3.2).
-                crate::client::BodyLength::None if method == Method::Head => head
-                    .header("content-length")
-                    .and_then(|v| v.trim().parse().ok())
-                    .map_or(BodyLength::None, BodyLength::Length),
-                b => b,
-            };
+            let length = relayed_length(&head, method);
             respond.head(attempt, &head).map(|r| (r, length))
         }
         Err(e) => Err(respond.error(attempt, e)),
@@ -1109,6 +1100,56 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats) -> Forwarded {
             None
         }
         Ok((resp, length)) => {
+            let (relay, c) =
+                encode_forward_head(&mut out, &resp, length, method, version, close, date);
+            close = c;
+            Some(relay)
+        }
+    };
+    Forwarded {
+        token,
+        gen_,
+        out,
+        relay,
+        close,
+    }
+}
+
+/// How the upstream's body is delimited, as the client's answer frames it: a HEAD's answer
+/// keeps the length GET would have (RFC 9110 §9.3.2).
+#[cfg(feature = "proxy")]
+pub(crate) fn relayed_length(
+    head: &crate::client::ResponseHead,
+    method: Method,
+) -> crate::client::BodyLength {
+    use crate::client::BodyLength;
+    match head.body {
+        BodyLength::None if method == Method::Head => head
+            .header("content-length")
+            .and_then(|v| v.trim().parse().ok())
+            .map_or(BodyLength::None, BodyLength::Length),
+        b => b,
+    }
+}
+
+/// Encodes the client's head for a relayed upstream answer: `resp`'s status and headers,
+/// framed for the upstream's body `length` and the client's `version`. Returns how the body
+/// follows and whether the connection closes after it. Engine code only (the event loop's
+/// fast path runs it too).
+#[cfg(feature = "proxy")]
+pub(crate) fn encode_forward_head(
+    out: &mut Vec<u8>,
+    resp: &Response,
+    length: crate::client::BodyLength,
+    method: Method,
+    version: Version,
+    mut close: bool,
+    date: &[u8; 29],
+) -> (crate::forward::Relay, bool) {
+    use crate::client::BodyLength;
+    use crate::forward::Relay;
+    {
+        {
             let status = resp.status();
             let has_body = encode::status_has_body(status) && method != Method::Head;
             let (framing, relay) = match length {
@@ -1137,15 +1178,8 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats) -> Forwarded {
                 ConnectionField::Omit
             };
             let headers = resp.headers().map(|(n, v)| (n, v.as_bytes()));
-            encode::write_head(&mut out, status, date, headers, framing, connection);
-            Some(relay)
+            encode::write_head(out, status, date, headers, framing, connection);
+            (relay, close)
         }
-    };
-    Forwarded {
-        token,
-        gen_,
-        out,
-        relay,
-        close,
     }
 }

@@ -420,8 +420,9 @@ struct OnLoop {
     upstreams: Vec<Arc<Upstream>>,
 }
 
-impl Respond for OnLoop {
-    fn head(self: Box<Self>, attempt: usize, head: &ResponseHead) -> Result<Response, Response> {
+impl OnLoop {
+    /// The upstream's head with the response rules applied (hop-by-hop fields out, `Via`).
+    fn rewritten(&self, attempt: usize, head: &ResponseHead) -> UpstreamResponse {
         let upstream = &self.upstreams[attempt];
         upstream.count_attempt();
         upstream.mark_ok();
@@ -430,19 +431,37 @@ impl Respond for OnLoop {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_slice()))
             .collect();
-        let mut up = UpstreamResponse {
+        UpstreamResponse {
             status: head.status,
             headers: headers::response_headers(&fields, head.version, self.inner.via.as_deref()),
             upstream: upstream.name(),
-        };
+        }
+    }
+}
+
+fn into_response(up: UpstreamResponse) -> Response {
+    let mut r = Response::new(up.status);
+    for (n, v) in up.headers {
+        r = r.with_header(n, v);
+    }
+    r
+}
+
+impl Respond for OnLoop {
+    fn head(self: Box<Self>, attempt: usize, head: &ResponseHead) -> Result<Response, Response> {
+        let mut up = self.rewritten(attempt, head);
         if let Some(hook) = &self.inner.modify_response {
             hook(&mut up)?;
         }
-        let mut r = Response::new(up.status);
-        for (n, v) in up.headers {
-            r = r.with_header(n, v);
+        Ok(into_response(up))
+    }
+
+    fn head_on_loop(&self, attempt: usize, head: &ResponseHead) -> Option<Response> {
+        // The response hook is user code: with one, the head goes to a worker.
+        if self.inner.modify_response.is_some() {
+            return None;
         }
-        Ok(r)
+        Some(into_response(self.rewritten(attempt, head)))
     }
 
     fn error(self: Box<Self>, attempt: usize, err: ExchangeError) -> Response {
