@@ -16,7 +16,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::buffers::Buffers;
 use crate::config::Config;
-use crate::conn::{Close, Conn, Deadline};
+use crate::conn::{Close, Conn, Sock, Transport};
 use crate::http::date::DateCache;
 use crate::http::parse::Limits;
 use crate::listener::{self, Accepted};
@@ -27,6 +27,7 @@ use crate::pool::{
 use crate::signal::SignalPipe;
 use crate::telemetry::{self, Event, Stamp, Stats};
 use crate::timer::{Tick, Wheel};
+use crate::tls::Acceptor;
 use crate::upgrade::{OnUpgrade, Upgraded};
 
 thread_local! {
@@ -89,6 +90,8 @@ pub(crate) struct Ctx {
     /// A map by slot, so finding a connection's entry costs the same however many slow
     /// readers have one (a list scanned on every flush would not).
     pub unwritten: HashMap<usize, (u32, Vec<ReqMeta>)>,
+    /// Wraps each accepted socket: plain TCP, or TLS (`crate::tls`).
+    pub tls: Acceptor,
     date: DateCache,
 }
 
@@ -135,6 +138,7 @@ impl Ctx {
             deferred_reads: Vec::new(),
             tel,
             unwritten: HashMap::new(),
+            tls: Acceptor::default(),
             date: DateCache::new(),
         }
     }
@@ -292,6 +296,8 @@ pub(crate) struct LoopParts {
     pub draining: Arc<AtomicBool>,
     pub reserve: Arc<Reserve>,
     pub tel: Arc<telemetry::Shared>,
+    /// Plain TCP or TLS, for every connection this loop accepts.
+    pub tls: Acceptor,
 }
 
 impl EventLoop {
@@ -305,6 +311,8 @@ impl EventLoop {
                 .registry()
                 .register(&mut s.rx, SIGNALS, Interest::READABLE)?;
         }
+        let mut ctx = Ctx::new(p.loop_id, p.cfg, p.jobs, p.notifier, Instant::now(), p.tel);
+        ctx.tls = p.tls;
         Ok(EventLoop {
             poll: p.poll,
             listener: Some(p.listener),
@@ -315,7 +323,7 @@ impl EventLoop {
             id_step: p.loops.wakes.len().max(1) as u64,
             paused: None,
             shared: p.loops,
-            ctx: Ctx::new(p.loop_id, p.cfg, p.jobs, p.notifier, Instant::now(), p.tel),
+            ctx,
             completions: p.completions,
             inbox: Vec::new(),
             wake: p.wake,
@@ -621,6 +629,15 @@ impl EventLoop {
             self.shared.live.fetch_sub(1, Ordering::AcqRel);
             return;
         }
+        let sock = match self.ctx.tls.wrap(sock) {
+            Ok(sock) => sock,
+            Err(e) => {
+                error!("starting TLS for a connection from {peer} failed: {e}");
+                self.free.push(t);
+                self.shared.live.fetch_sub(1, Ordering::AcqRel);
+                return; // the drop closes the socket, which takes it out of epoll
+            }
+        };
         let id = self.next_id;
         self.next_id += self.id_step;
         let slot = &mut self.slots[t];
@@ -628,8 +645,8 @@ impl EventLoop {
         conn.req_start = self.ctx.stamp();
         self.ctx.stats().bump(&self.ctx.stats().accepted, 1);
         trace!("conn={id} stage=accepted from {peer}");
-        let header_timeout = self.ctx.cfg.header_read_timeout;
-        conn.arm(&mut self.ctx, Deadline::Header, header_timeout);
+        // The TLS handshake's deadline, or the request head's.
+        conn.arm_first_deadline(&mut self.ctx);
         slot.conn = Some(conn);
         self.live += 1; // `shared.live` counted it before the accept
     }
@@ -684,7 +701,7 @@ impl EventLoop {
                 // later occupant of the slot.
                 drop(right);
                 if let Some(mut sock) = Arc::into_inner(io) {
-                    let _ = self.poll.registry().deregister(&mut sock);
+                    let _ = self.poll.registry().deregister(sock.tcp_mut());
                 }
             }
             (None, _) => {
@@ -707,7 +724,7 @@ impl EventLoop {
     /// stops watching it and forgets it.
     fn hand_over(
         &mut self,
-        io: Arc<mio::net::TcpStream>,
+        io: Arc<Sock>,
         id: u64,
         peer: std::net::SocketAddr,
         f: OnUpgrade,
@@ -715,8 +732,16 @@ impl EventLoop {
     ) {
         // The answer was written with the right home, and the right is dropped: the
         // loop's handle is the socket's only owner.
-        let Some(mut sock) = Arc::into_inner(io) else {
+        let Some(sock) = Arc::into_inner(io) else {
             error!("conn={id} upgrade: the socket is still shared; closing it");
+            return;
+        };
+        // A blocking hand-over gives away a plain socket; TLS records only this process
+        // can read and write.
+        let Some(mut sock) = sock.into_plain() else {
+            warn!(
+                "conn={id} upgrade: a TLS connection cannot be handed over as a plain socket; closing it"
+            );
             return;
         };
         let _ = self.poll.registry().deregister(&mut sock);

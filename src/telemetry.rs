@@ -217,7 +217,7 @@ pub(crate) const PARSE: usize = 3;
 pub const HISTOGRAMS: [&str; 4] = ["queue", "handler", "write", "parse"];
 
 /// Why connections close, as metric labels, in the order of `Close::index`.
-pub const CLOSE_REASONS: [&str; 13] = [
+pub const CLOSE_REASONS: [&str; 15] = [
     "peer_closed",
     "peer_closed_mid_request",
     "io_error",
@@ -231,10 +231,12 @@ pub const CLOSE_REASONS: [&str; 13] = [
     "forced_stop",
     "stream_aborted",
     "upgraded",
+    "tls_handshake_timeout",
+    "tls_handshake_failed",
 ];
 
 /// Deadlines, as metric labels, in the order of `Deadline::index`.
-pub const DEADLINES: [&str; 5] = ["header", "body", "write", "idle", "linger"];
+pub const DEADLINES: [&str; 6] = ["header", "body", "write", "idle", "linger", "tls_handshake"];
 
 /// One request count's key.
 struct Count {

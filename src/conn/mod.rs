@@ -29,13 +29,18 @@ use crate::upload::Sink;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;
+mod handshake;
 mod read;
+mod sock;
 #[cfg(test)]
 mod tests;
 mod transport;
 mod upload;
 mod write;
 
+pub(crate) use sock::Sock;
+#[cfg(feature = "tls")]
+pub(crate) use transport::Handshake;
 pub(crate) use transport::{Transport, WriteRight};
 
 /// Where a connection is in its request cycle (see docs/LIFECYCLE.md). Each phase carries
@@ -174,6 +179,8 @@ pub(crate) enum Deadline {
     Write,
     Idle,
     Linger,
+    /// The transport's handshake (TLS) is not over within `tls_handshake_timeout`.
+    Handshake,
 }
 
 impl Deadline {
@@ -252,6 +259,10 @@ pub(crate) enum Close {
     StreamAborted,
     /// The answer switched protocols: the connection was handed to its upgrade callback.
     Upgraded,
+    /// No TLS handshake within `tls_handshake_timeout` (a TLS slowloris).
+    TlsHandshakeTimeout,
+    /// The TLS handshake failed (not TLS, no common parameters, a bad message).
+    TlsHandshakeFailed,
 }
 
 impl Close {
@@ -271,6 +282,8 @@ impl Close {
             Close::ForcedStop => 10,
             Close::StreamAborted => 11,
             Close::Upgraded => 12,
+            Close::TlsHandshakeTimeout => 13,
+            Close::TlsHandshakeFailed => 14,
         }
     }
 
@@ -281,7 +294,7 @@ impl Close {
 }
 
 /// A connection owned by the loop.
-pub(crate) struct Conn<T: Transport = mio::net::TcpStream> {
+pub(crate) struct Conn<T: Transport = Sock> {
     /// The loop's half of the socket: reading, shutting down, and (in `event_loop.rs`)
     /// registering and closing it.
     io: Arc<T>,
@@ -488,12 +501,17 @@ impl<T: Transport> Conn<T> {
                 // look before closing. No byte taken since the deadline was armed: closed.
                 let before = self.sent;
                 self.on_writable(ctx)?;
-                if self.sent == before && self.wpos < self.wbuf.len() {
+                // Output is left when `flush` armed the deadline again (it does so whenever
+                // bytes remain, in the write buffer or in the transport's own records).
+                if self.sent == before
+                    && (self.wpos < self.wbuf.len() || self.deadlines.write.is_some())
+                {
                     return Err(Close::WriteTimeout);
                 }
                 Ok(())
             }
             Deadline::Linger => Err(Close::LingerTimeout),
+            Deadline::Handshake => Err(Close::TlsHandshakeTimeout),
             Deadline::Header if self.buffered() == 0 => Err(Close::HeaderTimeout),
             Deadline::Header => self.answer_error(ctx, Error::HeaderTimeout),
             Deadline::Body => self.answer_error(ctx, Error::BodyTimeout),
