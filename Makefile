@@ -12,11 +12,12 @@ run:
 ## PostgreSQL if missing). `--features postgres` builds the demo with its PostgreSQL
 ## backend, so tests/db.rs also runs it against a server it starts; `ws` (off by default)
 ## adds the WebSocket codec's tests; `client` (on by default, named so a trimmed default
-## cannot drop them) the client's, against python3 and nginx too.
+## cannot drop them) the client's, against python3 and nginx too; `tls` (off by default)
+## HTTPS, against curl and python3 with a certificate made by openssl (tests/tls.rs).
 test: test-deps
-	$(CARGO) test --features postgres,ws,client
+	$(CARGO) test --features postgres,ws,client,tls
 
-## Installs curl, ab (apache2-utils), wrk, python3, prometheus (+ promtool), chromium, chromium-driver and postgresql with apt-get when missing.
+## Installs curl, ab (apache2-utils), wrk, python3, openssl, prometheus (+ promtool), chromium, chromium-driver and postgresql with apt-get when missing.
 test-deps:
 	@sh .ci/deps.sh
 
@@ -32,7 +33,8 @@ scale-test: test-deps
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --all-targets --features postgres,ws,client -- -D warnings
+	$(CARGO) clippy --all-targets --features postgres,ws,client,tls -- -D warnings
+	$(CARGO) clippy --all-targets --features tls -- -D warnings
 	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
 
 FUZZ_TIME ?= 600

@@ -295,6 +295,7 @@ pub fn built_binary(name: &str, example: bool) -> PathBuf {
         let features: Vec<&str> = [
             ("postgres", cfg!(feature = "postgres")),
             ("ws", cfg!(feature = "ws")),
+            ("tls", cfg!(feature = "tls")),
         ]
         .into_iter()
         .filter_map(|(f, on)| on.then_some(f))
