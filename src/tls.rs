@@ -356,3 +356,183 @@ mod imp {
         Ok((sent, true))
     }
 }
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    //! `TlsStream` against a rustls client over a real loopback socket: the handshake on
+    //! the non-blocking side, records held while the socket is full, and every byte out.
+
+    use std::io::{self, Read, Write};
+    use std::net::Shutdown;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::imp::TlsStream;
+    use crate::conn::Handshake;
+
+    /// A self-signed certificate for `localhost` (ECDSA P-256, valid until 2126), made with
+    /// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500
+    /// -subj /CN=localhost -addext subjectAltName=DNS:localhost -addext
+    /// basicConstraints=critical,CA:FALSE …`; a test key, protecting nothing.
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIBuTCCAV+gAwIBAgIUfbXvgnTdMpZYZPL8gc5ImjBNWKowCgYIKoZIzj0EAwIw\n\
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMTA1NTk0NFoYDzIxMjYxMTA3\n\
+MDU1OTQ0WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n\
+PQMBBwNCAATJDcscEm4uLkI/1+t19277xr3n5kHGXOpyx/YDNrd8o/Y7572vipEY\n\
+zwp+EtiFyh4MRW+o30OGZWnKbKtu1wtZo4GMMIGJMB0GA1UdDgQWBBQz15eMpCEY\n\
+jAQiFDzYqdld5Af5sDAfBgNVHSMEGDAWgBQz15eMpCEYjAQiFDzYqdld5Af5sDAU\n\
+BgNVHREEDTALgglsb2NhbGhvc3QwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMC\n\
+B4AwEwYDVR0lBAwwCgYIKwYBBQUHAwEwCgYIKoZIzj0EAwIDSAAwRQIgKPbYAxe5\n\
++7Ib69Zo2K0w9cjR6WWOAnFLdPPSKxUkzpoCIQDjPai+VDH9zQiou/xCON0OMmj5\n\
+TlT9nOFe1I2xONj4KQ==\n\
+-----END CERTIFICATE-----";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\n\
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmHggHjbNW2giy3dG\n\
+HsUTFW2XVh0pwf/MFKkGIU0zG2+hRANCAATJDcscEm4uLkI/1+t19277xr3n5kHG\n\
+XOpyx/YDNrd8o/Y7572vipEYzwp+EtiFyh4MRW+o30OGZWnKbKtu1wtZ\n\
+-----END PRIVATE KEY-----";
+
+    fn server_config() -> Arc<rustls::ServerConfig> {
+        let dir = std::env::temp_dir().join(format!("h1-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, CERT).unwrap();
+        std::fs::write(&key, KEY).unwrap();
+        let config = super::imp::server_config(&cert, &key).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        config
+    }
+
+    fn client_config() -> Arc<rustls::ClientConfig> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(CERT.as_bytes()).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+
+    #[test]
+    fn records_the_full_socket_did_not_take_are_held_and_all_arrive() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        // The client: handshakes, waits until the server's socket is full, then reads it all.
+        let client = std::thread::spawn(move || {
+            let sock = std::net::TcpStream::connect(addr).unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let conn = rustls::ClientConnection::new(client_config(), name).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut tls.sock).unwrap();
+            }
+            let alpn = tls.conn.alpn_protocol().map(<[u8]>::to_vec);
+            go_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            let mut got = Vec::new();
+            tls.read_to_end(&mut got).unwrap();
+            (alpn, got)
+        });
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let srv = TlsStream::new(mio::net::TcpStream::from_std(sock), server_config()).unwrap();
+        assert!(!srv.is_ready());
+        let t0 = Instant::now();
+        loop {
+            match srv.handshake() {
+                Handshake::Done => break,
+                Handshake::Pending => std::thread::sleep(Duration::from_millis(1)),
+                other => panic!("handshake: {other:?}"),
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "no handshake");
+        }
+        assert!(srv.is_ready());
+        // 8 MiB the client does not read yet: the socket fills, records stay with us, and
+        // `write` takes no more plaintext until they are out.
+        let payload: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
+        let mut at = 0;
+        let mut held = false;
+        while at < payload.len() && !held {
+            match srv.write(&payload[at..]) {
+                Ok(n) => at += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    held = !srv.flush_pending().unwrap().1;
+                    assert!(held, "WouldBlock with nothing held");
+                    let again = srv.write(&payload[at..]);
+                    assert!(
+                        matches!(&again, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+                        "plaintext taken while records wait: {again:?}"
+                    );
+                }
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        assert!(held, "the socket never filled");
+        go_tx.send(()).unwrap();
+        // The rest, as the loop would on writable events; then what is still held.
+        let t0 = Instant::now();
+        loop {
+            if at < payload.len() {
+                match srv.write(&payload[at..]) {
+                    Ok(n) => at += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("write: {e}"),
+                }
+            } else if srv.flush_pending().unwrap().1 {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "stuck at {at}");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        srv.shutdown(Shutdown::Write).unwrap(); // close_notify, then FIN
+        let (alpn, got) = client.join().unwrap();
+        assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+        assert_eq!(got.len(), payload.len());
+        assert!(got == payload, "the bytes arrived changed");
+    }
+
+    #[test]
+    fn a_plaintext_request_gets_400_in_plaintext_and_the_socket_reads_raw() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let srv = TlsStream::new(mio::net::TcpStream::from_std(sock), server_config()).unwrap();
+        assert_eq!(srv.handshake(), Handshake::Pending);
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let t0 = Instant::now();
+        let step = loop {
+            match srv.handshake() {
+                Handshake::Pending if t0.elapsed() < Duration::from_secs(10) => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                other => break other,
+            }
+        };
+        assert_eq!(step, Handshake::PlainHttp);
+        // The request is there to be discarded, raw.
+        let mut buf = [0u8; 64];
+        assert_eq!(srv.read(&mut buf).unwrap(), 27);
+        srv.shutdown(Shutdown::Write).unwrap();
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        assert_eq!(
+            got,
+            "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+        );
+    }
+}
