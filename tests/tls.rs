@@ -146,6 +146,7 @@ fn app(req: &mut Request) -> Response {
             std::thread::sleep(Duration::from_millis(1500));
             Response::text("slept\n")
         }
+        p if p.starts_with("/n") => Response::text(format!("{p} id={}\n", req.conn_id())),
         p => Response::text(format!("hello over TLS: {p}\n")),
     }
 }
@@ -295,6 +296,49 @@ fn python_ssl_sends_several_requests_on_one_connection() {
             "alpn http/1.1 version TLSv1.3 connections 1",
         ],
         "{text}"
+    );
+}
+
+/// Twenty fresh connections, one request each.
+const PY_MANY: &str = r#"
+import http.client, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+for i in range(20):
+    c = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=10)
+    c.request("GET", f"/n{i}")
+    r = c.getresponse()
+    print(r.status, r.read().decode().strip())
+    c.close()
+"#;
+
+#[test]
+fn every_event_loop_serves_tls() {
+    // SO_REUSEPORT spreads connections over the loops by the client's port: twenty reach
+    // both (the chance that all go to one is 2 in a million).
+    let certs = Certs::new("loops");
+    let mut cfg = tls_config(&certs);
+    cfg.loops = 2;
+    let server = TestServer::with_config(cfg, app);
+    let port = server.addr.port().to_string();
+    let (out, text) = python(PY_MANY, &[&port, &certs.ca()]);
+    assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let want: Vec<String> = (0..20).map(|i| format!("200 /n{i} id=")).collect();
+    let prefixes: Vec<String> = lines
+        .iter()
+        .map(|l| l[..l.find(" id=").map_or(0, |p| p + 4)].to_string())
+        .collect();
+    assert_eq!(prefixes, want, "{text}");
+    // Connection ids step by the loop count from the loop's index: both parities = both
+    // loops accepted TLS connections.
+    let ids: Vec<u64> = lines
+        .iter()
+        .map(|l| l.rsplit(" id=").next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        ids.iter().any(|i| i % 2 == 0) && ids.iter().any(|i| i % 2 == 1),
+        "{ids:?}"
     );
 }
 

@@ -45,6 +45,8 @@
     forced_stop: 'the server was stopped at once',
     stream_aborted: 'a streamed answer failed (its producer panicked)',
     upgraded: 'handed to an upgrade callback (e.g. WebSocket)',
+    tls_handshake_timeout: 'the TLS handshake did not finish within tls_handshake_timeout',
+    tls_handshake_failed: 'the TLS handshake failed (not TLS, no common parameters, a bad message)',
   };
 
   const state = {
