@@ -611,7 +611,16 @@ impl EventLoop {
         }
     }
 
-    fn add_conn(&mut self, mut sock: mio::net::TcpStream, peer: std::net::SocketAddr) {
+    fn add_conn(&mut self, sock: mio::net::TcpStream, peer: std::net::SocketAddr) {
+        // Plain, or TLS with the server's certificate.
+        let mut sock = match self.ctx.tls.wrap(sock) {
+            Ok(sock) => sock,
+            Err(e) => {
+                error!("starting TLS for a connection from {peer} failed: {e}");
+                self.shared.live.fetch_sub(1, Ordering::AcqRel);
+                return; // the drop closes the socket
+            }
+        };
         let t = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot {
                 gen_: 0,
@@ -620,7 +629,7 @@ impl EventLoop {
             self.slots.len() - 1
         });
         if let Err(e) = self.poll.registry().register(
-            &mut sock,
+            sock.tcp_mut(),
             Token(t),
             Interest::READABLE | Interest::WRITABLE,
         ) {
@@ -629,15 +638,6 @@ impl EventLoop {
             self.shared.live.fetch_sub(1, Ordering::AcqRel);
             return;
         }
-        let sock = match self.ctx.tls.wrap(sock) {
-            Ok(sock) => sock,
-            Err(e) => {
-                error!("starting TLS for a connection from {peer} failed: {e}");
-                self.free.push(t);
-                self.shared.live.fetch_sub(1, Ordering::AcqRel);
-                return; // the drop closes the socket, which takes it out of epoll
-            }
-        };
         let id = self.next_id;
         self.next_id += self.id_step;
         let slot = &mut self.slots[t];
