@@ -184,12 +184,16 @@ mod imp {
                 // type 22). Anything else is not TLS; an ASCII letter is a plaintext
                 // request (`GET /`), answered as Go and nginx answer it.
                 let mut first = [0u8; 1];
-                match self.sock.peek(&mut first) {
-                    Ok(0) => return Handshake::Eof,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Handshake::Pending,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => return Handshake::Pending,
-                    Err(_) => return Handshake::Failed,
+                loop {
+                    match self.sock.peek(&mut first) {
+                        Ok(0) => return Handshake::Eof,
+                        Ok(_) => break,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Handshake::Pending;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return Handshake::Failed,
+                    }
                 }
                 st.checked = true;
                 if first[0] != 22 {
