@@ -13,11 +13,12 @@ run:
 ## backend, so tests/db.rs also runs it against a server it starts; `ws` (off by default)
 ## adds the WebSocket codec's tests; `client` (on by default, named so a trimmed default
 ## cannot drop them) the client's, against python3 and nginx too; `proxy` (off by default)
-## the reverse proxy's, with examples/gateway in front of the demo and nginx.
+## the reverse proxy's, with examples/gateway in front of the demo and nginx; `tls` (off by
+## default) HTTPS, against curl and python3 with a certificate made by openssl (tests/tls.rs).
 test: test-deps
-	$(CARGO) test --features postgres,ws,client,proxy
+	$(CARGO) test --features postgres,ws,client,proxy,tls
 
-## Installs curl, ab (apache2-utils), wrk, python3, prometheus (+ promtool), chromium, chromium-driver and postgresql with apt-get when missing.
+## Installs curl, ab (apache2-utils), wrk, python3, openssl, prometheus (+ promtool), chromium, chromium-driver and postgresql with apt-get when missing.
 test-deps:
 	@sh .ci/deps.sh
 
@@ -33,7 +34,8 @@ scale-test: test-deps
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --all-targets --features postgres,ws,client,proxy -- -D warnings
+	$(CARGO) clippy --all-targets --features postgres,ws,client,proxy,tls -- -D warnings
+	$(CARGO) clippy --all-targets --features tls -- -D warnings
 	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
 
 FUZZ_TIME ?= 600

@@ -9,6 +9,8 @@ command -v curl    >/dev/null 2>&1 || missing="$missing curl"
 command -v ab      >/dev/null 2>&1 || missing="$missing apache2-utils"
 command -v wrk     >/dev/null 2>&1 || missing="$missing wrk"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+# tests/tls.rs makes its CA and certificate with the openssl command.
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 # tests/scale.rs puts three demo instances behind a real nginx.
 { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || missing="$missing nginx"
 # Debian's `prometheus` package installs both the server and `promtool` (tests/metrics.rs).

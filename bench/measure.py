@@ -10,6 +10,9 @@ starts and stops the server. Standard library only (python3 is on every machine)
 
 Every network wait has a timeout and every loop a bound, so a broken server fails the
 run instead of hanging it. It never signals a process: the PIDs are only read.
+
+With BENCH_TLS=1 in the environment every connection it opens speaks TLS (the server's
+certificate is not checked: the bench made it).
 """
 
 import json
@@ -18,6 +21,7 @@ import re
 import resource
 import shlex
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -71,6 +75,23 @@ def record(out, rec):
 
 
 # ---------------------------------------------------------------- a tiny HTTP client
+TLS = os.environ.get("BENCH_TLS") == "1"
+_ctx = None
+
+
+def connect(port, timeout):
+    """A connection to 127.0.0.1:port (over TLS with BENCH_TLS=1)."""
+    global _ctx
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=timeout)
+    if not TLS:
+        return s
+    if _ctx is None:
+        _ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        _ctx.check_hostname = False
+        _ctx.verify_mode = ssl.CERT_NONE
+    return _ctx.wrap_socket(s, server_hostname="127.0.0.1")
+
+
 def get(sock, deadline):
     """Sends GET / on a keep-alive connection; returns the status code of the answer."""
     sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -108,7 +129,7 @@ def cmd_wait(port, pid, secs):
         if not is_alive(pid):
             die(f"the server (PID {pid}) exited before answering on 127.0.0.1:{port}")
         try:
-            with socket.create_connection(("127.0.0.1", int(port)), timeout=1) as s:
+            with connect(port, 1) as s:
                 s.settimeout(1)
                 code = get(s, time.monotonic() + 1)
                 if code == 200:
@@ -225,7 +246,7 @@ def cmd_conns(port, pid, n, secs, out):
             err = f"stopped opening after {secs}s"
             break
         try:
-            s = socket.create_connection(("127.0.0.1", int(port)), timeout=5)
+            s = connect(port, 5)
             s.settimeout(5)
             if get(s, time.monotonic() + 5) != 200:
                 raise ConnectionError("not 200")
@@ -240,6 +261,8 @@ def cmd_conns(port, pid, n, secs, out):
     rss1, thr1 = status(pid, "VmRSS"), status(pid, "Threads")
     still_open = 0
     for s in socks:
+        if TLS:  # look under the TLS layer (a closed connection reads b"" there too)
+            s = socket.socket(fileno=os.dup(s.fileno()))
         s.setblocking(False)
         try:
             still_open += s.recv(1, socket.MSG_PEEK) != b""  # data would be a protocol error

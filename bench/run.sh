@@ -11,8 +11,10 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 usage: bench/run.sh            (settings from the environment; `make bench` runs it)
-  TESTS=memory,keepalive,pipeline,ab,peers   what to run, in this order; add `proxy` for
-                  bench/proxy.sh (examples/gateway vs nginx proxy_pass; needs nginx)
+  TESTS=memory,keepalive,pipeline,ab,peers   what to run, in this order (also: nginx; and
+                  proxy: bench/proxy.sh, examples/gateway vs nginx proxy_pass)
+  TLS=0           1: HTTPS — hello built with --features tls, a self-signed certificate
+                  made with openssl in OUT, wrk over https (and nginx with the same one)
   DURATION=10     seconds per wrk run, and ab's time limit (ab -t)
   PORT=8090       port on 127.0.0.1 for examples/hello
   CONNS=64        wrk connections (-c);  THREADS=1  wrk threads (-t)
@@ -41,6 +43,7 @@ AB_REQUESTS=${AB_REQUESTS:-1000000}
 AB_CONNS=${AB_CONNS:-64}
 IDLE_CONNS=${IDLE_CONNS:-1000}
 PIN=${PIN:-auto}
+TLS=${TLS:-0}
 SERVER_CPUS=${SERVER_CPUS:-1}
 CLIENT_CPUS=${CLIENT_CPUS:-0}
 CARGO=${CARGO:-cargo}
@@ -53,7 +56,7 @@ for v in DURATION PORT CONNS THREADS PIPELINE AB_REQUESTS AB_CONNS IDLE_CONNS; d
 done
 tests=" ${TESTS//,/ } "
 for t in $tests; do
-    case $t in memory | keepalive | pipeline | ab | peers | proxy) ;; *) die "TESTS: unknown test '$t' (memory keepalive pipeline ab peers proxy)" ;; esac
+    case $t in memory | keepalive | pipeline | ab | peers | nginx | proxy) ;; *) die "TESTS: unknown test '$t' (memory keepalive pipeline ab peers nginx proxy)" ;; esac
 done
 wants() { [[ $tests == *" $1 "* ]]; }
 
@@ -66,6 +69,10 @@ need python3 python3
 command -v "$CARGO" >/dev/null 2>&1 || die "$CARGO not found: install Rust (https://rustup.rs)"
 if wants keepalive || wants pipeline; then need wrk wrk; fi
 if wants ab; then need ab apache2-utils; fi
+case $TLS in 0 | 1) ;; *) die "TLS=$TLS: use 0 or 1" ;; esac
+if [ "$TLS" = 1 ]; then need openssl openssl; fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+if wants nginx; then [ -x "$nginx_bin" ] || die "nginx not found: install the Debian package 'nginx'"; fi
 
 ncpu=$(nproc)
 case $PIN in
@@ -98,8 +105,10 @@ echo "  server env   : ${h1vars:-no H1_* variables (defaults, docs/CONFIG.md)}"
 
 # ---------------------------------------------------------------- build
 echo "== build"
-echo "  \$ $CARGO build --release --example hello"
-"$CARGO" build --release --example hello
+features=()
+[ "$TLS" = 1 ] && features=(--features tls)
+echo "  \$ $CARGO build --release --example hello ${features[*]}"
+"$CARGO" build --release --example hello "${features[@]}"
 target_dir=$("$CARGO" metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 hello="$target_dir/release/examples/hello"
@@ -109,6 +118,16 @@ OUT=${OUT:-$(mktemp -d /tmp/h1bench.XXXXXX)}
 mkdir -p "$OUT"
 : >"$OUT/results.jsonl"
 echo "  outputs      : $OUT"
+scheme=http
+if [ "$TLS" = 1 ]; then
+    # One certificate for h1server and nginx: ECDSA P-256, the usual choice today.
+    echo "  \$ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes ... (in $OUT)"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null || die "openssl failed"
+    export H1_TLS_CERT="$OUT/cert.pem" H1_TLS_KEY="$OUT/key.pem" BENCH_TLS=1
+    scheme=https
+fi
 
 # IDLE_CONNS sockets on each side need file descriptors; the server caps its connections
 # at its open-file limit - 64 (docs/CONFIG.md, max_connections).
@@ -161,7 +180,7 @@ run_test() { # name, command... with @PID standing for the server's PID (measure
     stop_server
 }
 
-url="http://127.0.0.1:$PORT/"
+url="$scheme://127.0.0.1:$PORT/"
 limit=$((DURATION + 30)) # a hung client is stopped after this many seconds
 
 if wants memory; then
@@ -179,6 +198,61 @@ fi
 if wants ab; then
     run_test ab python3 bench/measure.py load ab @PID "$OUT" $limit -- \
         "${client_pin[@]}" ab -k -q -t "$DURATION" -n "$AB_REQUESTS" -c "$AB_CONNS" "$url"
+fi
+
+# nginx (worker_processes 1, `return 200 "Hello, World!"`, keep-alive; with TLS=1 the
+# same certificate) under the keep-alive wrk load: the peer the TLS bar is set against.
+# Stopped by SIGTERM to its master's PID; the run checks that no worker is left.
+nginx_pid=
+stop_nginx() {
+    [ -n "$nginx_pid" ] || return 0
+    local pid=$nginx_pid i=0
+    nginx_pid=
+    kill -TERM "$pid" 2>/dev/null || true
+    while [ $i -lt 50 ] && is_alive "$pid"; do sleep 0.1; i=$((i + 1)); done
+    wait "$pid" 2>/dev/null || true
+    if pgrep -P "$pid" >/dev/null 2>&1; then echo "bench: nginx workers of $pid left behind" >&2; failed="$failed nginx-stop"; fi
+}
+trap 'stop_server; stop_nginx' EXIT
+if wants nginx; then
+    echo "== nginx"
+    mkdir -p "$OUT/nginx"
+    ssl="" certs=""
+    if [ "$TLS" = 1 ]; then
+        ssl=" ssl"
+        certs="ssl_certificate $OUT/cert.pem; ssl_certificate_key $OUT/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
+    fi
+    cat >"$OUT/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 60s;
+    client_body_temp_path $OUT/nginx; proxy_temp_path $OUT/nginx; fastcgi_temp_path $OUT/nginx;
+    uwsgi_temp_path $OUT/nginx; scgi_temp_path $OUT/nginx;
+    server {
+        listen 127.0.0.1:$PORT$ssl;
+        $certs
+        location / { default_type text/plain; return 200 "Hello, World!"; }
+    }
+}
+NGINX
+    python3 bench/measure.py free "$PORT"
+    echo "  \$ ${server_pin[*]}${server_pin:+ }$nginx_bin -p $OUT/nginx -c $OUT/nginx/nginx.conf    (config: $OUT/nginx/nginx.conf)"
+    "${server_pin[@]}" "$nginx_bin" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" -e "$OUT/nginx/error.log" &
+    nginx_pid=$!
+    echo "  nginx master : $nginx_pid"
+    python3 bench/measure.py wait "$PORT" "$nginx_pid" 15 || exit 1
+    worker=$(pgrep -P "$nginx_pid" | head -n1)
+    echo "  nginx worker : $worker (its CPU is the server CPU below)"
+    python3 bench/measure.py load nginx "$worker" "$OUT" $limit -- \
+        "${client_pin[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION"s --latency "$url" ||
+        failed="$failed nginx"
+    stop_nginx
 fi
 
 if [ -s "$OUT/results.jsonl" ]; then

@@ -15,6 +15,7 @@
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Every limit and deadline of the server.
@@ -102,6 +103,16 @@ pub struct Config {
     /// Every answer carries `Server-Timing: parse, queue, handler` durations, for a
     /// browser's devtools (turns `record_stages` on).
     pub server_timing: bool,
+    /// The server's certificate chain (PEM, leaf first): with `tls_key`, the listener
+    /// speaks HTTPS (feature `tls`, docs/TLS.md). Both or neither; read, and checked
+    /// against the key, when the server binds. See [`Config::with_tls`].
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
+    /// Time from accept for the TLS handshake to finish (Go's `TLSHandshakeTimeout`), so
+    /// a client that connects and never sends a ClientHello holds a connection no longer;
+    /// the header deadline starts once it is over.
+    pub tls_handshake_timeout: Duration,
 }
 
 /// Connection limit when the open-file limit is unknown or generous.
@@ -141,6 +152,9 @@ impl Default for Config {
             timer_tick: Duration::from_millis(10),
             record_stages: false,
             server_timing: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -270,6 +284,10 @@ impl Config {
             "timer_tick" => self.timer_tick = time()?,
             "record_stages" => self.record_stages = parse_bool(value).map_err(err)?,
             "server_timing" => self.server_timing = parse_bool(value).map_err(err)?,
+            // An empty path is "not set" (a config file's way of writing the default).
+            "tls_cert" => self.tls_cert = Some(value).filter(|v| !v.is_empty()).map(Into::into),
+            "tls_key" => self.tls_key = Some(value).filter(|v| !v.is_empty()).map(Into::into),
+            "tls_handshake_timeout" => self.tls_handshake_timeout = time()?,
             _ => return Err(err("unknown setting")),
         }
         Ok(())
@@ -332,6 +350,7 @@ impl Config {
             ("shutdown_timeout", self.shutdown_timeout),
             ("drain_delay", self.drain_delay),
             ("timer_tick", self.timer_tick),
+            ("tls_handshake_timeout", self.tls_handshake_timeout),
         ];
         for (field, value) in durations {
             let (min, max) = match field {
@@ -348,7 +367,48 @@ impl Config {
             };
             check((min..=max).contains(&value), field, value, &reason)?;
         }
-        Ok(())
+        self.validate_tls()
+    }
+
+    /// TLS needs a certificate and its key, and a build with the `tls` feature. (The files
+    /// themselves are read when the server binds.)
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let shown = |p: &PathBuf| p.display().to_string();
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), None) => Err(ConfigError::new(
+                "tls_cert",
+                &shown(cert),
+                "set tls_key (H1_TLS_KEY) too: HTTPS needs the certificate's private key",
+            )),
+            (None, Some(key)) => Err(ConfigError::new(
+                "tls_key",
+                &shown(key),
+                "set tls_cert (H1_TLS_CERT) too: HTTPS needs a certificate for the key",
+            )),
+            (Some(cert), Some(_)) if !cfg!(feature = "tls") => Err(ConfigError::new(
+                "tls_cert",
+                &shown(cert),
+                "this build has no TLS (build h1server with the cargo feature `tls`)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Serves HTTPS with the certificate chain and private key in these PEM files (feature
+    /// `tls`); the same as setting `tls_cert` and `tls_key` (`H1_TLS_CERT`, `H1_TLS_KEY`).
+    /// The files are read when the server binds: a missing or unreadable file, no
+    /// certificate, or a key that does not match fails [`Server::bind`](crate::Server::bind)
+    /// with an error naming the setting.
+    ///
+    /// ```
+    /// use h1server::Config;
+    /// let cfg = Config::default().with_tls("/etc/h1/cert.pem", "/etc/h1/key.pem");
+    /// assert!(cfg.tls_cert.is_some() && cfg.tls_key.is_some());
+    /// ```
+    pub fn with_tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Config {
+        self.tls_cert = Some(cert.into());
+        self.tls_key = Some(key.into());
+        self
     }
 }
 
@@ -370,7 +430,8 @@ pub struct FieldInfo {
     pub env: &'static str,
     /// The demo binary's command-line flag, so `--help`, errors and docs agree.
     pub flag: &'static str,
-    /// Which syntax the value takes: "duration" | "size" | "count" | "address".
+    /// Which syntax the value takes: "duration" | "size" | "count" | "address" | "bool" |
+    /// "path".
     pub kind: &'static str,
     /// The default as a person would write it, for `--help` and the docs.
     pub default: &'static str,
@@ -453,6 +514,13 @@ pub const FIELDS: &[FieldInfo] = fields! {
         "Stamp each handler's start and end (queue, handler, write histograms; inspector).";
     server_timing "H1_SERVER_TIMING" "--server-timing" "bool" "false" "—"
         "Add Server-Timing (parse, queue, handler durations) to every answer.";
+    tls_cert "H1_TLS_CERT" "--tls-cert" "path" "(none: plain HTTP)" "ListenAndServeTLS certFile"
+        "Certificate chain (PEM); with tls_key the listener speaks HTTPS (feature tls).";
+    tls_key "H1_TLS_KEY" "--tls-key" "path" "(none)" "ListenAndServeTLS keyFile"
+        "The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).";
+    tls_handshake_timeout "H1_TLS_HANDSHAKE_TIMEOUT" "--tls-handshake-timeout" "duration" "10s"
+        "TLSHandshakeTimeout"
+        "Time from accept for the TLS handshake; then the connection is closed.";
 };
 
 /// A configuration value that cannot be used.

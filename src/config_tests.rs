@@ -30,8 +30,10 @@ fn defaults_are_valid_and_match_the_fields_table() {
     for f in FIELDS {
         let mut c = default.clone();
         match c.set(f.name, f.default, f.env) {
-            Ok(()) => assert_eq!(c, default, "{}: {}", f.name, f.default),
+            Ok(()) if f.kind != "path" => assert_eq!(c, default, "{}: {}", f.name, f.default),
+            // A count's or a path's default is described, not typed ("max(16, …)", "(none)").
             Err(e) => assert!(f.kind == "count", "{}: {e}", f.name),
+            Ok(()) => assert_eq!(f.kind, "path", "{}", f.name),
         }
     }
 }
@@ -77,7 +79,10 @@ fn every_field_is_settable_from_the_environment() {
          H1_STREAM_BUFFER_BYTES         | 1M         | stream_buffer_bytes: 1048576,
          H1_TIMER_TICK                  | 1500us     | timer_tick: 1.5ms,
          H1_RECORD_STAGES               | off        | record_stages: false,
-         H1_SERVER_TIMING               | yes        | server_timing: true }",
+         H1_SERVER_TIMING               | yes        | server_timing: true,
+         H1_TLS_CERT                    |            | tls_cert: None,
+         H1_TLS_KEY                     |            | tls_key: None,
+         H1_TLS_HANDSHAKE_TIMEOUT       | 3s         | tls_handshake_timeout: 3s }",
     )
     .collect();
     let vars: Vec<&str> = samples.iter().map(|row| row[0]).collect();
@@ -246,10 +251,13 @@ fn fields_table_is_consistent_and_documented() {
     for f in FIELDS {
         assert_eq!(f.env, format!("H1_{}", f.name.to_uppercase()));
         assert_eq!(f.flag, format!("--{}", f.name.replace('_', "-")));
-        assert!(["duration", "size", "count", "address", "bool"].contains(&f.kind));
+        assert!(["duration", "size", "count", "address", "bool", "path"].contains(&f.kind));
         assert_eq!(FieldInfo::lookup(f.flag), Some(f));
-        let err = Config::default().set(f.name, "x", f.flag).unwrap_err();
-        assert_ne!(err.reason, "unknown setting", "set() must know {}", f.name);
+        // Any text is a path; every other kind refuses "x".
+        if f.kind != "path" {
+            let err = Config::default().set(f.name, "x", f.flag).unwrap_err();
+            assert_ne!(err.reason, "unknown setting", "set() must know {}", f.name);
+        }
         let (name, default, env, flag) = (f.name, f.default, f.env, f.flag);
         let row = format!(
             "| `{name}` | {default} | `{env}` | `{flag}` | {} | {} |",
@@ -257,4 +265,25 @@ fn fields_table_is_consistent_and_documented() {
         );
         assert!(docs.contains(&row), "docs/CONFIG.md lacks the row\n{row}");
     }
+}
+
+#[test]
+fn tls_needs_a_certificate_and_its_key_and_errors_name_the_variable() {
+    let only_cert = Config::from_lookup(env(&[("H1_TLS_CERT", "/c.pem")])).unwrap_err();
+    assert_eq!(only_cert.source, "H1_TLS_CERT", "{only_cert}");
+    assert!(only_cert.reason.contains("H1_TLS_KEY"), "{only_cert}");
+    let only_key = Config::from_lookup(env(&[("H1_TLS_KEY", "/k.pem")])).unwrap_err();
+    assert_eq!(only_key.source, "H1_TLS_KEY", "{only_key}");
+    assert!(only_key.reason.contains("H1_TLS_CERT"), "{only_key}");
+    let both = Config::from_lookup(env(&[("H1_TLS_CERT", "/c.pem"), ("H1_TLS_KEY", "/k.pem")]));
+    let api = Config::default().with_tls("/c.pem", "/k.pem");
+    if cfg!(feature = "tls") {
+        assert_eq!(both, Ok(api));
+    } else {
+        let e = both.unwrap_err();
+        assert!(e.reason.contains("feature `tls`"), "{e}");
+        assert!(api.validate().is_err());
+    }
+    let zero = Config::from_lookup(env(&[("H1_TLS_HANDSHAKE_TIMEOUT", "0")])).unwrap_err();
+    assert_eq!(zero.source, "H1_TLS_HANDSHAKE_TIMEOUT");
 }

@@ -16,7 +16,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::buffers::Buffers;
 use crate::config::Config;
-use crate::conn::{Close, Conn, Deadline};
+use crate::conn::{Close, Conn, Sock, Transport};
 use crate::http::date::DateCache;
 use crate::http::parse::Limits;
 use crate::listener::{self, Accepted};
@@ -27,6 +27,7 @@ use crate::pool::{
 use crate::signal::SignalPipe;
 use crate::telemetry::{self, Event, Stamp, Stats};
 use crate::timer::{Tick, Wheel};
+use crate::tls::Acceptor;
 use crate::upgrade::{OnUpgrade, Upgraded};
 
 thread_local! {
@@ -89,16 +90,18 @@ pub(crate) struct Ctx {
     /// A map by slot, so finding a connection's entry costs the same however many slow
     /// readers have one (a list scanned on every flush would not).
     pub unwritten: HashMap<usize, (u32, Vec<ReqMeta>)>,
-    /// WebSocket connections closed while their session was at a worker, by (token,
-    /// generation): what the session is still to hear (its `on_close`) when it comes back.
     /// Idle connections to upstreams (`forward.rs`), and the registry their sockets are
     /// watched with.
     #[cfg(feature = "proxy")]
     pub upstreams: crate::conn::UpstreamPool,
     #[cfg(feature = "proxy")]
     registry: Option<mio::Registry>,
+    /// WebSocket connections closed while their session was on its way back from a
+    /// worker, by (token, generation): what the session is still to hear (its `on_close`).
     #[cfg(feature = "ws")]
     pub ws_orphans: HashMap<(usize, u32), (crate::ws::Sender, Vec<crate::ws::session::Event>)>,
+    /// Wraps each accepted socket: plain TCP, or TLS (`crate::tls`).
+    pub tls: Acceptor,
     date: DateCache,
 }
 
@@ -151,6 +154,7 @@ impl Ctx {
             registry: None,
             #[cfg(feature = "ws")]
             ws_orphans: HashMap::new(),
+            tls: Acceptor::default(),
             date: DateCache::new(),
         }
     }
@@ -340,6 +344,8 @@ pub(crate) struct LoopParts {
     pub draining: Arc<AtomicBool>,
     pub reserve: Arc<Reserve>,
     pub tel: Arc<telemetry::Shared>,
+    /// Plain TCP or TLS, for every connection this loop accepts.
+    pub tls: Acceptor,
 }
 
 impl EventLoop {
@@ -353,8 +359,8 @@ impl EventLoop {
                 .registry()
                 .register(&mut s.rx, SIGNALS, Interest::READABLE)?;
         }
-        #[allow(unused_mut)]
         let mut ctx = Ctx::new(p.loop_id, p.cfg, p.jobs, p.notifier, Instant::now(), p.tel);
+        ctx.tls = p.tls;
         #[cfg(feature = "proxy")]
         {
             ctx.registry = Some(p.poll.registry().try_clone()?);
@@ -683,7 +689,16 @@ impl EventLoop {
         }
     }
 
-    fn add_conn(&mut self, mut sock: mio::net::TcpStream, peer: std::net::SocketAddr) {
+    fn add_conn(&mut self, sock: mio::net::TcpStream, peer: std::net::SocketAddr) {
+        // Plain, or TLS with the server's certificate.
+        let mut sock = match self.ctx.tls.wrap(sock) {
+            Ok(sock) => sock,
+            Err(e) => {
+                error!("starting TLS for a connection from {peer} failed: {e}");
+                self.shared.live.fetch_sub(1, Ordering::AcqRel);
+                return; // the drop closes the socket
+            }
+        };
         let t = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot {
                 gen_: 0,
@@ -692,7 +707,7 @@ impl EventLoop {
             self.slots.len() - 1
         });
         if let Err(e) = self.poll.registry().register(
-            &mut sock,
+            sock.tcp_mut(),
             Token(t),
             Interest::READABLE | Interest::WRITABLE,
         ) {
@@ -708,8 +723,8 @@ impl EventLoop {
         conn.req_start = self.ctx.stamp();
         self.ctx.stats().bump(&self.ctx.stats().accepted, 1);
         trace!("conn={id} stage=accepted from {peer}");
-        let header_timeout = self.ctx.cfg.header_read_timeout;
-        conn.arm(&mut self.ctx, Deadline::Header, header_timeout);
+        // The TLS handshake's deadline, or the request head's.
+        conn.arm_first_deadline(&mut self.ctx);
         slot.conn = Some(conn);
         self.live += 1; // `shared.live` counted it before the accept
     }
@@ -764,7 +779,7 @@ impl EventLoop {
                 // later occupant of the slot.
                 drop(right);
                 if let Some(mut sock) = Arc::into_inner(io) {
-                    let _ = self.poll.registry().deregister(&mut sock);
+                    let _ = self.poll.registry().deregister(sock.tcp_mut());
                 }
             }
             (None, _) => {
@@ -787,7 +802,7 @@ impl EventLoop {
     /// stops watching it and forgets it.
     fn hand_over(
         &mut self,
-        io: Arc<mio::net::TcpStream>,
+        io: Arc<Sock>,
         id: u64,
         peer: std::net::SocketAddr,
         f: OnUpgrade,
@@ -795,8 +810,16 @@ impl EventLoop {
     ) {
         // The answer was written with the right home, and the right is dropped: the
         // loop's handle is the socket's only owner.
-        let Some(mut sock) = Arc::into_inner(io) else {
+        let Some(sock) = Arc::into_inner(io) else {
             error!("conn={id} upgrade: the socket is still shared; closing it");
+            return;
+        };
+        // A blocking hand-over gives away a plain socket; TLS records only this process
+        // can read and write.
+        let Some(mut sock) = sock.into_plain() else {
+            warn!(
+                "conn={id} upgrade: a TLS connection cannot be handed over as a plain socket; closing it"
+            );
             return;
         };
         let _ = self.poll.registry().deregister(&mut sock);

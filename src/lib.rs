@@ -126,6 +126,7 @@ pub mod telemetry;
 pub mod testing;
 #[cfg_attr(not(test), allow(dead_code))]
 mod timer;
+mod tls;
 mod upgrade;
 mod upload;
 #[cfg(feature = "ws")]

@@ -159,6 +159,8 @@ pub struct Server {
     signals: Option<bool>,
     state: ServerState,
     telemetry: Telemetry,
+    /// Plain TCP, or TLS with the certificate read at bind time.
+    tls: crate::tls::Acceptor,
 }
 
 impl Server {
@@ -212,6 +214,9 @@ impl Server {
         listeners: Vec<mio::net::TcpListener>,
         mut cfg: Config,
     ) -> Result<Server, BindError> {
+        // The certificate and key are read now: a bad file fails the start, not the
+        // first connection.
+        let tls = crate::tls::Acceptor::from_config(&cfg)?;
         let addr = listeners[0].local_addr()?;
         cfg.addr = addr;
         let telemetry =
@@ -225,6 +230,7 @@ impl Server {
             tasks: Vec::new(),
             signals: None,
             state: ServerState::default(),
+            tls,
         })
     }
 
@@ -381,7 +387,8 @@ impl Server {
             stall_set: AtomicBool::new(false),
         });
         info!(
-            "listening on http://{} ({} event loop{}, {} workers, queue depth {}, max {} connections)",
+            "listening on {}://{} ({} event loop{}, {} workers, queue depth {}, max {} connections)",
+            if self.tls.is_tls() { "https" } else { "http" },
             self.addr,
             n,
             if n == 1 { "" } else { "s" },
@@ -416,6 +423,7 @@ impl Server {
                 draining: self.state.draining.clone(),
                 reserve: reserve.clone(),
                 tel: self.telemetry.0.clone(),
+                tls: self.tls.clone(),
             })?);
         }
         drop(job_tx); // the loops hold the queue's senders: it closes when they are gone

@@ -217,7 +217,7 @@ pub(crate) const PARSE: usize = 3;
 pub const HISTOGRAMS: [&str; 4] = ["queue", "handler", "write", "parse"];
 
 /// Why connections close, as metric labels, in the order of `Close::index`.
-pub const CLOSE_REASONS: [&str; 18] = [
+pub const CLOSE_REASONS: [&str; 20] = [
     "peer_closed",
     "peer_closed_mid_request",
     "io_error",
@@ -236,11 +236,20 @@ pub const CLOSE_REASONS: [&str; 18] = [
     "ws_timeout",
     "ws_overflow",
     "upstream_failed",
+    "tls_handshake_timeout",
+    "tls_handshake_failed",
 ];
 
 /// Deadlines, as metric labels, in the order of `Deadline::index`.
-pub const DEADLINES: [&str; 7] = [
-    "header", "body", "write", "idle", "linger", "ping", "upstream",
+pub const DEADLINES: [&str; 8] = [
+    "header",
+    "body",
+    "write",
+    "idle",
+    "linger",
+    "ping",
+    "upstream",
+    "tls_handshake",
 ];
 
 /// One request count's key.

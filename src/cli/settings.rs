@@ -414,6 +414,7 @@ impl Given {
 fn expected(kind: &str) -> &'static str {
     match kind {
         "address" => "a string such as \"127.0.0.1:8080\"",
+        "path" => "a string such as \"/etc/h1server/cert.pem\"",
         "count" => "an integer such as 8",
         "size" => "an integer (bytes) or a string such as \"1MiB\"",
         "duration" => "a string such as \"60s\"",
@@ -596,8 +597,20 @@ pub fn field_toml(cfg: &Config, name: &str) -> String {
         "timer_tick" => time(cfg.timer_tick),
         "record_stages" => cfg.record_stages.to_string(),
         "server_timing" => cfg.server_timing.to_string(),
+        "tls_cert" => path(cfg.tls_cert.as_deref()),
+        "tls_key" => path(cfg.tls_key.as_deref()),
+        "tls_handshake_timeout" => time(cfg.tls_handshake_timeout),
         _ => String::new(),
     }
+}
+
+/// A path as a TOML string ("" when unset); Debug escapes quotes and backslashes as TOML's
+/// basic strings do.
+fn path(p: Option<&std::path::Path>) -> String {
+    format!(
+        "{:?}",
+        p.map(|p| p.display().to_string()).unwrap_or_default()
+    )
 }
 
 /// A size with the largest binary unit that divides it exactly, else in bytes.

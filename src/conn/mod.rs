@@ -31,7 +31,9 @@ use crate::upload::Sink;
 mod forward;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;
+mod handshake;
 mod read;
+mod sock;
 #[cfg(test)]
 mod tests;
 mod transport;
@@ -45,6 +47,9 @@ pub(crate) use forward::{FORWARD_BASE, Fwd, UpstreamPool};
 #[cfg(feature = "ws")]
 pub(crate) use ws::{WsConn, orphan_done as ws_orphan_done};
 
+pub(crate) use sock::Sock;
+#[cfg(feature = "tls")]
+pub(crate) use transport::Handshake;
 pub(crate) use transport::{Transport, WriteRight};
 
 /// Where a connection is in its request cycle (see docs/LIFECYCLE.md). Each phase carries
@@ -197,6 +202,8 @@ pub(crate) enum Deadline {
     /// An upstream exchange: no connection, no head, or no body progress in time.
     #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     Upstream,
+    /// The transport's handshake (TLS) is not over within `tls_handshake_timeout`.
+    Handshake,
 }
 
 impl Deadline {
@@ -291,6 +298,10 @@ pub(crate) enum Close {
     /// cannot be finished.
     #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     UpstreamFailed,
+    /// No TLS handshake within `tls_handshake_timeout` (a TLS slowloris).
+    TlsHandshakeTimeout,
+    /// The TLS handshake failed (not TLS, no common parameters, a bad message).
+    TlsHandshakeFailed,
 }
 
 impl Close {
@@ -315,6 +326,8 @@ impl Close {
             Close::WsTimeout => 15,
             Close::WsOverflow => 16,
             Close::UpstreamFailed => 17,
+            Close::TlsHandshakeTimeout => 18,
+            Close::TlsHandshakeFailed => 19,
         }
     }
 
@@ -325,7 +338,7 @@ impl Close {
 }
 
 /// A connection owned by the loop.
-pub(crate) struct Conn<T: Transport = mio::net::TcpStream> {
+pub(crate) struct Conn<T: Transport = Sock> {
     /// The loop's half of the socket: reading, shutting down, and (in `event_loop.rs`)
     /// registering and closing it.
     io: Arc<T>,
@@ -540,7 +553,11 @@ impl<T: Transport> Conn<T> {
                 // look before closing. No byte taken since the deadline was armed: closed.
                 let before = self.sent;
                 self.on_writable(ctx)?;
-                if self.sent == before && self.wpos < self.wbuf.len() {
+                // Output is left when `flush` armed the deadline again (it does so whenever
+                // bytes remain, in the write buffer or in the transport's own records).
+                if self.sent == before
+                    && (self.wpos < self.wbuf.len() || self.deadlines.write.is_some())
+                {
                     return Err(Close::WriteTimeout);
                 }
                 Ok(())
@@ -557,6 +574,7 @@ impl<T: Transport> Conn<T> {
             },
             #[cfg(not(feature = "proxy"))]
             Deadline::Upstream => Ok(()),
+            Deadline::Handshake => Err(Close::TlsHandshakeTimeout),
             Deadline::Header if self.buffered() == 0 => Err(Close::HeaderTimeout),
             Deadline::Header => self.answer_error(ctx, Error::HeaderTimeout),
             Deadline::Body => self.answer_error(ctx, Error::BodyTimeout),

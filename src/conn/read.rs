@@ -57,6 +57,9 @@ impl<T: Transport> Conn<T> {
             Phase::Dispatched(f) if f.close.is_some() => return Ok(()),
             _ => {}
         }
+        if !self.io.is_ready() && !self.drive_handshake(ctx)? {
+            return Ok(()); // the TLS handshake goes on (conn/handshake.rs)
+        }
         let n = self.fill(ctx, hung_up)?;
         match &mut self.phase {
             Phase::Idle | Phase::ReadHead(_) | Phase::ReadBody(_) => {

@@ -41,6 +41,10 @@ struct Script {
     written: Mutex<Vec<u8>>,
     room: Mutex<Option<usize>>,
     shut: Mutex<Vec<Shutdown>>,
+    /// While set, `write` takes every byte but keeps it, as TLS keeps records the socket
+    /// did not take; `flush_pending` hands them over once it is cleared.
+    hold: Mutex<bool>,
+    pending: Mutex<Vec<u8>>,
 }
 
 impl Transport for Script {
@@ -68,6 +72,10 @@ impl Transport for Script {
         }
     }
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        if *self.hold.lock().unwrap() {
+            self.pending.lock().unwrap().extend_from_slice(buf);
+            return Ok(buf.len());
+        }
         let mut room = self.room.lock().unwrap();
         let n = room.map_or(buf.len(), |r| r.min(buf.len()));
         if n == 0 && !buf.is_empty() {
@@ -82,6 +90,15 @@ impl Transport for Script {
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.shut.lock().unwrap().push(how);
         Ok(())
+    }
+    fn flush_pending(&self) -> io::Result<(usize, bool)> {
+        let mut pending = self.pending.lock().unwrap();
+        if *self.hold.lock().unwrap() {
+            return Ok((0, pending.is_empty()));
+        }
+        let n = pending.len();
+        self.written.lock().unwrap().append(&mut pending);
+        Ok((n, true))
     }
 }
 
@@ -650,4 +667,51 @@ fn a_crlf_after_a_request_is_skipped_even_split_across_reads() {
         assert_eq!(h.answers(), ["GET /a 0", "GET /b 0"]);
         assert_eq!(h.closed, None);
     }
+}
+
+#[test]
+fn output_the_transport_still_holds_keeps_the_answer_unwritten_until_it_is_out() {
+    // A TLS transport's `write` takes plaintext and may keep records the full socket did
+    // not take: until `flush_pending` says they are out, the answer is not written — no
+    // keep-alive turn, no close — and the write deadline runs for them.
+    for close in [false, true] {
+        let mut h = Harness::default();
+        *h.io.hold.lock().unwrap() = true;
+        let req = if close {
+            &b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..]
+        } else {
+            &b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"[..]
+        };
+        h.script([data(req), R::Block]);
+        h.readable();
+        h.work();
+        assert_eq!(h.closed, None, "close={close}: closed with output held");
+        assert!(matches!(h.conn.phase, Phase::Write(_)), "close={close}");
+        assert!(h.conn.deadlines.write.is_some(), "close={close}");
+        assert_eq!(h.written(), "", "close={close}");
+        // The socket has room again.
+        *h.io.hold.lock().unwrap() = false;
+        h.writable();
+        assert_eq!(h.answers(), ["GET /a 0"], "close={close}");
+        assert!(h.conn.deadlines.write.is_none(), "close={close}");
+        if close {
+            assert_eq!(h.closed, Some(Close::Done));
+        } else {
+            assert_eq!(h.closed, None);
+            assert!(matches!(h.conn.phase, Phase::Idle));
+        }
+    }
+}
+
+#[test]
+fn held_output_that_never_leaves_is_closed_at_the_write_deadline() {
+    let mut h = Harness::default();
+    *h.io.hold.lock().unwrap() = true;
+    h.script([data(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), R::Block]);
+    h.readable();
+    h.work();
+    assert_eq!(h.closed, None);
+    h.conn.deadlines.write = None; // taken by the wheel as it fires (`take_due`)
+    let step = h.conn.on_deadline(&mut h.ctx, Deadline::Write);
+    assert_eq!(step, Err(Close::WriteTimeout));
 }

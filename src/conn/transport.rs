@@ -20,6 +20,46 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn write(&self, buf: &[u8]) -> io::Result<usize>;
     /// Shuts one or both directions down.
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+
+    // A transport with a handshake and records of its own (TLS, `crate::tls`) needs three
+    // more things; plain TCP has none of them, and these defaults cost it nothing (the
+    // loop's `Conn<T>` calls them statically, so they inline to constants).
+
+    /// Whether application bytes flow (a TLS handshake is over, or there is none).
+    fn is_ready(&self) -> bool {
+        true
+    }
+
+    /// Moves the transport's own handshake on: reads and writes what it can without
+    /// blocking, and says where it stands.
+    fn handshake(&self) -> Handshake {
+        Handshake::Done
+    }
+
+    /// Pushes out bytes the transport holds itself — TLS records encrypted from plaintext
+    /// that `write` accepted, which the full socket did not take. Returns how many went
+    /// out, and whether none is left.
+    fn flush_pending(&self) -> io::Result<(usize, bool)> {
+        Ok((0, true))
+    }
+}
+
+/// Where a transport's handshake stands ([`Transport::handshake`]).
+/// Only `Done` exists without the `tls` feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) enum Handshake {
+    /// Over (or none): application bytes flow.
+    Done,
+    /// Waiting for the peer (or for room in the socket).
+    Pending,
+    /// The first bytes were a plaintext HTTP request, not a TLS record: the transport
+    /// answered `400` in plaintext and now only discards input (as Go and nginx do).
+    PlainHttp,
+    /// The peer closed before the handshake was over.
+    Eof,
+    /// The handshake failed (not TLS, no common parameters, a bad message, I/O error).
+    Failed,
 }
 
 impl Transport for mio::net::TcpStream {
@@ -63,6 +103,12 @@ impl WriteRight {
             }
         }
         Ok(n)
+    }
+
+    /// Pushes out what the transport itself still holds (see
+    /// [`Transport::flush_pending`]); `(bytes pushed, nothing left)`.
+    pub fn flush_pending(&self) -> io::Result<(usize, bool)> {
+        self.0.flush_pending()
     }
 }
 

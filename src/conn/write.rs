@@ -196,7 +196,14 @@ impl<T: Transport> Conn<T> {
             #[cfg(feature = "proxy")]
             Phase::Forward(_) => self.fwd_writable(ctx),
             _ if self.wpos < self.wbuf.len() => self.flush(ctx).map(|_| ()),
-            _ => Ok(()),
+            _ => {
+                // TLS records of the handshake (or sent while reading) the socket had no
+                // room for; plain TCP holds none (a constant, inlined).
+                match self.io.flush_pending() {
+                    Err(e) => Err(Close::IoError(e.kind())),
+                    Ok(_) => Ok(()),
+                }
+            }
         }
     }
 
@@ -222,11 +229,18 @@ impl<T: Transport> Conn<T> {
             }
             Err(e) => return Err(Close::IoError(e.kind())),
         }
-        if self.wpos < self.wbuf.len() {
+        // What the transport holds itself (TLS records the full socket did not take) is
+        // output too: the answer is not out, nor may the connection close, before it is.
+        let (pushed, held) = match right.flush_pending() {
+            Ok((pushed, done)) => (pushed, !done),
+            Err(e) => return Err(Close::IoError(e.kind())),
+        };
+        self.sent += pushed as u64;
+        if self.wpos < self.wbuf.len() || held {
             // The socket is full. The deadline counts from the last progress (as nginx's
             // `send_timeout`): a client that stops reading is closed at `write_timeout`,
             // one that reads a long stream slowly but steadily is not cut off.
-            if self.deadlines.write.is_none() || self.wpos > start {
+            if self.deadlines.write.is_none() || self.wpos > start || pushed > 0 {
                 self.arm(ctx, Deadline::Write, ctx.cfg.write_timeout);
             }
             return Ok(false);

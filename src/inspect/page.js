@@ -44,7 +44,14 @@
     shutdown_deadline: 'still open when the drain deadline passed',
     forced_stop: 'the server was stopped at once',
     stream_aborted: 'a streamed answer failed (its producer panicked)',
-    upgraded: 'handed to an upgrade callback (e.g. WebSocket)',
+    upgraded: 'handed to an upgrade callback',
+    ws_closed: 'a WebSocket closed with the close handshake',
+    ws_protocol_error: 'a WebSocket client broke the protocol (the close frame gave the code)',
+    ws_timeout: 'a WebSocket client answered no ping for two intervals, or stalled a message',
+    ws_overflow: 'a WebSocket client did not read (send queue full) or passed the memory budget',
+    upstream_failed: 'the upstream failed or stalled while the proxy relayed its answer',
+    tls_handshake_timeout: 'the TLS handshake did not finish within tls_handshake_timeout',
+    tls_handshake_failed: 'the TLS handshake failed (not TLS, no common parameters, a bad message)',
   };
 
   const state = {

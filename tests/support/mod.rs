@@ -296,6 +296,7 @@ pub fn built_binary(name: &str, example: bool) -> PathBuf {
             ("postgres", cfg!(feature = "postgres")),
             ("ws", cfg!(feature = "ws")),
             ("proxy", cfg!(feature = "proxy")),
+            ("tls", cfg!(feature = "tls")),
         ]
         .into_iter()
         .filter_map(|(f, on)| on.then_some(f))

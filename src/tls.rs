@@ -1,0 +1,542 @@
+//! TLS under the connection seam (feature `tls`): the certificate and key read at bind
+//! time, and [`TlsStream`], a [`Transport`](crate::conn::Transport) that runs rustls's
+//! state machine over the non-blocking socket.
+//!
+//! It never blocks and never parses HTTP. rustls is sans-I/O: bytes read from the socket
+//! go in (`read_tls`, `process_new_packets`), plaintext comes out (`reader`), plaintext
+//! written goes in (`writer`) and records come out (`write_tls`). The loop reads and a
+//! worker holding the right to write writes, possibly at once, so the rustls connection
+//! sits behind a mutex — the one place a connection is shared by lock, because a TLS
+//! connection's two directions share one state (keys, alerts, key updates).
+//!
+//! Without the feature only [`Acceptor`] exists, always plain, and costs nothing.
+
+use std::io;
+
+use crate::config::{Config, ConfigError};
+use crate::conn::Sock;
+
+#[cfg(feature = "tls")]
+pub(crate) use imp::TlsStream;
+
+/// What the loop wraps each accepted socket in: plain TCP, or TLS with the server's
+/// certificate. Cloned into every event loop (one `Arc` inside).
+#[derive(Clone, Default)]
+pub(crate) struct Acceptor {
+    #[cfg(feature = "tls")]
+    config: Option<std::sync::Arc<rustls::ServerConfig>>,
+}
+
+impl Acceptor {
+    /// The acceptor `cfg` asks for: TLS when `tls_cert` and `tls_key` are set (their files
+    /// are read and checked here, so a bad path fails the start, naming the variable).
+    pub fn from_config(cfg: &Config) -> Result<Acceptor, ConfigError> {
+        #[cfg(feature = "tls")]
+        if let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) {
+            let config = imp::server_config(cert, key)?;
+            return Ok(Acceptor {
+                config: Some(config),
+            });
+        }
+        // `validate` refused tls_cert/tls_key in a build without the feature.
+        let _ = cfg;
+        Ok(Acceptor::default())
+    }
+
+    /// Whether connections speak TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.config.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// The transport for an accepted socket.
+    pub fn wrap(&self, sock: mio::net::TcpStream) -> io::Result<Sock> {
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.config {
+            return TlsStream::new(sock, config.clone()).map(|t| Sock::Tls(Box::new(t)));
+        }
+        Ok(Sock::Plain(sock))
+    }
+}
+
+#[cfg(feature = "tls")]
+mod imp {
+    use std::io::{self, Read, Write};
+    use std::net::Shutdown;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, MutexGuard};
+
+    use log::debug;
+    use rustls::ServerConnection;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    use crate::config::ConfigError;
+    use crate::conn::Handshake;
+
+    /// What a plaintext HTTP request to the TLS port gets, in plaintext (Go's words).
+    const PLAIN_HTTP_ANSWER: &[u8] =
+        b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+    /// Records held unsent (and plaintext waiting for the handshake) at most: `write`
+    /// takes no more plaintext than fits, so a slow reader holds at most this much
+    /// ciphertext per connection (rustls's default limit, stated here on purpose).
+    const SEND_BUFFER_LIMIT: usize = 64 * 1024;
+
+    /// The rustls server configuration for a certificate chain and key in PEM files.
+    pub(super) fn server_config(
+        cert: &Path,
+        key: &Path,
+    ) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
+        let shown = |p: &Path| p.display().to_string();
+        let cert_err = |why: String| ConfigError::new("H1_TLS_CERT", &shown(cert), &why);
+        let key_err = |why: String| ConfigError::new("H1_TLS_KEY", &shown(key), &why);
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| cert_err(format!("cannot read the certificate: {}", pem_error(&e))))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| cert_err(format!("not a PEM certificate file: {}", pem_error(&e))))?;
+        if chain.is_empty() {
+            return Err(cert_err("no CERTIFICATE block in the file".into()));
+        }
+        let key_der = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| key_err(format!("cannot read the private key: {}", pem_error(&e))))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| cert_err(format!("TLS setup: {e}")))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key_der)
+            .map_err(|e| key_err(format!("does not fit the certificate in H1_TLS_CERT: {e}")))?;
+        // ALPN: HTTP/1.1 is what this server speaks (RFC 7301; "http/1.1" is its id).
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// A PEM error in words (a missing file says so, with the OS's reason).
+    fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
+        match e {
+            rustls::pki_types::pem::Error::Io(io) => io.to_string(),
+            rustls::pki_types::pem::Error::NoItemsFound => "no PEM item found".into(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// One TLS connection over a non-blocking TCP socket.
+    pub(crate) struct TlsStream {
+        sock: mio::net::TcpStream,
+        /// Set once application bytes flow (the handshake is over, or a plaintext request
+        /// was refused): read without the lock on every readable event.
+        ready: AtomicBool,
+        state: Mutex<State>,
+    }
+
+    struct State {
+        tls: ServerConnection,
+        /// The first byte was looked at (a TLS record, or a plaintext request).
+        checked: bool,
+        /// A plaintext HTTP request was refused: from here on the socket is read (and
+        /// discarded by the lingering close) raw.
+        refused: bool,
+        /// Our `close_notify` was queued.
+        notified: bool,
+    }
+
+    impl TlsStream {
+        pub fn new(
+            sock: mio::net::TcpStream,
+            config: Arc<rustls::ServerConfig>,
+        ) -> io::Result<TlsStream> {
+            let mut tls = ServerConnection::new(config).map_err(io::Error::other)?;
+            tls.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
+            Ok(TlsStream {
+                sock,
+                ready: AtomicBool::new(false),
+                state: Mutex::new(State {
+                    tls,
+                    checked: false,
+                    refused: false,
+                    notified: false,
+                }),
+            })
+        }
+
+        pub fn tcp_mut(&mut self) -> &mut mio::net::TcpStream {
+            &mut self.sock
+        }
+
+        fn lock(&self) -> MutexGuard<'_, State> {
+            // A panic under the lock leaves rustls's state as it was; use it.
+            self.state.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        pub fn is_ready(&self) -> bool {
+            self.ready.load(Ordering::Acquire)
+        }
+
+        /// See [`Transport::handshake`](crate::conn::Transport::handshake).
+        pub fn handshake(&self) -> Handshake {
+            let mut st = self.lock();
+            if !st.checked {
+                // RFC 8446 §5.1: a TLS connection starts with a handshake record (content
+                // type 22). Anything else is not TLS; an ASCII letter is a plaintext
+                // request (`GET /`), answered as Go and nginx answer it.
+                let mut first = [0u8; 1];
+                loop {
+                    match self.sock.peek(&mut first) {
+                        Ok(0) => return Handshake::Eof,
+                        Ok(_) => break,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Handshake::Pending;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return Handshake::Failed,
+                    }
+                }
+                st.checked = true;
+                if first[0] != 22 {
+                    if !first[0].is_ascii_uppercase() {
+                        return Handshake::Failed;
+                    }
+                    st.refused = true;
+                    // A fresh socket's buffer takes these 77 bytes.
+                    let _ = (&self.sock).write(PLAIN_HTTP_ANSWER);
+                    self.ready.store(true, Ordering::Release);
+                    return Handshake::PlainHttp;
+                }
+            }
+            let st = &mut *st;
+            loop {
+                if push(&mut st.tls, &self.sock).is_err() {
+                    return Handshake::Failed;
+                }
+                if !st.tls.is_handshaking() {
+                    self.ready.store(true, Ordering::Release);
+                    return Handshake::Done;
+                }
+                match st.tls.read_tls(&mut &self.sock) {
+                    Ok(0) => return Handshake::Eof,
+                    Ok(_) => {
+                        if let Err(e) = st.tls.process_new_packets() {
+                            debug!("TLS handshake failed: {e}");
+                            let _ = push(&mut st.tls, &self.sock); // the alert, if it fits
+                            return Handshake::Failed;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Handshake::Pending,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Handshake::Failed,
+                }
+            }
+        }
+
+        /// Plaintext, as much as fits in `buf`. A short count means the socket is drained
+        /// (or at EOF), as the loop's edge-triggered reading expects: records are read and
+        /// decrypted until `buf` is full or the socket would block.
+        pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+            let mut st = self.lock();
+            if st.refused {
+                return (&self.sock).read(buf);
+            }
+            let st = &mut *st;
+            let mut n = 0;
+            loop {
+                match st.tls.reader().read(&mut buf[n..]) {
+                    // The peer's close_notify: EOF after what was read.
+                    Ok(0) => return Ok(n),
+                    Ok(k) => {
+                        n += k;
+                        if n == buf.len() {
+                            return Ok(n);
+                        }
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // TCP closed without close_notify: HTTP's own framing tells a cut
+                    // message, so this is an EOF like any other (as browsers treat it).
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(n),
+                    Err(e) => return if n > 0 { Ok(n) } else { Err(e) },
+                }
+                match st.tls.read_tls(&mut &self.sock) {
+                    Ok(0) => {} // the reader reports the EOF (after any plaintext left)
+                    Ok(_) => {
+                        if let Err(e) = st.tls.process_new_packets() {
+                            debug!("TLS error: {e}");
+                            let _ = push(&mut st.tls, &self.sock);
+                            return if n > 0 {
+                                Ok(n)
+                            } else {
+                                Err(io::Error::new(io::ErrorKind::InvalidData, e))
+                            };
+                        }
+                        // Records rustls sends on its own (tickets, key updates, alerts).
+                        if st.tls.wants_write() {
+                            push(&mut st.tls, &self.sock)?;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return if n > 0 { Ok(n) } else { Err(e) };
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return if n > 0 { Ok(n) } else { Err(e) },
+                }
+            }
+        }
+
+        /// Encrypts what fits in the send buffer and pushes records to the socket.
+        /// `WouldBlock` while earlier records are still unsent: plaintext is taken only
+        /// when the socket took everything before it, so at most one buffer's worth of
+        /// records waits per connection.
+        pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+            let mut st = self.lock();
+            if st.refused {
+                return (&self.sock).write(buf);
+            }
+            let st = &mut *st;
+            if !push(&mut st.tls, &self.sock)?.1 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = st.tls.writer().write(buf)?;
+            push(&mut st.tls, &self.sock)?;
+            if n == 0 && !buf.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        }
+
+        pub fn flush_pending(&self) -> io::Result<(usize, bool)> {
+            let mut st = self.lock();
+            if st.refused {
+                return Ok((0, true));
+            }
+            push(&mut st.tls, &self.sock)
+        }
+
+        /// Shutting the write side sends `close_notify` first (RFC 8446 §6.1), if the
+        /// socket takes it.
+        pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+            if how != Shutdown::Read {
+                let mut st = self.lock();
+                notify(&mut st, &self.sock, self.is_ready());
+            }
+            self.sock.shutdown(how)
+        }
+    }
+
+    impl Drop for TlsStream {
+        fn drop(&mut self) {
+            // Every close path ends here: tell the client it was not cut off.
+            let ready = self.is_ready();
+            let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+            notify(st, &self.sock, ready);
+        }
+    }
+
+    /// Queues and pushes `close_notify` once, for an established connection (best
+    /// effort: a full socket drops it, and HTTP's framing still tells a cut answer).
+    fn notify(st: &mut State, sock: &mio::net::TcpStream, ready: bool) {
+        if st.notified || st.refused || !ready {
+            return;
+        }
+        st.notified = true;
+        st.tls.send_close_notify();
+        let _ = push(&mut st.tls, sock);
+    }
+
+    /// Writes queued records until the socket is full: `(bytes written, none left)`.
+    fn push(tls: &mut ServerConnection, sock: &mio::net::TcpStream) -> io::Result<(usize, bool)> {
+        let mut sent = 0;
+        while tls.wants_write() {
+            match tls.write_tls(&mut &*sock) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(k) => sent += k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((sent, false)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((sent, true))
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    //! `TlsStream` against a rustls client over a real loopback socket: the handshake on
+    //! the non-blocking side, records held while the socket is full, and every byte out.
+
+    use std::io::{self, Read, Write};
+    use std::net::Shutdown;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::imp::TlsStream;
+    use crate::conn::Handshake;
+
+    /// A self-signed certificate for `localhost` (ECDSA P-256, valid until 2126), made with
+    /// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500
+    /// -subj /CN=localhost -addext subjectAltName=DNS:localhost -addext
+    /// basicConstraints=critical,CA:FALSE …`; a test key, protecting nothing.
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIBuTCCAV+gAwIBAgIUfbXvgnTdMpZYZPL8gc5ImjBNWKowCgYIKoZIzj0EAwIw\n\
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMTA1NTk0NFoYDzIxMjYxMTA3\n\
+MDU1OTQ0WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n\
+PQMBBwNCAATJDcscEm4uLkI/1+t19277xr3n5kHGXOpyx/YDNrd8o/Y7572vipEY\n\
+zwp+EtiFyh4MRW+o30OGZWnKbKtu1wtZo4GMMIGJMB0GA1UdDgQWBBQz15eMpCEY\n\
+jAQiFDzYqdld5Af5sDAfBgNVHSMEGDAWgBQz15eMpCEYjAQiFDzYqdld5Af5sDAU\n\
+BgNVHREEDTALgglsb2NhbGhvc3QwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMC\n\
+B4AwEwYDVR0lBAwwCgYIKwYBBQUHAwEwCgYIKoZIzj0EAwIDSAAwRQIgKPbYAxe5\n\
++7Ib69Zo2K0w9cjR6WWOAnFLdPPSKxUkzpoCIQDjPai+VDH9zQiou/xCON0OMmj5\n\
+TlT9nOFe1I2xONj4KQ==\n\
+-----END CERTIFICATE-----";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\n\
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmHggHjbNW2giy3dG\n\
+HsUTFW2XVh0pwf/MFKkGIU0zG2+hRANCAATJDcscEm4uLkI/1+t19277xr3n5kHG\n\
+XOpyx/YDNrd8o/Y7572vipEYzwp+EtiFyh4MRW+o30OGZWnKbKtu1wtZ\n\
+-----END PRIVATE KEY-----";
+
+    fn server_config() -> Arc<rustls::ServerConfig> {
+        let dir = std::env::temp_dir().join(format!("h1-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, CERT).unwrap();
+        std::fs::write(&key, KEY).unwrap();
+        let config = super::imp::server_config(&cert, &key).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        config
+    }
+
+    fn client_config() -> Arc<rustls::ClientConfig> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(CERT.as_bytes()).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+
+    #[test]
+    fn records_the_full_socket_did_not_take_are_held_and_all_arrive() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        // The client: handshakes, waits until the server's socket is full, then reads it all.
+        let client = std::thread::spawn(move || {
+            let sock = std::net::TcpStream::connect(addr).unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let conn = rustls::ClientConnection::new(client_config(), name).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut tls.sock).unwrap();
+            }
+            let alpn = tls.conn.alpn_protocol().map(<[u8]>::to_vec);
+            go_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            let mut got = Vec::new();
+            tls.read_to_end(&mut got).unwrap();
+            (alpn, got)
+        });
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let srv = TlsStream::new(mio::net::TcpStream::from_std(sock), server_config()).unwrap();
+        assert!(!srv.is_ready());
+        let t0 = Instant::now();
+        loop {
+            match srv.handshake() {
+                Handshake::Done => break,
+                Handshake::Pending => std::thread::sleep(Duration::from_millis(1)),
+                other => panic!("handshake: {other:?}"),
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "no handshake");
+        }
+        assert!(srv.is_ready());
+        // 8 MiB the client does not read yet: the socket fills, records stay with us, and
+        // `write` takes no more plaintext until they are out.
+        let payload: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
+        let mut at = 0;
+        let mut held = false;
+        while at < payload.len() && !held {
+            match srv.write(&payload[at..]) {
+                Ok(n) => at += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    held = !srv.flush_pending().unwrap().1;
+                    assert!(held, "WouldBlock with nothing held");
+                    let again = srv.write(&payload[at..]);
+                    assert!(
+                        matches!(&again, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+                        "plaintext taken while records wait: {again:?}"
+                    );
+                }
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        assert!(held, "the socket never filled");
+        go_tx.send(()).unwrap();
+        // The rest, as the loop would on writable events; then what is still held.
+        let t0 = Instant::now();
+        loop {
+            if at < payload.len() {
+                match srv.write(&payload[at..]) {
+                    Ok(n) => at += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("write: {e}"),
+                }
+            } else if srv.flush_pending().unwrap().1 {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "stuck at {at}");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        srv.shutdown(Shutdown::Write).unwrap(); // close_notify, then FIN
+        let (alpn, got) = client.join().unwrap();
+        assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+        assert_eq!(got.len(), payload.len());
+        assert!(got == payload, "the bytes arrived changed");
+    }
+
+    #[test]
+    fn a_plaintext_request_gets_400_in_plaintext_and_the_socket_reads_raw() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let srv = TlsStream::new(mio::net::TcpStream::from_std(sock), server_config()).unwrap();
+        assert_eq!(srv.handshake(), Handshake::Pending);
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let t0 = Instant::now();
+        let step = loop {
+            match srv.handshake() {
+                Handshake::Pending if t0.elapsed() < Duration::from_secs(10) => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                other => break other,
+            }
+        };
+        assert_eq!(step, Handshake::PlainHttp);
+        // The request is there to be discarded, raw.
+        let mut buf = [0u8; 64];
+        assert_eq!(srv.read(&mut buf).unwrap(), 27);
+        srv.shutdown(Shutdown::Write).unwrap();
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        assert_eq!(
+            got,
+            "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+        );
+    }
+}
