@@ -688,3 +688,48 @@ fn sigterm_drains_with_tls_connections_open() {
     assert_eq!(child.0.wait().unwrap().code(), Some(0));
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
 }
+
+/// `wss://`: a WebSocket over TLS, served by the event loop like any other (the frames go
+/// through the same transport), with Python's `websockets` as the client.
+#[cfg(feature = "ws")]
+#[test]
+fn websockets_work_over_tls() {
+    use h1server::Router;
+    use h1server::ws::{Message, Origins, Sender, Session, Upgrader};
+
+    struct Echo;
+    impl Session for Echo {
+        fn on_message(&mut self, ws: &Sender, msg: Message) {
+            if let Message::Text(t) = msg {
+                let _ = ws.text(&format!("echo: {t}"));
+            }
+        }
+    }
+    let certs = Certs::new("wss");
+    let mut router = Router::new();
+    router.get("/ws", |req: &mut Request| {
+        Upgrader::new().origins(Origins::Any).upgrade(req, Echo)
+    });
+    let srv = TestServer::with_config(tls_config(&certs), router);
+    let script = r#"
+import asyncio, ssl, sys
+try:
+    import websockets
+except ImportError:
+    sys.exit("python3 has no 'websockets' package (make test-deps installs it)")
+url, ca = sys.argv[1], sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+async def main():
+    async with websockets.connect(url, ssl=ctx) as ws:
+        for i in range(3):
+            await ws.send(f"hello {i}")
+            assert await ws.recv() == f"echo: hello {i}"
+        await asyncio.wait_for(await ws.ping(b"p"), 5)
+    print("ok")
+asyncio.run(asyncio.wait_for(main(), 30))
+"#;
+    let url = format!("wss://127.0.0.1:{}/ws", srv.addr.port());
+    let (out, text) = python(script, &[&url, &certs.ca()]);
+    assert!(out.status.success() && text.trim() == "ok", "{text}");
+    srv.stop().unwrap();
+}
