@@ -19,14 +19,18 @@ command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
-# tests/websocket.rs drives examples/chat with Python's `websockets` package (PyPI).
-if command -v python3 >/dev/null 2>&1 && ! python3 -c "import websockets" 2>/dev/null; then
+# tests/websocket.rs and tests/tls.rs drive WebSockets with Python's `websockets` package
+# (PyPI), installed once python3 is there (after the apt-get step below, if it was missing).
+websockets() {
+  python3 -c "import websockets" 2>/dev/null && return 0
   echo "installing the python3 websockets package"
   python3 -m pip install -q websockets 2>/dev/null \
     || python3 -m pip install -q --break-system-packages websockets 2>/dev/null \
-    || missing="$missing python3-websockets"
-fi
-[ -z "$missing" ] && exit 0
+    || { [ "$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+         apt-get install -y -qq python3-websockets >/dev/null; } \
+    || { echo "cannot install the python3 websockets package" >&2; exit 1; }
+}
+[ -z "$missing" ] && { websockets; exit 0; }
 echo "installing test clients:$missing"
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
   echo "cannot install$missing (not root, no sudo): install them and run make test again" >&2; exit 1
@@ -34,3 +38,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq $missing >/dev/null
+websockets
