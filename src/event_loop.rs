@@ -164,36 +164,67 @@ impl Ctx {
         self.now_stamp
     }
 
-    /// The registry upstream sockets are watched with. The loop always has one; the
-    /// scripted harnesses (`conn/tests.rs`, `conn/fuzz.rs`) never forward.
+    /// A pooled connection to `addr`, now serving the connection in `slot`.
     #[cfg(feature = "proxy")]
-    pub fn registry(&self) -> &mio::Registry {
-        self.registry
-            .as_ref()
-            .expect("upstream exchanges run on an event loop")
-    }
-
-    /// A pooled connection to `addr`, if one is still open.
-    #[cfg(feature = "proxy")]
-    pub fn take_upstream(&mut self, addr: std::net::SocketAddr) -> Option<mio::net::TcpStream> {
-        self.upstreams.take(addr, self.now)
-    }
-
-    /// Keeps an idle upstream connection (at most `max` per address).
-    #[cfg(feature = "proxy")]
-    pub fn put_upstream(
+    pub fn take_upstream(
         &mut self,
         addr: std::net::SocketAddr,
-        sock: mio::net::TcpStream,
-        max: usize,
-    ) {
-        self.upstreams.put(addr, sock, max, self.now);
+        slot: usize,
+        gen_: u32,
+    ) -> Option<usize> {
+        let registry = self.registry.as_ref()?;
+        self.upstreams.take(registry, addr, self.now, slot, gen_)
     }
 
-    /// Drops the pooled connections to `addr` (one turned out stale: the rest are as old).
+    /// Registers a new upstream connection for the connection in `slot`.
+    #[cfg(feature = "proxy")]
+    pub fn new_upstream(
+        &mut self,
+        sock: mio::net::TcpStream,
+        slot: usize,
+        gen_: u32,
+    ) -> io::Result<usize> {
+        let registry = self
+            .registry
+            .as_ref()
+            .expect("upstream exchanges run on an event loop");
+        self.upstreams.insert(registry, sock, slot, gen_)
+    }
+
+    #[cfg(feature = "proxy")]
+    pub fn upstream_sock(&self, id: usize) -> &mio::net::TcpStream {
+        self.upstreams.sock(id)
+    }
+
+    /// Keeps an idle upstream connection (at most `max` per address), or closes it.
+    #[cfg(feature = "proxy")]
+    pub fn put_upstream(&mut self, id: usize, addr: std::net::SocketAddr, max: usize) {
+        if let Some(registry) = self.registry.as_ref() {
+            self.upstreams.put(registry, id, addr, max, self.now);
+        }
+    }
+
+    #[cfg(feature = "proxy")]
+    pub fn close_upstream(&mut self, id: usize) {
+        if let Some(registry) = self.registry.as_ref() {
+            self.upstreams.close(registry, id);
+        }
+    }
+
+    /// Closes the idle connections to `addr` (one turned out stale: the rest are as old).
     #[cfg(feature = "proxy")]
     pub fn forget_upstreams(&mut self, addr: std::net::SocketAddr) {
-        self.upstreams.forget(addr);
+        if let Some(registry) = self.registry.as_ref() {
+            self.upstreams.forget(registry, addr);
+        }
+    }
+
+    /// The client connection an upstream socket's event is for (`None`: an idle one,
+    /// handled here).
+    #[cfg(feature = "proxy")]
+    pub fn route_upstream(&mut self, id: usize, readable: bool) -> Option<(usize, u32)> {
+        let registry = self.registry.as_ref()?;
+        self.upstreams.route(registry, id, readable)
     }
 
     /// Sets this turn's time (one clock read per wake-up).
@@ -462,9 +493,11 @@ impl EventLoop {
                             ev.is_readable() || ev.is_read_closed() || ev.is_error(),
                             ev.is_writable() || ev.is_error(),
                         );
-                        self.with_conn(t - crate::conn::FORWARD_BASE, None, |c, ctx| {
-                            c.on_upstream(ctx, r, w)
-                        });
+                        if let Some((slot, g)) =
+                            self.ctx.route_upstream(t - crate::conn::FORWARD_BASE, r)
+                        {
+                            self.with_conn(slot, Some(g), |c, ctx| c.on_upstream(ctx, r, w));
+                        }
                     }
                     Token(t) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {

@@ -48,7 +48,8 @@ pub(crate) struct Fwd {
     ex: Box<Exchange>,
     /// `None` while a worker has it (and after).
     respond: Option<Box<dyn Respond>>,
-    up: Option<mio::net::TcpStream>,
+    /// The upstream connection (its id in the loop's `UpstreamPool`).
+    up: Option<usize>,
     /// The connection came from the pool (a failure before any answer byte may be its
     /// staleness: retried once on a fresh one, for an idempotent request).
     reused: bool,
@@ -118,23 +119,19 @@ impl<T: Transport> Conn<T> {
 
     /// Takes a pooled connection to the upstream, or starts a new one.
     fn fwd_connect(&mut self, ctx: &mut Ctx) -> Step {
-        let token = Token(FORWARD_BASE + self.token);
+        let (slot, gen_) = (self.token, self.gen_);
         let f = self.fwd();
         let addr = f.ex.attempts[f.attempt].0;
-        let (sock, reused) = match ctx.take_upstream(addr) {
-            Some(s) => (s, true),
+        let (sock, reused) = match ctx.take_upstream(addr, slot, gen_) {
+            Some(id) => (id, true),
             None => match mio::net::TcpStream::connect(addr) {
-                Ok(s) => (s, false),
+                Ok(s) => match ctx.new_upstream(s, slot, gen_) {
+                    Ok(id) => (id, false),
+                    Err(e) => return self.fwd_fail(ctx, ExchangeError::Io(e)),
+                },
                 Err(e) => return self.fwd_fail(ctx, ExchangeError::Connect(e)),
             },
         };
-        let mut sock = sock;
-        if let Err(e) =
-            ctx.registry()
-                .register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)
-        {
-            return self.fwd_fail(ctx, ExchangeError::Io(e));
-        }
         let f = self.fwd();
         f.up = Some(sock);
         f.reused = reused;
@@ -173,7 +170,7 @@ impl<T: Transport> Conn<T> {
         let stage = self.fwd().stage;
         if stage == Stage::Connecting && (writable || readable) {
             let f = self.fwd();
-            let sock = f.up.as_ref().expect("connecting");
+            let sock = ctx.upstream_sock(f.up.expect("connecting"));
             match sock.take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => return self.fwd_fail(ctx, ExchangeError::Connect(e)),
@@ -200,7 +197,7 @@ impl<T: Transport> Conn<T> {
     /// Writes the request.
     fn fwd_write(&mut self, ctx: &mut Ctx) -> Step {
         let f = self.fwd();
-        let sock = f.up.as_ref().expect("sending");
+        let sock = ctx.upstream_sock(f.up.expect("sending"));
         let head = &f.ex.attempts[f.attempt].1;
         let body = &f.ex.body;
         let total = head.len() + body.len();
@@ -240,7 +237,7 @@ impl<T: Transport> Conn<T> {
             if f.paused || f.up_eof || !matches!(f.stage, Stage::Head | Stage::Relay(_)) {
                 return Ok(());
             }
-            let sock = f.up.as_ref().expect("reading");
+            let sock = ctx.upstream_sock(f.up.expect("reading"));
             match io::Read::read(&mut &*sock, &mut buf) {
                 Ok(0) => f.up_eof = true,
                 Ok(n) => {
@@ -346,10 +343,11 @@ impl<T: Transport> Conn<T> {
         if f.stage == Stage::Relay(Relay::Chunked) {
             encode::write_last_chunk(&mut self.wbuf);
         }
-        if let Some(mut up) = f.up.take() {
-            let _ = ctx.registry().deregister(&mut up);
+        if let Some(up) = f.up.take() {
             if reusable && f.input.is_empty() && !f.up_eof {
-                ctx.put_upstream(f.ex.attempts[f.attempt].0, up, f.ex.max_idle);
+                ctx.put_upstream(up, f.ex.attempts[f.attempt].0, f.ex.max_idle);
+            } else {
+                ctx.close_upstream(up);
             }
         }
         self.deadlines.read = None;
@@ -378,8 +376,8 @@ impl<T: Transport> Conn<T> {
     fn fwd_fail(&mut self, ctx: &mut Ctx, e: ExchangeError) -> Step {
         let id = self.id;
         let f = self.fwd();
-        if let Some(mut up) = f.up.take() {
-            let _ = ctx.registry().deregister(&mut up);
+        if let Some(up) = f.up.take() {
+            ctx.close_upstream(up);
         }
         if f.reused && !f.retried && f.ex.idempotent && !f.answered && !e.is_timeout() {
             debug!("conn={id} pooled upstream connection failed ({e}): retrying on a new one");
@@ -511,8 +509,8 @@ impl<T: Transport> Conn<T> {
                 // A complete answer (an error page, or a hook's refusal): the upstream's
                 // body is not read; its connection cannot be reused.
                 let f = self.fwd();
-                if let Some(mut up) = f.up.take() {
-                    let _ = ctx.registry().deregister(&mut up);
+                if let Some(up) = f.up.take() {
+                    ctx.close_upstream(up);
                 }
                 let close = f.close;
                 self.deadlines.read = None;
@@ -563,8 +561,8 @@ impl<T: Transport> Conn<T> {
     /// the pool: its answer is unfinished), and the answer's decider is dropped on a
     /// worker.
     pub(super) fn release_forward(&mut self, ctx: &mut Ctx, mut f: Box<Fwd>) {
-        if let Some(mut up) = f.up.take() {
-            let _ = ctx.registry().deregister(&mut up);
+        if let Some(up) = f.up.take() {
+            ctx.close_upstream(up);
         }
         if let Some(r) = f.respond.take() {
             crate::pool::drop_off_loop(&ctx.jobs, Box::new(r));
@@ -591,51 +589,156 @@ impl Respond for Gone {
     fn refused(&self, _attempt: usize) {}
 }
 
-/// Idle upstream connections, per address, for one loop.
+/// The loop's upstream connections: the busy ones (each serving one client connection's
+/// exchange) and the idle ones kept per address. Each stays registered with the poll from
+/// its connect to its close, under `FORWARD_BASE + id`, so reusing one costs no syscall; an
+/// idle one that turns readable was closed (or spoken to) by its upstream and is dropped.
 #[derive(Default)]
 pub(crate) struct UpstreamPool {
-    idle: std::collections::HashMap<std::net::SocketAddr, Vec<(mio::net::TcpStream, Instant)>>,
+    conns: Vec<Option<UpConn>>,
+    free: Vec<usize>,
+    idle: std::collections::HashMap<std::net::SocketAddr, Vec<usize>>,
+}
+
+struct UpConn {
+    sock: mio::net::TcpStream,
+    state: UpState,
+}
+
+enum UpState {
+    Idle {
+        addr: std::net::SocketAddr,
+        since: Instant,
+    },
+    Busy {
+        slot: usize,
+        gen_: u32,
+    },
 }
 
 /// How long a pooled upstream connection is kept unused.
 const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl UpstreamPool {
-    /// A pooled connection that still looks open (a probe read finds nothing: an upstream
-    /// that closed it shows EOF).
-    pub fn take(
+    /// Registers a new connection for the client connection in `slot` (generation `gen_`).
+    pub fn insert(
         &mut self,
-        addr: std::net::SocketAddr,
-        now: Instant,
-    ) -> Option<mio::net::TcpStream> {
-        let list = self.idle.get_mut(&addr)?;
-        while let Some((s, since)) = list.pop() {
-            if now.saturating_duration_since(since) > IDLE_FOR {
-                continue;
-            }
-            let mut probe = [0u8; 1];
-            match io::Read::read(&mut &s, &mut probe) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(s),
-                _ => continue, // closed, reset, or unasked bytes: not reusable
-            }
+        registry: &mio::Registry,
+        mut sock: mio::net::TcpStream,
+        slot: usize,
+        gen_: u32,
+    ) -> io::Result<usize> {
+        let id = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        if let Err(e) = registry.register(
+            &mut sock,
+            Token(FORWARD_BASE + id),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            self.free.push(id);
+            return Err(e);
         }
-        None
+        self.conns[id] = Some(UpConn {
+            sock,
+            state: UpState::Busy { slot, gen_ },
+        });
+        Ok(id)
     }
 
+    /// An idle connection to `addr`, now serving `slot`; `None` when there is none.
+    pub fn take(
+        &mut self,
+        registry: &mio::Registry,
+        addr: std::net::SocketAddr,
+        now: Instant,
+        slot: usize,
+        gen_: u32,
+    ) -> Option<usize> {
+        loop {
+            let id = self.idle.get_mut(&addr)?.pop()?;
+            let Some(c) = self.conns[id].as_mut() else {
+                continue;
+            };
+            match c.state {
+                UpState::Idle { since, .. } if now.saturating_duration_since(since) <= IDLE_FOR => {
+                    c.state = UpState::Busy { slot, gen_ };
+                    return Some(id);
+                }
+                _ => self.close(registry, id),
+            }
+        }
+    }
+
+    pub fn sock(&self, id: usize) -> &mio::net::TcpStream {
+        &self.conns[id]
+            .as_ref()
+            .expect("a live upstream connection")
+            .sock
+    }
+
+    /// The exchange on `id` is over and the connection may carry another: kept idle for
+    /// `addr` (at most `max`), or closed.
     pub fn put(
         &mut self,
+        registry: &mio::Registry,
+        id: usize,
         addr: std::net::SocketAddr,
-        s: mio::net::TcpStream,
         max: usize,
         now: Instant,
     ) {
         let list = self.idle.entry(addr).or_default();
-        if list.len() < max {
-            list.push((s, now));
+        match self.conns[id].as_mut() {
+            Some(c) if list.len() < max => {
+                c.state = UpState::Idle { addr, since: now };
+                list.push(id);
+            }
+            _ => self.close(registry, id),
         }
     }
 
-    pub fn forget(&mut self, addr: std::net::SocketAddr) {
-        self.idle.remove(&addr);
+    pub fn close(&mut self, registry: &mio::Registry, id: usize) {
+        if let Some(mut c) = self.conns[id].take() {
+            let _ = registry.deregister(&mut c.sock);
+            if let UpState::Idle { addr, .. } = c.state
+                && let Some(list) = self.idle.get_mut(&addr)
+            {
+                list.retain(|&i| i != id);
+            }
+            self.free.push(id);
+        }
+    }
+
+    /// Closes the idle connections to `addr` (one turned out stale: the rest are as old).
+    pub fn forget(&mut self, registry: &mio::Registry, addr: std::net::SocketAddr) {
+        for id in self.idle.remove(&addr).unwrap_or_default() {
+            self.close(registry, id);
+        }
+    }
+
+    /// An event on connection `id`: the client connection it serves, or `None` for an
+    /// idle one — which, when readable, is looked at and closed if its upstream closed it
+    /// or sent what nobody asked for.
+    pub fn route(
+        &mut self,
+        registry: &mio::Registry,
+        id: usize,
+        readable: bool,
+    ) -> Option<(usize, u32)> {
+        let c = self.conns.get(id)?.as_ref()?;
+        match c.state {
+            UpState::Busy { slot, gen_ } => Some((slot, gen_)),
+            UpState::Idle { .. } => {
+                if readable {
+                    let mut probe = [0u8; 1];
+                    match io::Read::read(&mut &c.sock, &mut probe) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        _ => self.close(registry, id),
+                    }
+                }
+                None
+            }
+        }
     }
 }
