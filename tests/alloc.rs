@@ -125,12 +125,14 @@ fn the_event_loop_allocates_nothing_per_request_in_the_steady_state() {
         let phases = allocations_per_phase(loops);
         eprintln!("loops={loops}: allocations on the event loop per phase: {phases:?}");
         // A per-request allocation would show as thousands here (9 600 to 30 720 requests
-        // a phase). A handful is tolerated: a buffer pool (read buffers and their `Batch`,
-        // taken when more batches are out at workers than ever before) reaching a new
-        // high-water mark, which happens once, not per request.
+        // a phase). A few dozen are tolerated: buffer pools (read buffers and their
+        // `Batch`, write buffers, request lists — taken when more batches are out at
+        // workers than ever before) reaching a new high-water mark, once per buffer, not
+        // per request. How many depends on how the workers are scheduled: on a loaded
+        // 2-core machine 9 were seen in one phase (the bound was 8 and failed now and then).
         for (phase, n) in &phases {
             assert!(
-                *n <= 8,
+                *n <= 64,
                 "loops={loops}: {n} allocations on the event loop during {phase}: {phases:?}"
             );
         }
