@@ -1,12 +1,12 @@
 //! A connection whose answer comes from an upstream (`crate::forward`): the loop connects
 //! (or takes a pooled connection), writes the request, reads the answer's head with the
-//! client's sans-I/O core, has a worker turn it into the client's head (a short job), and
-//! relays the body — reading the upstream only while the client keeps up. No worker waits
+//! client's sans-I/O core, turns it into the client's head (itself when no user hook is
+//! set, else in a short job on a worker), and relays the body — reading the upstream only while the client keeps up. No worker waits
 //! on the upstream at any point.
 //!
-//! The upstream socket is registered under `FORWARD_BASE + slot`, so its events reach this
-//! connection; it is deregistered when the exchange ends (pooled for the next one when the
-//! answer allows it) or the connection closes.
+//! Upstream sockets live in the loop's `UpstreamPool`, registered under `FORWARD_BASE + id`
+//! from connect to close; the pool routes a busy one's events to the connection it serves,
+//! and keeps it idle after the exchange when the answer allows reuse (else closes it).
 
 use std::io;
 use std::time::Instant;
@@ -21,7 +21,7 @@ use crate::forward::{Exchange, ExchangeError, Relay, Respond};
 use crate::http::encode;
 use crate::pool::{ForwardJob, ForwardStart, Forwarded, Job};
 
-/// Upstream sockets' tokens: `FORWARD_BASE + slot` (connection tokens are slot indices;
+/// Upstream sockets' tokens: `FORWARD_BASE + id` in the `UpstreamPool` (connection tokens are slot indices;
 /// the loop's own tokens sit at the top of the range).
 pub(crate) const FORWARD_BASE: usize = usize::MAX / 2;
 
@@ -564,11 +564,10 @@ impl<T: Transport> Conn<T> {
         if let Some(up) = f.up.take() {
             ctx.close_upstream(up);
         }
+        // (`f.ex.respond` is only the `Gone` stand-in left by `start_forward`.)
         if let Some(r) = f.respond.take() {
             crate::pool::drop_off_loop(&ctx.jobs, Box::new(r));
         }
-        let ex = std::mem::replace(&mut f.ex.respond, Box::new(Gone));
-        crate::pool::drop_off_loop(&ctx.jobs, Box::new(ex));
     }
 }
 
