@@ -6,20 +6,20 @@
 mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use h1server::ws::frame::{self, OpCode};
-use h1server::ws::{CloseCode, Decoder, Message, Role, Sender, Session, Upgrader};
+use h1server::ws::{CloseCode, Message, Sender, Session, Upgrader};
 use h1server::{Config, Request, Router};
 use support::*;
 
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+#[path = "support/ws_client.rs"]
+mod ws_client;
+use ws_client::*;
 
 /// Counts the bytes live on the heap, all threads together (the server runs in this
 /// process): `live_bytes` at two quiet moments tells what the server kept in between.
@@ -59,114 +59,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-// ---- a minimal client on the crate's own codec ---------------------------------------
-
-struct Client {
-    s: TcpStream,
-    dec: Decoder,
-    buf: Vec<u8>,
-}
-
-fn handshake(path: &str) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-}
-
-fn read_head(s: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut raw = Vec::new();
-    let mut b = [0u8; 4096];
-    loop {
-        let n = s.read(&mut b).expect("read the answer");
-        assert!(
-            n > 0,
-            "closed before the answer: {:?}",
-            String::from_utf8_lossy(&raw)
-        );
-        raw.extend_from_slice(&b[..n]);
-        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&raw[..i + 4]).into_owned();
-            return (head, raw[i + 4..].to_vec());
-        }
-    }
-}
-
-impl Client {
-    fn open(addr: SocketAddr, path: &str) -> Client {
-        let mut s = connect(addr);
-        s.write_all(handshake(path).as_bytes()).unwrap();
-        let (head, rest) = read_head(&mut s);
-        assert!(head.starts_with("HTTP/1.1 101 "), "not switched: {head}");
-        Client {
-            s,
-            dec: Decoder::new(Role::Client, 16 << 20),
-            buf: rest,
-        }
-    }
-
-    fn send(&mut self, fin: bool, op: OpCode, payload: &[u8]) {
-        let mut out = Vec::new();
-        frame::encode(&mut out, fin, op, payload, Some(MASK));
-        self.s.write_all(&out).unwrap();
-    }
-
-    fn text(&mut self, t: &str) {
-        self.send(true, OpCode::Text, t.as_bytes());
-    }
-
-    fn close(&mut self, code: CloseCode) {
-        let mut out = Vec::new();
-        frame::encode_close(&mut out, Some(code), "", Some(MASK));
-        self.s.write_all(&out).unwrap();
-    }
-
-    /// The next message or control frame; `None` at EOF (or reset).
-    fn recv(&mut self) -> Option<Message> {
-        loop {
-            if !self.buf.is_empty() {
-                let (used, m) = self.dec.decode(&self.buf);
-                self.buf.drain(..used);
-                match m {
-                    Some(Ok(m)) => return Some(m),
-                    Some(Err(e)) => panic!("the server broke the protocol: {e}"),
-                    None => {}
-                }
-            }
-            let mut chunk = [0u8; 64 * 1024];
-            match self.s.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => return None,
-                Err(e) => panic!("read: {e}"),
-            }
-        }
-    }
-
-    /// The server's close frame (its code), skipping pings and pongs.
-    fn server_close(&mut self) -> CloseCode {
-        loop {
-            match self.recv() {
-                Some(Message::Close(cl)) => return cl.map_or(CloseCode::NO_STATUS, |c| c.0),
-                Some(Message::Ping(_) | Message::Pong(_)) => {}
-                other => panic!("expected the server's close, got {other:?}"),
-            }
-        }
-    }
-
-    fn expect_eof(&mut self) {
-        let mut b = [0u8; 256];
-        loop {
-            match self.s.read(&mut b) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
-                Err(e) => panic!("expected EOF, got {e}"),
-            }
-        }
-    }
 }
 
 // ---- sessions ------------------------------------------------------------------------
