@@ -256,8 +256,10 @@ impl<T: Transport> Conn<T> {
                         continue;
                     }
                     frame::encode(&mut self.wbuf, true, OpCode::Pong, &payload, None);
+                    // The buffer may hold a whole send queue taken from the senders
+                    // (up to `limit`): the pongs get as much again.
                     let limit = self.ws().limit;
-                    if self.wbuf.len() - self.wpos > limit {
+                    if self.wbuf.len() - self.wpos > 2 * limit {
                         // Pings faster than it reads our pongs.
                         return Err(Close::WsOverflow);
                     }
@@ -442,6 +444,12 @@ impl<T: Transport> Conn<T> {
         let paused = self.read_paused;
         let w = self.ws();
         let every = w.ping_interval;
+        if w.close_sent {
+            // Our close frame is out or on its way: nothing may follow it (RFC 6455 §5.5.1);
+            // the write or linger deadline ends the connection.
+            self.arm(ctx, Deadline::Ping, every);
+            return Ok(());
+        }
         if w.decoder.is_mid_message() {
             if w.stall_mark == Some(w.completed) && !paused {
                 debug!(
