@@ -284,6 +284,9 @@ impl<T: Transport> Conn<T> {
                     if f.stage != Stage::Head {
                         let t = f.ex.read_timeout;
                         self.arm(ctx, Deadline::Upstream, t);
+                        // What this read relayed (and a head decided just before it) goes
+                        // out in one write.
+                        self.flush(ctx)?;
                     }
                     return Ok(());
                 }
@@ -326,9 +329,13 @@ impl<T: Transport> Conn<T> {
             _ => {}
         }
         f.body.clear();
-        self.flush(ctx)?;
+        // Written when this read's events are done (`fwd_process`), or now when the
+        // client is that far behind.
         if self.wbuf.len() - self.wpos >= ctx.cfg.stream_buffer_bytes {
-            self.fwd().paused = true;
+            self.flush(ctx)?;
+            if self.wbuf.len() - self.wpos >= ctx.cfg.stream_buffer_bytes {
+                self.fwd().paused = true;
+            }
         }
         Ok(())
     }
@@ -500,8 +507,8 @@ impl<T: Transport> Conn<T> {
                 f.stage = Stage::Relay(relay);
                 let t = f.ex.read_timeout;
                 self.arm(ctx, Deadline::Upstream, t);
-                self.flush(ctx)?;
-                // Body bytes may have come with the head.
+                // Body bytes may have come with the head: the head goes out with them, in
+                // one write (`fwd_process` writes when it has decoded what was read).
                 self.fwd_process(ctx)?;
                 self.fwd_read(ctx)
             }
