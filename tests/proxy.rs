@@ -129,6 +129,61 @@ fn response_hop_by_hop_fields_are_removed_and_the_hooks_run() {
 }
 
 #[test]
+fn fixed_response_fields_are_set_without_a_hook_and_before_one() {
+    let reply = "HTTP/1.1 200 OK\r\nX-Proxy: upstream's\r\nContent-Length: 2\r\n\r\nok";
+    // No hook: the event loop decides the head and sets the field (replacing the
+    // upstream's); the request the upstream sees is the standard rewrite.
+    let up = Upstream::start(vec![Reply::Raw(reply.to_string())]);
+    let gw = start(
+        ReverseProxy::builder()
+            .route("/", [up.url("")])
+            .set_response_header("X-Proxy", "api-gateway"),
+    );
+    let resp = roundtrip(gw.addr, b"GET /a HTTP/1.1\r\nHost: gw.test\r\n\r\n");
+    assert_eq!((resp.status, resp.text().as_str()), (200, "ok"));
+    assert_eq!(resp.header_count("x-proxy"), 1);
+    assert_eq!(resp.header("x-proxy"), Some("api-gateway"));
+    let seen = &up.requests()[0];
+    assert_eq!(seen.line(), "GET /a HTTP/1.1");
+    assert_eq!(seen.header("x-forwarded-host").as_deref(), Some("gw.test"));
+    // With a hook: it sees the fixed field already set, and has the last word.
+    let up = Upstream::start(vec![Reply::Raw(reply.to_string())]);
+    let gw = start(
+        ReverseProxy::builder()
+            .route("/", [up.url("")])
+            .set_response_header("X-Proxy", "api-gateway")
+            .modify_response(|resp| {
+                let seen = resp.header("x-proxy").unwrap_or("none").to_string();
+                resp.set_header("X-Seen", seen);
+                resp.set_header("X-Proxy", "hook");
+                Ok(())
+            }),
+    );
+    let resp = roundtrip(gw.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.header("x-seen"), Some("api-gateway"));
+    assert_eq!(resp.header("x-proxy"), Some("hook"));
+    // A bad field is refused when the proxy is built, naming it.
+    for (name, value, says) in [
+        ("X Bad", "v", "\"X Bad\" is not a field name"),
+        ("", "v", "\"\" is not a field name"),
+        (
+            "X-Ok",
+            "a\r\nInjected: 1",
+            "the value of X-Ok has a control character",
+        ),
+    ] {
+        let Err(err) = ReverseProxy::builder()
+            .route("/", ["http://127.0.0.1:9"])
+            .set_response_header(name, value)
+            .build()
+        else {
+            panic!("{name:?}: {value:?} accepted");
+        };
+        assert!(err.to_string().contains(says), "{err}");
+    }
+}
+
+#[test]
 fn a_modify_response_refusal_is_the_answer() {
     let up = Upstream::start(vec![Reply::Raw(ok("secret"))]);
     let gw = start(

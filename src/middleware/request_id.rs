@@ -90,6 +90,19 @@ impl RequestMeta {
         out
     }
 
+    /// [`outgoing_headers`](Self::outgoing_headers), borrowed.
+    pub(crate) fn outgoing_fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            Some((REQUEST_ID, self.request_id.as_str())),
+            Some((CORRELATION_ID, self.correlation_id.as_str())),
+            self.idempotency_key
+                .as_deref()
+                .map(|k| (IDEMPOTENCY_KEY, k)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
     /// Reads (and validates) the metadata the client sent, generating what is missing.
     pub(crate) fn from_request(req: &Request, trust_incoming: bool) -> RequestMeta {
         let incoming = req.header(REQUEST_ID).filter(|_| trust_incoming);

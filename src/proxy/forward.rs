@@ -109,6 +109,43 @@ enum Sent {
     Upload(StreamedRequest),
 }
 
+/// An upstream's address: an IP literal is parsed (no lookup, no allocation); a name is
+/// resolved, and its first address taken.
+fn socket_addr(authority: &str) -> Option<std::net::SocketAddr> {
+    if let Ok(a) = authority.parse() {
+        return Some(a);
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .ok()?
+        .next()
+}
+
+/// The fields of the request sent upstream (no director): [`headers::request_fields`]
+/// and the ids the RequestId middleware settled on (seed 002), borrowed where they
+/// pass through.
+fn outgoing_fields<'a>(
+    inner: &'a Inner,
+    req: &'a Request,
+    host: Option<&'a str>,
+) -> Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)> {
+    let fwd = Forwarding {
+        client_ip: client_ip(req),
+        host,
+        proto: "http",
+        version: req.version(),
+        via: inner.via.as_deref(),
+    };
+    let incoming: Vec<(&str, &str)> = req.headers().collect();
+    let mut fields = headers::request_fields(&incoming, &fwd);
+    if let Some(meta) = crate::middleware::RequestMeta::of(req) {
+        for (name, value) in meta.outgoing_fields() {
+            fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            fields.push((name.into(), value.into()));
+        }
+    }
+    fields
+}
+
 /// The rewritten request for one upstream, after the director.
 fn outgoing(inner: &Inner, req: &Request, upstream: &Upstream) -> OutgoingRequest {
     let host = req.header("host");
@@ -224,6 +261,7 @@ fn respond(inner: &Inner, upstream: &Upstream, resp: ClientResponse, method: Met
         headers: headers::response_headers(&fields, head.version, inner.via.as_deref()),
         upstream: upstream.name(),
     };
+    set_fixed(inner, &mut up);
     if let Some(hook) = &inner.modify_response
         && let Err(answer) = hook(&mut up)
     {
@@ -341,11 +379,9 @@ fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) ->
     let mut upstreams = Vec::with_capacity(candidates.len());
     let mut last = None;
     for upstream in candidates {
-        let addr = match std::net::ToSocketAddrs::to_socket_addrs(upstream.authority())
-            .map(|mut a| a.next())
-        {
-            Ok(Some(a)) => a,
-            Ok(None) | Err(_) => {
+        let addr = match socket_addr(upstream.authority()) {
+            Some(a) => a,
+            None => {
                 last = Some(ProxyError::Unreachable {
                     upstream: upstream.name(),
                     source: ClientError::Connect {
@@ -359,22 +395,39 @@ fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) ->
                 continue;
             }
         };
-        let out = outgoing(inner, req, &upstream);
         let framing = if framed {
             BodyFraming::Length(body.len() as u64)
         } else {
             BodyFraming::None
         };
-        let mut wire = Vec::with_capacity(256);
-        let headers = out.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
-        if let Err(e) = write_request_head(
-            &mut wire,
-            &out.method,
-            &out.target,
-            &out.host,
-            headers,
-            framing,
-        ) {
+        let mut wire = Vec::with_capacity(512);
+        let encoded = if inner.director.is_some() {
+            let out = outgoing(inner, req, &upstream);
+            let headers = out.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+            write_request_head(
+                &mut wire,
+                &out.method,
+                &out.target,
+                &out.host,
+                headers,
+                framing,
+            )
+        } else {
+            // No director to show the request to: the rewritten fields are encoded as
+            // they are decided, borrowing what passes through unchanged.
+            let host = req.header("host");
+            let fields = outgoing_fields(inner, req, host);
+            let headers = fields.iter().map(|(n, v)| (&**n, v.as_bytes()));
+            write_request_head(
+                &mut wire,
+                req.method_str(),
+                &upstream.target_for(&origin_form(req)),
+                &headers::outgoing_host(host, upstream.authority(), inner.preserve_host),
+                headers,
+                framing,
+            )
+        };
+        if let Err(e) = encoded {
             return (inner.error_handler)(&ProxyError::Invalid {
                 upstream: upstream.name(),
                 source: ClientError::InvalidRequest(e.as_str()),
@@ -431,11 +484,20 @@ impl OnLoop {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_slice()))
             .collect();
-        UpstreamResponse {
+        let mut up = UpstreamResponse {
             status: head.status,
             headers: headers::response_headers(&fields, head.version, self.inner.via.as_deref()),
             upstream: upstream.name(),
-        }
+        };
+        set_fixed(&self.inner, &mut up);
+        up
+    }
+}
+
+/// The builder's [`set_response_header`](super::ProxyBuilder::set_response_header) fields.
+fn set_fixed(inner: &Inner, up: &mut UpstreamResponse) {
+    for (name, value) in &inner.response_headers {
+        up.set_header(name.as_str(), value.as_str());
     }
 }
 

@@ -4,6 +4,7 @@
 //! It never touches a socket, a clock or an engine type: plain strings in, plain strings
 //! out, so every rule is a table-driven unit test.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use crate::http::Version;
@@ -78,6 +79,19 @@ pub struct Forwarding<'a> {
 /// * `Via` gets this hop's entry appended (RFC 9110 §7.6.3: a proxy "MUST send an
 ///   appropriate Via header field ... in each message that it forwards").
 pub fn request_headers(incoming: &[(&str, &str)], fwd: &Forwarding<'_>) -> Vec<(String, String)> {
+    request_fields(incoming, fwd)
+        .into_iter()
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// [`request_headers`], borrowing the fields that pass through unchanged (the proxy's
+/// own path: the head is encoded at once, so only the fields this hop writes are new
+/// strings).
+pub(crate) fn request_fields<'a>(
+    incoming: &[(&'a str, &'a str)],
+    fwd: &Forwarding<'a>,
+) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
     let named = connection_options(incoming.iter().map(|&(n, v)| (n, v.as_bytes())));
     let dropped = |name: &str| {
         is_hop_by_hop(name)
@@ -86,7 +100,7 @@ pub fn request_headers(incoming: &[(&str, &str)], fwd: &Forwarding<'_>) -> Vec<(
                 .iter()
                 .any(|h| h.eq_ignore_ascii_case(name))
     };
-    let mut out = Vec::new();
+    let mut out: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(incoming.len() + 4);
     let mut prior_xff: Vec<&str> = Vec::new();
     let mut prior_via: Vec<&str> = Vec::new();
     for &(name, value) in incoming {
@@ -102,21 +116,26 @@ pub fn request_headers(incoming: &[(&str, &str)], fwd: &Forwarding<'_>) -> Vec<(
         {
             // Replaced below by this hop's values.
         } else {
-            out.push((name.to_string(), value.to_string()));
+            out.push((Cow::Borrowed(name), Cow::Borrowed(value)));
         }
     }
     let ip = fwd.client_ip.to_string();
-    out.push(("X-Forwarded-For".to_string(), append(&prior_xff, &ip)));
+    out.push((
+        Cow::Borrowed("X-Forwarded-For"),
+        Cow::Owned(append_owned(&prior_xff, ip)),
+    ));
     if let Some(host) = fwd.host {
-        out.push(("X-Forwarded-Host".to_string(), host.to_string()));
+        out.push((Cow::Borrowed("X-Forwarded-Host"), Cow::Borrowed(host)));
     }
-    out.push(("X-Forwarded-Proto".to_string(), fwd.proto.to_string()));
+    out.push((Cow::Borrowed("X-Forwarded-Proto"), Cow::Borrowed(fwd.proto)));
     match fwd.via {
         Some(name) => out.push((
-            "Via".to_string(),
-            append(&prior_via, &via_entry(fwd.version, name)),
+            Cow::Borrowed("Via"),
+            Cow::Owned(append_owned(&prior_via, via_entry(fwd.version, name))),
         )),
-        None if !prior_via.is_empty() => out.push(("Via".to_string(), prior_via.join(", "))),
+        None if !prior_via.is_empty() => {
+            out.push((Cow::Borrowed("Via"), Cow::Owned(prior_via.join(", "))))
+        }
         None => {}
     }
     out
@@ -155,7 +174,7 @@ pub fn response_headers(
     match via {
         Some(name) => out.push((
             "Via".to_string(),
-            append(&prior_via, &via_entry(version, name)),
+            append_owned(&prior_via, via_entry(version, name)),
         )),
         None if !prior_via.is_empty() => out.push(("Via".to_string(), prior_via.join(", "))),
         None => {}
@@ -172,15 +191,21 @@ pub fn via_entry(version: Version, name: &str) -> String {
     }
 }
 
-/// Earlier field lines joined as one list, with `last` appended.
-fn append(prior: &[&str], last: &str) -> String {
-    let mut v: Vec<&str> = prior
-        .iter()
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-        .collect();
-    v.push(last);
-    v.join(", ")
+/// Earlier field lines joined as one list, with `last` appended (`last` itself when there
+/// is nothing before it).
+fn append_owned(prior: &[&str], last: String) -> String {
+    if prior.iter().all(|p| p.trim().is_empty()) {
+        return last;
+    }
+    let last = last.as_str();
+    let mut out =
+        String::with_capacity(prior.iter().map(|p| p.len() + 2).sum::<usize>() + last.len());
+    for p in prior.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        out.push_str(p);
+        out.push_str(", ");
+    }
+    out.push_str(last);
+    out
 }
 
 /// The `Host` to send upstream: the client's with `preserve_host` (Go's

@@ -256,6 +256,9 @@ pub(crate) struct Inner {
     client: Client,
     director: Option<Box<Director>>,
     modify_response: Option<Box<ModifyResponse>>,
+    /// Fields set on every upstream response after the standard rewrite, before
+    /// `modify_response` (applied on the event loop when there is no hook).
+    response_headers: Vec<(String, String)>,
     error_handler: Box<ErrorHandler>,
     /// How long a refused upstream is passed over.
     cooldown: Duration,
@@ -353,6 +356,7 @@ pub struct ProxyBuilder {
     max_idle_per_host: usize,
     director: Option<Box<Director>>,
     modify_response: Option<Box<ModifyResponse>>,
+    response_headers: Vec<(String, String)>,
     error_handler: Option<Box<ErrorHandler>>,
     cooldown: Duration,
     preserve_host: bool,
@@ -374,6 +378,7 @@ impl Default for ProxyBuilder {
             max_idle_per_host: 32,
             director: None,
             modify_response: None,
+            response_headers: Vec::new(),
             error_handler: None,
             cooldown: Duration::from_secs(10),
             preserve_host: false,
@@ -502,6 +507,21 @@ impl ProxyBuilder {
         self
     }
 
+    /// Sets the field `name` to `value` on every upstream response (replacing the
+    /// upstream's), after the standard rewrite and before [`modify_response`]
+    /// (Self::modify_response) — nginx's `add_header ... always`. A fixed field needs no
+    /// hook: the event loop applies it, where a hook costs each response a worker's
+    /// round trip. A name that is not a token or a value with a control character is
+    /// refused by [`build`](Self::build).
+    pub fn set_response_header(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.response_headers.push((name.into(), value.into()));
+        self
+    }
+
     /// Answers failures (Go's `ErrorHandler`; default: logged at `warn`, answered with
     /// [`ProxyError::status`] and a one-line text body).
     pub fn error_handler(
@@ -533,6 +553,18 @@ impl ProxyBuilder {
                 Table::new(routes).map_err(ProxyConfigError)?
             }
         };
+        for (name, value) in &self.response_headers {
+            if name.is_empty() || !name.bytes().all(crate::http::parse::is_tchar) {
+                return Err(ProxyConfigError(format!(
+                    "set_response_header: {name:?} is not a field name (a token, RFC 9110 §5.1)"
+                )));
+            }
+            if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                return Err(ProxyConfigError(format!(
+                    "set_response_header: the value of {name} has a control character"
+                )));
+            }
+        }
         let client = self.client.unwrap_or_else(|| {
             Client::builder()
                 .connect_timeout(self.connect_timeout)
@@ -553,6 +585,7 @@ impl ProxyBuilder {
                 client,
                 director: self.director,
                 modify_response: self.modify_response,
+                response_headers: self.response_headers,
                 error_handler: self
                     .error_handler
                     .unwrap_or_else(|| Box::new(default_error)),
