@@ -24,6 +24,9 @@ pub(crate) struct Exchange {
     pub attempts: Vec<(SocketAddr, Vec<u8>)>,
     /// The request body, the same for every attempt (sent after the head; empty for none).
     pub body: Vec<u8>,
+    /// The client's body still to come (a body over `max_body_bytes`): the loop relays it
+    /// from the client's socket to the upstream's as it arrives, after the head.
+    pub upload: Option<UploadBody>,
     /// The request was HEAD (its answer has no body whatever its head says).
     pub head_request: bool,
     /// Safe to send again on a fresh connection when a pooled one turns out closed.
@@ -33,6 +36,8 @@ pub(crate) struct Exchange {
     pub header_timeout: Duration,
     /// Between two reads of the answer's body.
     pub read_timeout: Duration,
+    /// For the upstream to take more of a relayed request body.
+    pub write_timeout: Duration,
     /// Idle connections to keep for this address (on this loop).
     pub max_idle: usize,
     pub limits: Limits,
@@ -55,6 +60,19 @@ impl fmt::Debug for Exchange {
             .field("attempts", &self.attempts.len())
             .finish()
     }
+}
+
+/// A request body relayed from the client to the upstream by the loop, never held whole:
+/// the client is read a window at a time, and only as fast as the upstream takes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UploadBody {
+    /// Its `Content-Length` (the head sent upstream says the same).
+    pub len: u64,
+    /// The head sent upstream carries `Expect: 100-continue` (the client's): the body
+    /// waits for the upstream's `100` — or its final answer, which then is the client's
+    /// and the body is never read — for at most `continue_timeout`, then goes anyway.
+    pub expect_continue: bool,
+    pub continue_timeout: Duration,
 }
 
 /// What the client is answered, decided on a worker once the upstream answered or failed.

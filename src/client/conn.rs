@@ -258,9 +258,10 @@ impl ClientConn {
     /// event loop's upstream exchanges): `head_request` for HEAD (its answer has no body).
     /// The request carried no `Connection: close`, `Expect` or `Upgrade`.
     #[cfg(feature = "proxy")]
-    pub(crate) fn expect_response(&mut self, head_request: bool) {
+    pub(crate) fn expect_response(&mut self, head_request: bool, expect_continue: bool) {
         self.sent = Sent {
             head: head_request,
+            expect_continue,
             ..Sent::default()
         };
         self.answered = false;

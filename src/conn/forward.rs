@@ -9,6 +9,7 @@
 //! and keeps it idle after the exchange when the answer allows reuse (else closes it).
 
 use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 use log::{debug, trace};
@@ -35,6 +36,11 @@ enum Stage {
     Connecting,
     /// The request is being written.
     Sending,
+    /// The head is written and carries the client's `Expect: 100-continue`: waiting for
+    /// the upstream's `100` (or its final answer, or the continue timeout).
+    Continue,
+    /// The client's body is relayed to the upstream (`Fwd::upload`).
+    Body,
     /// Waiting for the answer's head.
     Head,
     /// A worker turns the head (or the failure) into the client's answer.
@@ -73,6 +79,30 @@ pub(crate) struct Fwd {
     version: crate::http::Version,
     /// Close the client connection after the answer.
     close: bool,
+    /// The client's body on its way upstream, until all of it is sent (or the upstream
+    /// answered before it).
+    upload: Option<Uploading>,
+}
+
+/// How far the client's body has come (`Stage::Continue`, `Stage::Body`).
+#[derive(Clone, Copy, Debug)]
+struct Uploading {
+    /// Body bytes still to take from the client and write upstream.
+    remaining: u64,
+    /// The client waits for `100 Continue` before it sends the body.
+    client_expects: bool,
+}
+
+impl Fwd {
+    /// The exchange relays a client's body: the client is read a window at a time.
+    pub(crate) fn windowed(&self) -> bool {
+        self.ex.upload.is_some()
+    }
+
+    /// The client's body is being relayed now: what the client sends goes upstream.
+    pub(crate) fn relays_body(&self) -> bool {
+        self.stage == Stage::Body
+    }
 }
 
 impl<T: Transport> Conn<T> {
@@ -90,7 +120,12 @@ impl<T: Transport> Conn<T> {
             method,
             version,
             close,
+            client_expects,
         } = start;
+        let upload = ex.upload.map(|u| Uploading {
+            remaining: u.len,
+            client_expects,
+        });
         let respond = std::mem::replace(&mut ex.respond, Box::new(Gone));
         let limits = ex.limits;
         self.phase = Phase::Forward(Box::new(Fwd {
@@ -111,6 +146,7 @@ impl<T: Transport> Conn<T> {
             method,
             version,
             close,
+            upload,
         }));
         // The answers before this one go out meanwhile.
         self.flush(ctx)?;
@@ -122,7 +158,13 @@ impl<T: Transport> Conn<T> {
         let (slot, gen_) = (self.token, self.gen_);
         let f = self.fwd();
         let addr = f.ex.attempts[f.attempt].0;
-        let (sock, reused) = match ctx.take_upstream(addr, slot, gen_) {
+        // A relayed body cannot be sent again: it never goes on a pooled connection that
+        // may turn out closed.
+        let pooled = match f.ex.upload {
+            None => ctx.take_upstream(addr, slot, gen_),
+            Some(_) => None,
+        };
+        let (sock, reused) = match pooled {
             Some(id) => (id, true),
             None => match mio::net::TcpStream::connect(addr) {
                 Ok(s) => match ctx.new_upstream(s, slot, gen_) {
@@ -185,8 +227,10 @@ impl<T: Transport> Conn<T> {
                 Err(e) => return self.fwd_fail(ctx, ExchangeError::Connect(e)),
             }
         }
-        if self.fwd().stage == Stage::Sending {
-            self.fwd_write(ctx)?;
+        match self.fwd().stage {
+            Stage::Sending => self.fwd_write(ctx)?,
+            Stage::Body if writable => self.fwd_pump_body(ctx)?,
+            _ => {}
         }
         if readable {
             self.fwd_read(ctx)?;
@@ -219,11 +263,155 @@ impl<T: Transport> Conn<T> {
             }
         }
         let head_request = f.ex.head_request;
+        let upload = f.ex.upload;
         f.cc = ClientConn::new(f.ex.limits);
-        f.cc.expect_response(head_request);
+        f.cc.expect_response(head_request, upload.is_some_and(|u| u.expect_continue));
+        match upload {
+            None => {
+                f.stage = Stage::Head;
+                trace!("conn={} upstream request written", self.id);
+                Ok(())
+            }
+            Some(u) if u.expect_continue => {
+                f.stage = Stage::Continue;
+                trace!("conn={} upstream head written: waiting for 100", self.id);
+                self.arm(ctx, Deadline::Upstream, u.continue_timeout);
+                Ok(())
+            }
+            Some(_) => self.fwd_body_go(ctx),
+        }
+    }
+
+    /// The upstream wants the body (it said `100`, or it was not asked): the client is
+    /// told to send it when it waits for that, and what it sent is relayed.
+    fn fwd_body_go(&mut self, ctx: &mut Ctx) -> Step {
+        let f = self.fwd();
+        f.stage = Stage::Body;
+        let (t, version) = (f.ex.read_timeout, f.version);
+        let tell = f
+            .upload
+            .as_mut()
+            .is_some_and(|u| std::mem::take(&mut u.client_expects));
+        trace!("conn={} relaying the request body upstream", self.id);
+        self.arm(ctx, Deadline::Upstream, t);
+        if tell {
+            self.send_continue(ctx, version);
+        }
+        self.fwd_pump_body(ctx)
+    }
+
+    /// Writes the client's body bytes read so far to the upstream, reading the client on
+    /// as the upstream takes them: at most a window of the body is held (the read
+    /// buffer, capped at `stream_buffer_bytes`), and neither side is read or written
+    /// faster than the other allows.
+    pub(super) fn fwd_pump_body(&mut self, ctx: &mut Ctx) -> Step {
+        let step = self.fwd_pump_body_inner(ctx);
+        self.recharge(ctx);
+        step
+    }
+
+    fn fwd_pump_body_inner(&mut self, ctx: &mut Ctx) -> Step {
+        loop {
+            let Phase::Forward(f) = &mut self.phase else {
+                return Ok(());
+            };
+            if f.stage != Stage::Body {
+                return Ok(());
+            }
+            let remaining = f.upload.as_ref().map_or(0, |u| u.remaining);
+            if remaining == 0 {
+                f.upload = None;
+                f.stage = Stage::Head;
+                let t = f.ex.header_timeout;
+                trace!("conn={} upstream request written (body relayed)", self.id);
+                self.arm(ctx, Deadline::Upstream, t);
+                // The answer may be in already.
+                return self.fwd_process(ctx);
+            }
+            let avail = self.rbuf.as_ref().map_or(0, |b| b.len);
+            let take = (avail as u64).min(remaining) as usize;
+            if take == 0 {
+                if self.peer_eof {
+                    return Err(Close::PeerClosedMidRequest);
+                }
+                if self.read_paused {
+                    // The window had filled up; there is room again.
+                    self.read_paused = false;
+                    if self.fill(ctx, false)? > 0 {
+                        continue;
+                    }
+                    if self.peer_eof {
+                        return Err(Close::PeerClosedMidRequest);
+                    }
+                }
+                // The client's next bytes bring us back; it has the server's read timeout
+                // to send them, from its last progress (as any streamed upload).
+                self.arm(ctx, Deadline::Upstream, ctx.cfg.read_timeout);
+                return Ok(());
+            }
+            let sock = ctx.upstream_sock(f.up.expect("relaying the body"));
+            let rbuf = self.rbuf.as_mut().expect("bytes are buffered");
+            match io::Write::write(&mut &*sock, &rbuf.bytes[..take]) {
+                Ok(0) => return self.fwd_body_failed(ctx, io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    if let Some(u) = f.upload.as_mut() {
+                        u.remaining -= n as u64;
+                    }
+                    f.sent += n;
+                    let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+                    b.bytes.copy_within(n..b.len, 0);
+                    b.len -= n;
+                    if b.len == 0 {
+                        let b = self.rbuf.take().expect("just used");
+                        ctx.bufs.put_read(b);
+                    }
+                    if self.read_paused && self.buffered() == 0 {
+                        self.read_paused = false;
+                        self.fill(ctx, false)?;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The upstream's writability brings us back, within its write timeout
+                    // (from its last progress).
+                    let t = f.ex.write_timeout;
+                    self.arm(ctx, Deadline::Upstream, t);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.fwd_body_failed(ctx, e),
+            }
+        }
+    }
+
+    /// Writing the body upstream failed: an upstream that refuses a body answers (a 413)
+    /// and closes, so what it sent is read first — that answer is the client's; without
+    /// one, the client gets the failure's. Either way its connection closes after the
+    /// answer (the rest of its body is not read).
+    fn fwd_body_failed(&mut self, ctx: &mut Ctx, e: io::Error) -> Step {
+        debug!("conn={} writing the body upstream failed: {e}", self.id);
+        let f = self.fwd();
+        f.upload = None;
         f.stage = Stage::Head;
-        trace!("conn={} upstream request written", self.id);
-        Ok(())
+        f.close = true;
+        self.unread_input = true;
+        self.fwd_read(ctx)?;
+        match &self.phase {
+            Phase::Forward(f) if f.stage == Stage::Head => self.fwd_fail(ctx, ExchangeError::Io(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The upstream answered before it had the whole body (or instead of `100`): that
+    /// answer is the client's, the rest of the body is not sent, and the client's
+    /// connection closes after the answer.
+    fn fwd_answered_early(&mut self, status: u16) {
+        let id = self.id;
+        let f = self.fwd();
+        if f.upload.take().is_some() {
+            debug!("conn={id} upstream answered {status} before the body: not relaying the rest");
+            f.close = true;
+            self.unread_input = true;
+        }
     }
 
     /// Reads the upstream and acts on what arrived.
@@ -234,7 +422,13 @@ impl<T: Transport> Conn<T> {
             let Phase::Forward(f) = &mut self.phase else {
                 return Ok(());
             };
-            if f.paused || f.up_eof || !matches!(f.stage, Stage::Head | Stage::Relay(_)) {
+            if f.paused
+                || f.up_eof
+                || !matches!(
+                    f.stage,
+                    Stage::Continue | Stage::Body | Stage::Head | Stage::Relay(_)
+                )
+            {
                 return Ok(());
             }
             let sock = ctx.upstream_sock(f.up.expect("reading"));
@@ -258,7 +452,10 @@ impl<T: Transport> Conn<T> {
             let Phase::Forward(f) = &mut self.phase else {
                 return Ok(());
             };
-            if !matches!(f.stage, Stage::Head | Stage::Relay(_)) {
+            if !matches!(
+                f.stage,
+                Stage::Continue | Stage::Body | Stage::Head | Stage::Relay(_)
+            ) {
                 return Ok(());
             }
             let eof = f.up_eof;
@@ -266,7 +463,7 @@ impl<T: Transport> Conn<T> {
             let (used, ev) = match polled {
                 Ok(r) => r,
                 Err(e) => {
-                    if f.stage == Stage::Head {
+                    if !matches!(f.stage, Stage::Relay(_)) {
                         let e = if f.input.is_empty() && eof {
                             ExchangeError::Io(io::ErrorKind::UnexpectedEof.into())
                         } else {
@@ -281,7 +478,7 @@ impl<T: Transport> Conn<T> {
             f.input.drain(..used);
             match ev {
                 Event::NeedMore => {
-                    if f.stage != Stage::Head {
+                    if matches!(f.stage, Stage::Relay(_)) {
                         let t = f.ex.read_timeout;
                         self.arm(ctx, Deadline::Upstream, t);
                         // What this read relayed (and a head decided just before it) goes
@@ -290,8 +487,15 @@ impl<T: Transport> Conn<T> {
                     }
                     return Ok(());
                 }
-                Event::Informational(_) => {}
+                Event::Informational(head) => {
+                    if head.status == 100 && f.stage == Stage::Continue {
+                        self.fwd_body_go(ctx)?;
+                    }
+                }
                 Event::Head(head) => {
+                    if matches!(f.stage, Stage::Continue | Stage::Body) {
+                        self.fwd_answered_early(head.status);
+                    }
                     self.deadlines.read = None;
                     if let Some(answer) = self.fwd_head_on_loop(ctx, &head) {
                         // No user code to run: decided here, without a worker's round trip.
@@ -546,9 +750,28 @@ impl<T: Transport> Conn<T> {
 
     /// The upstream deadline: no connection, no head, or no body progress in time.
     pub(super) fn fwd_deadline(&mut self, ctx: &mut Ctx) -> Step {
+        let buffered = self.buffered();
         let f = self.fwd();
         match f.stage {
             Stage::Connecting => self.fwd_fail(ctx, ExchangeError::ConnectTimeout),
+            // No word from the upstream: the body goes anyway (as curl and Go's client do).
+            Stage::Continue => self.fwd_body_go(ctx),
+            Stage::Body if buffered > 0 => {
+                // The upstream takes no more of the body.
+                let f = self.fwd();
+                f.close = true;
+                self.unread_input = true;
+                self.fwd_fail(ctx, ExchangeError::Io(io::ErrorKind::TimedOut.into()))
+            }
+            Stage::Body => {
+                // The client sends no more of its body: the upstream's connection goes
+                // (its request is unfinished), and the client is answered as any slow body.
+                let Phase::Forward(f) = std::mem::replace(&mut self.phase, Phase::Closing) else {
+                    unreachable!("checked above")
+                };
+                self.release_forward(ctx, f);
+                self.answer_error(ctx, crate::error::Error::BodyTimeout)
+            }
             Stage::Sending | Stage::Head => self.fwd_fail(ctx, ExchangeError::HeaderTimeout),
             Stage::Relay(_) if f.paused => {
                 // The client is the slow one: its write deadline governs.

@@ -48,6 +48,11 @@ impl<T: Transport> Conn<T> {
                 // Requests pipelined behind the forwarded one wait in the buffer; a
                 // client that leaves ends the exchange (as nginx does by default).
                 self.fill(ctx, hung_up)?;
+                if let Phase::Forward(f) = &self.phase
+                    && f.relays_body()
+                {
+                    return self.fwd_pump_body(ctx);
+                }
                 return if self.peer_eof {
                     Err(Close::PeerClosedMidRequest)
                 } else {
@@ -122,7 +127,13 @@ impl<T: Transport> Conn<T> {
         let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
         let was_empty = b.len == 0;
         // An upload reads a window at a time: the sink takes it before more is read.
-        let cap = if matches!(self.phase, Phase::Upload(_)) {
+        let windowed = match &self.phase {
+            Phase::Upload(_) => true,
+            #[cfg(feature = "proxy")]
+            Phase::Forward(f) => f.windowed(),
+            _ => false,
+        };
+        let cap = if windowed {
             ctx.cfg.stream_buffer_bytes.min(ctx.read_cap)
         } else {
             ctx.read_cap

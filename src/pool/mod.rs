@@ -250,6 +250,22 @@ pub(crate) struct ForwardStart {
     pub version: Version,
     /// Close after the answer.
     pub close: bool,
+    /// The client sent `Expect: 100-continue` for the streamed body the exchange relays:
+    /// it is told `100 Continue` when the body is wanted.
+    pub client_expects: bool,
+}
+
+/// True when `resp` hands the request's streamed body to an upstream exchange.
+fn forwards_body(resp: &Response) -> bool {
+    #[cfg(feature = "proxy")]
+    {
+        resp.forward.as_ref().is_some_and(|f| f.upload.is_some())
+    }
+    #[cfg(not(feature = "proxy"))]
+    {
+        let _ = resp;
+        false
+    }
 }
 
 /// The upstream answered (or failed): turn it into the client's answer.
@@ -739,8 +755,9 @@ fn run_job(
                 );
                 resp = Response::error(500, "");
             }
-            // Answered without reading the streamed body: close after the answer.
-            (None, true) => c = true,
+            // Answered without reading the streamed body: close after the answer (unless
+            // the answer is an upstream's, which the loop relays the body to).
+            (None, true) => c |= !forwards_body(&resp),
             (None, false) => {}
         }
         #[cfg(feature = "proxy")]
@@ -749,6 +766,7 @@ fn run_job(
             // The answer comes from the upstream, relayed by the loop: the requests behind
             // this one wait for it (handed back, like after a stream).
             forward = Some(ForwardStart {
+                client_expects: streamed && expect_continue,
                 ex,
                 method,
                 version,

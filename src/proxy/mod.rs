@@ -5,9 +5,8 @@
 //! mounts like any other: as the whole application, or under a router pattern.
 //! This module owns the policy (the builder, the hooks, the error → status mapping) and
 //! never does I/O itself: `headers.rs` rewrites heads, `upstreams.rs` chooses upstreams,
-//! and `forward.rs` — the only file that touches the network, through
-//! [`client`](crate::client) — is the part the event loop will replace (issue #7
-//! point 6; `docs/PROXY.md`).
+//! and `forward.rs` encodes each exchange for the event loop, which does all of its I/O
+//! (`crate::forward`, `conn/forward.rs`; `docs/PROXY.md`).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -40,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use log::warn;
 
-use crate::client::{Client, ClientError, TimeoutKind};
+use crate::client::{ClientError, TimeoutKind};
 use crate::handler::Handler;
 use crate::request::Request;
 use crate::response::Response;
@@ -253,7 +252,6 @@ pub type ErrorHandler = dyn Fn(&ProxyError) -> Response + Send + Sync;
 /// Settings shared by every request (the `forward.rs` side reads them).
 pub(crate) struct Inner {
     table: Table,
-    client: Client,
     director: Option<Box<Director>>,
     modify_response: Option<Box<ModifyResponse>>,
     /// Fields set on every upstream response after the standard rewrite, before
@@ -268,13 +266,11 @@ pub(crate) struct Inner {
     via: Option<String>,
     /// Longest wait for an upstream's `100 Continue` before a streamed body is sent anyway.
     expect_continue_timeout: Duration,
-    /// Responses with a known length up to this are read whole and sent with their
-    /// `Content-Length`; longer or unknown ones are streamed (chunked).
-    buffer_response_bytes: u64,
     /// The event loop's side of an exchange (`forward.rs`): its deadlines and pool size.
     connect_timeout: Duration,
     response_header_timeout: Duration,
     read_timeout: Duration,
+    write_timeout: Duration,
     max_idle_per_host: usize,
 }
 
@@ -348,7 +344,6 @@ impl std::error::Error for ProxyConfigError {}
 pub struct ProxyBuilder {
     routes: Vec<Result<Route, String>>,
     table: Option<Table>,
-    client: Option<Client>,
     connect_timeout: Duration,
     response_header_timeout: Duration,
     read_timeout: Duration,
@@ -362,7 +357,6 @@ pub struct ProxyBuilder {
     preserve_host: bool,
     via: Option<String>,
     expect_continue_timeout: Duration,
-    buffer_response_bytes: u64,
 }
 
 impl Default for ProxyBuilder {
@@ -370,7 +364,6 @@ impl Default for ProxyBuilder {
         ProxyBuilder {
             routes: Vec::new(),
             table: None,
-            client: None,
             connect_timeout: Duration::from_secs(5),
             response_header_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(30),
@@ -384,7 +377,6 @@ impl Default for ProxyBuilder {
             preserve_host: false,
             via: Some("h1server".to_string()),
             expect_continue_timeout: Duration::from_secs(1),
-            buffer_response_bytes: 64 * 1024,
         }
     }
 }
@@ -446,14 +438,6 @@ impl ProxyBuilder {
         self
     }
 
-    /// Uses this client for upstream calls instead of one built from the timeouts above.
-    /// Give it `user_agent(None)` (the client's `User-Agent` would replace none the
-    /// client sent) and a `max_response_body_bytes` large enough for what it proxies.
-    pub fn client(mut self, client: Client) -> Self {
-        self.client = Some(client);
-        self
-    }
-
     /// How long an upstream that refused a connection is passed over (default 10 s,
     /// nginx's `fail_timeout`).
     pub fn health_cooldown(mut self, d: Duration) -> Self {
@@ -479,14 +463,6 @@ impl ProxyBuilder {
     /// goes anyway.
     pub fn expect_continue_timeout(mut self, d: Duration) -> Self {
         self.expect_continue_timeout = d;
-        self
-    }
-
-    /// Responses with a `Content-Length` up to `n` bytes (default 64 KiB) are read whole
-    /// and sent with that length; longer or close-delimited/chunked ones are streamed
-    /// piece by piece, chunked (the engine frames streamed bodies itself).
-    pub fn buffer_response_bytes(mut self, n: u64) -> Self {
-        self.buffer_response_bytes = n;
         self
     }
 
@@ -565,24 +541,9 @@ impl ProxyBuilder {
                 )));
             }
         }
-        let client = self.client.unwrap_or_else(|| {
-            Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .response_header_timeout(self.response_header_timeout)
-                .read_timeout(self.read_timeout)
-                .write_timeout(self.write_timeout)
-                .max_idle_per_host(self.max_idle_per_host)
-                .max_idle_total(self.max_idle_per_host.saturating_mul(16))
-                // Below h1server's (60 s) and nginx's (75 s) keep-alive timeouts.
-                .idle_timeout(Duration::from_secs(30))
-                .max_response_body_bytes(u64::MAX)
-                .user_agent(None)
-                .build()
-        });
         Ok(ReverseProxy {
             inner: Arc::new(Inner {
                 table,
-                client,
                 director: self.director,
                 modify_response: self.modify_response,
                 response_headers: self.response_headers,
@@ -593,10 +554,10 @@ impl ProxyBuilder {
                 preserve_host: self.preserve_host,
                 via: self.via,
                 expect_continue_timeout: self.expect_continue_timeout,
-                buffer_response_bytes: self.buffer_response_bytes,
                 connect_timeout: self.connect_timeout,
                 response_header_timeout: self.response_header_timeout,
                 read_timeout: self.read_timeout,
+                write_timeout: self.write_timeout,
                 max_idle_per_host: self.max_idle_per_host,
             }),
         })
