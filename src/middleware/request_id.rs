@@ -91,6 +91,7 @@ impl RequestMeta {
     }
 
     /// [`outgoing_headers`](Self::outgoing_headers), borrowed.
+    #[cfg(feature = "proxy")]
     pub(crate) fn outgoing_fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
         [
             Some((REQUEST_ID, self.request_id.as_str())),
