@@ -9,6 +9,7 @@
 //! The reverse proxy (`crate::proxy`) is the user of this. Nothing here touches a socket:
 //! `conn/forward.rs` is the loop's side.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -87,14 +88,22 @@ pub(crate) trait Respond: Send + 'static {
     fn error(self: Box<Self>, attempt: usize, err: ExchangeError) -> Response;
     /// The client's head, decided on the event loop when no user code is involved (no
     /// response hook): `None` sends the head to a worker ([`head`](Self::head)). Engine
-    /// code only, quick, never blocking.
-    fn head_on_loop(&self, attempt: usize, head: &ResponseHead) -> Option<Response> {
+    /// code only, quick, never blocking; the fields borrow from `head` (and `self`) where
+    /// they pass through, since the loop encodes them at once.
+    fn head_on_loop<'h>(&'h self, attempt: usize, head: &'h ResponseHead) -> Option<LoopHead<'h>> {
         let _ = (attempt, head);
         None
     }
     /// Attempt `attempt`'s connection was refused (the next is tried, if any). Runs on the
     /// event loop: engine code only, quick, never blocking (passive health marks).
     fn refused(&self, attempt: usize);
+}
+
+/// The client's head as the loop decides it ([`Respond::head_on_loop`]): the status and
+/// the fields, in order (the engine adds `Date` and the framing).
+pub(crate) struct LoopHead<'h> {
+    pub status: u16,
+    pub fields: Vec<(Cow<'h, str>, Cow<'h, str>)>,
 }
 
 /// Why an exchange failed before the upstream's head.

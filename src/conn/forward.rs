@@ -138,8 +138,9 @@ impl<T: Transport> Conn<T> {
             sent: 0,
             attempt: 0,
             cc: ClientConn::new(limits),
-            input: Vec::new(),
-            body: Vec::new(),
+            // From the loop's pool, and back to it when the exchange ends.
+            input: ctx.bufs.take_write(),
+            body: ctx.bufs.take_write(),
             up_eof: false,
             answered: false,
             paused: false,
@@ -561,6 +562,8 @@ impl<T: Transport> Conn<T> {
                 ctx.close_upstream(up);
             }
         }
+        ctx.bufs.put_write(std::mem::take(&mut f.input));
+        ctx.bufs.put_write(std::mem::take(&mut f.body));
         self.deadlines.read = None;
         trace!("conn={} upstream answer relayed", self.id);
         self.phase = Phase::Write(if f.close {
@@ -636,18 +639,31 @@ impl<T: Transport> Conn<T> {
         if !f.ex.on_status.is_empty() || head.status < 200 {
             return None;
         }
-        let mut resp = f.respond.as_ref()?.head_on_loop(f.attempt, head)?;
-        for (n, v) in std::mem::take(&mut f.ex.extra_headers) {
-            resp.set_header(n, v);
+        let lh = f.respond.as_ref()?.head_on_loop(f.attempt, head)?;
+        let mut fields = lh.fields;
+        // Headers the handler's middleware set replace the upstream's of the same name.
+        for (n, v) in &f.ex.extra_headers {
+            fields.retain(|(m, _)| !m.eq_ignore_ascii_case(n));
+            fields.push((
+                std::borrow::Cow::Borrowed(&**n),
+                std::borrow::Cow::Borrowed(&**v),
+            ));
         }
         let length = crate::pool::relayed_length(head, f.method);
         let (method, version, close) = (f.method, f.version, f.close);
         let mut out = ctx.bufs.take_write();
         let date = *ctx.date();
-        let (relay, close) = crate::pool::encode_forward_head(
-            &mut out, &resp, length, method, version, close, &date,
+        let (relay, close) = crate::pool::encode_forward_fields(
+            &mut out,
+            lh.status,
+            fields.iter().map(|(n, v)| (&**n, v.as_bytes())),
+            length,
+            method,
+            version,
+            close,
+            &date,
         );
-        ctx.stats().count_request(method, resp.status(), None);
+        ctx.stats().count_request(method, lh.status, None);
         Some(Forwarded {
             token,
             gen_,
@@ -794,6 +810,8 @@ impl<T: Transport> Conn<T> {
         if let Some(up) = f.up.take() {
             ctx.close_upstream(up);
         }
+        ctx.bufs.put_write(std::mem::take(&mut f.input));
+        ctx.bufs.put_write(std::mem::take(&mut f.body));
         // (`f.ex.respond` is only the `Gone` stand-in left by `start_forward`.)
         if let Some(r) = f.respond.take() {
             crate::pool::drop_off_loop(&ctx.jobs, Box::new(r));

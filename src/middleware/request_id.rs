@@ -277,14 +277,25 @@ fn format_uuid(seed: u64, low: u64) -> String {
     let c = payload as u64 & ((1 << 62) - 1); // 62 bits after the variant
     let hi = (a << 16) | (0x4 << 12) | b;
     let lo = (0b10 << 62) | c;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+    // `{:08x}-{:04x}-{:04x}-{:04x}-{:012x}` of (hi >> 32, hi >> 16, hi, lo >> 48, lo), written
+    // straight into one string (the formatter grew it four times per id).
+    let mut out = String::with_capacity(36);
+    for (value, digits) in [
+        (hi >> 32, 8),
+        ((hi >> 16) & 0xffff, 4),
+        (hi & 0xffff, 4),
+        (lo >> 48, 4),
+        (lo & 0xffff_ffff_ffff, 12),
+    ] {
+        if !out.is_empty() {
+            out.push('-');
+        }
+        for i in (0..digits).rev() {
+            let nibble = ((value >> (4 * i)) & 0xf) as u32;
+            out.push(char::from_digit(nibble, 16).expect("a nibble is a hex digit"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -349,6 +360,32 @@ mod tests {
             "00000000-0000-4000-8000-000000000000",
             "version nibble and variant bits"
         );
+    }
+
+    #[test]
+    fn uuid_digits_are_the_formatters() {
+        for (seed, low) in [
+            (0u64, 0u64),
+            (u64::MAX, u64::MAX),
+            (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+            (mix(1), mix(2)),
+            (mix(3), mix(4)),
+        ] {
+            let payload: u128 = (u128::from(seed >> 6) << 64) | u128::from(low);
+            let a = (payload >> 74) as u64 & 0xffff_ffff_ffff;
+            let b = (payload >> 62) as u64 & 0xfff;
+            let c = payload as u64 & ((1 << 62) - 1);
+            let (hi, lo) = ((a << 16) | (0x4 << 12) | b, (0b10 << 62) | c);
+            let want = format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                hi >> 32,
+                (hi >> 16) & 0xffff,
+                hi & 0xffff,
+                lo >> 48,
+                lo & 0xffff_ffff_ffff
+            );
+            assert_eq!(format_uuid(seed, low), want);
+        }
     }
 
     #[test]

@@ -1161,6 +1161,32 @@ pub(crate) fn encode_forward_head(
     length: crate::client::BodyLength,
     method: Method,
     version: Version,
+    close: bool,
+    date: &[u8; 29],
+) -> (crate::forward::Relay, bool) {
+    let headers = resp.headers().map(|(n, v)| (n, v.as_bytes()));
+    encode_forward_fields(
+        out,
+        resp.status(),
+        headers,
+        length,
+        method,
+        version,
+        close,
+        date,
+    )
+}
+
+/// [`encode_forward_head`] from a status and fields (the loop's own head, borrowed).
+#[cfg(feature = "proxy")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_forward_fields<'h>(
+    out: &mut Vec<u8>,
+    status: u16,
+    headers: impl Iterator<Item = (&'h str, &'h [u8])>,
+    length: crate::client::BodyLength,
+    method: Method,
+    version: Version,
     mut close: bool,
     date: &[u8; 29],
 ) -> (crate::forward::Relay, bool) {
@@ -1168,7 +1194,6 @@ pub(crate) fn encode_forward_head(
     use crate::forward::Relay;
     {
         {
-            let status = resp.status();
             let has_body = encode::status_has_body(status) && method != Method::Head;
             let (framing, relay) = match length {
                 _ if !has_body => (
@@ -1195,7 +1220,6 @@ pub(crate) fn encode_forward_head(
             } else {
                 ConnectionField::Omit
             };
-            let headers = resp.headers().map(|(n, v)| (n, v.as_bytes()));
             encode::write_head(out, status, date, headers, framing, connection);
             (relay, close)
         }

@@ -16,7 +16,7 @@ use super::headers::{self, Forwarding};
 use super::upstreams::Upstream;
 use super::{Inner, OutgoingRequest, ProxyError, UpstreamResponse};
 use crate::client::{ClientError, Limits, ResponseHead, TimeoutKind};
-use crate::forward::{Exchange, ExchangeError, Respond, UploadBody};
+use crate::forward::{Exchange, ExchangeError, LoopHead, Respond, UploadBody};
 use crate::http::encode::BodyFraming;
 use crate::http::encode_request::write_request_head;
 use crate::http::{Method, Version};
@@ -288,12 +288,30 @@ impl Respond for OnLoop {
         Ok(into_response(up))
     }
 
-    fn head_on_loop(&self, attempt: usize, head: &ResponseHead) -> Option<Response> {
+    fn head_on_loop<'h>(&'h self, attempt: usize, head: &'h ResponseHead) -> Option<LoopHead<'h>> {
         // The response hook is user code: with one, the head goes to a worker.
         if self.inner.modify_response.is_some() {
             return None;
         }
-        Some(into_response(self.rewritten(attempt, head)))
+        // `rewritten` without its owned copies: the same rules, borrowed.
+        let upstream = &self.upstreams[attempt];
+        upstream.count_attempt();
+        upstream.mark_ok();
+        let upstream_fields: Vec<(&str, &[u8])> = head
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        let mut fields =
+            headers::response_fields(&upstream_fields, head.version, self.inner.via.as_deref());
+        for (name, value) in &self.inner.response_headers {
+            fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            fields.push((name.as_str().into(), value.as_str().into()));
+        }
+        Some(LoopHead {
+            status: head.status,
+            fields,
+        })
     }
 
     fn error(self: Box<Self>, attempt: usize, err: ExchangeError) -> Response {

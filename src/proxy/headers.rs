@@ -151,8 +151,21 @@ pub fn response_headers(
     version: Version,
     via: Option<&str>,
 ) -> Vec<(String, String)> {
+    response_fields(upstream, version, via)
+        .into_iter()
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// [`response_headers`], borrowing the fields that pass through unchanged (the event
+/// loop encodes them at once).
+pub(crate) fn response_fields<'a>(
+    upstream: &[(&'a str, &'a [u8])],
+    version: Version,
+    via: Option<&'a str>,
+) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
     let named = connection_options(upstream.iter().copied());
-    let mut out = Vec::new();
+    let mut out: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(upstream.len() + 1);
     let mut prior_via: Vec<&str> = Vec::new();
     for &(name, value) in upstream {
         if is_hop_by_hop(name)
@@ -168,15 +181,17 @@ pub fn response_headers(
         if name.eq_ignore_ascii_case("via") {
             prior_via.push(value);
         } else {
-            out.push((name.to_string(), value.to_string()));
+            out.push((Cow::Borrowed(name), Cow::Borrowed(value)));
         }
     }
     match via {
         Some(name) => out.push((
-            "Via".to_string(),
-            append_owned(&prior_via, via_entry(version, name)),
+            Cow::Borrowed("Via"),
+            Cow::Owned(append_owned(&prior_via, via_entry(version, name))),
         )),
-        None if !prior_via.is_empty() => out.push(("Via".to_string(), prior_via.join(", "))),
+        None if !prior_via.is_empty() => {
+            out.push((Cow::Borrowed("Via"), Cow::Owned(prior_via.join(", "))))
+        }
         None => {}
     }
     out
