@@ -10,6 +10,10 @@
 set -euo pipefail
 
 DURATION=${DURATION:-10}
+# nginx and the gateway are measured in turn, ROUNDS times each (the figures of a VM move
+# by ±20 % from one minute to the next): the summary gives each round's ratio and the
+# medians.
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
 UPSTREAM_PORT=${UPSTREAM_PORT:-8091}
@@ -17,7 +21,7 @@ NGINX_PORT=${NGINX_PORT:-8092}
 GATEWAY_PORT=${GATEWAY_PORT:-8093}
 PIN=${PIN:-auto}
 CARGO=${CARGO:-cargo}
-for v in DURATION CONNS THREADS UPSTREAM_PORT NGINX_PORT GATEWAY_PORT; do
+for v in DURATION ROUNDS CONNS THREADS UPSTREAM_PORT NGINX_PORT GATEWAY_PORT; do
     case ${!v} in '' | *[!0-9]* | 0) echo "bench: $v=${!v}: must be a positive whole number" >&2; exit 2 ;; esac
 done
 
@@ -179,15 +183,18 @@ echo "== nginx proxy_pass (keepalive 64) on 127.0.0.1:$NGINX_PORT"
 "${server_pin[@]}" "$nginx" -p "$OUT" -e "$OUT/nginx-error.log" -c "$OUT/nginx.conf" >/dev/null 2>&1 &
 nginx_pid=$!; pids+=("$nginx_pid")
 wait_port "$NGINX_PORT" "$nginx_pid"
-run nginx "$nginx_pid" "http://127.0.0.1:$NGINX_PORT/"
-kill -TERM "$nginx_pid"; wait "$nginx_pid" 2>/dev/null || true
 
-echo "== examples/gateway on 127.0.0.1:$GATEWAY_PORT (RUST_LOG=warn: no access log line per request, like nginx's access_log off)"
+# The same idle pool per upstream as nginx's `keepalive 64`.
+echo "== examples/gateway on 127.0.0.1:$GATEWAY_PORT (RUST_LOG=warn: no access log line per request, like nginx's access_log off; GATEWAY_MAX_IDLE_PER_HOST=64, like keepalive 64)"
 GATEWAY_UPSTREAMS="/=http://127.0.0.1:$UPSTREAM_PORT" GATEWAY_ADDR="127.0.0.1:$GATEWAY_PORT" RUST_LOG=warn \
-    "${server_pin[@]}" "$gateway" >"$OUT/gateway.log" 2>&1 &
+    GATEWAY_MAX_IDLE_PER_HOST=64 "${server_pin[@]}" "$gateway" >"$OUT/gateway.log" 2>&1 &
 gw_pid=$!; pids+=("$gw_pid")
 wait_port "$GATEWAY_PORT" "$gw_pid"
-run gateway "$gw_pid" "http://127.0.0.1:$GATEWAY_PORT/"
+
+for round in $(seq 1 "$ROUNDS"); do
+    run "nginx-$round" "$nginx_pid" "http://127.0.0.1:$NGINX_PORT/"
+    run "gateway-$round" "$gw_pid" "http://127.0.0.1:$GATEWAY_PORT/"
+done
 
 echo "== summary"
 python3 - "$OUT/results.jsonl" <<'PY'
@@ -197,4 +204,19 @@ print(f"  {'':10} {'req/s':>9} {'p50':>9} {'p99':>9} {'proxy µs/req':>13} {'oth
 for r in rows:
     pu = f"{r['proxy_us_per_req']:.1f}" if r["proxy_us_per_req"] is not None else "-"
     print(f"  {r['name']:10} {r['rps']:9.0f} {r['p50']:>9} {r['p99']:>9} {pu:>13} {r['other_cpu_pct']:9.0f}%")
+by = {r["name"]: r for r in rows}
+rounds = sorted(int(n.split("-")[1]) for n in by if n.startswith("nginx-"))
+ratios = []
+for i in rounds:
+    ng, gw = by[f"nginx-{i}"], by[f"gateway-{i}"]
+    rr = gw["rps"] / ng["rps"]
+    cr = gw["proxy_us_per_req"] / ng["proxy_us_per_req"]
+    ratios.append((rr, cr))
+    print(f"  round {i}: gateway/nginx req/s {rr:.2f}x, proxy CPU per request {cr:.2f}x")
+def median(v):
+    v = sorted(v)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+if ratios:
+    print(f"  median of {len(ratios)}: req/s {median([r for r, _ in ratios]):.2f}x nginx, "
+          f"CPU per request {median([c for _, c in ratios]):.2f}x nginx")
 PY

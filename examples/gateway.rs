@@ -11,6 +11,8 @@
 //! * `GATEWAY_ADDR` (default `127.0.0.1:8000`): where the gateway listens.
 //! * `GATEWAY_UPSTREAM_TIMEOUT` (default 30s): longest wait for an upstream's response
 //!   head, then `504`; `GATEWAY_CONNECT_TIMEOUT` (default 5s).
+//! * `GATEWAY_MAX_IDLE_PER_HOST` (default 32): idle keep-alive connections kept per
+//!   upstream (nginx's `keepalive`).
 //! * Every `H1_*` variable of `Config` (docs/CONFIG.md). Bodies above `max_body_bytes`
 //!   are streamed through up to `H1_MAX_UPLOAD_BYTES`, 1 GiB unless set.
 //!
@@ -36,6 +38,18 @@ fn duration_var(name: &str, default: Duration) -> Duration {
         Err(std::env::VarError::NotUnicode(_)) => bad_config(format!("{name}: not valid UTF-8")),
         Ok(v) => config::parse_duration(&v)
             .unwrap_or_else(|why| bad_config(format!("{name}={v:?}: {why}"))),
+    }
+}
+
+/// A count variable (a whole number), or its default.
+fn count_var(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => default,
+        Err(std::env::VarError::NotUnicode(_)) => bad_config(format!("{name}: not valid UTF-8")),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| bad_config(format!("{name}={v:?}: not a whole number"))),
     }
 }
 
@@ -76,6 +90,7 @@ fn main() {
             "GATEWAY_UPSTREAM_TIMEOUT",
             Duration::from_secs(30),
         ))
+        .max_idle_per_host(count_var("GATEWAY_MAX_IDLE_PER_HOST", 32))
         .health_cooldown(duration_var(
             "GATEWAY_HEALTH_COOLDOWN",
             Duration::from_secs(10),

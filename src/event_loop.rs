@@ -96,6 +96,10 @@ pub(crate) struct Ctx {
     pub upstreams: crate::conn::UpstreamPool,
     #[cfg(feature = "proxy")]
     registry: Option<mio::Registry>,
+    /// Where upstream reads land before they are appended to their exchange's input
+    /// (zeroed once, not per read; empty while a read uses it).
+    #[cfg(feature = "proxy")]
+    pub upstream_scratch: Vec<u8>,
     /// WebSocket connections closed while their session was on its way back from a
     /// worker, by (token, generation): what the session is still to hear (its `on_close`).
     #[cfg(feature = "ws")]
@@ -152,6 +156,8 @@ impl Ctx {
             upstreams: crate::conn::UpstreamPool::default(),
             #[cfg(feature = "proxy")]
             registry: None,
+            #[cfg(feature = "proxy")]
+            upstream_scratch: Vec::new(),
             #[cfg(feature = "ws")]
             ws_orphans: HashMap::new(),
             tls: Acceptor::default(),

@@ -417,7 +417,18 @@ impl<T: Transport> Conn<T> {
 
     /// Reads the upstream and acts on what arrived.
     fn fwd_read(&mut self, ctx: &mut Ctx) -> Step {
-        let mut buf = [0u8; READ_CHUNK];
+        // The loop's scratch buffer (a re-entrant call, from an exchange that ended and
+        // started the next one, gets a fresh one).
+        let mut buf = std::mem::take(&mut ctx.upstream_scratch);
+        if buf.len() < READ_CHUNK {
+            buf = vec![0u8; READ_CHUNK];
+        }
+        let step = self.fwd_read_into(ctx, &mut buf);
+        ctx.upstream_scratch = buf;
+        step
+    }
+
+    fn fwd_read_into(&mut self, ctx: &mut Ctx, buf: &mut [u8]) -> Step {
         loop {
             // The exchange may have ended (and the connection moved on) in the last pass.
             let Phase::Forward(f) = &mut self.phase else {
@@ -433,7 +444,7 @@ impl<T: Transport> Conn<T> {
                 return Ok(());
             }
             let sock = ctx.upstream_sock(f.up.expect("reading"));
-            match io::Read::read(&mut &*sock, &mut buf) {
+            match io::Read::read(&mut &*sock, buf) {
                 Ok(0) => f.up_eof = true,
                 Ok(n) => {
                     f.answered = true;
