@@ -9,7 +9,6 @@
 //! and keeps it idle after the exchange when the answer allows reuse (else closes it).
 
 use std::io;
-use std::sync::Arc;
 use std::time::Instant;
 
 use log::{debug, trace};
@@ -351,7 +350,7 @@ impl<T: Transport> Conn<T> {
                 return Ok(());
             }
             let sock = ctx.upstream_sock(f.up.expect("relaying the body"));
-            let rbuf = self.rbuf.as_mut().expect("bytes are buffered");
+            let rbuf = self.rbuf.as_ref().expect("bytes are buffered");
             match io::Write::write(&mut &*sock, &rbuf.bytes[..take]) {
                 Ok(0) => return self.fwd_body_failed(ctx, io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
@@ -359,13 +358,7 @@ impl<T: Transport> Conn<T> {
                         u.remaining -= n as u64;
                     }
                     f.sent += n;
-                    let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
-                    b.bytes.copy_within(n..b.len, 0);
-                    b.len -= n;
-                    if b.len == 0 {
-                        let b = self.rbuf.take().expect("just used");
-                        ctx.bufs.put_read(b);
-                    }
+                    self.consume_read(ctx, n);
                     if self.read_paused && self.buffered() == 0 {
                         self.read_paused = false;
                         self.fill(ctx, false)?;

@@ -458,6 +458,19 @@ impl<T: Transport> Conn<T> {
         self.rbuf.as_ref().map_or(0, |b| b.len)
     }
 
+    /// Drops the first `n` buffered bytes (a sink or an upstream took them); an emptied
+    /// read buffer goes back to the pool.
+    fn consume_read(&mut self, ctx: &mut Ctx, n: usize) {
+        let rbuf = self.rbuf.as_mut().expect("bytes are buffered");
+        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        b.bytes.copy_within(n..b.len, 0);
+        b.len -= n;
+        if b.len == 0 {
+            let b = self.rbuf.take().expect("just used");
+            ctx.bufs.put_read(b);
+        }
+    }
+
     /// True when the connection holds nothing in flight (drain may close it at once).
     pub fn is_idle(&self) -> bool {
         matches!(self.phase, Phase::Idle | Phase::ReadHead(_)) && self.buffered() == 0

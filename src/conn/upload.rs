@@ -4,8 +4,6 @@
 //!
 //! Runs on the loop thread; never blocks, never runs user code (the sink runs on workers).
 
-use std::sync::Arc;
-
 use super::{Close, Conn, Phase, Step, Transport};
 use crate::event_loop::Ctx;
 use crate::pool::{Job, Piece, UploadJob};
@@ -33,7 +31,7 @@ impl<T: Transport> Conn<T> {
             ctx.stalled.push((self.token, self.gen_));
             return Ok(());
         }
-        let rbuf = self.rbuf.as_mut().expect("bytes are buffered");
+        let rbuf = self.rbuf.as_ref().expect("bytes are buffered");
         let mut piece = ctx.bufs.take_write();
         piece.extend_from_slice(&rbuf.bytes[..take]);
         let job = UploadJob {
@@ -62,13 +60,7 @@ impl<T: Transport> Conn<T> {
         }
         // The worker has the piece: it leaves the read buffer.
         u.remaining -= take as u64;
-        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
-        b.bytes.copy_within(take..b.len, 0);
-        b.len -= take;
-        if b.len == 0 {
-            let b = self.rbuf.take().expect("just used");
-            ctx.bufs.put_read(b);
-        }
+        self.consume_read(ctx, take);
         ctx.outstanding += 1;
         // The sink has the piece: its time is the handler's, not the client's, so no
         // read deadline runs until it is back (`on_piece` re-arms it).

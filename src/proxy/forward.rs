@@ -75,17 +75,11 @@ fn outgoing_fields<'a>(
 /// The rewritten request for one upstream, after the director.
 fn outgoing(inner: &Inner, req: &Request, upstream: &Upstream) -> OutgoingRequest {
     let host = req.header("host");
-    let fwd = Forwarding {
-        client_ip: client_ip(req),
-        host,
-        proto: "http",
-        version: req.version(),
-        via: inner.via.as_deref(),
-    };
-    let incoming: Vec<(&str, &str)> = req.headers().collect();
-    let mut headers = headers::request_headers(&incoming, &fwd);
-    // The ids the RequestId middleware settled on (seed 002), if it runs.
-    crate::middleware::propagate(req, &mut headers);
+    // The same fields as without a director, owned so that it may change them.
+    let headers = outgoing_fields(inner, req, host)
+        .into_iter()
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect();
     let mut out = OutgoingRequest {
         method: req.method_str().to_string(),
         target: upstream.target_for(&origin_form(req)),
