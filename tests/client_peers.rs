@@ -9,7 +9,7 @@ use support::*;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -299,16 +299,10 @@ impl Drop for Nginx {
 
 impl Nginx {
     fn start() -> Nginx {
-        let bin = if Path::new("/usr/sbin/nginx").exists() {
-            "/usr/sbin/nginx"
-        } else {
-            require_tool("nginx");
-            "nginx"
-        };
         let dir = TempDir::new("nginx");
         let d = dir.0.display().to_string();
         let www = dir.0.join("www");
-        for sub in ["", "ssi", "ssi-close", "tmp"] {
+        for sub in ["", "ssi", "ssi-close"] {
             std::fs::create_dir_all(www.join(sub)).unwrap();
         }
         std::fs::write(www.join("big.txt"), "n".repeat(200_000)).unwrap();
@@ -317,23 +311,10 @@ impl Nginx {
             std::fs::write(www.join(sub).join("page.html"), page).unwrap();
         }
         let port = free_port();
-        let conf = format!(
-            "daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-{user}
-events {{ worker_connections 64; }}
-http {{
-    types {{ text/html html; text/plain txt; }}
+        let http = format!(
+            "    types {{ text/html html; text/plain txt; }}
     log_format conn '$connection $connection_requests $request_method $uri $status';
     access_log {d}/access.log conn;
-    client_body_temp_path {d}/www/tmp/body;
-    proxy_temp_path {d}/www/tmp/proxy;
-    fastcgi_temp_path {d}/www/tmp/fastcgi;
-    uwsgi_temp_path {d}/www/tmp/uwsgi;
-    scgi_temp_path {d}/www/tmp/scgi;
     keepalive_timeout 1s;
     server {{
         listen 127.0.0.1:{port};
@@ -341,30 +322,14 @@ http {{
         set $h1_word 'two';
         location /ssi/ {{ ssi on; }}
         location /ssi-close/ {{ ssi on; chunked_transfer_encoding off; }}
-    }}
-}}
-",
-            // As root, nginx's worker would switch to `nobody`, who cannot read here.
-            user = if unsafe { libc::geteuid() } == 0 {
-                "user root;"
-            } else {
-                ""
-            },
+    }}"
         );
-        let conf_path = dir.0.join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(bin)
-            .arg("-p")
-            .arg(&dir.0)
-            .arg("-e")
-            .arg(dir.0.join("error.log"))
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nginx");
+        let child = support::nginx::spawn(
+            &dir.0,
+            "master_process off;\nworker_processes 1;",
+            "worker_connections 64;",
+            &http,
+        );
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let nginx = Nginx { child, addr, dir };
         assert!(
@@ -372,7 +337,7 @@ http {{
                 addr
             )
             .is_ok()),
-            "nginx did not start (see {d}/error.log)"
+            "nginx did not start (see {d}/nginx-error.log)"
         );
         nginx
     }

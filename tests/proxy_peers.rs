@@ -117,15 +117,9 @@ fn demo(dir: &Path) -> (Terminated, SocketAddr) {
 /// SSI page chunked and one close-delimited), logging each request's connection, the
 /// fields a proxy must strip or set, and the status to `dir/access.log`.
 fn nginx(dir: &Path) -> (Terminated, SocketAddr) {
-    let bin = if Path::new("/usr/sbin/nginx").exists() {
-        "/usr/sbin/nginx"
-    } else {
-        require_tool("nginx");
-        "nginx"
-    };
     let d = dir.display().to_string();
     let www = dir.join("www");
-    for sub in ["", "ssi", "ssi-close", "tmp"] {
+    for sub in ["", "ssi", "ssi-close"] {
         std::fs::create_dir_all(www.join(sub)).unwrap();
     }
     std::fs::write(www.join("big.txt"), "n".repeat(200_000)).unwrap();
@@ -139,23 +133,10 @@ fn nginx(dir: &Path) -> (Terminated, SocketAddr) {
         std::fs::write(www.join(sub).join("page.html"), page).unwrap();
     }
     let port = free_port();
-    let conf = format!(
-        "daemon off;
-master_process on;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-{user}
-events {{ worker_connections 64; }}
-http {{
-    types {{ text/html html; text/plain txt; application/octet-stream bin; }}
+    let http = format!(
+        "    types {{ text/html html; text/plain txt; application/octet-stream bin; }}
     log_format peer '$connection $connection_requests $request_method $uri $status \"$http_foo\" \"$http_x_forwarded_for\" \"$http_via\" \"$http_x_request_id\"';
     access_log {d}/access.log peer;
-    client_body_temp_path {d}/www/tmp/body;
-    proxy_temp_path {d}/www/tmp/proxy;
-    fastcgi_temp_path {d}/www/tmp/fastcgi;
-    uwsgi_temp_path {d}/www/tmp/uwsgi;
-    scgi_temp_path {d}/www/tmp/scgi;
     keepalive_timeout 60s;
     server {{
         listen 127.0.0.1:{port};
@@ -163,30 +144,14 @@ http {{
         set $h1_word 'two';
         location /ssi/ {{ ssi on; }}
         location /ssi-close/ {{ ssi on; chunked_transfer_encoding off; }}
-    }}
-}}
-",
-        // As root, nginx's worker would switch to `nobody`, who cannot read here.
-        user = if unsafe { libc::geteuid() } == 0 {
-            "user root;"
-        } else {
-            ""
-        },
+    }}"
     );
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(bin)
-        .arg("-p")
-        .arg(dir)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(&conf_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn nginx");
+    let child = support::nginx::spawn(
+        dir,
+        "master_process on;\nworker_processes 1;",
+        "worker_connections 64;",
+        &http,
+    );
     let guard = Terminated(child);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     wait_listening(addr, "nginx");

@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{ChildGuard, built_binary, free_port, require_tool, wait_until};
+use support::{ChildGuard, built_binary, free_port, nginx, require_tool, wait_until};
 
 const TOKEN: &str = "scale-token";
 const INSTANCES: usize = 3;
@@ -212,34 +212,14 @@ impl Drop for Nginx {
 
 /// nginx in front of the instances, as docs/DEPLOY.md configures it.
 fn start_nginx(dir: &Path, port: u16, upstreams: &[SocketAddr]) -> Nginx {
-    // Debian installs it in /usr/sbin, which a user's PATH may lack.
-    let nginx = if Path::new("/usr/sbin/nginx").exists() {
-        "/usr/sbin/nginx"
-    } else {
-        require_tool("nginx");
-        "nginx"
-    };
     let d = dir.display();
     let mut servers = String::new();
     for a in upstreams {
         writeln!(servers, "        server {a} max_fails=1 fail_timeout=2s;").unwrap();
     }
-    let conf = format!(
-        "daemon off;
-master_process on;
-worker_processes 2;
-pid {d}/nginx.pid;
-error_log {d}/nginx-error.log warn;
-{user}
-events {{ worker_connections 2048; }}
-http {{
-    log_format scale '$status $request_method $upstream_addr $upstream_status';
+    let http = format!(
+        "    log_format scale '$status $request_method $upstream_addr $upstream_status';
     access_log {d}/nginx-access.log scale;
-    client_body_temp_path {d}/nginx-tmp/body;
-    proxy_temp_path {d}/nginx-tmp/proxy;
-    fastcgi_temp_path {d}/nginx-tmp/fastcgi;
-    uwsgi_temp_path {d}/nginx-tmp/uwsgi;
-    scgi_temp_path {d}/nginx-tmp/scgi;
     upstream h1demo {{
 {servers}        keepalive 32;
     }}
@@ -254,30 +234,14 @@ http {{
             proxy_next_upstream error timeout;
             proxy_next_upstream_tries 3;
         }}
-    }}
-}}
-",
-        // As root, nginx's workers would switch to `nobody`, who cannot write here.
-        user = if unsafe { libc::geteuid() } == 0 {
-            "user root;"
-        } else {
-            ""
-        },
+    }}"
     );
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(nginx)
-        .arg("-p")
-        .arg(dir)
-        .arg("-e")
-        .arg(dir.join("nginx-error.log"))
-        .arg("-c")
-        .arg(&conf_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn nginx");
+    let child = nginx::spawn(
+        dir,
+        "master_process on;\nworker_processes 2;",
+        "worker_connections 2048;",
+        &http,
+    );
     let guard = Nginx(child);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     assert!(

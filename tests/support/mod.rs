@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use h1server::{Config, Handler, Server, ServerHandle};
 
+pub mod nginx;
+
 /// Generous slack for a loaded 2-core CI machine.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
