@@ -36,14 +36,21 @@ pub(super) fn serve(inner: &Arc<Inner>, req: &mut Request) -> Response {
 }
 
 /// An upstream's address: an IP literal is parsed (no lookup, no allocation); a name is
-/// resolved, and its first address taken.
-fn socket_addr(authority: &str) -> Option<std::net::SocketAddr> {
+/// resolved the first time (its first address taken) and kept, so a worker waits on the
+/// resolver once per upstream, not once per request.
+pub(super) fn socket_addr(upstream: &Upstream) -> Option<std::net::SocketAddr> {
+    let authority = upstream.authority();
     if let Ok(a) = authority.parse() {
         return Some(a);
     }
-    std::net::ToSocketAddrs::to_socket_addrs(authority)
+    if let Some(a) = upstream.resolved() {
+        return Some(a);
+    }
+    let a = std::net::ToSocketAddrs::to_socket_addrs(authority)
         .ok()?
-        .next()
+        .next()?;
+    upstream.remember(a);
+    Some(a)
 }
 
 /// The fields of the request sent upstream (no director): [`headers::request_fields`]
@@ -127,7 +134,7 @@ fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) ->
     let mut upstreams = Vec::with_capacity(candidates.len());
     let mut last = None;
     for upstream in candidates {
-        let addr = match socket_addr(upstream.authority()) {
+        let addr = match socket_addr(&upstream) {
             Some(a) => a,
             None => {
                 last = Some(ProxyError::Unreachable {

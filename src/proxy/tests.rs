@@ -161,3 +161,24 @@ fn the_route_table_and_status_are_reported() {
     assert_eq!(st[0].0, "/api");
     assert!(st[0].1.iter().all(|u| u.healthy && u.attempts == 0));
 }
+
+#[test]
+fn an_upstream_name_is_resolved_once_and_an_ip_never() {
+    let ip = Upstream::new("http://127.0.0.1:9").unwrap();
+    assert_eq!(forward::socket_addr(&ip), Some(([127, 0, 0, 1], 9).into()));
+    assert_eq!(
+        ip.resolved(),
+        None,
+        "an IP literal is parsed, not looked up"
+    );
+    let named = Upstream::new("http://localhost:9").unwrap();
+    assert_eq!(named.resolved(), None);
+    let first = forward::socket_addr(&named).expect("localhost resolves");
+    assert_eq!(first.port(), 9);
+    assert!(first.ip().is_loopback(), "{first}");
+    assert_eq!(named.resolved(), Some(first), "kept after the first lookup");
+    assert_eq!(forward::socket_addr(&named), Some(first));
+    let nowhere = Upstream::new("http://no-such-host.invalid:9").unwrap();
+    assert_eq!(forward::socket_addr(&nowhere), None);
+    assert_eq!(nowhere.resolved(), None, "a failed lookup is not kept");
+}

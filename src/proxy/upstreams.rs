@@ -36,6 +36,9 @@ pub struct Upstream {
     attempts: AtomicU64,
     /// Attempts that failed to connect.
     refusals: AtomicU64,
+    /// The address a host name resolved to, the first time it was needed (the proxy's
+    /// I/O fills it; nothing here looks a name up).
+    resolved: OnceLock<std::net::SocketAddr>,
 }
 
 impl Upstream {
@@ -53,7 +56,19 @@ impl Upstream {
             down_until_ms: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
             refusals: AtomicU64::new(0),
+            resolved: OnceLock::new(),
         })
+    }
+
+    /// The address its host name resolved to, once it has been (an IP literal never is).
+    pub(crate) fn resolved(&self) -> Option<std::net::SocketAddr> {
+        self.resolved.get().copied()
+    }
+
+    /// Keeps the address its host name resolved to, for the life of the process (nginx,
+    /// without a `resolver`, resolves upstream names once too).
+    pub(crate) fn remember(&self, addr: std::net::SocketAddr) {
+        let _ = self.resolved.set(addr);
     }
 
     /// `host[:port]`, as sent in `Host` when the client's is not preserved.
