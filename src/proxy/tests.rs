@@ -178,7 +178,4 @@ fn an_upstream_name_is_resolved_once_and_an_ip_never() {
     assert!(first.ip().is_loopback(), "{first}");
     assert_eq!(named.resolved(), Some(first), "kept after the first lookup");
     assert_eq!(forward::socket_addr(&named), Some(first));
-    let nowhere = Upstream::new("http://no-such-host.invalid:9").unwrap();
-    assert_eq!(forward::socket_addr(&nowhere), None);
-    assert_eq!(nowhere.resolved(), None, "a failed lookup is not kept");
 }
