@@ -100,6 +100,10 @@ pub(crate) struct Ctx {
     /// (zeroed once, not per read; empty while a read uses it).
     #[cfg(feature = "proxy")]
     pub upstream_scratch: Vec<u8>,
+    /// The pool's "answers say `Connection: close`" flag (set at the first stop, before
+    /// any drain delay): heads the loop encodes itself (`conn/forward.rs`) obey it too.
+    #[cfg(feature = "proxy")]
+    pub answers_close: Arc<std::sync::atomic::AtomicBool>,
     /// WebSocket connections closed while their session was on its way back from a
     /// worker, by (token, generation): what the session is still to hear (its `on_close`).
     #[cfg(feature = "ws")]
@@ -158,6 +162,8 @@ impl Ctx {
             registry: None,
             #[cfg(feature = "proxy")]
             upstream_scratch: Vec::new(),
+            #[cfg(feature = "proxy")]
+            answers_close: Arc::default(),
             #[cfg(feature = "ws")]
             ws_orphans: HashMap::new(),
             tls: Acceptor::default(),
@@ -401,6 +407,7 @@ impl EventLoop {
         #[cfg(feature = "proxy")]
         {
             ctx.registry = Some(p.poll.registry().try_clone()?);
+            ctx.answers_close = p.draining.clone();
         }
         Ok(EventLoop {
             poll: p.poll,

@@ -404,6 +404,9 @@ impl<T: Transport> Conn<T> {
         if f.upload.take().is_some() {
             debug!("conn={id} upstream answered {status} before the body: not relaying the rest");
             f.close = true;
+            // The upstream still expects the rest of the body on this connection: it can
+            // carry no other request (whatever the answer says).
+            f.cc.forbid_reuse();
             self.unread_input = true;
         }
     }
@@ -619,6 +622,13 @@ impl<T: Transport> Conn<T> {
             }
         }
         debug!("conn={id} upstream {}: {e}", f.ex.attempts[f.attempt].0);
+        if f.upload.take().is_some() {
+            // The client's body was not all taken: what is left of it must never be read
+            // as requests. The connection closes after the error's answer.
+            f.close = true;
+            self.unread_input = true;
+        }
+        let f = self.fwd();
         f.stage = Stage::AtWorker;
         self.deadlines.read = None;
         self.fwd_job(ctx, Err(e))
@@ -654,7 +664,9 @@ impl<T: Transport> Conn<T> {
             ));
         }
         let length = crate::pool::relayed_length(head, f.method);
-        let (method, version, close) = (f.method, f.version, f.close);
+        // While the server drains, every answer says `Connection: close`.
+        let draining = ctx.answers_close.load(std::sync::atomic::Ordering::Acquire);
+        let (method, version, close) = (f.method, f.version, f.close || draining);
         let mut out = ctx.bufs.take_write();
         let date = *ctx.date();
         let (relay, close) = crate::pool::encode_forward_fields(
@@ -726,7 +738,8 @@ impl<T: Transport> Conn<T> {
         let f = self.fwd();
         f.close = a.close;
         match a.relay {
-            Some(Relay::None) => self.fwd_end(ctx, true),
+            // No body (HEAD, 204, 304) still ends through the client core, which knows
+            // whether the connection may carry another request (`Connection: close`).
             Some(relay) if f.up.is_some() => {
                 f.stage = Stage::Relay(relay);
                 let t = f.ex.read_timeout;

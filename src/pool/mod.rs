@@ -515,7 +515,11 @@ pub(crate) fn run(
         Job::Forward(j) => {
             let d = *date.get(unix_secs());
             let notifier = &shared.notifiers[j.loop_id];
-            notifier.send(Completion::Forwarded(answer_forward(j, &d, stats)));
+            // While the server drains, every answer says `Connection: close`.
+            let draining = shared.draining.load(Ordering::Acquire);
+            notifier.send(Completion::Forwarded(answer_forward(
+                j, &d, stats, draining,
+            )));
         }
         Job::Drop(value) => {
             if catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
@@ -1049,7 +1053,7 @@ fn encode_response(
 /// Turns an upstream's head (or failure) into the client's answer: its head, and how the
 /// upstream's body follows it (or the whole answer, when it does not).
 #[cfg(feature = "proxy")]
-fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats) -> Forwarded {
+fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats, draining: bool) -> Forwarded {
     let ForwardJob {
         token,
         gen_,
@@ -1063,6 +1067,7 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats) -> Forwarded {
         on_status,
         ..
     } = j;
+    close |= draining;
     let mut out = Vec::new();
     let decided = catch_unwind(AssertUnwindSafe(move || match what {
         Ok(head) => {
