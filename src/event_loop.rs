@@ -63,6 +63,8 @@ pub(crate) struct Ctx {
     /// `now` as a telemetry stamp.
     now_stamp: Stamp,
     pub bufs: Buffers,
+    /// When the buffer pools next give back what a past peak left in them.
+    next_decay: Instant,
     pub jobs: JobQueue,
     pub notifier: Notifier,
     /// True once the drain started.
@@ -142,6 +144,7 @@ impl Ctx {
             limits,
             read_cap,
             now,
+            next_decay: now + Duration::from_secs(1),
             now_stamp: tel.stamp(now),
             bufs: Buffers::default(),
             jobs,
@@ -243,6 +246,10 @@ impl Ctx {
     pub fn set_now(&mut self, now: Instant) {
         self.now = now;
         self.now_stamp = self.tel.stamp(now);
+        if now >= self.next_decay {
+            self.next_decay = now + Duration::from_secs(1);
+            self.bufs.decay();
+        }
     }
 
     /// This loop's counters.
@@ -773,6 +780,7 @@ impl EventLoop {
         conn.arm_first_deadline(&mut self.ctx);
         slot.conn = Some(conn);
         self.live += 1; // `shared.live` counted it before the accept
+        self.ctx.bufs.fit(self.live);
     }
 
     /// Closes connection `t`: at once, or — when a worker holds its batch and the right
@@ -837,6 +845,7 @@ impl EventLoop {
         }
         self.free.push(t);
         self.live -= 1;
+        self.ctx.bufs.fit(self.live);
         self.shared.live.fetch_sub(1, Ordering::Relaxed);
         if self.paused.is_some() && !self.ctx.draining {
             self.paused = None;
