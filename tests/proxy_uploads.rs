@@ -63,25 +63,9 @@ fn serve_upstream(mut s: TcpStream, read_body: bool, tx: mpsc::Sender<Seen>) {
     let mut buf = Vec::new();
     let mut b = vec![0u8; 64 * 1024];
     loop {
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            match s.read(&mut b) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&b[..n]),
-            }
+        let Some((head, len)) = read_request_head(&mut s, &mut buf) else {
+            return;
         };
-        let head = String::from_utf8_lossy(&buf[..end]).to_string();
-        buf.drain(..end);
-        let len: u64 = head
-            .lines()
-            .find_map(|l| {
-                let (n, v) = l.split_once(':')?;
-                n.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
         if !read_body {
             let _ = tx.send(Seen {
                 head,

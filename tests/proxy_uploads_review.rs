@@ -113,10 +113,10 @@ fn second_answer(r: &mut Reader) -> Option<Resp> {
 // Defect 1: an upload whose exchange fails before its body was relayed leaves the
 // client's connection open, and the unread body is then parsed as the next requests.
 
-/// Every upstream refuses: the client is answered 502 — but with keep-alive, and the
-/// streamed body (already sent, as a client that does not use `Expect` does) is then
-/// parsed as a request of its own: here a `GET /plain` smuggled inside the body is
-/// served.
+/// Every upstream refuses: the client is answered 502 and its connection closes. (Before
+/// the fix: with keep-alive, and the streamed body — already sent, as a client that does
+/// not use `Expect` does — was then parsed as a request of its own: a `GET /plain`
+/// smuggled inside the body was served.)
 #[test]
 fn a_refused_upload_closes_and_never_parses_its_body_as_a_request() {
     let gw = gateway(&[refusing_addr()], |b| b);
@@ -141,8 +141,9 @@ fn a_refused_upload_closes_and_never_parses_its_body_as_a_request() {
     );
 }
 
-/// The upstream reads the head and part of the body, then closes without an answer. The
-/// client gets 502 with keep-alive, and the rest of its body is then parsed as requests.
+/// The upstream reads the head and part of the body, then closes without an answer: 502
+/// and the client's connection closes. (Before the fix: 502 with keep-alive, and the
+/// rest of the body was parsed as requests.)
 #[test]
 fn an_upstream_closing_mid_body_closes_the_client_too() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -195,8 +196,8 @@ fn an_upstream_closing_mid_body_closes_the_client_too() {
 
 /// The client sends `Expect: 100-continue` and, as RFC 9110 §10.1.1 allows ("MAY proceed
 /// to send the content even if it has not yet received a response"), its body at once.
-/// The upstream closes while the proxy waits for its `100`: 502 with keep-alive, and the
-/// body is parsed as a request.
+/// The upstream closes while the proxy waits for its `100`: 502, and the connection
+/// closes. (Before the fix: 502 with keep-alive, and the body was parsed as a request.)
 #[test]
 fn an_upstream_closing_before_its_100_closes_the_client_too() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -260,26 +261,11 @@ fn early_answering_upstream(early: &'static str) -> (SocketAddr, mpsc::Receiver<
                 let mut tmp = [0u8; 65536];
                 let mut first = true;
                 loop {
-                    let end = loop {
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match s.read(&mut tmp) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
+                    let Some((head, head_len)) = read_request_head(&mut s, &mut buf) else {
+                        return;
                     };
-                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                    buf.drain(..end);
                     let _ = tx.send((conn, head.lines().next().unwrap_or("").to_string()));
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            let (n, v) = l.split_once(':')?;
-                            n.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse().ok())?
-                        })
-                        .unwrap_or(0);
+                    let len = head_len as usize;
                     if conn == 0 && first {
                         first = false;
                         if s.write_all(early.as_bytes()).is_err() {
@@ -308,10 +294,10 @@ fn early_answering_upstream(early: &'static str) -> (SocketAddr, mpsc::Receiver<
 }
 
 /// `Expect: 100-continue` and the upstream refuses the body at once (417, keep-alive):
-/// the client gets the 417 and its connection closes (right). But the upstream's
-/// connection, whose request still owes 50 000 body bytes, is kept idle and the next
-/// request through the proxy is written on it: the upstream takes it for body bytes and
-/// never answers (504), where a fresh connection would have answered at once.
+/// the client gets the 417 and its connection closes, and the upstream's connection —
+/// whose request still owes 50 000 body bytes — is not reused. (Before the fix it was kept
+/// idle and the next request was written on it: the upstream took it for body bytes and
+/// never answered, 504.)
 #[test]
 fn an_upstream_connection_left_mid_body_by_an_early_answer_is_not_reused() {
     let (addr, seen) = early_answering_upstream(
@@ -347,7 +333,8 @@ fn an_upstream_connection_left_mid_body_by_an_early_answer_is_not_reused() {
 }
 
 /// The same midway, without `Expect`: the upstream answers 413 (keep-alive) after part of
-/// the body; the rest is not relayed, yet the connection goes back to the pool.
+/// the body; the rest is not relayed, and the connection must not go back to the pool
+/// (before the fix it did).
 #[test]
 fn an_upstream_connection_left_mid_body_by_a_midway_answer_is_not_reused() {
     let (addr, seen) = early_answering_upstream(
@@ -384,8 +371,8 @@ fn an_upstream_connection_left_mid_body_by_a_midway_answer_is_not_reused() {
 
 /// A streamed `PUT` answered `204 No Content` with `Connection: close` (the upstream
 /// closes its connection a moment later, as it said it would). RFC 9112 §9.6: a client
-/// that receives "close" "MUST cease sending requests on that connection". The proxy
-/// pools it and writes the next request on it: that request is lost (502).
+/// that receives "close" "MUST cease sending requests on that connection". (Before the
+/// fix the proxy pooled it and wrote the next request on it: that request was lost, 502.)
 #[test]
 fn a_204_with_connection_close_after_an_upload_is_not_reused() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -400,26 +387,11 @@ fn a_204_with_connection_close_after_an_upload_is_not_reused() {
                 let mut buf = Vec::new();
                 let mut tmp = [0u8; 65536];
                 loop {
-                    let end = loop {
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match s.read(&mut tmp) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
+                    let Some((head, head_len)) = read_request_head(&mut s, &mut buf) else {
+                        return;
                     };
-                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                    buf.drain(..end);
                     let _ = tx.send((conn, head.lines().next().unwrap_or("").to_string()));
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            let (n, v) = l.split_once(':')?;
-                            n.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse().ok())?
-                        })
-                        .unwrap_or(0);
+                    let len = head_len as usize;
                     while buf.len() < len {
                         match s.read(&mut tmp) {
                             Ok(0) | Err(_) => return,
@@ -485,25 +457,10 @@ fn reading_upstream() -> SocketAddr {
                 let mut buf = Vec::new();
                 let mut tmp = [0u8; 65536];
                 loop {
-                    let end = loop {
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match s.read(&mut tmp) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
+                    let Some((_head, head_len)) = read_request_head(&mut s, &mut buf) else {
+                        return;
                     };
-                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                    buf.drain(..end);
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            let (n, v) = l.split_once(':')?;
-                            n.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse().ok())?
-                        })
-                        .unwrap_or(0);
+                    let len = head_len as usize;
                     while buf.len() < len {
                         match s.read(&mut tmp) {
                             Ok(0) | Err(_) => return,
@@ -522,9 +479,9 @@ fn reading_upstream() -> SocketAddr {
 /// docs/DEPLOY.md: after the first stop, for `drain_delay`, the server keeps serving
 /// "every answer saying `Connection: close`" (`PoolShared::draining`: "the last response
 /// of each batch says `Connection: close`"), so a load balancer retires its connection
-/// after a response, never under a request in flight. A plain request is answered so; an
-/// upload that was mid-body when the stop came is answered keep-alive, and its
-/// connection is kept open for another request.
+/// after a response, never under a request in flight. A plain request is answered so, and
+/// so is an upload that was mid-body when the stop came. (Before the fix the upload was
+/// answered keep-alive and its connection kept open for another request.)
 #[test]
 fn an_upload_answered_during_the_drain_delay_says_connection_close() {
     let cfg = Config {

@@ -398,3 +398,31 @@ impl Drop for OpenOnDrop {
         self.0.open();
     }
 }
+
+/// Reads one request head from `s` for a scripted upstream: the bytes already read come
+/// first from `buf`, and what followed the head is left there. Returns the head as text
+/// and its `Content-Length` (0 without one), or `None` when the connection ended (or
+/// failed) before a whole head.
+pub fn read_request_head(s: &mut impl Read, buf: &mut Vec<u8>) -> Option<(String, u64)> {
+    let mut tmp = [0u8; 16 * 1024];
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match s.read(&mut tmp) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    buf.drain(..end);
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    Some((head, len))
+}
