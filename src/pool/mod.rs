@@ -1197,36 +1197,32 @@ pub(crate) fn encode_forward_fields<'h>(
 ) -> (crate::forward::Relay, bool) {
     use crate::client::BodyLength;
     use crate::forward::Relay;
-    {
-        {
-            let has_body = encode::status_has_body(status) && method != Method::Head;
-            let (framing, relay) = match length {
-                _ if !has_body => (
-                    match length {
-                        BodyLength::Length(n) if method == Method::Head => BodyFraming::Length(n),
-                        _ => BodyFraming::None,
-                    },
-                    Relay::None,
-                ),
-                BodyLength::None => (BodyFraming::Length(0), Relay::None),
-                BodyLength::Length(n) => (BodyFraming::Length(n), Relay::Raw),
-                BodyLength::Chunked | BodyLength::CloseDelimited => match version {
-                    Version::Http11 => (BodyFraming::Chunked, Relay::Chunked),
-                    Version::Http10 => {
-                        close = true;
-                        (BodyFraming::None, Relay::Raw)
-                    }
-                },
-            };
-            let connection = if close {
-                ConnectionField::Close
-            } else if version == Version::Http10 {
-                ConnectionField::KeepAlive
-            } else {
-                ConnectionField::Omit
-            };
-            encode::write_head(out, status, date, headers, framing, connection);
-            (relay, close)
-        }
-    }
+    let has_body = encode::status_has_body(status) && method != Method::Head;
+    let (framing, relay) = match length {
+        _ if !has_body => (
+            match length {
+                BodyLength::Length(n) if method == Method::Head => BodyFraming::Length(n),
+                _ => BodyFraming::None,
+            },
+            Relay::None,
+        ),
+        BodyLength::None => (BodyFraming::Length(0), Relay::None),
+        BodyLength::Length(n) => (BodyFraming::Length(n), Relay::Raw),
+        BodyLength::Chunked | BodyLength::CloseDelimited => match version {
+            Version::Http11 => (BodyFraming::Chunked, Relay::Chunked),
+            Version::Http10 => {
+                close = true;
+                (BodyFraming::None, Relay::Raw)
+            }
+        },
+    };
+    let connection = if close {
+        ConnectionField::Close
+    } else if version == Version::Http10 {
+        ConnectionField::KeepAlive
+    } else {
+        ConnectionField::Omit
+    };
+    encode::write_head(out, status, date, headers, framing, connection);
+    (relay, close)
 }

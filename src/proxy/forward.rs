@@ -6,6 +6,7 @@
 //! on an upstream: the worker's part ends when the head is encoded, and comes back only
 //! for a response hook or an error page ([`OnLoop`]). Nothing here touches a socket.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,7 +61,7 @@ fn outgoing_fields<'a>(
     inner: &'a Inner,
     req: &'a Request,
     host: Option<&'a str>,
-) -> Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)> {
+) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
     let fwd = Forwarding {
         client_ip: client_ip(req),
         host,
@@ -245,30 +246,42 @@ struct OnLoop {
 }
 
 impl OnLoop {
-    /// The upstream's head with the response rules applied (hop-by-hop fields out, `Via`).
-    fn rewritten(&self, attempt: usize, head: &ResponseHead) -> UpstreamResponse {
+    /// The upstream's head fields with the response rules applied (hop-by-hop fields out,
+    /// `Via`, the fixed `set_response_header` fields), borrowing what passes through; the
+    /// attempt counts as a success for the upstream's health.
+    fn rewritten_fields<'h>(
+        &'h self,
+        attempt: usize,
+        head: &'h ResponseHead,
+    ) -> Vec<(Cow<'h, str>, Cow<'h, str>)> {
         let upstream = &self.upstreams[attempt];
         upstream.count_attempt();
         upstream.mark_ok();
-        let fields: Vec<(&str, &[u8])> = head
+        let upstream_fields: Vec<(&str, &[u8])> = head
             .headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_slice()))
             .collect();
-        let mut up = UpstreamResponse {
-            status: head.status,
-            headers: headers::response_headers(&fields, head.version, self.inner.via.as_deref()),
-            upstream: upstream.name(),
-        };
-        set_fixed(&self.inner, &mut up);
-        up
+        let mut fields =
+            headers::response_fields(&upstream_fields, head.version, self.inner.via.as_deref());
+        for (name, value) in &self.inner.response_headers {
+            fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            fields.push((name.as_str().into(), value.as_str().into()));
+        }
+        fields
     }
-}
 
-/// The builder's [`set_response_header`](super::ProxyBuilder::set_response_header) fields.
-fn set_fixed(inner: &Inner, up: &mut UpstreamResponse) {
-    for (name, value) in &inner.response_headers {
-        up.set_header(name.as_str(), value.as_str());
+    /// [`rewritten_fields`](Self::rewritten_fields), owned, as the response hook sees it.
+    fn rewritten(&self, attempt: usize, head: &ResponseHead) -> UpstreamResponse {
+        UpstreamResponse {
+            status: head.status,
+            headers: self
+                .rewritten_fields(attempt, head)
+                .into_iter()
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect(),
+            upstream: self.upstreams[attempt].name(),
+        }
     }
 }
 
@@ -294,24 +307,9 @@ impl Respond for OnLoop {
         if self.inner.modify_response.is_some() {
             return None;
         }
-        // `rewritten` without its owned copies: the same rules, borrowed.
-        let upstream = &self.upstreams[attempt];
-        upstream.count_attempt();
-        upstream.mark_ok();
-        let upstream_fields: Vec<(&str, &[u8])> = head
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_slice()))
-            .collect();
-        let mut fields =
-            headers::response_fields(&upstream_fields, head.version, self.inner.via.as_deref());
-        for (name, value) in &self.inner.response_headers {
-            fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-            fields.push((name.as_str().into(), value.as_str().into()));
-        }
         Some(LoopHead {
             status: head.status,
-            fields,
+            fields: self.rewritten_fields(attempt, head),
         })
     }
 
