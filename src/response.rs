@@ -18,7 +18,7 @@ pub struct Response {
     /// Headers in the order they will be written. `Content-Length`, `Transfer-Encoding`,
     /// `Connection` and `Date` are owned by the engine and skipped if set here, except that
     /// `Connection: close` asks the engine to close after this response.
-    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    headers: Fields,
     /// The body.
     pub(crate) body: Body,
     /// Takes the connection over once this response is written.
@@ -61,7 +61,7 @@ impl Response {
     pub fn new(status: u16) -> Self {
         Response {
             status,
-            headers: Vec::new(),
+            headers: Fields::default(),
             body: Body::Empty,
             upgrade: None,
             sink: None,
@@ -96,7 +96,7 @@ impl Response {
     /// Moves the headers out (the forwarded answer's, which middleware may have set).
     #[cfg(feature = "proxy")]
     pub(crate) fn take_headers(&mut self) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
-        std::mem::take(&mut self.headers)
+        std::mem::take(&mut self.headers).into_vec()
     }
 
     /// An answer the event loop gets from an upstream: it sends `ex.request` there and
@@ -287,13 +287,13 @@ impl Response {
         value: impl Into<Cow<'static, str>>,
     ) {
         let name = name.into();
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers.retain(|n| !n.eq_ignore_ascii_case(&name));
         self.headers.push((name, value.into()));
     }
 
     /// Removes every header of this name.
     pub fn remove_header(&mut self, name: &str) {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.retain(|n| !n.eq_ignore_ascii_case(name));
     }
 
     /// Replaces the body with complete bytes.
@@ -320,7 +320,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_ref())
+            .map(|(_, v)| v)
     }
 
     /// Every value of header `name`, in order (case-insensitive).
@@ -328,12 +328,12 @@ impl Response {
         self.headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_ref())
+            .map(|(_, v)| v)
     }
 
     /// Every header as (name, value), in the order they will be written.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+        self.headers.iter()
     }
 
     /// The complete body bytes (empty for a streamed body).
@@ -359,6 +359,61 @@ impl Response {
     }
 }
 
+type Field = (Cow<'static, str>, Cow<'static, str>);
+
+/// A response's header fields, in order: a first `Content-Type` field with a
+/// `&'static str` value inline, the rest in a `Vec`. Most answers carry just that field
+/// (`Response::text`, `html`, `json`), so building them allocates nothing: the `Vec` was
+/// the one allocation per request left on the request path (docs/BENCHMARKS.md, "The bare
+/// loop's cost"). Only the value is kept inline, so `Response` grows by 16 bytes, not by a
+/// whole field's 48: it stays under clippy's `result_large_err` bound (128 bytes) for
+/// users' `Result<_, Response>`.
+///
+/// `content_type` comes before `rest`: a field goes inline only while there is no other.
+#[derive(Default)]
+struct Fields {
+    content_type: Option<&'static str>,
+    rest: Vec<Field>,
+}
+
+const CONTENT_TYPE: &str = "Content-Type";
+
+impl Fields {
+    fn push(&mut self, (name, value): Field) {
+        match (name, value) {
+            (Cow::Borrowed(CONTENT_TYPE), Cow::Borrowed(v))
+                if self.content_type.is_none() && self.rest.is_empty() =>
+            {
+                self.content_type = Some(v);
+            }
+            (name, value) => self.rest.push((name, value)),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let first = self.content_type.map(|v| (CONTENT_TYPE, v));
+        first
+            .into_iter()
+            .chain(self.rest.iter().map(|(n, v)| (n.as_ref(), v.as_ref())))
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        if self.content_type.is_some() && !keep(CONTENT_TYPE) {
+            self.content_type = None;
+        }
+        self.rest.retain(|(n, _)| keep(n));
+    }
+
+    #[cfg(feature = "proxy")]
+    fn into_vec(self) -> Vec<Field> {
+        let mut v = self.rest;
+        if let Some(val) = self.content_type {
+            v.insert(0, (Cow::Borrowed(CONTENT_TYPE), Cow::Borrowed(val)));
+        }
+        v
+    }
+}
+
 fn cow_bytes(s: Cow<'static, str>) -> Cow<'static, [u8]> {
     match s {
         Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
@@ -370,9 +425,52 @@ impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Response")
             .field("status", &self.status)
-            .field("headers", &self.headers)
+            .field("headers", &self.headers.iter().collect::<Vec<_>>())
             .field("body_len", &self.body_bytes().len())
             .field("stream", &self.is_stream())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Response;
+
+    fn names(r: &Response) -> Vec<String> {
+        r.headers().map(|(n, v)| format!("{n}={v}")).collect()
+    }
+
+    #[test]
+    fn fields_keep_their_order_through_set_and_remove() {
+        let mut r = Response::text("x")
+            .with_header("A", "1")
+            .with_header("B", "2");
+        assert_eq!(
+            names(&r),
+            ["Content-Type=text/plain; charset=utf-8", "A=1", "B=2"]
+        );
+        // Removing the first (inline) field moves the next one up, in order.
+        r.remove_header("content-type");
+        assert_eq!(names(&r), ["A=1", "B=2"]);
+        r.set_header("a", "3");
+        assert_eq!(names(&r), ["B=2", "a=3"]);
+        r.remove_header("B");
+        r.remove_header("A");
+        assert_eq!(names(&r), Vec::<String>::new());
+        let r = r.with_header("C", "4").with_header("c", "5");
+        assert_eq!(r.header("C"), Some("4"));
+        assert_eq!(r.header_values("c").collect::<Vec<_>>(), ["4", "5"]);
+        assert!(!r.wants_close());
+        // An owned field first: the static one after it keeps its place behind.
+        let r = Response::new(200)
+            .with_header(String::from("X"), "1")
+            .with_header("Y", "2");
+        assert_eq!(names(&r), ["X=1", "Y=2"]);
+        assert!(
+            Response::new(200)
+                .with_header("x", "y")
+                .with_header("Connection", "close")
+                .wants_close()
+        );
     }
 }
