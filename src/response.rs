@@ -466,6 +466,11 @@ mod tests {
             .with_header(String::from("X"), "1")
             .with_header("Y", "2");
         assert_eq!(names(&r), ["X=1", "Y=2"]);
+        // A static Content-Type after another field is not put in front of it.
+        let r = Response::new(200)
+            .with_header("A", "1")
+            .with_header("Content-Type", "t");
+        assert_eq!(names(&r), ["A=1", "Content-Type=t"]);
         assert!(
             Response::new(200)
                 .with_header("x", "y")
