@@ -19,16 +19,6 @@ use h1server::proxy::ReverseProxy;
 use h1server::{Config, Request, Response, Router};
 use support::*;
 
-/// Bodies over 1 KiB are streamed (up to 64 MiB).
-fn config() -> Config {
-    Config {
-        workers: 2,
-        max_body_bytes: 1024,
-        max_upload_bytes: 64 << 20,
-        ..test_config()
-    }
-}
-
 /// What the upstream saw of one request.
 #[derive(Debug)]
 struct Seen {
@@ -151,7 +141,7 @@ fn stalled_uploads_hold_no_worker() {
     const N: usize = 40;
     const LEN: u64 = 200_000;
     let (up, seen) = upstream(true);
-    let gw = gateway(up, config(), |b| b);
+    let gw = gateway(up, upload_config(), |b| b);
     // Every uploader sends its head and the first 10 000 bytes, then stalls.
     let mut conns: Vec<TcpStream> = (0..N)
         .map(|_| {
@@ -206,7 +196,7 @@ fn stalled_uploads_hold_no_worker() {
 #[test]
 fn an_upload_and_the_next_request_share_the_connection() {
     let (up, _seen) = upstream(true);
-    let gw = gateway(up, config(), |b| b);
+    let gw = gateway(up, upload_config(), |b| b);
     let mut r = Reader::new(connect(gw.addr));
     const LEN: u64 = 100_000;
     let mut req =
@@ -230,7 +220,7 @@ fn a_client_that_stops_sending_its_body_gets_408_and_the_upstream_connection_clo
     let (up, seen) = upstream(true);
     let cfg = Config {
         read_timeout: Duration::from_millis(400),
-        ..config()
+        ..upload_config()
     };
     let gw = gateway(up, cfg, |b| b);
     let mut s = connect(gw.addr);
@@ -252,7 +242,7 @@ fn a_client_that_stops_sending_its_body_gets_408_and_the_upstream_connection_clo
 #[test]
 fn an_upstream_that_stops_reading_the_body_ends_the_upload_with_502() {
     let (up, seen) = upstream(false);
-    let gw = gateway(up, config(), |b| {
+    let gw = gateway(up, upload_config(), |b| {
         b.write_timeout(Duration::from_millis(500))
     });
     let s = connect(gw.addr);
@@ -291,7 +281,7 @@ fn an_upstream_that_stops_reading_the_body_ends_the_upload_with_502() {
 #[test]
 fn an_upstream_silent_after_expect_continue_gets_the_body_after_the_timeout() {
     let (up, seen) = upstream(true);
-    let gw = gateway(up, config(), |b| {
+    let gw = gateway(up, upload_config(), |b| {
         b.expect_continue_timeout(Duration::from_millis(300))
     });
     let mut s = connect(gw.addr);

@@ -18,23 +18,13 @@ use h1server::proxy::ReverseProxy;
 use h1server::{Config, Request, Response, Router};
 use support::*;
 
-/// Bodies over 1 KiB are streamed (up to 64 MiB).
-fn config() -> Config {
-    Config {
-        workers: 2,
-        max_body_bytes: 1024,
-        max_upload_bytes: 64 << 20,
-        ..test_config()
-    }
-}
-
 /// `/up` goes to `upstreams` (in order: a refused one moves to the next); `/plain` is the
 /// server's own.
 fn gateway(
     upstreams: &[SocketAddr],
     tune: impl FnOnce(h1server::proxy::ProxyBuilder) -> h1server::proxy::ProxyBuilder,
 ) -> TestServer {
-    gateway_with(config(), upstreams, tune)
+    gateway_with(upload_config(), upstreams, tune)
 }
 
 fn gateway_with(
@@ -78,6 +68,16 @@ fn smuggling_body(len: usize) -> Vec<u8> {
 /// the server must not answer anything else on the connection: it either closes or reads
 /// and discards the rest of the declared body (RFC 9110 §10.1.1, RFC 9112 §6.3/§9.6).
 /// Returns the second response if one came (the smuggled `GET /plain` was served).
+/// Fails if the rest of the connection's bytes, `what`, were answered as a request.
+fn assert_no_second_answer(r: &mut Reader, what: &str) {
+    if let Some(second) = second_answer(r) {
+        panic!(
+            "{what} was parsed as a request and answered: {:?}",
+            String::from_utf8_lossy(&second.body)
+        );
+    }
+}
+
 fn second_answer(r: &mut Reader) -> Option<Resp> {
     r.stream
         .set_read_timeout(Some(Duration::from_millis(1500)))
@@ -128,12 +128,7 @@ fn a_refused_upload_closes_and_never_parses_its_body_as_a_request() {
     r.send(&req);
     let resp = r.read_response();
     assert_eq!(resp.status, 502, "{}", resp.text());
-    let second = second_answer(&mut r);
-    assert!(
-        second.is_none(),
-        "the unread request body was parsed as a request and answered: {:?}",
-        second.map(|s| String::from_utf8_lossy(&s.body).into_owned())
-    );
+    assert_no_second_answer(&mut r, "the unread request body");
     assert_eq!(
         resp.header("connection"),
         Some("close"),
@@ -181,12 +176,7 @@ fn an_upstream_closing_mid_body_closes_the_client_too() {
     // The client goes on sending its body (most clients do not watch for an early
     // answer): the last 5000 bytes of it are a complete request.
     let _ = r.stream.write_all(&smuggling_body(len - 3000));
-    let second = second_answer(&mut r);
-    assert!(
-        second.is_none(),
-        "the rest of the request body was parsed as a request and answered: {:?}",
-        second.map(|s| String::from_utf8_lossy(&s.body).into_owned())
-    );
+    assert_no_second_answer(&mut r, "the rest of the request body");
     assert_eq!(
         resp.header("connection"),
         Some("close"),
@@ -205,13 +195,8 @@ fn an_upstream_closing_before_its_100_closes_the_client_too() {
     std::thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
         s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        let mut buf = Vec::new();
-        let mut tmp = [0u8; 65536];
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            match s.read(&mut tmp) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
+        if read_request_head(&mut s, &mut Vec::new()).is_none() {
+            return;
         }
         // The head only (the proxy waits for 100 before any body byte): close.
         drop(s);
@@ -229,12 +214,7 @@ fn an_upstream_closing_before_its_100_closes_the_client_too() {
     r.send(&req);
     let resp = r.read_response();
     assert_eq!(resp.status, 502, "{}", resp.text());
-    let second = second_answer(&mut r);
-    assert!(
-        second.is_none(),
-        "the unread request body was parsed as a request and answered: {:?}",
-        second.map(|s| String::from_utf8_lossy(&s.body).into_owned())
-    );
+    assert_no_second_answer(&mut r, "the unread request body");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -487,7 +467,7 @@ fn an_upload_answered_during_the_drain_delay_says_connection_close() {
     let cfg = Config {
         drain_delay: Duration::from_secs(3),
         shutdown_timeout: Duration::from_secs(2),
-        ..config()
+        ..upload_config()
     };
     let gw = gateway_with(cfg, &[reading_upstream()], |b| b);
     let mut r = Reader::new(connect(gw.addr));

@@ -16,6 +16,16 @@ pub mod nginx;
 /// Generous slack for a loaded 2-core CI machine.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `test_config` for the proxy's upload tests: bodies over 1 KiB are streamed (up to
+/// 64 MiB).
+pub fn upload_config() -> Config {
+    Config {
+        max_body_bytes: 1024,
+        max_upload_bytes: 64 << 20,
+        ..test_config()
+    }
+}
+
 /// A config for tests: ephemeral port, 2 workers, short deadlines.
 pub fn test_config() -> Config {
     Config {
