@@ -15,8 +15,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use h1server::proxy::ReverseProxy;
-use h1server::{Config, Request, Response, Router};
+use h1server::Config;
 use support::*;
 
 /// What the upstream saw of one request.
@@ -122,26 +121,12 @@ fn body(from: u64, to: u64) -> Vec<u8> {
     (from..to).map(byte).collect()
 }
 
-fn gateway(
-    up: SocketAddr,
-    cfg: Config,
-    tune: impl FnOnce(h1server::proxy::ProxyBuilder) -> h1server::proxy::ProxyBuilder,
-) -> TestServer {
-    let proxy = tune(ReverseProxy::builder().route("/up", [format!("http://{up}")]))
-        .build()
-        .unwrap();
-    let mut router = Router::new();
-    router.get("/plain", |_: &mut Request| Response::text("plain\n"));
-    router.any("/up", proxy);
-    TestServer::with_config(cfg, router)
-}
-
 #[test]
 fn stalled_uploads_hold_no_worker() {
     const N: usize = 40;
     const LEN: u64 = 200_000;
     let (up, seen) = upstream(true);
-    let gw = gateway(up, upload_config(), |b| b);
+    let gw = upload_gateway(upload_config(), &[up], |b| b);
     // Every uploader sends its head and the first 10 000 bytes, then stalls.
     let mut conns: Vec<TcpStream> = (0..N)
         .map(|_| {
@@ -196,7 +181,7 @@ fn stalled_uploads_hold_no_worker() {
 #[test]
 fn an_upload_and_the_next_request_share_the_connection() {
     let (up, _seen) = upstream(true);
-    let gw = gateway(up, upload_config(), |b| b);
+    let gw = upload_gateway(upload_config(), &[up], |b| b);
     let mut r = Reader::new(connect(gw.addr));
     const LEN: u64 = 100_000;
     let mut req =
@@ -222,7 +207,7 @@ fn a_client_that_stops_sending_its_body_gets_408_and_the_upstream_connection_clo
         read_timeout: Duration::from_millis(400),
         ..upload_config()
     };
-    let gw = gateway(up, cfg, |b| b);
+    let gw = upload_gateway(cfg, &[up], |b| b);
     let mut s = connect(gw.addr);
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n")
@@ -242,7 +227,7 @@ fn a_client_that_stops_sending_its_body_gets_408_and_the_upstream_connection_clo
 #[test]
 fn an_upstream_that_stops_reading_the_body_ends_the_upload_with_502() {
     let (up, seen) = upstream(false);
-    let gw = gateway(up, upload_config(), |b| {
+    let gw = upload_gateway(upload_config(), &[up], |b| {
         b.write_timeout(Duration::from_millis(500))
     });
     let s = connect(gw.addr);
@@ -281,7 +266,7 @@ fn an_upstream_that_stops_reading_the_body_ends_the_upload_with_502() {
 #[test]
 fn an_upstream_silent_after_expect_continue_gets_the_body_after_the_timeout() {
     let (up, seen) = upstream(true);
-    let gw = gateway(up, upload_config(), |b| {
+    let gw = upload_gateway(upload_config(), &[up], |b| {
         b.expect_continue_timeout(Duration::from_millis(300))
     });
     let mut s = connect(gw.addr);

@@ -14,32 +14,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use h1server::proxy::ReverseProxy;
-use h1server::{Config, Request, Response, Router};
+use h1server::Config;
 use support::*;
 
-/// `/up` goes to `upstreams` (in order: a refused one moves to the next); `/plain` is the
-/// server's own.
 fn gateway(
     upstreams: &[SocketAddr],
     tune: impl FnOnce(h1server::proxy::ProxyBuilder) -> h1server::proxy::ProxyBuilder,
 ) -> TestServer {
-    gateway_with(upload_config(), upstreams, tune)
-}
-
-fn gateway_with(
-    cfg: Config,
-    upstreams: &[SocketAddr],
-    tune: impl FnOnce(h1server::proxy::ProxyBuilder) -> h1server::proxy::ProxyBuilder,
-) -> TestServer {
-    let urls: Vec<String> = upstreams.iter().map(|a| format!("http://{a}")).collect();
-    let proxy = tune(ReverseProxy::builder().route("/up", urls))
-        .build()
-        .unwrap();
-    let mut router = Router::new();
-    router.get("/plain", |_: &mut Request| Response::text("plain\n"));
-    router.any("/up", proxy);
-    TestServer::with_config(cfg, router)
+    upload_gateway(upload_config(), upstreams, tune)
 }
 
 /// A port on 127.0.0.1 where nothing listens (bound, then released).
@@ -469,7 +451,7 @@ fn an_upload_answered_during_the_drain_delay_says_connection_close() {
         shutdown_timeout: Duration::from_secs(2),
         ..upload_config()
     };
-    let gw = gateway_with(cfg, &[reading_upstream()], |b| b);
+    let gw = upload_gateway(cfg, &[reading_upstream()], |b| b);
     let mut r = Reader::new(connect(gw.addr));
     let len = 50_000;
     r.send(format!("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").as_bytes());

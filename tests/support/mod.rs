@@ -26,6 +26,25 @@ pub fn upload_config() -> Config {
     }
 }
 
+/// The proxy's upload tests' server: `/up` goes to `upstreams` (in order: a refused one
+/// moves to the next), `/plain` is the server's own; `tune` adds to the proxy's builder.
+#[cfg(feature = "proxy")]
+pub fn upload_gateway(
+    cfg: Config,
+    upstreams: &[SocketAddr],
+    tune: impl FnOnce(h1server::proxy::ProxyBuilder) -> h1server::proxy::ProxyBuilder,
+) -> TestServer {
+    use h1server::{Request, Response, Router};
+    let urls: Vec<String> = upstreams.iter().map(|a| format!("http://{a}")).collect();
+    let proxy = tune(h1server::proxy::ReverseProxy::builder().route("/up", urls))
+        .build()
+        .unwrap();
+    let mut router = Router::new();
+    router.get("/plain", |_: &mut Request| Response::text("plain\n"));
+    router.any("/up", proxy);
+    TestServer::with_config(cfg, router)
+}
+
 /// A config for tests: ephemeral port, 2 workers, short deadlines.
 pub fn test_config() -> Config {
     Config {
