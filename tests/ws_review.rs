@@ -341,23 +341,28 @@ fn connections_closed_by_the_server_leave_nothing_behind() {
     client_round();
     round();
     const ROUNDS: usize = 6;
-    settle();
-    let before = live_bytes();
-    for _ in 0..ROUNDS {
-        client_round();
-    }
-    settle();
-    let after = live_bytes();
-    let control = (after - before) / (ROUNDS * BATCH) as i64;
-    let before = live_bytes();
-    for _ in 0..ROUNDS {
-        round();
-    }
-    settle();
-    let after = live_bytes();
-    let per_conn = (after - before) / (ROUNDS * BATCH) as i64;
+    // Heap bytes left per connection by ROUNDS rounds of `f`.
+    let measure = |f: &dyn Fn()| {
+        settle();
+        let before = live_bytes();
+        for _ in 0..ROUNDS {
+            f();
+        }
+        settle();
+        (live_bytes() - before) / (ROUNDS * BATCH) as i64
+    };
+    let control = measure(&client_round);
+    // The server-closed rounds are measured twice and the smaller count is judged. One
+    // measurement also carries what the loop's structures grew by meanwhile (a timer
+    // wheel slot used for the first time gets its capacity, a pool reaches a new high):
+    // 30 to 141 bytes per connection were seen across runs of one unchanged build, the
+    // control staying at 40. A leak shows in every measurement: the defect's orphan
+    // entry left ~200 bytes per connection each time.
+    let (first, second) = (measure(&round), measure(&round));
+    let per_conn = first.min(second);
     eprintln!(
-        "heap per closed connection: {control} bytes (client closed), {per_conn} (server closed)"
+        "heap per closed connection: {control} bytes (client closed), {first} and {second} \
+         (server closed)"
     );
     // The control is about 0 (the wheel's stale entries have expired); the server-closed
     // connections must not keep more than it.
