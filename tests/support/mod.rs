@@ -45,6 +45,18 @@ pub fn upload_gateway(
     TestServer::with_config(cfg, router)
 }
 
+/// `read`, again when a signal interrupted it: `EINTR` was seen in full runs (a test's
+/// read failed with "Interrupted system call"), where other tests' servers and child
+/// processes come and go.
+pub fn read_some(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// A config for tests: ephemeral port, 2 workers, short deadlines.
 pub fn test_config() -> Config {
     Config {
@@ -170,7 +182,7 @@ impl Reader {
 
     fn fill(&mut self) -> bool {
         let mut tmp = [0u8; 16384];
-        match self.stream.read(&mut tmp) {
+        match read_some(&mut self.stream, &mut tmp) {
             Ok(0) => false,
             Ok(n) => {
                 self.buf.extend_from_slice(&tmp[..n]);
@@ -265,7 +277,7 @@ impl Reader {
     pub fn is_closed(&mut self) -> bool {
         let mut tmp = [0u8; 1024];
         loop {
-            match self.stream.read(&mut tmp) {
+            match read_some(&mut self.stream, &mut tmp) {
                 Ok(0) => return true,
                 Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
                 Err(e)
@@ -438,7 +450,7 @@ pub fn read_request_head(s: &mut impl Read, buf: &mut Vec<u8>) -> Option<(String
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
-        match s.read(&mut tmp) {
+        match read_some(s, &mut tmp) {
             Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&tmp[..n]),
         }

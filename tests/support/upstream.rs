@@ -220,6 +220,7 @@ fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool, t0: Instan
             return false;
         }
         match stream.read(&mut tmp) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Ok(0) => return false,
             Ok(n) => {
                 buf.extend_from_slice(&tmp[..n]);

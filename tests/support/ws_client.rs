@@ -98,6 +98,7 @@ impl Client {
             }
             let mut chunk = [0u8; 64 * 1024];
             match self.s.read(&mut chunk) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Ok(0) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => return None,
@@ -130,6 +131,7 @@ impl Client {
         let mut b = [0u8; 256];
         loop {
             match self.s.read(&mut b) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
