@@ -1,0 +1,159 @@
+//! Adversarial conformance review of the server role (RFC 9110, RFC 9112): each test
+//! here pins one MUST-level requirement the engine was found to break, with the RFC
+//! text it breaks and the behaviour it should have. They fail on the code they were
+//! written against; the owner integrates the fixes.
+//!
+//! Every test starts its own server on 127.0.0.1:0 and speaks raw bytes (see `support`).
+
+mod support;
+use support::*;
+
+use std::io::Write;
+
+use h1server::{Request, Response, Router};
+
+/// True when the response carries a `Connection` field listing `close`.
+fn says_close(r: &Resp) -> bool {
+    r.header("connection")
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+}
+
+// ---------------------------------------------------------------- HEAD
+
+/// RFC 9110 §8.6: "A server MAY send a Content-Length header field in a response to a
+/// HEAD request; a server MUST NOT send Content-Length in such a response unless its
+/// field value equals the decimal number of octets that would have been sent in the
+/// content of a response if the same request had used the GET method." (and §9.3.2:
+/// the server SHOULD send the same header fields as for GET).
+///
+/// A HEAD route that answers without producing the content (the point of a HEAD
+/// handler) and states the length itself gets its `Content-Length: 10` replaced by
+/// `Content-Length: 0` — a length GET would not have. The engine should keep the
+/// handler's Content-Length for a HEAD answer with no body (or send none), never invent
+/// `0`.
+#[test]
+fn a_head_route_states_the_get_length_and_the_engine_does_not_replace_it_with_zero() {
+    let mut r = Router::new();
+    r.get("/f", |_: &mut Request| Response::text("0123456789"));
+    r.route("HEAD", "/f", |_: &mut Request| {
+        Response::new(200)
+            .with_header("Content-Type", "text/plain; charset=utf-8")
+            .with_header("Content-Length", "10")
+    });
+    let srv = TestServer::start(r);
+    let mut c = Reader::new(srv.connect());
+    c.send(b"GET /f HTTP/1.1\r\nHost: t\r\n\r\nHEAD /f HTTP/1.1\r\nHost: t\r\n\r\n");
+    let get = c.read_response();
+    let head = c.read_response_to("HEAD").expect("HEAD answer");
+    assert_eq!(get.header("content-length"), Some("10"), "{get:?}");
+    assert_ne!(
+        head.header("content-length"),
+        Some("0"),
+        "HEAD answer claims a 0-byte GET representation (GET sends 10): {head:?}"
+    );
+}
+
+// ---------------------------------------------------------------- Host
+
+/// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any
+/// HTTP/1.1 request message that [...] contains [...] a Host header field with an
+/// invalid field value." `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), `port = *DIGIT`,
+/// `reg-name` has no ":" or "[", an IP-literal is bracketed whole, `pct-encoded = "%"
+/// HEXDIG HEXDIG` (RFC 3986 §3.2.2, §2.1).
+///
+/// The engine checks only that every byte is one Host may contain, so these values are
+/// served with 200.
+#[test]
+fn a_host_value_that_is_not_host_and_port_gets_400_and_close() {
+    let srv = TestServer::start(|_: &mut Request| Response::text("served\n"));
+    let mut failures = Vec::new();
+    for host in [
+        "a:abc", // port not digits
+        "a:1:2", // two colons in a reg-name
+        "[::1",  // IP-literal without its closing bracket
+        "::1",   // IPv6 address not bracketed
+        "a]b",   // bracket inside a reg-name
+        "%zz",   // pct-encoded without hex digits
+        "example.com:80:",
+    ] {
+        let mut c = Reader::new(srv.connect());
+        c.send(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        let resp = c.read_response();
+        if resp.status != 400 || !says_close(&resp) {
+            failures.push(format!("Host: {host} -> {} {:?}", resp.status, resp.text()));
+        }
+    }
+    assert!(failures.is_empty(), "not refused:\n{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------- CONNECT
+
+/// RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any 2xx
+/// (Successful) response to a CONNECT request"; RFC 9112 §6.1: the same for
+/// Transfer-Encoding. RFC 9112 §6.3 item 2: "Any 2xx (Successful) response to a CONNECT
+/// request implies that the connection will become a tunnel immediately after the empty
+/// line that concludes the header fields."
+///
+/// A handler answering CONNECT with a plain 200 gets `Content-Length: 0`, and the
+/// connection then goes on being parsed as HTTP: the bytes the client sends into what it
+/// now takes for a tunnel are run as requests (here a GET is answered), a desync. A 2xx
+/// to CONNECT should carry no framing field and, unless the handler takes the
+/// connection over (`Response::upgrade`), end the connection after it (or be refused).
+#[test]
+fn a_2xx_to_connect_has_no_content_length_and_what_follows_is_not_parsed_as_http() {
+    let srv = TestServer::start(|req: &mut Request| {
+        if req.method_str() == "CONNECT" {
+            Response::new(200)
+        } else {
+            Response::text(format!("ran {} {}\n", req.method_str(), req.target()))
+        }
+    });
+    let mut c = Reader::new(srv.connect());
+    c.send(
+        b"CONNECT upstream.example:443 HTTP/1.1\r\nHost: upstream.example:443\r\n\r\n\
+          GET /inside-the-tunnel HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    let resp = c.read_response_to("HEAD").expect("CONNECT answer");
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert!(
+        resp.header("content-length").is_none() && resp.header("transfer-encoding").is_none(),
+        "2xx to CONNECT with a framing field: {resp:?}"
+    );
+    let closed = c.is_closed();
+    assert!(
+        !String::from_utf8_lossy(c.leftover()).contains("ran GET"),
+        "bytes after a 2xx to CONNECT were run as an HTTP request (closed={closed}): {:?}",
+        String::from_utf8_lossy(c.leftover())
+    );
+}
+
+// ---------------------------------------------------------------- 1xx to HTTP/1.0
+
+/// RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an HTTP/1.0 client."
+/// RFC 9110 §7.8: "A server MUST ignore an Upgrade header field that is received in an
+/// HTTP/1.0 request."
+///
+/// The engine already refuses to send a handler's 1xx as a final answer (500) and never
+/// sends `100 Continue` to HTTP/1.0; but a `101` with `Response::upgrade` on an HTTP/1.0
+/// keep-alive request goes out and the connection is handed over. The engine should not
+/// switch protocols for HTTP/1.0 (answer as for any 1xx final, or as for a closing
+/// connection).
+#[test]
+fn no_101_switching_protocols_is_sent_to_an_http10_client() {
+    let srv = TestServer::start(|_: &mut Request| {
+        Response::new(101)
+            .with_header("Upgrade", "x-tunnel")
+            .upgrade(|u| {
+                let mut s = u.stream;
+                let _ = s.write_all(b"tunnel bytes");
+            })
+    });
+    let mut c = Reader::new(srv.connect());
+    c.send(b"GET /up HTTP/1.0\r\nConnection: keep-alive, Upgrade\r\nUpgrade: x-tunnel\r\n\r\n");
+    let resp = c.read_response_to("HEAD").expect("an answer");
+    assert!(
+        resp.status >= 200,
+        "a {} went to an HTTP/1.0 client: {resp:?}",
+        resp.status
+    );
+}
