@@ -157,3 +157,54 @@ fn no_101_switching_protocols_is_sent_to_an_http10_client() {
         resp.status
     );
 }
+
+// ---------------------------------------------------------------- half-close
+
+/// Not a MUST, an interoperability defect: RFC 9112 §9.6 lets a client half-close
+/// ("a client [...] can close its sending side"), and the engine means to answer such a
+/// client (conn/read.rs `dispatch`: "RFC 9112 §9.6 allows answering a half-closed
+/// connection"; the upload path: "A client that half-closes may still read"). Test
+/// drivers do exactly this: http-garden's origin round trip is `sendall(request)`, a
+/// short `recv`, then `shutdown(SHUT_WR)` and a final `recv`.
+///
+/// Whether the answer comes depends on timing: when the FIN is read in the same read as
+/// the request, the batch runs (only its cancel flag is set); when it is read later and
+/// the batch is still queued behind busy workers, `read_step` marks the connection
+/// closed and the worker skips the batch — no answer, the connection just closes. Here
+/// the only worker is busy for 400 ms on another connection, the request is sent, and
+/// 100 ms later its sender half-closes and waits for the answer.
+#[test]
+fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    use std::io::Read;
+    use std::net::Shutdown;
+    use std::thread::sleep;
+    use std::time::Duration;
+
+    let cfg = h1server::Config {
+        workers: 1,
+        ..test_config()
+    };
+    let srv = TestServer::with_config(cfg, |req: &mut Request| {
+        if req.path() == "/busy" {
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        Response::text(format!("answer to {}\n", req.path()))
+    });
+    let mut busy = Reader::new(srv.connect());
+    busy.send(b"GET /busy HTTP/1.1\r\nHost: t\r\n\r\n");
+    sleep(Duration::from_millis(50));
+
+    let mut s = srv.connect();
+    s.write_all(b"GET /half-closed HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    sleep(Duration::from_millis(100));
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert_eq!(busy.read_response().status, 200);
+    let got = String::from_utf8_lossy(&got);
+    assert!(
+        got.starts_with("HTTP/1.1 200") && got.contains("answer to /half-closed"),
+        "no answer to a request whose sender half-closed: {got:?}"
+    );
+}
