@@ -194,34 +194,55 @@ fn client_that_sends_a_request_and_closes_at_once_cancels_it() {
     }
 }
 
+/// A FIN is a half-close: the client may still be reading (RFC 9112 §9.6). A request
+/// queued behind a busy pool whose client then half-closes is still run — cancelled, as
+/// Go cancels the request's context — and answered; before, it was skipped, so whether a
+/// client that sends, shuts down its write side and reads got an answer depended on
+/// whether the FIN came in the same read as the request.
 #[test]
-fn a_queued_request_whose_client_has_gone_is_not_run() {
+fn a_queued_request_whose_client_half_closed_is_run_cancelled_and_answered() {
     let gate = Gate::default();
-    let ran: Arc<Mutex<Vec<String>>> = Arc::default();
+    let ran: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
     let (g, r) = (gate.clone(), ran.clone());
     let server = TestServer::with_config(one_worker_config(16), move |req: &mut Request| {
-        r.lock().unwrap().push(req.path().to_string());
+        let cancelled = req.is_cancelled();
+        r.lock().unwrap().push((req.path().to_string(), cancelled));
         if req.path() == "/block" {
             g.wait(Duration::from_secs(10));
         }
-        Response::text("ok\n")
+        Response::text(format!("ok {}\n", req.path()))
     });
     let mut blocker = Reader::new(server.connect());
     blocker.send(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(wait_until(IO_TIMEOUT, || ran.lock().unwrap().len() == 1));
-    // The only worker is busy: this request waits in the queue, and its client leaves.
-    let mut gone = server.connect();
-    gone.write_all(b"GET /gone HTTP/1.1\r\nHost: x\r\n\r\n")
+    // The only worker is busy: this request waits in the queue, and its client
+    // half-closes, then reads.
+    let mut half = server.connect();
+    half.write_all(b"GET /half HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(200)); // read and queued by the loop
-    drop(gone);
-    std::thread::sleep(Duration::from_millis(200)); // the loop reads the EOF
+    half.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(200)); // the loop reads the FIN
     gate.open();
     assert_eq!(blocker.read_response().status, 200);
-    // The pool goes on: a later request is answered, and /gone never ran before it.
+    half.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut got = Vec::new();
+    half.read_to_end(&mut got).unwrap();
+    let got = String::from_utf8_lossy(&got);
+    assert!(
+        got.starts_with("HTTP/1.1 200") && got.ends_with("ok /half\n"),
+        "the half-closed client's answer, then the close: {got:?}"
+    );
     let resp = roundtrip(server.addr, b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(resp.status, 200);
-    assert_eq!(*ran.lock().unwrap(), ["/block", "/after"]);
+    assert_eq!(
+        *ran.lock().unwrap(),
+        [
+            ("/block".to_string(), false),
+            ("/half".to_string(), true),
+            ("/after".to_string(), false)
+        ]
+    );
 }
 
 #[test]

@@ -77,16 +77,20 @@ impl<T: Transport> Conn<T> {
             }
             Phase::Dispatched(f) => {
                 if self.peer_eof {
-                    // The client hung up after its requests were handed over: a handler
-                    // already running sees the cancellation (Go's `r.Context().Done()`)
-                    // and its answer is still written; a batch still queued is not run
-                    // at all (as nginx treats a client that closes while its request
-                    // waits: 499).
+                    // The client sent its FIN after its requests were handed over. A FIN
+                    // is only a half-close: the client may still read (RFC 9112 §9.6),
+                    // and clients that send, shut down their write side and then read
+                    // are common (http-garden's round trip, `nc -N`, scripted clients).
+                    // So the batch is run and answered whether it is still queued or
+                    // already running; its handlers see the cancellation (Go's
+                    // `r.Context().Done()`), and the loop closes once the answers are
+                    // written. A client that is gone for good resets the connection on
+                    // the first write, and a reset (not a FIN) skips a queued batch.
                     debug!(
-                        "conn={} client closed while its request is queued or running: cancelling",
+                        "conn={} client half-closed while its request is queued or running: cancelling, still answering",
                         self.id
                     );
-                    f.signal.mark_conn_closed();
+                    f.signal.mark_loop_waiting();
                     f.cancel.cancel();
                 } else if n > 0 {
                     f.signal.mark_loop_waiting();
