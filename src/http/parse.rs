@@ -264,7 +264,7 @@ impl Scan {
                 if self.hosts > 1 {
                     return Err(Error::DuplicateHost);
                 }
-                if !value.iter().all(|&c| HOST_CHARS[c as usize]) {
+                if !is_valid_host(value) {
                     return Err(Error::InvalidHost);
                 }
                 self.host_empty = value.is_empty();
@@ -586,6 +586,73 @@ static HOST_CHARS: [bool; 256] = byte_table(
     b"-._~%!$&'()*+,;=:[]",
     &[(b'0', b'9'), (b'a', b'z'), (b'A', b'Z')],
 );
+
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2), one byte at
+/// a time: the `%` of pct-encoded is checked with its two digits by `is_valid_host`.
+/// IPv4address is a reg-name too, as far as the bytes go.
+static REG_NAME_CHARS: [bool; 256] = byte_table(
+    b"-._~%!$&'()*+,;=",
+    &[(b'0', b'9'), (b'a', b'z'), (b'A', b'Z')],
+);
+
+/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), `uri-host = IP-literal / IPv4address /
+/// reg-name`, `port = *DIGIT` (RFC 3986 §3.2.2, §3.2.3). An empty value passes: whether
+/// it is allowed depends on the target's form (`Scan::finish`). RFC 9112 §3.2: a request
+/// with "a Host header field with an invalid field value" MUST get 400.
+pub(crate) fn is_valid_host(v: &[u8]) -> bool {
+    let port = if let [b'[', rest @ ..] = v {
+        // IP-literal = "[" ( IPv6address / IPvFuture ) "]"
+        let Some(close) = rest.iter().position(|&c| c == b']') else {
+            return false;
+        };
+        if !is_ip_literal(&rest[..close]) {
+            return false;
+        }
+        &rest[close + 1..]
+    } else {
+        let end = v.iter().position(|&c| c == b':').unwrap_or(v.len());
+        let name = &v[..end];
+        let mut i = 0;
+        while i < name.len() {
+            let c = name[i];
+            if !REG_NAME_CHARS[c as usize] {
+                return false;
+            }
+            if c == b'%' {
+                // pct-encoded = "%" HEXDIG HEXDIG (RFC 3986 §2.1)
+                match name.get(i + 1..i + 3) {
+                    Some([a, b]) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => i += 2,
+                    _ => return false,
+                }
+            }
+            i += 1;
+        }
+        &v[end..]
+    };
+    match port {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
+/// The inside of an IP-literal: an IPv6 address (RFC 4291 §2.2 text forms, as std parses
+/// them) or `IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )`.
+fn is_ip_literal(lit: &[u8]) -> bool {
+    if let [b'v' | b'V', rest @ ..] = lit {
+        let Some(dot) = rest.iter().position(|&c| c == b'.') else {
+            return false;
+        };
+        let (ver, tail) = (&rest[..dot], &rest[dot + 1..]);
+        return !ver.is_empty()
+            && ver.iter().all(u8::is_ascii_hexdigit)
+            && !tail.is_empty()
+            && tail
+                .iter()
+                .all(|&c| c != b'%' && (REG_NAME_CHARS[c as usize] || c == b':'));
+    }
+    std::str::from_utf8(lit).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+}
 
 #[cfg(test)]
 #[path = "parse_tests.rs"]

@@ -627,3 +627,59 @@ fn mutated_input_never_panics_and_spans_stay_in_bounds() {
         "{parsed} parsed, {chunked} chunked"
     );
 }
+
+#[test]
+fn host_values_follow_uri_host_and_port() {
+    // RFC 9110 §7.2, RFC 3986 §3.2.2-3.2.3: uri-host [ ":" port ].
+    let good: &[&[u8]] = &[
+        b"",
+        b"a",
+        b"example.com",
+        b"example.com:",
+        b"example.com:8080",
+        b"127.0.0.1:80",
+        b"[::1]",
+        b"[::1]:443",
+        b"[2001:db8::7]",
+        b"[::ffff:192.0.2.1]:8",
+        b"[v1.fe80::a+en1]",
+        b"caf%C3%A9.example",
+        b"a_b~c-d!$&'()*+,;=",
+    ];
+    for h in good {
+        assert!(
+            is_valid_host(h),
+            "refused: {:?}",
+            String::from_utf8_lossy(h)
+        );
+    }
+    let bad: &[&[u8]] = &[
+        b"a:abc",
+        b"a:1:2",
+        b"[::1",
+        b"::1",
+        b"a]b",
+        b"a[b",
+        b"%zz",
+        b"%4",
+        b"a%",
+        b"example.com:80:",
+        b"[::1]x",
+        b"[::1]:8a",
+        b"[]",
+        b"[fe80::1%25eth0]",
+        b"[1.2.3.4]",
+        b"[v1.]",
+        b"[v.x]",
+        b"a b",
+        b"a/b",
+        b"u@h",
+    ];
+    for h in bad {
+        assert!(
+            !is_valid_host(h),
+            "accepted: {:?}",
+            String::from_utf8_lossy(h)
+        );
+    }
+}
