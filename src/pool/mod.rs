@@ -1015,10 +1015,24 @@ fn encode_response(
                 Body::Static(b) => b,
                 Body::Bytes(v) => v,
             };
-            let framing = if has_body {
-                BodyFraming::Length(bytes.len() as u64)
-            } else {
+            let framing = if !has_body {
                 BodyFraming::None
+            } else if method == Method::Head && bytes.is_empty() {
+                // A HEAD handler of its own (not a GET route answering HEAD, whose body
+                // is measured and dropped) has no body to measure. RFC 9110 §8.6: a
+                // Content-Length in an answer to HEAD must equal what GET would send, so
+                // the engine keeps the handler's own figure when it states one (digits
+                // only) and sends none otherwise; it never invents 0.
+                match resp
+                    .headers()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| crate::http::parse::parse_content_length(v.as_bytes()))
+                {
+                    Some(n) => BodyFraming::Length(n),
+                    None => BodyFraming::None,
+                }
+            } else {
+                BodyFraming::Length(bytes.len() as u64)
             };
             encode::write_head(out, status, date, headers, framing, connection);
             if send_body {
