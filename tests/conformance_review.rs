@@ -167,6 +167,44 @@ fn no_101_switching_protocols_is_sent_to_an_http10_client() {
         "a {} went to an HTTP/1.0 client: {resp:?}",
         resp.status
     );
+    // RFC 9110 §7.8: "A server MUST NOT switch to a protocol that was not indicated by
+    // the client in the corresponding request's Upgrade header field."
+    let mut c = Reader::new(srv.connect());
+    c.send(b"GET /up HTTP/1.1\r\nHost: t\r\n\r\n");
+    let resp = c.read_response_to("HEAD").expect("an answer");
+    assert_eq!(
+        resp.status, 500,
+        "101 without Upgrade in the request: {resp:?}"
+    );
+}
+
+/// The same rules for a CONNECT whose handler takes the tunnel over
+/// (`Response::upgrade`): no framing field and no `Connection: Upgrade` (a tunnel is not
+/// a protocol switch); the bytes after the head belong to the tunnel.
+#[test]
+fn a_2xx_to_connect_with_a_takeover_has_no_framing_and_the_tunnel_gets_the_bytes() {
+    let srv = TestServer::start(|_: &mut Request| {
+        Response::new(200).upgrade(|u| {
+            let mut s = u.stream;
+            let _ = s.write_all(b"tunnel got: ");
+            let _ = s.write_all(&u.read_ahead);
+        })
+    });
+    let mut c = Reader::new(srv.connect());
+    c.send(b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\nGET /x HTTP/1.1\r\n\r\n");
+    let resp = c.read_response_to("HEAD").expect("CONNECT answer");
+    assert_eq!(resp.status, 200, "{resp:?}");
+    for f in ["content-length", "transfer-encoding", "connection"] {
+        assert!(
+            resp.header(f).is_none(),
+            "{f} in a 2xx to CONNECT: {resp:?}"
+        );
+    }
+    let _ = c.is_closed();
+    assert_eq!(
+        String::from_utf8_lossy(c.leftover()),
+        "tunnel got: GET /x HTTP/1.1\r\n\r\n"
+    );
 }
 
 // ---------------------------------------------------------------- half-close

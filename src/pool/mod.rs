@@ -727,6 +727,7 @@ fn run_job(
         let mut upload_route = (streamed && resp.sink.is_some())
             .then(|| req.route_arc().cloned())
             .flatten();
+        let upgrade_asked = resp.upgrade.is_some() && req.header("upgrade").is_some();
         drop(req);
         c |= resp.wants_close();
         if i + 1 == n && shared.draining.load(Ordering::Acquire) {
@@ -779,7 +780,25 @@ fn run_job(
             break;
         }
         if let Some(f) = resp.upgrade.take() {
-            if c {
+            if resp.status() == 101 && version == Version::Http10 {
+                // RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an HTTP/1.0
+                // client", and §7.8: a server MUST ignore Upgrade in an HTTP/1.0 request.
+                // 400, as the WebSocket handshake answers an HTTP/1.0 request.
+                debug!(
+                    "conn={} not switching protocols for an HTTP/1.0 request: 400",
+                    job.conn_id
+                );
+                resp = Response::error(400, "switching protocols needs HTTP/1.1\n");
+            } else if resp.status() == 101 && !upgrade_asked {
+                // RFC 9110 §7.8: "A server MUST NOT switch to a protocol that was not
+                // indicated by the client in the corresponding request's Upgrade header
+                // field."
+                error!(
+                    "conn={} a handler answered 101 to a request without Upgrade; sending 500",
+                    job.conn_id
+                );
+                resp = Response::error(500, "");
+            } else if c {
                 // The connection closes after this answer (the server drains, the client
                 // asked, the request limit): it cannot switch protocols. 503, as for any
                 // request the server will not take on now.
@@ -804,6 +823,13 @@ fn run_job(
                 upgrade = Some((f, rest_at));
                 break;
             }
+        }
+        if method == Method::Connect && (200..300).contains(&resp.status()) {
+            // RFC 9112 §6.3 item 2: after a 2xx to CONNECT the connection is a tunnel, so
+            // what the client sends next is never a request. Without a takeover
+            // (`Response::upgrade`) the engine carries no tunnel: the answer ends the
+            // connection.
+            c = true;
         }
         let connect = if c {
             Connect::Close
@@ -983,8 +1009,16 @@ fn encode_response(
         error!("a handler answered {status} as its final status; sending 500");
         status = 500;
     }
+    // RFC 9110 §8.6 and RFC 9112 §6.1: no Content-Length or Transfer-Encoding in a 2xx
+    // to CONNECT (§6.3 item 2: the tunnel starts after the head), and no `Connection:
+    // Upgrade` either: a tunnel is not a protocol switch.
+    let tunnel = method == Method::Connect && (200..300).contains(&status);
     let connection = if connect == Connect::Upgrade {
-        ConnectionField::Upgrade
+        if tunnel {
+            ConnectionField::Omit
+        } else {
+            ConnectionField::Upgrade
+        }
     } else if close {
         ConnectionField::Close
     } else if version == Version::Http10 {
@@ -999,6 +1033,7 @@ fn encode_response(
         Body::Stream(_) => {
             let framing = match (has_body, version) {
                 (false, _) => BodyFraming::None,
+                _ if tunnel => BodyFraming::None,
                 (true, Version::Http11) => BodyFraming::Chunked,
                 (true, Version::Http10) => BodyFraming::None,
             };
@@ -1015,7 +1050,7 @@ fn encode_response(
                 Body::Static(b) => b,
                 Body::Bytes(v) => v,
             };
-            let framing = if !has_body {
+            let framing = if !has_body || tunnel {
                 BodyFraming::None
             } else if method == Method::Head && bytes.is_empty() {
                 // A HEAD handler of its own (not a GET route answering HEAD, whose body
@@ -1056,7 +1091,7 @@ fn encode_response(
         debug!("streamed body not sent (HEAD or status {status})");
         return Encoded::Complete;
     }
-    let framing = if version == Version::Http10 {
+    let framing = if version == Version::Http10 || tunnel {
         StreamFraming::UntilClose
     } else {
         StreamFraming::Chunked
