@@ -299,3 +299,53 @@ fn a_chunked_body_under_max_body_bytes_in_small_chunks_is_accepted() {
         req.len()
     );
 }
+
+/// The same with one-byte chunks: the raw body (≈ 6 bytes a byte) is several times the
+/// read buffer's cap, so the buffer fills again and again while the body is decoded; a
+/// request pipelined behind it is answered; and the limit still holds on decoded bytes.
+#[test]
+fn a_chunked_body_of_one_byte_chunks_many_times_the_read_cap_is_read_whole() {
+    let cfg = h1server::Config {
+        max_head_bytes: 4096,
+        max_uri_bytes: 1024,
+        max_body_bytes: 64 * 1024,
+        ..test_config()
+    };
+    let srv = TestServer::with_config(cfg, |req: &mut Request| {
+        let sum: u64 = req.body().iter().map(|&b| u64::from(b)).sum();
+        Response::text(format!("got {} sum {sum}\n", req.body().len()))
+    });
+    let body: Vec<u8> = (0..60 * 1024u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+    let mut req = b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for (i, &c) in body.iter().enumerate() {
+        // An extension now and then (their total is bounded: RFC 9112 §7.1.1).
+        req.extend_from_slice(if i % 1000 == 0 {
+            b"1;e=x\r\n"
+        } else {
+            b"1\r\n"
+        });
+        req.push(c);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\nT: v\r\n\r\nGET /next HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(req.len() > 4 * (64 * 1024 + 2 * 4096)); // read_cap = 2 × max_head_bytes + max_body_bytes
+    let mut c = Reader::new(srv.connect());
+    c.send(&req);
+    let resp = c.read_response();
+    assert_eq!(
+        (resp.status, resp.text()),
+        (200, format!("got {} sum {sum}\n", body.len()))
+    );
+    assert_eq!(c.read_response().text(), "got 0 sum 0\n");
+
+    // Over the limit by one decoded byte: 413, however small the chunks.
+    let mut req = b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..64 * 1024 + 1 {
+        req.extend_from_slice(b"1\r\nx\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let mut c = Reader::new(srv.connect());
+    c.send(&req);
+    assert_eq!(c.read_response().status, 413);
+}

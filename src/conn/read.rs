@@ -272,9 +272,7 @@ impl<T: Transport> Conn<T> {
                         }
                         Ok((used, false)) => {
                             *resume_at += used;
-                            if len >= ctx.read_cap {
-                                return self.answer_error(ctx, Error::BodyTooLarge);
-                            }
+                            self.drop_chunk_framing(ctx);
                             return self.after_read(ctx);
                         }
                         Err(e) => return self.answer_error(ctx, e),
@@ -363,10 +361,6 @@ impl<T: Transport> Conn<T> {
                             Ok((used, true)) => (head, BodyRef::Owned(body), body_start + used),
                             Ok((used, false)) => {
                                 if pos == 0 {
-                                    if data.len() >= ctx.read_cap {
-                                        failure = Some(Error::BodyTooLarge);
-                                        break;
-                                    }
                                     next = Some(BodyRead {
                                         head,
                                         body: BodyProgress::Chunked {
@@ -441,7 +435,40 @@ impl<T: Transport> Conn<T> {
         if expect {
             self.send_continue(ctx, version);
         }
+        self.drop_chunk_framing(ctx);
         self.after_read(ctx)
+    }
+
+    /// A chunked body being read: the decoder has consumed every byte after the head
+    /// (it keeps its own state, down to one byte at a time) and copied the chunk data
+    /// out. The raw bytes — data, sizes, extensions, CRLFs — are dropped from the read
+    /// buffer, so only the decoded length counts, against `max_body_bytes` (the
+    /// decoder's limit): a body under the limit sent in small chunks is not refused for
+    /// its framing. The head stays where it is: its spans point into the buffer.
+    fn drop_chunk_framing(&mut self, ctx: &mut Ctx) {
+        let Phase::ReadBody(r) = &mut self.phase else {
+            return;
+        };
+        let BodyProgress::Chunked { resume_at, .. } = &mut r.body else {
+            return;
+        };
+        let Some(rbuf) = self.rbuf.as_mut() else {
+            return;
+        };
+        let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
+        let head_end = r.head.len as usize;
+        if *resume_at <= head_end {
+            return;
+        }
+        b.bytes.copy_within(*resume_at..b.len, head_end);
+        b.len -= *resume_at - head_end;
+        *resume_at = head_end;
+        if self.read_paused && !self.over_budget {
+            // The read stopped at a full buffer that now has room: no new edge would
+            // come for the bytes already in the kernel, so read on next turn
+            // (`read_paused` stays set: it is what `resume_reading` looks for).
+            ctx.deferred_reads.push((self.token, self.gen_));
+        }
     }
 
     /// Grows the read buffer to `end` bytes (a `Content-Length` body sits in it whole:
