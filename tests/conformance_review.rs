@@ -349,3 +349,45 @@ fn a_chunked_body_of_one_byte_chunks_many_times_the_read_cap_is_read_whole() {
     c.send(&req);
     assert_eq!(c.read_response().status, 413);
 }
+
+// ---------------------------------------------------------------- statuses the engine fixes
+
+/// RFC 9110 §15.3.6: "a server MUST NOT generate content in a 205 response" — and must
+/// say so (`Content-Length: 0`, or the client reads until the close). RFC 9110 §15:
+/// status codes run from 100 to 599; a handler's 999 becomes 500.
+#[test]
+fn a_205_carries_no_content_and_a_status_past_599_becomes_500() {
+    let srv = TestServer::start(|req: &mut Request| match req.path() {
+        "/reset" => Response::text("must not be sent").with_status(205),
+        "/odd" => Response::text("odd").with_status(999),
+        _ => Response::text("next"),
+    });
+    let mut c = Reader::new(srv.connect());
+    c.send(
+        b"GET /reset HTTP/1.1\r\nHost: t\r\n\r\nGET /odd HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET /n HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    let reset = c.read_response();
+    assert_eq!(reset.status, 205);
+    assert_eq!(reset.header("content-length"), Some("0"), "{reset:?}");
+    assert!(reset.body.is_empty(), "{reset:?}");
+    assert_eq!(c.read_response().status, 500);
+    assert_eq!(c.read_response().text(), "next");
+}
+
+/// RFC 9112 §3.2 (no fragment in any form of request-target) and RFC 9110 §4.2.4
+/// (userinfo in a received http URI SHOULD be treated as an error): both get 400.
+#[test]
+fn a_target_with_a_fragment_or_userinfo_gets_400() {
+    let srv = TestServer::start(|_: &mut Request| Response::text("served"));
+    for req in [
+        "GET /a#frag HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET http://user:pw@t/ HTTP/1.1\r\nHost: t\r\n\r\n",
+    ] {
+        let mut c = Reader::new(srv.connect());
+        c.send(req.as_bytes());
+        let resp = c.read_response();
+        assert_eq!(resp.status, 400, "{req:?}: {resp:?}");
+        assert!(says_close(&resp), "{resp:?}");
+    }
+}

@@ -158,7 +158,19 @@ pub fn parse_head(
     // on that and tests the whole 0x21..=0x7E range. RFC 9112 §3: "Recipients of an
     // invalid request-line SHOULD respond with either a 400 (Bad Request) error or a 301
     // (Moved Permanently) redirect with the request-target properly encoded."
-    if !target.bytes().all(|c| matches!(c, 0x21..=0x7e)) {
+    // A fragment is not part of any form (RFC 9112 §3.2: origin-form is absolute-path
+    // ["?" query], and "#" is neither a pchar nor allowed in a query, RFC 3986 §3.3-3.5).
+    if !target
+        .bytes()
+        .all(|c| matches!(c, 0x21..=0x7e) && c != b'#')
+    {
+        return Err(Error::InvalidTarget);
+    }
+    // RFC 9110 §4.2.4: a recipient of an http(s) URI from an untrusted source "SHOULD
+    // parse for userinfo and treat its presence as an error" (it is used to phish, and
+    // the sender MUST NOT generate it). Only absolute-form and authority-form have an
+    // authority to look in.
+    if !matches!(target.as_bytes().first(), Some(b'/' | b'*')) && has_userinfo(target.as_bytes()) {
         return Err(Error::InvalidTarget);
     }
     // RFC 9112 §3.2.4: "The asterisk-form of request-target is only used for a
@@ -405,6 +417,19 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
         s = rest;
     }
     s
+}
+
+/// True when the authority of an absolute-form ("scheme://authority/...") or
+/// authority-form ("host:port") target carries userinfo ("user@").
+fn has_userinfo(target: &[u8]) -> bool {
+    let authority = match target.windows(3).position(|w| w == b"://") {
+        Some(i) => &target[i + 3..],
+        None => target,
+    };
+    authority
+        .iter()
+        .take_while(|&&c| !matches!(c, b'/' | b'?'))
+        .any(|&c| c == b'@')
 }
 
 /// Splits a request-target (RFC 9112 §3.2) into path and query spans; `base` is the

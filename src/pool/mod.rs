@@ -1003,6 +1003,11 @@ fn encode_response(
 ) -> Encoded {
     let mut status = resp.status();
     let close = connect == Connect::Close;
+    if status > 599 {
+        // RFC 9110 §15: status codes are three digits, 100 to 599.
+        error!("a handler answered status {status}; sending 500");
+        status = 500;
+    }
     if status < 200 && !(status == 101 && connect == Connect::Upgrade) {
         // A 1xx is an interim answer: as the final one it would leave the client waiting
         // for another (RFC 9110 §15.2). Only the engine sends interim answers.
@@ -1027,13 +1032,17 @@ fn encode_response(
         ConnectionField::Omit
     };
     let has_body = encode::status_has_body(status);
-    let send_body = has_body && method != Method::Head;
+    // RFC 9110 §15.3.6: "a server MUST NOT generate content in a 205 response"; it says
+    // so with `Content-Length: 0` (a 205 without framing would be read until the close).
+    let reset_content = status == 205;
+    let send_body = has_body && method != Method::Head && !reset_content;
     let headers = resp.headers().map(|(n, v)| (n, v.as_bytes()));
     match &resp.body {
         Body::Stream(_) => {
             let framing = match (has_body, version) {
                 (false, _) => BodyFraming::None,
                 _ if tunnel => BodyFraming::None,
+                _ if reset_content => BodyFraming::Length(0),
                 (true, Version::Http11) => BodyFraming::Chunked,
                 (true, Version::Http10) => BodyFraming::None,
             };
@@ -1052,6 +1061,8 @@ fn encode_response(
             };
             let framing = if !has_body || tunnel {
                 BodyFraming::None
+            } else if reset_content {
+                BodyFraming::Length(0)
             } else if method == Method::Head && bytes.is_empty() {
                 // A HEAD handler of its own (not a GET route answering HEAD, whose body
                 // is measured and dropped) has no body to measure. RFC 9110 §8.6: a
