@@ -234,6 +234,21 @@ impl Request {
         self.text(self.head.target)
     }
 
+    /// The authority the request is for (`host[:port]`): the target's own for an
+    /// absolute-form target (`GET http://example.com/x`), where RFC 9112 §3.2.2 says an
+    /// origin server MUST ignore the Host field; otherwise the Host field's value (checked
+    /// by the parser: `uri-host [":" port]`). `None` for an HTTP/1.0 request without Host.
+    pub fn host(&self) -> Option<&str> {
+        let target = self.target();
+        if !target.starts_with('/')
+            && let Some((_, rest)) = target.split_once("://")
+        {
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            return Some(&rest[..end]);
+        }
+        self.header("host").map(str::trim)
+    }
+
     /// The path part of the target (before `?`), still percent-encoded.
     pub fn path(&self) -> &str {
         self.text(self.head.path)
@@ -538,6 +553,24 @@ mod tests {
         assert_eq!(req.query_param("missing"), None);
         assert_eq!(req.query_pairs().len(), 5);
         assert_eq!(req.path(), "/s");
+    }
+
+    #[test]
+    fn host_is_the_absolute_form_authority_or_the_host_field() {
+        let req = TestRequest::get("/x")
+            .header("Host", "a.example:8080")
+            .build();
+        assert_eq!(req.host(), Some("a.example:8080"));
+        // RFC 9112 §3.2.2: an absolute-form target's authority overrides Host.
+        let req = TestRequest::get("http://b.example/x?y")
+            .header("Host", "a.example")
+            .build();
+        assert_eq!(req.host(), Some("b.example"));
+        let req = TestRequest::get("http://b.example:81?y")
+            .header("Host", "a")
+            .build();
+        assert_eq!(req.host(), Some("b.example:81"));
+        assert_eq!(TestRequest::get("/").http10().build().host(), None);
     }
 
     #[test]

@@ -327,12 +327,13 @@ impl Origins {
                     return true;
                 };
                 // `scheme://host[:port]`, nothing after; compared with `Host` as gorilla
-                // does (host and port, any case).
+                // does (host and port, any case) — or with an absolute-form target's
+                // authority, which overrides Host (RFC 9112 §3.2.2).
                 let Some((_, authority)) = origin.split_once("://") else {
                     return false;
                 };
-                req.header("host")
-                    .is_some_and(|h| h.trim().eq_ignore_ascii_case(authority))
+                req.host()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(authority))
             }
         }
     }
