@@ -194,3 +194,76 @@ fn bytes_left_behind_an_answer_at_a_read_boundary_are_never_served_as_the_next_a
     );
     assert_eq!(b.status, 200);
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect: interim responses from the upstream are swallowed by the proxy.
+
+/// The upstream sends `103 Early Hints` (with the `Link` a browser preloads from) before
+/// its `200`. The proxy's client, an HTTP/1.1 one, never sees the 103.
+///
+/// Correct: RFC 9110 §15.2: "A proxy MUST forward 1xx responses unless the proxy itself
+/// requested the generation of the 1xx response" (only a `100` to an `Expect` the proxy
+/// added itself, or one the engine already answered, may be dropped); and never to an
+/// HTTP/1.0 client (same section). `conn/forward.rs` ignores `Event::Informational` in
+/// `Stage::Head`.
+#[test]
+fn an_upstreams_103_early_hints_reaches_an_http11_client() {
+    let (up, _seen, _conns) = scripted(|_conn, _n, s| {
+        send_all(
+            s,
+            b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n",
+        );
+        pause(50);
+        send_all(s, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        true
+    });
+    let gw = gateway(up, |b| b);
+    let mut r = Reader::new(connect(gw.addr));
+    r.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let first = r.read_response();
+    assert_eq!(
+        (first.status, first.header("link")),
+        (103, Some("</style.css>; rel=preload; as=style")),
+        "the 103 was dropped: first answer {} {:?}",
+        first.status,
+        first.text()
+    );
+    let last = r.read_response();
+    assert_eq!((last.status, last.text().as_str()), (200, "ok"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect (blocking client): the circuit breaker never hears of failures in the body.
+
+/// An upstream that answers every call with a good head and then fails the body (closes
+/// early, here) is never cut off by the breaker: `guarded` (src/client/call.rs) records
+/// the outcome when the head arrives, so the body's failure is not counted.
+///
+/// Correct (docs/CLIENT.md, "Errors"): `Io` — "a reset mid-body" — and `Protocol`
+/// (framing errors) and `Timeout` (`Read`) count for the breaker; 3 such calls in a row
+/// with `failure_threshold` 3 open it.
+#[test]
+fn failures_in_the_body_count_for_the_breaker() {
+    use h1server::client::{BreakerPolicy, BreakerState, Client};
+    let (up, _seen, _conns) = scripted(|_conn, _n, s| {
+        // 2 of the 10 bytes announced, then the connection closes.
+        send_all(s, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
+        false
+    });
+    let c = Client::builder()
+        .timeout(IO_TIMEOUT)
+        .breaker(BreakerPolicy::new(3, Duration::from_secs(60)))
+        .build();
+    let url = format!("http://{up}/");
+    for i in 0..3 {
+        let resp = c.get(&url).send().expect("the head is fine");
+        let err = resp.bytes().expect_err("the body is cut short");
+        assert!(err.to_string().contains("closed"), "call {i}: {err}");
+    }
+    let b = c.breaker(&up.to_string()).expect("made on first use");
+    assert!(
+        matches!(b.state(), BreakerState::Open { .. }),
+        "3 failed bodies in a row, breaker {:?}",
+        b.state()
+    );
+}
