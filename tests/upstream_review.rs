@@ -267,3 +267,56 @@ fn failures_in_the_body_count_for_the_breaker() {
         b.state()
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect: an upstream's early final answer to a buffered request body is lost.
+
+/// A POST whose body the engine buffered (under `max_body_bytes`) goes upstream with its
+/// body; the upstream refuses it at once — `413` with `Connection: close` — and closes
+/// without reading the body, as servers do for a body too large. The proxy's write then
+/// fails (reset), and the client is answered `502` instead of the upstream's `413`.
+///
+/// Correct: the upstream's answer is the client's (RFC 9110 §15.5.14; RFC 9112 §9.6: a
+/// client sending a body "SHOULD ... monitor the connection for an error status code"
+/// and a server may close after answering without reading the body). The streamed-upload
+/// path already does this (`fwd_body_failed` reads what the upstream sent before failing
+/// the exchange); the buffered path (`fwd_write` → `fwd_io_error` → `fwd_fail`) does not.
+#[test]
+fn an_upstreams_early_413_to_a_buffered_body_reaches_the_client() {
+    const LEN: usize = 6 << 20;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut buf = Vec::new();
+        if read_request_head(&mut s, &mut buf).is_some() {
+            send_all(
+                &mut s,
+                b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 9\r\n\r\ntoo large",
+            );
+        }
+        // Closed with the body unread: the kernel resets the connection.
+    });
+    let proxy = ReverseProxy::builder()
+        .route("/", [format!("http://{up}")])
+        .build()
+        .unwrap();
+    let cfg = Config {
+        max_body_bytes: 8 << 20,
+        ..config()
+    };
+    let gw = TestServer::with_config(cfg, proxy);
+    let mut s = connect(gw.addr);
+    s.write_all(format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {LEN}\r\n\r\n").as_bytes())
+        .unwrap();
+    // The whole body: the engine buffers it before the handler runs.
+    let _ = s.write_all(&vec![b'b'; LEN]);
+    let mut r = Reader::new(s);
+    let resp = r.read_response();
+    assert_eq!(
+        (resp.status, resp.text().as_str()),
+        (413, "too large"),
+        "the upstream's answer was lost"
+    );
+}
