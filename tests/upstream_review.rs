@@ -320,3 +320,37 @@ fn an_upstreams_early_413_to_a_buffered_body_reaches_the_client() {
         "the upstream's answer was lost"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect: a body that is invalid from its first byte gets the client no answer at all.
+
+/// The upstream's head is fine but its chunked body is invalid at once (a chunk-size of
+/// 18 hex digits, past any u64), and both come in one write. The loop decides the head,
+/// appends it to the client's buffer, meets the bad chunk in the same pass and closes the
+/// client's connection (`Close::UpstreamFailed`) with the head never written: the client
+/// gets an empty reply — no status at all.
+///
+/// Correct: nothing had been sent to the client, so the answer can still be the gateway
+/// error it is — `502` (RFC 9110 §15.6.3: "received an invalid response from an inbound
+/// server"), as for an invalid head. (Cutting the body off is only for a failure after
+/// the head went out, docs/PROXY.md "Errors".)
+#[test]
+fn an_upstream_body_invalid_before_any_byte_went_out_is_a_502_not_an_empty_reply() {
+    let (up, _seen, _conns) = scripted(|_conn, _n, s| {
+        send_all(
+            s,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nok\r\n0\r\n\r\n",
+        );
+        false
+    });
+    let gw = gateway(up, |b| b);
+    let mut s = connect(gw.addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 502 "),
+        "the client got {text:?} (nothing at all: an empty reply)"
+    );
+}
