@@ -855,8 +855,10 @@ impl Respond for Gone {
 
 /// The loop's upstream connections: the busy ones (each serving one client connection's
 /// exchange) and the idle ones kept per address. Each stays registered with the poll from
-/// its connect to its close, under `FORWARD_BASE + id`, so reusing one costs no syscall; an
-/// idle one that turns readable was closed (or spoken to) by its upstream and is dropped.
+/// its connect to its close, under `FORWARD_BASE + id`, so reusing one costs no
+/// registration, only a read that must find nothing ([`quiet`], also done when it is put
+/// back); an idle one that turns readable was closed (or spoken to) by its upstream and is
+/// dropped.
 #[derive(Default)]
 pub(crate) struct UpstreamPool {
     conns: Vec<Option<UpConn>>,
@@ -926,7 +928,11 @@ impl UpstreamPool {
                 continue;
             };
             match c.state {
-                UpState::Idle { since, .. } if now.saturating_duration_since(since) <= IDLE_FOR => {
+                // Looked at once more: an EOF or bytes that came while it was idle may
+                // not have been seen yet (its event may come later in this very turn).
+                UpState::Idle { since, .. }
+                    if now.saturating_duration_since(since) <= IDLE_FOR && quiet(&c.sock) =>
+                {
                     c.state = UpState::Busy { slot, gen_ };
                     return Some(id);
                 }
@@ -943,7 +949,9 @@ impl UpstreamPool {
     }
 
     /// The exchange on `id` is over and the connection may carry another: kept idle for
-    /// `addr` (at most `max`), or closed.
+    /// `addr` (at most `max`), or closed. Kept only when nothing is left in its socket:
+    /// the read loop stops where the answer ends, so an EOF or bytes that came in the same
+    /// readable edge are still unseen, and no new event will announce them.
     pub fn put(
         &mut self,
         registry: &mio::Registry,
@@ -954,7 +962,7 @@ impl UpstreamPool {
     ) {
         let list = self.idle.entry(addr).or_default();
         match self.conns[id].as_mut() {
-            Some(c) if list.len() < max => {
+            Some(c) if list.len() < max && quiet(&c.sock) => {
                 c.state = UpState::Idle { addr, since: now };
                 list.push(id);
             }
@@ -994,15 +1002,28 @@ impl UpstreamPool {
         match c.state {
             UpState::Busy { slot, gen_ } => Some((slot, gen_)),
             UpState::Idle { .. } => {
-                if readable {
-                    let mut probe = [0u8; 1];
-                    match io::Read::read(&mut &c.sock, &mut probe) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        _ => self.close(registry, id),
-                    }
+                if readable && !quiet(&c.sock) {
+                    self.close(registry, id);
                 }
                 None
             }
+        }
+    }
+}
+
+/// True when an upstream connection between exchanges has nothing to say: a read finds
+/// no byte and no EOF. A connection the upstream closed (RFC 9112 §9.3: a client must
+/// expect an asynchronous close) must not carry a request, and bytes after a complete
+/// answer are no answer to anything: read as the next request's, they would put every
+/// response after them out of step (RFC 9112 §6.3). Either way it cannot be reused. (On
+/// the edge-triggered socket a read that would block lets the next event come as usual.)
+fn quiet(sock: &mio::net::TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    loop {
+        match io::Read::read(&mut &*sock, &mut probe) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            _ => return false,
         }
     }
 }
