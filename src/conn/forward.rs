@@ -18,7 +18,7 @@ use super::{After, Close, Conn, Deadline, Phase, Step, Transport};
 use crate::client::{ClientConn, Event};
 use crate::event_loop::Ctx;
 use crate::forward::{Exchange, ExchangeError, Relay, Respond};
-use crate::http::encode;
+use crate::http::encode::{self, BodyFraming, ConnectionField};
 use crate::pool::{ForwardJob, ForwardStart, Forwarded, Job};
 
 /// Upstream sockets' tokens: `FORWARD_BASE + id` in the `UpstreamPool` (connection tokens are slot indices;
@@ -27,6 +27,10 @@ pub(crate) const FORWARD_BASE: usize = usize::MAX / 2;
 
 /// One read from the upstream.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Interim (1xx) answers relayed to the client per exchange; later ones are dropped (the
+/// head timeout still ends an upstream that sends nothing else).
+const MAX_INTERIM: u8 = 8;
 
 /// Where an exchange is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +76,8 @@ pub(crate) struct Fwd {
     /// Some byte of an answer arrived on this connection (a failure is then no stale
     /// pooled connection's: not retried).
     answered: bool,
+    /// Interim answers relayed to the client so far (at most `MAX_INTERIM`).
+    interim: u8,
     /// Reading the upstream waits for the client to take what is buffered.
     paused: bool,
     method: crate::http::Method,
@@ -142,6 +148,7 @@ impl<T: Transport> Conn<T> {
             body: ctx.bufs.take_write(),
             up_eof: false,
             answered: false,
+            interim: 0,
             paused: false,
             method,
             version,
@@ -495,11 +502,14 @@ impl<T: Transport> Conn<T> {
                     }
                     return Ok(());
                 }
-                Event::Informational(head) => {
-                    if head.status == 100 && f.stage == Stage::Continue {
+                // A `100` comes only when the request carried the client's `Expect`: the
+                // loop tells the client itself when the body goes (`fwd_body_go`).
+                Event::Informational(head) if head.status == 100 => {
+                    if f.stage == Stage::Continue {
                         self.fwd_body_go(ctx)?;
                     }
                 }
+                Event::Informational(head) => self.fwd_interim(ctx, &head)?,
                 Event::Head(head) => {
                     if matches!(f.stage, Stage::Continue | Stage::Body) {
                         self.fwd_answered_early(head.status);
@@ -523,6 +533,45 @@ impl<T: Transport> Conn<T> {
                 Event::End { reusable } => return self.fwd_end(ctx, reusable),
             }
         }
+    }
+
+    /// An interim answer (a `102`, a `103` with the `Link` fields to preload), before the
+    /// final one. RFC 9110 §15.2: "A proxy MUST forward 1xx responses unless the proxy
+    /// itself requested the generation of the 1xx response" — rewritten as a final head is
+    /// (hop-by-hop fields removed, `Respond::interim_fields`); and "A server MUST NOT send
+    /// a 1xx response to an HTTP/1.0 client": dropped for one. At most `MAX_INTERIM` per
+    /// exchange, and none while the client's unwritten bytes are at `stream_buffer_bytes`:
+    /// a storm of them cannot grow the buffer.
+    fn fwd_interim(&mut self, ctx: &mut Ctx, head: &crate::client::ResponseHead) -> Step {
+        let pending = self.wbuf.len() - self.wpos;
+        let Phase::Forward(f) = &mut self.phase else {
+            unreachable!("relaying an interim answer")
+        };
+        if f.version == crate::http::Version::Http10
+            || f.interim >= MAX_INTERIM
+            || pending >= ctx.cfg.stream_buffer_bytes
+        {
+            trace!("conn={} upstream {}: not relayed", self.id, head.status);
+            return Ok(());
+        }
+        let Some(fields) = f
+            .respond
+            .as_ref()
+            .and_then(|r| r.interim_fields(f.attempt, head))
+        else {
+            return Ok(());
+        };
+        f.interim += 1;
+        trace!("conn={} relaying the upstream's {}", self.id, head.status);
+        encode::write_head(
+            &mut self.wbuf,
+            head.status,
+            ctx.date(),
+            fields.iter().map(|(n, v)| (&**n, v.as_bytes())),
+            BodyFraming::None,
+            ConnectionField::Omit,
+        );
+        self.flush(ctx).map(drop)
     }
 
     /// Appends the decoded body bytes to the client's buffer in its framing; pauses the
