@@ -343,6 +343,30 @@ fn an_upstream_that_resets_mid_body_cuts_the_client_off() {
     );
 }
 
+/// A pooled connection the upstream closes as the request arrives (after the loop's look
+/// at it found it quiet): an idempotent request goes again on a fresh connection, once; a
+/// POST is not repeated (RFC 9112 §9.3.1) and is answered 502.
+#[test]
+fn a_pooled_connection_lost_under_a_request_is_replaced_for_an_idempotent_one_only() {
+    let up = Upstream::start(vec![
+        Reply::Raw(ok("one")),
+        Reply::Close,
+        Reply::Raw(ok("two")),
+        Reply::Close,
+    ]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let mut r = Reader::new(connect(gw.addr));
+    r.send(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.read_response().text(), "one");
+    r.send(b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let b = r.read_response();
+    assert_eq!((b.status, b.text().as_str()), (200, "two"));
+    r.send(b"POST /3 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx");
+    assert_eq!(r.read_response().status, 502);
+    let conns: Vec<usize> = up.requests().iter().map(|s| s.conn).collect();
+    assert_eq!(conns, [0, 0, 1, 1]);
+}
+
 /// RFC 9110 §15.2: a proxy forwards 1xx answers — rewritten as a final head is — to
 /// HTTP/1.1 clients and never to HTTP/1.0 ones; a storm of them is capped (8 per answer).
 #[test]

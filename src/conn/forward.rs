@@ -262,11 +262,11 @@ impl<T: Transport> Conn<T> {
                 io::Write::write(&mut &*sock, &body[f.sent - head.len()..])
             };
             match written {
-                Ok(0) => return self.fwd_io_error(ctx, io::ErrorKind::WriteZero.into()),
+                Ok(0) => return self.fwd_write_failed(ctx, io::ErrorKind::WriteZero.into()),
                 Ok(n) => f.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.fwd_io_error(ctx, e),
+                Err(e) => return self.fwd_write_failed(ctx, e),
             }
         }
         let head_request = f.ex.head_request;
@@ -286,6 +286,32 @@ impl<T: Transport> Conn<T> {
                 Ok(())
             }
             Some(_) => self.fwd_body_go(ctx),
+        }
+    }
+
+    /// Writing the request failed. An upstream that refuses a body answers (a `413`) and
+    /// closes without reading the rest, so the write fails with that answer already in
+    /// the socket (RFC 9112 §9.6: the client "SHOULD ... monitor the connection for an
+    /// error status code" while it sends a body): what it sent is read first, and that
+    /// answer is the client's. Without one, the failure is (a pooled connection found
+    /// closed is replaced once, `fwd_fail`).
+    fn fwd_write_failed(&mut self, ctx: &mut Ctx, e: io::Error) -> Step {
+        debug!("conn={} writing the request upstream failed: {e}", self.id);
+        let f = self.fwd();
+        f.cc = ClientConn::new(f.ex.limits);
+        f.cc.expect_response(f.ex.head_request, false);
+        // The upstream did not take the whole request: its connection carries no other.
+        f.cc.forbid_reuse();
+        f.stage = Stage::Head;
+        if f.upload.take().is_some() {
+            // A streamed body not taken yet: it must never be read as requests.
+            f.close = true;
+            self.unread_input = true;
+        }
+        self.fwd_read(ctx)?;
+        match &self.phase {
+            Phase::Forward(f) if f.stage == Stage::Head => self.fwd_fail(ctx, ExchangeError::Io(e)),
+            _ => Ok(()),
         }
     }
 
