@@ -78,6 +78,9 @@ pub(crate) struct Fwd {
     answered: bool,
     /// Interim answers relayed to the client so far (at most `MAX_INTERIM`).
     interim: u8,
+    /// Bytes of the client's answer (its head, then the relayed body) appended to `wbuf`
+    /// so far: while they are all still unwritten, a failure can still change the answer.
+    answer_bytes: usize,
     /// Reading the upstream waits for the client to take what is buffered.
     paused: bool,
     method: crate::http::Method,
@@ -149,6 +152,7 @@ impl<T: Transport> Conn<T> {
             up_eof: false,
             answered: false,
             interim: 0,
+            answer_bytes: 0,
             paused: false,
             method,
             version,
@@ -513,7 +517,7 @@ impl<T: Transport> Conn<T> {
                         return self.fwd_fail(ctx, e);
                     }
                     debug!("conn={} upstream body failed: {e}", self.id);
-                    return Err(Close::UpstreamFailed);
+                    return self.fwd_relay_failed(ctx, 502);
                 }
             };
             f.input.drain(..used);
@@ -610,11 +614,13 @@ impl<T: Transport> Conn<T> {
             f.body.clear();
             return Ok(());
         };
+        let before = self.wbuf.len();
         match relay {
             Relay::Chunked if !f.body.is_empty() => encode::write_chunk(&mut self.wbuf, &f.body),
             Relay::Raw => self.wbuf.extend_from_slice(&f.body),
             _ => {}
         }
+        f.answer_bytes += self.wbuf.len() - before;
         f.body.clear();
         // Written when this read's events are done (`fwd_process`), or now when the
         // client is that far behind.
@@ -625,6 +631,43 @@ impl<T: Transport> Conn<T> {
             }
         }
         Ok(())
+    }
+
+    /// The upstream's body failed (invalid, cut off, stalled). Once a byte of the client's
+    /// answer went out its status cannot change: the connection is cut, the body without
+    /// its last chunk, so the client can tell it is incomplete. Until then the answer is
+    /// still the gateway's error, in place of the unwritten head and body bytes: `502`
+    /// (RFC 9110 §15.6.3: "received an invalid response from an inbound server") or `504`
+    /// for a body that stopped coming (§15.6.5), and the connection closes after it.
+    fn fwd_relay_failed(&mut self, ctx: &mut Ctx, status: u16) -> Step {
+        let unwritten = self.wbuf.len() - self.wpos;
+        if unwritten < self.fwd().answer_bytes {
+            return Err(Close::UpstreamFailed);
+        }
+        let Phase::Forward(f) = std::mem::replace(&mut self.phase, Phase::Closing) else {
+            unreachable!("relaying")
+        };
+        debug!(
+            "conn={} nothing of the answer went out: {status} instead",
+            self.id
+        );
+        self.wbuf.truncate(self.wbuf.len() - f.answer_bytes);
+        self.release_forward(ctx, f);
+        let reason = encode::reason(status).as_bytes();
+        encode::write_head(
+            &mut self.wbuf,
+            status,
+            ctx.date(),
+            [("Content-Type", &b"text/plain; charset=utf-8"[..])],
+            BodyFraming::Length(reason.len() as u64 + 1),
+            ConnectionField::Close,
+        );
+        self.wbuf.extend_from_slice(reason);
+        self.wbuf.push(b'\n');
+        self.unread_input = true;
+        self.deadlines.read = None;
+        self.phase = Phase::Write(After::Close);
+        self.write_and_continue(ctx)
     }
 
     /// The answer's body ended: the upstream connection goes back to the pool (when it
@@ -663,7 +706,7 @@ impl<T: Transport> Conn<T> {
         match f.stage {
             Stage::Relay(_) => {
                 debug!("conn={} upstream failed mid-body: {e}", self.id);
-                Err(Close::UpstreamFailed)
+                self.fwd_relay_failed(ctx, 502)
             }
             _ => self.fwd_fail(ctx, ExchangeError::Io(e)),
         }
@@ -802,6 +845,7 @@ impl<T: Transport> Conn<T> {
         if !matches!(self.phase, Phase::Forward(_)) {
             return Ok(());
         }
+        self.fwd().answer_bytes = a.out.len();
         if self.wbuf.is_empty() {
             let old = std::mem::replace(&mut self.wbuf, a.out);
             self.wpos = 0;
@@ -888,8 +932,8 @@ impl<T: Transport> Conn<T> {
                 Ok(())
             }
             Stage::Relay(_) => {
-                debug!("conn={} upstream body stalled: closing", self.id);
-                Err(Close::UpstreamFailed)
+                debug!("conn={} upstream body stalled", self.id);
+                self.fwd_relay_failed(ctx, 504)
             }
             Stage::AtWorker => Ok(()),
         }
