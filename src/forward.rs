@@ -94,6 +94,17 @@ pub(crate) trait Respond: Send + 'static {
         let _ = (attempt, head);
         None
     }
+    /// The fields of an interim (1xx) answer from the upstream, rewritten for the client
+    /// (the engine adds `Date`); `None`: it is not forwarded. Runs on the event loop:
+    /// engine code only, quick, never blocking; no user hook sees an interim answer.
+    fn interim_fields<'h>(
+        &'h self,
+        attempt: usize,
+        head: &'h ResponseHead,
+    ) -> Option<Vec<(Cow<'h, str>, Cow<'h, str>)>> {
+        let _ = (attempt, head);
+        None
+    }
     /// Attempt `attempt`'s connection was refused (the next is tried, if any). Runs on the
     /// event loop: engine code only, quick, never blocking (passive health marks).
     fn refused(&self, attempt: usize);

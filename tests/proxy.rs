@@ -343,6 +343,61 @@ fn an_upstream_that_resets_mid_body_cuts_the_client_off() {
     );
 }
 
+/// A pooled connection the upstream closes as the request arrives (after the loop's look
+/// at it found it quiet): an idempotent request goes again on a fresh connection, once; a
+/// POST is not repeated (RFC 9112 §9.3.1) and is answered 502.
+#[test]
+fn a_pooled_connection_lost_under_a_request_is_replaced_for_an_idempotent_one_only() {
+    let up = Upstream::start(vec![
+        Reply::Raw(ok("one")),
+        Reply::Close,
+        Reply::Raw(ok("two")),
+        Reply::Close,
+    ]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let mut r = Reader::new(connect(gw.addr));
+    r.send(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.read_response().text(), "one");
+    r.send(b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let b = r.read_response();
+    assert_eq!((b.status, b.text().as_str()), (200, "two"));
+    r.send(b"POST /3 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx");
+    assert_eq!(r.read_response().status, 502);
+    let conns: Vec<usize> = up.requests().iter().map(|s| s.conn).collect();
+    assert_eq!(conns, [0, 0, 1, 1]);
+}
+
+/// RFC 9110 §15.2: a proxy forwards 1xx answers — rewritten as a final head is — to
+/// HTTP/1.1 clients and never to HTTP/1.0 ones; a storm of them is capped (8 per answer).
+#[test]
+fn interim_answers_reach_http11_clients_rewritten_capped_and_never_http10_ones() {
+    let hints = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nConnection: foo\r\nFoo: x\r\nKeep-Alive: timeout=5\r\n\r\n";
+    let answer = format!("{}{}", hints.repeat(20), ok("done"));
+    let up = Upstream::start(vec![Reply::Raw(answer.clone()), Reply::Raw(answer)]);
+    let gw = start(ReverseProxy::builder().route("/", [up.url("")]));
+    let mut r = Reader::new(connect(gw.addr));
+    r.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut interim = 0;
+    let last = loop {
+        let resp = r.read_response();
+        if resp.status != 103 {
+            break resp;
+        }
+        interim += 1;
+        assert_eq!(resp.header("link"), Some("</a.css>; rel=preload"));
+        assert_eq!(resp.header("via"), Some("1.1 h1server"));
+        for gone in ["connection", "foo", "keep-alive", "content-length"] {
+            assert_eq!(resp.header(gone), None, "{gone} in a relayed 103");
+        }
+    };
+    assert_eq!(
+        (interim, last.status, last.text().as_str()),
+        (8, 200, "done")
+    );
+    let old = roundtrip(gw.addr, b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!((old.status, old.text().as_str()), (200, "done"));
+}
+
 #[test]
 fn a_buffered_body_with_expect_continue_is_answered_100_by_the_proxy_and_forwarded_whole() {
     let up = Upstream::start(vec![]);

@@ -5,7 +5,7 @@
 //! A [`Client`](super::Client) built with `ClientBuilder::breaker` keeps one [`Breaker`]
 //! per `host:port`; a [`Breaker`] also works alone around any fallible call.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
@@ -187,8 +187,44 @@ impl Breaker {
         }
     }
 
+    /// Hands back the permit of a call whose outcome says nothing of the upstream's
+    /// health (a limit of ours was hit): closed, the failures counted so far stay as they
+    /// are; a half-open probe ends without a verdict, and the next call probes at once.
+    pub(crate) fn release(&self, permit: Permit) {
+        let mut st = self.lock();
+        if permit.probe && matches!(*st, Inner::HalfOpen { .. }) {
+            *st = Inner::Open {
+                until: Instant::now(),
+            };
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A call's outcome still to be reported: its breaker and permit, carried by the response
+/// until its body ends or fails (`response.rs`), so that each call counts once, when it
+/// is over — a reset or a timeout in the body is a failure as much as one before the head.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    breaker: Arc<Breaker>,
+    permit: Permit,
+}
+
+impl Pending {
+    pub(crate) fn new(breaker: Arc<Breaker>, permit: Permit) -> Self {
+        Pending { breaker, permit }
+    }
+
+    /// Reports the outcome: `Some(success)`, or `None` for one that does not count
+    /// ([`Breaker::release`]).
+    pub(crate) fn settle(self, outcome: Option<bool>) {
+        match outcome {
+            Some(success) => self.breaker.record(self.permit, success),
+            None => self.breaker.release(self.permit),
+        }
     }
 }
 
@@ -227,6 +263,22 @@ mod tests {
         assert!(matches!(b.state(), BreakerState::Open { .. }));
         std::thread::sleep(Duration::from_millis(30));
         let probe = b.try_acquire().unwrap();
+        b.record(probe, true);
+        assert_eq!(b.state(), BreakerState::Closed { failures: 0 });
+    }
+
+    #[test]
+    fn released_permits_count_neither_way() {
+        let b = breaker(2, 20);
+        b.record(b.try_acquire().unwrap(), false);
+        b.release(b.try_acquire().unwrap());
+        assert_eq!(b.state(), BreakerState::Closed { failures: 1 });
+        b.record(b.try_acquire().unwrap(), false);
+        assert!(matches!(b.state(), BreakerState::Open { .. }));
+        std::thread::sleep(Duration::from_millis(30));
+        // A probe that ends without a verdict: the next call probes at once.
+        b.release(b.try_acquire().expect("the probe"));
+        let probe = b.try_acquire().expect("the next probe, without waiting");
         b.record(probe, true);
         assert_eq!(b.state(), BreakerState::Closed { failures: 0 });
     }

@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 use log::{debug, info, warn};
 
 use super::ClientInner;
-use super::breaker::Breaker;
+use super::breaker::{Breaker, Pending};
 use super::driver::{self, Connection, Deadline};
 use super::error::{ClientError, TimeoutKind};
 use super::response::ClientResponse;
@@ -114,7 +114,7 @@ impl ClientInner {
                 req.renew_request_id();
             }
             debug!("client: {} {} attempt {attempt}/{max}", req.method, req.url);
-            let result = self.guarded(&req, repeatable, breaker.as_deref());
+            let result = self.guarded(&req, repeatable, breaker.as_ref());
             let reason = match &result {
                 Ok(resp) if is_retryable_status(resp.status()) => {
                     format!("{} {}", resp.status(), resp.reason())
@@ -179,12 +179,13 @@ impl ClientInner {
     }
 
     /// One attempt under the upstream's breaker: fails fast while it is open, and reports
-    /// the outcome (a 5xx and any upstream failure count against it).
+    /// the outcome once (a 5xx and any upstream failure count against it) — for an answer
+    /// below 500, when its body ends or fails (`ClientResponse::watch`).
     fn guarded(
         self: &Arc<Self>,
         req: &Prepared,
         repeatable: bool,
-        breaker: Option<&Breaker>,
+        breaker: Option<&Arc<Breaker>>,
     ) -> Result<ClientResponse, ClientError> {
         let Some(b) = breaker else {
             return self.attempt(req, repeatable);
@@ -195,13 +196,21 @@ impl ClientInner {
                 upstream: b.upstream().to_string(),
                 retry_in,
             })?;
-        let result = self.attempt(req, repeatable);
-        let ok = match &result {
-            Ok(resp) => resp.status() < 500,
-            Err(e) => !e.is_upstream_failure(),
-        };
-        b.record(permit, ok);
-        result
+        let pending = Pending::new(Arc::clone(b), permit);
+        match self.attempt(req, repeatable) {
+            Ok(mut resp) if resp.status() < 500 => {
+                resp.watch(pending);
+                Ok(resp)
+            }
+            Ok(resp) => {
+                pending.settle(Some(false));
+                Ok(resp)
+            }
+            Err(e) => {
+                pending.settle(e.breaker_outcome());
+                Err(e)
+            }
+        }
     }
 
     /// One attempt: a pooled connection when there is a live one, else a new one; a

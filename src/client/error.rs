@@ -130,6 +130,12 @@ impl ClientError {
                 | ClientError::Protocol(_)
         )
     }
+
+    /// What a call ending in this error tells the breaker: a failure of the upstream, or
+    /// nothing at all (`None`: a mistake or a limit of ours counts neither way).
+    pub(crate) fn breaker_outcome(&self) -> Option<bool> {
+        self.is_upstream_failure().then_some(false)
+    }
 }
 
 impl fmt::Display for ClientError {

@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::breaker::Pending;
 use super::conn::{BodyLength, ResponseHead};
 use super::driver::{Connection, Deadline};
 use super::error::{ClientError, TimeoutKind};
@@ -45,11 +46,26 @@ impl ClientResponse {
             failure: None,
             read_timeout,
             total,
+            outcome: None,
         };
         // Decode what came with the head: a response that is already whole gives its
         // connection back now, whether or not the caller reads the body.
         let _ = body.refill(false);
         ClientResponse { head, body }
+    }
+
+    /// Reports the call's outcome to its breaker when the body is over: a success at its
+    /// end, a failure when it fails as the upstream's fault (reset, read timeout, bad
+    /// framing); a limit of ours counts neither way.
+    pub(crate) fn watch(&mut self, pending: Pending) {
+        let body = &mut self.body;
+        body.outcome = Some(pending);
+        if body.done {
+            body.settle(Some(true));
+        } else if let Some(e) = &body.failure {
+            let outcome = e.breaker_outcome();
+            body.settle(outcome);
+        }
     }
 
     /// The status code.
@@ -182,9 +198,18 @@ pub struct BodyReader {
     failure: Option<ClientError>,
     read_timeout: Duration,
     total: Option<Instant>,
+    /// The call's outcome, for its breaker, until the body is over (`ClientResponse::watch`).
+    outcome: Option<Pending>,
 }
 
 impl BodyReader {
+    /// Reports the call's outcome to its breaker, once.
+    fn settle(&mut self, outcome: Option<bool>) {
+        if let Some(p) = self.outcome.take() {
+            p.settle(outcome);
+        }
+    }
+
     fn available(&self) -> &[u8] {
         &self.pending[self.pos..]
     }
@@ -209,6 +234,7 @@ impl BodyReader {
         };
         if conn.core.is_upgraded() {
             self.done = true;
+            self.settle(Some(true));
             return Ok(false);
         }
         let deadline = io.then(|| Deadline::new(self.read_timeout, TimeoutKind::Read, self.total));
@@ -217,6 +243,7 @@ impl BodyReader {
             match conn.read_body(&mut self.pending, deadline) {
                 Ok(true) => {
                     self.done = true;
+                    self.settle(Some(true));
                     if let Some(conn) = self.conn.take() {
                         self.pool.put(conn);
                     }
@@ -229,6 +256,7 @@ impl BodyReader {
                     if let Some(conn) = self.conn.take() {
                         conn.close();
                     }
+                    self.settle(e.breaker_outcome());
                     if io {
                         return Err(e);
                     }
@@ -238,6 +266,14 @@ impl BodyReader {
                 }
             }
         }
+    }
+}
+
+impl Drop for BodyReader {
+    /// A body dropped before its end, nothing of what was read having failed: the call
+    /// counts as a success (its head and body came in good order as far as they went).
+    fn drop(&mut self) {
+        self.settle(Some(true));
     }
 }
 

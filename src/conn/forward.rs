@@ -18,7 +18,7 @@ use super::{After, Close, Conn, Deadline, Phase, Step, Transport};
 use crate::client::{ClientConn, Event};
 use crate::event_loop::Ctx;
 use crate::forward::{Exchange, ExchangeError, Relay, Respond};
-use crate::http::encode;
+use crate::http::encode::{self, BodyFraming, ConnectionField};
 use crate::pool::{ForwardJob, ForwardStart, Forwarded, Job};
 
 /// Upstream sockets' tokens: `FORWARD_BASE + id` in the `UpstreamPool` (connection tokens are slot indices;
@@ -27,6 +27,10 @@ pub(crate) const FORWARD_BASE: usize = usize::MAX / 2;
 
 /// One read from the upstream.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Interim (1xx) answers relayed to the client per exchange; later ones are dropped (the
+/// head timeout still ends an upstream that sends nothing else).
+const MAX_INTERIM: u8 = 8;
 
 /// Where an exchange is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +76,11 @@ pub(crate) struct Fwd {
     /// Some byte of an answer arrived on this connection (a failure is then no stale
     /// pooled connection's: not retried).
     answered: bool,
+    /// Interim answers relayed to the client so far (at most `MAX_INTERIM`).
+    interim: u8,
+    /// Bytes of the client's answer (its head, then the relayed body) appended to `wbuf`
+    /// so far: while they are all still unwritten, a failure can still change the answer.
+    answer_bytes: usize,
     /// Reading the upstream waits for the client to take what is buffered.
     paused: bool,
     method: crate::http::Method,
@@ -142,6 +151,8 @@ impl<T: Transport> Conn<T> {
             body: ctx.bufs.take_write(),
             up_eof: false,
             answered: false,
+            interim: 0,
+            answer_bytes: 0,
             paused: false,
             method,
             version,
@@ -255,11 +266,11 @@ impl<T: Transport> Conn<T> {
                 io::Write::write(&mut &*sock, &body[f.sent - head.len()..])
             };
             match written {
-                Ok(0) => return self.fwd_io_error(ctx, io::ErrorKind::WriteZero.into()),
+                Ok(0) => return self.fwd_write_failed(ctx, io::ErrorKind::WriteZero.into()),
                 Ok(n) => f.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.fwd_io_error(ctx, e),
+                Err(e) => return self.fwd_write_failed(ctx, e),
             }
         }
         let head_request = f.ex.head_request;
@@ -279,6 +290,32 @@ impl<T: Transport> Conn<T> {
                 Ok(())
             }
             Some(_) => self.fwd_body_go(ctx),
+        }
+    }
+
+    /// Writing the request failed. An upstream that refuses a body answers (a `413`) and
+    /// closes without reading the rest, so the write fails with that answer already in
+    /// the socket (RFC 9112 §9.6: the client "SHOULD ... monitor the connection for an
+    /// error status code" while it sends a body): what it sent is read first, and that
+    /// answer is the client's. Without one, the failure is (a pooled connection found
+    /// closed is replaced once, `fwd_fail`).
+    fn fwd_write_failed(&mut self, ctx: &mut Ctx, e: io::Error) -> Step {
+        debug!("conn={} writing the request upstream failed: {e}", self.id);
+        let f = self.fwd();
+        f.cc = ClientConn::new(f.ex.limits);
+        f.cc.expect_response(f.ex.head_request, false);
+        // The upstream did not take the whole request: its connection carries no other.
+        f.cc.forbid_reuse();
+        f.stage = Stage::Head;
+        if f.upload.take().is_some() {
+            // A streamed body not taken yet: it must never be read as requests.
+            f.close = true;
+            self.unread_input = true;
+        }
+        self.fwd_read(ctx)?;
+        match &self.phase {
+            Phase::Forward(f) if f.stage == Stage::Head => self.fwd_fail(ctx, ExchangeError::Io(e)),
+            _ => Ok(()),
         }
     }
 
@@ -480,7 +517,7 @@ impl<T: Transport> Conn<T> {
                         return self.fwd_fail(ctx, e);
                     }
                     debug!("conn={} upstream body failed: {e}", self.id);
-                    return Err(Close::UpstreamFailed);
+                    return self.fwd_relay_failed(ctx, 502);
                 }
             };
             f.input.drain(..used);
@@ -495,11 +532,14 @@ impl<T: Transport> Conn<T> {
                     }
                     return Ok(());
                 }
-                Event::Informational(head) => {
-                    if head.status == 100 && f.stage == Stage::Continue {
+                // A `100` comes only when the request carried the client's `Expect`: the
+                // loop tells the client itself when the body goes (`fwd_body_go`).
+                Event::Informational(head) if head.status == 100 => {
+                    if f.stage == Stage::Continue {
                         self.fwd_body_go(ctx)?;
                     }
                 }
+                Event::Informational(head) => self.fwd_interim(ctx, &head)?,
                 Event::Head(head) => {
                     if matches!(f.stage, Stage::Continue | Stage::Body) {
                         self.fwd_answered_early(head.status);
@@ -525,6 +565,45 @@ impl<T: Transport> Conn<T> {
         }
     }
 
+    /// An interim answer (a `102`, a `103` with the `Link` fields to preload), before the
+    /// final one. RFC 9110 §15.2: "A proxy MUST forward 1xx responses unless the proxy
+    /// itself requested the generation of the 1xx response" — rewritten as a final head is
+    /// (hop-by-hop fields removed, `Respond::interim_fields`); and "A server MUST NOT send
+    /// a 1xx response to an HTTP/1.0 client": dropped for one. At most `MAX_INTERIM` per
+    /// exchange, and none while the client's unwritten bytes are at `stream_buffer_bytes`:
+    /// a storm of them cannot grow the buffer.
+    fn fwd_interim(&mut self, ctx: &mut Ctx, head: &crate::client::ResponseHead) -> Step {
+        let pending = self.wbuf.len() - self.wpos;
+        let Phase::Forward(f) = &mut self.phase else {
+            unreachable!("relaying an interim answer")
+        };
+        if f.version == crate::http::Version::Http10
+            || f.interim >= MAX_INTERIM
+            || pending >= ctx.cfg.stream_buffer_bytes
+        {
+            trace!("conn={} upstream {}: not relayed", self.id, head.status);
+            return Ok(());
+        }
+        let Some(fields) = f
+            .respond
+            .as_ref()
+            .and_then(|r| r.interim_fields(f.attempt, head))
+        else {
+            return Ok(());
+        };
+        f.interim += 1;
+        trace!("conn={} relaying the upstream's {}", self.id, head.status);
+        encode::write_head(
+            &mut self.wbuf,
+            head.status,
+            ctx.date(),
+            fields.iter().map(|(n, v)| (&**n, v.as_bytes())),
+            BodyFraming::None,
+            ConnectionField::Omit,
+        );
+        self.flush(ctx).map(drop)
+    }
+
     /// Appends the decoded body bytes to the client's buffer in its framing; pauses the
     /// upstream when the client falls behind.
     fn fwd_relay_body(&mut self, ctx: &mut Ctx) -> Step {
@@ -535,11 +614,13 @@ impl<T: Transport> Conn<T> {
             f.body.clear();
             return Ok(());
         };
+        let before = self.wbuf.len();
         match relay {
             Relay::Chunked if !f.body.is_empty() => encode::write_chunk(&mut self.wbuf, &f.body),
             Relay::Raw => self.wbuf.extend_from_slice(&f.body),
             _ => {}
         }
+        f.answer_bytes += self.wbuf.len() - before;
         f.body.clear();
         // Written when this read's events are done (`fwd_process`), or now when the
         // client is that far behind.
@@ -550,6 +631,43 @@ impl<T: Transport> Conn<T> {
             }
         }
         Ok(())
+    }
+
+    /// The upstream's body failed (invalid, cut off, stalled). Once a byte of the client's
+    /// answer went out its status cannot change: the connection is cut, the body without
+    /// its last chunk, so the client can tell it is incomplete. Until then the answer is
+    /// still the gateway's error, in place of the unwritten head and body bytes: `502`
+    /// (RFC 9110 §15.6.3: "received an invalid response from an inbound server") or `504`
+    /// for a body that stopped coming (§15.6.5), and the connection closes after it.
+    fn fwd_relay_failed(&mut self, ctx: &mut Ctx, status: u16) -> Step {
+        let unwritten = self.wbuf.len() - self.wpos;
+        if unwritten < self.fwd().answer_bytes {
+            return Err(Close::UpstreamFailed);
+        }
+        let Phase::Forward(f) = std::mem::replace(&mut self.phase, Phase::Closing) else {
+            unreachable!("relaying")
+        };
+        debug!(
+            "conn={} nothing of the answer went out: {status} instead",
+            self.id
+        );
+        self.wbuf.truncate(self.wbuf.len() - f.answer_bytes);
+        self.release_forward(ctx, f);
+        let reason = encode::reason(status).as_bytes();
+        encode::write_head(
+            &mut self.wbuf,
+            status,
+            ctx.date(),
+            [("Content-Type", &b"text/plain; charset=utf-8"[..])],
+            BodyFraming::Length(reason.len() as u64 + 1),
+            ConnectionField::Close,
+        );
+        self.wbuf.extend_from_slice(reason);
+        self.wbuf.push(b'\n');
+        self.unread_input = true;
+        self.deadlines.read = None;
+        self.phase = Phase::Write(After::Close);
+        self.write_and_continue(ctx)
     }
 
     /// The answer's body ended: the upstream connection goes back to the pool (when it
@@ -588,7 +706,7 @@ impl<T: Transport> Conn<T> {
         match f.stage {
             Stage::Relay(_) => {
                 debug!("conn={} upstream failed mid-body: {e}", self.id);
-                Err(Close::UpstreamFailed)
+                self.fwd_relay_failed(ctx, 502)
             }
             _ => self.fwd_fail(ctx, ExchangeError::Io(e)),
         }
@@ -727,6 +845,7 @@ impl<T: Transport> Conn<T> {
         if !matches!(self.phase, Phase::Forward(_)) {
             return Ok(());
         }
+        self.fwd().answer_bytes = a.out.len();
         if self.wbuf.is_empty() {
             let old = std::mem::replace(&mut self.wbuf, a.out);
             self.wpos = 0;
@@ -813,8 +932,8 @@ impl<T: Transport> Conn<T> {
                 Ok(())
             }
             Stage::Relay(_) => {
-                debug!("conn={} upstream body stalled: closing", self.id);
-                Err(Close::UpstreamFailed)
+                debug!("conn={} upstream body stalled", self.id);
+                self.fwd_relay_failed(ctx, 504)
             }
             Stage::AtWorker => Ok(()),
         }
@@ -855,8 +974,10 @@ impl Respond for Gone {
 
 /// The loop's upstream connections: the busy ones (each serving one client connection's
 /// exchange) and the idle ones kept per address. Each stays registered with the poll from
-/// its connect to its close, under `FORWARD_BASE + id`, so reusing one costs no syscall; an
-/// idle one that turns readable was closed (or spoken to) by its upstream and is dropped.
+/// its connect to its close, under `FORWARD_BASE + id`, so reusing one costs no
+/// registration, only a read that must find nothing ([`quiet`], also done when it is put
+/// back); an idle one that turns readable was closed (or spoken to) by its upstream and is
+/// dropped.
 #[derive(Default)]
 pub(crate) struct UpstreamPool {
     conns: Vec<Option<UpConn>>,
@@ -926,7 +1047,11 @@ impl UpstreamPool {
                 continue;
             };
             match c.state {
-                UpState::Idle { since, .. } if now.saturating_duration_since(since) <= IDLE_FOR => {
+                // Looked at once more: an EOF or bytes that came while it was idle may
+                // not have been seen yet (its event may come later in this very turn).
+                UpState::Idle { since, .. }
+                    if now.saturating_duration_since(since) <= IDLE_FOR && quiet(&c.sock) =>
+                {
                     c.state = UpState::Busy { slot, gen_ };
                     return Some(id);
                 }
@@ -943,7 +1068,9 @@ impl UpstreamPool {
     }
 
     /// The exchange on `id` is over and the connection may carry another: kept idle for
-    /// `addr` (at most `max`), or closed.
+    /// `addr` (at most `max`), or closed. Kept only when nothing is left in its socket:
+    /// the read loop stops where the answer ends, so an EOF or bytes that came in the same
+    /// readable edge are still unseen, and no new event will announce them.
     pub fn put(
         &mut self,
         registry: &mio::Registry,
@@ -954,7 +1081,7 @@ impl UpstreamPool {
     ) {
         let list = self.idle.entry(addr).or_default();
         match self.conns[id].as_mut() {
-            Some(c) if list.len() < max => {
+            Some(c) if list.len() < max && quiet(&c.sock) => {
                 c.state = UpState::Idle { addr, since: now };
                 list.push(id);
             }
@@ -994,15 +1121,28 @@ impl UpstreamPool {
         match c.state {
             UpState::Busy { slot, gen_ } => Some((slot, gen_)),
             UpState::Idle { .. } => {
-                if readable {
-                    let mut probe = [0u8; 1];
-                    match io::Read::read(&mut &c.sock, &mut probe) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        _ => self.close(registry, id),
-                    }
+                if readable && !quiet(&c.sock) {
+                    self.close(registry, id);
                 }
                 None
             }
+        }
+    }
+}
+
+/// True when an upstream connection between exchanges has nothing to say: a read finds
+/// no byte and no EOF. A connection the upstream closed (RFC 9112 §9.3: a client must
+/// expect an asynchronous close) must not carry a request, and bytes after a complete
+/// answer are no answer to anything: read as the next request's, they would put every
+/// response after them out of step (RFC 9112 §6.3). Either way it cannot be reused. (On
+/// the edge-triggered socket a read that would block lets the next event come as usual.)
+fn quiet(sock: &mio::net::TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    loop {
+        match io::Read::read(&mut &*sock, &mut probe) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            _ => return false,
         }
     }
 }

@@ -1199,7 +1199,8 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats, draining: bool)
 }
 
 /// How the upstream's body is delimited, as the client's answer frames it: a HEAD's answer
-/// keeps the length GET would have (RFC 9110 §9.3.2).
+/// keeps the length GET would have (RFC 9110 §9.3.2), when it is a valid `1*DIGIT` (RFC 9110
+/// §8.6; `+5` or `5 5` is none).
 #[cfg(feature = "proxy")]
 pub(crate) fn relayed_length(
     head: &crate::client::ResponseHead,
@@ -1209,7 +1210,9 @@ pub(crate) fn relayed_length(
     match head.body {
         BodyLength::None if method == Method::Head => head
             .header("content-length")
-            .and_then(|v| v.trim().parse().ok())
+            .and_then(|v| {
+                crate::http::parse::parse_content_length(v.trim_matches([' ', '\t']).as_bytes())
+            })
             .map_or(BodyLength::None, BodyLength::Length),
         b => b,
     }
@@ -1285,4 +1288,33 @@ pub(crate) fn encode_forward_fields<'h>(
     };
     encode::write_head(out, status, date, headers, framing, connection);
     (relay, close)
+}
+
+#[cfg(all(test, feature = "proxy"))]
+mod relayed_length_tests {
+    use super::*;
+    use crate::client::{BodyLength, ResponseHead};
+
+    #[test]
+    fn a_heads_length_is_kept_only_when_it_is_1_digit() {
+        let head = |cl: &str| ResponseHead {
+            status: 200,
+            version: Version::Http11,
+            reason: "OK".into(),
+            headers: vec![("Content-Length".into(), cl.as_bytes().to_vec())],
+            body: BodyLength::None,
+        };
+        assert_eq!(
+            relayed_length(&head("5"), Method::Head),
+            BodyLength::Length(5)
+        );
+        for bad in ["+5", "-5", "5 5", "0x5", ""] {
+            assert_eq!(
+                relayed_length(&head(bad), Method::Head),
+                BodyLength::None,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(relayed_length(&head("5"), Method::Get), BodyLength::None);
+    }
 }

@@ -313,6 +313,25 @@ impl Respond for OnLoop {
         })
     }
 
+    fn interim_fields<'h>(
+        &'h self,
+        _attempt: usize,
+        head: &'h ResponseHead,
+    ) -> Option<Vec<(Cow<'h, str>, Cow<'h, str>)>> {
+        // The same rewrite as a final head's (hop-by-hop fields out, `Via` in), without the
+        // fixed fields of `set_response_header`, which are for the final answer.
+        let upstream_fields: Vec<(&str, &[u8])> = head
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        Some(headers::response_fields(
+            &upstream_fields,
+            head.version,
+            self.inner.via.as_deref(),
+        ))
+    }
+
     fn error(self: Box<Self>, attempt: usize, err: ExchangeError) -> Response {
         let upstream = &self.upstreams[attempt];
         let name = upstream.name();
