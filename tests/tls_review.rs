@@ -1,0 +1,330 @@
+//! Adversarial review of HTTPS (feature `tls`): each test names a defect, speaks to a real
+//! server over real sockets with a TLS client of its own (rustls, driven record by record
+//! so the test decides what goes out in which TCP write), and fails because of it. The
+//! comment above each test states the correct behaviour and the promise it rests on.
+#![cfg(feature = "tls")]
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use h1server::{Config, Request, Response};
+use support::*;
+
+/// Counts the bytes live on the heap, all threads together (the server runs in this
+/// process): `live_bytes` at two quiet moments tells what the server kept in between.
+struct Counting;
+
+static LIVE: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: every call is passed to `System` unchanged; the count is a relaxed atomic add.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn live_bytes() -> i64 {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Tests run one at a time: one measures the heap, and the rest are timing-sensitive.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A self-signed certificate for `localhost` (ECDSA P-256, valid until 2126): the one
+/// `src/tls.rs`'s unit tests use; a test key, protecting nothing. No `openssl` needed.
+const CERT: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIBuTCCAV+gAwIBAgIUfbXvgnTdMpZYZPL8gc5ImjBNWKowCgYIKoZIzj0EAwIw\n\
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMTA1NTk0NFoYDzIxMjYxMTA3\n\
+MDU1OTQ0WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n\
+PQMBBwNCAATJDcscEm4uLkI/1+t19277xr3n5kHGXOpyx/YDNrd8o/Y7572vipEY\n\
+zwp+EtiFyh4MRW+o30OGZWnKbKtu1wtZo4GMMIGJMB0GA1UdDgQWBBQz15eMpCEY\n\
+jAQiFDzYqdld5Af5sDAfBgNVHSMEGDAWgBQz15eMpCEYjAQiFDzYqdld5Af5sDAU\n\
+BgNVHREEDTALgglsb2NhbGhvc3QwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMC\n\
+B4AwEwYDVR0lBAwwCgYIKwYBBQUHAwEwCgYIKoZIzj0EAwIDSAAwRQIgKPbYAxe5\n\
++7Ib69Zo2K0w9cjR6WWOAnFLdPPSKxUkzpoCIQDjPai+VDH9zQiou/xCON0OMmj5\n\
+TlT9nOFe1I2xONj4KQ==\n\
+-----END CERTIFICATE-----\n";
+const KEY: &str = "-----BEGIN PRIVATE KEY-----\n\
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmHggHjbNW2giy3dG\n\
+HsUTFW2XVh0pwf/MFKkGIU0zG2+hRANCAATJDcscEm4uLkI/1+t19277xr3n5kHG\n\
+XOpyx/YDNrd8o/Y7572vipEYzwp+EtiFyh4MRW+o30OGZWnKbKtu1wtZ\n\
+-----END PRIVATE KEY-----\n";
+
+/// The certificate and key in a temp dir (removed on drop).
+struct Certs(PathBuf);
+
+impl Certs {
+    fn new(name: &str) -> Certs {
+        let dir = std::env::temp_dir().join(format!("h1-tlsrev-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cert.pem"), CERT).unwrap();
+        std::fs::write(dir.join("key.pem"), KEY).unwrap();
+        Certs(dir)
+    }
+}
+
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tls_config(certs: &Certs) -> Config {
+    let mut cfg = test_config().with_tls(certs.0.join("cert.pem"), certs.0.join("key.pem"));
+    cfg.tls_handshake_timeout = Duration::from_secs(2);
+    cfg
+}
+
+fn app(req: &mut Request) -> Response {
+    match req.path() {
+        "/echo" => Response::new(200).with_body(req.body().to_vec()),
+        "/sleep" => {
+            std::thread::sleep(Duration::from_millis(800));
+            Response::text("slept\n")
+        }
+        p => Response::text(format!("hello over TLS: {p}\n")),
+    }
+}
+
+fn client_config() -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(CERT.as_bytes()).unwrap())
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// How a read to the end stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The server's `close_notify` (then, or with it, its FIN).
+    CloseNotify,
+    /// A FIN or a reset without `close_notify`.
+    Eof,
+    /// Nothing for the whole wait: the server kept the connection open.
+    Open,
+}
+
+/// A TLS client whose records the test sends when and how it wants (the rustls state
+/// machine, with the socket driven by hand).
+struct Tls {
+    conn: rustls::ClientConnection,
+    sock: TcpStream,
+}
+
+impl Tls {
+    /// Connects and completes the handshake.
+    fn connect(addr: SocketAddr) -> Tls {
+        let mut t = Tls::start(addr);
+        while t.conn.is_handshaking() {
+            t.conn.complete_io(&mut t.sock).expect("handshake");
+        }
+        t
+    }
+
+    /// Connects; no handshake byte sent yet.
+    fn start(addr: SocketAddr) -> Tls {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(client_config(), name).unwrap();
+        Tls {
+            conn,
+            sock: connect(addr),
+        }
+    }
+
+    /// The records queued so far (encrypted plaintext, alerts), as bytes for the wire.
+    fn records(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut out).unwrap();
+        }
+        out
+    }
+
+    /// Encrypts `plain` and returns its records, unsent.
+    fn seal(&mut self, plain: &[u8]) -> Vec<u8> {
+        self.conn.writer().write_all(plain).unwrap();
+        self.records()
+    }
+
+    /// Sends `plain` as records, in one TCP write.
+    fn send(&mut self, plain: &[u8]) {
+        let wire = self.seal(plain);
+        self.sock.write_all(&wire).unwrap();
+    }
+
+    /// Reads plaintext until the server's close_notify, its FIN, or `wait` without a
+    /// byte; returns the plaintext, how it ended, and when.
+    fn read_to_end(&mut self, wait: Duration) -> (Vec<u8>, End, Duration) {
+        let t0 = Instant::now();
+        self.sock.set_read_timeout(Some(wait)).unwrap();
+        let mut got = Vec::new();
+        loop {
+            let mut buf = [0u8; 16384];
+            match self.conn.reader().read(&mut buf) {
+                Ok(0) => return (got, End::CloseNotify, t0.elapsed()),
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return (got, End::Eof, t0.elapsed()),
+            }
+            match self.conn.read_tls(&mut self.sock) {
+                Ok(0) => return (got, End::Eof, t0.elapsed()),
+                Ok(_) => {
+                    if self.conn.process_new_packets().is_err() {
+                        return (got, End::Eof, t0.elapsed());
+                    }
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return (got, End::Open, t0.elapsed());
+                }
+                Err(_) => return (got, End::Eof, t0.elapsed()),
+            }
+        }
+    }
+
+    /// Reads plaintext until `want` responses' worth of `\r\n\r\n`-ended heads and their
+    /// `Content-Length` bodies are in, or the connection ends.
+    fn read_responses(&mut self, want: usize) -> Vec<String> {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + IO_TIMEOUT;
+        self.sock.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        loop {
+            let texts = split_responses(&got);
+            if texts.len() >= want || Instant::now() > deadline {
+                return texts;
+            }
+            let mut buf = [0u8; 16384];
+            match self.conn.reader().read(&mut buf) {
+                Ok(0) => return split_responses(&got),
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return split_responses(&got),
+            }
+            match self.conn.read_tls(&mut self.sock) {
+                Ok(0) => return split_responses(&got),
+                Ok(_) => {
+                    if self.conn.process_new_packets().is_err() {
+                        return split_responses(&got);
+                    }
+                }
+                Err(_) => return split_responses(&got),
+            }
+        }
+    }
+}
+
+/// Complete responses (head + Content-Length body) at the front of `bytes`.
+fn split_responses(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(end) = bytes[at..].windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&bytes[at..at + end + 4]).into_owned();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap_or(0);
+        let body_end = at + end + 4 + len;
+        if body_end > bytes.len() {
+            break;
+        }
+        out.push(String::from_utf8_lossy(&bytes[at..body_end]).into_owned());
+        at = body_end;
+    }
+    out
+}
+
+/// A GET for `path` that keeps the connection alive.
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------
+// close_notify that arrives with the last request's records is never seen.
+
+/// A client that sends its last request and `close_notify` together (RFC 8446 §6.1: it
+/// "will not send any more messages on this connection") and waits for the answer without
+/// closing TCP — Python's `ssl` `unwrap()`, OpenSSL's `SSL_shutdown` before reading —
+/// has ended its input as surely as with a FIN. The server should answer, then close
+/// (its own close_notify and FIN), as it closes a plain connection whose client
+/// half-closed after its request (RFC 9112 §9.6), and as Go does (`tls.Conn.Read`
+/// returns `io.EOF` at close_notify, so the next request read ends the connection).
+///
+/// Observed: the answer comes, and then the connection stays open until `idle_timeout`
+/// (5 s here). `TlsStream::read` (src/tls.rs) returns the request's plaintext and stops
+/// at the close_notify with a short count; `Conn::fill` (src/conn/read.rs) takes a short
+/// read for "socket drained, the next byte brings a new edge", and no edge ever comes
+/// (the client sends nothing more), so `peer_eof` is never set.
+#[test]
+fn close_notify_sent_with_the_last_request_closes_after_the_answer() {
+    let _s = serial();
+    let certs = Certs::new("notify");
+    let server = TestServer::with_config(tls_config(&certs), app);
+    let mut c = Tls::connect(server.addr);
+    // Request and close_notify in one TCP write; TCP stays open both ways.
+    let mut wire = c.seal(&get("/last"));
+    c.conn.send_close_notify();
+    wire.extend(c.records());
+    c.sock.write_all(&wire).unwrap();
+    let (got, end, after) = c.read_to_end(Duration::from_secs(3));
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.contains("hello over TLS: /last"),
+        "{text:?}"
+    );
+    assert_ne!(
+        end,
+        End::Open,
+        "the answer came, then the connection stayed open {after:?} (idle_timeout is 5 s) \
+         after the client's close_notify"
+    );
+}
