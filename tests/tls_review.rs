@@ -328,3 +328,58 @@ fn close_notify_sent_with_the_last_request_closes_after_the_answer() {
          after the client's close_notify"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The drain closes a keep-alive connection whose next request is half received.
+
+/// The drain closes idle keep-alive connections at once, but "a request already in a
+/// socket buffer is answered, not reset" (../shared/DESIGN.md, "Graceful drain";
+/// `begin_drain` in src/event_loop.rs reads each idle connection before closing it, and
+/// keeps one whose request has begun). Over plain TCP a request whose first bytes have
+/// arrived is in the read buffer, so the connection is not idle: it is answered with
+/// `Connection: close`. Over TLS the same request, half received, sits in rustls's
+/// record buffer as an incomplete record: nothing is decrypted yet, `Conn::is_idle`
+/// (src/conn/mod.rs) sees an empty read buffer, and the drain closes the connection under
+/// the request the client is sending — a request sent before the client could know of
+/// the drain (a POST a proxy will not retry), lost.
+///
+/// Correct: the same as plain TCP — a connection whose transport holds bytes of a request
+/// (a partial TLS record) is not idle; its request is read to the end and answered with
+/// `Connection: close`.
+#[test]
+fn drain_answers_a_request_whose_first_record_is_half_received() {
+    let _s = serial();
+    let certs = Certs::new("drain-half");
+    let mut cfg = tls_config(&certs);
+    cfg.shutdown_timeout = Duration::from_secs(5);
+    let mut server = Some(TestServer::with_config(cfg, app));
+    let srv = server.as_ref().unwrap();
+    let mut c = Tls::connect(srv.addr);
+    // One request answered: a keep-alive connection, idle.
+    c.send(&get("/first"));
+    let first = c.read_responses(1);
+    assert!(
+        first.len() == 1 && first[0].starts_with("HTTP/1.1 200"),
+        "{first:?}"
+    );
+    // The next request: the first half of its record now, the rest after the drain began.
+    let wire = c.seal(&get("/second"));
+    let half = wire.len() / 2;
+    c.sock.write_all(&wire[..half]).unwrap();
+    std::thread::sleep(Duration::from_millis(200)); // read by the server
+    srv.handle().shutdown(); // starts the drain; the server thread runs it
+    std::thread::sleep(Duration::from_millis(200)); // the drain has begun
+    let _ = c.sock.write_all(&wire[half..]);
+    let answers = c.read_responses(1);
+    drop(server.take());
+    assert!(
+        answers.len() == 1
+            && answers[0].starts_with("HTTP/1.1 200")
+            && answers[0].contains("hello over TLS: /second")
+            && answers[0]
+                .to_ascii_lowercase()
+                .contains("connection: close"),
+        "the request whose first record was half received when the drain began got \
+         {answers:?} (closed under it)"
+    );
+}
