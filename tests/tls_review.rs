@@ -383,3 +383,63 @@ fn drain_answers_a_request_whose_first_record_is_half_received() {
          {answers:?} (closed under it)"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// A half-sent ClientHello holds 64 KiB per connection, outside the memory budget.
+
+/// N clients doing the worst thing cost the server bounded memory, and the bytes a
+/// connection holds beyond its first 16 KiB read buffer count against
+/// `max_buffered_bytes` (../shared/DESIGN.md; `Conn::recharge`, src/conn/mod.rs). docs/TLS.md
+/// puts a TLS connection's own state at about 8 KB. A plain-HTTP slowloris therefore
+/// holds at most one 16 KiB read buffer outside the budget.
+///
+/// A TLS client that sends most of a large ClientHello (a handshake message announcing
+/// 65 000 bytes — rustls joins handshake messages of up to 64 KiB, `MAX_HANDSHAKE_SIZE` in
+/// its deframer) and stops makes rustls hold the fragment, about 64 KiB, for
+/// `tls_handshake_timeout`; nothing charges it to the budget, and docs/TLS.md does not
+/// mention it. At the default `max_connections` (10 000) that is ~650 MB the budget
+/// (64 MiB) never sees, four times what the same connections cost as plain slowloris.
+///
+/// Correct: a connection mid-handshake costs no more than a plain one mid-head (16 KiB
+/// plus TLS's own state) — e.g. by refusing, from the record and handshake headers
+/// peeked before rustls reads (`TlsStream::handshake`, src/tls.rs), a ClientHello longer
+/// than a real one needs (browsers send < 2 KiB; 16 KiB is generous) — or what it holds
+/// is charged to `max_buffered_bytes` and documented.
+#[test]
+fn a_half_sent_large_client_hello_holds_no_more_than_a_plain_slowloris() {
+    let _s = serial();
+    let certs = Certs::new("hello-mem");
+    let mut cfg = tls_config(&certs);
+    cfg.tls_handshake_timeout = Duration::from_secs(10);
+    let srv = TestServer::with_config(cfg, app);
+    // One full handshake first: whatever the server sets up once is not counted below.
+    let mut warm = Tls::connect(srv.addr);
+    warm.send(&get("/warm"));
+    assert_eq!(warm.read_responses(1).len(), 1);
+    drop(warm);
+    // A ClientHello announcing 65 000 bytes, 61 440 of them sent in four records.
+    let mut hello = vec![0x01, 0x00, 0xfd, 0xe8];
+    hello.resize(61440, 0x41);
+    let mut wire = Vec::new();
+    for chunk in hello.chunks(16384) {
+        wire.extend_from_slice(&[0x16, 0x03, 0x01]);
+        wire.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+        wire.extend_from_slice(chunk);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let n = 100;
+    let mut socks = Vec::with_capacity(n);
+    let before = live_bytes();
+    for _ in 0..n {
+        let mut s = srv.connect();
+        s.write_all(&wire).unwrap();
+        socks.push(s);
+    }
+    std::thread::sleep(Duration::from_secs(1)); // all of it read by the server
+    let per_conn = (live_bytes() - before) / n as i64;
+    assert!(
+        per_conn <= 24 * 1024,
+        "each connection stalled in a half-sent ClientHello holds {per_conn} bytes of heap \
+         (a plain slowloris: at most 16 KiB outside the budget; TLS state: ~8 KB)"
+    );
+}
