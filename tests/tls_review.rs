@@ -443,3 +443,45 @@ fn a_half_sent_large_client_hello_holds_no_more_than_a_plain_slowloris() {
          (a plain slowloris: at most 16 KiB outside the budget; TLS state: ~8 KB)"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// A silent connection to the TLS port holds the drain for the whole handshake deadline.
+
+/// A connection that has not sent its first request when the drain begins "keeps its
+/// header deadline (`header_read_timeout`), as Go's `Shutdown` keeps a new connection for
+/// 5 s" (`begin_drain`, src/event_loop.rs): a silent plain-HTTP connection holds the drain
+/// for `header_read_timeout` at most. Go's `Shutdown` closes a `StateNew` connection —
+/// which includes one still in its TLS handshake — once it is 5 s old.
+///
+/// Over TLS a silent connection is in its handshake, under `Deadline::Handshake`
+/// (`tls_handshake_timeout`, 10 s by default), which the drain leaves as it is; a client
+/// that then completes the handshake gets a fresh `header_read_timeout` on top. So one
+/// idle TCP connect (a health checker's, a pre-connecting proxy's) holds a TLS server's
+/// shutdown for `tls_handshake_timeout` (+ `header_read_timeout`) instead of
+/// `header_read_timeout`.
+///
+/// Correct: when the drain begins, a connection still in its handshake gets no more time
+/// than a plain one that has not sent its request: its deadline becomes the earlier of
+/// the handshake's and `header_read_timeout` from then (and the header deadline armed at
+/// the handshake's end, during a drain, not a fresh one).
+#[test]
+fn a_silent_connection_holds_the_drain_no_longer_than_header_read_timeout() {
+    let _s = serial();
+    let certs = Certs::new("drain-silent");
+    let mut cfg = tls_config(&certs);
+    cfg.tls_handshake_timeout = Duration::from_secs(6);
+    cfg.header_read_timeout = Duration::from_secs(1);
+    cfg.shutdown_timeout = Duration::from_secs(20);
+    let srv = TestServer::with_config(cfg, app);
+    let silent = srv.connect(); // never sends a byte
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    srv.stop().unwrap();
+    let took = t0.elapsed();
+    drop(silent);
+    assert!(
+        took < Duration::from_secs(3),
+        "one silent connection held the drain for {took:?} (header_read_timeout 1 s, \
+         tls_handshake_timeout 6 s)"
+    );
+}
