@@ -485,3 +485,40 @@ fn a_silent_connection_holds_the_drain_no_longer_than_header_read_timeout() {
          tls_handshake_timeout 6 s)"
     );
 }
+
+/// The same blind spot at the idle deadline. Over plain TCP the header deadline "counts
+/// from the first byte of a request" (`read_step`, src/conn/read.rs): once a request's
+/// first bytes arrive on an idle keep-alive connection, `idle_timeout` no longer applies
+/// and the request has `header_read_timeout` to finish. Over TLS the first bytes sit in
+/// rustls as an incomplete record, `fill` reads 0 plaintext bytes, the connection stays
+/// `Idle`, and `idle_timeout` closes it under the request being sent.
+///
+/// Correct: as over plain TCP — ciphertext of a request arriving ends the idle period
+/// (e.g. `TlsStream::read` reports that it consumed bytes, or the phase moves to
+/// `ReadHead` on any bytes read from the socket).
+#[test]
+fn a_request_record_arriving_at_the_idle_deadline_is_answered() {
+    let _s = serial();
+    let certs = Certs::new("idle-half");
+    let mut cfg = tls_config(&certs);
+    cfg.idle_timeout = Duration::from_secs(1);
+    cfg.header_read_timeout = Duration::from_secs(5);
+    let srv = TestServer::with_config(cfg, app);
+    let mut c = Tls::connect(srv.addr);
+    c.send(&get("/first"));
+    assert_eq!(c.read_responses(1).len(), 1);
+    // Idle from here; half the next request's record before the idle deadline, the rest
+    // after it.
+    let wire = c.seal(&get("/second"));
+    let half = wire.len() / 2;
+    std::thread::sleep(Duration::from_millis(400));
+    c.sock.write_all(&wire[..half]).unwrap();
+    std::thread::sleep(Duration::from_millis(1400));
+    let _ = c.sock.write_all(&wire[half..]);
+    let answers = c.read_responses(1);
+    assert!(
+        answers.len() == 1 && answers[0].contains("hello over TLS: /second"),
+        "a request whose first bytes came 0.4 s into a 1 s idle period got {answers:?} \
+         (closed at idle_timeout)"
+    );
+}
