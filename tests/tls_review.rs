@@ -106,6 +106,11 @@ fn tls_config(certs: &Certs) -> Config {
 fn app(req: &mut Request) -> Response {
     match req.path() {
         "/echo" => Response::new(200).with_body(req.body().to_vec()),
+        "/cut" => Response::try_stream((0..3).map(|i| match i {
+            0 => Ok(vec![b'a'; 1000]),
+            1 => Ok(vec![b'b'; 1000]),
+            _ => Err("the producer failed"),
+        })),
         "/sleep" => {
             std::thread::sleep(Duration::from_millis(800));
             Response::text("slept\n")
@@ -520,5 +525,48 @@ fn a_request_record_arriving_at_the_idle_deadline_is_answered() {
         answers.len() == 1 && answers[0].contains("hello over TLS: /second"),
         "a request whose first bytes came 0.4 s into a 1 s idle period got {answers:?} \
          (closed at idle_timeout)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// A body cut off by the server ends with close_notify, which says it is complete.
+
+/// `Response::try_stream` promises that at the first `Err` "the body is cut off without
+/// its last chunk (and the connection closed), so the client cannot mistake a truncated
+/// body for a complete one" (src/response.rs). To an HTTP/1.0 client the body is
+/// delimited by the close (`StreamFraming::UntilClose`): over TLS, what tells a complete
+/// close-delimited body from a cut one is `close_notify` — RFC 9112 §9.8: a close without
+/// it is an "incomplete close"; RFC 8446 §6.1: close_notify is the orderly end of the
+/// data (errors end with an error alert, §6.2). h1server sends close_notify on every
+/// close path (`impl Drop for TlsStream`, src/tls.rs), the cut-off ones too
+/// (`Close::StreamAborted`, and likewise `WriteTimeout`, `ShutdownDeadline`,
+/// `ForcedStop`, `UpstreamFailed`): the client sees an orderly end and takes the first
+/// 2000 bytes for the whole body.
+///
+/// Correct: close_notify only when the connection ends in order (its answers complete:
+/// `Done`, `PeerClosed`, idle, draining); a connection whose answer is cut off is closed
+/// without it (or with a fatal alert, e.g. `internal_error`), so the client sees the
+/// truncation.
+#[test]
+fn a_body_cut_off_by_a_failed_producer_does_not_end_with_close_notify() {
+    let _s = serial();
+    let certs = Certs::new("cut");
+    let srv = TestServer::with_config(tls_config(&certs), app);
+    let mut c = Tls::connect(srv.addr);
+    c.send(b"GET /cut HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let (got, end, _) = c.read_to_end(Duration::from_secs(5));
+    let text = String::from_utf8_lossy(&got);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    // HTTP/1.0: no chunked framing, the body ends with the connection.
+    assert!(
+        head.starts_with("HTTP/1.1 200") && !head.contains("chunked") && body.len() == 2000,
+        "{head:?} and {} body bytes",
+        body.len()
+    );
+    assert_ne!(
+        end,
+        End::CloseNotify,
+        "the body was cut off after 2000 bytes (the producer failed), and the server \
+         closed with close_notify: to the client a complete HTTP/1.0 body"
     );
 }
