@@ -541,7 +541,7 @@ fn a_request_record_arriving_at_the_idle_deadline_is_answered() {
 /// close path (`impl Drop for TlsStream`, src/tls.rs), the cut-off ones too
 /// (`Close::StreamAborted`, and likewise `WriteTimeout`, `ShutdownDeadline`,
 /// `ForcedStop`, `UpstreamFailed`): the client sees an orderly end and takes the first
-/// 2000 bytes for the whole body.
+/// 2000 bytes for the whole body (`curl --no-alpn --http1.0` exits 0 with 2000 bytes).
 ///
 /// Correct: close_notify only when the connection ends in order (its answers complete:
 /// `Done`, `PeerClosed`, idle, draining); a connection whose answer is cut off is closed
