@@ -120,6 +120,10 @@ fn app(req: &mut Request) -> Response {
 }
 
 fn client_config() -> Arc<rustls::ClientConfig> {
+    client_config_alpn(&[b"http/1.1"])
+}
+
+fn client_config_alpn(alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -132,7 +136,7 @@ fn client_config() -> Arc<rustls::ClientConfig> {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
 }
 
@@ -569,4 +573,42 @@ fn a_body_cut_off_by_a_failed_producer_does_not_end_with_close_notify() {
         "the body was cut off after 2000 bytes (the producer failed), and the server \
          closed with close_notify: to the client a complete HTTP/1.0 body"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// A client offering ALPN `http/1.0` is refused.
+
+/// h1server speaks HTTP/1.0 (keep-alive with `Connection: keep-alive`, for `ab -k`;
+/// ../shared/DESIGN.md), and `http/1.0` is the ALPN id of HTTP/1.0 (RFC 7301 §6, the IANA
+/// registry). But the server offers only `http/1.1` (`server_config`, src/tls.rs), so a
+/// client that offers only `http/1.0` — `curl --http1.0 https://…` does — gets a
+/// `no_application_protocol` alert and no answer (RFC 7301 §3.2 requires the alert only
+/// when the server supports none of the client's protocols). nginx offers `http/1.1`,
+/// `http/1.0` and `http/0.9` for this reason (`NGX_HTTP_ALPN_PROTOS`).
+///
+/// Correct: `alpn_protocols = ["http/1.1", "http/1.0"]`: a client offering `http/1.0`
+/// completes the handshake and is answered.
+#[test]
+fn a_client_offering_alpn_http10_is_served() {
+    let _s = serial();
+    let certs = Certs::new("alpn10");
+    let srv = TestServer::with_config(tls_config(&certs), app);
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client_config_alpn(&[b"http/1.0"]), name).unwrap();
+    let mut c = Tls {
+        conn,
+        sock: srv.connect(),
+    };
+    let mut handshake = Ok(());
+    while c.conn.is_handshaking() && handshake.is_ok() {
+        handshake = c.conn.complete_io(&mut c.sock).map(|_| ());
+    }
+    assert!(
+        handshake.is_ok(),
+        "a client offering ALPN http/1.0 (curl --http1.0): {handshake:?}"
+    );
+    c.send(b"GET /ten HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let (got, _, _) = c.read_to_end(Duration::from_secs(5));
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("hello over TLS: /ten"), "{text:?}");
 }
