@@ -110,8 +110,12 @@ mod imp {
             .with_no_client_auth()
             .with_single_cert(chain, key_der)
             .map_err(|e| key_err(format!("does not fit the certificate in H1_TLS_CERT: {e}")))?;
-        // ALPN: HTTP/1.1 is what this server speaks (RFC 7301; "http/1.1" is its id).
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // ALPN (RFC 7301): the server speaks HTTP/1.1 and HTTP/1.0, and offers both ids
+        // (the IANA registry's "http/1.1", "http/1.0"), preferring 1.1. A client offering
+        // only "http/1.0" (`curl --http1.0`) must not get `no_application_protocol`: §3.2
+        // asks for that alert only when none of its protocols is supported. nginx offers
+        // the same (`NGX_HTTP_ALPN_PROTOS`).
+        config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
         Ok(Arc::new(config))
     }
 
