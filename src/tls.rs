@@ -134,6 +134,10 @@ mod imp {
         /// Set once application bytes flow (the handshake is over, or a plaintext request
         /// was refused): read without the lock on every readable event.
         ready: AtomicBool,
+        /// The peer's `close_notify` was read (RFC 8446 §6.1: it sends nothing more): the
+        /// plaintext before it is all that comes, and the EOF is owed to the reader even
+        /// though no socket event will announce it (`Transport::eof_pending`).
+        peer_closed: AtomicBool,
         state: Mutex<State>,
     }
 
@@ -158,6 +162,7 @@ mod imp {
             Ok(TlsStream {
                 sock,
                 ready: AtomicBool::new(false),
+                peer_closed: AtomicBool::new(false),
                 state: Mutex::new(State {
                     tls,
                     checked: false,
@@ -178,6 +183,11 @@ mod imp {
 
         pub fn is_ready(&self) -> bool {
             self.ready.load(Ordering::Acquire)
+        }
+
+        /// See [`Transport::eof_pending`](crate::conn::Transport::eof_pending).
+        pub fn eof_pending(&self) -> bool {
+            self.peer_closed.load(Ordering::Relaxed)
         }
 
         /// See [`Transport::handshake`](crate::conn::Transport::handshake).
@@ -244,12 +254,22 @@ mod imp {
             if st.refused {
                 return (&self.sock).read(buf);
             }
+            if buf.is_empty() {
+                return Ok(0); // (rustls's reader says `Ok(0)` for it too: not an EOF)
+            }
             let st = &mut *st;
             let mut n = 0;
             loop {
                 match st.tls.reader().read(&mut buf[n..]) {
-                    // The peer's close_notify: EOF after what was read.
-                    Ok(0) => return Ok(n),
+                    // The peer's close_notify: EOF after what was read. Remembered, so the
+                    // caller reads again after a short count and gets the `Ok(0)`: the
+                    // client may send close_notify with its last request and keep TCP
+                    // open while it waits for the answer (RFC 8446 §6.1 allows the other
+                    // direction to go on), so no FIN, and no new edge, will follow.
+                    Ok(0) => {
+                        self.peer_closed.store(true, Ordering::Relaxed);
+                        return Ok(n);
+                    }
                     Ok(k) => {
                         n += k;
                         if n == buf.len() {

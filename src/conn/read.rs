@@ -165,8 +165,11 @@ impl<T: Transport> Conn<T> {
                 Ok(n) => {
                     b.len += n;
                     total += n;
-                    if b.len < b.bytes.len() && !hung_up {
-                        break; // short read: the socket is drained, the next byte brings a new edge
+                    // A short read: the socket is drained, the next byte brings a new edge
+                    // — unless the FIN, or a TLS close_notify behind this plaintext, is
+                    // still to be read (no edge will announce either).
+                    if b.len < b.bytes.len() && !hung_up && !self.io.eof_pending() {
+                        break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

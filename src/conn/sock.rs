@@ -88,4 +88,12 @@ impl Transport for Sock {
             Sock::Tls(t) => t.flush_pending(),
         }
     }
+    #[inline]
+    fn eof_pending(&self) -> bool {
+        match self {
+            Sock::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Sock::Tls(t) => t.eof_pending(),
+        }
+    }
 }

@@ -42,6 +42,14 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn flush_pending(&self) -> io::Result<(usize, bool)> {
         Ok((0, true))
     }
+
+    /// Whether the peer's end of input has been seen by the transport but not yet
+    /// returned by `read` (a TLS `close_notify` that came after plaintext still to be
+    /// read). A short read then does not mean "drained, a new edge will come": the
+    /// `Ok(0)` is still to be read, and no event will announce it.
+    fn eof_pending(&self) -> bool {
+        false
+    }
 }
 
 /// Where a transport's handshake stands ([`Transport::handshake`]).
