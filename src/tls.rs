@@ -138,6 +138,10 @@ mod imp {
         /// plaintext before it is all that comes, and the EOF is owed to the reader even
         /// though no socket event will announce it (`Transport::eof_pending`).
         peer_closed: AtomicBool,
+        /// rustls holds part of a record (read off the socket, not yet decrypted): a
+        /// request has begun arriving though no plaintext came out yet
+        /// (`Transport::input_pending`). Kept by [`Tap`] as it reads.
+        mid_record: AtomicBool,
         state: Mutex<State>,
     }
 
@@ -150,6 +154,8 @@ mod imp {
         refused: bool,
         /// Our `close_notify` was queued.
         notified: bool,
+        /// Where the client's record stream stands, as rustls has read it.
+        records: Records,
     }
 
     impl TlsStream {
@@ -163,11 +169,13 @@ mod imp {
                 sock,
                 ready: AtomicBool::new(false),
                 peer_closed: AtomicBool::new(false),
+                mid_record: AtomicBool::new(false),
                 state: Mutex::new(State {
                     tls,
                     checked: false,
                     refused: false,
                     notified: false,
+                    records: Records::default(),
                 }),
             })
         }
@@ -188,6 +196,20 @@ mod imp {
         /// See [`Transport::eof_pending`](crate::conn::Transport::eof_pending).
         pub fn eof_pending(&self) -> bool {
             self.peer_closed.load(Ordering::Relaxed)
+        }
+
+        /// See [`Transport::input_pending`](crate::conn::Transport::input_pending).
+        pub fn input_pending(&self) -> bool {
+            self.mid_record.load(Ordering::Relaxed)
+        }
+
+        /// The socket as rustls reads it, followed by `st.records`.
+        fn tap<'a>(&'a self, records: &'a mut Records) -> Tap<'a> {
+            Tap {
+                sock: &self.sock,
+                records,
+                mid_record: &self.mid_record,
+            }
         }
 
         /// See [`Transport::handshake`](crate::conn::Transport::handshake).
@@ -230,7 +252,7 @@ mod imp {
                     self.ready.store(true, Ordering::Release);
                     return Handshake::Done;
                 }
-                match st.tls.read_tls(&mut &self.sock) {
+                match st.tls.read_tls(&mut self.tap(&mut st.records)) {
                     Ok(0) => return Handshake::Eof,
                     Ok(_) => {
                         if let Err(e) = st.tls.process_new_packets() {
@@ -283,7 +305,7 @@ mod imp {
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(n),
                     Err(e) => return if n > 0 { Ok(n) } else { Err(e) },
                 }
-                match st.tls.read_tls(&mut &self.sock) {
+                match st.tls.read_tls(&mut self.tap(&mut st.records)) {
                     Ok(0) => {} // the reader reports the EOF (after any plaintext left)
                     Ok(_) => {
                         if let Err(e) = st.tls.process_new_packets() {
@@ -369,6 +391,66 @@ mod imp {
         let _ = push(&mut st.tls, sock);
     }
 
+    /// The client's record stream as rustls reads it: where each record ends (RFC 8446
+    /// §5.1: a 5-byte header whose last two bytes are the length of the fragment that
+    /// follows). rustls decrypts every complete record it has read
+    /// (`process_new_packets`), so a stream that stops inside a record is exactly "rustls
+    /// holds part of a record" — which rustls itself does not say.
+    #[derive(Default)]
+    struct Records {
+        /// Header bytes of the current record read so far: 0 at a record boundary, 5
+        /// while its fragment comes.
+        head: u8,
+        /// Fragment bytes of the current record still to come.
+        left: usize,
+    }
+
+    impl Records {
+        /// Follows `bytes`, the next ones rustls read. O(1) per record, not per byte.
+        fn see(&mut self, mut bytes: &[u8]) {
+            while let Some(&b) = bytes.first() {
+                if self.head < 5 {
+                    match self.head {
+                        3 => self.left = usize::from(b) << 8,
+                        4 => self.left |= usize::from(b),
+                        _ => {}
+                    }
+                    self.head += 1;
+                    bytes = &bytes[1..];
+                } else {
+                    let k = self.left.min(bytes.len());
+                    self.left -= k;
+                    bytes = &bytes[k..];
+                }
+                if self.head == 5 && self.left == 0 {
+                    self.head = 0; // the record is complete
+                }
+            }
+        }
+
+        /// Whether the bytes read so far end inside a record.
+        fn mid_record(&self) -> bool {
+            self.head > 0
+        }
+    }
+
+    /// What rustls's `read_tls` reads from: the socket, with the record stream followed.
+    struct Tap<'a> {
+        sock: &'a mio::net::TcpStream,
+        records: &'a mut Records,
+        mid_record: &'a AtomicBool,
+    }
+
+    impl Read for Tap<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = (&*self.sock).read(buf)?;
+            self.records.see(&buf[..n]);
+            self.mid_record
+                .store(self.records.mid_record(), Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
     /// Writes queued records until the socket is full: `(bytes written, none left)`.
     fn push(tls: &mut ServerConnection, sock: &mio::net::TcpStream) -> io::Result<(usize, bool)> {
         let mut sent = 0;
@@ -382,6 +464,33 @@ mod imp {
             }
         }
         Ok((sent, true))
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn records_tell_a_stream_that_stops_inside_a_record() {
+        // Two records (a 3-byte fragment, an empty one), then a third's header in part.
+        let wire = [23, 3, 3, 0, 3, b'a', b'b', b'c', 21, 3, 3, 0, 0, 23, 3, 3];
+        for at in 0..=wire.len() {
+            let mut split = Records::default();
+            split.see(&wire[..at]);
+            split.see(&wire[at..]);
+            assert!(split.mid_record(), "split at {at}");
+        }
+        let mut r = Records::default();
+        let ends: Vec<usize> = (0..wire.len())
+            .filter(|&i| {
+                r.see(&wire[i..=i]);
+                !r.mid_record()
+            })
+            .collect();
+        assert_eq!(ends, [7, 12], "complete after the 8th and 13th bytes only");
+        let mut big = Records::default();
+        big.see(&[23, 3, 3, 0x40, 0x00]);
+        big.see(&[0; 0x3fff]);
+        assert!(big.mid_record());
+        big.see(&[0]);
+        assert!(!big.mid_record());
     }
 }
 

@@ -471,9 +471,13 @@ impl<T: Transport> Conn<T> {
         }
     }
 
-    /// True when the connection holds nothing in flight (drain may close it at once).
+    /// True when the connection holds nothing in flight (drain may close it at once):
+    /// no request has begun — no byte of one read, none held by the transport (part of
+    /// a TLS record).
     pub fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Idle | Phase::ReadHead(_)) && self.buffered() == 0
+        matches!(self.phase, Phase::Idle | Phase::ReadHead(_))
+            && self.buffered() == 0
+            && !self.io.input_pending()
     }
 
     /// True once the connection only waits for the client to close (drain accounting).

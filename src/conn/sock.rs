@@ -96,4 +96,12 @@ impl Transport for Sock {
             Sock::Tls(t) => t.eof_pending(),
         }
     }
+    #[inline]
+    fn input_pending(&self) -> bool {
+        match self {
+            Sock::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Sock::Tls(t) => t.input_pending(),
+        }
+    }
 }

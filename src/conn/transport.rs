@@ -50,6 +50,13 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn eof_pending(&self) -> bool {
         false
     }
+
+    /// Whether the transport holds bytes of input that `read` cannot return yet (part of
+    /// a TLS record, which is decrypted only once complete). A request has then begun
+    /// arriving although `read` gave nothing: the connection is not idle.
+    fn input_pending(&self) -> bool {
+        false
+    }
 }
 
 /// Where a transport's handshake stands ([`Transport::handshake`]).
