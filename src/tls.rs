@@ -86,6 +86,20 @@ mod imp {
     /// ciphertext per connection (rustls's default limit, stated here on purpose).
     const SEND_BUFFER_LIMIT: usize = 64 * 1024;
 
+    /// The longest ClientHello taken: the length its handshake header announces (RFC 8446
+    /// §4), checked as soon as that header is read, before rustls joins the message (it
+    /// would hold up to 64 KiB of one for the handshake deadline). Real ones are under
+    /// 2 KiB, post-quantum key shares included (X25519MLKEM768's adds 1.2 KB); 8 KiB
+    /// leaves four times that.
+    const MAX_CLIENT_HELLO: usize = 8 * 1024;
+
+    /// All the client's bytes rustls may read during the handshake: a ClientHello at
+    /// the bound, and room for the rest of an ordinary handshake (a second ClientHello
+    /// after a HelloRetryRequest, §4.1.4; ChangeCipherSpec, Finished). It bounds what a
+    /// connection stalled mid-handshake holds: rustls's input buffer, grown 4 KiB a read
+    /// and by doubling, stays within 16 KiB — a plain connection's first read buffer.
+    const HANDSHAKE_INPUT_LIMIT: usize = 12 * 1024;
+
     /// The rustls server configuration for a certificate chain and key in PEM files.
     pub(super) fn server_config(
         cert: &Path,
@@ -156,6 +170,9 @@ mod imp {
         notified: bool,
         /// Where the client's record stream stands, as rustls has read it.
         records: Records,
+        /// What rustls may still read before the handshake is over
+        /// (`HANDSHAKE_INPUT_LIMIT`).
+        handshake_input: usize,
     }
 
     impl TlsStream {
@@ -176,6 +193,7 @@ mod imp {
                     refused: false,
                     notified: false,
                     records: Records::default(),
+                    handshake_input: HANDSHAKE_INPUT_LIMIT,
                 }),
             })
         }
@@ -203,12 +221,14 @@ mod imp {
             self.mid_record.load(Ordering::Relaxed)
         }
 
-        /// The socket as rustls reads it, followed by `st.records`.
-        fn tap<'a>(&'a self, records: &'a mut Records) -> Tap<'a> {
+        /// The socket as rustls reads it, followed by `records`, within `budget` bytes
+        /// when one is given.
+        fn tap<'a>(&'a self, records: &'a mut Records, budget: Option<&'a mut usize>) -> Tap<'a> {
             Tap {
                 sock: &self.sock,
                 records,
                 mid_record: &self.mid_record,
+                budget,
             }
         }
 
@@ -252,9 +272,22 @@ mod imp {
                     self.ready.store(true, Ordering::Release);
                     return Handshake::Done;
                 }
-                match st.tls.read_tls(&mut self.tap(&mut st.records)) {
+                if st.handshake_input == 0 {
+                    debug!("TLS handshake failed: over {HANDSHAKE_INPUT_LIMIT} bytes of input");
+                    return Handshake::Failed;
+                }
+                let budget = Some(&mut st.handshake_input);
+                match st.tls.read_tls(&mut self.tap(&mut st.records, budget)) {
                     Ok(0) => return Handshake::Eof,
                     Ok(_) => {
+                        if let Some(n) = st.records.first_message_len()
+                            && n > MAX_CLIENT_HELLO
+                        {
+                            // Refused before rustls joins it. No alert: the client is
+                            // still sending, so our close resets the connection anyway.
+                            debug!("TLS handshake failed: a ClientHello of {n} bytes");
+                            return Handshake::Failed;
+                        }
                         if let Err(e) = st.tls.process_new_packets() {
                             debug!("TLS handshake failed: {e}");
                             let _ = push(&mut st.tls, &self.sock); // the alert, if it fits
@@ -305,7 +338,7 @@ mod imp {
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(n),
                     Err(e) => return if n > 0 { Ok(n) } else { Err(e) },
                 }
-                match st.tls.read_tls(&mut self.tap(&mut st.records)) {
+                match st.tls.read_tls(&mut self.tap(&mut st.records, None)) {
                     Ok(0) => {} // the reader reports the EOF (after any plaintext left)
                     Ok(_) => {
                         if let Err(e) = st.tls.process_new_packets() {
@@ -396,13 +429,20 @@ mod imp {
     /// follows). rustls decrypts every complete record it has read
     /// (`process_new_packets`), so a stream that stops inside a record is exactly "rustls
     /// holds part of a record" — which rustls itself does not say.
+    /// It also keeps the header of the first handshake message (the ClientHello, §4: a
+    /// type byte and a 24-bit length), whichever records its bytes came in.
     #[derive(Default)]
     struct Records {
         /// Header bytes of the current record read so far: 0 at a record boundary, 5
         /// while its fragment comes.
         head: u8,
+        /// The current record's content type.
+        kind: u8,
         /// Fragment bytes of the current record still to come.
         left: usize,
+        /// The first handshake message's header, `first_got` bytes of it so far.
+        first: [u8; 4],
+        first_got: u8,
     }
 
     impl Records {
@@ -411,6 +451,7 @@ mod imp {
             while let Some(&b) = bytes.first() {
                 if self.head < 5 {
                     match self.head {
+                        0 => self.kind = b,
                         3 => self.left = usize::from(b) << 8,
                         4 => self.left |= usize::from(b),
                         _ => {}
@@ -419,6 +460,13 @@ mod imp {
                     bytes = &bytes[1..];
                 } else {
                     let k = self.left.min(bytes.len());
+                    // Content type 22: handshake (§5.1).
+                    if self.kind == 22 && self.first_got < 4 {
+                        let got = usize::from(self.first_got);
+                        let take = k.min(4 - got);
+                        self.first[got..got + take].copy_from_slice(&bytes[..take]);
+                        self.first_got += take as u8;
+                    }
                     self.left -= k;
                     bytes = &bytes[k..];
                 }
@@ -432,18 +480,38 @@ mod imp {
         fn mid_record(&self) -> bool {
             self.head > 0
         }
+
+        /// The length the first handshake message announces, once its header is in.
+        fn first_message_len(&self) -> Option<usize> {
+            let [_, a, b, c] = self.first;
+            (self.first_got == 4).then(|| usize::from_be_bytes([0, 0, 0, 0, 0, a, b, c]))
+        }
     }
 
-    /// What rustls's `read_tls` reads from: the socket, with the record stream followed.
+    /// What rustls's `read_tls` reads from: the socket, with the record stream followed,
+    /// and no more than `budget` bytes (the handshake's) when there is one.
     struct Tap<'a> {
         sock: &'a mio::net::TcpStream,
         records: &'a mut Records,
         mid_record: &'a AtomicBool,
+        budget: Option<&'a mut usize>,
     }
 
     impl Read for Tap<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let buf = match self.budget.as_deref() {
+                // An empty read would look like EOF; the caller checks first.
+                Some(0) => return Err(io::Error::other("handshake input limit")),
+                Some(&left) => {
+                    let k = buf.len().min(left);
+                    &mut buf[..k]
+                }
+                None => buf,
+            };
             let n = (&*self.sock).read(buf)?;
+            if let Some(left) = self.budget.as_deref_mut() {
+                *left -= n;
+            }
             self.records.see(&buf[..n]);
             self.mid_record
                 .store(self.records.mid_record(), Ordering::Relaxed);
@@ -491,6 +559,19 @@ mod imp {
         assert!(big.mid_record());
         big.see(&[0]);
         assert!(!big.mid_record());
+        assert_eq!(big.first_message_len(), None, "no handshake record");
+        // A ClientHello header split over two records, after its record header.
+        let mut hello = Records::default();
+        hello.see(&[22, 3, 1, 0, 2, 1, 0]);
+        assert_eq!(hello.first_message_len(), None);
+        hello.see(&[22, 3, 1, 0x40, 0, 0xfd, 0xe8]);
+        assert_eq!(hello.first_message_len(), Some(65_000));
+        hello.see(&[1, 0, 0, 9]);
+        assert_eq!(
+            hello.first_message_len(),
+            Some(65_000),
+            "the first message's"
+        );
     }
 }
 
