@@ -495,6 +495,35 @@ fn a_silent_connection_holds_the_drain_no_longer_than_header_read_timeout() {
     );
 }
 
+/// The second half of the same promise: a client that completes its handshake during the
+/// drain gets what is left of `header_read_timeout` from the drain's start for its
+/// request, not a fresh `header_read_timeout` from the handshake's end.
+#[test]
+fn a_handshake_finished_during_the_drain_gets_no_fresh_header_deadline() {
+    let _s = serial();
+    let certs = Certs::new("drain-late-hs");
+    let mut cfg = tls_config(&certs);
+    cfg.tls_handshake_timeout = Duration::from_secs(6);
+    cfg.header_read_timeout = Duration::from_secs(1);
+    cfg.shutdown_timeout = Duration::from_secs(20);
+    let srv = TestServer::with_config(cfg, app);
+    let mut c = Tls::start(srv.addr); // connected, silent
+    std::thread::sleep(Duration::from_millis(200));
+    srv.handle().shutdown(); // the drain begins: the connection has until then + 1 s
+    std::thread::sleep(Duration::from_millis(600));
+    while c.conn.is_handshaking() {
+        c.conn.complete_io(&mut c.sock).expect("handshake");
+    }
+    // No request: the connection is closed at the drain's start + 1 s, ~0.4 s from here.
+    let (_, end, after) = c.read_to_end(Duration::from_secs(3));
+    drop(srv);
+    assert!(
+        end != End::Open && after < Duration::from_millis(800),
+        "a handshake finished 0.6 s into the drain, then silence: {end:?} after {after:?} \
+         (header_read_timeout 1 s from the drain's start)"
+    );
+}
+
 /// The same blind spot at the idle deadline. Over plain TCP the header deadline "counts
 /// from the first byte of a request" (`read_step`, src/conn/read.rs): once a request's
 /// first bytes arrive on an idle keep-alive connection, `idle_timeout` no longer applies
