@@ -821,6 +821,10 @@ impl EventLoop {
                 requests: conn.served() as u64,
             });
         }
+        if !reason.is_orderly() {
+            // An answer may be cut off: no TLS close_notify to say it is complete.
+            conn.mark_aborted();
+        }
         let (io, right) = conn.release(&mut self.ctx);
         match (right, upgrade) {
             (Some(right), Some((f, read_ahead))) => {

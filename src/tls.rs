@@ -168,6 +168,8 @@ mod imp {
         refused: bool,
         /// Our `close_notify` was queued.
         notified: bool,
+        /// The connection ends cut off: no `close_notify` may go (`mark_aborted`).
+        aborted: bool,
         /// Where the client's record stream stands, as rustls has read it.
         records: Records,
         /// What rustls may still read before the handshake is over
@@ -192,6 +194,7 @@ mod imp {
                     checked: false,
                     refused: false,
                     notified: false,
+                    aborted: false,
                     records: Records::default(),
                     handshake_input: HANDSHAKE_INPUT_LIMIT,
                 }),
@@ -393,8 +396,13 @@ mod imp {
             push(&mut st.tls, &self.sock)
         }
 
+        /// See [`Transport::mark_aborted`](crate::conn::Transport::mark_aborted).
+        pub fn mark_aborted(&self) {
+            self.lock().aborted = true;
+        }
+
         /// Shutting the write side sends `close_notify` first (RFC 8446 §6.1), if the
-        /// socket takes it.
+        /// socket takes it — unless the connection was marked aborted.
         pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
             if how != Shutdown::Read {
                 let mut st = self.lock();
@@ -406,17 +414,21 @@ mod imp {
 
     impl Drop for TlsStream {
         fn drop(&mut self) {
-            // Every close path ends here: tell the client it was not cut off.
+            // Every close path ends here: tell the client it was not cut off — unless it
+            // was (`mark_aborted`): then the FIN comes without close_notify, an
+            // incomplete close (RFC 9112 §9.8), and the client can tell the truncation.
             let ready = self.is_ready();
             let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
             notify(st, &self.sock, ready);
         }
     }
 
-    /// Queues and pushes `close_notify` once, for an established connection (best
-    /// effort: a full socket drops it, and HTTP's framing still tells a cut answer).
+    /// Queues and pushes `close_notify` once, for an established connection that ends
+    /// in order (best effort: a full socket drops it, and HTTP's framing still tells a
+    /// cut answer). RFC 8446 §6.1: close_notify says the data ended where the sender
+    /// meant it to; a connection whose answer was cut off closes without it.
     fn notify(st: &mut State, sock: &mio::net::TcpStream, ready: bool) {
-        if st.notified || st.refused || !ready {
+        if st.notified || st.aborted || st.refused || !ready {
             return;
         }
         st.notified = true;

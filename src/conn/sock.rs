@@ -96,6 +96,13 @@ impl Transport for Sock {
             Sock::Tls(t) => t.eof_pending(),
         }
     }
+    fn mark_aborted(&self) {
+        match self {
+            Sock::Plain(_) => {}
+            #[cfg(feature = "tls")]
+            Sock::Tls(t) => t.mark_aborted(),
+        }
+    }
     #[inline]
     fn input_pending(&self) -> bool {
         match self {

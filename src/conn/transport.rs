@@ -57,6 +57,11 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn input_pending(&self) -> bool {
         false
     }
+
+    /// The connection is about to close with its output cut off (an aborted stream, a
+    /// write timeout, a forced stop): from here on, shutting down or dropping the
+    /// transport must not signal an orderly end (TLS: no `close_notify`, RFC 8446 §6.1).
+    fn mark_aborted(&self) {}
 }
 
 /// Where a transport's handshake stands ([`Transport::handshake`]).
