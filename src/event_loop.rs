@@ -821,6 +821,10 @@ impl EventLoop {
                 requests: conn.served() as u64,
             });
         }
+        if !reason.is_orderly() {
+            // An answer may be cut off: no TLS close_notify to say it is complete.
+            conn.mark_aborted();
+        }
         let (io, right) = conn.release(&mut self.ctx);
         match (right, upgrade) {
             (Some(right), Some((f, read_ahead))) => {
@@ -1119,6 +1123,12 @@ impl EventLoop {
             // (a proxy connects, then writes): closing it now would race that request. It
             // keeps its header deadline (`header_read_timeout`), as Go's `Shutdown` keeps
             // a new connection for 5 s; its request is answered with `Connection: close`.
+            // One still in its TLS handshake gets no longer: `header_read_timeout` from
+            // now at most, handshake and head together.
+            self.with_conn(t, None, |c, ctx| {
+                c.hurry_handshake(ctx);
+                Ok(())
+            });
             if !self.slots[t]
                 .conn
                 .as_ref()

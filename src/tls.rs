@@ -86,6 +86,20 @@ mod imp {
     /// ciphertext per connection (rustls's default limit, stated here on purpose).
     const SEND_BUFFER_LIMIT: usize = 64 * 1024;
 
+    /// The longest ClientHello taken: the length its handshake header announces (RFC 8446
+    /// §4), checked as soon as that header is read, before rustls joins the message (it
+    /// would hold up to 64 KiB of one for the handshake deadline). Real ones are under
+    /// 2 KiB, post-quantum key shares included (X25519MLKEM768's adds 1.2 KB); 8 KiB
+    /// leaves four times that.
+    const MAX_CLIENT_HELLO: usize = 8 * 1024;
+
+    /// All the client's bytes rustls may read during the handshake: a ClientHello at
+    /// the bound, and room for the rest of an ordinary handshake (a second ClientHello
+    /// after a HelloRetryRequest, §4.1.4; ChangeCipherSpec, Finished). It bounds what a
+    /// connection stalled mid-handshake holds: rustls's input buffer, grown 4 KiB a read
+    /// and by doubling, stays within 16 KiB — a plain connection's first read buffer.
+    const HANDSHAKE_INPUT_LIMIT: usize = 12 * 1024;
+
     /// The rustls server configuration for a certificate chain and key in PEM files.
     pub(super) fn server_config(
         cert: &Path,
@@ -110,8 +124,12 @@ mod imp {
             .with_no_client_auth()
             .with_single_cert(chain, key_der)
             .map_err(|e| key_err(format!("does not fit the certificate in H1_TLS_CERT: {e}")))?;
-        // ALPN: HTTP/1.1 is what this server speaks (RFC 7301; "http/1.1" is its id).
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // ALPN (RFC 7301): the server speaks HTTP/1.1 and HTTP/1.0, and offers both ids
+        // (the IANA registry's "http/1.1", "http/1.0"), preferring 1.1. A client offering
+        // only "http/1.0" (`curl --http1.0`) must not get `no_application_protocol`: §3.2
+        // asks for that alert only when none of its protocols is supported. nginx offers
+        // the same (`NGX_HTTP_ALPN_PROTOS`).
+        config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
         Ok(Arc::new(config))
     }
 
@@ -130,6 +148,14 @@ mod imp {
         /// Set once application bytes flow (the handshake is over, or a plaintext request
         /// was refused): read without the lock on every readable event.
         ready: AtomicBool,
+        /// The peer's `close_notify` was read (RFC 8446 §6.1: it sends nothing more): the
+        /// plaintext before it is all that comes, and the EOF is owed to the reader even
+        /// though no socket event will announce it (`Transport::eof_pending`).
+        peer_closed: AtomicBool,
+        /// rustls holds part of a record (read off the socket, not yet decrypted): a
+        /// request has begun arriving though no plaintext came out yet
+        /// (`Transport::input_pending`). Kept by [`Tap`] as it reads.
+        mid_record: AtomicBool,
         state: Mutex<State>,
     }
 
@@ -142,6 +168,13 @@ mod imp {
         refused: bool,
         /// Our `close_notify` was queued.
         notified: bool,
+        /// The connection ends cut off: no `close_notify` may go (`mark_aborted`).
+        aborted: bool,
+        /// Where the client's record stream stands, as rustls has read it.
+        records: Records,
+        /// What rustls may still read before the handshake is over
+        /// (`HANDSHAKE_INPUT_LIMIT`).
+        handshake_input: usize,
     }
 
     impl TlsStream {
@@ -154,11 +187,16 @@ mod imp {
             Ok(TlsStream {
                 sock,
                 ready: AtomicBool::new(false),
+                peer_closed: AtomicBool::new(false),
+                mid_record: AtomicBool::new(false),
                 state: Mutex::new(State {
                     tls,
                     checked: false,
                     refused: false,
                     notified: false,
+                    aborted: false,
+                    records: Records::default(),
+                    handshake_input: HANDSHAKE_INPUT_LIMIT,
                 }),
             })
         }
@@ -174,6 +212,27 @@ mod imp {
 
         pub fn is_ready(&self) -> bool {
             self.ready.load(Ordering::Acquire)
+        }
+
+        /// See [`Transport::eof_pending`](crate::conn::Transport::eof_pending).
+        pub fn eof_pending(&self) -> bool {
+            self.peer_closed.load(Ordering::Relaxed)
+        }
+
+        /// See [`Transport::input_pending`](crate::conn::Transport::input_pending).
+        pub fn input_pending(&self) -> bool {
+            self.mid_record.load(Ordering::Relaxed)
+        }
+
+        /// The socket as rustls reads it, followed by `records`, within `budget` bytes
+        /// when one is given.
+        fn tap<'a>(&'a self, records: &'a mut Records, budget: Option<&'a mut usize>) -> Tap<'a> {
+            Tap {
+                sock: &self.sock,
+                records,
+                mid_record: &self.mid_record,
+                budget,
+            }
         }
 
         /// See [`Transport::handshake`](crate::conn::Transport::handshake).
@@ -216,9 +275,22 @@ mod imp {
                     self.ready.store(true, Ordering::Release);
                     return Handshake::Done;
                 }
-                match st.tls.read_tls(&mut &self.sock) {
+                if st.handshake_input == 0 {
+                    debug!("TLS handshake failed: over {HANDSHAKE_INPUT_LIMIT} bytes of input");
+                    return Handshake::Failed;
+                }
+                let budget = Some(&mut st.handshake_input);
+                match st.tls.read_tls(&mut self.tap(&mut st.records, budget)) {
                     Ok(0) => return Handshake::Eof,
                     Ok(_) => {
+                        if let Some(n) = st.records.first_message_len()
+                            && n > MAX_CLIENT_HELLO
+                        {
+                            // Refused before rustls joins it. No alert: the client is
+                            // still sending, so our close resets the connection anyway.
+                            debug!("TLS handshake failed: a ClientHello of {n} bytes");
+                            return Handshake::Failed;
+                        }
                         if let Err(e) = st.tls.process_new_packets() {
                             debug!("TLS handshake failed: {e}");
                             let _ = push(&mut st.tls, &self.sock); // the alert, if it fits
@@ -240,12 +312,22 @@ mod imp {
             if st.refused {
                 return (&self.sock).read(buf);
             }
+            if buf.is_empty() {
+                return Ok(0); // (rustls's reader says `Ok(0)` for it too: not an EOF)
+            }
             let st = &mut *st;
             let mut n = 0;
             loop {
                 match st.tls.reader().read(&mut buf[n..]) {
-                    // The peer's close_notify: EOF after what was read.
-                    Ok(0) => return Ok(n),
+                    // The peer's close_notify: EOF after what was read. Remembered, so the
+                    // caller reads again after a short count and gets the `Ok(0)`: the
+                    // client may send close_notify with its last request and keep TCP
+                    // open while it waits for the answer (RFC 8446 §6.1 allows the other
+                    // direction to go on), so no FIN, and no new edge, will follow.
+                    Ok(0) => {
+                        self.peer_closed.store(true, Ordering::Relaxed);
+                        return Ok(n);
+                    }
                     Ok(k) => {
                         n += k;
                         if n == buf.len() {
@@ -259,7 +341,7 @@ mod imp {
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(n),
                     Err(e) => return if n > 0 { Ok(n) } else { Err(e) },
                 }
-                match st.tls.read_tls(&mut &self.sock) {
+                match st.tls.read_tls(&mut self.tap(&mut st.records, None)) {
                     Ok(0) => {} // the reader reports the EOF (after any plaintext left)
                     Ok(_) => {
                         if let Err(e) = st.tls.process_new_packets() {
@@ -314,8 +396,13 @@ mod imp {
             push(&mut st.tls, &self.sock)
         }
 
+        /// See [`Transport::mark_aborted`](crate::conn::Transport::mark_aborted).
+        pub fn mark_aborted(&self) {
+            self.lock().aborted = true;
+        }
+
         /// Shutting the write side sends `close_notify` first (RFC 8446 §6.1), if the
-        /// socket takes it.
+        /// socket takes it — unless the connection was marked aborted.
         pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
             if how != Shutdown::Read {
                 let mut st = self.lock();
@@ -327,22 +414,121 @@ mod imp {
 
     impl Drop for TlsStream {
         fn drop(&mut self) {
-            // Every close path ends here: tell the client it was not cut off.
+            // Every close path ends here: tell the client it was not cut off — unless it
+            // was (`mark_aborted`): then the FIN comes without close_notify, an
+            // incomplete close (RFC 9112 §9.8), and the client can tell the truncation.
             let ready = self.is_ready();
             let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
             notify(st, &self.sock, ready);
         }
     }
 
-    /// Queues and pushes `close_notify` once, for an established connection (best
-    /// effort: a full socket drops it, and HTTP's framing still tells a cut answer).
+    /// Queues and pushes `close_notify` once, for an established connection that ends
+    /// in order (best effort: a full socket drops it, and HTTP's framing still tells a
+    /// cut answer). RFC 8446 §6.1: close_notify says the data ended where the sender
+    /// meant it to; a connection whose answer was cut off closes without it.
     fn notify(st: &mut State, sock: &mio::net::TcpStream, ready: bool) {
-        if st.notified || st.refused || !ready {
+        if st.notified || st.aborted || st.refused || !ready {
             return;
         }
         st.notified = true;
         st.tls.send_close_notify();
         let _ = push(&mut st.tls, sock);
+    }
+
+    /// The client's record stream as rustls reads it: where each record ends (RFC 8446
+    /// §5.1: a 5-byte header whose last two bytes are the length of the fragment that
+    /// follows). rustls decrypts every complete record it has read
+    /// (`process_new_packets`), so a stream that stops inside a record is exactly "rustls
+    /// holds part of a record" — which rustls itself does not say.
+    /// It also keeps the header of the first handshake message (the ClientHello, §4: a
+    /// type byte and a 24-bit length), whichever records its bytes came in.
+    #[derive(Default)]
+    struct Records {
+        /// Header bytes of the current record read so far: 0 at a record boundary, 5
+        /// while its fragment comes.
+        head: u8,
+        /// The current record's content type.
+        kind: u8,
+        /// Fragment bytes of the current record still to come.
+        left: usize,
+        /// The first handshake message's header, `first_got` bytes of it so far.
+        first: [u8; 4],
+        first_got: u8,
+    }
+
+    impl Records {
+        /// Follows `bytes`, the next ones rustls read. O(1) per record, not per byte.
+        fn see(&mut self, mut bytes: &[u8]) {
+            while let Some(&b) = bytes.first() {
+                if self.head < 5 {
+                    match self.head {
+                        0 => self.kind = b,
+                        3 => self.left = usize::from(b) << 8,
+                        4 => self.left |= usize::from(b),
+                        _ => {}
+                    }
+                    self.head += 1;
+                    bytes = &bytes[1..];
+                } else {
+                    let k = self.left.min(bytes.len());
+                    // Content type 22: handshake (§5.1).
+                    if self.kind == 22 && self.first_got < 4 {
+                        let got = usize::from(self.first_got);
+                        let take = k.min(4 - got);
+                        self.first[got..got + take].copy_from_slice(&bytes[..take]);
+                        self.first_got += take as u8;
+                    }
+                    self.left -= k;
+                    bytes = &bytes[k..];
+                }
+                if self.head == 5 && self.left == 0 {
+                    self.head = 0; // the record is complete
+                }
+            }
+        }
+
+        /// Whether the bytes read so far end inside a record.
+        fn mid_record(&self) -> bool {
+            self.head > 0
+        }
+
+        /// The length the first handshake message announces, once its header is in.
+        fn first_message_len(&self) -> Option<usize> {
+            let [_, a, b, c] = self.first;
+            (self.first_got == 4).then(|| usize::from_be_bytes([0, 0, 0, 0, 0, a, b, c]))
+        }
+    }
+
+    /// What rustls's `read_tls` reads from: the socket, with the record stream followed,
+    /// and no more than `budget` bytes (the handshake's) when there is one.
+    struct Tap<'a> {
+        sock: &'a mio::net::TcpStream,
+        records: &'a mut Records,
+        mid_record: &'a AtomicBool,
+        budget: Option<&'a mut usize>,
+    }
+
+    impl Read for Tap<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let buf = match self.budget.as_deref() {
+                // An empty read would look like EOF; the caller checks first.
+                Some(0) => return Err(io::Error::other("handshake input limit")),
+                Some(&left) => {
+                    let k = buf.len().min(left);
+                    &mut buf[..k]
+                }
+                None => buf,
+            };
+            let n = (&*self.sock).read(buf)?;
+            if let Some(left) = self.budget.as_deref_mut() {
+                *left -= n;
+            }
+            self.records.see(&buf[..n]);
+            self.mid_record
+                .store(self.records.mid_record(), Ordering::Relaxed);
+            Ok(n)
+        }
     }
 
     /// Writes queued records until the socket is full: `(bytes written, none left)`.
@@ -358,6 +544,46 @@ mod imp {
             }
         }
         Ok((sent, true))
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn records_tell_a_stream_that_stops_inside_a_record() {
+        // Two records (a 3-byte fragment, an empty one), then a third's header in part.
+        let wire = [23, 3, 3, 0, 3, b'a', b'b', b'c', 21, 3, 3, 0, 0, 23, 3, 3];
+        for at in 0..=wire.len() {
+            let mut split = Records::default();
+            split.see(&wire[..at]);
+            split.see(&wire[at..]);
+            assert!(split.mid_record(), "split at {at}");
+        }
+        let mut r = Records::default();
+        let ends: Vec<usize> = (0..wire.len())
+            .filter(|&i| {
+                r.see(&wire[i..=i]);
+                !r.mid_record()
+            })
+            .collect();
+        assert_eq!(ends, [7, 12], "complete after the 8th and 13th bytes only");
+        let mut big = Records::default();
+        big.see(&[23, 3, 3, 0x40, 0x00]);
+        big.see(&[0; 0x3fff]);
+        assert!(big.mid_record());
+        big.see(&[0]);
+        assert!(!big.mid_record());
+        assert_eq!(big.first_message_len(), None, "no handshake record");
+        // A ClientHello header split over two records, after its record header.
+        let mut hello = Records::default();
+        hello.see(&[22, 3, 1, 0, 2, 1, 0]);
+        assert_eq!(hello.first_message_len(), None);
+        hello.see(&[22, 3, 1, 0x40, 0, 0xfd, 0xe8]);
+        assert_eq!(hello.first_message_len(), Some(65_000));
+        hello.see(&[1, 0, 0, 9]);
+        assert_eq!(
+            hello.first_message_len(),
+            Some(65_000),
+            "the first message's"
+        );
     }
 }
 

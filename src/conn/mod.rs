@@ -335,6 +335,38 @@ impl Close {
     pub fn is_forced(self) -> bool {
         matches!(self, Close::ShutdownDeadline | Close::ForcedStop)
     }
+
+    /// Whether the connection ends in order: everything we started to send is complete
+    /// (or nothing was started), so the transport may say so — TLS's `close_notify`,
+    /// which tells the client the data ended where we meant it to (RFC 8446 §6.1).
+    /// Otherwise an answer may be cut off (a producer or an upstream failed, the client
+    /// stopped reading, the server stopped), and saying "complete" would make a cut
+    /// close-delimited body look whole (RFC 9112 §9.8: the incomplete close is how a
+    /// client tells truncation).
+    pub fn is_orderly(self) -> bool {
+        match self {
+            Close::PeerClosed
+            | Close::PeerClosedMidRequest
+            | Close::Done
+            | Close::IdleTimeout
+            | Close::HeaderTimeout
+            | Close::LingerTimeout
+            | Close::Draining
+            | Close::WsClosed
+            | Close::WsProtocolError => true,
+            Close::IoError(_)
+            | Close::WriteTimeout
+            | Close::ShutdownDeadline
+            | Close::ForcedStop
+            | Close::StreamAborted
+            | Close::Upgraded
+            | Close::WsTimeout
+            | Close::WsOverflow
+            | Close::UpstreamFailed
+            | Close::TlsHandshakeTimeout
+            | Close::TlsHandshakeFailed => false,
+        }
+    }
 }
 
 /// A connection owned by the loop.
@@ -471,9 +503,13 @@ impl<T: Transport> Conn<T> {
         }
     }
 
-    /// True when the connection holds nothing in flight (drain may close it at once).
+    /// True when the connection holds nothing in flight (drain may close it at once):
+    /// no request has begun — no byte of one read, none held by the transport (part of
+    /// a TLS record).
     pub fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Idle | Phase::ReadHead(_)) && self.buffered() == 0
+        matches!(self.phase, Phase::Idle | Phase::ReadHead(_))
+            && self.buffered() == 0
+            && !self.io.input_pending()
     }
 
     /// True once the connection only waits for the client to close (drain accounting).
@@ -592,6 +628,12 @@ impl<T: Transport> Conn<T> {
             Deadline::Header => self.answer_error(ctx, Error::HeaderTimeout),
             Deadline::Body => self.answer_error(ctx, Error::BodyTimeout),
         }
+    }
+
+    /// The connection is about to close without ending in order ([`Close::is_orderly`]):
+    /// its transport must not tell the client it did.
+    pub fn mark_aborted(&self) {
+        self.io.mark_aborted();
     }
 
     /// The upgrade callback and read-ahead, once the switching answer is written.

@@ -68,8 +68,10 @@ impl<T: Transport> Conn<T> {
         let n = self.fill(ctx, hung_up)?;
         match &mut self.phase {
             Phase::Idle | Phase::ReadHead(_) | Phase::ReadBody(_) => {
-                if n > 0 && matches!(self.phase, Phase::Idle) {
-                    // The header deadline counts from the first byte of a request.
+                if matches!(self.phase, Phase::Idle) && (n > 0 || self.io.input_pending()) {
+                    // The header deadline counts from the first byte of a request — over
+                    // TLS, from its first record's first byte, which yields no plaintext
+                    // until the record is complete.
                     self.phase = Phase::ReadHead(HeadRead::default());
                     self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);
                 }
@@ -169,8 +171,11 @@ impl<T: Transport> Conn<T> {
                 Ok(n) => {
                     b.len += n;
                     total += n;
-                    if b.len < b.bytes.len() && !hung_up {
-                        break; // short read: the socket is drained, the next byte brings a new edge
+                    // A short read: the socket is drained, the next byte brings a new edge
+                    // — unless the FIN, or a TLS close_notify behind this plaintext, is
+                    // still to be read (no edge will announce either).
+                    if b.len < b.bytes.len() && !hung_up && !self.io.eof_pending() {
+                        break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -88,4 +88,27 @@ impl Transport for Sock {
             Sock::Tls(t) => t.flush_pending(),
         }
     }
+    #[inline]
+    fn eof_pending(&self) -> bool {
+        match self {
+            Sock::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Sock::Tls(t) => t.eof_pending(),
+        }
+    }
+    fn mark_aborted(&self) {
+        match self {
+            Sock::Plain(_) => {}
+            #[cfg(feature = "tls")]
+            Sock::Tls(t) => t.mark_aborted(),
+        }
+    }
+    #[inline]
+    fn input_pending(&self) -> bool {
+        match self {
+            Sock::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Sock::Tls(t) => t.input_pending(),
+        }
+    }
 }

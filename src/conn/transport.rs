@@ -42,6 +42,26 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn flush_pending(&self) -> io::Result<(usize, bool)> {
         Ok((0, true))
     }
+
+    /// Whether the peer's end of input has been seen by the transport but not yet
+    /// returned by `read` (a TLS `close_notify` that came after plaintext still to be
+    /// read). A short read then does not mean "drained, a new edge will come": the
+    /// `Ok(0)` is still to be read, and no event will announce it.
+    fn eof_pending(&self) -> bool {
+        false
+    }
+
+    /// Whether the transport holds bytes of input that `read` cannot return yet (part of
+    /// a TLS record, which is decrypted only once complete). A request has then begun
+    /// arriving although `read` gave nothing: the connection is not idle.
+    fn input_pending(&self) -> bool {
+        false
+    }
+
+    /// The connection is about to close with its output cut off (an aborted stream, a
+    /// write timeout, a forced stop): from here on, shutting down or dropping the
+    /// transport must not signal an orderly end (TLS: no `close_notify`, RFC 8446 §6.1).
+    fn mark_aborted(&self) {}
 }
 
 /// Where a transport's handshake stands ([`Transport::handshake`]).

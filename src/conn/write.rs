@@ -304,8 +304,9 @@ impl<T: Transport> Conn<T> {
         }
         ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
         self.skip_empty_lines(ctx);
-        if self.buffered() > 0 || self.read_paused {
-            // Pipelined requests arrived meanwhile: answer them next, in order.
+        if self.buffered() > 0 || self.read_paused || self.io.input_pending() {
+            // Pipelined requests arrived meanwhile (or the first record of one, over TLS):
+            // answer them next, in order.
             trace!("conn={} keep-alive: next pipelined request", self.id);
             self.phase = Phase::ReadHead(super::HeadRead::default());
             self.arm(ctx, Deadline::Header, ctx.cfg.header_read_timeout);

@@ -201,7 +201,7 @@ impl<T: Transport> Conn<T> {
                     if !self.ws().leftover.is_empty() {
                         continue; // decoded at the top, or kept until the session is back
                     }
-                    if n < buf.len() && !self.hup_seen {
+                    if n < buf.len() && !self.hup_seen && !self.io.eof_pending() {
                         return Ok(()); // drained: the next byte brings a new edge
                     }
                 }
