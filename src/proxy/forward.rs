@@ -82,7 +82,9 @@ fn outgoing_fields<'a>(
 
 /// The rewritten request for one upstream, after the director.
 fn outgoing(inner: &Inner, req: &Request, upstream: &Upstream) -> OutgoingRequest {
-    let host = req.header("host");
+    // The authority the client asked for: an absolute-form target's, else Host (RFC 9112
+    // §3.2.2), for preserve_host and X-Forwarded-Host.
+    let host = req.host();
     // The same fields as without a director, owned so that it may change them.
     let headers = outgoing_fields(inner, req, host)
         .into_iter()
@@ -174,7 +176,7 @@ fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) ->
         } else {
             // No director to show the request to: the rewritten fields are encoded as
             // they are decided, borrowing what passes through unchanged.
-            let host = req.header("host");
+            let host = req.host();
             let mut fields = outgoing_fields(inner, req, host);
             if expects_continue {
                 fields.push(("Expect".into(), "100-continue".into()));
