@@ -1,0 +1,176 @@
+//! Adversarial review for resource exhaustion: for each feature, what N sockets doing
+//! the worst thing can take from the server. Each test here failed when it was written;
+//! its comment names the bound it breaks.
+mod support;
+use support::*;
+
+use std::io::{ErrorKind, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Resident memory of process `pid`, in KiB (VmRSS from /proc).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+/// Writes as much of `data` as the socket takes without blocking; returns how much.
+fn write_some(s: &mut TcpStream, data: &[u8]) -> usize {
+    let mut n = 0;
+    while n < data.len() {
+        match s.write(&data[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => break, // WouldBlock, or refused and closed
+        }
+    }
+    n
+}
+
+/// Non-blocking clients, each with the bytes its socket has not taken yet.
+struct Senders(Vec<(TcpStream, Vec<u8>)>);
+
+impl Senders {
+    fn open(addr: std::net::SocketAddr, n: usize, head: &[u8]) -> Self {
+        Senders(
+            (0..n)
+                .map(|_| {
+                    let s = connect(addr);
+                    s.set_nonblocking(true).unwrap();
+                    (s, head.to_vec())
+                })
+                .collect(),
+        )
+    }
+
+    /// Queues `bytes` on every client and writes what each socket takes now.
+    fn push(&mut self, bytes: &[u8]) {
+        for (s, pending) in self.0.iter_mut() {
+            pending.extend_from_slice(bytes);
+            let n = write_some(s, pending);
+            pending.drain(..n);
+        }
+    }
+
+    /// Bytes no socket has taken yet.
+    fn pending(&self) -> usize {
+        self.0.iter().map(|(_, p)| p.len()).sum()
+    }
+}
+
+/// One chunk of `size` bytes of chunk data, framed.
+fn chunk(size: usize) -> Vec<u8> {
+    let mut c = format!("{size:x}\r\n").into_bytes();
+    c.extend(std::iter::repeat_n(b'c', size));
+    c.extend_from_slice(b"\r\n");
+    c
+}
+
+const CHUNKED_HEAD: &[u8] =
+    b"POST /sleep?ms=0 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/// Bound broken: `max_buffered_bytes` — DESIGN.md ("bytes held for all connections reach
+/// `max_buffered_bytes` → stop reading bodies") and docs/ARCHITECTURE.md ("bounds what the
+/// loop holds for all connections together … chunked bodies being decoded").
+///
+/// The budget is consulted only when a connection's *read buffer* must grow
+/// (`conn/read.rs::fill`). A chunked body's framing is dropped from the read buffer as it
+/// is decoded (`drop_chunk_framing`), so a client that sends its chunks a few KiB at a time
+/// never makes the read buffer grow: the decoded body (`BodyProgress::Chunked { body }`)
+/// grows to `max_body_bytes` without ever being checked against the budget, and is only
+/// *counted* afterwards (`recharge`). 64 such stalled uploads hold ~64 MiB against an
+/// 8 MiB budget, where the same uploads with `Content-Length` are refused `503` or wait.
+#[test]
+fn paced_chunked_uploads_are_held_within_the_memory_budget() {
+    const CLIENTS: usize = 64;
+    const PIECE: usize = 8192;
+    const ROUNDS: usize = 120; // 960 KiB each, under the 1 MiB max_body_bytes
+    let (child, addr) = spawn_hello(&[
+        ("H1_MAX_BUFFERED_BYTES", "8MiB"),
+        ("H1_READ_TIMEOUT", "60s"),
+        ("H1_HEADER_READ_TIMEOUT", "60s"),
+        ("RUST_LOG", "error"),
+    ]);
+    let pid = child.0.id();
+    let before = rss_kib(pid);
+    let mut clients = Senders::open(addr, CLIENTS, CHUNKED_HEAD);
+    // A few KiB per connection per round: each read the server makes finds less than its
+    // 16 KiB first buffer. The last chunk never comes: every upload stays in progress.
+    let piece = chunk(PIECE);
+    for _ in 0..ROUNDS {
+        clients.push(&piece);
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let held = rss_kib(pid).saturating_sub(before);
+    // Within the budget: 8 MiB, plus the uncharged first buffers (64 × 16 KiB) and
+    // slack. Unbounded: ~1 MiB of decoded body per connection, ~64 MiB.
+    assert!(
+        held < 32 * 1024,
+        "{CLIENTS} stalled chunked uploads sent {PIECE} bytes at a time grew the server by \
+         {held} KiB against an 8 MiB max_buffered_bytes"
+    );
+    drop(clients);
+}
+
+/// Bound broken: `max_buffered_bytes` — docs/ARCHITECTURE.md ("bounds what the loop holds
+/// for all connections together beyond each connection's first 16 KiB read buffer (…
+/// batches at workers …)"), DESIGN.md ("a new request needing more gets `503`").
+///
+/// A request's bytes stay charged while its batch waits for a worker
+/// (`conn/mod.rs::recharge`, `Phase::Dispatched` → `f.batch_bytes`), but that is the size
+/// of the *read buffer* handed over. A chunked body is decoded into a separate `Vec`
+/// (`BodyRef::Owned`) that travels with the job and is not counted at all once dispatched:
+/// with the workers busy, 64 complete 960 KiB chunked POSTs sit in the job queue holding
+/// ~64 MiB against an 8 MiB budget. The same bodies sent with `Content-Length` are charged
+/// at their head and refused `503` past the budget.
+#[test]
+fn chunked_bodies_queued_for_busy_workers_count_against_the_memory_budget() {
+    const CLIENTS: usize = 64;
+    let (child, addr) = spawn_hello(&[
+        ("H1_WORKERS", "1"),
+        ("H1_MAX_BUFFERED_BYTES", "8MiB"),
+        ("H1_READ_TIMEOUT", "60s"),
+        ("RUST_LOG", "error"),
+    ]);
+    let pid = child.0.id();
+    // The only worker sleeps: every request after this one waits in the queue.
+    let mut hold = connect(addr);
+    hold.write_all(b"GET /sleep?ms=4000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let before = rss_kib(pid);
+    // Sent a few KiB at a time (as `paced_chunked_uploads_…` above), then the last chunk:
+    // every request completes and goes to the queue.
+    let mut clients = Senders::open(addr, CLIENTS, CHUNKED_HEAD);
+    let piece = chunk(8192);
+    for _ in 0..120 {
+        clients.push(&piece); // 960 KiB in all, under max_body_bytes
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    clients.push(b"0\r\n\r\n");
+    for _ in 0..20 {
+        if clients.pending() == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        clients.push(b"");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let held = rss_kib(pid).saturating_sub(before);
+    assert!(
+        held < 32 * 1024,
+        "{CLIENTS} complete 960 KiB chunked POSTs queued behind a busy worker grew the server \
+         by {held} KiB against an 8 MiB max_buffered_bytes"
+    );
+    // (They were complete requests, waiting for the worker: it answers them once free.)
+    let (s, _) = clients.0.pop().unwrap();
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    assert_eq!(Reader::new(s).read_response().status, 200);
+}
