@@ -174,3 +174,107 @@ fn chunked_bodies_queued_for_busy_workers_count_against_the_memory_budget() {
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     assert_eq!(Reader::new(s).read_response().status, 200);
 }
+
+/// Bound broken: docs/UPLOADS.md ("Exactly one of `finish`/`abort` ends it; `abort` runs
+/// when the form is refused or the client leaves, to undo what was stored") and
+/// docs/ARCHITECTURE.md ("its sink is told (`abort`, on a worker) when it leaves").
+///
+/// When an uploader leaves, the loop hands its sink to a worker with
+/// `ctx.jobs.try_send(Job::UploadAbort(sink))` and ignores a refusal
+/// (`conn/upload.rs::abort_upload`, and `conn/write.rs::on_done` for a deferred close).
+/// With the queue full — which any client can arrange by sending `queue_depth` requests
+/// to a slow route — the job is dropped on the loop: the sink is dropped (user code on
+/// the loop) and `abort` never runs. `DiskFiles` leaves its `.part` file behind, so
+/// uploaders who leave while the pool is busy leak disk space without bound.
+#[test]
+fn an_upload_left_while_the_queue_is_full_is_still_aborted() {
+    use h1server::multipart::{self, DiskFiles, Limits};
+    use h1server::{Config, Request, Response};
+    use std::sync::mpsc;
+
+    let dir = std::env::temp_dir().join(format!("h1-exhrev-abort-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let files_left = |dir: &std::path::Path| std::fs::read_dir(dir).unwrap().count();
+
+    let gate = Gate::default();
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let entered_tx = std::sync::Mutex::new(entered_tx);
+    let cfg = Config {
+        workers: 1,
+        queue_depth: 2,
+        max_body_bytes: 1024,
+        max_upload_bytes: 1 << 20,
+        read_timeout: Duration::from_secs(10),
+        ..test_config()
+    };
+    let (updir, g) = (dir.clone(), gate.clone());
+    let server = TestServer::with_config(cfg, move |req: &mut Request| match req.path() {
+        "/upload" => multipart::receive(
+            req,
+            Limits::default(),
+            DiskFiles::new(updir.clone(), |_| Response::text("stored\n")),
+        ),
+        _ => {
+            let _ = entered_tx.lock().unwrap().send(());
+            g.wait(Duration::from_secs(10));
+            Response::text("done\n")
+        }
+    });
+    let _open = OpenOnDrop(gate.clone());
+
+    // An upload in progress: its first part is stored in `<id>.part`.
+    let data = vec![b'd'; 8000];
+    let mut body =
+        b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.bin\"\r\n\r\n".to_vec();
+    let first = body.len() + 4000;
+    body.extend_from_slice(&data);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let mut up = server.connect();
+    up.write_all(
+        format!(
+            "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    up.write_all(&body[..first]).unwrap();
+    assert!(
+        wait_until(IO_TIMEOUT, || files_left(&dir) == 1),
+        "the upload's part file was never created"
+    );
+
+    // The pool is busy and the queue full: one request runs (and waits), two wait.
+    let mut busy = Vec::new();
+    for i in 0..3 {
+        let mut s = Reader::new(server.connect());
+        s.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        busy.push(s);
+        if i == 0 {
+            entered
+                .recv_timeout(IO_TIMEOUT)
+                .expect("the slow handler runs");
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The uploader leaves mid-body.
+    drop(up);
+    std::thread::sleep(Duration::from_millis(300));
+    gate.open();
+    for s in busy.iter_mut() {
+        assert_eq!(s.read_response().status, 200);
+    }
+    // The sink's `abort` (on a worker) removes the partial file.
+    let gone = wait_until(Duration::from_secs(3), || files_left(&dir) == 0);
+    let left = files_left(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        gone,
+        "{left} file(s) of an upload whose client left are still on disk: its sink was never \
+         aborted (the abort job was dropped while the queue was full)"
+    );
+    drop(server);
+}
