@@ -278,3 +278,46 @@ fn an_upload_left_while_the_queue_is_full_is_still_aborted() {
     );
     drop(server);
 }
+
+/// Threads of process `pid` (from /proc).
+fn threads(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Threads in /proc/<pid>/status")
+}
+
+/// Bound broken: DESIGN.md ("Streams … are state on the loop, not threads. N clients doing
+/// the worst thing cost the server bounded memory and no worker") and the principle of
+/// docs/ARCHITECTURE.md, in the server the docs offer for experiments (examples/hello).
+///
+/// `examples/hello.rs`'s `/stream` starts an OS thread per request (`std::thread::spawn`
+/// in `app`), which lives `n` × 100 ms (up to 1000 s) whatever the client does: its ~90 KB
+/// of chunks never fill the stream's 256 KiB queue nor the socket, so neither the
+/// producer's `send` nor `write_timeout` ever stops a client that does not read. 200 such
+/// requests hold 200 threads; a few thousand reach the thread limit.
+#[test]
+fn hello_streams_to_clients_that_do_not_read_hold_no_thread_each() {
+    const CLIENTS: usize = 200;
+    let (child, addr) = spawn_hello(&[("RUST_LOG", "error")]);
+    let pid = child.0.id();
+    let before = threads(pid);
+    let clients: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut s = connect(addr);
+            s.write_all(b"GET /stream?n=10000 HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let grew = threads(pid).saturating_sub(before);
+    drop(clients);
+    // The pool's reserve may add up to `workers` (16 here); not one thread per stream.
+    assert!(
+        grew < 64,
+        "{CLIENTS} /stream requests whose clients never read grew hello by {grew} threads"
+    );
+}
