@@ -168,11 +168,20 @@ fn chunked_bodies_queued_for_busy_workers_count_against_the_memory_budget() {
         "{CLIENTS} complete 960 KiB chunked POSTs queued behind a busy worker grew the server \
          by {held} KiB against an 8 MiB max_buffered_bytes"
     );
-    // (They were complete requests, waiting for the worker: it answers them once free.)
-    let (s, _) = clients.0.pop().unwrap();
-    s.set_nonblocking(false).unwrap();
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    assert_eq!(Reader::new(s).read_response().status, 200);
+    // Every client gets an answer: 200 for the bodies the budget held (queued for the
+    // worker), 503 for those it had no room for — never a hang.
+    let mut statuses = std::collections::BTreeMap::new();
+    for (s, _) in clients.0 {
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        *statuses
+            .entry(Reader::new(s).read_response().status)
+            .or_insert(0) += 1;
+    }
+    assert!(
+        statuses.keys().all(|s| [200, 503].contains(s)) && statuses.get(&200) > Some(&0),
+        "{statuses:?}"
+    );
 }
 
 /// Bound broken: docs/UPLOADS.md ("Exactly one of `finish`/`abort` ends it; `abort` runs

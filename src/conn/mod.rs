@@ -148,6 +148,8 @@ pub(crate) struct InFlight {
     cancel: CancelFlag,
     /// Size of the read buffer the batch took along (still charged to the budget).
     batch_bytes: usize,
+    /// Capacity of the decoded (chunked) bodies the batch took along, charged too.
+    owned_bytes: usize,
     /// A close the loop wanted meanwhile (the client reset): it happens when the batch,
     /// and with it the right to write, comes back.
     close: Option<Close>,
@@ -535,7 +537,7 @@ impl<T: Transport> Conn<T> {
                     now += body.capacity();
                 }
             }
-            Phase::Dispatched(f) => now += beyond_first(f.batch_bytes),
+            Phase::Dispatched(f) => now += beyond_first(f.batch_bytes) + f.owned_bytes,
             #[cfg(feature = "ws")]
             Phase::Ws(w) => now += w.buffered(),
             _ => {}

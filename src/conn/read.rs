@@ -139,10 +139,19 @@ impl<T: Transport> Conn<T> {
             Phase::Forward(f) => f.windowed(),
             _ => false,
         };
-        let cap = if windowed {
-            ctx.cfg.stream_buffer_bytes.min(ctx.read_cap)
-        } else {
-            ctx.read_cap
+        let cap = match &self.phase {
+            _ if windowed => ctx.cfg.stream_buffer_bytes.min(ctx.read_cap),
+            // A chunked body is decoded out of the buffer after every read, and its raw
+            // bytes dropped (`drop_chunk_framing`): the buffer needs room for the head and
+            // a window, not for the body. (Grown, it would wait on the memory budget, and
+            // chunked bodies that each waited for memory the others held would wait for
+            // ever; their decoded bodies are charged as they grow, `reserve_decoded`.)
+            Phase::ReadBody(r) if matches!(r.body, BodyProgress::Chunked { .. }) => {
+                (r.head.len as usize + CHUNKED_WINDOW)
+                    .max(crate::buffers::READ_BUF)
+                    .min(ctx.read_cap)
+            }
+            _ => ctx.read_cap,
         };
         loop {
             if b.len == b.bytes.len() {
@@ -262,7 +271,12 @@ impl<T: Transport> Conn<T> {
                     resume_at,
                 } => {
                     let max = ctx.cfg.max_body_bytes;
-                    match decoder.decode(&b.bytes[*resume_at..len], body, max) {
+                    let input = &b.bytes[*resume_at..len];
+                    if !reserve_decoded(ctx, &mut self.charged, body, input.len(), max) {
+                        self.unread_input = true;
+                        return self.answer_503(ctx, BUDGET_SPENT);
+                    }
+                    match decoder.decode(input, body, max) {
                         Ok((used, true)) => {
                             let end = *resume_at + used;
                             let Phase::ReadBody(r) =
@@ -306,6 +320,7 @@ impl<T: Transport> Conn<T> {
         let mut pos = 0;
         let mut failure = None;
         let mut next: Option<BodyRead> = None;
+        let mut budget_spent = false;
         while pos < data.len() && reqs.len() < ctx.cfg.max_batch {
             let (head, body, end) = if let Some(f) = front.take() {
                 f
@@ -362,7 +377,15 @@ impl<T: Transport> Conn<T> {
                         let mut decoder = ChunkedDecoder::new();
                         let mut body = Vec::new();
                         let max = ctx.cfg.max_body_bytes;
-                        match decoder.decode(&data[body_start..], &mut body, max) {
+                        let input = &data[body_start..];
+                        if !reserve_decoded(ctx, &mut self.charged, &mut body, input.len(), max) {
+                            // Refused when it is the first request waiting; behind others
+                            // it is parsed again once they are answered.
+                            b.fields.truncate(fields_before);
+                            budget_spent = reqs.is_empty();
+                            break;
+                        }
+                        match decoder.decode(input, &mut body, max) {
                             Ok((used, true)) => (head, BodyRef::Owned(body), body_start + used),
                             Ok((used, false)) => {
                                 if pos == 0 {
@@ -409,6 +432,10 @@ impl<T: Transport> Conn<T> {
         if let Some(e) = failure {
             return self.answer_error(ctx, e);
         }
+        if budget_spent {
+            self.unread_input = true;
+            return self.answer_503(ctx, BUDGET_SPENT);
+        }
         if let Some(r) = next {
             return self.start_body(ctx, r);
         }
@@ -432,7 +459,7 @@ impl<T: Transport> Conn<T> {
             // A new request whose body the memory budget cannot hold: refused before
             // anything was promised (no 100 Continue went out).
             self.unread_input = true;
-            return self.answer_503(ctx, "buffered request bytes at max_buffered_bytes");
+            return self.answer_503(ctx, BUDGET_SPENT);
         }
         let (expect, version) = (r.head.expect_continue, r.head.version);
         self.phase = Phase::ReadBody(Box::new(r));
@@ -512,7 +539,7 @@ impl<T: Transport> Conn<T> {
             } else {
                 // A head that needs a larger buffer than the budget leaves.
                 self.unread_input = true;
-                return self.answer_503(ctx, "buffered request bytes at max_buffered_bytes");
+                return self.answer_503(ctx, BUDGET_SPENT);
             }
         }
         if self.peer_eof {
@@ -586,6 +613,14 @@ impl<T: Transport> Conn<T> {
             None
         };
         let batch_bytes = batch.bytes.len();
+        // Decoded chunked bodies travel beside the buffer: charged until the batch is back.
+        let owned_bytes = reqs
+            .iter()
+            .map(|r| match &r.body {
+                BodyRef::Owned(v) => v.capacity(),
+                _ => 0,
+            })
+            .sum();
         let job = BatchJob {
             right,
             loop_id: ctx.loop_id,
@@ -620,6 +655,7 @@ impl<T: Transport> Conn<T> {
                     signal,
                     cancel,
                     batch_bytes,
+                    owned_bytes,
                     close: None,
                 });
                 self.recharge(ctx);
@@ -729,4 +765,49 @@ impl Seen {
             ..Trace::default()
         }
     }
+}
+
+/// Room for raw chunked bytes beside the head while a chunked body is read.
+const CHUNKED_WINDOW: usize = 4096;
+
+/// Why a request is refused with 503 when memory for it is not in the budget.
+const BUDGET_SPENT: &str = "buffered request bytes at max_buffered_bytes";
+
+/// Takes the growth of a chunked body being decoded from the memory budget before the
+/// decoder writes it: decoding `input_len` raw bytes adds at most that many (framing
+/// decodes to nothing, and the decoder refuses a chunk past `max_body`), so the body's
+/// capacity is raised to hold that — doubling when the budget has room for it, else
+/// exactly — as a read buffer's is before a read (`fill`). False when
+/// `max_buffered_bytes` has no room: the request is refused with 503 (and the
+/// connection closed) rather than left waiting, since chunked bodies that each waited for
+/// memory held by the others would wait for ever. `charged` is the connection's
+/// (`Conn::recharge` keeps it exact).
+fn reserve_decoded(
+    ctx: &mut Ctx,
+    charged: &mut usize,
+    body: &mut Vec<u8>,
+    input_len: usize,
+    max_body: u64,
+) -> bool {
+    let max = usize::try_from(max_body).unwrap_or(usize::MAX);
+    let need = input_len.min(max.saturating_sub(body.len()));
+    let before = body.capacity();
+    if need <= before - body.len() {
+        return true;
+    }
+    let exact = body.len() + need;
+    let doubled = exact.max(before.saturating_mul(2)).min(max);
+    let room = ctx.cfg.max_buffered_bytes.saturating_sub(ctx.held);
+    let target = if doubled - before <= room {
+        doubled
+    } else if exact - before <= room {
+        exact
+    } else {
+        return false;
+    };
+    body.reserve_exact(target - body.len());
+    let grown = body.capacity() - before;
+    ctx.held += grown;
+    *charged += grown;
+    true
 }
