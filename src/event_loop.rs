@@ -960,7 +960,7 @@ impl EventLoop {
                             stats.bump(&stats.streams_ended, 1);
                         }
                         if let Some(u) = done.upload.take() {
-                            let _ = self.ctx.jobs.try_send(Job::UploadAbort(u.sink));
+                            self.ctx.jobs.abort_upload(u.sink);
                         }
                         return;
                     }
@@ -975,7 +975,7 @@ impl EventLoop {
                         self.with_conn(p.token, Some(p.gen_), |c, ctx| c.on_piece(ctx, p));
                     } else {
                         // The uploader left while its piece was fed: the sink hears of it.
-                        let _ = self.ctx.jobs.try_send(Job::UploadAbort(p.sink));
+                        self.ctx.jobs.abort_upload(p.sink);
                     }
                 }
                 #[cfg(feature = "ws")]

@@ -196,6 +196,7 @@ fn chunked_bodies_queued_for_busy_workers_count_against_the_memory_budget() {
 /// the loop) and `abort` never runs. `DiskFiles` leaves its `.part` file behind, so
 /// uploaders who leave while the pool is busy leak disk space without bound.
 #[test]
+#[cfg(feature = "multipart")]
 fn an_upload_left_while_the_queue_is_full_is_still_aborted() {
     use h1server::multipart::{self, DiskFiles, Limits};
     use h1server::{Config, Request, Response};

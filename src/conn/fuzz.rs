@@ -49,7 +49,7 @@ use super::*;
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::date::DateCache;
-use crate::pool::{Completion, Completions, LoopWake, Notifier, PoolShared, run};
+use crate::pool::{Completion, Completions, Job, LoopWake, Notifier, PoolShared, run};
 use crate::request::Request;
 use crate::response::Response;
 use crate::upload::BodySink;
@@ -355,11 +355,11 @@ impl Harness {
                             s.close(&self.ctx.jobs);
                         }
                         if let Some(u) = d.upload.take() {
-                            let _ = self.ctx.jobs.try_send(Job::UploadAbort(u.sink));
+                            self.ctx.jobs.abort_upload(u.sink);
                         }
                     }
                     Completion::Piece(p) => {
-                        let _ = self.ctx.jobs.try_send(Job::UploadAbort(p.sink));
+                        self.ctx.jobs.abort_upload(p.sink);
                     }
                     Completion::Pulled(p) => {
                         if let Some(pull) = p.pull {

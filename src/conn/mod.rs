@@ -19,7 +19,7 @@ use crate::event_loop::Ctx;
 use crate::http::Version;
 use crate::http::decode::ChunkedDecoder;
 use crate::http::parse::{self, Head, HeadScan};
-use crate::pool::{BatchSignal, Job, StreamFraming};
+use crate::pool::{BatchSignal, StreamFraming};
 use crate::request::{Batch, CancelFlag};
 use crate::stream::StreamSrc;
 use crate::telemetry::{Stamp, Trace};
@@ -671,7 +671,7 @@ impl<T: Transport> Conn<T> {
             }
             Phase::Upload(u) => {
                 if let Some(sink) = u.sink {
-                    let _ = ctx.jobs.try_send(Job::UploadAbort(sink));
+                    ctx.jobs.abort_upload(sink);
                 }
             }
             #[cfg(feature = "ws")]

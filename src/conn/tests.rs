@@ -13,7 +13,7 @@ use super::*;
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::date::DateCache;
-use crate::pool::{Completion, Completions, LoopWake, Notifier, PoolShared, run};
+use crate::pool::{Completion, Completions, Job, LoopWake, Notifier, PoolShared, run};
 use crate::request::Request;
 use crate::response::Response;
 

@@ -77,7 +77,7 @@ impl<T: Transport> Conn<T> {
     pub fn on_piece(&mut self, ctx: &mut Ctx, p: Piece) -> Step {
         ctx.bufs.put_write(p.buf);
         let Phase::Upload(u) = &mut self.phase else {
-            let _ = ctx.jobs.try_send(Job::UploadAbort(p.sink));
+            ctx.jobs.abort_upload(p.sink);
             return Ok(());
         };
         u.sink = Some(p.sink);
@@ -96,7 +96,7 @@ impl<T: Transport> Conn<T> {
                 self.unread_input = true;
             }
             if let Some(sink) = u.sink.take() {
-                let _ = ctx.jobs.try_send(Job::UploadAbort(sink));
+                ctx.jobs.abort_upload(sink);
             }
         }
     }

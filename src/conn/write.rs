@@ -92,7 +92,7 @@ impl<T: Transport> Conn<T> {
         if let Some(reason) = deferred {
             // The close that waited for this batch.
             if let Some(u) = done.upload.take() {
-                let _ = ctx.jobs.try_send(Job::UploadAbort(u.sink));
+                ctx.jobs.abort_upload(u.sink);
             }
             return Err(reason);
         }

@@ -155,11 +155,19 @@ impl JobQueue {
         self.tx.len() >= self.depth
     }
     /// Queues `job` past `depth`: for the few jobs that must not be lost (a WebSocket
-    /// session's `on_close`, at most one per connection). Gives it back only when no
-    /// worker is left.
-    #[cfg(any(feature = "ws", feature = "proxy"))]
+    /// session's `on_close`, an upload sink's `abort`, an application value to drop: at
+    /// most a few per connection, so bounded by `max_connections`). Gives it back only
+    /// when no worker is left.
     pub fn send_always(&self, job: Job) -> Result<(), Refused> {
         self.tx.send(job).map_err(|job| Refused(Box::new(job)))
+    }
+    /// Tells an upload's sink that its client left (`BodySink::abort`, on a worker), even
+    /// when the queue is full: a dropped abort leaves what the sink stored behind (a
+    /// `DiskFiles` `.part` file), and any client can fill the queue.
+    pub fn abort_upload(&self, sink: Sink) {
+        if self.send_always(Job::UploadAbort(sink)).is_err() {
+            debug!("no worker left: an upload's sink is dropped without its abort");
+        }
     }
 }
 
@@ -173,10 +181,12 @@ impl Refused {
     }
 }
 
-/// Hands `value` to a worker to drop. Only if the queue is full does it drop here.
+/// Hands `value` to a worker to drop (its `Drop` is application code, which the loop
+/// never runs), past the queue's depth if need be. Only with no worker left does it drop
+/// here.
 pub(crate) fn drop_off_loop(jobs: &JobQueue, value: Box<dyn Send>) {
-    if let Err(e) = jobs.try_send(Job::Drop(value)) {
-        debug!("worker queue full: dropping an application value on the loop");
+    if let Err(e) = jobs.send_always(Job::Drop(value)) {
+        debug!("no worker left: dropping an application value on the loop");
         drop(e.into_inner());
     }
 }
