@@ -1,6 +1,7 @@
 //! The benchmark and experiment server: `GET /` (and `/plaintext`, which wrk's pipelining
 //! script asks for) answers `200 Hello, World!`; `GET /sleep?ms=N` answers after N ms (for
-//! drain and pool experiments); `GET /stream?n=N` sends N chunks 100 ms apart.
+//! drain and pool experiments); `GET /stream?n=N` sends N chunks 100 ms apart (one ticker
+//! thread paces every open stream).
 //!
 //! Configuration comes from `H1_*` variables (`Config::from_env`); `--port N` sets the
 //! port on 127.0.0.1, as the side-by-side benchmark harness expects.
@@ -14,15 +15,58 @@
 //! too. That build is the footprint figure (docs/BENCHMARKS.md, "Footprint"), checked by
 //! tests/footprint.rs.
 
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use h1server::{BindError, Config, Request, Response, Server, status};
+use h1server::{BindError, Config, Request, Response, Server, StreamSender, TrySendError, status};
 
 fn query_num(req: &Request, key: &str) -> Option<u64> {
     req.query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
         if k == key { v.parse().ok() } else { None }
     })
+}
+
+/// An open `/stream`: its sender and the chunks still to send.
+struct Ticking {
+    tx: StreamSender,
+    next: u64,
+    n: u64,
+}
+
+/// Every open `/stream`, paced by one ticker thread: a stream is state, not a thread (a
+/// pulled producer, `Response::stream`, must not sleep on a worker either), so N clients
+/// that never read cost N entries and no thread each.
+static STREAMS: Mutex<Vec<Ticking>> = Mutex::new(Vec::new());
+
+/// `n` chunks, 100 ms apart, through a channel fed by the ticker.
+fn stream(n: u64) -> Response {
+    static TICKER: Once = Once::new();
+    let (resp, tx) = Response::channel();
+    if n == 0 {
+        return resp; // the sender dropped here ends the body at once
+    }
+    let _ = tx.try_send("chunk 0\n");
+    STREAMS.lock().unwrap().push(Ticking { tx, next: 1, n });
+    TICKER.call_once(|| {
+        std::thread::spawn(|| {
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+                // Ended streams are dropped (which ends their bodies), and so are those
+                // whose client went away; a client too slow to take a chunk gets it on a
+                // later tick.
+                STREAMS.lock().unwrap().retain_mut(|s| {
+                    match s.tx.try_send(format!("chunk {}\n", s.next)) {
+                        Ok(()) => s.next += 1,
+                        Err(TrySendError::Full) => {}
+                        Err(TrySendError::Closed) => return false,
+                    }
+                    s.next < s.n
+                });
+            }
+        });
+    });
+    resp
 }
 
 fn app(req: &mut Request) -> Response {
@@ -33,23 +77,7 @@ fn app(req: &mut Request) -> Response {
             std::thread::sleep(Duration::from_millis(ms));
             Response::text(format!("slept {ms} ms\n"))
         }
-        "/stream" => {
-            let n = query_num(req, "n").unwrap_or(10).min(10_000);
-            // Paced by time, so fed from a thread of its own through a channel: a pulled
-            // producer (`Response::stream`) must not sleep on a worker.
-            let (resp, tx) = Response::channel();
-            std::thread::spawn(move || {
-                for i in 0..n {
-                    if i > 0 {
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                    if tx.send(format!("chunk {i}\n")).is_err() {
-                        return; // the client went away
-                    }
-                }
-            });
-            resp
-        }
+        "/stream" => stream(query_num(req, "n").unwrap_or(10).min(10_000)),
         _ => Response::error(status::NOT_FOUND, ""),
     }
 }
