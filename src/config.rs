@@ -122,6 +122,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const FD_RESERVE: u64 = 64;
 /// Most event loops (`loops`).
 pub const MAX_LOOPS: usize = 64;
+
+/// The most worker threads (`workers`).
+pub const MAX_WORKERS: usize = 4096;
 /// Longest accepted duration (8760h), so that `Instant + timeout` can never overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -170,7 +173,7 @@ impl Default for Config {
 /// core count (`H1_WORKERS`).
 pub fn default_workers() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.saturating_mul(4).max(16)
+    cores.saturating_mul(4).max(16).min(MAX_WORKERS)
 }
 
 /// The largest accepted `max_body_bytes`: bodies are read whole into memory before the
@@ -297,7 +300,7 @@ impl Config {
     /// (shutdown_timeout may be 0 = close at once), max_headers 1..=256, max_uri_bytes ≤
     /// max_head_bytes, max_head_bytes ≥ 256, …; the error names the field.
     ///
-    /// Also: loops 1..=64, max_uri_bytes ≥ 1, max_batch 1..=1024, stream_buffer_bytes ≥ 1, timer_tick
+    /// Also: workers 1..=4096, loops 1..=64, max_uri_bytes ≥ 1, max_batch 1..=1024, stream_buffer_bytes ≥ 1, timer_tick
     /// 1ms..=1s, every duration ≤ [`MAX_DURATION`] (8760h).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let head = self.max_head_bytes;
@@ -321,6 +324,10 @@ impl Config {
                 "max_uri_bytes" => (1, head),
                 "max_batch" => (1, 1024),
                 "loops" => (1, MAX_LOOPS),
+                // A thread each (started as the pool needs them, each with its stack):
+                // a count no machine can hold failed as an allocation abort, not an error
+                // naming the field.
+                "workers" => (1, MAX_WORKERS),
                 _ => (1, usize::MAX),
             };
             let reason = match field {
@@ -469,7 +476,7 @@ pub const FIELDS: &[FieldInfo] = fields! {
     loops "H1_LOOPS" "--loops" "count" "1" "—"
         "Event loop threads (1 to 64), each with its own listener (SO_REUSEPORT) and connections.";
     workers "H1_WORKERS" "--workers" "count" "max(16, 4 × cores)" "—"
-        "Threads that run handlers; handlers may block, the event loop never does.";
+        "Threads that run handlers (1 to 4096); handlers may block, the event loop never does.";
     queue_depth "H1_QUEUE_DEPTH" "--queue-depth" "count" "max(1024, workers × 64)" "—"
         "Jobs waiting for a worker; when full, new requests get 503 + Retry-After.";
     max_connections "H1_MAX_CONNECTIONS" "--max-connections" "count"

@@ -147,7 +147,8 @@ fn bad_values_name_the_variable_and_the_value() {
 fn validate_names_the_field() {
     // field set | to | field named | reason
     let table = "
-        workers             | 0      | workers             | must be at least 1
+        workers             | 0      | workers             | must be 1 to 4096
+        workers             | 4097   | workers             | must be 1 to 4096
         queue_depth         | 0      | queue_depth         | must be at least 1
         max_connections     | 0      | max_connections     | must be at least 1
         header_read_timeout | 0      | header_read_timeout | must be greater than 0

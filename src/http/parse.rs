@@ -612,20 +612,22 @@ static HOST_CHARS: [bool; 256] = byte_table(
     &[(b'0', b'9'), (b'a', b'z'), (b'A', b'Z')],
 );
 
-/// `reg-name = *( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2), one byte at
-/// a time: the `%` of pct-encoded is checked with its two digits by `is_valid_host`.
-/// IPv4address is a reg-name too, as far as the bytes go.
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2) without the
+/// `%` of pct-encoded, which `is_valid_host` checks with its two digits. IPv4address is a
+/// reg-name too, as far as the bytes go.
 static REG_NAME_CHARS: [bool; 256] = byte_table(
-    b"-._~%!$&'()*+,;=",
+    b"-._~!$&'()*+,;=",
     &[(b'0', b'9'), (b'a', b'z'), (b'A', b'Z')],
 );
 
 /// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), `uri-host = IP-literal / IPv4address /
 /// reg-name`, `port = *DIGIT` (RFC 3986 §3.2.2, §3.2.3). An empty value passes: whether
 /// it is allowed depends on the target's form (`Scan::finish`). RFC 9112 §3.2: a request
-/// with "a Host header field with an invalid field value" MUST get 400.
+/// with "a Host header field with an invalid field value" MUST get 400. One pass, one
+/// table look-up a byte for the usual `name[:port]`.
 pub(crate) fn is_valid_host(v: &[u8]) -> bool {
-    let port = if let [b'[', rest @ ..] = v {
+    let mut i = 0;
+    if let [b'[', rest @ ..] = v {
         // IP-literal = "[" ( IPv6address / IPvFuture ) "]"
         let Some(close) = rest.iter().position(|&c| c == b']') else {
             return false;
@@ -633,28 +635,23 @@ pub(crate) fn is_valid_host(v: &[u8]) -> bool {
         if !is_ip_literal(&rest[..close]) {
             return false;
         }
-        &rest[close + 1..]
+        i = close + 2;
     } else {
-        let end = v.iter().position(|&c| c == b':').unwrap_or(v.len());
-        let name = &v[..end];
-        let mut i = 0;
-        while i < name.len() {
-            let c = name[i];
-            if !REG_NAME_CHARS[c as usize] {
-                return false;
-            }
-            if c == b'%' {
+        while let Some(&c) = v.get(i) {
+            if REG_NAME_CHARS[c as usize] {
+                i += 1;
+            } else if c == b'%' {
                 // pct-encoded = "%" HEXDIG HEXDIG (RFC 3986 §2.1)
-                match name.get(i + 1..i + 3) {
-                    Some([a, b]) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => i += 2,
+                match v.get(i + 1..i + 3) {
+                    Some([a, b]) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => i += 3,
                     _ => return false,
                 }
+            } else {
+                break;
             }
-            i += 1;
         }
-        &v[end..]
-    };
-    match port {
+    }
+    match &v[i..] {
         [] => true,
         [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
         _ => false,
@@ -674,7 +671,7 @@ fn is_ip_literal(lit: &[u8]) -> bool {
             && !tail.is_empty()
             && tail
                 .iter()
-                .all(|&c| c != b'%' && (REG_NAME_CHARS[c as usize] || c == b':'));
+                .all(|&c| REG_NAME_CHARS[c as usize] || c == b':');
     }
     std::str::from_utf8(lit).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
 }
