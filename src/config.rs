@@ -173,7 +173,7 @@ impl Default for Config {
 /// core count (`H1_WORKERS`).
 pub fn default_workers() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.saturating_mul(4).max(16).min(MAX_WORKERS)
+    cores.saturating_mul(4).clamp(16, MAX_WORKERS)
 }
 
 /// The largest accepted `max_body_bytes`: bodies are read whole into memory before the

@@ -20,6 +20,13 @@ use h1server::inspect::Inspector;
 const INSPECT_HISTORY: usize = 500;
 
 fn main() {
+    // A write past RLIMIT_FSIZE (a quota, a file size guard) then fails with EFBIG, which an
+    // upload answers 507, instead of SIGXFSZ's default action killing the process and every
+    // connection with it. Go's runtime ignores SIGXFSZ the same way.
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
     let settings = match cli::parse(std::env::args().skip(1).collect(), &env) {
         Ok(Action::Run(settings)) => settings,

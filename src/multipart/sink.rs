@@ -50,10 +50,12 @@ pub trait MultipartHandler: Send + Sized + 'static {
     fn abort(self) {}
 }
 
-/// The answer to a failed write: `507` when the disk is full, else `500`; logged.
+/// The answer to a failed write: `507` when there is no room for it (the disk is full, a
+/// quota or the file size limit is reached), else `500`; logged.
 pub(super) fn write_failed(e: std::io::Error) -> Response {
+    use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
     log::error!("multipart: storing an uploaded file failed: {e}");
-    if e.kind() == std::io::ErrorKind::StorageFull {
+    if matches!(e.kind(), StorageFull | QuotaExceeded | FileTooLarge) {
         Response::error(507, "multipart: no space left to store the upload\n")
     } else {
         Response::error(
