@@ -637,17 +637,18 @@ pub(crate) fn is_valid_host(v: &[u8]) -> bool {
         }
         i = close + 2;
     } else {
-        while let Some(&c) = v.get(i) {
-            if REG_NAME_CHARS[c as usize] {
-                i += 1;
-            } else if c == b'%' {
-                // pct-encoded = "%" HEXDIG HEXDIG (RFC 3986 §2.1)
-                match v.get(i + 1..i + 3) {
-                    Some([a, b]) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => i += 3,
-                    _ => return false,
-                }
-            } else {
+        loop {
+            i += v[i..]
+                .iter()
+                .position(|&c| !REG_NAME_CHARS[c as usize])
+                .unwrap_or(v.len() - i);
+            if v.get(i) != Some(&b'%') {
                 break;
+            }
+            // pct-encoded = "%" HEXDIG HEXDIG (RFC 3986 §2.1)
+            match v.get(i + 1..i + 3) {
+                Some([a, b]) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => i += 3,
+                _ => return false,
             }
         }
     }
