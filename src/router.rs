@@ -52,6 +52,7 @@
 //! ## Answers the router makes itself
 //!
 //! * no pattern matches the path: `404` (or the [`Router::not_found`] handler);
+//! * `OPTIONS *` (a question about the server, RFC 9110 §9.3.7): `200`, empty;
 //! * some pattern matches the path but none the method: `405` with `Allow` listing the
 //!   allowed methods, sorted, with `HEAD` wherever `GET` is allowed (RFC 9110 §15.5.6);
 //! * a non-canonical path (`//`, `/./`, `/../`, also `%2e`-encoded): `301` to the
@@ -528,6 +529,13 @@ impl Handler for Router {
     fn call(&self, req: &mut Request) -> Response {
         req.clear_params();
         req.set_route(None);
+        if req.target() == "*" {
+            // `OPTIONS *` (the parser admits the asterisk-form for OPTIONS only, RFC 9112
+            // §3.2.4) asks about the server, not a resource (RFC 9110 §9.3.7): 200, as Go's
+            // server answers it for any handler.
+            log::debug!("conn {}: OPTIONS * answered 200", req.conn_id());
+            return Response::new(status::OK);
+        }
         match self.decide(req) {
             Outcome::Route(i, cleaned) => {
                 let route = &self.routes[i];
