@@ -619,3 +619,75 @@ fn a_database_connection_that_stops_answering_is_given_up_at_the_request_deadlin
         "the request after the deadline should get a new connection: {next:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Idempotency keys: the record of an answer that could not be written.
+// ---------------------------------------------------------------------------------------
+
+/// Runs `sql` on the SQLite file `db` from another process (python3's sqlite3).
+fn sqlite_exec(db: &std::path::Path, sql: &str) {
+    require_tool("python3");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)\n\
+             c.executescript(sys.argv[2])\n",
+        ])
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{sql}: {out:?}");
+}
+
+/// A create that succeeded but whose idempotency record could not be written (the
+/// database refused that one write: a lock held past `busy_timeout`, a full disk — here a
+/// trigger) must never be run a second time for the same key. "If a client retries … the
+/// service should not create two dispatches for the same logical action" (seed 002,
+/// Idempotency-Key); draft-ietf-httpapi-idempotency-key-header: a retry with the key must
+/// not repeat the side effect. The demo writes the user and the key's record in two
+/// separate statements (src/demo/users.rs `create`, then
+/// src/middleware/idempotency/mod.rs `Attempt::finish`), only logs a failed `finish`, and
+/// leaves the key marked running: a retry gets `409` for the 60 s lease
+/// (src/demo/store/mod.rs `IDEMPOTENCY_LEASE`), then takes the key over and creates the
+/// user again. (The lease is aged here by rewriting `started_ms`, as the unit tests do.)
+#[test]
+fn a_create_whose_key_record_failed_is_not_run_again_on_retry() {
+    let dir = TempDir::new("idem");
+    let db = dir.0.join("h1.db");
+    let d = start(&[("DEMO_DB", db.to_str().unwrap())]);
+    let body = r#"{"name":"Ada","email":"ada@example.com"}"#;
+    let post = || {
+        d.send(
+            "POST",
+            "/api/v1/users",
+            &["Content-Type: application/json", "Idempotency-Key: order-1"],
+            body.as_bytes(),
+            Duration::from_secs(15),
+        )
+        .expect("an answer")
+    };
+    // The database refuses to record a finished attempt (and only that).
+    sqlite_exec(
+        &db,
+        "CREATE TRIGGER fault_review_refuse_finish BEFORE UPDATE OF status ON idempotency_keys \
+         WHEN NEW.status IS NOT NULL BEGIN SELECT RAISE(ABORT, 'injected: disk I/O'); END;",
+    );
+    let first = post();
+    assert_eq!(first.status, 201, "the user is created: {first:?}");
+    // The fault passes; the client (which lost the answer) retries after a while.
+    sqlite_exec(
+        &db,
+        "DROP TRIGGER fault_review_refuse_finish; \
+         UPDATE idempotency_keys SET started_ms = started_ms - 120000;",
+    );
+    let retry = post();
+    let list = d.get("/api/v1/users").expect("an answer");
+    let v: serde_json::Value = serde_json::from_str(&list.body).unwrap_or_default();
+    assert_eq!(
+        v["total"], 1,
+        "one key, one user: the retry answered {} {:?}; users: {}",
+        retry.status, retry.body, list.body
+    );
+}
