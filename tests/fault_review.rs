@@ -77,6 +77,8 @@ fn start(env: &[(&str, &str)]) -> Demo {
 }
 
 /// A response read to the end (`Connection: close`), or what went wrong reading it.
+/// (`head`, and `took` without `postgres`, are read only through `Debug`, in failure messages.)
+#[allow(dead_code)]
 #[derive(Debug)]
 struct Answer {
     status: u16,
@@ -583,8 +585,8 @@ fn after_postgres_restarts_the_next_request_is_served_not_503() {
 /// A database connection that stops answering (a hung backend, a network partition: no
 /// FIN, no RST) is given up when the request's deadline passes, so the next request gets
 /// a fresh connection instead of waiting behind the dead one. In the seeds the handler's
-/// database call takes the request's context (`s.db.GetUser(r.Context(), userID)`, seed
-/// 001) and the timeout middleware puts a deadline on that context (seed 001 "Pattern 4":
+/// database call takes the request's context (`s.db.GetUser(r.Context(), userID)`,
+/// seed 001) and the timeout middleware puts a deadline on that context (seed 001 "Pattern 4":
 /// `context.WithTimeout(r.Context(), timeout)`); when it expires `database/sql` cancels
 /// the query and discards the connection. The demo's `Timeout` answers `503 handler
 /// timeout` after 10 s but nothing tells the store: the connection stays lent to a call
