@@ -4,15 +4,22 @@
 //! WAL lets readers run beside the one writer, and `busy_timeout` makes a writer wait for
 //! the lock instead of failing, so several instances on one machine can share the file.
 //! Nothing here ever holds a connection across calls.
+//!
+//! The file is identified by its device and inode at open: when it is removed or replaced
+//! under the running process (an operator cleaning `data/`, a volume remounted), every
+//! call answers `DbError::Unavailable` and `/readyz` fails, instead of acknowledging
+//! writes into an unlinked file that the next start will not see.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use h1server::middleware::{Claim, IdempotencyKey, IdempotencyStore, StoreError, StoredResponse};
-use log::{info, warn};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use log::{error, info, warn};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::pool::Pool;
+use super::pool::{Conn, Pool};
 use super::{
     AttemptIds, DbError, Decision, IDEMPOTENCY_TTL, NewUser, POOL_WAIT, Page, Record, Stores, User,
     UsersStore, decide, headers_from_json, headers_to_json, new_hash_key, now_ms,
@@ -57,6 +64,25 @@ pub struct Sqlite {
     /// The idempotency hash key, kept in the database so every instance shares it.
     hash_key: [u64; 2],
     attempts: AttemptIds,
+    /// The database file and its identity at open (`None` for `:memory:`).
+    file: Option<(String, FileId)>,
+    /// Whether the file's loss has been logged (once, at error).
+    lost: AtomicBool,
+}
+
+/// A file's identity: its device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+fn file_id(path: &str) -> std::io::Result<FileId> {
+    let meta = std::fs::metadata(path)?;
+    Ok(FileId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
 }
 
 fn failed(e: rusqlite::Error) -> DbError {
@@ -67,10 +93,21 @@ fn failed(e: rusqlite::Error) -> DbError {
     }
 }
 
-/// One connection with the settings every pooled connection has.
-fn connect(path: &str) -> Result<Connection, DbError> {
-    let conn = Connection::open(path)
-        .map_err(|e| DbError::Unavailable(format!("cannot open the database: {e}")))?;
+/// One connection with the settings every pooled connection has. Only the first
+/// (`create`) may create the file: a pooled connection opened after the file was removed
+/// must fail, not start an empty database.
+fn connect(path: &str, create: bool) -> Result<Connection, DbError> {
+    let conn = if create {
+        Connection::open(path)
+    } else {
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+    }
+    .map_err(|e| DbError::Unavailable(format!("cannot open the database: {e}")))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
     // WAL: readers never block the writer nor the writer them; NORMAL sync is safe with
     // WAL (a power loss may lose the last commits, never corrupt the file).
@@ -156,7 +193,7 @@ fn open_store(path: &str, pool: usize) -> Result<(Sqlite, usize), String> {
                 .map_err(|e| format!("cannot create the directory {}: {e}", dir.display()))?;
         }
     }
-    let mut first = connect(path).map_err(|e| e.to_string())?;
+    let mut first = connect(path, true).map_err(|e| e.to_string())?;
     let version = migrate(&mut first).map_err(|e| e.to_string())?;
     let hash_key = first
         .query_row(
@@ -165,12 +202,26 @@ fn open_store(path: &str, pool: usize) -> Result<(Sqlite, usize), String> {
             |r| Ok([r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64]),
         )
         .map_err(|e| e.to_string())?;
+    let file = if memory {
+        None
+    } else {
+        let id = file_id(path).map_err(|e| format!("cannot stat {path}: {e}"))?;
+        Some((path.to_string(), id))
+    };
     let size = if memory { 1 } else { pool };
     let owned = path.to_string();
     let store = Sqlite {
-        pool: Pool::new(first, size, POOL_WAIT, move || connect(&owned), |_| false),
+        pool: Pool::new(
+            first,
+            size,
+            POOL_WAIT,
+            move || connect(&owned, memory),
+            |_| false,
+        ),
         hash_key,
         attempts: AttemptIds::new(),
+        file,
+        lost: AtomicBool::new(false),
     };
     Ok((store, version))
 }
@@ -183,9 +234,39 @@ fn user_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
+impl Sqlite {
+    /// `Unavailable` when the database file is no longer at its path (removed, or
+    /// another file put there): the pooled connections still write to the old one, which
+    /// nothing will read again.
+    fn check_file(&self) -> Result<(), DbError> {
+        let Some((path, opened)) = &self.file else {
+            return Ok(());
+        };
+        let problem = match file_id(path) {
+            Ok(id) if id == *opened => return Ok(()),
+            Ok(id) => format!(
+                "the database file {path} was replaced (inode {} on device {}, opened as \
+                 inode {} on device {}): restart to use it",
+                id.ino, id.dev, opened.ino, opened.dev
+            ),
+            Err(e) => format!("the database file {path} is gone ({e}): restart to recreate it"),
+        };
+        if !self.lost.swap(true, Ordering::Relaxed) {
+            error!("{problem}; every database call fails until then");
+        }
+        Err(DbError::Unavailable(problem))
+    }
+
+    /// A pooled connection, once the file is known to be still there.
+    fn conn(&self) -> Result<Conn<'_, Connection>, DbError> {
+        self.check_file()?;
+        self.pool.get()
+    }
+}
+
 impl UsersStore for Sqlite {
     fn create(&self, user: &NewUser) -> Result<User, DbError> {
-        let conn = self.pool.get()?;
+        let conn = self.conn()?;
         let id: i64 = conn
             .query_row(
                 "INSERT INTO users (name, email) VALUES (?1, ?2) RETURNING id",
@@ -193,6 +274,8 @@ impl UsersStore for Sqlite {
                 |r| r.get(0),
             )
             .map_err(failed)?;
+        // Removed while the row was written: it went to a file nothing reads again.
+        self.check_file()?;
         Ok(User {
             id: id as u64,
             name: user.name.clone(),
@@ -201,7 +284,7 @@ impl UsersStore for Sqlite {
     }
 
     fn get(&self, id: u64) -> Result<Option<User>, DbError> {
-        let conn = self.pool.get()?;
+        let conn = self.conn()?;
         conn.query_row(
             "SELECT id, name, email FROM users WHERE id = ?1",
             [id as i64],
@@ -212,13 +295,14 @@ impl UsersStore for Sqlite {
     }
 
     fn update(&self, id: u64, user: &NewUser) -> Result<Option<User>, DbError> {
-        let conn = self.pool.get()?;
+        let conn = self.conn()?;
         let n = conn
             .execute(
                 "UPDATE users SET name = ?1, email = ?2 WHERE id = ?3",
                 params![user.name, user.email, id as i64],
             )
             .map_err(failed)?;
+        self.check_file()?;
         Ok((n == 1).then(|| User {
             id,
             name: user.name.clone(),
@@ -227,7 +311,7 @@ impl UsersStore for Sqlite {
     }
 
     fn list(&self, limit: u32, offset: u64) -> Result<Page, DbError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         // One read transaction: the page and the total see the same snapshot.
         let tx = conn.transaction().map_err(failed)?;
         let total: i64 = tx
@@ -249,7 +333,7 @@ impl UsersStore for Sqlite {
     }
 
     fn ping(&self) -> Result<(), DbError> {
-        let conn = self.pool.get()?;
+        let conn = self.conn()?;
         conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
             .map(drop)
             .map_err(failed)
@@ -258,7 +342,7 @@ impl UsersStore for Sqlite {
 
 impl Sqlite {
     fn begin(&self, key: &IdempotencyKey, fingerprint: u64) -> Result<Claim, DbError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         // IMMEDIATE: the write lock from the start, so the whole look-up-or-insert is one
         // atomic step for every connection and process on the file.
         let tx = conn
@@ -332,6 +416,7 @@ impl Sqlite {
             }
         };
         tx.commit().map_err(failed)?;
+        self.check_file()?;
         Ok(claim)
     }
 
@@ -341,7 +426,7 @@ impl Sqlite {
         attempt: u64,
         response: Option<StoredResponse>,
     ) -> Result<bool, DbError> {
-        let conn = self.pool.get()?;
+        let conn = self.conn()?;
         let (scope, name, attempt) = (key.scope as i64, key.key.as_str(), attempt as i64);
         let n = match response {
             Some(r) => conn.execute(
@@ -365,6 +450,7 @@ impl Sqlite {
                 .map(|_| 0),
         }
         .map_err(failed)?;
+        self.check_file()?;
         Ok(n == 1)
     }
 }
@@ -419,8 +505,32 @@ mod tests {
     }
 
     #[test]
+    fn a_removed_or_replaced_file_makes_every_call_unavailable() {
+        let dir = std::env::temp_dir().join(format!(
+            "h1-sqlite-rm-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        let path = dir.join("h1.db");
+        let path = path.to_str().unwrap();
+        let stores = open(path, 2).unwrap();
+        stores.users.create(&user("ada")).unwrap();
+        stores.users.ping().unwrap();
+        std::fs::remove_file(path).unwrap();
+        let unavailable = |r: Result<(), DbError>| matches!(r, Err(DbError::Unavailable(_)));
+        assert!(unavailable(stores.users.ping()));
+        assert!(unavailable(stores.users.create(&user("grace")).map(drop)));
+        assert!(unavailable(stores.users.get(1).map(drop)));
+        // Another file at the path (a restored backup) is not the one the pool has open.
+        std::fs::write(path, b"").unwrap();
+        assert!(unavailable(stores.users.ping()));
+        drop(stores);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn migrations_run_once_and_a_newer_schema_is_refused() {
-        let mut conn = connect(":memory:").unwrap();
+        let mut conn = connect(":memory:", true).unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
         assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len(), "idempotent");
         let rows: i64 = conn
