@@ -52,6 +52,8 @@ const MIGRATIONS: &[&str] = &[
          k0 BIGINT NOT NULL,
          k1 BIGINT NOT NULL
      );",
+    // 3: a key whose attempt ran but whose response could not be stored: never run again.
+    "ALTER TABLE idempotency_keys ADD COLUMN outcome_unknown BOOLEAN NOT NULL DEFAULT false;",
 ];
 
 /// Both stores on one PostgreSQL database.
@@ -252,7 +254,7 @@ fn record_of(
 ) -> Result<Option<Record>, DbError> {
     let Some(row) = tx
         .query_opt(
-            "SELECT fingerprint, attempt, started_ms, status, headers, body
+            "SELECT fingerprint, attempt, started_ms, status, headers, body, outcome_unknown
              FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE",
             &[&scope, &key],
         )
@@ -273,6 +275,7 @@ fn record_of(
         attempt: row.get::<_, i64>(1) as u64,
         started_ms: row.get(2),
         response,
+        unknown: row.get(6),
     }))
 }
 
@@ -362,6 +365,17 @@ impl Postgres {
         .map_err(failed)?;
         Ok(n == 1)
     }
+
+    fn mark_unknown(&self, key: &IdempotencyKey, attempt: u64) -> Result<(), DbError> {
+        let mut conn = self.pool.get()?;
+        conn.execute(
+            "UPDATE idempotency_keys SET outcome_unknown = true
+             WHERE scope = $1 AND key = $2 AND attempt = $3 AND status IS NULL",
+            &[&(key.scope as i64), &key.key, &(attempt as i64)],
+        )
+        .map_err(failed)?;
+        Ok(())
+    }
 }
 
 impl IdempotencyStore for Postgres {
@@ -376,6 +390,10 @@ impl IdempotencyStore for Postgres {
         response: Option<StoredResponse>,
     ) -> Result<bool, StoreError> {
         Ok(Postgres::finish(self, key, attempt, response)?)
+    }
+
+    fn mark_unknown(&self, key: &IdempotencyKey, attempt: u64) -> Result<(), StoreError> {
+        Ok(Postgres::mark_unknown(self, key, attempt)?)
     }
 
     fn hash_key(&self) -> [u64; 2] {

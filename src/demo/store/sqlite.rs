@@ -56,6 +56,8 @@ const MIGRATIONS: &[&str] = &[
          k0 INTEGER NOT NULL,
          k1 INTEGER NOT NULL
      );",
+    // 3: a key whose attempt ran but whose response could not be stored: never run again.
+    "ALTER TABLE idempotency_keys ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Both stores on one SQLite database.
@@ -357,7 +359,7 @@ impl Sqlite {
         .map_err(failed)?;
         let record = tx
             .query_row(
-                "SELECT fingerprint, attempt, started_ms, status, headers, body
+                "SELECT fingerprint, attempt, started_ms, status, headers, body, outcome_unknown
                  FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
                 params![scope, name],
                 |r| {
@@ -368,6 +370,7 @@ impl Sqlite {
                         r.get::<_, Option<i64>>(3)?,
                         r.get::<_, Option<String>>(4)?,
                         r.get::<_, Option<Vec<u8>>>(5)?,
+                        r.get::<_, bool>(6)?,
                     ))
                 },
             )
@@ -385,7 +388,7 @@ impl Sqlite {
                 .map_err(failed)?;
                 Claim::Run(attempt)
             }
-            Some((fp, stale, started_ms, status, headers, body)) => {
+            Some((fp, stale, started_ms, status, headers, body, unknown)) => {
                 let response = match status {
                     Some(status) => Some(StoredResponse {
                         status: status as u16,
@@ -399,6 +402,7 @@ impl Sqlite {
                     attempt: stale as u64,
                     started_ms,
                     response,
+                    unknown,
                 };
                 match decide(record, fingerprint, now) {
                     Decision::Answer(claim) => claim,
@@ -453,6 +457,17 @@ impl Sqlite {
         self.check_file()?;
         Ok(n == 1)
     }
+
+    fn mark_unknown(&self, key: &IdempotencyKey, attempt: u64) -> Result<(), DbError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE idempotency_keys SET outcome_unknown = 1
+             WHERE scope = ?1 AND key = ?2 AND attempt = ?3 AND status IS NULL",
+            params![key.scope as i64, key.key, attempt as i64],
+        )
+        .map_err(failed)?;
+        self.check_file()
+    }
 }
 
 impl IdempotencyStore for Sqlite {
@@ -467,6 +482,10 @@ impl IdempotencyStore for Sqlite {
         response: Option<StoredResponse>,
     ) -> Result<bool, StoreError> {
         Ok(Sqlite::finish(self, key, attempt, response)?)
+    }
+
+    fn mark_unknown(&self, key: &IdempotencyKey, attempt: u64) -> Result<(), StoreError> {
+        Ok(Sqlite::mark_unknown(self, key, attempt)?)
     }
 
     fn hash_key(&self) -> [u64; 2] {
@@ -632,5 +651,27 @@ mod tests {
             matches!(s.begin(&key("k"), 2).unwrap(), Claim::Run(_)),
             "expired"
         );
+    }
+
+    /// A key whose attempt ran but whose response could not be stored is never taken
+    /// over, however old: its effect may be done.
+    #[test]
+    fn a_key_marked_outcome_unknown_is_never_run_again() {
+        let (s, _) = open_store(":memory:", 1).unwrap();
+        let Claim::Run(first) = s.begin(&key("k"), 1).unwrap() else {
+            panic!("Run");
+        };
+        s.mark_unknown(&key("k"), first.wrapping_add(1)).unwrap();
+        s.mark_unknown(&key("k"), first).unwrap();
+        s.pool
+            .get()
+            .unwrap()
+            .execute(
+                "UPDATE idempotency_keys SET started_ms = started_ms - ?1",
+                [2 * super::super::IDEMPOTENCY_LEASE.as_millis() as i64],
+            )
+            .unwrap();
+        assert!(matches!(s.begin(&key("k"), 1).unwrap(), Claim::Unknown));
+        assert!(matches!(s.begin(&key("k"), 2).unwrap(), Claim::Mismatch));
     }
 }
