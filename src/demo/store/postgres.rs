@@ -8,8 +8,9 @@
 //! after their own delays — fails the call with `DbError::Unavailable` and its connection
 //! is dropped, never lent again, so its pool slot opens a fresh connection. (The sync
 //! `postgres` wrapper has no such deadline: its calls block until the socket fails.)
-//! A connection the server closed is dropped and reopened on next use; a statement never
-//! runs longer than `statement_timeout` on the server. No TLS: the demo talks to a local or private
+//! A connection the server closed (a restart) is noticed before it is lent, and one idle
+//! over a second gets a round trip first, as Go's pgx does; a statement never runs longer
+//! than `statement_timeout` on the server. No TLS: the demo talks to a local or private
 //! database (`sslmode=disable`).
 
 use std::time::Duration;
@@ -39,6 +40,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(8);
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Migrations' deadline (they wait for another instance's advisory lock).
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection idle longer than this gets a round trip before it is lent (pgx's rule)...
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// ...which must answer within this, or a fresh connection is opened instead.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// TCP keepalives (unless the URL sets them): a peer gone without a FIN or RST is noticed
 /// after about idle + interval × retries, and data unacknowledged for
 /// `TCP_USER_TIMEOUT` fails the connection (Linux).
@@ -148,6 +153,33 @@ impl PgConn {
 
     fn is_broken(&mut self) -> bool {
         self.broken || self.client.is_closed()
+    }
+
+    /// Whether this idle connection may be lent: not closed by the server meanwhile (a
+    /// restart: the runtime reads the server's goodbye first), and, when idle for over
+    /// [`CHECK_IDLE_AFTER`], answering an empty query within [`CHECK_TIMEOUT`].
+    fn is_usable(&mut self, idle: Duration) -> bool {
+        // A few turns of the runtime: its I/O driver is polled and the connection's task
+        // reads whatever arrived while nobody was polling (it ends on EOF or a FATAL).
+        self.runtime.block_on(async {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+        });
+        if self.is_broken() {
+            debug!("database: a pooled connection was closed by the server: reconnecting");
+            return false;
+        }
+        if idle < CHECK_IDLE_AFTER {
+            return true;
+        }
+        let check = self.call(CHECK_TIMEOUT, async |c| {
+            c.simple_query("").await.map(drop).map_err(failed)
+        });
+        if let Err(e) = &check {
+            debug!("database: a pooled connection failed its check ({e}): reconnecting");
+        }
+        check.is_ok()
     }
 }
 
@@ -282,6 +314,7 @@ pub fn open(url: &str, pool: usize) -> Result<Stores, String> {
             POOL_WAIT,
             move || connect(&config),
             PgConn::is_broken,
+            PgConn::is_usable,
         ),
         hash_key,
         attempts: AttemptIds::new(),

@@ -219,6 +219,7 @@ fn open_store(path: &str, pool: usize) -> Result<(Sqlite, usize), String> {
             POOL_WAIT,
             move || connect(&owned, memory),
             |_| false,
+            |_, _| true,
         ),
         hash_key,
         attempts: AttemptIds::new(),
