@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use h1server::router::Group;
 use h1server::{Request, Response, status};
-use serde::Deserialize;
 
 use super::store::{DbError, NewUser, UsersStore};
 
@@ -17,13 +16,49 @@ const DEFAULT_LIMIT: u32 = 20;
 /// The largest page.
 const MAX_LIMIT: u32 = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct UserInput {
     name: String,
     email: String,
 }
 
+/// The fields a client sends, in the order they are checked.
+const FIELDS: [&str; 2] = ["name", "email"];
+
 impl UserInput {
+    /// `value` as a `UserInput`, or the `400` naming each field that is missing or not a
+    /// string (serde's own message names a line and column, not the field). Other fields
+    /// are ignored.
+    fn from_json(value: serde_json::Value) -> Result<UserInput, Response> {
+        let serde_json::Value::Object(mut object) = value else {
+            return Err(field_errors(
+                "invalid JSON body: expected an object",
+                Vec::new(),
+                status::BAD_REQUEST,
+            ));
+        };
+        let mut problems = Vec::new();
+        let [name, email] = FIELDS.map(|field| match object.remove(field) {
+            Some(serde_json::Value::String(s)) => s,
+            Some(_) => {
+                problems.push((field, "must be a string"));
+                String::new()
+            }
+            None => {
+                problems.push((field, "is required"));
+                String::new()
+            }
+        });
+        if !problems.is_empty() {
+            return Err(field_errors(
+                "invalid JSON fields",
+                problems,
+                status::BAD_REQUEST,
+            ));
+        }
+        Ok(UserInput { name, email })
+    }
+
     /// Validation errors as (field, message), empty when valid.
     fn problems(&self) -> Vec<(&'static str, &'static str)> {
         let mut p = Vec::new();
@@ -82,9 +117,10 @@ fn id_of(req: &Request) -> Result<u64, Response> {
 }
 
 /// The JSON body as a valid `NewUser`, or the answer saying what is wrong with it
-/// (415 wrong content type, 400 bad JSON, 422 invalid fields).
+/// (415 wrong content type, 400 bad JSON or a field missing or not a string, naming the
+/// field, 422 invalid fields).
 fn valid_input(req: &Request) -> Result<NewUser, Response> {
-    let input: UserInput = req.json()?;
+    let input = UserInput::from_json(req.json()?)?;
     let problems = input.problems();
     if problems.is_empty() {
         Ok(NewUser {

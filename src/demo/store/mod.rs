@@ -30,7 +30,8 @@ const POOL_WAIT: Duration = Duration::from_secs(2);
 /// How long a key is kept (the in-memory store's default too).
 const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 /// A key still marked running this long after its attempt started was left by a process
-/// that died (or a handler stuck far past the demo's 10 s timeout): a retry takes it over.
+/// that died (or a handler stuck far past the demo's 10 s timeout): a retry takes it over
+/// — unless it was marked "outcome unknown" (it ran, but its response was not stored).
 const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
 
 /// A user as stored and as the API shows it.
@@ -236,6 +237,8 @@ struct Record {
     started_ms: i64,
     /// `None` while running.
     response: Option<StoredResponse>,
+    /// The attempt ran but its response could not be stored (`mark_unknown`).
+    unknown: bool,
 }
 
 /// What to do with an existing record (the same rules in every SQL store, so they
@@ -254,6 +257,8 @@ fn decide(record: Record, fingerprint: u64, now_ms: i64) -> Decision {
     }
     match record.response {
         Some(stored) => Decision::Answer(Claim::Replay(stored)),
+        // It ran: its effect may be done, so it is never taken over.
+        None if record.unknown => Decision::Answer(Claim::Unknown),
         None if now_ms - record.started_ms >= IDEMPOTENCY_LEASE.as_millis() as i64 => {
             Decision::TakeOver {
                 stale: record.attempt,

@@ -2,7 +2,10 @@
 //! needed, lent to one caller at a time and given back when the loan is dropped.
 //!
 //! It never waits longer than its bounded `wait` for a free connection (the caller
-//! answers `503`), and never keeps a connection its backend reports broken.
+//! answers `503`), never keeps a connection its backend reports broken, and checks an idle
+//! connection before lending it (as Go's `database/sql` does through the driver's
+//! `ResetSession`): one the server closed meanwhile (a restart) is dropped and a fresh one
+//! opened, instead of failing the caller's request.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -27,11 +30,14 @@ pub struct Pool<C> {
     connect: Box<Connect<C>>,
     /// Whether a returned connection is unusable (the server closed it) and must go.
     is_broken: fn(&mut C) -> bool,
+    /// Whether an idle connection is still usable after this long idle, asked before it
+    /// is lent (outside the lock: it may take a round trip).
+    is_usable: fn(&mut C, Duration) -> bool,
 }
 
 struct State<C> {
-    /// Connections ready to lend, most recently used last.
-    idle: Vec<C>,
+    /// Connections ready to lend, most recently used last, with when they came back.
+    idle: Vec<(C, Instant)>,
     /// Connections open (idle or lent) plus those being opened.
     open: usize,
 }
@@ -51,10 +57,11 @@ impl<C> Pool<C> {
         wait: Duration,
         connect: impl Fn() -> Result<C, DbError> + Send + Sync + 'static,
         is_broken: fn(&mut C) -> bool,
+        is_usable: fn(&mut C, Duration) -> bool,
     ) -> Self {
         Pool {
             state: Mutex::new(State {
-                idle: vec![first],
+                idle: vec![(first, Instant::now())],
                 open: 1,
             }),
             freed: Condvar::new(),
@@ -62,6 +69,7 @@ impl<C> Pool<C> {
             wait,
             connect: Box::new(connect),
             is_broken,
+            is_usable,
         }
     }
 
@@ -69,17 +77,24 @@ impl<C> Pool<C> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An idle connection, a new one while fewer than `max` are open, or one given back
-    /// within `wait`; else `DbError::Busy`.
+    /// An idle connection that is still usable, a new one while fewer than `max` are
+    /// open, or one given back within `wait`; else `DbError::Busy`.
     pub fn get(&self) -> Result<Conn<'_, C>, DbError> {
         let deadline = Instant::now() + self.wait;
         let mut state = self.lock();
         loop {
-            if let Some(conn) = state.idle.pop() {
-                return Ok(Conn {
-                    pool: self,
-                    conn: Some(conn),
-                });
+            if let Some((mut conn, since)) = state.idle.pop() {
+                drop(state); // the check may take a round trip: not under the lock
+                if (self.is_usable)(&mut conn, since.elapsed()) {
+                    return Ok(Conn {
+                        pool: self,
+                        conn: Some(conn),
+                    });
+                }
+                drop(conn); // closed meanwhile: its slot opens a fresh one
+                state = self.lock();
+                state.open -= 1;
+                continue;
             }
             if state.open < self.max {
                 state.open += 1;
@@ -137,7 +152,7 @@ impl<C> Drop for Conn<'_, C> {
             drop(state);
             drop(conn);
         } else {
-            state.idle.push(conn);
+            state.idle.push((conn, Instant::now()));
             drop(state);
         }
         self.pool.freed.notify_one();
@@ -159,6 +174,7 @@ mod tests {
             wait,
             move || Ok(n.fetch_add(1, Ordering::SeqCst)),
             |c| *c == 99,
+            |c, _| *c != 98,
         );
         (Arc::new(pool), opened)
     }
@@ -194,6 +210,18 @@ mod tests {
         let (pool, opened) = counting_pool(1, Duration::from_millis(50));
         *pool.get().unwrap() = 99; // the backend closed it
         assert_eq!(*pool.get().unwrap(), 1, "a fresh connection");
+        assert_eq!(opened.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn an_idle_connection_closed_meanwhile_is_replaced_at_checkout() {
+        let (pool, opened) = counting_pool(1, Duration::from_millis(50));
+        *pool.get().unwrap() = 98; // given back usable, then the server restarted
+        assert_eq!(
+            *pool.get().unwrap(),
+            1,
+            "a fresh connection, not the closed one"
+        );
         assert_eq!(opened.load(Ordering::SeqCst), 2);
     }
 }

@@ -4,15 +4,22 @@
 //! WAL lets readers run beside the one writer, and `busy_timeout` makes a writer wait for
 //! the lock instead of failing, so several instances on one machine can share the file.
 //! Nothing here ever holds a connection across calls.
+//!
+//! The file is identified by its device and inode at open: when it is removed or replaced
+//! under the running process (an operator cleaning `data/`, a volume remounted), every
+//! call answers `DbError::Unavailable` and `/readyz` fails, instead of acknowledging
+//! writes into an unlinked file that the next start will not see.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use h1server::middleware::{Claim, IdempotencyKey, IdempotencyStore, StoreError, StoredResponse};
-use log::{info, warn};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use log::{error, info, warn};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::pool::Pool;
+use super::pool::{Conn, Pool};
 use super::{
     AttemptIds, DbError, Decision, IDEMPOTENCY_TTL, NewUser, POOL_WAIT, Page, Record, Stores, User,
     UsersStore, decide, headers_from_json, headers_to_json, new_hash_key, now_ms,
@@ -49,6 +56,8 @@ const MIGRATIONS: &[&str] = &[
          k0 INTEGER NOT NULL,
          k1 INTEGER NOT NULL
      );",
+    // 3: a key whose attempt ran but whose response could not be stored: never run again.
+    "ALTER TABLE idempotency_keys ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Both stores on one SQLite database.
@@ -57,6 +66,25 @@ pub struct Sqlite {
     /// The idempotency hash key, kept in the database so every instance shares it.
     hash_key: [u64; 2],
     attempts: AttemptIds,
+    /// The database file and its identity at open (`None` for `:memory:`).
+    file: Option<(String, FileId)>,
+    /// Whether the file's loss has been logged (once, at error).
+    lost: AtomicBool,
+}
+
+/// A file's identity: its device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+fn file_id(path: &str) -> std::io::Result<FileId> {
+    let meta = std::fs::metadata(path)?;
+    Ok(FileId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
 }
 
 fn failed(e: rusqlite::Error) -> DbError {
@@ -67,10 +95,21 @@ fn failed(e: rusqlite::Error) -> DbError {
     }
 }
 
-/// One connection with the settings every pooled connection has.
-fn connect(path: &str) -> Result<Connection, DbError> {
-    let conn = Connection::open(path)
-        .map_err(|e| DbError::Unavailable(format!("cannot open the database: {e}")))?;
+/// One connection with the settings every pooled connection has. Only the first
+/// (`create`) may create the file: a pooled connection opened after the file was removed
+/// must fail, not start an empty database.
+fn connect(path: &str, create: bool) -> Result<Connection, DbError> {
+    let conn = if create {
+        Connection::open(path)
+    } else {
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+    }
+    .map_err(|e| DbError::Unavailable(format!("cannot open the database: {e}")))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
     // WAL: readers never block the writer nor the writer them; NORMAL sync is safe with
     // WAL (a power loss may lose the last commits, never corrupt the file).
@@ -156,7 +195,7 @@ fn open_store(path: &str, pool: usize) -> Result<(Sqlite, usize), String> {
                 .map_err(|e| format!("cannot create the directory {}: {e}", dir.display()))?;
         }
     }
-    let mut first = connect(path).map_err(|e| e.to_string())?;
+    let mut first = connect(path, true).map_err(|e| e.to_string())?;
     let version = migrate(&mut first).map_err(|e| e.to_string())?;
     let hash_key = first
         .query_row(
@@ -165,12 +204,27 @@ fn open_store(path: &str, pool: usize) -> Result<(Sqlite, usize), String> {
             |r| Ok([r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64]),
         )
         .map_err(|e| e.to_string())?;
+    let file = if memory {
+        None
+    } else {
+        let id = file_id(path).map_err(|e| format!("cannot stat {path}: {e}"))?;
+        Some((path.to_string(), id))
+    };
     let size = if memory { 1 } else { pool };
     let owned = path.to_string();
     let store = Sqlite {
-        pool: Pool::new(first, size, POOL_WAIT, move || connect(&owned), |_| false),
+        pool: Pool::new(
+            first,
+            size,
+            POOL_WAIT,
+            move || connect(&owned, memory),
+            |_| false,
+            |_, _| true,
+        ),
         hash_key,
         attempts: AttemptIds::new(),
+        file,
+        lost: AtomicBool::new(false),
     };
     Ok((store, version))
 }
@@ -183,9 +237,39 @@ fn user_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
+impl Sqlite {
+    /// `Unavailable` when the database file is no longer at its path (removed, or
+    /// another file put there): the pooled connections still write to the old one, which
+    /// nothing will read again.
+    fn check_file(&self) -> Result<(), DbError> {
+        let Some((path, opened)) = &self.file else {
+            return Ok(());
+        };
+        let problem = match file_id(path) {
+            Ok(id) if id == *opened => return Ok(()),
+            Ok(id) => format!(
+                "the database file {path} was replaced (inode {} on device {}, opened as \
+                 inode {} on device {}): restart to use it",
+                id.ino, id.dev, opened.ino, opened.dev
+            ),
+            Err(e) => format!("the database file {path} is gone ({e}): restart to recreate it"),
+        };
+        if !self.lost.swap(true, Ordering::Relaxed) {
+            error!("{problem}; every database call fails until then");
+        }
+        Err(DbError::Unavailable(problem))
+    }
+
+    /// A pooled connection, once the file is known to be still there.
+    fn conn(&self) -> Result<Conn<'_, Connection>, DbError> {
+        self.check_file()?;
+        self.pool.get()
+    }
+}
+
 impl UsersStore for Sqlite {
     fn create(&self, user: &NewUser) -> Result<User, DbError> {
-        let conn = self.pool.get()?;
+        let conn = self.conn()?;
         let id: i64 = conn
             .query_row(
                 "INSERT INTO users (name, email) VALUES (?1, ?2) RETURNING id",
@@ -193,6 +277,8 @@ impl UsersStore for Sqlite {
                 |r| r.get(0),
             )
             .map_err(failed)?;
+        // Removed while the row was written: it went to a file nothing reads again.
+        self.check_file()?;
         Ok(User {
             id: id as u64,
             name: user.name.clone(),
@@ -201,7 +287,7 @@ impl UsersStore for Sqlite {
     }
 
     fn get(&self, id: u64) -> Result<Option<User>, DbError> {
-        let conn = self.pool.get()?;
+        let conn = self.conn()?;
         conn.query_row(
             "SELECT id, name, email FROM users WHERE id = ?1",
             [id as i64],
@@ -212,13 +298,14 @@ impl UsersStore for Sqlite {
     }
 
     fn update(&self, id: u64, user: &NewUser) -> Result<Option<User>, DbError> {
-        let conn = self.pool.get()?;
+        let conn = self.conn()?;
         let n = conn
             .execute(
                 "UPDATE users SET name = ?1, email = ?2 WHERE id = ?3",
                 params![user.name, user.email, id as i64],
             )
             .map_err(failed)?;
+        self.check_file()?;
         Ok((n == 1).then(|| User {
             id,
             name: user.name.clone(),
@@ -227,7 +314,7 @@ impl UsersStore for Sqlite {
     }
 
     fn list(&self, limit: u32, offset: u64) -> Result<Page, DbError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         // One read transaction: the page and the total see the same snapshot.
         let tx = conn.transaction().map_err(failed)?;
         let total: i64 = tx
@@ -249,7 +336,7 @@ impl UsersStore for Sqlite {
     }
 
     fn ping(&self) -> Result<(), DbError> {
-        let conn = self.pool.get()?;
+        let conn = self.conn()?;
         conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
             .map(drop)
             .map_err(failed)
@@ -258,7 +345,7 @@ impl UsersStore for Sqlite {
 
 impl Sqlite {
     fn begin(&self, key: &IdempotencyKey, fingerprint: u64) -> Result<Claim, DbError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         // IMMEDIATE: the write lock from the start, so the whole look-up-or-insert is one
         // atomic step for every connection and process on the file.
         let tx = conn
@@ -273,7 +360,7 @@ impl Sqlite {
         .map_err(failed)?;
         let record = tx
             .query_row(
-                "SELECT fingerprint, attempt, started_ms, status, headers, body
+                "SELECT fingerprint, attempt, started_ms, status, headers, body, outcome_unknown
                  FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
                 params![scope, name],
                 |r| {
@@ -284,6 +371,7 @@ impl Sqlite {
                         r.get::<_, Option<i64>>(3)?,
                         r.get::<_, Option<String>>(4)?,
                         r.get::<_, Option<Vec<u8>>>(5)?,
+                        r.get::<_, bool>(6)?,
                     ))
                 },
             )
@@ -301,7 +389,7 @@ impl Sqlite {
                 .map_err(failed)?;
                 Claim::Run(attempt)
             }
-            Some((fp, stale, started_ms, status, headers, body)) => {
+            Some((fp, stale, started_ms, status, headers, body, unknown)) => {
                 let response = match status {
                     Some(status) => Some(StoredResponse {
                         status: status as u16,
@@ -315,6 +403,7 @@ impl Sqlite {
                     attempt: stale as u64,
                     started_ms,
                     response,
+                    unknown,
                 };
                 match decide(record, fingerprint, now) {
                     Decision::Answer(claim) => claim,
@@ -332,6 +421,7 @@ impl Sqlite {
             }
         };
         tx.commit().map_err(failed)?;
+        self.check_file()?;
         Ok(claim)
     }
 
@@ -341,7 +431,7 @@ impl Sqlite {
         attempt: u64,
         response: Option<StoredResponse>,
     ) -> Result<bool, DbError> {
-        let conn = self.pool.get()?;
+        let conn = self.conn()?;
         let (scope, name, attempt) = (key.scope as i64, key.key.as_str(), attempt as i64);
         let n = match response {
             Some(r) => conn.execute(
@@ -365,7 +455,19 @@ impl Sqlite {
                 .map(|_| 0),
         }
         .map_err(failed)?;
+        self.check_file()?;
         Ok(n == 1)
+    }
+
+    fn mark_unknown(&self, key: &IdempotencyKey, attempt: u64) -> Result<(), DbError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE idempotency_keys SET outcome_unknown = 1
+             WHERE scope = ?1 AND key = ?2 AND attempt = ?3 AND status IS NULL",
+            params![key.scope as i64, key.key, attempt as i64],
+        )
+        .map_err(failed)?;
+        self.check_file()
     }
 }
 
@@ -381,6 +483,10 @@ impl IdempotencyStore for Sqlite {
         response: Option<StoredResponse>,
     ) -> Result<bool, StoreError> {
         Ok(Sqlite::finish(self, key, attempt, response)?)
+    }
+
+    fn mark_unknown(&self, key: &IdempotencyKey, attempt: u64) -> Result<(), StoreError> {
+        Ok(Sqlite::mark_unknown(self, key, attempt)?)
     }
 
     fn hash_key(&self) -> [u64; 2] {
@@ -419,8 +525,32 @@ mod tests {
     }
 
     #[test]
+    fn a_removed_or_replaced_file_makes_every_call_unavailable() {
+        let dir = std::env::temp_dir().join(format!(
+            "h1-sqlite-rm-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        let path = dir.join("h1.db");
+        let path = path.to_str().unwrap();
+        let stores = open(path, 2).unwrap();
+        stores.users.create(&user("ada")).unwrap();
+        stores.users.ping().unwrap();
+        std::fs::remove_file(path).unwrap();
+        let unavailable = |r: Result<(), DbError>| matches!(r, Err(DbError::Unavailable(_)));
+        assert!(unavailable(stores.users.ping()));
+        assert!(unavailable(stores.users.create(&user("grace")).map(drop)));
+        assert!(unavailable(stores.users.get(1).map(drop)));
+        // Another file at the path (a restored backup) is not the one the pool has open.
+        std::fs::write(path, b"").unwrap();
+        assert!(unavailable(stores.users.ping()));
+        drop(stores);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn migrations_run_once_and_a_newer_schema_is_refused() {
-        let mut conn = connect(":memory:").unwrap();
+        let mut conn = connect(":memory:", true).unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
         assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len(), "idempotent");
         let rows: i64 = conn
@@ -522,5 +652,27 @@ mod tests {
             matches!(s.begin(&key("k"), 2).unwrap(), Claim::Run(_)),
             "expired"
         );
+    }
+
+    /// A key whose attempt ran but whose response could not be stored is never taken
+    /// over, however old: its effect may be done.
+    #[test]
+    fn a_key_marked_outcome_unknown_is_never_run_again() {
+        let (s, _) = open_store(":memory:", 1).unwrap();
+        let Claim::Run(first) = s.begin(&key("k"), 1).unwrap() else {
+            panic!("Run");
+        };
+        s.mark_unknown(&key("k"), first.wrapping_add(1)).unwrap();
+        s.mark_unknown(&key("k"), first).unwrap();
+        s.pool
+            .get()
+            .unwrap()
+            .execute(
+                "UPDATE idempotency_keys SET started_ms = started_ms - ?1",
+                [2 * super::super::IDEMPOTENCY_LEASE.as_millis() as i64],
+            )
+            .unwrap();
+        assert!(matches!(s.begin(&key("k"), 1).unwrap(), Claim::Unknown));
+        assert!(matches!(s.begin(&key("k"), 2).unwrap(), Claim::Mismatch));
     }
 }

@@ -213,6 +213,12 @@ impl IdempotencyStore for MemoryStore {
         Ok(self.lock().finish(key, attempt, response))
     }
 
+    /// Nothing to do: a running key is never taken over here (it stays `409` until it
+    /// expires), and keeping a response never fails.
+    fn mark_unknown(&self, _: &IdempotencyKey, _: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     fn hash_key(&self) -> [u64; 2] {
         self.hash_key
     }

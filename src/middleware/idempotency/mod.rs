@@ -102,6 +102,10 @@ pub enum Claim {
     InProgress,
     /// The key was used for a request with another fingerprint: `422`.
     Mismatch,
+    /// An attempt with this key ran, but its response could not be kept
+    /// ([`IdempotencyStore::mark_unknown`]): its effect may have happened, so the key never
+    /// runs again (until it expires): `409`, without `Retry-After`.
+    Unknown,
 }
 
 /// Where the [`Idempotency`] middleware keeps its keys. The default is this process's
@@ -117,7 +121,8 @@ pub enum Claim {
 /// [`begin`](Self::begin) must be atomic across every process sharing the store: of two
 /// concurrent first requests with one key, exactly one gets [`Claim::Run`]. A store that
 /// outlives a process should let a later attempt take over a record left running by a
-/// process that died (after a lease), or the key stays `409` until it expires.
+/// process that died (after a lease), or the key stays `409` until it expires — but never
+/// one marked by [`mark_unknown`](Self::mark_unknown): that attempt did run.
 pub trait IdempotencyStore: Send + Sync {
     /// Looks `key` up for a request whose method, target and body hash to `fingerprint`.
     /// An unknown or expired key is recorded as running and answered with
@@ -135,6 +140,17 @@ pub trait IdempotencyStore: Send + Sync {
         attempt: u64,
         response: Option<StoredResponse>,
     ) -> Result<bool, StoreError>;
+
+    /// Attempt `attempt` of `key` ran to a response worth keeping, but
+    /// [`finish`](Self::finish) failed to keep it: whatever the request did may have been
+    /// done. Mark the key so that no later attempt runs it again — neither now nor by
+    /// taking it over after a lease — and [`begin`](Self::begin) answers [`Claim::Unknown`]
+    /// for it until it expires. When the key no longer belongs to this attempt nothing
+    /// changes. A store whose running keys are never taken over may leave the key running.
+    ///
+    /// An error (the store still cannot write) is logged by the middleware: a store with a
+    /// lease may then let a retry take the key over and run the request a second time.
+    fn mark_unknown(&self, key: &IdempotencyKey, attempt: u64) -> Result<(), StoreError>;
 
     /// The SipHash key for the scope and fingerprint hashes. Processes sharing a store
     /// must get the same key from it (keep it in the store); it must be secret and
@@ -188,6 +204,10 @@ impl Backend {
 /// * When the first request has answered with a complete body and a final status, the
 ///   response (status, headers, body) is stored for `ttl` and replayed to retries with
 ///   `Idempotent-Replayed: true`, without running the handler again.
+/// * When the store fails to keep a response that should have been kept, the key is marked
+///   "outcome unknown" ([`IdempotencyStore::mark_unknown`]): the first client still gets its
+///   response, and retries get `409 Conflict` (without `Retry-After`) until the key
+///   expires — never a second run of a request whose effect may have happened.
 /// * A failed attempt — `5xx`, `408`, `425`, `429` (statuses that say "try again"), a
 ///   panic — releases the key, so a retry runs again. So does a streamed response, which
 ///   cannot be stored, and [`Response::read_body`] (an upload), whose answer comes from its
@@ -338,19 +358,31 @@ struct Attempt<'a> {
 
 impl Attempt<'_> {
     /// Hands the outcome to the store; a store error is logged (the client still gets
-    /// its response) and counts as not stored.
+    /// its response) and counts as not stored. When a response to keep could not be kept,
+    /// the key is marked "outcome unknown", so no retry runs the request again.
     fn finish(mut self, response: Option<StoredResponse>, conn: u64) -> bool {
         self.finished = true;
-        match self.store.finish(self.key, self.attempt, response) {
-            Ok(kept) => kept,
-            Err(e) => {
-                error!(
-                    "conn={conn} idempotency store failed to record key {:?}: {e}",
-                    self.key.key
-                );
-                false
+        let to_keep = response.is_some();
+        let e = match self.store.finish(self.key, self.attempt, response) {
+            Ok(kept) => return kept,
+            Err(e) => e,
+        };
+        let key = &self.key.key;
+        error!("conn={conn} idempotency store failed to record key {key:?}: {e}");
+        if to_keep {
+            match self.store.mark_unknown(self.key, self.attempt) {
+                Ok(()) => warn!(
+                    "conn={conn} idempotency key {key:?} marked outcome unknown: \
+                     retries get 409, the request is not run again"
+                ),
+                Err(e) => error!(
+                    "conn={conn} idempotency store failed to mark key {key:?} outcome \
+                     unknown either: {e}: a retry after the store's lease may run the \
+                     request again"
+                ),
             }
         }
+        false
     }
 }
 
@@ -419,6 +451,14 @@ impl Middleware for Idempotency {
                     "This Idempotency-Key was used for another request.\n",
                 ),
                 "used for another request: 422",
+            ),
+            Claim::Unknown => (
+                Response::error(
+                    status::CONFLICT,
+                    "A request with this Idempotency-Key ran, but its response could not be \
+                     stored: it is not run again. Check its effect; use a new key to retry.\n",
+                ),
+                "outcome unknown: 409",
             ),
             Claim::Run(attempt) => {
                 let guard = Attempt {
@@ -622,9 +662,74 @@ mod tests {
         ) -> Result<bool, StoreError> {
             Err("connection refused".into())
         }
+        fn mark_unknown(&self, _: &IdempotencyKey, _: u64) -> Result<(), StoreError> {
+            Err("connection refused".into())
+        }
         fn hash_key(&self) -> [u64; 2] {
             [1, 2]
         }
+    }
+
+    /// A memory store whose `finish` fails while `refuse` is set (a full disk, a lock
+    /// held past its timeout), with a lease of zero: any running key not marked unknown
+    /// is taken over by the next attempt.
+    struct RefusesToKeep {
+        inner: MemoryStore,
+        refuse: std::sync::atomic::AtomicBool,
+        unknown: std::sync::Mutex<Vec<IdempotencyKey>>,
+    }
+
+    impl IdempotencyStore for RefusesToKeep {
+        fn begin(&self, key: &IdempotencyKey, fingerprint: u64) -> Result<Claim, StoreError> {
+            if self.unknown.lock().unwrap().contains(key) {
+                return Ok(Claim::Unknown);
+            }
+            match self.inner.begin(key, fingerprint)? {
+                // The lease has passed: take the key over.
+                Claim::InProgress => Ok(Claim::Run(u64::MAX)),
+                claim => Ok(claim),
+            }
+        }
+        fn finish(
+            &self,
+            key: &IdempotencyKey,
+            attempt: u64,
+            response: Option<StoredResponse>,
+        ) -> Result<bool, StoreError> {
+            if self.refuse.load(Ordering::SeqCst) {
+                return Err("injected: disk I/O".into());
+            }
+            self.inner.finish(key, attempt, response)
+        }
+        fn mark_unknown(&self, key: &IdempotencyKey, _: u64) -> Result<(), StoreError> {
+            self.unknown.lock().unwrap().push(key.clone());
+            Ok(())
+        }
+        fn hash_key(&self) -> [u64; 2] {
+            [3, 4]
+        }
+    }
+
+    #[test]
+    fn a_response_the_store_failed_to_keep_is_never_run_again() {
+        let store = Arc::new(RefusesToKeep {
+            inner: MemoryStore::new(),
+            refuse: true.into(),
+            unknown: Default::default(),
+        });
+        let (app, calls) = counting(Idempotency::new().with_store(store.clone()));
+        let first = post("/orders", "k").run(&app);
+        assert_eq!(first.status(), 201, "the client still gets its answer");
+        store.refuse.store(false, Ordering::SeqCst);
+        let retry = post("/orders", "k").run(&app);
+        assert_eq!(retry.status(), 409);
+        assert_eq!(retry.header("Retry-After"), None, "retrying will not help");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "run once");
+        // A failed attempt whose release failed is not marked: a retry may run it.
+        store.refuse.store(true, Ordering::SeqCst);
+        let fail = post("/fail", "f").header("X-Fail", "1").run(&app);
+        assert_eq!(fail.status(), 500);
+        assert_eq!(store.unknown.lock().unwrap().len(), 1);
     }
 
     #[test]
