@@ -181,3 +181,24 @@ fn a_message_within_max_message_can_be_echoed_with_the_default_send_queue() {
     );
     srv.stop().unwrap();
 }
+
+// ---- framing ---------------------------------------------------------------------------
+
+/// RFC 6455 §5.2: the 64-bit payload length's "most significant bit MUST be 0". A frame
+/// with it set is malformed — a protocol error, close code 1002 (§7.4.1: "terminating
+/// the connection due to a protocol error"), as for every other malformed header. The
+/// server answers 1009 instead ("a message that is too big for it to process"), which
+/// tells the client to retry with a smaller message, of a length no frame can have:
+/// `Decoder::check_length` (src/ws/decode.rs) runs the size limit before the high-bit
+/// check, so the 1002 branch is unreachable for any `max_message` below 2^63.
+#[test]
+fn a_64_bit_length_with_its_high_bit_set_is_a_protocol_error() {
+    let srv = echo_server(Upgrader::new());
+    let mut c = Client::open(srv.addr, "/ws");
+    // FIN + binary, masked, 127: a 64-bit length of 2^63 + 1, then the masking key.
+    let mut wire = vec![0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1];
+    wire.extend_from_slice(&MASK);
+    c.s.write_all(&wire).unwrap();
+    assert_eq!(c.expect_close(), CloseCode::PROTOCOL);
+    srv.stop().unwrap();
+}
