@@ -10,6 +10,8 @@
 mod support;
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use h1server::ws::frame::{self, OpCode};
@@ -152,6 +154,85 @@ fn the_close_frame_reaches_a_slow_reader_when_input_is_left_unread() {
         "the server reset the connection over its own close frame (expected the echo, \
          then Close(1009), then EOF):\n{}",
         lost.join("\n")
+    );
+    srv.stop().unwrap();
+}
+
+/// Sends on request: "flood" → 8 binary messages of 1 MiB, "more" → 4 short texts;
+/// counts the sends `Sender` accepted (`Ok`).
+struct Flood(Arc<AtomicUsize>);
+
+impl Session for Flood {
+    fn on_message(&mut self, ws: &Sender, msg: Message) {
+        let sends: Vec<Message> = match msg {
+            Message::Text(t) if t == "flood" => {
+                (0..8).map(|_| Message::Binary(vec![1; 1 << 20])).collect()
+            }
+            Message::Text(t) if t == "more" => {
+                (0..4).map(|i| Message::Text(format!("more-{i}"))).collect()
+            }
+            _ => Vec::new(),
+        };
+        for m in sends {
+            if ws.send(m).is_ok() {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// RFC 6455 §5.5.1 / §7.1.2 and the crate's own contract: `Sender::send` returned `Ok`
+/// ("encodes the frame ... into the connection's queue"), the client's close came
+/// *after* those sends, and the server then closes cleanly with 1000 — so the client
+/// takes it that everything the server sent came before that close. Today every frame
+/// still in the `Sender`'s queue when the client's close is decoded is thrown away
+/// (`ws_tell_close` → `Sender::shut` empties `out.buf`; `ws_pump` no longer takes the
+/// queue once `close_sent`), and the close answer is written ahead of it. Here a client
+/// that reads a little late loses what was still queued — the four "more" texts, and in
+/// some runs the last MiB or two of the flood — with no error anywhere: `send` said
+/// `Ok`, the close said 1000.
+/// The drain already does it right (`ws_going_away`: "What the senders queued first goes
+/// first"); the peer's close should too — queue, then the close answer.
+#[test]
+fn frames_the_sender_accepted_before_the_clients_close_are_not_dropped() {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    let mut router = Router::new();
+    let up = Upgrader::new().send_queue_bytes(32 << 20);
+    router.get("/ws", move |req: &mut Request| {
+        up.upgrade(req, Flood(count.clone()))
+    });
+    let srv = TestServer::start(router);
+    let mut c = Client::open(srv.addr, "/ws");
+    // 8 MiB: more than the kernel buffers of a client that is not reading yet take, so
+    // the loop's write buffer stays busy and what follows waits in the Sender's queue.
+    c.text("flood");
+    std::thread::sleep(Duration::from_millis(300));
+    c.text("more");
+    assert!(
+        wait_until(Duration::from_secs(5), || accepted.load(Ordering::SeqCst)
+            == 12),
+        "the session's sends were refused: {}",
+        accepted.load(Ordering::SeqCst)
+    );
+    c.close(CloseCode::NORMAL);
+    let mut got = Vec::new();
+    loop {
+        match c.recv() {
+            None => break,
+            Some(Message::Close(code)) => {
+                got.push(format!("Close({code:?})"));
+                c.expect_eof();
+                break;
+            }
+            Some(Message::Binary(b)) => got.push(format!("Binary({} bytes)", b.len())),
+            Some(m) => got.push(format!("{m:?}")),
+        }
+    }
+    let data = got.iter().filter(|m| !m.starts_with("Close")).count();
+    assert_eq!(
+        data, 12,
+        "12 sends were accepted before the client's close; the client got {got:?}"
     );
     srv.stop().unwrap();
 }
