@@ -336,6 +336,66 @@ fn a_client_that_stops_reading_is_disconnected_not_buffered() {
     srv.stop().unwrap();
 }
 
+/// Sends "before", then one message larger than the whole send queue; reports the
+/// second send's result and the close code.
+struct TooBig(mpsc::Sender<Result<(), SendError>>, mpsc::Sender<u16>);
+
+impl Session for TooBig {
+    fn on_message(&mut self, ws: &Sender, _msg: Message) {
+        let _ = ws.text("before");
+        let _ = self.0.send(ws.binary(&vec![7u8; 1 << 20]));
+    }
+    fn on_close(&mut self, _ws: &Sender, code: CloseCode, _reason: &str) {
+        let _ = self.1.send(code.0);
+    }
+}
+
+/// A message the session answers with stays within the queue's bound: the bound is at
+/// least `max_message` + 14, so a message as large as the largest accepted fits an empty
+/// queue. One larger than the whole bound is refused (`TooBig`, not `Full`: the client
+/// did nothing wrong), and the client gets what was queued before it, then a close 1009
+/// — not a connection dropped without a close frame.
+#[test]
+fn a_message_larger_than_the_send_queue_is_refused_with_a_close_1009() {
+    let (res_tx, res_rx) = mpsc::channel();
+    let (close_tx, close_rx) = mpsc::channel();
+    let (res_tx, close_tx) = (Mutex::new(res_tx), Mutex::new(close_tx));
+    let mut router = Router::new();
+    router.get("/big", move |req: &mut Request| {
+        let s = TooBig(
+            res_tx.lock().unwrap().clone(),
+            close_tx.lock().unwrap().clone(),
+        );
+        Upgrader::new().upgrade(req, s) // a send queue of 256 KiB
+    });
+    let srv = TestServer::start(router);
+    let mut c = Client::open(srv.addr, "/big");
+    c.text("go");
+    assert_eq!(
+        res_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Err(SendError::TooBig)
+    );
+    assert_eq!(c.recv(), Some(Message::Text("before".into())));
+    let code = c.server_close();
+    assert_eq!(code, CloseCode::TOO_BIG);
+    c.close(code);
+    c.expect_eof();
+    assert_eq!(
+        close_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        CloseCode::TOO_BIG.0
+    );
+
+    // Raising max_message raises the bound with it: the echo of a 512 KiB message fits.
+    let (srv2, rx) = echo_server(Upgrader::new().max_message(1 << 20));
+    let mut c = Client::open(srv2.addr, "/ws");
+    assert_eq!(next(&rx), Seen::Open);
+    let payload = vec![0x5au8; 512 * 1024];
+    c.send(true, OpCode::Binary, &payload);
+    assert_eq!(c.recv(), Some(Message::Binary(payload)));
+    srv2.stop().unwrap();
+    srv.stop().unwrap();
+}
+
 #[test]
 fn a_silent_client_is_pinged_then_disconnected() {
     let (srv, rx) = echo_server(Upgrader::new().ping_interval(Duration::from_millis(200)));
