@@ -87,6 +87,12 @@ impl<T: Transport> Conn<T> {
         }
     }
 
+    /// Still a WebSocket: `ws_pump` may have moved the connection on to its lingering
+    /// close (`ws_finish`), after which only `Phase::Closing`'s calls apply.
+    fn is_ws(&self) -> bool {
+        matches!(self.phase, Phase::Ws(_))
+    }
+
     /// The `101` is written: the connection becomes a WebSocket served here. The bytes
     /// that came with or after the handshake are its first frames.
     pub(super) fn enter_ws(&mut self, ctx: &mut Ctx) -> Step {
@@ -145,6 +151,9 @@ impl<T: Transport> Conn<T> {
         }
         self.ws_dispatch(ctx);
         self.ws_pump(ctx)?;
+        if !self.is_ws() {
+            return Ok(());
+        }
         // More may have arrived since the handshake was read (edge-triggered: no new
         // event would say so).
         self.ws_read(ctx, false)
@@ -164,6 +173,9 @@ impl<T: Transport> Conn<T> {
                 w.leftover.drain(..used);
                 self.ws_dispatch(ctx);
                 self.ws_pump(ctx)?;
+                if !self.is_ws() {
+                    return Ok(());
+                }
                 if !self.ws().leftover.is_empty() || !self.ws().pending.is_empty() {
                     self.read_paused = true;
                     return Ok(());
@@ -198,6 +210,9 @@ impl<T: Transport> Conn<T> {
                     }
                     self.ws_dispatch(ctx);
                     self.ws_pump(ctx)?;
+                    if !self.is_ws() {
+                        return Ok(());
+                    }
                     if !self.ws().leftover.is_empty() {
                         continue; // decoded at the top, or kept until the session is back
                     }
@@ -228,7 +243,7 @@ impl<T: Transport> Conn<T> {
 
     /// Reading was paused (a batch of messages was out, or the turn's share used).
     pub(super) fn ws_resume(&mut self, ctx: &mut Ctx) -> Step {
-        if !self.read_paused || !self.ws().pending.is_empty() {
+        if !self.is_ws() || !self.read_paused || !self.ws().pending.is_empty() {
             return Ok(());
         }
         self.read_paused = false;
@@ -401,7 +416,9 @@ impl<T: Transport> Conn<T> {
                 return Ok(()); // WRITABLE brings us back
             }
             if let Some(reason) = self.ws().close_after_flush {
-                return Err(reason);
+                // Our close frame is out: close, lingering if the client's input is
+                // left unread (a reset would destroy the close frame on its way).
+                return self.ws_finish(ctx, reason);
             }
             let Phase::Ws(w) = &mut self.phase else {
                 unreachable!("checked above")
@@ -436,6 +453,31 @@ impl<T: Transport> Conn<T> {
                 self.arm(ctx, Deadline::Linger, ctx.linger);
             }
         }
+    }
+
+    /// Our close frame (and everything before it) is out: the connection ends for
+    /// `reason`. The WebSocket state goes first (the session hears its close, if it has
+    /// not yet), then the socket closes as an HTTP connection does after its last answer
+    /// (`Conn::finish_as`): at once when the client sent nothing more, else a lingering
+    /// close — a close with the client's input unread would make the kernel reset the
+    /// connection, and a reset destroys what the client has not read yet (RFC 6455
+    /// §7.1.1: the close frame must reach it; the server closes the TCP connection
+    /// first). The lingering close is bounded as HTTP's is: the linger deadline, and a
+    /// bounded amount of discarded input per turn.
+    fn ws_finish(&mut self, ctx: &mut Ctx, reason: Close) -> Step {
+        let Phase::Ws(w) = std::mem::replace(&mut self.phase, Phase::Closing) else {
+            unreachable!("ws_finish on a WebSocket")
+        };
+        debug!(
+            "conn={} WebSocket closed ({reason:?}): the close frame is out",
+            self.id
+        );
+        self.release_ws(ctx, w);
+        self.recharge(ctx);
+        self.read_paused = false;
+        ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
+        self.wpos = 0;
+        self.finish_as(ctx, reason)
     }
 
     /// The ping deadline: a client heard from lately is fine; a silent one gets a ping,
