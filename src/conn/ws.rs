@@ -287,6 +287,16 @@ impl<T: Transport> Conn<T> {
                         // Our close, answered: the handshake is done.
                         w.close_after_flush = Some(Close::WsClosed);
                     } else {
+                        // What the senders queued before it goes first, as in the drain
+                        // (`ws_going_away`): `send` said Ok, and the close answer says
+                        // 1000 — all that came before it must be there. No more is taken.
+                        let queued = {
+                            let mut out = w.sender.lock();
+                            out.closed = true;
+                            out.close = None;
+                            std::mem::take(&mut out.buf)
+                        };
+                        self.wbuf.extend_from_slice(&queued);
                         // Echo the code (RFC 6455 §5.5.1), then close once it is out.
                         let echo = (code != CloseCode::NO_STATUS).then_some(code);
                         frame::encode_close(&mut self.wbuf, echo, "", None);
