@@ -271,6 +271,70 @@ fn the_application_closes_and_a_panicking_session_closes_with_1011() {
     srv.stop().unwrap();
 }
 
+/// On "block", waits for the test's go-ahead (a session stuck in a call), then sends;
+/// reports that send's result and the close code.
+struct Stuck {
+    gate: mpsc::Receiver<()>,
+    sent: mpsc::Sender<Result<(), SendError>>,
+    closed: mpsc::Sender<u16>,
+}
+
+impl Session for Stuck {
+    fn on_message(&mut self, ws: &Sender, msg: Message) {
+        if msg == Message::Text("block".into()) {
+            let _ = self.gate.recv_timeout(Duration::from_secs(20));
+            let _ = self.sent.send(ws.text("late"));
+        } else {
+            let _ = ws.send(msg);
+        }
+    }
+    fn on_close(&mut self, _ws: &Sender, code: CloseCode, _reason: &str) {
+        let _ = self.closed.send(code.0);
+    }
+}
+
+/// The client's close is answered once the session has handled what came before it — but
+/// a session stuck in a call is not waited for beyond the linger deadline (2 s): the
+/// answer goes out then (after what it had queued), its later sends fail, and it still
+/// hears its close when it returns.
+#[test]
+fn a_clients_close_waits_for_its_session_no_longer_than_the_linger_deadline() {
+    let (gate_tx, gate_rx) = mpsc::channel();
+    let (sent_tx, sent_rx) = mpsc::channel();
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let parts = Mutex::new(Some((gate_rx, sent_tx, closed_tx)));
+    let mut router = Router::new();
+    router.get("/ws", move |req: &mut Request| {
+        let (gate, sent, closed) = parts.lock().unwrap().take().expect("one connection");
+        Upgrader::new().upgrade(req, Stuck { gate, sent, closed })
+    });
+    let srv = TestServer::start(router);
+    let mut c = Client::open(srv.addr, "/ws");
+    c.text("first");
+    assert_eq!(c.recv(), Some(Message::Text("first".into())));
+    // Back to back: the session is stuck on the first when the close arrives.
+    c.text("block");
+    let start = Instant::now();
+    c.close(CloseCode::NORMAL);
+    assert_eq!(c.server_close(), CloseCode::NORMAL);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
+        "the answer came after {waited:?}, not at the linger deadline"
+    );
+    c.expect_eof();
+    gate_tx.send(()).unwrap();
+    assert_eq!(
+        sent_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Err(SendError::Closed)
+    );
+    assert_eq!(
+        closed_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        CloseCode::NORMAL.0
+    );
+    srv.stop().unwrap();
+}
+
 /// Floods its client on "flood" and reports how the sends ended.
 struct Flood(mpsc::Sender<Result<usize, SendError>>, mpsc::Sender<u16>);
 

@@ -618,6 +618,8 @@ impl<T: Transport> Conn<T> {
                 }
                 Ok(())
             }
+            #[cfg(feature = "ws")]
+            Deadline::Linger if matches!(self.phase, Phase::Ws(_)) => self.ws_linger(ctx),
             Deadline::Linger => Err(Close::LingerTimeout),
             #[cfg(feature = "ws")]
             Deadline::Ping => self.ws_ping(ctx),

@@ -47,6 +47,12 @@ pub(crate) struct WsConn {
     /// The server sent its close frame: the peer's answer (or the linger deadline) ends
     /// the connection.
     close_sent: bool,
+    /// The peer's close arrived first: nothing more is read, and it is still to be
+    /// answered (echoing this code, or an empty close) — once the session has handled the
+    /// events that came before it. The session seals its `Sender` when it reaches the
+    /// close (`session::deliver`); then what it queued is written, then the answer. The
+    /// linger deadline bounds a session that does not get there.
+    answer_due: Option<Option<CloseCode>>,
     /// Close once the write buffer is out, for this reason (the close handshake is done,
     /// or the peer broke the protocol).
     close_after_flush: Option<Close>,
@@ -130,6 +136,7 @@ impl<T: Transport> Conn<T> {
             heard: false,
             ping_out: false,
             close_sent: false,
+            answer_due: None,
             close_after_flush: None,
             told_close: false,
             finished: false,
@@ -164,6 +171,11 @@ impl<T: Transport> Conn<T> {
         self.hup_seen |= hung_up;
         let mut buf = [0u8; READ_CHUNK];
         for _ in 0..READS_PER_TURN {
+            if self.ws().answer_due.is_some() {
+                // The peer closed: nothing after its close is read (what it sends is
+                // discarded by the lingering close once our answer is out).
+                return Ok(());
+            }
             if !self.ws().leftover.is_empty() {
                 // What an earlier read left undecoded goes first.
                 let data = std::mem::take(&mut self.ws().leftover);
@@ -287,23 +299,21 @@ impl<T: Transport> Conn<T> {
                         // Our close, answered: the handshake is done.
                         w.close_after_flush = Some(Close::WsClosed);
                     } else {
-                        // What the senders queued before it goes first, as in the drain
-                        // (`ws_going_away`): `send` said Ok, and the close answer says
-                        // 1000 — all that came before it must be there. No more is taken.
-                        let queued = {
-                            let mut out = w.sender.lock();
-                            out.closed = true;
-                            out.close = None;
-                            std::mem::take(&mut out.buf)
-                        };
-                        self.wbuf.extend_from_slice(&queued);
-                        // Echo the code (RFC 6455 §5.5.1), then close once it is out.
-                        let echo = (code != CloseCode::NO_STATUS).then_some(code);
-                        frame::encode_close(&mut self.wbuf, echo, "", None);
-                        let w = self.ws();
-                        w.close_sent = true;
-                        w.close_after_flush = Some(Close::WsClosed);
-                        self.ws_tell_close(code, reason);
+                        // Answered with its code (RFC 6455 §5.5.1) — but not yet: the
+                        // messages before it were received, and what the session sends
+                        // for them goes out first (§1.4: the closing handshake loses no
+                        // data sent before it). The session hears the close after them.
+                        w.answer_due = Some((code != CloseCode::NO_STATUS).then_some(code));
+                        w.told_close = true;
+                        w.push(Event::Close(code, reason));
+                        if w.session.is_some() && w.pending.len() == 1 {
+                            // The session is home and has handled everything before the
+                            // close: its sends are all queued; no later one is taken.
+                            w.sender.lock().closed = true;
+                        }
+                        // A session that does not get to the close is not waited for
+                        // longer than this (`ws_linger`).
+                        self.arm(ctx, Deadline::Linger, ctx.linger);
                     }
                     // Nothing after a close is read.
                     return Ok(total);
@@ -410,8 +420,14 @@ impl<T: Transport> Conn<T> {
         w.finished = done.session.is_none();
         w.session = done.session;
         w.away_bytes = 0;
+        let answer_due = w.answer_due.is_some();
         self.recharge(ctx);
         self.ws_dispatch(ctx);
+        if answer_due {
+            // The session may have reached the peer's close (its sealing notice is on
+            // its way too; this is sooner).
+            self.ws_pump(ctx)?;
+        }
         self.ws_resume(ctx)
     }
 
@@ -440,6 +456,25 @@ impl<T: Transport> Conn<T> {
                 return Err(Close::WsOverflow);
             }
             out.notified = false;
+            if let Some(echo) = w.answer_due
+                && out.closed
+            {
+                // The session reached the peer's close (or closed, or the linger deadline
+                // stopped waiting for it): no more frames come. What it queued goes
+                // first, then the answer; a close it queued itself is dropped — the
+                // peer's began the handshake.
+                out.close = None;
+                std::mem::swap(&mut self.wbuf, &mut out.buf);
+                drop(out);
+                self.wpos = 0;
+                frame::encode_close(&mut self.wbuf, echo, "", None);
+                w.answer_due = None;
+                w.close_sent = true;
+                w.close_after_flush = Some(Close::WsClosed);
+                // From here the write deadline bounds the rest, then the linger.
+                self.deadlines.read = None;
+                continue;
+            }
             if w.close_sent || (out.buf.is_empty() && out.close.is_none()) {
                 drop(out);
                 if self.wbuf.capacity() > 0 {
@@ -490,6 +525,21 @@ impl<T: Transport> Conn<T> {
         self.finish_as(ctx, reason)
     }
 
+    /// The linger deadline of a WebSocket: our close went unanswered (closed), or the
+    /// session did not get to the peer's close in time — then it is not waited for: its
+    /// sender is sealed (its later sends fail; it still hears the close), and what it
+    /// queued goes out before the answer.
+    pub(super) fn ws_linger(&mut self, ctx: &mut Ctx) -> Step {
+        let id = self.id;
+        let w = self.ws();
+        if w.answer_due.is_none() {
+            return Err(Close::LingerTimeout);
+        }
+        debug!("conn={id} WebSocket session slow to reach the peer's close: answering it");
+        w.sender.lock().closed = true;
+        self.ws_pump(ctx)
+    }
+
     /// The ping deadline: a client heard from lately is fine; a silent one gets a ping,
     /// and is disconnected if it stays silent for another interval.
     pub(super) fn ws_ping(&mut self, ctx: &mut Ctx) -> Step {
@@ -536,7 +586,8 @@ impl<T: Transport> Conn<T> {
         let Phase::Ws(w) = &mut self.phase else {
             return Ok(());
         };
-        if w.close_sent {
+        if w.close_sent || w.answer_due.is_some() {
+            // Closing already (the peer's close is answered once its session got to it).
             return Ok(());
         }
         w.close_sent = true;

@@ -277,6 +277,17 @@ impl Sender {
         }
     }
 
+    /// The session reaches its close (on a worker, before `on_close`): sends fail from
+    /// now on. What it queued stays, for the loop to write before a close answer still
+    /// due (the peer closed first); the loop is told.
+    pub(crate) fn seal(&self) {
+        let mut out = self.lock();
+        if !out.closed {
+            out.closed = true;
+            self.notify(&mut out);
+        }
+    }
+
     /// The loop's side: marks the connection gone (sends fail from now on).
     pub(crate) fn shut(&self) {
         let mut out = self.lock();
@@ -570,6 +581,9 @@ pub(crate) fn deliver(
             Event::Message(m) => session.on_message(ws, m),
             Event::Close(code, reason) => {
                 closed = true;
+                // Everything before the close is handled: nothing it sends from here is
+                // taken (the loop may now answer a peer's close after the queue).
+                ws.seal();
                 session.on_close(ws, code, &reason);
             }
         }));
