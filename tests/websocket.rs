@@ -271,6 +271,70 @@ fn the_application_closes_and_a_panicking_session_closes_with_1011() {
     srv.stop().unwrap();
 }
 
+/// On "block", waits for the test's go-ahead (a session stuck in a call), then sends;
+/// reports that send's result and the close code.
+struct Stuck {
+    gate: mpsc::Receiver<()>,
+    sent: mpsc::Sender<Result<(), SendError>>,
+    closed: mpsc::Sender<u16>,
+}
+
+impl Session for Stuck {
+    fn on_message(&mut self, ws: &Sender, msg: Message) {
+        if msg == Message::Text("block".into()) {
+            let _ = self.gate.recv_timeout(Duration::from_secs(20));
+            let _ = self.sent.send(ws.text("late"));
+        } else {
+            let _ = ws.send(msg);
+        }
+    }
+    fn on_close(&mut self, _ws: &Sender, code: CloseCode, _reason: &str) {
+        let _ = self.closed.send(code.0);
+    }
+}
+
+/// The client's close is answered once the session has handled what came before it — but
+/// a session stuck in a call is not waited for beyond the linger deadline (2 s): the
+/// answer goes out then (after what it had queued), its later sends fail, and it still
+/// hears its close when it returns.
+#[test]
+fn a_clients_close_waits_for_its_session_no_longer_than_the_linger_deadline() {
+    let (gate_tx, gate_rx) = mpsc::channel();
+    let (sent_tx, sent_rx) = mpsc::channel();
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let parts = Mutex::new(Some((gate_rx, sent_tx, closed_tx)));
+    let mut router = Router::new();
+    router.get("/ws", move |req: &mut Request| {
+        let (gate, sent, closed) = parts.lock().unwrap().take().expect("one connection");
+        Upgrader::new().upgrade(req, Stuck { gate, sent, closed })
+    });
+    let srv = TestServer::start(router);
+    let mut c = Client::open(srv.addr, "/ws");
+    c.text("first");
+    assert_eq!(c.recv(), Some(Message::Text("first".into())));
+    // Back to back: the session is stuck on the first when the close arrives.
+    c.text("block");
+    let start = Instant::now();
+    c.close(CloseCode::NORMAL);
+    assert_eq!(c.server_close(), CloseCode::NORMAL);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
+        "the answer came after {waited:?}, not at the linger deadline"
+    );
+    c.expect_eof();
+    gate_tx.send(()).unwrap();
+    assert_eq!(
+        sent_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Err(SendError::Closed)
+    );
+    assert_eq!(
+        closed_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        CloseCode::NORMAL.0
+    );
+    srv.stop().unwrap();
+}
+
 /// Floods its client on "flood" and reports how the sends ended.
 struct Flood(mpsc::Sender<Result<usize, SendError>>, mpsc::Sender<u16>);
 
@@ -333,6 +397,66 @@ fn a_client_that_stops_reading_is_disconnected_not_buffered() {
     let r = roundtrip(srv.addr, b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.status, 200);
     drop(c);
+    srv.stop().unwrap();
+}
+
+/// Sends "before", then one message larger than the whole send queue; reports the
+/// second send's result and the close code.
+struct TooBig(mpsc::Sender<Result<(), SendError>>, mpsc::Sender<u16>);
+
+impl Session for TooBig {
+    fn on_message(&mut self, ws: &Sender, _msg: Message) {
+        let _ = ws.text("before");
+        let _ = self.0.send(ws.binary(&vec![7u8; 1 << 20]));
+    }
+    fn on_close(&mut self, _ws: &Sender, code: CloseCode, _reason: &str) {
+        let _ = self.1.send(code.0);
+    }
+}
+
+/// A message the session answers with stays within the queue's bound: the bound is at
+/// least `max_message` + 14, so a message as large as the largest accepted fits an empty
+/// queue. One larger than the whole bound is refused (`TooBig`, not `Full`: the client
+/// did nothing wrong), and the client gets what was queued before it, then a close 1009
+/// — not a connection dropped without a close frame.
+#[test]
+fn a_message_larger_than_the_send_queue_is_refused_with_a_close_1009() {
+    let (res_tx, res_rx) = mpsc::channel();
+    let (close_tx, close_rx) = mpsc::channel();
+    let (res_tx, close_tx) = (Mutex::new(res_tx), Mutex::new(close_tx));
+    let mut router = Router::new();
+    router.get("/big", move |req: &mut Request| {
+        let s = TooBig(
+            res_tx.lock().unwrap().clone(),
+            close_tx.lock().unwrap().clone(),
+        );
+        Upgrader::new().upgrade(req, s) // a send queue of 256 KiB
+    });
+    let srv = TestServer::start(router);
+    let mut c = Client::open(srv.addr, "/big");
+    c.text("go");
+    assert_eq!(
+        res_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Err(SendError::TooBig)
+    );
+    assert_eq!(c.recv(), Some(Message::Text("before".into())));
+    let code = c.server_close();
+    assert_eq!(code, CloseCode::TOO_BIG);
+    c.close(code);
+    c.expect_eof();
+    assert_eq!(
+        close_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        CloseCode::TOO_BIG.0
+    );
+
+    // Raising max_message raises the bound with it: the echo of a 512 KiB message fits.
+    let (srv2, rx) = echo_server(Upgrader::new().max_message(1 << 20));
+    let mut c = Client::open(srv2.addr, "/ws");
+    assert_eq!(next(&rx), Seen::Open);
+    let payload = vec![0x5au8; 512 * 1024];
+    c.send(true, OpCode::Binary, &payload);
+    assert_eq!(c.recv(), Some(Message::Binary(payload)));
+    srv2.stop().unwrap();
     srv.stop().unwrap();
 }
 

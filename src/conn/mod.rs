@@ -408,6 +408,10 @@ pub(crate) struct Conn<T: Transport = Sock> {
     over_budget: bool,
     /// Input was left unread (an error answered mid-request): linger before closing.
     unread_input: bool,
+    /// What a lingering close reports when the client ends it (its EOF): `Done` after an
+    /// HTTP answer, a WebSocket's own reason (`WsClosed`, `WsProtocolError`) after its
+    /// close frame.
+    linger_as: Close,
     /// Bytes of request data this connection is charged for in `Ctx::held` (its read
     /// buffer, a chunked body being decoded, the batch at a worker).
     charged: usize,
@@ -444,6 +448,7 @@ impl<T: Transport> Conn<T> {
             hup_seen: false,
             over_budget: false,
             unread_input: false,
+            linger_as: Close::Done,
             charged: 0,
             sent: 0,
             req_start: 0,
@@ -613,6 +618,8 @@ impl<T: Transport> Conn<T> {
                 }
                 Ok(())
             }
+            #[cfg(feature = "ws")]
+            Deadline::Linger if matches!(self.phase, Phase::Ws(_)) => self.ws_linger(ctx),
             Deadline::Linger => Err(Close::LingerTimeout),
             #[cfg(feature = "ws")]
             Deadline::Ping => self.ws_ping(ctx),

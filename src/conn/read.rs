@@ -219,11 +219,11 @@ impl<T: Transport> Conn<T> {
         let mut sink = [0u8; 4096];
         for _ in 0..DISCARD_READS_PER_TURN {
             match self.io.read(&mut sink) {
-                Ok(0) => return Err(Close::Done),
+                Ok(0) => return Err(self.linger_as),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Err(Close::Done),
+                Err(_) => return Err(self.linger_as),
             }
         }
         self.read_paused = true;

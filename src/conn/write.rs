@@ -361,10 +361,24 @@ impl<T: Transport> Conn<T> {
 
     /// Closes after an answer: at once when nothing is left unread, else a lingering close.
     fn finish(&mut self, ctx: &mut Ctx) -> Step {
+        self.finish_as(ctx, Close::Done)
+    }
+
+    /// Closes once the output is out (for `reason`): at once when nothing is left unread,
+    /// else a lingering close — our side is shut (the client reads our last bytes, then
+    /// EOF), and input is discarded until the client's EOF (reported as `reason`) or the
+    /// linger deadline. Closing outright with input unread would make the kernel answer
+    /// with a reset, which can destroy what is still on its way to the client.
+    pub(super) fn finish_as(&mut self, ctx: &mut Ctx, reason: Close) -> Step {
         if self.peer_eof || !(self.unread_input || self.buffered() > 0 || self.unread_in_kernel()) {
-            return Err(Close::Done);
+            return Err(reason);
         }
         trace!("conn={} lingering close: input left unread", self.id);
+        if !reason.is_orderly() {
+            // The shutdown must not say "complete" (TLS close_notify) for a cut-off close.
+            self.mark_aborted();
+        }
+        self.linger_as = reason;
         let _ = self.io.shutdown(Shutdown::Write);
         if let Some(b) = self.rbuf.take() {
             ctx.bufs.put_read(b);

@@ -47,6 +47,12 @@ pub(crate) struct WsConn {
     /// The server sent its close frame: the peer's answer (or the linger deadline) ends
     /// the connection.
     close_sent: bool,
+    /// The peer's close arrived first: nothing more is read, and it is still to be
+    /// answered (echoing this code, or an empty close) — once the session has handled the
+    /// events that came before it. The session seals its `Sender` when it reaches the
+    /// close (`session::deliver`); then what it queued is written, then the answer. The
+    /// linger deadline bounds a session that does not get there.
+    answer_due: Option<Option<CloseCode>>,
     /// Close once the write buffer is out, for this reason (the close handshake is done,
     /// or the peer broke the protocol).
     close_after_flush: Option<Close>,
@@ -87,6 +93,12 @@ impl<T: Transport> Conn<T> {
         }
     }
 
+    /// Still a WebSocket: `ws_pump` may have moved the connection on to its lingering
+    /// close (`ws_finish`), after which only `Phase::Closing`'s calls apply.
+    fn is_ws(&self) -> bool {
+        matches!(self.phase, Phase::Ws(_))
+    }
+
     /// The `101` is written: the connection becomes a WebSocket served here. The bytes
     /// that came with or after the handshake are its first frames.
     pub(super) fn enter_ws(&mut self, ctx: &mut Ctx) -> Step {
@@ -124,6 +136,7 @@ impl<T: Transport> Conn<T> {
             heard: false,
             ping_out: false,
             close_sent: false,
+            answer_due: None,
             close_after_flush: None,
             told_close: false,
             finished: false,
@@ -145,6 +158,9 @@ impl<T: Transport> Conn<T> {
         }
         self.ws_dispatch(ctx);
         self.ws_pump(ctx)?;
+        if !self.is_ws() {
+            return Ok(());
+        }
         // More may have arrived since the handshake was read (edge-triggered: no new
         // event would say so).
         self.ws_read(ctx, false)
@@ -155,6 +171,11 @@ impl<T: Transport> Conn<T> {
         self.hup_seen |= hung_up;
         let mut buf = [0u8; READ_CHUNK];
         for _ in 0..READS_PER_TURN {
+            if self.ws().answer_due.is_some() {
+                // The peer closed: nothing after its close is read (what it sends is
+                // discarded by the lingering close once our answer is out).
+                return Ok(());
+            }
             if !self.ws().leftover.is_empty() {
                 // What an earlier read left undecoded goes first.
                 let data = std::mem::take(&mut self.ws().leftover);
@@ -164,6 +185,9 @@ impl<T: Transport> Conn<T> {
                 w.leftover.drain(..used);
                 self.ws_dispatch(ctx);
                 self.ws_pump(ctx)?;
+                if !self.is_ws() {
+                    return Ok(());
+                }
                 if !self.ws().leftover.is_empty() || !self.ws().pending.is_empty() {
                     self.read_paused = true;
                     return Ok(());
@@ -198,6 +222,9 @@ impl<T: Transport> Conn<T> {
                     }
                     self.ws_dispatch(ctx);
                     self.ws_pump(ctx)?;
+                    if !self.is_ws() {
+                        return Ok(());
+                    }
                     if !self.ws().leftover.is_empty() {
                         continue; // decoded at the top, or kept until the session is back
                     }
@@ -228,7 +255,7 @@ impl<T: Transport> Conn<T> {
 
     /// Reading was paused (a batch of messages was out, or the turn's share used).
     pub(super) fn ws_resume(&mut self, ctx: &mut Ctx) -> Step {
-        if !self.read_paused || !self.ws().pending.is_empty() {
+        if !self.is_ws() || !self.read_paused || !self.ws().pending.is_empty() {
             return Ok(());
         }
         self.read_paused = false;
@@ -272,13 +299,21 @@ impl<T: Transport> Conn<T> {
                         // Our close, answered: the handshake is done.
                         w.close_after_flush = Some(Close::WsClosed);
                     } else {
-                        // Echo the code (RFC 6455 §5.5.1), then close once it is out.
-                        let echo = (code != CloseCode::NO_STATUS).then_some(code);
-                        frame::encode_close(&mut self.wbuf, echo, "", None);
-                        let w = self.ws();
-                        w.close_sent = true;
-                        w.close_after_flush = Some(Close::WsClosed);
-                        self.ws_tell_close(code, reason);
+                        // Answered with its code (RFC 6455 §5.5.1) — but not yet: the
+                        // messages before it were received, and what the session sends
+                        // for them goes out first (§1.4: the closing handshake loses no
+                        // data sent before it). The session hears the close after them.
+                        w.answer_due = Some((code != CloseCode::NO_STATUS).then_some(code));
+                        w.told_close = true;
+                        w.push(Event::Close(code, reason));
+                        if w.session.is_some() && w.pending.len() == 1 {
+                            // The session is home and has handled everything before the
+                            // close: its sends are all queued; no later one is taken.
+                            w.sender.lock().closed = true;
+                        }
+                        // A session that does not get to the close is not waited for
+                        // longer than this (`ws_linger`).
+                        self.arm(ctx, Deadline::Linger, ctx.linger);
                     }
                     // Nothing after a close is read.
                     return Ok(total);
@@ -385,8 +420,14 @@ impl<T: Transport> Conn<T> {
         w.finished = done.session.is_none();
         w.session = done.session;
         w.away_bytes = 0;
+        let answer_due = w.answer_due.is_some();
         self.recharge(ctx);
         self.ws_dispatch(ctx);
+        if answer_due {
+            // The session may have reached the peer's close (its sealing notice is on
+            // its way too; this is sooner).
+            self.ws_pump(ctx)?;
+        }
         self.ws_resume(ctx)
     }
 
@@ -401,7 +442,9 @@ impl<T: Transport> Conn<T> {
                 return Ok(()); // WRITABLE brings us back
             }
             if let Some(reason) = self.ws().close_after_flush {
-                return Err(reason);
+                // Our close frame is out: close, lingering if the client's input is
+                // left unread (a reset would destroy the close frame on its way).
+                return self.ws_finish(ctx, reason);
             }
             let Phase::Ws(w) = &mut self.phase else {
                 unreachable!("checked above")
@@ -413,6 +456,25 @@ impl<T: Transport> Conn<T> {
                 return Err(Close::WsOverflow);
             }
             out.notified = false;
+            if let Some(echo) = w.answer_due
+                && out.closed
+            {
+                // The session reached the peer's close (or closed, or the linger deadline
+                // stopped waiting for it): no more frames come. What it queued goes
+                // first, then the answer; a close it queued itself is dropped — the
+                // peer's began the handshake.
+                out.close = None;
+                std::mem::swap(&mut self.wbuf, &mut out.buf);
+                drop(out);
+                self.wpos = 0;
+                frame::encode_close(&mut self.wbuf, echo, "", None);
+                w.answer_due = None;
+                w.close_sent = true;
+                w.close_after_flush = Some(Close::WsClosed);
+                // From here the write deadline bounds the rest, then the linger.
+                self.deadlines.read = None;
+                continue;
+            }
             if w.close_sent || (out.buf.is_empty() && out.close.is_none()) {
                 drop(out);
                 if self.wbuf.capacity() > 0 {
@@ -436,6 +498,46 @@ impl<T: Transport> Conn<T> {
                 self.arm(ctx, Deadline::Linger, ctx.linger);
             }
         }
+    }
+
+    /// Our close frame (and everything before it) is out: the connection ends for
+    /// `reason`. The WebSocket state goes first (the session hears its close, if it has
+    /// not yet), then the socket closes as an HTTP connection does after its last answer
+    /// (`Conn::finish_as`): at once when the client sent nothing more, else a lingering
+    /// close — a close with the client's input unread would make the kernel reset the
+    /// connection, and a reset destroys what the client has not read yet (RFC 6455
+    /// §7.1.1: the close frame must reach it; the server closes the TCP connection
+    /// first). The lingering close is bounded as HTTP's is: the linger deadline, and a
+    /// bounded amount of discarded input per turn.
+    fn ws_finish(&mut self, ctx: &mut Ctx, reason: Close) -> Step {
+        let Phase::Ws(w) = std::mem::replace(&mut self.phase, Phase::Closing) else {
+            unreachable!("ws_finish on a WebSocket")
+        };
+        debug!(
+            "conn={} WebSocket closed ({reason:?}): the close frame is out",
+            self.id
+        );
+        self.release_ws(ctx, w);
+        self.recharge(ctx);
+        self.read_paused = false;
+        ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
+        self.wpos = 0;
+        self.finish_as(ctx, reason)
+    }
+
+    /// The linger deadline of a WebSocket: our close went unanswered (closed), or the
+    /// session did not get to the peer's close in time — then it is not waited for: its
+    /// sender is sealed (its later sends fail; it still hears the close), and what it
+    /// queued goes out before the answer.
+    pub(super) fn ws_linger(&mut self, ctx: &mut Ctx) -> Step {
+        let id = self.id;
+        let w = self.ws();
+        if w.answer_due.is_none() {
+            return Err(Close::LingerTimeout);
+        }
+        debug!("conn={id} WebSocket session slow to reach the peer's close: answering it");
+        w.sender.lock().closed = true;
+        self.ws_pump(ctx)
     }
 
     /// The ping deadline: a client heard from lately is fine; a silent one gets a ping,
@@ -484,7 +586,8 @@ impl<T: Transport> Conn<T> {
         let Phase::Ws(w) = &mut self.phase else {
             return Ok(());
         };
-        if w.close_sent {
+        if w.close_sent || w.answer_due.is_some() {
+            // Closing already (the peer's close is answered once its session got to it).
             return Ok(());
         }
         w.close_sent = true;

@@ -310,12 +310,19 @@ impl Decoder {
         }
     }
 
-    /// The payload length: within the message limit, then in its shortest form (§5.2).
+    /// The payload length: a valid 64-bit length (§5.2: its most significant bit MUST be
+    /// 0, else the frame is malformed: 1002, whatever the limit), then within the message
+    /// limit (1009), then in its shortest form (§5.2).
     fn check_length(&self) -> Result<(), ProtocolError> {
         let len = self.payload_len();
+        if len >> 63 != 0 {
+            // A length no frame can have: a protocol error, not "too big" (which would
+            // tell the client to retry with a smaller message).
+            return Err(LENGTH_HIGH_BIT);
+        }
         let op = OpCode::from_u8(self.hdr[0] & 0x0f).unwrap_or(OpCode::Binary);
         if !op.is_control() {
-            // Checked first, so that any huge length (2^63 and over included) is 1009.
+            // Before the shortest-form check: any length over the limit is 1009.
             let room = self.max_message - self.msg.len();
             if len > room as u64 {
                 return Err(TOO_BIG);
@@ -326,9 +333,7 @@ impl Decoder {
             8 => len > u64::from(u16::MAX),
             _ => true,
         };
-        if len >> 63 != 0 {
-            Err(LENGTH_HIGH_BIT)
-        } else if !minimal {
+        if !minimal {
             Err(NON_MINIMAL_LENGTH)
         } else {
             Ok(())

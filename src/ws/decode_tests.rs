@@ -480,7 +480,7 @@ fn error_rows() -> Vec<Invalid> {
         ]);
         row(&name, Server, MIB, wire, P, unfinished);
     }
-    // Lengths (§5.2): shortest form only, high bit clear; the size limit first.
+    // Lengths (§5.2): high bit clear (first), then the size limit, then shortest form.
     let non_minimal = "payload length not in its shortest form";
     row(
         "16-bit length 5",
@@ -524,9 +524,22 @@ fn error_rows() -> Vec<Invalid> {
     );
     let big = "message over the size limit";
     const T: CloseCode = CloseCode::TOO_BIG;
-    for len in [(1 << 63) - 1, 1 << 63, u64::MAX] {
+    // The largest valid 64-bit length: over the limit, 1009.
+    let len: u64 = (1 << 63) - 1;
+    let name = format!("length {len:#x}");
+    row(&name, Server, MIB, header(0x82, len, 8, Some(KEY)), T, big);
+    // The high bit set (§5.2: it MUST be 0): a malformed header, 1002, whatever the limit.
+    let high_bit = "payload length with its high bit set";
+    for len in [1 << 63, (1 << 63) + 1, u64::MAX] {
         let name = format!("length {len:#x}");
-        row(&name, Server, MIB, header(0x82, len, 8, Some(KEY)), T, big);
+        row(
+            &name,
+            Server,
+            MIB,
+            header(0x82, len, 8, Some(KEY)),
+            P,
+            high_bit,
+        );
     }
     row(
         "high bit, limit usize::MAX",

@@ -77,6 +77,11 @@ pub enum SendError {
     /// The send queue was full: the client does not read what it is sent. The connection
     /// is closed (the frame was not queued); a hub should forget this member.
     Full,
+    /// The message alone is larger than the send queue can ever hold (its bound:
+    /// [`Upgrader::send_queue_bytes`], at least `max_message` + 14): it was not queued,
+    /// and the connection is closed with [`CloseCode::TOO_BIG`] (1009) after what was
+    /// queued before it.
+    TooBig,
 }
 
 impl fmt::Display for SendError {
@@ -84,6 +89,7 @@ impl fmt::Display for SendError {
         f.write_str(match self {
             SendError::Closed => "the WebSocket is closed",
             SendError::Full => "the WebSocket's send queue is full: the client does not read",
+            SendError::TooBig => "the message is larger than the WebSocket's send queue",
         })
     }
 }
@@ -236,7 +242,16 @@ impl Sender {
                 SendError::Closed
             });
         }
-        let size = frame::MAX_HEADER + payload.len();
+        let size = frame::MAX_HEADER.saturating_add(payload.len());
+        if size > self.shared.limit {
+            // No client, however fast, makes room for it: not an overflow but a message
+            // too big for this connection. What was queued goes out, then a close 1009
+            // (the loop's close path, as for `close`) — not a drop without a close frame.
+            out.closed = true;
+            out.close = Some((CloseCode::TOO_BIG, "message too big to send".into()));
+            self.notify(&mut out);
+            return Err(SendError::TooBig);
+        }
         if out.buf.len() + size > self.shared.limit {
             out.closed = true;
             out.overflow = true;
@@ -259,6 +274,17 @@ impl Sender {
                 token: *token,
                 gen_: *gen_,
             });
+        }
+    }
+
+    /// The session reaches its close (on a worker, before `on_close`): sends fail from
+    /// now on. What it queued stays, for the loop to write before a close answer still
+    /// due (the peer closed first); the loop is told.
+    pub(crate) fn seal(&self) {
+        let mut out = self.lock();
+        if !out.closed {
+            out.closed = true;
+            self.notify(&mut out);
         }
     }
 
@@ -355,7 +381,8 @@ impl fmt::Debug for Origins {
 ///
 /// Defaults: same-origin, messages up to 64 KiB, a send queue of 256 KiB, a ping every
 /// 30 s (a client that answers nothing for two intervals is disconnected), no
-/// subprotocol.
+/// subprotocol. The send queue always holds at least one message of `max_message`
+/// (`max_message` + 14 bytes), so a session can answer any message it accepts.
 #[derive(Clone, Debug)]
 pub struct Upgrader {
     origins: Origins,
@@ -397,7 +424,11 @@ impl Upgrader {
     }
 
     /// The most bytes of frames waiting to be written to one client; a send that would
-    /// pass it fails with [`SendError::Full`] and disconnects the client.
+    /// pass it fails with [`SendError::Full`] and disconnects the client. The bound used
+    /// is at least [`max_message`](Self::max_message) + 14 (one largest message and its
+    /// frame header), whichever is set last: an echo of a message the connection accepted
+    /// always fits an empty queue. A single message larger than the bound fails with
+    /// [`SendError::TooBig`] and closes the connection with 1009.
     pub fn send_queue_bytes(mut self, bytes: usize) -> Self {
         self.send_queue_bytes = bytes.max(frame::MAX_HEADER + 125);
         self
@@ -455,10 +486,20 @@ impl Upgrader {
         resp.upgrade = Some(crate::upgrade::Takeover::WebSocket(Box::new(Start {
             session: Box::new(session),
             max_message: self.max_message,
-            send_queue_bytes: self.send_queue_bytes,
+            send_queue_bytes: self.queue_bound(),
             ping_interval: self.ping_interval,
         })));
         resp
+    }
+}
+
+impl Upgrader {
+    /// The send queue's bound for a connection: `send_queue_bytes`, raised to hold one
+    /// message of `max_message` (and its largest frame header), so that answering a
+    /// message the server accepted never fails for its size alone.
+    fn queue_bound(&self) -> usize {
+        self.send_queue_bytes
+            .max(self.max_message.saturating_add(frame::MAX_HEADER))
     }
 }
 
@@ -540,6 +581,9 @@ pub(crate) fn deliver(
             Event::Message(m) => session.on_message(ws, m),
             Event::Close(code, reason) => {
                 closed = true;
+                // Everything before the close is handled: nothing it sends from here is
+                // taken (the loop may now answer a peer's close after the queue).
+                ws.seal();
                 session.on_close(ws, code, &reason);
             }
         }));
