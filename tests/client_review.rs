@@ -6,7 +6,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use h1server::client::{Client, RetryPolicy};
 
@@ -45,6 +45,10 @@ fn read_head(s: &mut TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
+fn client() -> Client {
+    Client::builder().timeout(Duration::from_secs(10)).build()
+}
+
 fn url(addr: SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")
 }
@@ -71,4 +75,65 @@ fn an_enormous_retry_after_does_not_panic() {
         503,
         "no retry: the wait would pass the deadline"
     );
+}
+/// A body far larger than the loopback socket buffers (so the write blocks).
+const BIG_BODY: usize = 32 << 20;
+
+/// RFC 9112 §9.6 / RFC 9110 §15.5.14: a server that refuses a body answers before
+/// reading it. The client must stop sending and return that answer — not block in the
+/// write until `write_timeout` and report a timeout instead of the server's 413.
+#[test]
+fn an_early_413_from_a_server_that_stops_reading_is_returned_at_once() {
+    let addr = raw_server(|_, mut s| {
+        read_head(&mut s);
+        let _ = s.write_all(
+            b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo big\n",
+        );
+        // Keeps the connection open without reading another byte.
+        std::thread::sleep(Duration::from_secs(8));
+    });
+    let c = Client::builder()
+        .write_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .build();
+    let t0 = Instant::now();
+    let resp = c
+        .post(&url(addr, "/upload"))
+        .body(vec![b'x'; BIG_BODY])
+        .send()
+        .expect("the server's early answer, not a write failure");
+    assert_eq!(resp.status(), 413);
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(resp.text().unwrap(), "too big\n");
+    assert_eq!(
+        c.idle_connections(),
+        0,
+        "a half-sent request's connection is never pooled"
+    );
+}
+
+/// The same answer from a server that closes right after it (its unread input makes the
+/// close a reset): the client's write fails, and the answer already received is what the
+/// call returns — not `ConnectionClosed`.
+#[test]
+fn an_early_413_followed_by_a_close_is_returned_not_a_write_error() {
+    let addr = raw_server(|_, mut s| {
+        read_head(&mut s);
+        let _ = s.write_all(
+            b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo big\n",
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        // Dropped with unread bytes: the kernel answers with RST.
+    });
+    let resp = client()
+        .post(&url(addr, "/upload"))
+        .body(vec![b'x'; BIG_BODY])
+        .send()
+        .expect("the server's early answer, not a write failure");
+    assert_eq!(resp.status(), 413);
+    assert_eq!(resp.text().unwrap(), "too big\n");
 }

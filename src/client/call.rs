@@ -285,10 +285,10 @@ fn exchange(
     if let Some(body) = &req.body {
         bytes.extend_from_slice(body);
     }
-    conn.send(
-        &bytes,
-        Deadline::new(s.write_timeout, TimeoutKind::Write, req.total),
-    )?;
+    let write = Deadline::new(s.write_timeout, TimeoutKind::Write, req.total);
+    if let Some(early) = conn.send_watching(&bytes, write)? {
+        return Ok(early);
+    }
     conn.read_head(Deadline::new(
         s.response_header_timeout,
         TimeoutKind::ResponseHeader,
