@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use h1server::client::{Client, RetryPolicy};
+use h1server::client::{Client, ClientError, RetryPolicy};
 
 /// A raw server: each accepted connection (numbered from 0) runs `script` on its thread.
 /// Accepts until the test ends (the listener thread is detached; the process ends it).
@@ -136,4 +136,55 @@ fn an_early_413_followed_by_a_close_is_returned_not_a_write_error() {
         .expect("the server's early answer, not a write failure");
     assert_eq!(resp.status(), 413);
     assert_eq!(resp.text().unwrap(), "too big\n");
+}
+
+/// A 1xx storm: a server that sends interim responses (103 Early Hints) forever, each
+/// one small. Every interim head was checked against `max_response_head_bytes` on its
+/// own, so the client parsed them until the response-header deadline (30 s by default),
+/// at full speed. Together they are the response's head: past the limit, the call fails.
+#[test]
+fn an_endless_stream_of_interim_responses_is_bounded_by_the_head_limit() {
+    let addr = raw_server(|_, mut s| {
+        read_head(&mut s);
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(12) {
+            if s.write_all(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let t0 = Instant::now();
+    let err = client()
+        .get(&url(addr, "/storm"))
+        .send()
+        .expect_err("no final response ever came");
+    assert!(
+        matches!(err, ClientError::HeadTooLarge { limit: 65536 }),
+        "{err:?} after {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
+    // The same for the 100s a client that sent no Expect skips silently.
+    let addr = raw_server(|_, mut s| {
+        read_head(&mut s);
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(12) {
+            if s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
+                return;
+            }
+        }
+    });
+    let t0 = Instant::now();
+    let err = client().get(&url(addr, "/storm")).send().unwrap_err();
+    assert!(
+        matches!(err, ClientError::HeadTooLarge { .. }),
+        "{err:?} after {:?}",
+        t0.elapsed()
+    );
 }
