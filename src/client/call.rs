@@ -153,10 +153,13 @@ impl ClientInner {
                 return result;
             }
             let wait = retry_after.unwrap_or_else(|| req.retry.backoff(attempt));
-            if req
-                .total
-                .is_some_and(|total| Instant::now() + wait >= total)
-            {
+            // `checked_add`: a `Retry-After` of 2^64 − 1 seconds under an uncapped
+            // `max_retry_after` is past any `Instant` (adding it would panic).
+            if req.total.is_some_and(|total| {
+                Instant::now()
+                    .checked_add(wait)
+                    .is_none_or(|at| at >= total)
+            }) {
                 info!(
                     "client: {target} failed ({reason}) on attempt {attempt}/{max}; not retried: waiting {} ms would pass the deadline",
                     wait.as_millis()
@@ -282,10 +285,10 @@ fn exchange(
     if let Some(body) = &req.body {
         bytes.extend_from_slice(body);
     }
-    conn.send(
-        &bytes,
-        Deadline::new(s.write_timeout, TimeoutKind::Write, req.total),
-    )?;
+    let write = Deadline::new(s.write_timeout, TimeoutKind::Write, req.total);
+    if let Some(early) = conn.send_watching(&bytes, write)? {
+        return Ok(early);
+    }
     conn.read_head(Deadline::new(
         s.response_header_timeout,
         TimeoutKind::ResponseHeader,

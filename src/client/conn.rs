@@ -18,8 +18,9 @@ use crate::http::parse::{HeadScan, MAX_HEADERS_CAP, list, parse_content_length};
 /// Limits applied to each response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest response head (status line, fields, empty line) accepted; past it the
-    /// response is [`ClientError::HeadTooLarge`]. The driver never buffers more than this
+    /// Longest response head (status line, fields, empty line) accepted, counting the
+    /// interim (1xx) heads before it; past it the response is
+    /// [`ClientError::HeadTooLarge`]. The driver never buffers more than this
     /// plus one read.
     pub max_head_bytes: usize,
     /// Most field lines in one head (capped at 256).
@@ -140,6 +141,9 @@ pub struct ClientConn {
     /// True once any byte of the response arrived (an interim one included): EOF before
     /// that is [`ClientError::ConnectionClosed`], the stale-connection case.
     answered: bool,
+    /// Bytes of the interim (1xx) heads of the current response so far: with the final
+    /// head they must fit in `max_head_bytes`, so a 1xx storm ends at the head limit.
+    interim_bytes: usize,
 }
 
 /// Facts about the request in flight.
@@ -191,6 +195,7 @@ impl ClientConn {
             sent: Sent::default(),
             keep_alive: false,
             answered: false,
+            interim_bytes: 0,
         }
     }
 
@@ -249,6 +254,7 @@ impl ClientConn {
         }
         self.sent = sent;
         self.answered = false;
+        self.interim_bytes = 0;
         self.scan = HeadScan::new();
         self.phase = Phase::Head;
         Ok(())
@@ -265,6 +271,7 @@ impl ClientConn {
             ..Sent::default()
         };
         self.answered = false;
+        self.interim_bytes = 0;
         self.scan = HeadScan::new();
         self.phase = Phase::Head;
     }
@@ -377,15 +384,19 @@ impl ClientConn {
 
     /// Looks for the (next) response head in `input`; skips a 100 nobody asked for.
     fn head(&mut self, input: &[u8], eof: bool) -> Result<(usize, Event), ClientError> {
-        let max = self.limits.max_head_bytes;
+        let limit = self.limits.max_head_bytes;
         self.answered |= !input.is_empty();
         let mut off = 0;
         loop {
+            // Interim heads count against the limit with the final one (as Go's
+            // MaxResponseHeaderBytes does since 1.24): an endless run of small 1xx
+            // responses is a head that never ends.
+            let max = limit.saturating_sub(self.interim_bytes);
             let buf = &input[off..];
             check_start(buf)?;
             let Some(n) = self.scan.scan(buf) else {
                 if buf.len() > max {
-                    return Err(ClientError::HeadTooLarge { limit: max });
+                    return Err(ClientError::HeadTooLarge { limit });
                 }
                 if eof {
                     return Err(if !self.answered {
@@ -397,12 +408,15 @@ impl ClientConn {
                 return Ok((off, Event::NeedMore));
             };
             if n > max {
-                return Err(ClientError::HeadTooLarge { limit: max });
+                return Err(ClientError::HeadTooLarge { limit });
             }
             let (status, version, reason, headers) =
                 parse_response(&buf[..n], self.limits.max_headers)?;
             self.scan = HeadScan::new();
             off += n;
+            if (100..200).contains(&status) && status != 101 {
+                self.interim_bytes += n;
+            }
             match status {
                 // RFC 9110 §15.2.1: a client that did not send `Expect: 100-continue`
                 // "can simply discard this interim response".

@@ -19,6 +19,11 @@ use super::url::Url;
 /// How much one read asks for: the buffer is at most `max_head_bytes` plus this.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// How long a request write that makes no progress waits before it looks for an answer
+/// the server sent early (RFC 9112 §9.6 / RFC 9110 §15.5.14: a server refusing a body
+/// answers before reading it, and may never read it).
+const STALLED_WRITE_CHECK: Duration = Duration::from_millis(50);
+
 /// Where a pooled connection goes back: the lower-cased host and the port.
 pub(crate) type PoolKey = (String, u16);
 
@@ -194,6 +199,143 @@ impl Connection {
         self.requests += 1;
         self.received = 0;
         self.send_more(bytes, deadline)
+    }
+
+    /// Writes a whole request (head and body, already encoded) while watching for an
+    /// answer that comes before its end. RFC 9112 §9.6: a client "SHOULD monitor the
+    /// network connection for an error response while it is transmitting the request";
+    /// one that sees the server is not taking the body "SHOULD immediately cease
+    /// transmitting the body and close its side of the connection". So when the write
+    /// stalls (the server stopped reading) or fails (it closed, often a reset), a final
+    /// response head already received is returned (`Ok(Some)`), the rest of the request
+    /// unsent and the connection never reused. A server still reading gets the whole
+    /// request (`Ok(None)`), even if it answered early.
+    pub(crate) fn send_watching(
+        &mut self,
+        bytes: &[u8],
+        deadline: Deadline,
+    ) -> Result<Option<ResponseHead>, ClientError> {
+        self.requests += 1;
+        self.received = 0;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let left = deadline.left()?;
+            self.stream
+                .set_write_timeout(Some(left.min(STALLED_WRITE_CHECK)))
+                .map_err(ClientError::Io)?;
+            match self.stream.write(rest) {
+                Ok(0) => return self.answer_after_failed_write(ClientError::ConnectionClosed),
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => {
+                    if let Some(head) = self.early_answer()? {
+                        return Ok(Some(head));
+                    }
+                    if deadline.left().is_err() {
+                        return Err(deadline.expired());
+                    }
+                }
+                Err(e) if is_closed(&e) => {
+                    return self.answer_after_failed_write(ClientError::ConnectionClosed);
+                }
+                Err(e) => return self.answer_after_failed_write(ClientError::Io(e)),
+            }
+        }
+        trace!("client conn={} wrote {} bytes", self.id, bytes.len());
+        Ok(None)
+    }
+
+    /// While a write is stalled: decodes what the server sent so far, without waiting.
+    /// A final head ends the request (its connection is not reused); interim responses
+    /// are skipped; `None` when no final head is there yet.
+    fn early_answer(&mut self) -> Result<Option<ResponseHead>, ClientError> {
+        let mut sink = Vec::new();
+        loop {
+            match self.poll(&mut sink)? {
+                Event::NeedMore => {
+                    if !self.fill_now()? {
+                        return Ok(None);
+                    }
+                }
+                Event::Informational(h) => {
+                    debug!("client conn={} interim response {}", self.id, h.status);
+                }
+                Event::Head(h) => {
+                    debug!(
+                        "client conn={} answered {} before the end of the request; the rest is not sent",
+                        self.id, h.status
+                    );
+                    self.core.forbid_reuse();
+                    return Ok(Some(h));
+                }
+                Event::Data(_) | Event::End { .. } => {
+                    return Err(ClientError::Protocol("body before the response head"));
+                }
+            }
+        }
+    }
+
+    /// The write failed (the server closed or reset the connection): the answer it sent
+    /// before, when there is one (already in the socket's buffer: no wait beyond the
+    /// write's deadline); else the write's error.
+    fn answer_after_failed_write(
+        &mut self,
+        error: ClientError,
+    ) -> Result<Option<ResponseHead>, ClientError> {
+        self.core.forbid_reuse();
+        let mut sink = Vec::new();
+        loop {
+            match self.poll(&mut sink) {
+                Ok(Event::NeedMore) => match self.fill_now() {
+                    Ok(true) => {}
+                    Ok(false) | Err(_) => return Err(error),
+                },
+                Ok(Event::Informational(_)) => {}
+                Ok(Event::Head(h)) => {
+                    debug!(
+                        "client conn={} answered {} and closed before the end of the request",
+                        self.id, h.status
+                    );
+                    return Ok(Some(h));
+                }
+                // Nothing (or nothing valid) came before the close: the write's error
+                // says what happened (and keeps the stale-connection retry's verdict).
+                Ok(Event::Data(_) | Event::End { .. }) | Err(_) => return Err(error),
+            }
+        }
+    }
+
+    /// Reads once without waiting: `Ok(true)` when bytes (or EOF) arrived.
+    fn fill_now(&mut self) -> Result<bool, ClientError> {
+        if self.eof {
+            return Ok(false);
+        }
+        self.stream.set_nonblocking(true).map_err(ClientError::Io)?;
+        let len = self.buf.len();
+        self.buf.resize(len + READ_CHUNK, 0);
+        let r = loop {
+            match self.stream.read(&mut self.buf[len..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        self.buf.truncate(len + *r.as_ref().unwrap_or(&0));
+        self.stream
+            .set_nonblocking(false)
+            .map_err(ClientError::Io)?;
+        match r {
+            Ok(0) => {
+                self.eof = true;
+                Ok(true)
+            }
+            Ok(n) => {
+                self.received += n as u64;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if is_closed(&e) && self.received == 0 => Err(ClientError::ConnectionClosed),
+            Err(e) => Err(ClientError::Io(e)),
+        }
     }
 
     /// Writes more bytes of the request in flight (a streamed body's next piece).

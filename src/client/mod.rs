@@ -271,8 +271,8 @@ impl ClientBuilder {
     }
 
     /// Longest response head accepted (default 64 KiB; Go:
-    /// `Transport.MaxResponseHeaderBytes`). The client never buffers more than this plus
-    /// one 16 KiB read.
+    /// `Transport.MaxResponseHeaderBytes`), interim (1xx) heads before it included. The
+    /// client never buffers more than this plus one 16 KiB read.
     pub fn max_response_head_bytes(mut self, n: usize) -> Self {
         self.settings.limits.max_head_bytes = n;
         self
