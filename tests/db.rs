@@ -8,12 +8,13 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use serde_json::Value;
+#[cfg(feature = "postgres")]
+use support::postgres::Postgres;
 use support::*;
 
 const TOKEN: &str = "db-test-token";
@@ -136,27 +137,6 @@ impl Demo {
             .map(|u| u["name"].as_str().unwrap().to_string())
             .collect();
         (names, v["total"].as_u64().expect("total"))
-    }
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let p = std::env::temp_dir().join(format!("h1-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -367,152 +347,6 @@ fn a_database_url_without_the_postgres_feature_fails_the_start_saying_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--features postgres"), "{err}");
     assert!(err.contains("app:***@") && !err.contains("secret"), "{err}");
-}
-
-/// A PostgreSQL server of its own in a temp directory, on a free port; killed by PID on
-/// drop.
-#[cfg(feature = "postgres")]
-struct Postgres {
-    server: ChildGuard,
-    bin: PathBuf,
-    port: u16,
-    dir: TempDir,
-}
-
-#[cfg(feature = "postgres")]
-impl Postgres {
-    /// The newest `/usr/lib/postgresql/*/bin` with `initdb` (Debian's layout).
-    fn bin_dir() -> PathBuf {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path().join("bin"))
-            .filter(|b| b.join("initdb").exists())
-            .collect();
-        dirs.sort_by_key(|d| {
-            let v = d
-                .parent()
-                .and_then(|p| p.file_name())
-                .and_then(|n| n.to_str());
-            v.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
-        });
-        dirs.pop().expect(
-            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): \
-             `sh .ci/deps.sh` (make test runs it) installs it with apt-get",
-        )
-    }
-
-    /// A command run as the `postgres` user when we are root (the server refuses root).
-    fn command(program: &std::path::Path) -> Command {
-        use std::os::unix::process::CommandExt;
-        let mut cmd = Command::new(program);
-        let id = |flag: &str, user: &str| {
-            let out = Command::new("id").args([flag, user]).output().unwrap();
-            String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse::<u32>()
-                .ok()
-        };
-        if id("-u", "").is_none_or(|uid| uid == 0) {
-            let uid = id("-u", "postgres").expect("the postgres user (Debian's package adds it)");
-            let gid = id("-g", "postgres").unwrap();
-            cmd.uid(uid).gid(gid);
-        }
-        cmd
-    }
-
-    fn start() -> Self {
-        let bin = Self::bin_dir();
-        let dir = TempDir::new("pg");
-        let owner = Command::new("id").arg("-u").output().unwrap();
-        if String::from_utf8_lossy(&owner.stdout).trim() == "0" {
-            let chown = Command::new("chown")
-                .args(["postgres:postgres", dir.0.to_str().unwrap()])
-                .status()
-                .unwrap();
-            assert!(chown.success(), "chown the data directory to postgres");
-        }
-        let data = dir.0.join("data");
-        let init = Self::command(&bin.join("initdb"))
-            .args(["-D", data.to_str().unwrap()])
-            .args([
-                "-A",
-                "trust",
-                "-U",
-                "h1",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
-            .current_dir(&dir.0)
-            .output()
-            .unwrap();
-        assert!(init.status.success(), "initdb: {init:?}");
-        let port = free_port();
-        let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
-        let server = ChildGuard(
-            Self::command(&bin.join("postgres"))
-                .args(["-D", data.to_str().unwrap(), "-k", dir.0.to_str().unwrap()])
-                .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-F"])
-                .current_dir(&dir.0)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start postgres"),
-        );
-        let mut pg = Postgres {
-            server,
-            bin,
-            port,
-            dir,
-        };
-        let ready = wait_until(Duration::from_secs(30), || {
-            let out = Command::new(pg.bin.join("pg_isready"))
-                .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-                .output();
-            out.is_ok_and(|o| o.status.success()) || !matches!(pg.server.0.try_wait(), Ok(None))
-        });
-        assert!(
-            ready && matches!(pg.server.0.try_wait(), Ok(None)),
-            "postgres did not start: {}",
-            std::fs::read_to_string(pg.dir.0.join("server.log")).unwrap_or_default()
-        );
-        let created = Command::new(pg.bin.join("createdb"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                "h1",
-                "h1demo",
-            ])
-            .output()
-            .unwrap();
-        assert!(created.status.success(), "createdb: {created:?}");
-        pg
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://h1@127.0.0.1:{}/h1demo", self.port)
-    }
-
-    /// Stops the server (SIGTERM to its PID: "smart" shutdown would wait for clients,
-    /// so SIGINT, the "fast" one) and waits for it.
-    fn stop(&mut self) {
-        let pid = self.server.0.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let _ = self.server.0.wait();
-    }
 }
 
 #[cfg(feature = "postgres")]

@@ -12,6 +12,29 @@ use std::time::{Duration, Instant};
 use h1server::{Config, Handler, Server, ServerHandle};
 
 pub mod nginx;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
+/// A scratch directory (`h1-<name>-<pid>-<nanos>` under the temp dir), removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let p = std::env::temp_dir().join(format!("h1-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// Generous slack for a loaded 2-core CI machine.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
