@@ -4,33 +4,9 @@
 mod support;
 use support::*;
 
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
-
-/// Resident memory of process `pid`, in KiB (VmRSS from /proc).
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/<pid>/status")
-}
-
-/// Writes as much of `data` as the socket takes without blocking; returns how much.
-fn write_some(s: &mut TcpStream, data: &[u8]) -> usize {
-    let mut n = 0;
-    while n < data.len() {
-        match s.write(&data[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) => break, // WouldBlock, or refused and closed
-        }
-    }
-    n
-}
 
 /// Non-blocking clients, each with the bytes its socket has not taken yet.
 struct Senders(Vec<(TcpStream, Vec<u8>)>);

@@ -490,3 +490,27 @@ pub fn read_request_head(s: &mut impl Read, buf: &mut Vec<u8>) -> Option<(String
         .unwrap_or(0);
     Some((head, len))
 }
+
+/// Resident memory of process `pid`, in KiB (VmRSS from /proc).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+/// Writes as much of `data` as the socket takes without blocking; returns how much.
+pub fn write_some(s: &mut TcpStream, data: &[u8]) -> usize {
+    let mut n = 0;
+    while n < data.len() {
+        match s.write(&data[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break, // WouldBlock, or refused and closed
+        }
+    }
+    n
+}
