@@ -603,24 +603,10 @@ mod tests {
     /// A self-signed certificate for `localhost` (ECDSA P-256, valid until 2126), made with
     /// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500
     /// -subj /CN=localhost -addext subjectAltName=DNS:localhost -addext
-    /// basicConstraints=critical,CA:FALSE …`; a test key, protecting nothing.
-    const CERT: &str = "-----BEGIN CERTIFICATE-----\n\
-MIIBuTCCAV+gAwIBAgIUfbXvgnTdMpZYZPL8gc5ImjBNWKowCgYIKoZIzj0EAwIw\n\
-FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMTA1NTk0NFoYDzIxMjYxMTA3\n\
-MDU1OTQ0WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n\
-PQMBBwNCAATJDcscEm4uLkI/1+t19277xr3n5kHGXOpyx/YDNrd8o/Y7572vipEY\n\
-zwp+EtiFyh4MRW+o30OGZWnKbKtu1wtZo4GMMIGJMB0GA1UdDgQWBBQz15eMpCEY\n\
-jAQiFDzYqdld5Af5sDAfBgNVHSMEGDAWgBQz15eMpCEYjAQiFDzYqdld5Af5sDAU\n\
-BgNVHREEDTALgglsb2NhbGhvc3QwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMC\n\
-B4AwEwYDVR0lBAwwCgYIKwYBBQUHAwEwCgYIKoZIzj0EAwIDSAAwRQIgKPbYAxe5\n\
-+7Ib69Zo2K0w9cjR6WWOAnFLdPPSKxUkzpoCIQDjPai+VDH9zQiou/xCON0OMmj5\n\
-TlT9nOFe1I2xONj4KQ==\n\
------END CERTIFICATE-----";
-    const KEY: &str = "-----BEGIN PRIVATE KEY-----\n\
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmHggHjbNW2giy3dG\n\
-HsUTFW2XVh0pwf/MFKkGIU0zG2+hRANCAATJDcscEm4uLkI/1+t19277xr3n5kHG\n\
-XOpyx/YDNrd8o/Y7572vipEYzwp+EtiFyh4MRW+o30OGZWnKbKtu1wtZ\n\
------END PRIVATE KEY-----";
+    /// basicConstraints=critical,CA:FALSE …`; a test key, protecting nothing. Shared with
+    /// tests/tls_review.rs (tests/data/).
+    const CERT: &str = include_str!("../tests/data/localhost-cert.pem");
+    const KEY: &str = include_str!("../tests/data/localhost-key.pem");
 
     fn server_config() -> Arc<rustls::ServerConfig> {
         let dir = std::env::temp_dir().join(format!("h1-tls-unit-{}", std::process::id()));

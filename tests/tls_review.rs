@@ -22,23 +22,8 @@ use live_heap::{live_bytes, serial};
 
 /// A self-signed certificate for `localhost` (ECDSA P-256, valid until 2126): the one
 /// `src/tls.rs`'s unit tests use; a test key, protecting nothing. No `openssl` needed.
-const CERT: &str = "-----BEGIN CERTIFICATE-----\n\
-MIIBuTCCAV+gAwIBAgIUfbXvgnTdMpZYZPL8gc5ImjBNWKowCgYIKoZIzj0EAwIw\n\
-FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMTA1NTk0NFoYDzIxMjYxMTA3\n\
-MDU1OTQ0WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n\
-PQMBBwNCAATJDcscEm4uLkI/1+t19277xr3n5kHGXOpyx/YDNrd8o/Y7572vipEY\n\
-zwp+EtiFyh4MRW+o30OGZWnKbKtu1wtZo4GMMIGJMB0GA1UdDgQWBBQz15eMpCEY\n\
-jAQiFDzYqdld5Af5sDAfBgNVHSMEGDAWgBQz15eMpCEYjAQiFDzYqdld5Af5sDAU\n\
-BgNVHREEDTALgglsb2NhbGhvc3QwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMC\n\
-B4AwEwYDVR0lBAwwCgYIKwYBBQUHAwEwCgYIKoZIzj0EAwIDSAAwRQIgKPbYAxe5\n\
-+7Ib69Zo2K0w9cjR6WWOAnFLdPPSKxUkzpoCIQDjPai+VDH9zQiou/xCON0OMmj5\n\
-TlT9nOFe1I2xONj4KQ==\n\
------END CERTIFICATE-----\n";
-const KEY: &str = "-----BEGIN PRIVATE KEY-----\n\
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmHggHjbNW2giy3dG\n\
-HsUTFW2XVh0pwf/MFKkGIU0zG2+hRANCAATJDcscEm4uLkI/1+t19277xr3n5kHG\n\
-XOpyx/YDNrd8o/Y7572vipEYzwp+EtiFyh4MRW+o30OGZWnKbKtu1wtZ\n\
------END PRIVATE KEY-----\n";
+const CERT: &str = include_str!("data/localhost-cert.pem");
+const KEY: &str = include_str!("data/localhost-key.pem");
 
 /// The certificate and key in a temp dir (removed on drop).
 struct Certs(PathBuf);
