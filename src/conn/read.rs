@@ -270,13 +270,12 @@ impl<T: Transport> Conn<T> {
                     body,
                     resume_at,
                 } => {
-                    let max = ctx.cfg.max_body_bytes;
                     let input = &b.bytes[*resume_at..len];
-                    if !reserve_decoded(ctx, &mut self.charged, body, input.len(), max) {
-                        self.unread_input = true;
-                        return self.answer_503(ctx, BUDGET_SPENT);
-                    }
-                    match decoder.decode(input, body, max) {
+                    match decode_budgeted(ctx, &mut self.charged, decoder, body, input) {
+                        Err(None) => {
+                            self.unread_input = true;
+                            return self.answer_503(ctx, BUDGET_SPENT);
+                        }
                         Ok((used, true)) => {
                             let end = *resume_at + used;
                             let Phase::ReadBody(r) =
@@ -294,7 +293,7 @@ impl<T: Transport> Conn<T> {
                             self.drop_chunk_framing(ctx);
                             return self.after_read(ctx);
                         }
-                        Err(e) => return self.answer_error(ctx, e),
+                        Err(Some(e)) => return self.answer_error(ctx, e),
                     }
                 }
             },
@@ -376,16 +375,21 @@ impl<T: Transport> Conn<T> {
                     Framing::Chunked => {
                         let mut decoder = ChunkedDecoder::new();
                         let mut body = Vec::new();
-                        let max = ctx.cfg.max_body_bytes;
                         let input = &data[body_start..];
-                        if !reserve_decoded(ctx, &mut self.charged, &mut body, input.len(), max) {
-                            // Refused when it is the first request waiting; behind others
-                            // it is parsed again once they are answered.
-                            b.fields.truncate(fields_before);
-                            budget_spent = reqs.is_empty();
-                            break;
-                        }
-                        match decoder.decode(input, &mut body, max) {
+                        match decode_budgeted(
+                            ctx,
+                            &mut self.charged,
+                            &mut decoder,
+                            &mut body,
+                            input,
+                        ) {
+                            Err(None) => {
+                                // Refused when it is the first request waiting; behind
+                                // others it is parsed again once they are answered.
+                                b.fields.truncate(fields_before);
+                                budget_spent = reqs.is_empty();
+                                break;
+                            }
                             Ok((used, true)) => (head, BodyRef::Owned(body), body_start + used),
                             Ok((used, false)) => {
                                 if pos == 0 {
@@ -402,7 +406,7 @@ impl<T: Transport> Conn<T> {
                                 }
                                 break;
                             }
-                            Err(e) => {
+                            Err(Some(e)) => {
                                 failure = Some(e);
                                 break;
                             }
@@ -769,6 +773,41 @@ impl Seen {
 
 /// Room for raw chunked bytes beside the head while a chunked body is read.
 const CHUNKED_WINDOW: usize = 4096;
+
+/// Decodes `input` into `body` a window (`CHUNKED_WINDOW`) at a time, taking each
+/// window's worst-case growth from the memory budget first (`reserve_decoded`): what a
+/// chunked body reserves follows its own chunks, not the bytes pipelined behind it in
+/// the same read. `Err(None)`: the budget has no room (503); `Err(Some(e))`: the body is
+/// invalid or too large.
+fn decode_budgeted(
+    ctx: &mut Ctx,
+    charged: &mut usize,
+    decoder: &mut ChunkedDecoder,
+    body: &mut Vec<u8>,
+    input: &[u8],
+) -> Result<(usize, bool), Option<Error>> {
+    let max = ctx.cfg.max_body_bytes;
+    let mut used = 0;
+    while used < input.len() {
+        let end = (used + CHUNKED_WINDOW).min(input.len());
+        if !reserve_decoded(ctx, charged, body, end - used, max) {
+            return Err(None);
+        }
+        let (n, done) = decoder.decode(&input[used..end], body, max).map_err(Some)?;
+        used += n;
+        if done {
+            // A whole window was taken for what may be a few bytes: the complete body
+            // keeps (and is charged for) only its length while its batch waits.
+            let before = body.capacity();
+            body.shrink_to_fit();
+            let freed = before - body.capacity();
+            ctx.held = ctx.held.saturating_sub(freed);
+            *charged = charged.saturating_sub(freed);
+            return Ok((used, true));
+        }
+    }
+    Ok((used, false))
+}
 
 /// Why a request is refused with 503 when memory for it is not in the budget.
 const BUDGET_SPENT: &str = "buffered request bytes at max_buffered_bytes";
