@@ -56,6 +56,9 @@ fn stream(n: u64) -> Response {
                 // whose client went away; a client too slow to take a chunk gets it on a
                 // later tick.
                 STREAMS.lock().unwrap().retain_mut(|s| {
+                    if s.next >= s.n {
+                        return false;
+                    }
                     match s.tx.try_send(format!("chunk {}\n", s.next)) {
                         Ok(()) => s.next += 1,
                         Err(TrySendError::Full) => {}

@@ -241,10 +241,11 @@ impl Request {
     pub fn host(&self) -> Option<&str> {
         let target = self.target();
         if !target.starts_with('/')
-            && let Some((_, rest)) = target.split_once("://")
+            && let Some(a) = crate::http::parse::absolute_authority(target.as_bytes())
         {
-            let end = rest.find(['/', '?']).unwrap_or(rest.len());
-            return Some(&rest[..end]);
+            // A sub-slice of the target, which the parser checked is ASCII.
+            let at = a.as_ptr() as usize - target.as_ptr() as usize;
+            return Some(&target[at..at + a.len()]);
         }
         self.header("host").map(str::trim)
     }

@@ -92,6 +92,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::handler::Handler;
+use crate::http::Method;
 use crate::http::urlencoded::decode;
 use crate::middleware::{Middleware, Stack};
 use crate::request::Request;
@@ -529,7 +530,7 @@ impl Handler for Router {
     fn call(&self, req: &mut Request) -> Response {
         req.clear_params();
         req.set_route(None);
-        if req.target() == "*" {
+        if req.method() == Method::Options && req.target() == "*" {
             // `OPTIONS *` (the parser admits the asterisk-form for OPTIONS only, RFC 9112
             // §3.2.4) asks about the server, not a resource (RFC 9110 §9.3.7): 200, as Go's
             // server answers it for any handler.

@@ -87,7 +87,7 @@ fn request_head<'h>(
     if target.is_empty() || !target.bytes().all(|c| (0x21..=0x7e).contains(&c)) {
         return Err(RequestHeadError::Target);
     }
-    if host.is_empty() || !host.bytes().all(super::parse::is_host_char) {
+    if host.is_empty() || !super::parse::is_valid_host(host.as_bytes()) {
         return Err(RequestHeadError::Host);
     }
     out.reserve(64 + method.len() + target.len() + host.len());

@@ -166,12 +166,19 @@ pub fn parse_head(
     {
         return Err(Error::InvalidTarget);
     }
-    // RFC 9110 §4.2.4: a recipient of an http(s) URI from an untrusted source "SHOULD
-    // parse for userinfo and treat its presence as an error" (it is used to phish, and
-    // the sender MUST NOT generate it). Only absolute-form and authority-form have an
-    // authority to look in.
-    if !matches!(target.as_bytes().first(), Some(b'/' | b'*')) && has_userinfo(target.as_bytes()) {
-        return Err(Error::InvalidTarget);
+    // Absolute-form: its authority stands for Host (RFC 9112 §3.2.2), so it must be one
+    // Host could carry, and not empty (RFC 9110 §4.2.1: an http(s) URI with an empty host
+    // is invalid). That also refuses userinfo, which RFC 9110 §4.2.4 says a recipient
+    // "SHOULD ... treat its presence as an error" (it is used to phish). Authority-form
+    // (CONNECT) has no userinfo either.
+    if !matches!(target.as_bytes().first(), Some(b'/' | b'*')) {
+        let valid = match absolute_authority(target.as_bytes()) {
+            Some(a) => !a.is_empty() && is_valid_host(a),
+            None => !target.contains('@'),
+        };
+        if !valid {
+            return Err(Error::InvalidTarget);
+        }
     }
     // RFC 9112 §3.2.4: "The asterisk-form of request-target is only used for a
     // server-wide OPTIONS request".
@@ -419,17 +426,16 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// True when the authority of an absolute-form ("scheme://authority/...") or
-/// authority-form ("host:port") target carries userinfo ("user@").
-fn has_userinfo(target: &[u8]) -> bool {
-    let authority = match target.windows(3).position(|w| w == b"://") {
-        Some(i) => &target[i + 3..],
-        None => target,
-    };
-    authority
+/// The authority of an absolute-form target ("scheme://authority/path?query"), up to
+/// the path or the query; `None` for any other form.
+pub(crate) fn absolute_authority(target: &[u8]) -> Option<&[u8]> {
+    let i = target.windows(3).position(|w| w == b"://")?;
+    let rest = &target[i + 3..];
+    let end = rest
         .iter()
-        .take_while(|&&c| !matches!(c, b'/' | b'?'))
-        .any(|&c| c == b'@')
+        .position(|&c| matches!(c, b'/' | b'?'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 /// Splits a request-target (RFC 9112 §3.2) into path and query spans; `base` is the
@@ -598,19 +604,6 @@ static TCHAR: [bool; 256] = byte_table(
 pub fn is_tchar(c: u8) -> bool {
     TCHAR[c as usize]
 }
-
-/// True for a byte allowed in a Host field value (see `HOST_CHARS`).
-#[inline]
-pub fn is_host_char(c: u8) -> bool {
-    HOST_CHARS[c as usize]
-}
-
-/// Bytes allowed in `Host = uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2):
-/// unreserved, pct-encoded, sub-delims, ":" and the IP-literal brackets.
-static HOST_CHARS: [bool; 256] = byte_table(
-    b"-._~%!$&'()*+,;=:[]",
-    &[(b'0', b'9'), (b'a', b'z'), (b'A', b'Z')],
-);
 
 /// `reg-name = *( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2) without the
 /// `%` of pct-encoded, which `is_valid_host` checks with its two digits. IPv4address is a
