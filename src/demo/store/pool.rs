@@ -94,6 +94,20 @@ impl<C> Pool<C> {
                 drop(conn); // closed meanwhile: its slot opens a fresh one
                 state = self.lock();
                 state.open -= 1;
+                // The others waited as long or longer (the newest is lent first): after a
+                // restart or a partition they are as dead, and checking each in turn
+                // (up to its check's timeout) would overrun `wait`. They are dropped and
+                // replaced by fresh connections as needed.
+                let keep = state.idle.iter().filter(|(_, t)| *t > since).count();
+                let old = state.idle.len() - keep;
+                let stale: Vec<_> = state.idle.drain(..old).collect();
+                state.open -= stale.len();
+                drop(state);
+                if !stale.is_empty() {
+                    drop(stale); // closing them may take a moment: not under the lock
+                    self.freed.notify_all(); // their slots are free to connect
+                }
+                state = self.lock();
                 continue;
             }
             if state.open < self.max {
@@ -223,5 +237,27 @@ mod tests {
             "a fresh connection, not the closed one"
         );
         assert_eq!(opened.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn after_one_dead_idle_connection_the_older_ones_are_not_checked_in_turn() {
+        let (pool, opened) = counting_pool(3, Duration::from_millis(50));
+        let (mut a, mut b, mut c) = (
+            pool.get().unwrap(),
+            pool.get().unwrap(),
+            pool.get().unwrap(),
+        );
+        (*a, *b, *c) = (98, 98, 98); // all given back usable, then the server restarted
+        drop((a, b, c));
+        assert_eq!(opened.load(Ordering::SeqCst), 3);
+        // One check fails; the two older ones go with it, and a fresh connection serves.
+        assert_eq!(*pool.get().unwrap(), 3, "a fresh connection");
+        assert_eq!(opened.load(Ordering::SeqCst), 4);
+        let state = pool.lock();
+        assert_eq!(
+            (state.open, state.idle.len()),
+            (1, 1),
+            "only the fresh one is left"
+        );
     }
 }
