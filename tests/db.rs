@@ -43,13 +43,7 @@ fn start(env: &[(&str, &str)]) -> Demo {
         cmd.env(k, v);
     }
     let mut child = ChildGuard(cmd.spawn().expect("spawn the demo binary"));
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, log) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let log = stderr_lines(&mut child);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let up = wait_until(Duration::from_secs(30), || {
         std::net::TcpStream::connect(addr).is_ok() || !matches!(child.0.try_wait(), Ok(None))

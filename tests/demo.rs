@@ -32,14 +32,8 @@ fn start_demo(extra_env: &[(&str, &str)]) -> Demo {
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn the demo binary");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let mut child = ChildGuard(cmd.spawn().expect("spawn the demo binary"));
+    let rx = stderr_lines(&mut child);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     assert!(
         wait_until(Duration::from_secs(20), || std::net::TcpStream::connect(
@@ -49,7 +43,7 @@ fn start_demo(extra_env: &[(&str, &str)]) -> Demo {
         "the demo did not start listening"
     );
     Demo {
-        child: ChildGuard(child),
+        child,
         addr,
         log: rx,
     }

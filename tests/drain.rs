@@ -4,7 +4,7 @@
 mod support;
 use support::*;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,19 +49,6 @@ fn wait_exit(child: &mut ChildGuard, limit: Duration) -> Option<ExitStatus> {
         status.is_some()
     });
     status
-}
-
-/// Reads the child's stderr on a thread (so its logging never blocks on a full pipe) and
-/// forwards each line.
-fn stderr_lines(child: &mut ChildGuard) -> mpsc::Receiver<String> {
-    let stderr = child.0.stderr.take().expect("stderr is piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    rx
 }
 
 /// Waits until the child logs a line containing `needle` (it runs at trace level, and the

@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -55,13 +55,7 @@ fn start_with(wrap: &[&str], env: &[(&str, &str)]) -> Demo {
         cmd.env(k, v);
     }
     let mut child = ChildGuard(cmd.spawn().expect("spawn the demo binary"));
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, log) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let log = stderr_lines(&mut child);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let up = wait_until(Duration::from_secs(30), || {
         TcpStream::connect(addr).is_ok() || !matches!(child.0.try_wait(), Ok(None))

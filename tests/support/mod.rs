@@ -514,3 +514,19 @@ pub fn write_some(s: &mut TcpStream, data: &[u8]) -> usize {
     }
     n
 }
+
+/// The child's stderr, a line at a time (a thread reads the pipe and forwards each line).
+pub fn stderr_lines(child: &mut ChildGuard) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.0.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
