@@ -312,6 +312,12 @@ impl<T: Transport> Conn<T> {
             f.close = true;
             self.unread_input = true;
         }
+        self.fwd_answer_or_fail(ctx, e)
+    }
+
+    /// A write upstream failed: what the upstream sent is read, and its answer (if a head
+    /// came) is the client's; without one the exchange fails with `e`.
+    fn fwd_answer_or_fail(&mut self, ctx: &mut Ctx, e: io::Error) -> Step {
         self.fwd_read(ctx)?;
         match &self.phase {
             Phase::Forward(f) if f.stage == Stage::Head => self.fwd_fail(ctx, ExchangeError::Io(e)),
@@ -425,11 +431,7 @@ impl<T: Transport> Conn<T> {
         f.stage = Stage::Head;
         f.close = true;
         self.unread_input = true;
-        self.fwd_read(ctx)?;
-        match &self.phase {
-            Phase::Forward(f) if f.stage == Stage::Head => self.fwd_fail(ctx, ExchangeError::Io(e)),
-            _ => Ok(()),
-        }
+        self.fwd_answer_or_fail(ctx, e)
     }
 
     /// The upstream answered before it had the whole body (or instead of `100`): that
