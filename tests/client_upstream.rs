@@ -186,6 +186,12 @@ fn the_breaker_opens_fails_fast_and_closes_after_a_good_probe() {
     let up = Upstream::start(vec![
         Reply::Raw(status(503, "")),
         Reply::Raw(status(500, "")),
+        // The probe's body comes slowly (a stream, a download).
+        Reply::Dribble(
+            "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n".into(),
+            "slow".into(),
+            200,
+        ),
     ]);
     let c = Client::builder()
         .timeout(IO_TIMEOUT)
@@ -212,8 +218,11 @@ fn the_breaker_opens_fails_fast_and_closes_after_a_good_probe() {
     assert!(err.to_string().contains("circuit breaker open"), "{err}");
     assert_eq!(statuses(&up), 2, "nothing was sent while open");
     std::thread::sleep(Duration::from_millis(450));
-    assert_eq!(c.get(&url).send().unwrap().status(), 200, "the probe");
+    let probe = c.get(&url).send().unwrap();
+    assert_eq!(probe.status(), 200, "the probe");
+    // The probe counts at its head: its body, still arriving, keeps no other call waiting.
     assert_eq!(b.state(), BreakerState::Closed { failures: 0 });
+    drop(probe);
     // Connect failures count too, and retries stop at an open breaker.
     let dead = format!("http://127.0.0.1:{}/", free_port());
     let c = Client::builder()

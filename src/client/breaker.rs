@@ -218,6 +218,11 @@ impl Pending {
         Pending { breaker, permit }
     }
 
+    /// The half-open state's one test call: every other call waits for its outcome.
+    pub(crate) fn is_probe(&self) -> bool {
+        self.permit.probe
+    }
+
     /// Reports the outcome: `Some(success)`, or `None` for one that does not count
     /// ([`Breaker::release`]).
     pub(crate) fn settle(self, outcome: Option<bool>) {

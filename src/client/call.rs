@@ -201,6 +201,12 @@ impl ClientInner {
             })?;
         let pending = Pending::new(Arc::clone(b), permit);
         match self.attempt(req, repeatable) {
+            Ok(resp) if resp.status() < 500 && pending.is_probe() => {
+                // The half-open test call settles at its head: a long body (a stream, a
+                // download) must not keep every other call to the upstream refused.
+                pending.settle(Some(true));
+                Ok(resp)
+            }
             Ok(mut resp) if resp.status() < 500 => {
                 resp.watch(pending);
                 Ok(resp)
