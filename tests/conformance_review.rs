@@ -260,6 +260,17 @@ fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
 
 // ---------------------------------------------------------------- chunked overhead
 
+/// The chunked-overhead tests' limits: 4 KiB heads, a 64 KiB body, so `read_cap` is
+/// 72 KiB.
+fn chunked_limits() -> h1server::Config {
+    h1server::Config {
+        max_head_bytes: 4096,
+        max_uri_bytes: 1024,
+        max_body_bytes: 64 * 1024,
+        ..test_config()
+    }
+}
+
 /// DESIGN.md's table, not an RFC MUST: "body larger than `max_body_bytes` (known from CL,
 /// or while reading chunks) → 413". A chunked body is refused with 413 once its *raw*
 /// bytes (sizes, CRLFs, extensions) fill the read buffer's cap, `read_cap = 2 ×
@@ -270,12 +281,7 @@ fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
 /// a 64 KiB limit is refused.
 #[test]
 fn a_chunked_body_under_max_body_bytes_in_small_chunks_is_accepted() {
-    let cfg = h1server::Config {
-        max_head_bytes: 4096,
-        max_uri_bytes: 1024,
-        max_body_bytes: 64 * 1024,
-        ..test_config()
-    };
+    let cfg = chunked_limits();
     let srv = TestServer::with_config(cfg, |req: &mut Request| {
         Response::text(format!("got {}\n", req.body().len()))
     });
@@ -305,12 +311,7 @@ fn a_chunked_body_under_max_body_bytes_in_small_chunks_is_accepted() {
 /// request pipelined behind it is answered; and the limit still holds on decoded bytes.
 #[test]
 fn a_chunked_body_of_one_byte_chunks_many_times_the_read_cap_is_read_whole() {
-    let cfg = h1server::Config {
-        max_head_bytes: 4096,
-        max_uri_bytes: 1024,
-        max_body_bytes: 64 * 1024,
-        ..test_config()
-    };
+    let cfg = chunked_limits();
     let srv = TestServer::with_config(cfg, |req: &mut Request| {
         let sum: u64 = req.body().iter().map(|&b| u64::from(b)).sum();
         Response::text(format!("got {} sum {sum}\n", req.body().len()))
