@@ -589,3 +589,36 @@ fn a_client_offering_alpn_http10_is_served() {
     let text = String::from_utf8_lossy(&got);
     assert!(text.contains("hello over TLS: /ten"), "{text:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// A request whose record is half received at the header deadline is closed without 408.
+
+/// A plain client that sends part of a request head and stalls gets `408 Request Timeout`
+/// at `header_read_timeout`, then a close (RFC 9110 §15.5.9: the server "would like to
+/// shut down this unused connection" — and says so, so the client knows not to retry on
+/// the same connection blindly). Over TLS the same stall can leave the request's bytes in
+/// a record rustls holds half received: no plaintext is buffered, so the deadline took the
+/// "nothing begun" path and closed silently, though the request had begun (it is what
+/// the drain and `idle_timeout` already count as begun, `Transport::input_pending`).
+///
+/// Correct: as over plain TCP — 408, sealed in a record of its own, then the close.
+#[test]
+fn a_request_whose_record_is_half_received_at_the_header_deadline_gets_408() {
+    let _s = serial();
+    let certs = Certs::new("header-half");
+    let mut cfg = tls_config(&certs);
+    cfg.header_read_timeout = Duration::from_secs(1);
+    cfg.idle_timeout = Duration::from_secs(10);
+    let srv = TestServer::with_config(cfg, app);
+    let mut c = Tls::connect(srv.addr);
+    let wire = c.seal(&get("/never-finished"));
+    c.sock.write_all(&wire[..wire.len() / 2]).unwrap();
+    let (got, end, took) = c.read_to_end(Duration::from_secs(5));
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 408 "),
+        "a request half received in its TLS record at header_read_timeout (1 s) got {text:?} \
+         and the connection ended {end:?} after {took:?}; a plain one gets 408"
+    );
+    assert!(end != End::Open, "the connection stayed open after the 408");
+}

@@ -633,7 +633,11 @@ impl<T: Transport> Conn<T> {
             #[cfg(not(feature = "proxy"))]
             Deadline::Upstream => Ok(()),
             Deadline::Handshake => Err(Close::TlsHandshakeTimeout),
-            Deadline::Header if self.buffered() == 0 => Err(Close::HeaderTimeout),
+            // Nothing of a request begun (no byte buffered, none held by the transport in
+            // a half-received TLS record): closed without a word, as an unused connection.
+            Deadline::Header if self.buffered() == 0 && !self.io.input_pending() => {
+                Err(Close::HeaderTimeout)
+            }
             Deadline::Header => self.answer_error(ctx, Error::HeaderTimeout),
             Deadline::Body => self.answer_error(ctx, Error::BodyTimeout),
         }
