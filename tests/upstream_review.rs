@@ -321,6 +321,61 @@ fn an_upstreams_early_413_to_a_buffered_body_reaches_the_client() {
     );
 }
 
+/// The same refusal from an upstream that neither reads the rest of the body nor closes
+/// (it keeps the connection, as a server that answers early and then waits for the
+/// client to give up may). The proxy's write stops on a full socket, and the answer sat
+/// in the upstream socket unread: reading began only once the whole request was written,
+/// so the exchange waited for `response_header_timeout` and the client got `504`.
+///
+/// Correct: the proxy watches the upstream while it writes the request (RFC 9112 §9.6:
+/// a client sending a body "SHOULD ... monitor the connection for an error status code"),
+/// and the final answer that comes is the client's; the rest of the body is not sent and
+/// that upstream connection carries nothing else.
+#[test]
+fn an_upstreams_early_413_without_a_close_reaches_the_client_at_once() {
+    const LEN: usize = 6 << 20;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = l.local_addr().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut buf = Vec::new();
+        if read_request_head(&mut s, &mut buf).is_some() {
+            send_all(
+                &mut s,
+                b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large",
+            );
+        }
+        // Neither reads nor closes until the test is over (bounded).
+        let _ = done_rx.recv_timeout(Duration::from_secs(30));
+    });
+    let proxy = ReverseProxy::builder()
+        .route("/", [format!("http://{up}")])
+        .response_header_timeout(Duration::from_secs(60))
+        .write_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let cfg = Config {
+        max_body_bytes: 8 << 20,
+        ..config()
+    };
+    let gw = TestServer::with_config(cfg, proxy);
+    let mut s = connect(gw.addr);
+    s.write_all(format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {LEN}\r\n\r\n").as_bytes())
+        .unwrap();
+    // The whole body: the engine buffers it before the handler runs.
+    let _ = s.write_all(&vec![b'b'; LEN]);
+    let mut r = Reader::new(s);
+    let resp = r.read_response();
+    drop(done_tx);
+    assert_eq!(
+        (resp.status, resp.text().as_str()),
+        (413, "too large"),
+        "the upstream's early answer was not read while the request was being written"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Defect: a body that is invalid from its first byte gets the client no answer at all.
 

@@ -111,6 +111,19 @@ impl Fwd {
     pub(crate) fn relays_body(&self) -> bool {
         self.stage == Stage::Body
     }
+
+    /// The connection is up: the request goes out, and the answer's decoder starts now,
+    /// not once the request is written. RFC 9112 §9.6: a client sending a body "SHOULD
+    /// ... monitor the connection for an error status code"; an upstream that refuses a
+    /// body answers at once and may neither read the rest nor close, and its answer
+    /// announces itself only by an edge the loop must not ignore.
+    fn start_sending(&mut self) {
+        self.stage = Stage::Sending;
+        self.cc = ClientConn::new(self.ex.limits);
+        let expect_continue = self.ex.upload.is_some_and(|u| u.expect_continue);
+        self.cc
+            .expect_response(self.ex.head_request, expect_continue);
+    }
 }
 
 impl<T: Transport> Conn<T> {
@@ -189,11 +202,11 @@ impl<T: Transport> Conn<T> {
         f.up = Some(sock);
         f.reused = reused;
         f.sent = 0;
-        f.stage = if reused {
-            Stage::Sending
+        if reused {
+            f.start_sending();
         } else {
-            Stage::Connecting
-        };
+            f.stage = Stage::Connecting;
+        }
         let timeout = if reused {
             f.ex.header_timeout
         } else {
@@ -230,7 +243,7 @@ impl<T: Transport> Conn<T> {
             }
             match sock.peer_addr() {
                 Ok(_) => {
-                    f.stage = Stage::Sending;
+                    f.start_sending();
                     let t = f.ex.header_timeout;
                     self.arm(ctx, Deadline::Upstream, t);
                 }
@@ -273,11 +286,7 @@ impl<T: Transport> Conn<T> {
                 Err(e) => return self.fwd_write_failed(ctx, e),
             }
         }
-        let head_request = f.ex.head_request;
-        let upload = f.ex.upload;
-        f.cc = ClientConn::new(f.ex.limits);
-        f.cc.expect_response(head_request, upload.is_some_and(|u| u.expect_continue));
-        match upload {
+        match f.ex.upload {
             None => {
                 f.stage = Stage::Head;
                 trace!("conn={} upstream request written", self.id);
@@ -302,9 +311,9 @@ impl<T: Transport> Conn<T> {
     fn fwd_write_failed(&mut self, ctx: &mut Ctx, e: io::Error) -> Step {
         debug!("conn={} writing the request upstream failed: {e}", self.id);
         let f = self.fwd();
-        f.cc = ClientConn::new(f.ex.limits);
-        f.cc.expect_response(f.ex.head_request, false);
         // The upstream did not take the whole request: its connection carries no other.
+        // (The answer's decoder has been reading since sending began: what it took of an
+        // answer already is kept.)
         f.cc.forbid_reuse();
         f.stage = Stage::Head;
         if f.upload.take().is_some() {
@@ -434,18 +443,20 @@ impl<T: Transport> Conn<T> {
         self.fwd_answer_or_fail(ctx, e)
     }
 
-    /// The upstream answered before it had the whole body (or instead of `100`): that
-    /// answer is the client's, the rest of the body is not sent, and the client's
-    /// connection closes after the answer.
+    /// The upstream answered before it had the whole request (or instead of `100`): that
+    /// answer is the client's and the rest of the request is not sent. The upstream still
+    /// expects that rest on its connection, so the connection carries no other request
+    /// (whatever the answer says); a client whose body was being relayed is closed after
+    /// the answer (the rest of its body is not read).
     fn fwd_answered_early(&mut self, status: u16) {
         let id = self.id;
         let f = self.fwd();
+        debug!(
+            "conn={id} upstream answered {status} before the whole request: not sending the rest"
+        );
+        f.cc.forbid_reuse();
         if f.upload.take().is_some() {
-            debug!("conn={id} upstream answered {status} before the body: not relaying the rest");
             f.close = true;
-            // The upstream still expects the rest of the body on this connection: it can
-            // carry no other request (whatever the answer says).
-            f.cc.forbid_reuse();
             self.unread_input = true;
         }
     }
@@ -473,7 +484,7 @@ impl<T: Transport> Conn<T> {
                 || f.up_eof
                 || !matches!(
                     f.stage,
-                    Stage::Continue | Stage::Body | Stage::Head | Stage::Relay(_)
+                    Stage::Sending | Stage::Continue | Stage::Body | Stage::Head | Stage::Relay(_)
                 )
             {
                 return Ok(());
@@ -501,7 +512,7 @@ impl<T: Transport> Conn<T> {
             };
             if !matches!(
                 f.stage,
-                Stage::Continue | Stage::Body | Stage::Head | Stage::Relay(_)
+                Stage::Sending | Stage::Continue | Stage::Body | Stage::Head | Stage::Relay(_)
             ) {
                 return Ok(());
             }
@@ -543,7 +554,7 @@ impl<T: Transport> Conn<T> {
                 }
                 Event::Informational(head) => self.fwd_interim(ctx, &head)?,
                 Event::Head(head) => {
-                    if matches!(f.stage, Stage::Continue | Stage::Body) {
+                    if matches!(f.stage, Stage::Sending | Stage::Continue | Stage::Body) {
                         self.fwd_answered_early(head.status);
                     }
                     self.deadlines.read = None;
