@@ -169,3 +169,58 @@ fn after_a_failed_write_the_servers_early_answer_is_read() {
     assert_eq!(resp.text().unwrap(), "nope");
     assert_eq!(c.idle_connections(), 0);
 }
+
+/// A server that refuses the body at once — `413` — and then neither reads nor closes
+/// (it keeps the connection until the client gives up). A write of the body stalls on the
+/// full socket with the final answer already received: it used to wait its whole
+/// `write_timeout` (a minute here) before failing. RFC 9112 §9.6: a client "SHOULD
+/// monitor the network connection for an error response while it is transmitting the
+/// request" and then cease sending. The write fails soon after it stalls and
+/// `early_response` gives the answer at once.
+#[test]
+fn a_write_stalled_behind_an_early_answer_fails_without_waiting_for_write_timeout() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut tmp = [0u8; 4096];
+        let _ = s.read(&mut tmp);
+        s.write_all(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nnope")
+            .unwrap();
+        // Neither reads nor closes until the test is over (bounded).
+        let _ = done_rx.recv_timeout(Duration::from_secs(90));
+    });
+    let c = Client::builder()
+        .write_timeout(Duration::from_secs(60))
+        .build();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut req = c
+            .put(&format!("http://{addr}/x"))
+            .send_streamed(1 << 30)
+            .unwrap();
+        let piece = vec![0u8; 1 << 20];
+        let err = (0..1024).find_map(|_| req.write(&piece).err());
+        let resp = req.early_response(Duration::from_millis(100));
+        let got = resp.map(|r| (r.status(), r.text().unwrap()));
+        let _ = tx.send((err.map(|e| e.to_string()), got.map_err(|e| e.to_string())));
+        c.idle_connections()
+    });
+    let outcome = rx.recv_timeout(IO_TIMEOUT);
+    drop(done_tx);
+    let (err, got) = outcome.expect(
+        "the body's write still blocked 10 s after the server's 413 (it waits for its \
+         60 s write_timeout)",
+    );
+    assert!(
+        err.is_some(),
+        "the server stopped reading: a write must fail"
+    );
+    assert_eq!(got, Ok((413, "nope".to_string())));
+    assert_eq!(
+        writer.join().unwrap(),
+        0,
+        "a connection owed a body is not pooled"
+    );
+}

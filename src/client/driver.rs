@@ -217,6 +217,16 @@ impl Connection {
     ) -> Result<Option<ResponseHead>, ClientError> {
         self.requests += 1;
         self.received = 0;
+        self.send_more_watching(bytes, deadline)
+    }
+
+    /// Writes more bytes of the request in flight (a streamed body's next piece) while
+    /// watching for an early answer, as [`send_watching`](Self::send_watching) does.
+    pub(crate) fn send_more_watching(
+        &mut self,
+        bytes: &[u8],
+        deadline: Deadline,
+    ) -> Result<Option<ResponseHead>, ClientError> {
         let mut rest = bytes;
         while !rest.is_empty() {
             let left = deadline.left()?;

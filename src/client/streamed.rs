@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use super::ClientInner;
+use super::ResponseHead;
 use super::call::Prepared;
 use super::driver::{self, Connection, Deadline};
 use super::error::{ClientError, TimeoutKind};
@@ -43,6 +44,9 @@ pub struct StreamedRequest {
     read_timeout: Duration,
     /// The call's total deadline.
     total: Option<Instant>,
+    /// The final answer's head, received while a [`write`](Self::write) was stalled or
+    /// failed: [`early_response`](Self::early_response) returns it.
+    early: Option<ResponseHead>,
 }
 
 impl ClientInner {
@@ -80,6 +84,7 @@ impl ClientInner {
             response_header_timeout: s.response_header_timeout,
             read_timeout: s.read_timeout,
             total: req.total,
+            early: None,
         })
     }
 }
@@ -128,16 +133,30 @@ impl StreamedRequest {
 
     /// Writes the next piece of the body (each write waits at most `write_timeout`). More
     /// bytes than the declared length is [`ClientError::InvalidRequest`], nothing written.
+    ///
+    /// While a write makes no progress it watches for the server's answer (RFC 9112 §9.6:
+    /// a server that refuses a body — a `413` — answers before reading it, and may never
+    /// read it nor close): once a final answer has come, the write stops and fails with
+    /// [`ClientError::Io`] of kind `ConnectionAborted` (or with the error of a write the
+    /// server's close failed), and [`early_response`](Self::early_response) returns that
+    /// answer at once.
     pub fn write(&mut self, piece: &[u8]) -> Result<(), ClientError> {
         if piece.len() as u64 > self.remaining {
             return Err(ClientError::InvalidRequest(
                 "more body bytes than the declared Content-Length",
             ));
         }
-        self.conn.send_more(
+        if self.early.is_some() {
+            return Err(answered_early());
+        }
+        let sent = self.conn.send_more_watching(
             piece,
             Deadline::new(self.write_timeout, TimeoutKind::Write, self.total),
         )?;
+        if let Some(head) = sent {
+            self.early = Some(head);
+            return Err(answered_early());
+        }
         self.remaining -= piece.len() as u64;
         Ok(())
     }
@@ -149,10 +168,14 @@ impl StreamedRequest {
     /// to report).
     pub fn early_response(mut self, wait: Duration) -> Result<ClientResponse, ClientError> {
         self.conn.core.forbid_reuse();
-        match self
-            .conn
-            .read_head(Deadline::new(wait, TimeoutKind::ResponseHeader, self.total))
-        {
+        let head = match self.early.take() {
+            Some(head) => Ok(head),
+            None => {
+                self.conn
+                    .read_head(Deadline::new(wait, TimeoutKind::ResponseHeader, self.total))
+            }
+        };
+        match head {
             Ok(head) => Ok(ClientResponse::new(
                 head,
                 self.conn,
@@ -197,4 +220,12 @@ impl StreamedRequest {
             }
         }
     }
+}
+
+/// A body write stopped because the server's final answer came first.
+fn answered_early() -> ClientError {
+    ClientError::Io(std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "the server answered before the whole body was sent (see early_response)",
+    ))
 }
