@@ -71,6 +71,7 @@ pub trait Session: Send + 'static {
 
 /// Why [`Sender::send`] did not queue a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SendError {
     /// The connection is closed or closing: nothing more can be sent.
     Closed,

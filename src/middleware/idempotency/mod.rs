@@ -92,6 +92,7 @@ impl StoredResponse {
 
 /// What a store says about a request that carries a key.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Claim {
     /// First of its key (or the key had expired): it is now recorded as running, and the
     /// request runs. The number names this attempt for [`IdempotencyStore::finish`].
