@@ -153,6 +153,9 @@ pub(crate) struct InFlight {
     /// A close the loop wanted meanwhile (the client reset): it happens when the batch,
     /// and with it the right to write, comes back.
     close: Option<Close>,
+    /// The last request's body is streamed (not in the batch): bytes read meanwhile are
+    /// that body, not the first byte of a next request (`fill` stamps only those).
+    body_follows: bool,
 }
 
 /// What happens once the answers are written.

@@ -66,6 +66,9 @@ impl<T: Transport> Conn<T> {
                 // of whatever arrived meanwhile; they are parsed once these answers are out.
                 self.served -= done.handed_back;
                 self.unshift(ctx, &b.bytes[at as usize..b.len]);
+                // They came with the batch: their first byte is theirs, not that of
+                // bytes read since (`fill`).
+                self.req_start = done.resume_first_byte;
             }
             ctx.bufs.put_read(b);
         }

@@ -235,6 +235,9 @@ pub(crate) struct Done {
     pub resume_at: Option<u32>,
     /// How many requests were handed back that way.
     pub handed_back: usize,
+    /// The first handed-back request's first-byte stamp: it came with the batch, not
+    /// with whatever the loop read since.
+    pub resume_first_byte: crate::telemetry::Stamp,
     /// The batch's read buffer, back for reuse.
     pub batch: Option<Arc<Batch>>,
     /// The (emptied) request list, back for reuse.
@@ -328,6 +331,7 @@ impl Done {
             stream: None,
             resume_at: None,
             handed_back: 0,
+            resume_first_byte: 0,
             stream_failed: false,
             upgrade: None,
             upload: None,
@@ -873,12 +877,16 @@ fn run_job(
             n - next
         );
     }
+    let resume_first_byte = job.reqs.get(next).map_or(0, |m| m.trace.tl.first_byte);
     // The requests that ran keep their traces until their answers are written.
     job.reqs.truncate(next);
     let mut done = Done::answer(job.token, job.gen_, job.conn_id, out, close);
     done.stream = stream;
     done.resume_at = resume_at;
-    done.handed_back = if resume_at.is_some() { n - next } else { 0 };
+    if resume_at.is_some() {
+        done.handed_back = n - next;
+        done.resume_first_byte = resume_first_byte;
+    }
     done.upgrade = upgrade;
     done.upload = upload;
     #[cfg(feature = "proxy")]

@@ -1,0 +1,145 @@
+//! From the lifecycle review (docs/LIFECYCLE.md): the stage stamps and the trace lines of
+//! the less common paths must tell what happened to each request, seen over real sockets.
+//!
+//! One test in this file: it installs the process-wide logger, and connection ids restart
+//! at 1 with every server.
+
+mod support;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use h1server::telemetry::{Event, RequestRecord};
+use h1server::{Config, Request, Response, Server};
+use support::*;
+
+/// Keeps every h1server log line (its text).
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.target().starts_with("h1server")
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            self.0.lock().unwrap().push(format!("{}", r.args()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LINES: Capture = Capture(Mutex::new(Vec::new()));
+
+fn lines_of(conn: u64) -> Vec<String> {
+    let prefix = format!("conn={conn} ");
+    LINES
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with(&prefix))
+        .cloned()
+        .collect()
+}
+
+fn records(tel: &h1server::Telemetry, into: &mut Vec<RequestRecord>) {
+    into.extend(tel.take_events(1000).into_iter().filter_map(|e| match e {
+        Event::Request(r) => Some(*r),
+        _ => None,
+    }));
+}
+
+/// A keep-alive request that arrives while the request before it is still at a worker
+/// (HTTP/1.1 pipelining in separate writes): its first byte is stamped, and its
+/// `stage=first_byte` line logged, when its own bytes are read. It used to inherit the
+/// first byte of the request before it — a time before it was even sent — so its `parse`
+/// (in `Server-Timing`, the metrics and the inspector) held the other request's whole
+/// handler time, and its trace had no `first_byte` line.
+#[test]
+fn a_request_sent_while_the_one_before_it_runs_is_stamped_from_its_own_first_byte() {
+    log::set_logger(&LINES).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+    let server = Server::bind(Config {
+        record_stages: true,
+        ..test_config()
+    })
+    .unwrap();
+    let tel = server.telemetry();
+    tel.record_requests(64);
+    let gate = Gate::default();
+    let started = std::sync::Arc::new(AtomicBool::new(false));
+    let (g, s) = (gate.clone(), started.clone());
+    let srv = TestServer::with_server(server, move |req: &mut Request| {
+        if req.path() == "/slow" {
+            s.store(true, Ordering::SeqCst);
+            g.wait(Duration::from_secs(10));
+        }
+        Response::text("ok\n")
+    });
+    let _open = OpenOnDrop(gate.clone());
+
+    let first = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+    let second = b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut c = Reader::new(srv.connect());
+    c.send(first);
+    // The first request's handler has started (so its `handler_start` is stamped)…
+    assert!(wait_until(Duration::from_secs(5), || started.load(Ordering::SeqCst)));
+    // …and only then the second request is sent.
+    c.send(second);
+    let total = (first.len() + second.len()) as u64;
+    assert!(
+        wait_until(Duration::from_secs(5), || tel.snapshot().bytes_in >= total),
+        "the loop never read the second request"
+    );
+    gate.open();
+    assert_eq!(c.read_response().status, 200);
+    assert_eq!(c.read_response().status, 200);
+    assert!(c.is_closed());
+
+    let mut recs = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            records(&tel, &mut recs);
+            recs.len() >= 2
+        }),
+        "{recs:#?}"
+    );
+    let (one, two) = (&recs[0], &recs[1]);
+    assert_eq!((one.path.as_str(), two.path.as_str()), ("/slow", "/next"));
+    assert_eq!((one.conn_id, one.seq, two.conn_id, two.seq), (1, 1, 1, 2));
+    // The second request was sent after the first one's handler had started: its first
+    // byte cannot be earlier than that.
+    assert!(
+        two.timeline.first_byte >= one.timeline.handler_start,
+        "request 2's first byte is stamped before it was sent: {:#?} / {:#?}",
+        one.timeline,
+        two.timeline
+    );
+    assert!(two.timeline.first_byte <= two.timeline.head_parsed);
+
+    // The trace: request 2 has its own first_byte line, after request 1's handler_start.
+    assert!(
+        wait_until(Duration::from_secs(5), || lines_of(1)
+            .iter()
+            .any(|l| l.contains("stage=closed"))),
+        "{:#?}",
+        lines_of(1)
+    );
+    let lines = lines_of(1);
+    let at = |needle: &str| {
+        let hits: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].contains(needle))
+            .collect();
+        assert_eq!(hits.len(), 1, "{needle} in {lines:#?}");
+        hits[0]
+    };
+    assert!(
+        at("req=1 stage=handler_start") < at("req=2 stage=first_byte"),
+        "{lines:#?}"
+    );
+    assert!(
+        at("req=2 stage=first_byte") < at("req=2 stage=head_parsed"),
+        "{lines:#?}"
+    );
+}
