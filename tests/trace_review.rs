@@ -1,8 +1,8 @@
 //! From the lifecycle review (docs/LIFECYCLE.md): the stage stamps and the trace lines of
 //! the less common paths must tell what happened to each request, seen over real sockets.
 //!
-//! One test in this file: it installs the process-wide logger, and connection ids restart
-//! at 1 with every server.
+//! The tests share the process-wide logger, and connection ids restart at 1 with every
+//! server: each takes `SERIAL` and clears the captured lines first.
 
 mod support;
 
@@ -30,6 +30,17 @@ impl log::Log for Capture {
 }
 
 static LINES: Capture = Capture(Mutex::new(Vec::new()));
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Installs the capturing logger (once) and starts with no lines.
+fn capture() -> std::sync::MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if log::set_logger(&LINES).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
+    LINES.0.lock().unwrap().clear();
+    guard
+}
 
 fn lines_of(conn: u64) -> Vec<String> {
     let prefix = format!("conn={conn} ");
@@ -58,8 +69,7 @@ fn records(tel: &h1server::Telemetry, into: &mut Vec<RequestRecord>) {
 /// handler time, and its trace had no `first_byte` line.
 #[test]
 fn a_request_sent_while_the_one_before_it_runs_is_stamped_from_its_own_first_byte() {
-    log::set_logger(&LINES).unwrap();
-    log::set_max_level(log::LevelFilter::Trace);
+    let _serial = capture();
     let server = Server::bind(Config {
         record_stages: true,
         ..test_config()
@@ -141,5 +151,66 @@ fn a_request_sent_while_the_one_before_it_runs_is_stamped_from_its_own_first_byt
     assert!(
         at("req=2 stage=first_byte") < at("req=2 stage=head_parsed"),
         "{lines:#?}"
+    );
+}
+
+/// A request refused with 503 because the job queue is full never reaches the queue: its
+/// trace says so, and has no `stage=queued` line (it used to log one before the refusal,
+/// so `grep stage=` showed a shed request as queued).
+#[test]
+fn a_request_shed_with_503_is_not_traced_as_queued() {
+    let _serial = capture();
+    let gate = Gate::default();
+    let started = std::sync::Arc::new(AtomicBool::new(false));
+    let (g, s) = (gate.clone(), started.clone());
+    let srv = TestServer::with_config(
+        Config {
+            workers: 1,
+            queue_depth: 1,
+            ..test_config()
+        },
+        move |_: &mut Request| {
+            s.store(true, Ordering::SeqCst);
+            g.wait(Duration::from_secs(10));
+            Response::text("ok\n")
+        },
+    );
+    let _open = OpenOnDrop(gate.clone());
+    let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    // Connection 1 holds the only worker…
+    let mut one = Reader::new(srv.connect());
+    one.send(req);
+    assert!(wait_until(Duration::from_secs(5), || started.load(Ordering::SeqCst)));
+    // …connection 2's request fills the queue…
+    let mut two = Reader::new(srv.connect());
+    two.send(req);
+    assert!(
+        wait_until(Duration::from_secs(5), || lines_of(2)
+            .iter()
+            .any(|l| l.contains("req=1 stage=queued"))),
+        "{:#?}",
+        lines_of(2)
+    );
+    // …and connection 3's is shed.
+    let mut three = Reader::new(srv.connect());
+    three.send(req);
+    let shed = three.read_response();
+    assert_eq!(shed.status, 503);
+    assert_eq!(shed.header("retry-after"), Some("1"));
+    assert!(three.is_closed());
+    gate.open();
+    assert_eq!(one.read_response().status, 200);
+    assert_eq!(two.read_response().status, 200);
+
+    let lines = lines_of(3);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("worker queue full: answering 503")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("stage=queued")),
+        "a shed request is traced as queued: {lines:#?}"
     );
 }

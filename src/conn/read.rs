@@ -651,7 +651,10 @@ impl<T: Transport> Conn<T> {
             out: ctx.bufs.take_write(),
             queued_at: ctx.now,
         };
-        if log::log_enabled!(log::Level::Trace) {
+        // Logged before the send, so the line comes before the worker's; but not for a
+        // batch the full queue refuses (with several loops, another may fill it between
+        // the look and the send: rarely, a shed batch is logged as queued).
+        if log::log_enabled!(log::Level::Trace) && !ctx.jobs.is_full() {
             let (first, last) = (self.served - n + 1, self.served);
             let reqs = if n == 1 {
                 format!("req={last}")
