@@ -21,7 +21,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -411,8 +411,9 @@ pub struct Snapshot {
 pub(crate) struct Shared {
     pub epoch: Instant,
     wall: SystemTime,
-    /// Workers stamp the handler's start and end (two clock reads per request).
-    pub stages: bool,
+    /// Workers stamp the handler's start and end (two clock reads per request): set by
+    /// `record_stages` (or `server_timing`), or later by an inspector.
+    stages: AtomicBool,
     /// Answers carry `Server-Timing`.
     pub server_timing: bool,
     /// One per event loop, written by that loop only.
@@ -455,7 +456,7 @@ impl Telemetry {
         Telemetry(Arc::new(Shared {
             epoch: Instant::now(),
             wall: SystemTime::now(),
-            stages: stages || server_timing,
+            stages: AtomicBool::new(stages || server_timing),
             server_timing,
             loops: (0..loops.max(1)).map(|_| Stats::default()).collect(),
             workers: (0..workers).map(|_| Stats::default()).collect(),
@@ -466,7 +467,9 @@ impl Telemetry {
     /// Keeps the last `capacity` finished requests (and connection ends) as [`Event`]s for
     /// [`take_events`](Telemetry::take_events). Off until called; the first call sets the
     /// capacity. Recording builds one small record per request on the worker (its
-    /// path, route and headers): an allocation per request, never on the loop.
+    /// path, route and headers): an allocation per request, never on the loop. Without
+    /// `Config::record_stages` a record holds the loop's stages alone (the inspector
+    /// turns them on, [`record_stages`](Telemetry::record_stages)).
     pub fn record_requests(&self, capacity: usize) {
         self.0.ring.get_or_init(|| {
             let capacity = capacity.max(1);
@@ -477,6 +480,14 @@ impl Telemetry {
                 dropped: AtomicU64::new(0),
             }
         });
+    }
+
+    /// Turns on the workers' stamps (`handler_start`, `handler_end`, `written`), as
+    /// `Config::record_stages` does, for a server already bound: the lifecycle inspector
+    /// calls it, since it draws those stages.
+    #[cfg_attr(not(feature = "inspect"), allow(dead_code))]
+    pub(crate) fn record_stages(&self) {
+        self.0.stages.store(true, Relaxed);
     }
 
     /// Whether requests are being recorded.
@@ -589,6 +600,11 @@ fn method_label(m: Method) -> &'static str {
 }
 
 impl Shared {
+    /// Whether workers stamp the handler's start and end, and the write.
+    pub fn stages(&self) -> bool {
+        self.stages.load(Relaxed)
+    }
+
     /// The stamp of now (a clock read).
     pub fn now(&self) -> Stamp {
         self.stamp(Instant::now())

@@ -214,3 +214,38 @@ fn a_request_shed_with_503_is_not_traced_as_queued() {
         "a shed request is traced as queued: {lines:#?}"
     );
 }
+
+/// The inspector shows where each request's time went, so creating one turns on the
+/// handler and write stamps (`record_stages`), which the library leaves off by default.
+/// docs/LIFECYCLE.md's "In your own server" binds with the caller's config; with the
+/// default one every row had only its parse segment and was drawn "not written".
+#[test]
+fn an_inspector_on_a_default_config_records_every_stage() {
+    let _serial = capture();
+    let server = Server::bind(test_config()).unwrap();
+    assert!(!test_config().record_stages);
+    let inspector = h1server::inspect::Inspector::new(server.telemetry(), 16);
+    let mut app = h1server::Router::new();
+    app.get("/hello", |_: &mut Request| Response::text("hi\n"));
+    inspector.routes(&mut app, "/debug/requests");
+    let srv = TestServer::with_server(server, app);
+
+    let r = roundtrip(
+        srv.addr,
+        b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let mut hist = Vec::new();
+    assert!(wait_until(Duration::from_secs(5), || {
+        hist = inspector.history();
+        !hist.is_empty()
+    }));
+    let t = hist[0].timeline;
+    assert_eq!(hist[0].path, "/hello");
+    assert!(
+        t.first_byte != 0 && t.handler_start != 0 && t.handler_end != 0 && t.written != 0,
+        "{t:#?}"
+    );
+    assert!(t.first_byte <= t.handler_start && t.handler_start <= t.handler_end);
+    assert!(t.handler_end <= t.written);
+}

@@ -619,7 +619,7 @@ fn run_batch(
                 done.written = n;
                 if n == done.out.len() && done.upload.is_none() {
                     // Every answer is out: their requests are finished here.
-                    let written = if shared.tel.stages {
+                    let written = if shared.tel.stages() {
                         shared.tel.now()
                     } else {
                         0
@@ -711,7 +711,7 @@ fn run_job(
             job.peer,
             job.conn_id,
         );
-        if tel.stages {
+        if tel.stages() {
             meta.trace.tl.handler_start = tel.now();
         }
         trace!(
@@ -911,7 +911,7 @@ fn trace_handler_end(
     upload: bool,
 ) {
     let t = &mut meta.trace;
-    if tel.stages {
+    if tel.stages() {
         t.tl.handler_end = tel.now();
     }
     t.status = resp.status();
