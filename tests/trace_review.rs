@@ -249,3 +249,33 @@ fn an_inspector_on_a_default_config_records_every_stage() {
     assert!(t.first_byte <= t.handler_start && t.handler_start <= t.handler_end);
     assert!(t.handler_end <= t.written);
 }
+
+/// Every per-request line carries `conn=N ` (docs/LIFECYCLE.md: `grep 'conn=1 '` picks a
+/// connection's lines out of a busy log); the router's said `conn 1:` and fell out.
+#[test]
+fn the_routers_lines_carry_conn_eq_like_every_per_request_line() {
+    let _serial = capture();
+    let mut app = h1server::Router::new();
+    app.get("/hello", |_: &mut Request| Response::text("hi\n"));
+    let srv = TestServer::start(app);
+    let mut c = Reader::new(srv.connect());
+    c.send(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read_response().status, 200);
+    c.send(b"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    assert_eq!(c.read_response().status, 405);
+    assert!(c.is_closed());
+    assert!(wait_until(Duration::from_secs(5), || lines_of(1)
+        .iter()
+        .any(|l| l.contains("stage=closed"))));
+    let lines = lines_of(1);
+    assert!(
+        lines.iter().any(|l| l.contains("route GET /hello")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("405 POST")), "{lines:#?}");
+    let all = LINES.0.lock().unwrap().clone();
+    assert!(
+        !all.iter().any(|l| l.starts_with("conn ")),
+        "a line without conn=: {all:#?}"
+    );
+}
