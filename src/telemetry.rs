@@ -52,8 +52,9 @@ pub struct Timeline {
     pub written: Stamp,
 }
 
-/// The stages, in order, with their names as the trace, the metrics and the inspector
-/// use them.
+/// The stages, in order, with their names as the trace (`stage=…`) and the inspector's
+/// detail view use them. The metrics and `Server-Timing` measure the spans between them,
+/// named in [`HISTOGRAMS`] (`parse`, `queue`, `handler`, `write`).
 pub const STAGES: [&str; 7] = [
     "accepted",
     "first_byte",
@@ -84,7 +85,9 @@ fn span(from: Stamp, to: Stamp) -> Option<Duration> {
 }
 
 impl Timeline {
-    /// From the first byte to the parsed head (0 when both came in one read).
+    /// From the first byte to the parsed head (0 when both came in one read). It also
+    /// holds a buffered body's arrival (`head_parsed` is stamped once the body is in) and,
+    /// for a request pipelined behind others on its connection, the wait for their answers.
     pub fn parse(&self) -> Option<Duration> {
         span(self.first_byte, self.head_parsed)
     }
