@@ -680,22 +680,31 @@ impl Trace {
         }
     }
 
-    /// The answer is out (or never will be: `written` 0): histograms, trace line, ring.
-    pub fn finish(mut self, tel: &Shared, stats: &Stats, conn_id: u64, written: Stamp) {
-        self.tl.written = written;
+    /// The answer is out (`Some`: its stamp, or 0 when the worker reads no clock) or never
+    /// will be (`None`: the connection ended first): histograms, trace line, ring.
+    pub fn finish(mut self, tel: &Shared, stats: &Stats, conn_id: u64, written: Option<Stamp>) {
+        self.tl.written = written.unwrap_or(0);
         if let Some(d) = self.tl.write() {
             stats.hist[WRITE].observe(d);
         }
-        log::trace!(
-            "conn={conn_id} req={} stage=written status={}",
-            self.seq,
-            self.status
-        );
+        if written.is_some() {
+            log::trace!(
+                "conn={conn_id} req={} stage=written status={}",
+                self.seq,
+                self.status
+            );
+        } else {
+            log::trace!(
+                "conn={conn_id} req={} not written (status {}): the connection ended first",
+                self.seq,
+                self.status
+            );
+        }
         if let Some(mut rec) = self.record.take() {
-            if rec.streamed && rec.flush_count == 0 && written != 0 {
+            if rec.streamed && rec.flush_count == 0 && self.tl.written != 0 {
                 // A short stream goes out whole with its head, in one write.
                 rec.flush_count = 1;
-                rec.flushes.push(written);
+                rec.flushes.push(self.tl.written);
             }
             rec.timeline = self.tl;
             rec.status = self.status;

@@ -279,3 +279,56 @@ fn the_routers_lines_carry_conn_eq_like_every_per_request_line() {
         "a line without conn=: {all:#?}"
     );
 }
+
+/// A request whose connection ends before its answer is out has no `written` stage: its
+/// trace says "not written", as the inspector does. It used to log `stage=written` for it
+/// too (with a 0 stamp), so the trace told a reset client's request was answered.
+#[test]
+fn a_request_whose_client_resets_is_traced_as_not_written() {
+    let _serial = capture();
+    let gate = Gate::default();
+    let started = std::sync::Arc::new(AtomicBool::new(false));
+    let (g, s) = (gate.clone(), started.clone());
+    let srv = TestServer::start(move |req: &mut Request| {
+        if req.path() == "/slow" {
+            s.store(true, Ordering::SeqCst);
+            g.wait(Duration::from_secs(10));
+        }
+        Response::text("ok\n")
+    });
+    let _open = OpenOnDrop(gate.clone());
+    let mut c = srv.connect();
+    // The first answer is left unread, so closing the socket sends a reset.
+    std::io::Write::write_all(&mut c, b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(wait_until(Duration::from_secs(5), || lines_of(1)
+        .iter()
+        .any(|l| l.contains("req=1 stage=written"))));
+    std::io::Write::write_all(&mut c, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(wait_until(Duration::from_secs(5), || started.load(Ordering::SeqCst)));
+    drop(c);
+    // The loop saw the reset: the close waits for the batch.
+    assert!(
+        wait_until(Duration::from_secs(5), || lines_of(1)
+            .iter()
+            .any(|l| l.contains("closing once its batch is back"))),
+        "{:#?}",
+        lines_of(1)
+    );
+    gate.open();
+    assert!(
+        wait_until(Duration::from_secs(5), || lines_of(1)
+            .iter()
+            .any(|l| l.contains("stage=closed"))),
+        "{:#?}",
+        lines_of(1)
+    );
+    let lines = lines_of(1);
+    assert!(
+        !lines.iter().any(|l| l.contains("req=2 stage=written")),
+        "an answer that never went out is traced as written: {lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("req=2 not written")),
+        "{lines:#?}"
+    );
+}

@@ -674,7 +674,7 @@ impl<T: Transport> Conn<T> {
                     src.close(&ctx.jobs);
                 }
                 if let Some(t) = s.trace {
-                    t.finish(&ctx.tel, &ctx.tel.loops[ctx.loop_id], self.id, 0);
+                    t.finish(&ctx.tel, &ctx.tel.loops[ctx.loop_id], self.id, None);
                 }
                 let stats = ctx.stats();
                 stats.bump(&stats.streams_ended, 1);

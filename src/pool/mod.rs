@@ -619,11 +619,11 @@ fn run_batch(
                 done.written = n;
                 if n == done.out.len() && done.upload.is_none() {
                     // Every answer is out: their requests are finished here.
-                    let written = if shared.tel.stages() {
+                    let written = Some(if shared.tel.stages() {
                         shared.tel.now()
                     } else {
                         0
-                    };
+                    });
                     finish_traces(&mut done, shared, stats, written);
                 }
                 // The loop must act now for a partial write, a close, an upload to read,
@@ -637,7 +637,7 @@ fn run_batch(
             Err(e) => {
                 debug!("conn={} write failed: {e}", done.conn_id);
                 done.write_failed = true;
-                finish_traces(&mut done, shared, stats, 0);
+                finish_traces(&mut done, shared, stats, None);
             }
         }
     }
@@ -652,8 +652,9 @@ fn run_batch(
     }
 }
 
-/// Records the requests of a batch whose answers are written (`written` 0: never will be).
-fn finish_traces(done: &mut Done, shared: &PoolShared, stats: &Stats, written: u64) {
+/// Records the requests of a batch whose answers are written (`written` `None`: never
+/// will be).
+fn finish_traces(done: &mut Done, shared: &PoolShared, stats: &Stats, written: Option<u64>) {
     for m in done.reqs.drain(..) {
         if m.trace.ran() {
             m.trace.finish(&shared.tel, stats, done.conn_id, written);
