@@ -98,7 +98,8 @@ pub struct Config {
     /// batch for `written`) for the queue, handler and write histograms, `Server-Timing`
     /// and the inspector (docs/LIFECYCLE.md); off leaves the stages the loop sees, which
     /// cost it no clock read. Off by default: on, it measured 6 % more CPU per request at
-    /// c64 and up to 19 % pipelined (docs/BENCHMARKS.md, run 8). The demo turns it on.
+    /// c64 and up to 19 % pipelined (docs/BENCHMARKS.md, run 8). The demo turns it on, and so
+    /// does creating an `inspect::Inspector`.
     pub record_stages: bool,
     /// Every answer carries `Server-Timing: parse, queue, handler` durations, for a
     /// browser's devtools (turns `record_stages` on).
@@ -518,7 +519,7 @@ pub const FIELDS: &[FieldInfo] = fields! {
     timer_tick "H1_TIMER_TICK" "--timer-tick" "duration" "10ms" "—"
         "Timer wheel resolution (1ms to 1s); deadlines fire up to one tick late.";
     record_stages "H1_RECORD_STAGES" "--record-stages" "bool" "false" "—"
-        "Stamp each handler's start and end (queue, handler, write histograms; inspector).";
+        "Stamp each handler's start and end (queue, handler, write histograms); an inspector turns it on.";
     server_timing "H1_SERVER_TIMING" "--server-timing" "bool" "false" "—"
         "Add Server-Timing (parse, queue, handler durations) to every answer.";
     tls_cert "H1_TLS_CERT" "--tls-cert" "path" "(none: plain HTTP)" "ListenAndServeTLS certFile"

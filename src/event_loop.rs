@@ -258,8 +258,14 @@ impl Ctx {
     }
 
     /// Stamps `written` on the connection's requests whose answers the loop wrote (or,
-    /// with `written` 0, that will never be written) and records them.
-    pub fn finish_unwritten(&mut self, token: usize, gen_: u32, conn_id: u64, written: Stamp) {
+    /// with `None`, that will never be written) and records them.
+    pub fn finish_unwritten(
+        &mut self,
+        token: usize,
+        gen_: u32,
+        conn_id: u64,
+        written: Option<Stamp>,
+    ) {
         // An entry is removed when its connection closes, so one under this slot belongs
         // to this connection (the generation check guards the rule).
         let Some((g, mut reqs)) = self.unwritten.remove(&token) else {
@@ -807,7 +813,7 @@ impl EventLoop {
         );
         let upgrade = conn.take_upgrade().filter(|_| reason == Close::Upgraded);
         let (id, peer) = (conn.id, conn.peer);
-        self.ctx.finish_unwritten(t, conn.gen_, id, 0);
+        self.ctx.finish_unwritten(t, conn.gen_, id, None);
         let stats = &self.ctx.tel.loops[self.ctx.loop_id];
         stats.bump(&stats.closed[reason.index()], 1);
         if reason == Close::Upgraded {
@@ -949,7 +955,7 @@ impl EventLoop {
                         trace!("late completion for a closed connection dropped");
                         for m in done.reqs.drain(..).filter(|m| m.trace.ran()) {
                             let (tel, id) = (&self.ctx.tel, done.conn_id);
-                            m.trace.finish(tel, &tel.loops[self.ctx.loop_id], id, 0);
+                            m.trace.finish(tel, &tel.loops[self.ctx.loop_id], id, None);
                         }
                         if let Some(b) = done.batch.take() {
                             self.ctx.bufs.put_read(b);

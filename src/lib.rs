@@ -28,8 +28,10 @@
 //! 5. `pool/mod.rs` — workers run the handler for each request of the batch ([`Handler`]),
 //!    catch panics, and serialise responses with `http/encode.rs` and `http/date.rs`.
 //! 6. `request.rs` / `response.rs` / `stream.rs` — what a handler sees and returns.
-//! 7. `conn/write.rs` — one write for the whole batch, then keep-alive or close;
-//!    `timer.rs` holds the deadline of every connection.
+//! 7. The worker writes the batch's answers in one write (`pool/mod.rs`, with the
+//!    connection's `WriteRight`); `conn/write.rs` takes the connection back: what a full
+//!    socket did not take, streamed bodies, then keep-alive or close; `timer.rs` holds the
+//!    deadline of every connection.
 //!
 //! `server.rs` wires the threads together and `signal.rs` turns signals into a drain.
 //! Configuration (`config.rs`) comes from code or from `H1_*` environment variables.
@@ -52,7 +54,7 @@
 //! | `client` | `client`: the project's own blocking HTTP/1.1 client on the server's protocol core — keep-alive pool, timeouts under a total deadline, opt-in retries, a circuit breaker per upstream, request-id propagation, `fan_out`; its sans-I/O `ClientConn` for event loops (turns on `middleware`; no dependency) |
 //! | `proxy` | off by default: `proxy::ReverseProxy`, a reverse proxy handler — upstreams by path prefix, round robin with passive health, director / response hooks, hop-by-hop and `X-Forwarded-*` / `Via` rules, 502/504, bodies streamed both ways (turns on `client`; no dependency) |
 //! | `cli` | the demo binary `h1server` (env_logger, toml; turns on the features above, and `sqlite` for its storage) |
-//! | `ws` | off by default: `ws`, a sans-I/O WebSocket codec (RFC 6455) — handshake checks and the `101` answer, frame encoding, an incremental message decoder (sha1_smol) |
+//! | `ws` | off by default: `ws`, WebSocket (RFC 6455) connections served on the event loop — `Upgrader`, a `Session` per connection called on the pool, a bounded `Sender` — on a sans-I/O codec: handshake checks and the `101` answer, frame encoding, an incremental message decoder (sha1_smol) |
 #![deny(missing_docs, unsafe_code)]
 
 /// Engine internals for the micro-benchmarks in `benches/` (feature `bench-internals`).

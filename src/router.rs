@@ -534,24 +534,24 @@ impl Handler for Router {
             // `OPTIONS *` (the parser admits the asterisk-form for OPTIONS only, RFC 9112
             // §3.2.4) asks about the server, not a resource (RFC 9110 §9.3.7): 200, as Go's
             // server answers it for any handler.
-            log::debug!("conn {}: OPTIONS * answered 200", req.conn_id());
+            log::debug!("conn={} OPTIONS * answered 200", req.conn_id());
             return Response::new(status::OK);
         }
         match self.decide(req) {
             Outcome::Route(i, cleaned) => {
                 let route = &self.routes[i];
-                log::trace!("conn {}: route {}", req.conn_id(), route.pattern.text);
+                log::trace!("conn={} route {}", req.conn_id(), route.pattern.text);
                 set_params(route, req, cleaned.as_deref());
                 req.set_route(Some(route.path.clone()));
                 route.handler.call(req)
             }
             Outcome::Redirect(location) => {
-                log::debug!("conn {}: 301 to {location}", req.conn_id());
+                log::debug!("conn={} 301 to {location}", req.conn_id());
                 Response::error(status::MOVED_PERMANENTLY, "").with_header("Location", location)
             }
             Outcome::NotAllowed(allow) => {
                 log::debug!(
-                    "conn {}: 405 {} {}",
+                    "conn={} 405 {} {}",
                     req.conn_id(),
                     req.method_str(),
                     req.path()

@@ -21,7 +21,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -52,8 +52,9 @@ pub struct Timeline {
     pub written: Stamp,
 }
 
-/// The stages, in order, with their names as the trace, the metrics and the inspector
-/// use them.
+/// The stages, in order, with their names as the trace (`stage=…`) and the inspector's
+/// detail view use them. The metrics and `Server-Timing` measure the spans between them,
+/// named in [`HISTOGRAMS`] (`parse`, `queue`, `handler`, `write`).
 pub const STAGES: [&str; 7] = [
     "accepted",
     "first_byte",
@@ -84,7 +85,9 @@ fn span(from: Stamp, to: Stamp) -> Option<Duration> {
 }
 
 impl Timeline {
-    /// From the first byte to the parsed head (0 when both came in one read).
+    /// From the first byte to the parsed head (0 when both came in one read). It also
+    /// holds a buffered body's arrival (`head_parsed` is stamped once the body is in) and,
+    /// for a request pipelined behind others on its connection, the wait for their answers.
     pub fn parse(&self) -> Option<Duration> {
         span(self.first_byte, self.head_parsed)
     }
@@ -411,8 +414,9 @@ pub struct Snapshot {
 pub(crate) struct Shared {
     pub epoch: Instant,
     wall: SystemTime,
-    /// Workers stamp the handler's start and end (two clock reads per request).
-    pub stages: bool,
+    /// Workers stamp the handler's start and end (two clock reads per request): set by
+    /// `record_stages` (or `server_timing`), or later by an inspector.
+    stages: AtomicBool,
     /// Answers carry `Server-Timing`.
     pub server_timing: bool,
     /// One per event loop, written by that loop only.
@@ -455,7 +459,7 @@ impl Telemetry {
         Telemetry(Arc::new(Shared {
             epoch: Instant::now(),
             wall: SystemTime::now(),
-            stages: stages || server_timing,
+            stages: AtomicBool::new(stages || server_timing),
             server_timing,
             loops: (0..loops.max(1)).map(|_| Stats::default()).collect(),
             workers: (0..workers).map(|_| Stats::default()).collect(),
@@ -466,7 +470,9 @@ impl Telemetry {
     /// Keeps the last `capacity` finished requests (and connection ends) as [`Event`]s for
     /// [`take_events`](Telemetry::take_events). Off until called; the first call sets the
     /// capacity. Recording builds one small record per request on the worker (its
-    /// path, route and headers): an allocation per request, never on the loop.
+    /// path, route and headers): an allocation per request, never on the loop. Without
+    /// `Config::record_stages` a record holds the loop's stages alone (the inspector
+    /// turns them on, [`record_stages`](Telemetry::record_stages)).
     pub fn record_requests(&self, capacity: usize) {
         self.0.ring.get_or_init(|| {
             let capacity = capacity.max(1);
@@ -477,6 +483,14 @@ impl Telemetry {
                 dropped: AtomicU64::new(0),
             }
         });
+    }
+
+    /// Turns on the workers' stamps (`handler_start`, `handler_end`, `written`), as
+    /// `Config::record_stages` does, for a server already bound: the lifecycle inspector
+    /// calls it, since it draws those stages.
+    #[cfg_attr(not(feature = "inspect"), allow(dead_code))]
+    pub(crate) fn record_stages(&self) {
+        self.0.stages.store(true, Relaxed);
     }
 
     /// Whether requests are being recorded.
@@ -589,6 +603,11 @@ fn method_label(m: Method) -> &'static str {
 }
 
 impl Shared {
+    /// Whether workers stamp the handler's start and end, and the write.
+    pub fn stages(&self) -> bool {
+        self.stages.load(Relaxed)
+    }
+
     /// The stamp of now (a clock read).
     pub fn now(&self) -> Stamp {
         self.stamp(Instant::now())
@@ -661,22 +680,31 @@ impl Trace {
         }
     }
 
-    /// The answer is out (or never will be: `written` 0): histograms, trace line, ring.
-    pub fn finish(mut self, tel: &Shared, stats: &Stats, conn_id: u64, written: Stamp) {
-        self.tl.written = written;
+    /// The answer is out (`Some`: its stamp, or 0 when the worker reads no clock) or never
+    /// will be (`None`: the connection ended first): histograms, trace line, ring.
+    pub fn finish(mut self, tel: &Shared, stats: &Stats, conn_id: u64, written: Option<Stamp>) {
+        self.tl.written = written.unwrap_or(0);
         if let Some(d) = self.tl.write() {
             stats.hist[WRITE].observe(d);
         }
-        log::trace!(
-            "conn={conn_id} req={} stage=written status={}",
-            self.seq,
-            self.status
-        );
+        if written.is_some() {
+            log::trace!(
+                "conn={conn_id} req={} stage=written status={}",
+                self.seq,
+                self.status
+            );
+        } else {
+            log::trace!(
+                "conn={conn_id} req={} not written (status {}): the connection ended first",
+                self.seq,
+                self.status
+            );
+        }
         if let Some(mut rec) = self.record.take() {
-            if rec.streamed && rec.flush_count == 0 && written != 0 {
+            if rec.streamed && rec.flush_count == 0 && self.tl.written != 0 {
                 // A short stream goes out whole with its head, in one write.
                 rec.flush_count = 1;
-                rec.flushes.push(written);
+                rec.flushes.push(self.tl.written);
             }
             rec.timeline = self.tl;
             rec.status = self.status;

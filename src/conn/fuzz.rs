@@ -297,7 +297,7 @@ impl Harness {
         }
         let conn = self.conn.take().expect("checked above");
         let gen_ = conn.gen_;
-        self.ctx.finish_unwritten(0, gen_, 1, 0);
+        self.ctx.finish_unwritten(0, gen_, 1, None);
         let _ = conn.release(&mut self.ctx);
         assert_eq!(
             self.ctx.held, self.others,

@@ -153,6 +153,9 @@ pub(crate) struct InFlight {
     /// A close the loop wanted meanwhile (the client reset): it happens when the batch,
     /// and with it the right to write, comes back.
     close: Option<Close>,
+    /// The last request's body is streamed (not in the batch): bytes read meanwhile are
+    /// that body, not the first byte of a next request (`fill` stamps only those).
+    body_follows: bool,
 }
 
 /// What happens once the answers are written.
@@ -675,7 +678,7 @@ impl<T: Transport> Conn<T> {
                     src.close(&ctx.jobs);
                 }
                 if let Some(t) = s.trace {
-                    t.finish(&ctx.tel, &ctx.tel.loops[ctx.loop_id], self.id, 0);
+                    t.finish(&ctx.tel, &ctx.tel.loops[ctx.loop_id], self.id, None);
                 }
                 let stats = ctx.stats();
                 stats.bump(&stats.streams_ended, 1);

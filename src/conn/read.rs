@@ -196,7 +196,18 @@ impl<T: Transport> Conn<T> {
             trace!("conn={} read {total} bytes", self.id);
             let stats = ctx.stats();
             stats.bump(&stats.bytes_in, total as u64);
-            if was_empty && matches!(self.phase, Phase::Idle | Phase::ReadHead(_)) {
+            // The bytes start a new request: between requests, or (pipelined, sent in a
+            // write of its own) while the requests before it are still at a worker or
+            // being written. Its `parse` stage then also covers that wait: it is parsed
+            // once the answers before it are out.
+            let starts_request = match &self.phase {
+                Phase::Idle | Phase::ReadHead(_) => true,
+                Phase::Dispatched(f) => !f.body_follows,
+                Phase::Write(After::KeepAlive) => true,
+                Phase::Stream(s) => !s.close,
+                _ => false,
+            };
+            if was_empty && starts_request {
                 let now = ctx.stamp();
                 if self.accept_lead_us == u32::MAX {
                     let lead = now.saturating_sub(self.req_start) / 1000;
@@ -617,6 +628,7 @@ impl<T: Transport> Conn<T> {
             None
         };
         let batch_bytes = batch.bytes.len();
+        let body_follows = matches!(reqs.last(), Some(r) if matches!(r.body, BodyRef::Streamed(_)));
         // Decoded chunked bodies travel beside the buffer: charged until the batch is back.
         let owned_bytes = reqs
             .iter()
@@ -639,7 +651,10 @@ impl<T: Transport> Conn<T> {
             out: ctx.bufs.take_write(),
             queued_at: ctx.now,
         };
-        if log::log_enabled!(log::Level::Trace) {
+        // Logged before the send, so the line comes before the worker's; but not for a
+        // batch the full queue refuses (with several loops, another may fill it between
+        // the look and the send: rarely, a shed batch is logged as queued).
+        if log::log_enabled!(log::Level::Trace) && !ctx.jobs.is_full() {
             let (first, last) = (self.served - n + 1, self.served);
             let reqs = if n == 1 {
                 format!("req={last}")
@@ -661,6 +676,7 @@ impl<T: Transport> Conn<T> {
                     batch_bytes,
                     owned_bytes,
                     close: None,
+                    body_follows,
                 });
                 self.recharge(ctx);
                 Ok(())

@@ -66,6 +66,9 @@ impl<T: Transport> Conn<T> {
                 // of whatever arrived meanwhile; they are parsed once these answers are out.
                 self.served -= done.handed_back;
                 self.unshift(ctx, &b.bytes[at as usize..b.len]);
+                // They came with the batch: their first byte is theirs, not that of
+                // bytes read since (`fill`).
+                self.req_start = done.resume_first_byte;
             }
             ctx.bufs.put_read(b);
         }
@@ -86,7 +89,7 @@ impl<T: Transport> Conn<T> {
             let stats = ctx.stats();
             stats.bump(&stats.streams_ended, 1);
             if let Some(t) = stream_trace.take() {
-                t.finish(&ctx.tel, &ctx.tel.loops[ctx.loop_id], self.id, 0);
+                t.finish(&ctx.tel, &ctx.tel.loops[ctx.loop_id], self.id, None);
             }
         }
         if let Some(reason) = deferred {
@@ -256,7 +259,7 @@ impl<T: Transport> Conn<T> {
         self.wpos = 0;
         self.deadlines.write = None;
         if !ctx.unwritten.is_empty() {
-            ctx.finish_unwritten(self.token, self.gen_, self.id, ctx.stamp());
+            ctx.finish_unwritten(self.token, self.gen_, self.id, Some(ctx.stamp()));
         }
         Ok(true)
     }
@@ -509,7 +512,12 @@ impl<T: Transport> Conn<T> {
         {
             // Stamped when the last chunk is handed to the socket (a full socket may
             // still hold its last bytes).
-            t.finish(&ctx.tel, &ctx.tel.loops[ctx.loop_id], self.id, ctx.stamp());
+            t.finish(
+                &ctx.tel,
+                &ctx.tel.loops[ctx.loop_id],
+                self.id,
+                Some(ctx.stamp()),
+            );
         }
         self.phase = Phase::Write(if close {
             After::Close

@@ -149,10 +149,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Inspector {
     /// An inspector keeping the last `capacity` requests (at least 1) of the server
     /// `tel` belongs to. Turns on the telemetry's request recording (a ring twice as
-    /// large, for the connection ends; if recording was already on, its capacity stands).
+    /// large, for the connection ends; if recording was already on, its capacity stands),
+    /// and with it the workers' stage stamps (`record_stages`).
     pub fn new(tel: Telemetry, capacity: usize) -> Inspector {
         let capacity = capacity.max(1);
         tel.record_requests(capacity.saturating_mul(2));
+        // The waterfall needs the workers' stamps too (off by default in the library).
+        tel.record_stages();
         Inspector {
             inner: Arc::new(Inner {
                 tel,

@@ -16,7 +16,7 @@
   // The stamps, in order, with who takes them and where in the code.
   const STAMPS = [
     { key: 'accepted', name: 'accepted', step: null,
-      where: 'loop · src/event_loop.rs (accept)' },
+      where: 'loop · src/event_loop.rs (add_conn)' },
     { key: 'first_byte', name: 'first byte', step: 'wait for the client',
       where: 'loop · src/conn/read.rs (fill)' },
     { key: 'head_parsed', name: 'head parsed', step: 'parse',
@@ -43,7 +43,7 @@
     draining: 'the server was draining (shutting down)',
     shutdown_deadline: 'still open when the drain deadline passed',
     forced_stop: 'the server was stopped at once',
-    stream_aborted: 'a streamed answer failed (its producer panicked)',
+    stream_aborted: 'a streamed answer was cut off: its producer failed, panicked or aborted',
     upgraded: 'handed to an upgrade callback',
     ws_closed: 'a WebSocket closed with the close handshake',
     ws_protocol_error: 'a WebSocket client broke the protocol (the close frame gave the code)',

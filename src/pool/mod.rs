@@ -235,6 +235,9 @@ pub(crate) struct Done {
     pub resume_at: Option<u32>,
     /// How many requests were handed back that way.
     pub handed_back: usize,
+    /// The first handed-back request's first-byte stamp: it came with the batch, not
+    /// with whatever the loop read since.
+    pub resume_first_byte: crate::telemetry::Stamp,
     /// The batch's read buffer, back for reuse.
     pub batch: Option<Arc<Batch>>,
     /// The (emptied) request list, back for reuse.
@@ -328,6 +331,7 @@ impl Done {
             stream: None,
             resume_at: None,
             handed_back: 0,
+            resume_first_byte: 0,
             stream_failed: false,
             upgrade: None,
             upload: None,
@@ -615,11 +619,11 @@ fn run_batch(
                 done.written = n;
                 if n == done.out.len() && done.upload.is_none() {
                     // Every answer is out: their requests are finished here.
-                    let written = if shared.tel.stages {
+                    let written = Some(if shared.tel.stages() {
                         shared.tel.now()
                     } else {
                         0
-                    };
+                    });
                     finish_traces(&mut done, shared, stats, written);
                 }
                 // The loop must act now for a partial write, a close, an upload to read,
@@ -633,7 +637,7 @@ fn run_batch(
             Err(e) => {
                 debug!("conn={} write failed: {e}", done.conn_id);
                 done.write_failed = true;
-                finish_traces(&mut done, shared, stats, 0);
+                finish_traces(&mut done, shared, stats, None);
             }
         }
     }
@@ -648,8 +652,9 @@ fn run_batch(
     }
 }
 
-/// Records the requests of a batch whose answers are written (`written` 0: never will be).
-fn finish_traces(done: &mut Done, shared: &PoolShared, stats: &Stats, written: u64) {
+/// Records the requests of a batch whose answers are written (`written` `None`: never
+/// will be).
+fn finish_traces(done: &mut Done, shared: &PoolShared, stats: &Stats, written: Option<u64>) {
     for m in done.reqs.drain(..) {
         if m.trace.ran() {
             m.trace.finish(&shared.tel, stats, done.conn_id, written);
@@ -707,7 +712,7 @@ fn run_job(
             job.peer,
             job.conn_id,
         );
-        if tel.stages {
+        if tel.stages() {
             meta.trace.tl.handler_start = tel.now();
         }
         trace!(
@@ -873,12 +878,16 @@ fn run_job(
             n - next
         );
     }
+    let resume_first_byte = job.reqs.get(next).map_or(0, |m| m.trace.tl.first_byte);
     // The requests that ran keep their traces until their answers are written.
     job.reqs.truncate(next);
     let mut done = Done::answer(job.token, job.gen_, job.conn_id, out, close);
     done.stream = stream;
     done.resume_at = resume_at;
-    done.handed_back = if resume_at.is_some() { n - next } else { 0 };
+    if resume_at.is_some() {
+        done.handed_back = n - next;
+        done.resume_first_byte = resume_first_byte;
+    }
     done.upgrade = upgrade;
     done.upload = upload;
     #[cfg(feature = "proxy")]
@@ -903,7 +912,7 @@ fn trace_handler_end(
     upload: bool,
 ) {
     let t = &mut meta.trace;
-    if tel.stages {
+    if tel.stages() {
         t.tl.handler_end = tel.now();
     }
     t.status = resp.status();
