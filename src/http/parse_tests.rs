@@ -220,7 +220,7 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ),
     (
         "target too long, no eol yet",
-        b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         UriTooLong,
         414,
     ),
@@ -690,4 +690,48 @@ fn host_values_follow_uri_host_and_port() {
             String::from_utf8_lossy(h)
         );
     }
+}
+
+/// The loop parses an unfinished head at some reads (its first bytes, the end of the
+/// request line, past a limit) and a whole head once: for the answer not to depend on how
+/// the bytes were split, every prefix must be either incomplete (`Ok(None)`) or given the
+/// whole head's verdict, the same error.
+#[test]
+fn every_prefix_is_incomplete_or_gets_the_whole_heads_verdict() {
+    let method30 = "M".repeat(30);
+    let target_at_limit = format!("/{}", "t".repeat(LIMITS.max_uri_bytes - 1));
+    let long_target = format!("/{}", "t".repeat(200));
+    let pad = "p".repeat(300);
+    let big = format!("X-A: {pad}\r\nX-B: {pad}\r\nX-C: {pad}\r\nX-D: {pad}\r\n");
+    let heads: Vec<String> = vec![
+        format!("{method30} {target_at_limit} HTTP/1.1\r\nHost: a\r\n\r\n"),
+        format!("\r\n{method30} {target_at_limit} HTTP/1.1\r\nHost: a\r\n\r\n"),
+        format!("GET {long_target} HTTP/2.0\r\nHost: a\r\n\r\n"),
+        format!("GET {long_target} HTTP/1.1\r\nBad Name: x\r\n\r\n"),
+        format!("GET {long_target}\x01 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{big}Bad Name: x\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{big}X-E : x\r\n\r\n"),
+        format!("GET /caf\u{e9} HTTP/1.1\r\nHost: a\r\n{big}\r\n"),
+        "GET / HTTP/1.1\r\nHost : a\r\n\r\n".into(),
+        "GET / HTTP/1.1\r\nHost: a\r\nX-A\t: b\r\n\r\n".into(),
+        "GET / HTTP/1.1\r\nHost: a\r\nX-A b: c\r\n\r\n".into(),
+        "GET / HTTP/2.0\r\nHost: a\r\n\r\n".into(),
+        "GET / HTTP/1.10\r\nHost: a\r\n\r\n".into(),
+        "GET / HTTP/1.1\r\nHost: a\r\n\r\n".into(),
+    ];
+    let mut failures = Vec::new();
+    for head in &heads {
+        let whole = parse(head.as_bytes()).map(|h| h.map(|h| h.len));
+        for k in 1..head.len() {
+            let part = parse(&head.as_bytes()[..k]).map(|h| h.map(|h| h.len));
+            if part != Ok(None) && part != whole {
+                failures.push(format!(
+                    "{:?}: whole {whole:?}, first {k} bytes {part:?}",
+                    &head[..head.len().min(60)]
+                ));
+                break;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
