@@ -14,6 +14,9 @@
 
 mod support;
 use support::*;
+#[cfg(feature = "proxy")]
+#[path = "support/upstream.rs"]
+mod upstream;
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -679,4 +682,478 @@ fn a_head_past_a_limit_gets_one_verdict_however_it_arrives() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ================================================================ proxy role
+
+#[cfg(feature = "proxy")]
+mod proxy {
+    use super::*;
+    use crate::upstream::{Reply, Upstream, ok};
+    use h1server::proxy::{ProxyBuilder, ReverseProxy};
+
+    fn gateway(b: ProxyBuilder) -> TestServer {
+        let cfg = Config {
+            max_body_bytes: 64 * 1024,
+            ..test_config()
+        };
+        TestServer::with_config(cfg, b.build().unwrap())
+    }
+
+    /// A field line: name (lower-cased) and value.
+    type Field = (String, String);
+
+    /// The framing lines of a head as the upstream saw it: `(name lower-cased, value)`
+    /// for every Content-Length, Transfer-Encoding and Host line.
+    fn framing_lines(head: &str) -> Vec<Field> {
+        head.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .filter(|(n, _)| {
+                matches!(
+                    n.as_str(),
+                    "content-length" | "transfer-encoding" | "host" | "trailer" | "expect"
+                )
+            })
+            .collect()
+    }
+
+    /// What goes upstream is framed once, by the body the engine read: exactly one
+    /// Content-Length (never with Transfer-Encoding, RFC 9112 §6.1: "A sender MUST NOT
+    /// send a Content-Length header field in any message that contains a
+    /// Transfer-Encoding header field"), one Host, and nothing a trailer or a
+    /// `Connection` option said; a request pipelined behind a body arrives as its own.
+    #[test]
+    fn what_goes_upstream_is_framed_once_by_the_body_read() {
+        let up = Upstream::start(vec![]);
+        let gw = gateway(ReverseProxy::builder().route("/", [up.url("")]));
+        let mut r = Reader::new(connect(gw.addr));
+        r.send(
+            b"POST /chunked HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\
+              Trailer: Content-Length\r\nExpect: 100-continue\r\n\r\n\
+              5\r\nhello\r\n0\r\nContent-Length: 50\r\nTransfer-Encoding: gzip\r\n\r\n\
+              GET /get-with-body HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\
+              Connection: content-length, host\r\n\r\nhello\
+              GET /plain HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+        );
+        for i in 0..3 {
+            let resp = r.read_response();
+            assert_eq!(resp.status, 200, "answer {i}: {resp:?}");
+        }
+        assert!(r.is_closed());
+        let seen = up.requests();
+        let heads: Vec<(&str, Vec<Field>, &[u8])> = seen
+            .iter()
+            .map(|s| (s.line(), framing_lines(&s.head), &s.body[..]))
+            .collect();
+        let host = ("host".to_string(), up.addr.to_string());
+        let cl5 = ("content-length".to_string(), "5".to_string());
+        assert_eq!(
+            heads,
+            [
+                (
+                    "POST /chunked HTTP/1.1",
+                    vec![host.clone(), cl5.clone()],
+                    &b"hello"[..]
+                ),
+                (
+                    "GET /get-with-body HTTP/1.1",
+                    vec![host.clone(), cl5],
+                    &b"hello"[..]
+                ),
+                ("GET /plain HTTP/1.1", vec![host], &b""[..]),
+            ]
+        );
+    }
+
+    /// A director that sets framing fields or a second Host cannot make the upstream's
+    /// request ambiguous: they are dropped, the engine frames the body.
+    #[test]
+    fn a_director_cannot_add_framing_fields_or_a_second_host() {
+        let up = Upstream::start(vec![]);
+        let gw = gateway(
+            ReverseProxy::builder()
+                .route("/", [up.url("")])
+                .director(|out| {
+                    out.headers
+                        .push(("Transfer-Encoding".into(), "chunked".into()));
+                    out.headers.push(("Content-Length".into(), "99".into()));
+                    out.headers.push(("Host".into(), "evil".into()));
+                }),
+        );
+        let resp = roundtrip(
+            gw.addr,
+            b"POST /d HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\r\nhello",
+        );
+        assert_eq!(resp.status, 200);
+        let seen = &up.requests()[0];
+        assert_eq!(
+            framing_lines(&seen.head),
+            [
+                ("host".to_string(), up.addr.to_string()),
+                ("content-length".to_string(), "5".to_string())
+            ],
+            "{}",
+            seen.head
+        );
+        assert_eq!(seen.body, b"hello");
+    }
+
+    /// One broken answer from the upstream, to a request of `method`: what the client
+    /// must get (its status, and its body when it is relayed).
+    struct Broken {
+        name: &'static str,
+        method: &'static str,
+        answer: &'static str,
+        status: u16,
+        body: Option<&'static str>,
+        /// The answer was a good one: its connection may carry the next request.
+        reusable: bool,
+    }
+
+    /// Each broken answer goes to a client as the answer to its first request, and the
+    /// client's second request — on the same connection unless the first answer closed
+    /// it — must get its own answer (`second`), never bytes the broken one left behind;
+    /// the upstream connection that carried the broken answer is never reused for it.
+    #[test]
+    fn a_broken_upstream_answer_never_leaks_into_the_next_answer() {
+        let cases = [
+            Broken {
+                name: "Content-Length and Transfer-Encoding (RFC 9112 §6.3 item 3)",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n\
+                         5\r\nhello\r\n0\r\n\r\n",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "Transfer-Encoding then Content-Length",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n\
+                         5\r\nhello\r\n0\r\n\r\n",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "two different Content-Lengths (§6.3 item 5)",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nhello",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "a Content-Length list of different values",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nContent-Length: 3, 5\r\n\r\nhello",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "a Content-Length list of one value (RFC 9110 §8.6 allows it)",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello",
+                status: 200,
+                body: Some("hello"),
+                reusable: true,
+            },
+            Broken {
+                name: "Content-Length: +5",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "space before the colon of Content-Length",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nContent-Length : 3\r\n\r\nhello",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "obs-fold in the head",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 5\r\n\r\nhello",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "Transfer-Encoding in an HTTP/1.0 answer",
+                method: "GET",
+                answer: "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "chunked not last",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "a bad chunk size after a good chunk",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "chunk data longer than its size",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "a bare LF ending a chunk line",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "trailers naming framing fields",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\
+                         Content-Length: 50\r\nTransfer-Encoding: gzip\r\n\r\n",
+                status: 200,
+                body: Some("hello"),
+                reusable: true,
+            },
+            Broken {
+                name: "a body after the head of an answer to HEAD",
+                method: "HEAD",
+                answer: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                status: 200,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "a response in the body of an answer to HEAD",
+                method: "HEAD",
+                answer: "HTTP/1.1 200 OK\r\nContent-Length: 38\r\n\r\n\
+                         HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                status: 200,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "a body after a 204",
+                method: "GET",
+                answer: "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello",
+                status: 204,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "a body after a 304",
+                method: "GET",
+                answer: "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nhello",
+                status: 304,
+                body: None,
+                reusable: false,
+            },
+            Broken {
+                name: "more body than Content-Length, a response in the excess",
+                method: "GET",
+                answer: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello\
+                         HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
+                status: 200,
+                body: Some("hello"),
+                reusable: false,
+            },
+            Broken {
+                name: "a 1xx with a body",
+                method: "GET",
+                answer: "HTTP/1.1 102 Processing\r\nContent-Length: 5\r\n\r\nhello\
+                         HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                status: 502,
+                body: None,
+                reusable: false,
+            },
+        ];
+        let mut failures = Vec::new();
+        for c in &cases {
+            if let Err(e) = broken_case(c) {
+                failures.push(format!("[{}] {e}", c.name));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    fn broken_case(c: &Broken) -> Result<(), String> {
+        let up = Upstream::start(vec![Reply::Raw(c.answer.into()), Reply::Raw(ok("second"))]);
+        let gw = gateway(ReverseProxy::builder().route("/", [up.url("")]));
+        let mut r = Reader::new(connect(gw.addr));
+        r.send(format!("{} /first HTTP/1.1\r\nHost: gw\r\n\r\n", c.method).as_bytes());
+        let mut first = r
+            .read_response_to(c.method)
+            .ok_or("no answer to the first request")?;
+        while first.status < 200 && c.status >= 200 {
+            // An interim answer relayed before the final one.
+            first = r
+                .read_response_to(c.method)
+                .ok_or("no final answer to the first request")?;
+        }
+        if first.status != c.status {
+            return Err(format!("first answer {first:?}, want {}", c.status));
+        }
+        if let Some(body) = c.body
+            && first.body != body.as_bytes()
+        {
+            return Err(format!("first body {:?}, want {body:?}", first.text()));
+        }
+        let closes = first
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if closes {
+            if !r.is_closed() {
+                return Err("Connection: close, but the connection stayed open".into());
+            }
+            if !r.leftover().is_empty() {
+                return Err(format!("bytes after a closing answer: {:?}", r.leftover()));
+            }
+            r = Reader::new(connect(gw.addr));
+        }
+        r.send(b"GET /second HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n");
+        let second = r.read_response();
+        if (second.status, second.text().as_str()) != (200, "second") {
+            return Err(format!(
+                "the second request got {} {:?} (upstream saw {:?})",
+                second.status,
+                second.text(),
+                up.requests()
+                    .iter()
+                    .map(|s| (s.conn, s.line().to_string()))
+                    .collect::<Vec<_>>()
+            ));
+        }
+        if !r.is_closed() || !r.leftover().is_empty() {
+            return Err(format!("after the second answer: {:?}", r.leftover()));
+        }
+        let seen = up.requests();
+        if seen.len() == 2 && seen[0].conn == seen[1].conn && !c.reusable {
+            return Err("the broken answer's connection carried the next request".into());
+        }
+        Ok(())
+    }
+
+    /// Bytes the upstream sends after a complete answer, once the client has it — the
+    /// rest of a body longer than its Content-Length, or a body after the head of an
+    /// answer to HEAD, with a whole response in them — arrive while the upstream
+    /// connection is idle in the pool. They answer nothing (RFC 9112 §6.3): the next
+    /// request must not go on that connection and be answered with them.
+    #[test]
+    fn bytes_an_upstream_sends_after_an_answer_never_answer_the_next_request() {
+        use std::net::TcpListener;
+        use std::sync::mpsc;
+        let excess = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled";
+        for (method, answer, late) in [
+            (
+                "GET",
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                excess.to_string(),
+            ),
+            (
+                "HEAD",
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+                format!("hello{excess}"),
+            ),
+        ] {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let up = l.local_addr().unwrap();
+            let client_has_it = Gate::default();
+            let (sent_tx, sent_rx) = mpsc::channel();
+            let gate = client_has_it.clone();
+            std::thread::spawn(move || {
+                for (conn, s) in l.incoming().enumerate().take(4) {
+                    let Ok(mut s) = s else { return };
+                    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                    let (gate, sent_tx, late) = (gate.clone(), sent_tx.clone(), late.clone());
+                    std::thread::spawn(move || {
+                        let mut buf = Vec::new();
+                        while read_request_head(&mut s, &mut buf).is_some() {
+                            if conn > 0 {
+                                let _ = s.write_all(ok("second").as_bytes());
+                                continue;
+                            }
+                            let _ = s.write_all(answer.as_bytes());
+                            gate.wait(IO_TIMEOUT);
+                            let _ = s.write_all(late.as_bytes());
+                            let _ = sent_tx.send(());
+                        }
+                    });
+                }
+            });
+            let gw = gateway(ReverseProxy::builder().route("/", [format!("http://{up}")]));
+            let mut r = Reader::new(connect(gw.addr));
+            r.send(format!("{method} /first HTTP/1.1\r\nHost: gw\r\n\r\n").as_bytes());
+            let first = r.read_response_to(method).expect("an answer");
+            assert_eq!(first.status, 200, "{method}");
+            client_has_it.open();
+            sent_rx
+                .recv_timeout(IO_TIMEOUT)
+                .expect("the upstream sent the rest");
+            r.send(b"GET /second HTTP/1.1\r\nHost: gw\r\n\r\n");
+            let second = r.read_response();
+            assert_eq!(
+                (second.status, second.text().as_str()),
+                (200, "second"),
+                "{method}: the second request was answered with what followed the first answer"
+            );
+        }
+    }
+
+    /// RFC 9112 §6.3 item 2: "Any 2xx (Successful) response to a CONNECT request implies
+    /// that the connection will become a tunnel immediately after the empty line that
+    /// concludes the header fields", and RFC 9110 §8.6 / RFC 9112 §6.1: such a response
+    /// carries no Content-Length or Transfer-Encoding. A client (or a proxy in front) that
+    /// sent CONNECT and reads a 2xx sends tunnel bytes next: were the gateway to answer a
+    /// CONNECT with a framed 2xx and go on reading HTTP, those bytes would be forwarded
+    /// upstream as requests nobody in front of the gateway saw (the engine already refuses
+    /// this for a handler's own 2xx to CONNECT: `conformance_review.rs`).
+    #[test]
+    fn a_connect_through_the_gateway_never_turns_tunnel_bytes_into_requests() {
+        for target in ["up.example:443", "/x"] {
+            let up = Upstream::start(vec![Reply::Raw(ok("tunnel?"))]);
+            let gw = gateway(ReverseProxy::builder().route("/", [up.url("")]));
+            let mut r = Reader::new(connect(gw.addr));
+            r.send(
+                format!(
+                    "CONNECT {target} HTTP/1.1\r\nHost: up.example:443\r\n\r\n\
+                     GET /inside-the-tunnel HTTP/1.1\r\nHost: gw\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            let resp = r.read_response_to("HEAD").expect("an answer to CONNECT");
+            if !(200..300).contains(&resp.status) {
+                // No tunnel (RFC 9110 §9.3.6): what follows is the next request.
+                continue;
+            }
+            let framed = resp.header("content-length").is_some()
+                || resp.header("transfer-encoding").is_some();
+            let closed = r.is_closed();
+            let seen: Vec<String> = up.requests().iter().map(|s| s.line().to_string()).collect();
+            assert!(
+                !framed && !seen.iter().any(|l| l.contains("inside-the-tunnel")),
+                "CONNECT {target} answered {resp:?} (closed after: {closed}); the upstream saw \
+                 {seen:?}; the client saw after the answer {:?}",
+                String::from_utf8_lossy(r.leftover()),
+            );
+        }
+    }
 }

@@ -195,6 +195,15 @@ pub fn parse_head(
     if target == "*" && method != "OPTIONS" {
         return Err(Error::AsteriskFormNotOptions);
     }
+    // RFC 9110 §9.3.6: for CONNECT "the request-target consists of only the host and port
+    // number of the tunnel destination" (RFC 9112 §3.2.3: authority-form), and "A server
+    // MUST reject a CONNECT request that targets an empty or invalid port number". A
+    // CONNECT with a path is no tunnel request: were it routed (a gateway forwards it)
+    // and answered 2xx, its client would send tunnel bytes next, and this connection
+    // would read them as requests nobody in front of it saw.
+    if method == "CONNECT" && !is_authority_form(target.as_bytes()) {
+        return Err(Error::InvalidTarget);
+    }
     if len > limits.max_head_bytes || start.saturating_add(len) > u32::MAX as usize {
         return Err(Error::HeadTooLarge);
     }
@@ -446,6 +455,19 @@ pub(crate) fn absolute_authority(target: &[u8]) -> Option<&[u8]> {
         .position(|&c| matches!(c, b'/' | b'?'))
         .unwrap_or(rest.len());
     Some(&rest[..end])
+}
+
+/// `authority-form = uri-host ":" port` (RFC 9112 §3.2.3) with a host and a port number
+/// (RFC 9110 §9.3.6: CONNECT needs both).
+fn is_authority_form(target: &[u8]) -> bool {
+    let Some(colon) = target.iter().rposition(|&c| c == b':') else {
+        return false;
+    };
+    let (host, port) = (&target[..colon], &target[colon + 1..]);
+    !host.is_empty()
+        && is_valid_host(target)
+        && std::str::from_utf8(port)
+            .is_ok_and(|p| p.bytes().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok())
 }
 
 /// Splits a request-target (RFC 9112 §3.2) into path and query spans; `base` is the

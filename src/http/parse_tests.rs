@@ -60,6 +60,14 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ("HEAD *", b"HEAD * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
     ("POST *", b"POST * HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", AsteriskFormNotOptions, 400),
     ("CONNECT *", b"CONNECT * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
+    // RFC 9110 §9.3.6: CONNECT takes the authority-form, with a port.
+    ("CONNECT origin-form", b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT absolute-form", b"CONNECT http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT without a port", b"CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT empty port", b"CONNECT h: HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT port past 65535", b"CONNECT h:65536 HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT no host", b"CONNECT :443 HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT IPv6 without a port", b"CONNECT [::1] HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
     ("options *", b"options * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
     ("PROPFIND * 1.0", b"PROPFIND * HTTP/1.0\r\n\r\n", AsteriskFormNotOptions, 400),
     ("space in target", b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
@@ -382,6 +390,7 @@ const ACCEPT: &[(&str, &[u8], Want)] = &[
     ("absolute no path", b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", want(b"/", 0, 1)),
     ("absolute query only", b"GET http://h?x HTTP/1.1\r\nHost: h\r\n\r\n", Want { query: Some(b"x"), ..want(b"/", 0, 1) }),
     ("authority", b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", Want { method: Method::Connect, ..want(b"h:443", 0, 1) }),
+    ("IPv6 authority", b"CONNECT [::1]:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", Want { method: Method::Connect, ..want(b"[::1]:443", 0, 1) }),
     ("other method", b"PROPFIND / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
     ("method 32", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
     // Framing (RFC 9112 §6.3).
