@@ -1156,4 +1156,55 @@ mod proxy {
             );
         }
     }
+
+    /// Servers behind a proxy often read `_` in a field name as `-` (CGI and its heirs map
+    /// both to `HTTP_CONTENT_LENGTH`; some Python and Ruby servers fold them): a request
+    /// that reaches such an upstream with `Transfer_Encoding: chunked` beside the
+    /// gateway's own `Content-Length` is framed two ways there — the desync the gateway
+    /// exists to prevent. nginx drops field names with underscores by default
+    /// (`underscores_in_headers off`). Names that fold onto the fields the gateway owns
+    /// (framing, hop-by-hop, Host, Expect, X-Forwarded-*, Via) must not go upstream.
+    #[test]
+    fn fields_that_fold_onto_framing_or_forwarding_fields_never_reach_the_upstream() {
+        let up = Upstream::start(vec![]);
+        let gw = gateway(ReverseProxy::builder().route("/", [up.url("")]));
+        let resp = roundtrip(
+            gw.addr,
+            b"POST /u HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\
+              Transfer_Encoding: chunked\r\nContent_Length: 0\r\nCONTENT_length: 0\r\n\
+              Keep_Alive: 1\r\nProxy_Connection: keep-alive\r\nHost_: evil\r\n\
+              X_Forwarded_For: 10.0.0.1\r\nX_Forwarded_Host: evil\r\nX_Forwarded_Proto: https\r\n\
+              X_Custom_Ok: kept\r\n\r\nhello",
+        );
+        assert_eq!(resp.status, 200);
+        let seen = &up.requests()[0];
+        let names: Vec<String> = seen
+            .head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let folded = |n: &str| n.to_ascii_lowercase().replace('_', "-");
+        let owned = [
+            "transfer-encoding",
+            "content-length",
+            "keep-alive",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "proxy-connection",
+        ];
+        let smuggled: Vec<&String> = names
+            .iter()
+            .filter(|n| n.contains('_') && owned.contains(&folded(n).as_str()))
+            .collect();
+        assert!(
+            smuggled.is_empty(),
+            "forwarded upstream: {smuggled:?}\n{}",
+            seen.head
+        );
+        assert_eq!(seen.header("x_custom_ok").as_deref(), Some("kept"));
+        assert_eq!(seen.body, b"hello");
+    }
 }
