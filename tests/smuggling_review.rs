@@ -26,6 +26,7 @@ use h1server::{Config, Request, Response};
 
 /// Echoes what the server understood, in a header (`X-Echo: METHOD path "body"`), with an
 /// empty body, so that answers to GET and HEAD read the same.
+/// `/stream` answers the same with a streamed (chunked) body, `ab`.
 fn echo(req: &mut Request) -> Response {
     let echo = format!(
         "{} {} {:?}",
@@ -33,6 +34,9 @@ fn echo(req: &mut Request) -> Response {
         req.path(),
         String::from_utf8_lossy(req.body())
     );
+    if req.path() == "/stream" {
+        return Response::stream(["a", "b"]).with_header("X-Echo", echo);
+    }
     Response::new(200).with_header("X-Echo", echo)
 }
 
@@ -542,6 +546,39 @@ fn odd_heads_are_read_one_way_whatever_the_split() {
             format!("GET / HTTP/1.1\r\nHost: t\r\n\rX-A: b\r\n\r\n{END}"),
             &["400"],
         ),
+        // Refused heads whose body framing the server never learnt: it must close, or
+        // the body would be read as the next request.
+        case(
+            "HTTP/2.0 with a body that holds a request",
+            format!(
+                "POST /p HTTP/2.0\r\nHost: t\r\nContent-Length: 35\r\n\r\n\
+                 GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n{END}"
+            ),
+            &["505"],
+        ),
+        case(
+            "a 33-byte method with a body that holds a request",
+            format!(
+                "{} /p HTTP/1.1\r\nHost: t\r\nContent-Length: 35\r\n\r\n\
+                 GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n{END}",
+                "M".repeat(33)
+            ),
+            &["501"],
+        ),
+        case(
+            "a target past max_uri_bytes with a body that holds a request",
+            format!(
+                "POST /{} HTTP/1.1\r\nHost: t\r\nContent-Length: 35\r\n\r\n\
+                 GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n{END}",
+                "a".repeat(9000)
+            ),
+            &["414"],
+        ),
+        case(
+            "leading space before the method",
+            format!(" GET / HTTP/1.1\r\nHost: t\r\n\r\n{END}"),
+            &["400"],
+        ),
         case(
             "Expect: 100-continue, body sent at once, then a request",
             post("Expect: 100-continue\r\nContent-Length: 5\r\n", "hello"),
@@ -573,6 +610,47 @@ fn no_100_continue_goes_to_an_http10_client_however_its_body_arrives() {
         assert_eq!(
             got,
             ["200 POST /o \"hello\"", "200 GET /end \"\""],
+            "{split:?}"
+        );
+    }
+}
+
+/// A chunked body read over many reads has its framing dropped from the read buffer as
+/// it is decoded (`conn/read.rs`, `drop_chunk_framing`); the requests pipelined behind
+/// it, handed back by the worker after a streamed answer (RFC 9112 §9.3.2: they wait for
+/// its last chunk), must still start where they start.
+#[test]
+fn requests_behind_a_chunked_body_and_a_streamed_answer_start_where_they_start() {
+    let srv = echo_server();
+    let req = format!(
+        "POST /stream HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3;x=y\r\nhel\r\n2\r\nlo\r\n0\r\nT: v\r\n\r\n\
+         POST /after HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc\
+         GET /also HTTP/1.1\r\nHost: t\r\n\r\n{END}"
+    );
+    for split in [Split::Whole, Split::Bytes] {
+        let mut r = Reader::new(srv.connect());
+        match split {
+            Split::Whole => r.send(req.as_bytes()),
+            Split::Bytes => send_paced(&srv, &mut r.stream, req.as_bytes()),
+        }
+        let mut got = Vec::new();
+        while let Some(resp) = r.read_response_to("GET") {
+            got.push(format!(
+                "{} {} {}",
+                resp.status,
+                resp.header("x-echo").unwrap_or("-"),
+                resp.text()
+            ));
+        }
+        assert_eq!(
+            got,
+            [
+                "200 POST /stream \"hello\" ab",
+                "200 POST /after \"abc\" ",
+                "200 GET /also \"\" ",
+                "200 GET /end \"\" ",
+            ],
             "{split:?}"
         );
     }
