@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use h1server::{Config, Request, Response};
 
 /// Echoes what the server understood, in a header (`X-Echo: METHOD path "body"`), with an
-/// empty body, so that answers to GET and HEAD read the same.
-/// `/stream` answers the same with a streamed (chunked) body, `ab`.
+/// empty body, so that answers to GET and HEAD read the same; `/stream` answers the same
+/// with a streamed (chunked) body, `ab`.
 fn echo(req: &mut Request) -> Response {
     let echo = format!(
         "{} {} {:?}",
@@ -120,12 +120,13 @@ fn transcript(srv: &TestServer, bytes: &[u8], split: Split) -> Vec<String> {
             Some(e) => out.push(format!("{} {e}", resp.status)),
             None if resp.status < 200 => out.push(resp.status.to_string()),
             None => {
-                if !r.is_closed() {
-                    out.push("not closed after the error".into());
-                }
+                let closed = r.is_closed();
                 // The error's body (not read as an answer to HEAD) is what is left.
                 let why = String::from_utf8_lossy(r.leftover()).trim().to_string();
-                out.insert(out.len(), format!("{} {why}", resp.status));
+                out.push(format!("{} {why}", resp.status));
+                if !closed {
+                    out.push("not closed after the error".into());
+                }
                 return out;
             }
         }
