@@ -1286,4 +1286,57 @@ mod proxy {
         assert_eq!(seen.header("x_custom_ok").as_deref(), Some("kept"));
         assert_eq!(seen.body, b"hello");
     }
+
+    /// The answer to what went upstream is framed by the method that went upstream: a
+    /// director may change it (`OutgoingRequest::method` is the director's to set), and
+    /// an answer to HEAD has no body whatever its Content-Length says (RFC 9112 §6.3
+    /// item 1). Read as an answer to the client's GET, it would be waited on for a body
+    /// that never comes, the client's answer cut off.
+    #[test]
+    fn an_answer_is_framed_by_the_method_the_director_sent_upstream() {
+        let up = Upstream::start(vec![Reply::Raw(
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".into(),
+        )]);
+        let gw = gateway(
+            ReverseProxy::builder()
+                .route("/", [up.url("")])
+                .read_timeout(Duration::from_millis(500))
+                .director(|out| {
+                    if out.target == "/h" {
+                        out.method = "HEAD".into();
+                    }
+                }),
+        );
+        let mut r = Reader::new(connect(gw.addr));
+        r.send(b"GET /h HTTP/1.1\r\nHost: gw\r\n\r\nGET /next HTTP/1.1\r\nHost: gw\r\n\r\n");
+        let first = r.read_response();
+        assert_eq!((first.status, first.body.len()), (200, 0), "{first:?}");
+        let next = r.read_response();
+        assert_eq!((next.status, next.text().as_str()), (200, "ok"), "{next:?}");
+        assert_eq!(up.requests()[0].line(), "HEAD /h HTTP/1.1");
+
+        // The other way round: the client's HEAD goes upstream as GET, whose body is read
+        // (not relayed) to its end, so the connection stays in step.
+        let up = Upstream::start(vec![Reply::Raw(ok("hello"))]);
+        let gw = gateway(
+            ReverseProxy::builder()
+                .route("/", [up.url("")])
+                .director(|out| out.method = "GET".into()),
+        );
+        let mut r = Reader::new(connect(gw.addr));
+        r.send(b"HEAD /g HTTP/1.1\r\nHost: gw\r\n\r\nGET /next HTTP/1.1\r\nHost: gw\r\n\r\n");
+        let first = r.read_response_to("HEAD").expect("an answer to HEAD");
+        assert_eq!(
+            (first.status, first.header("content-length")),
+            (200, Some("5"))
+        );
+        let next = r.read_response();
+        assert_eq!((next.status, next.text().as_str()), (200, "ok"), "{next:?}");
+        let seen = up.requests();
+        assert_eq!(seen[0].line(), "GET /g HTTP/1.1");
+        assert_eq!(
+            seen[0].conn, seen[1].conn,
+            "the connection was not kept in step"
+        );
+    }
 }

@@ -111,6 +111,15 @@ impl Fwd {
     pub(crate) fn relays_body(&self) -> bool {
         self.stage == Stage::Body
     }
+
+    /// The request of this attempt, as written upstream, is a HEAD: its answer has no
+    /// body whatever its head says (RFC 9112 §6.3 item 1). Read from the bytes sent, not
+    /// the client's method: a director may have changed it, and an answer read with the
+    /// wrong method waits for a body that never comes (or takes the next answer's bytes
+    /// for one).
+    fn head_request(&self) -> bool {
+        self.ex.attempts[self.attempt].1.starts_with(b"HEAD ")
+    }
 }
 
 impl<T: Transport> Conn<T> {
@@ -273,7 +282,7 @@ impl<T: Transport> Conn<T> {
                 Err(e) => return self.fwd_write_failed(ctx, e),
             }
         }
-        let head_request = f.ex.head_request;
+        let head_request = f.head_request();
         let upload = f.ex.upload;
         f.cc = ClientConn::new(f.ex.limits);
         f.cc.expect_response(head_request, upload.is_some_and(|u| u.expect_continue));
@@ -303,7 +312,8 @@ impl<T: Transport> Conn<T> {
         debug!("conn={} writing the request upstream failed: {e}", self.id);
         let f = self.fwd();
         f.cc = ClientConn::new(f.ex.limits);
-        f.cc.expect_response(f.ex.head_request, false);
+        let head_request = f.head_request();
+        f.cc.expect_response(head_request, false);
         // The upstream did not take the whole request: its connection carries no other.
         f.cc.forbid_reuse();
         f.stage = Stage::Head;
