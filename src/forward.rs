@@ -28,8 +28,6 @@ pub(crate) struct Exchange {
     /// The client's body still to come (a body over `max_body_bytes`): the loop relays it
     /// from the client's socket to the upstream's as it arrives, after the head.
     pub upload: Option<UploadBody>,
-    /// The request was HEAD (its answer has no body whatever its head says).
-    pub head_request: bool,
     /// Safe to send again on a fresh connection when a pooled one turns out closed.
     pub idempotent: bool,
     pub connect_timeout: Duration,

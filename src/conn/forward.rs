@@ -121,8 +121,17 @@ impl Fwd {
         self.stage = Stage::Sending;
         self.cc = ClientConn::new(self.ex.limits);
         let expect_continue = self.ex.upload.is_some_and(|u| u.expect_continue);
-        self.cc
-            .expect_response(self.ex.head_request, expect_continue);
+        let head_request = self.head_request();
+        self.cc.expect_response(head_request, expect_continue);
+    }
+
+    /// The request of this attempt, as written upstream, is a HEAD: its answer has no
+    /// body whatever its head says (RFC 9112 §6.3 item 1). Read from the bytes sent, not
+    /// the client's method: a director may have changed it, and an answer read with the
+    /// wrong method waits for a body that never comes (or takes the next answer's bytes
+    /// for one).
+    fn head_request(&self) -> bool {
+        self.ex.attempts[self.attempt].1.starts_with(b"HEAD ")
     }
 }
 

@@ -116,7 +116,7 @@ impl HeadRead {
             || buf.len() > limits.max_head_bytes
             || (!self.line_done
                 && (buf.len() <= parse::MAX_METHOD_BYTES + 1
-                    || buf.len() > limits.max_uri_bytes + 32))
+                    || buf.len() > parse::request_line_cap(limits)))
     }
 }
 

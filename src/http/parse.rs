@@ -99,8 +99,14 @@ pub struct Head {
 /// `Ok(None)` means incomplete: the caller reads more and calls again. Even then this
 /// fails with [`Error::MethodTooLong`] once the method token is longer than
 /// [`MAX_METHOD_BYTES`], with [`Error::UriTooLong`] once the unfinished request line is
-/// longer than `max_uri_bytes + 32`, and with [`Error::HeadTooLarge`] once
+/// longer than [`request_line_cap`], and with [`Error::HeadTooLarge`] once
 /// `buf.len() - start` exceeds `max_head_bytes`.
+///
+/// The verdict does not depend on how much of the buffer has arrived: a head is judged
+/// on its first `max_head_bytes + 1` bytes (and a request line on its first
+/// `request_line_cap + 1`), which is what a call on an unfinished head sees when that
+/// limit is passed. So a fault further on never overrides a limit passed before it, and
+/// the answer is the same whether the bytes came in one read or one by one.
 ///
 /// For a complete head: a target longer than `max_uri_bytes` is [`Error::UriTooLong`], a
 /// head longer than `max_head_bytes` is [`Error::HeadTooLarge`], more than `max_headers`
@@ -115,7 +121,7 @@ pub fn parse_head(
     limits: &Limits,
     fields: &mut Vec<(Span, Span)>,
 ) -> Result<Option<Head>, Error> {
-    let b = buf.get(start..).unwrap_or_default();
+    let b = verdict_window(buf.get(start..).unwrap_or_default(), limits);
     let max_headers = limits.max_headers.min(MAX_HEADERS_CAP);
     // Uninitialised slots: httparse writes only the ones it fills, so there is no
     // per-call 8 KiB memset of EMPTY_HEADERs.
@@ -133,9 +139,13 @@ pub fn parse_head(
         // RFC 9112 §5.1: "A server MUST reject, with a response status code of 400 (Bad
         // Request), any received request message that contains whitespace between a
         // header field name and colon."
-        Err(httparse::Error::HeaderName) if whitespace_before_colon(b) => {
-            return Err(Error::WhitespaceBeforeColon);
-        }
+        Err(httparse::Error::HeaderName) => match bad_field_name(b) {
+            BadName::BeforeColon => return Err(Error::WhitespaceBeforeColon),
+            // `name 1*WS` is all of the line so far: the colon may still come (and make
+            // it the 400 above), so the verdict waits for the line.
+            BadName::Unfinished => return incomplete(b, limits),
+            BadName::Other => return Err(Error::MalformedHead),
+        },
         // Bad tokens, bare CR, obs-fold (RFC 9112 §5.2: a server MUST either reject it
         // with 400 or replace it), CTLs in values, a bad request line (RFC 9112 §3).
         Err(_) => return Err(Error::MalformedHead),
@@ -184,6 +194,15 @@ pub fn parse_head(
     // server-wide OPTIONS request".
     if target == "*" && method != "OPTIONS" {
         return Err(Error::AsteriskFormNotOptions);
+    }
+    // RFC 9110 §9.3.6: for CONNECT "the request-target consists of only the host and port
+    // number of the tunnel destination" (RFC 9112 §3.2.3: authority-form), and "A server
+    // MUST reject a CONNECT request that targets an empty or invalid port number". A
+    // CONNECT with a path is no tunnel request: were it routed (a gateway forwards it)
+    // and answered 2xx, its client would send tunnel bytes next, and this connection
+    // would read them as requests nobody in front of it saw.
+    if method == "CONNECT" && !is_authority_form(target.as_bytes()) {
+        return Err(Error::InvalidTarget);
     }
     if len > limits.max_head_bytes || start.saturating_add(len) > u32::MAX as usize {
         return Err(Error::HeadTooLarge);
@@ -438,6 +457,19 @@ pub(crate) fn absolute_authority(target: &[u8]) -> Option<&[u8]> {
     Some(&rest[..end])
 }
 
+/// `authority-form = uri-host ":" port` (RFC 9112 §3.2.3) with a host and a port number
+/// (RFC 9110 §9.3.6: CONNECT needs both).
+fn is_authority_form(target: &[u8]) -> bool {
+    let Some(colon) = target.iter().rposition(|&c| c == b':') else {
+        return false;
+    };
+    let (host, port) = (&target[..colon], &target[colon + 1..]);
+    !host.is_empty()
+        && is_valid_host(target)
+        && std::str::from_utf8(port)
+            .is_ok_and(|p| p.bytes().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok())
+}
+
 /// Splits a request-target (RFC 9112 §3.2) into path and query spans; `base` is the
 /// absolute offset of `target` in the parsed buffer.
 fn split_target(target: &[u8], base: u32) -> (Span, Option<Span>) {
@@ -509,11 +541,41 @@ fn method_too_long(b: &[u8]) -> bool {
         .is_some_and(|m| m.iter().all(|&c| is_tchar(c)))
 }
 
+/// Longest request line (without its LF) that may still hold a target of
+/// `max_uri_bytes`: the longest method routed ([`MAX_METHOD_BYTES`]), two spaces,
+/// `HTTP/1.1` and a CR. An unfinished line longer than this is `414` at once; a shorter
+/// one is waited for, since its head may be valid.
+pub(crate) fn request_line_cap(limits: &Limits) -> usize {
+    const OVERHEAD: usize = MAX_METHOD_BYTES + " ".len() + " HTTP/1.1".len() + "\r".len();
+    limits.max_uri_bytes.saturating_add(OVERHEAD)
+}
+
+/// True when the request line in `b` is longer than [`request_line_cap`] (its LF, if
+/// any, is further on).
+fn line_too_long(b: &[u8], limits: &Limits) -> bool {
+    let line = &b[request_line_start(b)..];
+    let cap = request_line_cap(limits);
+    line.len() > cap && !line[..=cap].contains(&b'\n')
+}
+
+/// The part of `b` a verdict is based on: what an unfinished head has when it first
+/// passes a limit — `max_head_bytes + 1` bytes, or a request line of
+/// `request_line_cap + 1` bytes — or all of `b` when the head ends before. The loop
+/// parses an unfinished head at those points (`conn::HeadRead::worth_parsing`); judging
+/// a head that arrived whole on the same bytes gives it the same answer (a fault after
+/// the limit does not turn a `414`/`431` into a `400` or `505`, and a 32-byte method
+/// with a target at the limit is not `414` by chance of the reads).
+fn verdict_window<'a>(b: &'a [u8], limits: &Limits) -> &'a [u8] {
+    let mut end = b.len().min(limits.max_head_bytes.saturating_add(1));
+    if line_too_long(&b[..end], limits) {
+        end = request_line_start(&b[..end]) + request_line_cap(limits) + 1;
+    }
+    &b[..end]
+}
+
 /// The limit checks that apply while a head is still incomplete.
 fn incomplete(b: &[u8], limits: &Limits) -> Result<Option<Head>, Error> {
-    let line = &b[request_line_start(b)..];
-    let cap = limits.max_uri_bytes.saturating_add(32);
-    if line.len() > cap && !line[..=cap].contains(&b'\n') {
+    if line_too_long(b, limits) {
         return Err(Error::UriTooLong);
     }
     if b.len() > limits.max_head_bytes {
@@ -550,27 +612,47 @@ fn version_error(b: &[u8], limits: &Limits) -> Result<Option<Head>, Error> {
     }
 }
 
-/// True when the first field line that is not `token ":" ...` is `token 1*WS ":" ...`
-/// (only called on an httparse header-name error, so speed does not matter).
-fn whitespace_before_colon(b: &[u8]) -> bool {
+/// What is wrong with the first field line that is not `token ":" ...`.
+enum BadName {
+    /// `token 1*WS ":" ...` (RFC 9112 §5.1).
+    BeforeColon,
+    /// `token 1*WS` and nothing after it yet: the line has not ended.
+    Unfinished,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies the first field line that is not `token ":" ...` (only called on an
+/// httparse header-name error, so speed does not matter).
+fn bad_field_name(b: &[u8]) -> BadName {
     let b = &b[request_line_start(b)..];
     let name_len = |line: &[u8]| line.iter().take_while(|&&c| is_tchar(c)).count();
-    b.split(|&c| c == b'\n')
-        .skip(1) // the request line
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        .find(|line| {
-            let n = name_len(line);
-            !(n > 0 && line.get(n) == Some(&b':'))
-        })
-        .is_some_and(|line| {
-            let n = name_len(line);
-            let rest = &line[n..];
-            let ws = rest
-                .iter()
-                .take_while(|&&c| c == b' ' || c == b'\t')
-                .count();
-            n > 0 && ws > 0 && rest.get(ws) == Some(&b':')
-        })
+    let mut lines = b.split(|&c| c == b'\n').skip(1).peekable(); // after the request line
+    while let Some(line) = lines.next() {
+        // No LF after the last piece: it is still arriving (a CR is not its end yet).
+        let unfinished = lines.peek().is_none();
+        let line = match line.strip_suffix(b"\r") {
+            Some(l) if !unfinished => l,
+            _ => line,
+        };
+        let n = name_len(line);
+        if n > 0 && line.get(n) == Some(&b':') {
+            continue;
+        }
+        let rest = &line[n..];
+        let ws = rest
+            .iter()
+            .take_while(|&&c| c == b' ' || c == b'\t')
+            .count();
+        return if n > 0 && ws > 0 && rest.get(ws) == Some(&b':') {
+            BadName::BeforeColon
+        } else if n > 0 && ws == rest.len() && unfinished {
+            BadName::Unfinished
+        } else {
+            BadName::Other
+        };
+    }
+    BadName::Other
 }
 
 const fn byte_table(chars: &[u8], ranges: &[(u8, u8)]) -> [bool; 256] {

@@ -60,6 +60,14 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ("HEAD *", b"HEAD * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
     ("POST *", b"POST * HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", AsteriskFormNotOptions, 400),
     ("CONNECT *", b"CONNECT * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
+    // RFC 9110 §9.3.6: CONNECT takes the authority-form, with a port.
+    ("CONNECT origin-form", b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT absolute-form", b"CONNECT http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT without a port", b"CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT empty port", b"CONNECT h: HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT port past 65535", b"CONNECT h:65536 HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT no host", b"CONNECT :443 HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT IPv6 without a port", b"CONNECT [::1] HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
     ("options *", b"options * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
     ("PROPFIND * 1.0", b"PROPFIND * HTTP/1.0\r\n\r\n", AsteriskFormNotOptions, 400),
     ("space in target", b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
@@ -220,7 +228,7 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ),
     (
         "target too long, no eol yet",
-        b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         UriTooLong,
         414,
     ),
@@ -382,6 +390,7 @@ const ACCEPT: &[(&str, &[u8], Want)] = &[
     ("absolute no path", b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", want(b"/", 0, 1)),
     ("absolute query only", b"GET http://h?x HTTP/1.1\r\nHost: h\r\n\r\n", Want { query: Some(b"x"), ..want(b"/", 0, 1) }),
     ("authority", b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", Want { method: Method::Connect, ..want(b"h:443", 0, 1) }),
+    ("IPv6 authority", b"CONNECT [::1]:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", Want { method: Method::Connect, ..want(b"[::1]:443", 0, 1) }),
     ("other method", b"PROPFIND / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
     ("method 32", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
     // Framing (RFC 9112 §6.3).
@@ -690,4 +699,48 @@ fn host_values_follow_uri_host_and_port() {
             String::from_utf8_lossy(h)
         );
     }
+}
+
+/// The loop parses an unfinished head at some reads (its first bytes, the end of the
+/// request line, past a limit) and a whole head once: for the answer not to depend on how
+/// the bytes were split, every prefix must be either incomplete (`Ok(None)`) or given the
+/// whole head's verdict, the same error.
+#[test]
+fn every_prefix_is_incomplete_or_gets_the_whole_heads_verdict() {
+    let method30 = "M".repeat(30);
+    let target_at_limit = format!("/{}", "t".repeat(LIMITS.max_uri_bytes - 1));
+    let long_target = format!("/{}", "t".repeat(200));
+    let pad = "p".repeat(300);
+    let big = format!("X-A: {pad}\r\nX-B: {pad}\r\nX-C: {pad}\r\nX-D: {pad}\r\n");
+    let heads: Vec<String> = vec![
+        format!("{method30} {target_at_limit} HTTP/1.1\r\nHost: a\r\n\r\n"),
+        format!("\r\n{method30} {target_at_limit} HTTP/1.1\r\nHost: a\r\n\r\n"),
+        format!("GET {long_target} HTTP/2.0\r\nHost: a\r\n\r\n"),
+        format!("GET {long_target} HTTP/1.1\r\nBad Name: x\r\n\r\n"),
+        format!("GET {long_target}\x01 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{big}Bad Name: x\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{big}X-E : x\r\n\r\n"),
+        format!("GET /caf\u{e9} HTTP/1.1\r\nHost: a\r\n{big}\r\n"),
+        "GET / HTTP/1.1\r\nHost : a\r\n\r\n".into(),
+        "GET / HTTP/1.1\r\nHost: a\r\nX-A\t: b\r\n\r\n".into(),
+        "GET / HTTP/1.1\r\nHost: a\r\nX-A b: c\r\n\r\n".into(),
+        "GET / HTTP/2.0\r\nHost: a\r\n\r\n".into(),
+        "GET / HTTP/1.10\r\nHost: a\r\n\r\n".into(),
+        "GET / HTTP/1.1\r\nHost: a\r\n\r\n".into(),
+    ];
+    let mut failures = Vec::new();
+    for head in &heads {
+        let whole = parse(head.as_bytes()).map(|h| h.map(|h| h.len));
+        for k in 1..head.len() {
+            let part = parse(&head.as_bytes()[..k]).map(|h| h.map(|h| h.len));
+            if part != Ok(None) && part != whole {
+                failures.push(format!(
+                    "{:?}: whole {whole:?}, first {k} bytes {part:?}",
+                    &head[..head.len().min(60)]
+                ));
+                break;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

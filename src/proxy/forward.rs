@@ -18,9 +18,9 @@ use super::upstreams::Upstream;
 use super::{Inner, OutgoingRequest, ProxyError, UpstreamResponse};
 use crate::client::{ClientError, Limits, ResponseHead, TimeoutKind};
 use crate::forward::{Exchange, ExchangeError, LoopHead, Respond, UploadBody};
+use crate::http::Version;
 use crate::http::encode::BodyFraming;
 use crate::http::encode_request::write_request_head;
-use crate::http::{Method, Version};
 use crate::request::Request;
 use crate::response::Response;
 
@@ -206,7 +206,6 @@ fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) ->
         });
         return (inner.error_handler)(&e);
     }
-    let method = req.method();
     Response::forward(Exchange {
         attempts,
         body: if framed && streamed.is_none() {
@@ -219,7 +218,6 @@ fn on_loop(inner: &Arc<Inner>, req: &Request, candidates: Vec<Arc<Upstream>>) ->
             expect_continue: expects_continue,
             continue_timeout: inner.expect_continue_timeout,
         }),
-        head_request: method == Method::Head,
         idempotent: crate::client::retry::is_idempotent_method(req.method_str())
             || req.header("idempotency-key").is_some(),
         connect_timeout: inner.connect_timeout,

@@ -68,7 +68,9 @@ pub struct Forwarding<'a> {
 
 /// The request fields to send upstream, from the client's `incoming` ones, in order:
 ///
-/// * hop-by-hop fields and every field the `Connection` field names are removed;
+/// * hop-by-hop fields and every field the `Connection` field names are removed, and so
+///   is every name that reads as one of the fields below or a hop-by-hop one when `_` is
+///   taken for `-` (`Transfer_Encoding`: upstreams that fold names would see two framings);
 /// * `Host`, `Content-Length` and `Expect` are removed (the caller sets the upstream's
 ///   `Host`, the client frames the body, and the engine already answered `100 Continue`
 ///   for a body it read — a streamed body's expectation is the caller's to forward);
@@ -99,6 +101,7 @@ pub(crate) fn request_fields<'a>(
             || ["host", "content-length", "expect"]
                 .iter()
                 .any(|h| h.eq_ignore_ascii_case(name))
+            || folds_onto_owned(name)
     };
     let mut out: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(incoming.len() + 4);
     let mut prior_xff: Vec<&str> = Vec::new();
@@ -139,6 +142,35 @@ pub(crate) fn request_fields<'a>(
         None => {}
     }
     out
+}
+
+/// The fields this proxy writes or removes itself, as [`folds_onto_owned`] compares them.
+const OWNED: &[&str] = &[
+    "host",
+    "content-length",
+    "expect",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "via",
+];
+
+/// True for a field name with `_` that reads as one this proxy owns ([`HOP_BY_HOP`],
+/// `Host`, `Content-Length`, `Expect`, `X-Forwarded-*`, `Via`) when `_` is taken for `-`.
+/// Upstreams often do: CGI and the servers built on its conventions map both to one
+/// `HTTP_CONTENT_LENGTH`, so `Transfer_Encoding: chunked` beside the `Content-Length` the
+/// proxy writes would frame the request two ways there (request smuggling), and
+/// `X_Forwarded_For` would forge the client's address. nginx drops every name with an
+/// underscore by default (`underscores_in_headers off`); only these are dropped here.
+fn folds_onto_owned(name: &str) -> bool {
+    let folds = |owned: &&str| {
+        owned.len() == name.len()
+            && owned
+                .bytes()
+                .zip(name.bytes())
+                .all(|(o, n)| o == n.to_ascii_lowercase() || (o == b'-' && n == b'_'))
+    };
+    name.contains('_') && (HOP_BY_HOP.iter().any(folds) || OWNED.iter().any(folds))
 }
 
 /// The response fields to send to the client, from the upstream's, in order: hop-by-hop

@@ -234,3 +234,32 @@ fn connection_options_are_lower_cased_and_trimmed() {
     let h: &[(&str, &[u8])] = &[("Connection", b" Foo ,, BAR"), ("connection", b"baz")];
     assert_eq!(connection_options(h.iter().copied()), ["foo", "bar", "baz"]);
 }
+
+#[test]
+fn names_that_fold_onto_owned_fields_are_not_forwarded() {
+    // (incoming name, forwarded?)
+    let table: &[(&str, bool)] = &[
+        ("Transfer_Encoding", false),
+        ("content_length", false),
+        ("CONTENT_LENGTH", false),
+        ("Content-Length", false),
+        ("Proxy_Connection", false),
+        ("Keep_Alive", false),
+        ("X_Forwarded_For", false),
+        ("x_forwarded_host", false),
+        ("X_Forwarded_Proto", false),
+        ("Expect", false),
+        ("Host_", true),
+        ("Content_Length_X", true),
+        ("X_Custom", true),
+        ("Transfer-Encodingx", true),
+    ];
+    for &(name, forwarded) in table {
+        let out = request_headers(&[(name, "v")], &fwd());
+        assert_eq!(
+            out.iter().any(|(n, _)| n == name),
+            forwarded,
+            "{name}: {out:?}"
+        );
+    }
+}
