@@ -84,7 +84,7 @@
 //! `{name...}` values are decoded as a whole, so `/files/a%2F..%2Fb` gives `a/../b`:
 //! check such a value before using it as a file path.
 
-mod pattern;
+pub(crate) mod pattern;
 #[cfg(test)]
 mod tests;
 

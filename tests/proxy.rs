@@ -586,3 +586,33 @@ fn a_chunked_request_body_goes_upstream_with_its_length() {
     assert_eq!(seen.header("transfer-encoding"), None);
     assert_eq!(seen.header("trailer"), None);
 }
+
+/// Routes are chosen on the path as the upstream will read it. A gateway that routes only
+/// `/public` sent `/public/../secret` (and its `%2e%2e` spelling) to the `/public`
+/// upstream, matching the raw path, and that upstream — normalising dot segments as
+/// RFC 3986 §5.2.4 says — served `/secret`, a path the gateway never routes. nginx
+/// matches its `location`s on the normalised path; Go's `ServeMux` cleans it first.
+#[test]
+fn dot_segments_cannot_reach_a_path_outside_the_route_they_are_spelled_under() {
+    let up = Upstream::start(vec![Reply::Raw(ok("public")), Reply::Raw(ok("public"))]);
+    let gw = start(ReverseProxy::builder().route("/public", [up.url("")]));
+    for path in [
+        "/public/../secret",
+        "/public/%2e%2e/secret",
+        "/public/%2E%2E/secret",
+        "/public/./../secret",
+    ] {
+        let resp = roundtrip(
+            gw.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: gw.test\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(resp.status, 404, "{path} reached the /public upstream");
+    }
+    // Dot segments that stay under the prefix are still routed there.
+    let resp = roundtrip(
+        gw.addr,
+        b"GET /public/a/../b HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(up.requests().len(), 1, "only the request under /public went upstream");
+}

@@ -27,7 +27,15 @@ use crate::response::Response;
 /// Forwards one request: the exchange is handed to the event loop (`crate::forward`),
 /// which relays the client's body (buffered, or streamed as it arrives) and the answer.
 pub(super) fn serve(inner: &Arc<Inner>, req: &mut Request) -> Response {
-    let Some(route) = inner.table.route(req.path()) else {
+    // The route is chosen on the path as the upstream will read it: dot segments
+    // resolved (RFC 3986 §5.2.4, `%2e` too), so `/public/../secret` is not sent to the
+    // `/public` upstream (which would serve `/secret`). nginx matches its locations on
+    // the normalised path, and Go's `ServeMux` cleans it first. The target goes upstream
+    // as the client sent it.
+    let raw = req.path();
+    let cleaned = (raw.starts_with('/') && !crate::router::pattern::is_clean(raw))
+        .then(|| crate::router::pattern::clean(raw));
+    let Some(route) = inner.table.route(cleaned.as_deref().unwrap_or(raw)) else {
         return (inner.error_handler)(&ProxyError::NoRoute {
             path: req.path().to_string(),
         });
