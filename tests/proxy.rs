@@ -614,5 +614,9 @@ fn dot_segments_cannot_reach_a_path_outside_the_route_they_are_spelled_under() {
         b"GET /public/a/../b HTTP/1.1\r\nHost: gw.test\r\n\r\n",
     );
     assert_eq!(resp.status, 200);
-    assert_eq!(up.requests().len(), 1, "only the request under /public went upstream");
+    assert_eq!(
+        up.requests().len(),
+        1,
+        "only the request under /public went upstream"
+    );
 }

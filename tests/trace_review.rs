@@ -220,6 +220,7 @@ fn a_request_shed_with_503_is_not_traced_as_queued() {
 /// docs/LIFECYCLE.md's "In your own server" binds with the caller's config; with the
 /// default one every row had only its parse segment and was drawn "not written".
 #[test]
+#[cfg(feature = "inspect")]
 fn an_inspector_on_a_default_config_records_every_stage() {
     let _serial = capture();
     let server = Server::bind(test_config()).unwrap();
