@@ -635,7 +635,12 @@ impl ServerHandle {
     }
 
     /// Starts the graceful drain (as SIGTERM would) and returns at once; `join` waits.
+    /// Idempotent; callable from any thread, a handler included.
     pub fn shutdown(&self) {
+        // Draining from this call on, not from the loop's next turn: readiness fails at
+        // once, and an answer encoded after this (the answer of a handler that called it)
+        // says `Connection: close`, as the drain will close its connection.
+        self.state.draining.store(true, Ordering::Release);
         self.control.stop.store(true, Ordering::Release);
         self.wake.force();
     }

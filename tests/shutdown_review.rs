@@ -1,0 +1,559 @@
+//! Review of the stop: stopping a server from code while connections do the worst thing
+//! (a streamed answer nobody reads, WebSockets silent and flooding, a one-byte-a-second
+//! upload, a proxy exchange with an upstream that never answers, half-done TLS
+//! handshakes, a handler blocked for good), with one loop and with two; the stop API
+//! called twice, from several threads, before serving, after the stop and from a handler;
+//! two servers in one process; `from_listener` with a backlog; and what is left once
+//! `join` returns (threads, descriptors, the port).
+//!
+//! Tests that count the process's threads or descriptors, or send it a signal, run in a
+//! child process of their own (this binary, re-run with `--exact`), so the other tests of
+//! this file cannot disturb their counts.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use h1server::{Config, Request, Response, Router, Server, ServerHandle};
+use support::*;
+
+/// The stop must end by `shutdown_timeout` + 1 s (DESIGN.md "Graceful drain"): this adds
+/// slack for a loaded 2-core machine on top of that bound.
+const SLACK: Duration = Duration::from_secs(3);
+
+/// Runs the test named `name` alone in a child process (this test binary, `--exact`),
+/// so that it can count the process's threads and descriptors or signal itself.
+/// Returns true in the child: the caller then runs the test's body.
+fn in_child(name: &str) -> bool {
+    if std::env::var("H1_STOP_REVIEW_CHILD").as_deref() == Ok(name) {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut child = ChildGuard(
+        std::process::Command::new(exe)
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env("H1_STOP_REVIEW_CHILD", name)
+            .spawn()
+            .unwrap(),
+    );
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "{name}: the child hangs");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{name} failed in its child process: {status}");
+    false
+}
+
+/// Threads of this process now.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// Open descriptors of this process now.
+fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Stops `h` and returns what `join` gave and how long it took from the call.
+fn stop_timed(h: ServerHandle) -> (std::io::Result<()>, Duration) {
+    let t0 = Instant::now();
+    h.shutdown();
+    let r = h.join();
+    (r, t0.elapsed())
+}
+
+/// A config for the stop tests: a short drain deadline, header deadlines that would
+/// outlast it.
+fn stop_config(loops: usize) -> Config {
+    Config {
+        loops,
+        workers: 4,
+        shutdown_timeout: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(30),
+        read_timeout: Duration::from_secs(30),
+        write_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(30),
+        ..test_config()
+    }
+}
+
+/// Sends `head` and waits until the server has read it (its handler started): a
+/// `started` flag the handler sets.
+fn wait_flag(flag: &AtomicBool) {
+    assert!(
+        wait_until(IO_TIMEOUT, || flag.load(Ordering::Acquire)),
+        "the handler did not start"
+    );
+}
+
+// ---- stop from code, with every kind of stuck connection --------------------------------
+
+/// The worst clients at once, then `shutdown()`: `join` returns on time, and a request
+/// fully received before the stop (its handler running) is answered, with
+/// `Connection: close`.
+fn stop_with_stuck_connections(loops: usize) {
+    let gate = Gate::default();
+    let (slow_started, blocked_started) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    // An upstream that accepts and never answers.
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    let mut router = Router::new();
+    {
+        let gate = gate.clone();
+        let started = blocked_started.clone();
+        router.get("/block", move |_: &mut Request| {
+            started.store(true, Ordering::Release);
+            gate.wait(Duration::from_secs(60));
+            Response::text("late\n")
+        });
+    }
+    {
+        let started = slow_started.clone();
+        router.get("/slow", move |_: &mut Request| {
+            started.store(true, Ordering::Release);
+            std::thread::sleep(Duration::from_millis(300));
+            Response::text("slow\n")
+        });
+    }
+    router.get("/stream", |_: &mut Request| {
+        Response::stream(std::iter::repeat_with(|| vec![b'x'; 64 * 1024]))
+    });
+    router.post("/upload", |req: &mut Request| {
+        Response::text(format!("{} bytes\n", req.body().len()))
+    });
+    #[cfg(feature = "proxy")]
+    {
+        let proxy = h1server::proxy::ReverseProxy::builder()
+            .route("/proxy", [format!("http://{up_addr}")])
+            .build()
+            .unwrap();
+        router.any("/proxy/{rest...}", proxy);
+    }
+    #[cfg(feature = "ws")]
+    {
+        struct Quiet;
+        impl h1server::ws::Session for Quiet {
+            fn on_message(&mut self, _: &h1server::ws::Sender, _: h1server::ws::Message) {}
+        }
+        let up = h1server::ws::Upgrader::new();
+        router.get("/ws", move |req: &mut Request| up.upgrade(req, Quiet));
+    }
+    let _ = up_addr;
+    let server = Server::bind(stop_config(loops)).unwrap();
+    let h = server.spawn(router).unwrap();
+    let _open = OpenOnDrop(gate.clone());
+    let addr = h.local_addr();
+    let stop_clients = Arc::new(AtomicBool::new(false));
+    let mut helpers = Vec::new();
+
+    // A streamed answer to a client that never reads.
+    let mut streamer = connect(addr);
+    streamer
+        .write_all(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // A handler blocked for good.
+    let mut blocked = connect(addr);
+    blocked
+        .write_all(b"GET /block HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    wait_flag(&blocked_started);
+    // An upload at one byte a second (it never completes within the drain).
+    let mut uploader = connect(addr);
+    uploader
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+        .unwrap();
+    {
+        let (mut s, stop) = (uploader.try_clone().unwrap(), stop_clients.clone());
+        helpers.push(std::thread::spawn(move || {
+            for _ in 0..100 {
+                if stop.load(Ordering::Acquire) || s.write_all(b"a").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1000));
+            }
+        }));
+    }
+    // A proxy exchange whose upstream never answers.
+    #[cfg(feature = "proxy")]
+    let (_proxied, _upstream_side) = {
+        let mut s = connect(addr);
+        s.write_all(b"GET /proxy/x HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        upstream.set_nonblocking(false).unwrap();
+        let (u, _) = upstream.accept().unwrap();
+        (s, u)
+    };
+    // WebSockets: one silent, one flooding.
+    #[cfg(feature = "ws")]
+    let _ws = {
+        #[path = "support/ws_client.rs"]
+        #[allow(dead_code)]
+        mod ws_client;
+        let silent = ws_client::Client::open(addr, "/ws");
+        let flood = ws_client::Client::open(addr, "/ws");
+        let (mut s, stop) = (flood.s.try_clone().unwrap(), stop_clients.clone());
+        helpers.push(std::thread::spawn(move || {
+            let mut frame = Vec::new();
+            h1server::ws::frame::encode(
+                &mut frame,
+                true,
+                h1server::ws::frame::OpCode::Binary,
+                &[7u8; 4096],
+                Some(ws_client::MASK),
+            );
+            let t0 = Instant::now();
+            while !stop.load(Ordering::Acquire) && t0.elapsed() < Duration::from_secs(30) {
+                if s.write_all(&frame).is_err() {
+                    return;
+                }
+            }
+        }));
+        (silent, flood)
+    };
+    // A request fully received, its handler running when the stop comes.
+    let mut answered = Reader::new(connect(addr));
+    answered.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_flag(&slow_started);
+
+    let (r, took) = stop_timed(h);
+    stop_clients.store(true, Ordering::Release);
+    assert!(r.is_ok(), "a requested stop is not an error: {r:?}");
+    let bound = Duration::from_secs(1) + Duration::from_secs(1) + SLACK;
+    assert!(took < bound, "join took {took:?} (loops={loops})");
+    let resp = answered.read_response();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "slow\n");
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert!(answered.is_closed());
+    // What was cut is closed, not left open.
+    for s in [&mut streamer, &mut blocked, &mut uploader] {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let t0 = Instant::now();
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => assert!(t0.elapsed() < Duration::from_secs(5), "never closed"),
+            }
+        }
+    }
+    gate.open();
+    for t in helpers {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn stop_from_code_with_stuck_connections_returns_on_time_and_answers_what_was_received() {
+    stop_with_stuck_connections(1);
+}
+
+#[test]
+fn stop_from_code_with_stuck_connections_on_two_loops_returns_on_time() {
+    stop_with_stuck_connections(2);
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn stop_from_code_with_half_done_tls_handshakes_returns_on_time() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let cfg = Config {
+        tls_cert: Some(data.join("localhost-cert.pem")),
+        tls_key: Some(data.join("localhost-key.pem")),
+        tls_handshake_timeout: Duration::from_secs(30),
+        ..stop_config(2)
+    };
+    let h = Server::bind(cfg)
+        .unwrap()
+        .spawn(|_: &mut Request| Response::text("hi\n"))
+        .unwrap();
+    let addr = h.local_addr();
+    // Connections that say nothing, and ones that send half a ClientHello.
+    let mut socks: Vec<TcpStream> = (0..20).map(|_| connect(addr)).collect();
+    for s in socks.iter_mut().step_by(2) {
+        // A TLS record header announcing 512 bytes, then 5 of them.
+        s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03])
+            .unwrap();
+    }
+    assert!(wait_until(IO_TIMEOUT, || h
+        .telemetry()
+        .snapshot()
+        .accepted
+        >= 20));
+    let (r, took) = stop_timed(h);
+    assert!(r.is_ok(), "{r:?}");
+    assert!(took < Duration::from_secs(2) + SLACK, "join took {took:?}");
+    for s in &mut socks {
+        let mut buf = [0u8; 64];
+        assert!(matches!(read_some(s, &mut buf), Ok(0) | Err(_)));
+    }
+}
+
+// ---- the stop API called the odd ways ---------------------------------------------------
+
+#[test]
+fn shutdown_before_serving_twice_and_from_many_threads_stops_once_and_cleanly() {
+    for loops in [1, 2] {
+        for _ in 0..10 {
+            let h = Server::bind(stop_config(loops))
+                .unwrap()
+                .spawn(|_: &mut Request| Response::text("hi\n"))
+                .unwrap();
+            // Before the loop can have served anything, then again, from several threads.
+            h.shutdown();
+            let h = Arc::new(h);
+            let callers: Vec<_> = (0..4)
+                .map(|_| {
+                    let h = h.clone();
+                    std::thread::spawn(move || {
+                        h.shutdown();
+                        h.shutdown();
+                    })
+                })
+                .collect();
+            for c in callers {
+                c.join().unwrap();
+            }
+            let h = Arc::into_inner(h).unwrap();
+            let addr = h.local_addr();
+            let t0 = Instant::now();
+            h.join().unwrap();
+            assert!(t0.elapsed() < SLACK, "an empty server took {:?}", t0.elapsed());
+            assert!(TcpStream::connect(addr).is_err(), "still listening");
+        }
+    }
+}
+
+#[test]
+fn a_handler_can_stop_its_own_server_and_is_answered() {
+    // The handle, shared with the handler once the server runs (ServerHandle is Sync).
+    let slot: Arc<Mutex<Option<ServerHandle>>> = Arc::default();
+    let mut router = Router::new();
+    {
+        let slot = slot.clone();
+        router.post("/quit", move |_: &mut Request| {
+            if let Some(h) = slot.lock().unwrap().as_ref() {
+                h.shutdown();
+                h.shutdown();
+            }
+            Response::text("bye\n")
+        });
+    }
+    let h = Server::bind(stop_config(1)).unwrap().spawn(router).unwrap();
+    let (addr, state) = (h.local_addr(), h.state());
+    *slot.lock().unwrap() = Some(h);
+    let mut r = Reader::new(connect(addr));
+    r.send(b"POST /quit HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    let resp = r.read_response();
+    assert_eq!((resp.status, resp.text().as_str()), (200, "bye\n"));
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert!(state.is_draining());
+    let h = slot.lock().unwrap().take().unwrap();
+    let t0 = Instant::now();
+    h.join().unwrap();
+    assert!(t0.elapsed() < SLACK);
+    // After the stop: harmless.
+}
+
+#[test]
+fn two_servers_in_one_process_stopping_one_leaves_the_other_serving() {
+    let a = TestServer::start(|_: &mut Request| Response::text("a\n"));
+    let b = TestServer::start(|_: &mut Request| Response::text("b\n"));
+    let mut kept = Reader::new(b.connect());
+    kept.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(kept.read_response().text(), "b\n");
+    let a_addr = a.addr;
+    a.stop().unwrap();
+    assert!(TcpStream::connect(a_addr).is_err());
+    // b: the kept-alive connection and a new one are both served, without `close`.
+    kept.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let resp = kept.read_response();
+    assert_eq!((resp.text().as_str(), resp.header("connection")), ("b\n", None));
+    assert_eq!(roundtrip(b.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").text(), "b\n");
+    b.stop().unwrap();
+}
+
+/// Two servers that handle signals: stopping one from code must not take the other's
+/// handling with it — a SIGTERM then drains the other (in a child process: it signals
+/// itself).
+#[test]
+fn stopping_one_of_two_signal_handling_servers_leaves_the_others_handler() {
+    if !in_child("stopping_one_of_two_signal_handling_servers_leaves_the_others_handler") {
+        return;
+    }
+    let start = |body: &'static str| {
+        Server::bind(stop_config(1))
+            .unwrap()
+            .handle_signals(true)
+            .spawn(move |_: &mut Request| Response::text(body))
+            .unwrap()
+    };
+    let (a, b) = (start("a\n"), start("b\n"));
+    let (b_addr, b_state) = (b.local_addr(), b.state());
+    a.shutdown();
+    a.join().unwrap();
+    assert!(!b_state.is_draining());
+    assert_eq!(roundtrip(b_addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").text(), "b\n");
+    // SAFETY-free: kill(2) through the shell is avoided; libc is a dependency already.
+    let rc = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(rc.success());
+    assert!(wait_until(IO_TIMEOUT, || b_state.is_draining()), "b missed the SIGTERM");
+    b.join().unwrap();
+}
+
+// ---- from_listener -----------------------------------------------------------------------
+
+/// Connections the kernel completed before the server existed (already in the backlog,
+/// their requests sent) are served, whether the listener was blocking or not.
+#[test]
+fn from_listener_serves_the_backlog_it_inherits_blocking_or_not() {
+    for (nonblocking, loops) in [(false, 1), (true, 1), (false, 2), (true, 2)] {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(nonblocking).unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut waiting: Vec<Reader> = (0..8)
+            .map(|i| {
+                let mut r = Reader::new(connect(addr));
+                r.send(format!("GET /{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+                r
+            })
+            .collect();
+        let server = Server::from_listener(l, stop_config(loops)).unwrap();
+        let h = server
+            .spawn(|req: &mut Request| Response::text(req.path().to_string()))
+            .unwrap();
+        for (i, r) in waiting.iter_mut().enumerate() {
+            let resp = r.read_response();
+            assert_eq!(resp.text(), format!("/{i}"), "nonblocking={nonblocking} loops={loops}");
+        }
+        let (r, _) = stop_timed(h);
+        r.unwrap();
+        assert!(TcpStream::connect(addr).is_err(), "the listener outlived the stop");
+    }
+}
+
+// ---- what is left after the stop ---------------------------------------------------------
+
+/// After `join`: every thread the server started is gone, every descriptor it opened is
+/// closed, and the port can be bound again at once (one loop and two, with connections
+/// of every kind having come and gone).
+#[test]
+fn after_join_no_thread_no_descriptor_is_left_and_the_port_binds_again() {
+    if !in_child("after_join_no_thread_no_descriptor_is_left_and_the_port_binds_again") {
+        return;
+    }
+    for loops in [1, 2] {
+        let (t0, f0) = (threads(), fds());
+        let mut cfg = stop_config(loops);
+        cfg.workers = 8;
+        let server = Server::bind(cfg.clone()).unwrap().spawn_task("ticker", |token| {
+            while !token.wait_timeout(Duration::from_millis(20)) {}
+        });
+        let server = server.on_shutdown(|| {});
+        let addr = server.local_addr();
+        let mut router = Router::new();
+        router.get("/sleep", |_: &mut Request| {
+            std::thread::sleep(Duration::from_millis(50));
+            Response::text("z\n")
+        });
+        router.get("/stream", |_: &mut Request| {
+            Response::stream((0..64).map(|_| vec![b'y'; 1024]))
+        });
+        let h = server.spawn(router).unwrap();
+        // Enough blocking requests at once to bring reserve workers out.
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let resp = roundtrip(addr, b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n");
+                    assert_eq!(resp.status, 200);
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        let resp = roundtrip(addr, b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(resp.body.len(), 64 * 1024);
+        // An idle keep-alive connection and a silent new one at the stop.
+        let mut idle = Reader::new(connect(addr));
+        idle.send(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+        idle.read_response();
+        let silent = connect(addr);
+        let (r, _) = stop_timed(h);
+        r.unwrap();
+        drop((idle, silent));
+        assert_eq!(threads(), t0, "threads left after join (loops={loops})");
+        assert_eq!(fds(), f0, "descriptors left after join (loops={loops})");
+        // The same address again, at once.
+        let again = Server::bind(Config { addr, ..cfg }).expect("the port is free again");
+        drop(again);
+    }
+}
+
+// ---- rolling restart: the delay before the drain ------------------------------------------
+
+/// `shutdown()` with `drain_delay` on two loops: readiness fails at once; for the delay
+/// every pooled keep-alive connection (on either loop) and every new one is served, its
+/// answer saying `Connection: close`, then closed; then the listener closes and the port
+/// is free again.
+#[test]
+fn stop_from_code_with_drain_delay_on_two_loops_fails_readiness_first_and_retires_pooled_connections() {
+    let health = h1server::health::Health::new("t");
+    let mut router = Router::new();
+    router.get("/readyz", health.readiness());
+    router.get("/", |_: &mut Request| Response::text("ok\n"));
+    let cfg = Config {
+        drain_delay: Duration::from_millis(1500),
+        ..stop_config(2)
+    };
+    let server = Server::bind(cfg).unwrap();
+    health.watch(server.state());
+    health.set_ready(true);
+    let h = server.spawn(router).unwrap();
+    let addr = h.local_addr();
+    let get = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_eq!(roundtrip(addr, b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
+    // Pooled connections, as a load balancer holds (the kernel spreads them over both
+    // loops).
+    let mut pooled: Vec<Reader> = (0..8)
+        .map(|_| {
+            let mut r = Reader::new(connect(addr));
+            r.send(get);
+            let resp = r.read_response();
+            assert_eq!(resp.header("connection"), None);
+            r
+        })
+        .collect();
+    let t0 = Instant::now();
+    h.shutdown();
+    assert!(h.state().is_draining(), "readiness fails from the call on");
+    let ready = roundtrip(addr, b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((ready.status, ready.header("connection")), (503, Some("close")));
+    for r in &mut pooled {
+        r.send(get);
+        let resp = r.read_response();
+        assert_eq!((resp.status, resp.header("connection")), (200, Some("close")));
+        assert!(r.is_closed(), "a pooled connection retires after its answer");
+    }
+    let fresh = roundtrip(addr, get);
+    assert_eq!((fresh.status, fresh.header("connection")), (200, Some("close")));
+    assert!(t0.elapsed() < Duration::from_millis(1500), "checked inside the delay");
+    h.join().unwrap();
+    assert!(t0.elapsed() >= Duration::from_millis(1400), "stopped before the delay");
+    assert!(TcpStream::connect(addr).is_err());
+    Server::bind(Config { addr, ..stop_config(2) }).expect("the port is free again");
+}
