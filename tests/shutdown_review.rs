@@ -504,6 +504,53 @@ fn after_join_no_thread_no_descriptor_is_left_and_the_port_binds_again() {
     }
 }
 
+// ---- what was received before the drain is answered --------------------------------------
+
+/// A keep-alive answer encoded before the stop is still being written (the client reads
+/// slowly) when the drain begins; the client has already sent its next request, which the
+/// server holds (in its buffer or the socket's). That request was fully received before
+/// the drain: it must be answered, with `Connection: close` — not dropped by a close
+/// after an answer that promised keep-alive (RFC 9112 §9.6: the server that closes says
+/// so in its last response).
+#[test]
+fn a_request_pipelined_behind_a_slow_keep_alive_answer_is_answered_with_close() {
+    const BIG: usize = 32 << 20;
+    let mut router = Router::new();
+    router.get("/big", |_: &mut Request| {
+        Response::new(200).with_body(vec![b'b'; BIG])
+    });
+    router.get("/next", |_: &mut Request| Response::text("next\n"));
+    let began = Arc::new(AtomicBool::new(false));
+    let b = began.clone();
+    let cfg = Config {
+        shutdown_timeout: Duration::from_secs(10),
+        ..stop_config(1)
+    };
+    let h = Server::bind(cfg)
+        .unwrap()
+        .on_shutdown(move || b.store(true, Ordering::Release))
+        .spawn(router)
+        .unwrap();
+    let mut r = Reader::new(connect(h.local_addr()));
+    r.send(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    // The answer is encoded (keep-alive: no stop yet) and being written when…
+    assert!(wait_until(IO_TIMEOUT, || h.telemetry().snapshot().bytes_out > 0));
+    // …the next request arrives, whole, and then the drain begins.
+    r.send(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n");
+    h.shutdown();
+    assert!(wait_until(IO_TIMEOUT, || began.load(Ordering::Acquire)));
+    let first = r.read_response();
+    assert_eq!((first.status, first.body.len()), (200, BIG));
+    assert_eq!(first.header("connection"), None, "encoded before the stop");
+    let second = r
+        .read_response_to("GET")
+        .expect("the request received before the drain was dropped: EOF instead of its answer");
+    assert_eq!((second.status, second.text().as_str()), (200, "next\n"));
+    assert_eq!(second.header("connection"), Some("close"));
+    assert!(r.is_closed());
+    h.join().unwrap();
+}
+
 // ---- rolling restart: the delay before the drain ------------------------------------------
 
 /// `shutdown()` with `drain_delay` on two loops: readiness fails at once; for the delay
