@@ -13,7 +13,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -45,16 +45,31 @@ fn in_child(name: &str) -> bool {
         if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(120), "{name}: the child hangs");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "{name}: the child hangs"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(status.success(), "{name} failed in its child process: {status}");
+    assert!(
+        status.success(),
+        "{name} failed in its child process: {status}"
+    );
     false
 }
 
 /// Threads of this process now.
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// The names of this process's threads (for a failure message).
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect()
 }
 
 /// Open descriptors of this process now.
@@ -198,7 +213,6 @@ fn stop_with_stuck_connections(loops: usize) {
     #[cfg(feature = "ws")]
     let _ws = {
         #[path = "support/ws_client.rs"]
-        #[allow(dead_code)]
         mod ws_client;
         let silent = ws_client::Client::open(addr, "/ws");
         let flood = ws_client::Client::open(addr, "/ws");
@@ -286,11 +300,7 @@ fn stop_from_code_with_half_done_tls_handshakes_returns_on_time() {
         s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03])
             .unwrap();
     }
-    assert!(wait_until(IO_TIMEOUT, || h
-        .telemetry()
-        .snapshot()
-        .accepted
-        >= 20));
+    assert!(wait_until(IO_TIMEOUT, || h.telemetry().snapshot().accepted >= 20));
     let (r, took) = stop_timed(h);
     assert!(r.is_ok(), "{r:?}");
     assert!(took < Duration::from_secs(2) + SLACK, "join took {took:?}");
@@ -329,7 +339,11 @@ fn shutdown_before_serving_twice_and_from_many_threads_stops_once_and_cleanly() 
             let addr = h.local_addr();
             let t0 = Instant::now();
             h.join().unwrap();
-            assert!(t0.elapsed() < SLACK, "an empty server took {:?}", t0.elapsed());
+            assert!(
+                t0.elapsed() < SLACK,
+                "an empty server took {:?}",
+                t0.elapsed()
+            );
             assert!(TcpStream::connect(addr).is_err(), "still listening");
         }
     }
@@ -366,6 +380,75 @@ fn a_handler_can_stop_its_own_server_and_is_answered() {
     // After the stop: harmless.
 }
 
+/// `run` blocks its caller: it stops from code through a `ShutdownHandle` taken before,
+/// from another thread or from a handler (whose own answer says `Connection: close`),
+/// before it serves and after it stopped.
+#[test]
+fn run_on_the_callers_thread_stops_from_another_thread_or_from_a_handler() {
+    // From a handler.
+    let server = Server::bind(stop_config(2)).unwrap().handle_signals(false);
+    let (addr, stop) = (server.local_addr(), server.shutdown_handle());
+    let in_handler = stop.clone();
+    let mut router = Router::new();
+    router.post("/quit", move |_: &mut Request| {
+        in_handler.shutdown();
+        Response::text("bye\n")
+    });
+    router.get("/", |_: &mut Request| Response::text("hi\n"));
+    let runner = std::thread::spawn(move || server.run(router));
+    let mut r = Reader::new(connect(addr));
+    r.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.read_response().header("connection"), None);
+    r.send(b"POST /quit HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    let resp = r.read_response();
+    assert_eq!(
+        (resp.status, resp.header("connection")),
+        (200, Some("close"))
+    );
+    assert!(r.is_closed());
+    assert!(
+        wait_until(SLACK, || runner.is_finished()),
+        "run did not return"
+    );
+    runner.join().unwrap().unwrap();
+    stop.shutdown(); // after the stop: nothing happens
+
+    // From another thread, while a request is in flight; and before it serves at all.
+    for early in [false, true] {
+        let server = Server::bind(stop_config(1)).unwrap().handle_signals(false);
+        let (addr, stop) = (server.local_addr(), server.shutdown_handle());
+        if early {
+            stop.shutdown();
+        }
+        let started = Arc::new(AtomicBool::new(false));
+        let s = started.clone();
+        let runner = std::thread::spawn(move || {
+            server.run(move |_: &mut Request| {
+                s.store(true, Ordering::Release);
+                std::thread::sleep(Duration::from_millis(200));
+                Response::text("done\n")
+            })
+        });
+        if !early {
+            let mut r = Reader::new(connect(addr));
+            r.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+            wait_flag(&started);
+            stop.shutdown();
+            let resp = r.read_response();
+            assert_eq!(
+                (resp.text().as_str(), resp.header("connection")),
+                ("done\n", Some("close"))
+            );
+        }
+        assert!(
+            wait_until(SLACK, || runner.is_finished()),
+            "run did not return"
+        );
+        runner.join().unwrap().unwrap();
+        assert!(TcpStream::connect(addr).is_err());
+    }
+}
+
 #[test]
 fn two_servers_in_one_process_stopping_one_leaves_the_other_serving() {
     let a = TestServer::start(|_: &mut Request| Response::text("a\n"));
@@ -379,8 +462,14 @@ fn two_servers_in_one_process_stopping_one_leaves_the_other_serving() {
     // b: the kept-alive connection and a new one are both served, without `close`.
     kept.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     let resp = kept.read_response();
-    assert_eq!((resp.text().as_str(), resp.header("connection")), ("b\n", None));
-    assert_eq!(roundtrip(b.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").text(), "b\n");
+    assert_eq!(
+        (resp.text().as_str(), resp.header("connection")),
+        ("b\n", None)
+    );
+    assert_eq!(
+        roundtrip(b.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").text(),
+        "b\n"
+    );
     b.stop().unwrap();
 }
 
@@ -404,14 +493,20 @@ fn stopping_one_of_two_signal_handling_servers_leaves_the_others_handler() {
     a.shutdown();
     a.join().unwrap();
     assert!(!b_state.is_draining());
-    assert_eq!(roundtrip(b_addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").text(), "b\n");
+    assert_eq!(
+        roundtrip(b_addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").text(),
+        "b\n"
+    );
     // SAFETY-free: kill(2) through the shell is avoided; libc is a dependency already.
     let rc = std::process::Command::new("kill")
         .args(["-TERM", &std::process::id().to_string()])
         .status()
         .unwrap();
     assert!(rc.success());
-    assert!(wait_until(IO_TIMEOUT, || b_state.is_draining()), "b missed the SIGTERM");
+    assert!(
+        wait_until(IO_TIMEOUT, || b_state.is_draining()),
+        "b missed the SIGTERM"
+    );
     b.join().unwrap();
 }
 
@@ -438,11 +533,18 @@ fn from_listener_serves_the_backlog_it_inherits_blocking_or_not() {
             .unwrap();
         for (i, r) in waiting.iter_mut().enumerate() {
             let resp = r.read_response();
-            assert_eq!(resp.text(), format!("/{i}"), "nonblocking={nonblocking} loops={loops}");
+            assert_eq!(
+                resp.text(),
+                format!("/{i}"),
+                "nonblocking={nonblocking} loops={loops}"
+            );
         }
         let (r, _) = stop_timed(h);
         r.unwrap();
-        assert!(TcpStream::connect(addr).is_err(), "the listener outlived the stop");
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "the listener outlived the stop"
+        );
     }
 }
 
@@ -456,14 +558,16 @@ fn after_join_no_thread_no_descriptor_is_left_and_the_port_binds_again() {
     if !in_child("after_join_no_thread_no_descriptor_is_left_and_the_port_binds_again") {
         return;
     }
-    for loops in [1, 2] {
+    for (loops, signals) in [(1, false), (2, true)] {
         let (t0, f0) = (threads(), fds());
         let mut cfg = stop_config(loops);
         cfg.workers = 8;
-        let server = Server::bind(cfg.clone()).unwrap().spawn_task("ticker", |token| {
-            while !token.wait_timeout(Duration::from_millis(20)) {}
-        });
-        let server = server.on_shutdown(|| {});
+        let server = Server::bind(cfg.clone())
+            .unwrap()
+            .spawn_task("ticker", |token| {
+                while !token.wait_timeout(Duration::from_millis(20)) {}
+            });
+        let server = server.on_shutdown(|| {}).handle_signals(signals);
         let addr = server.local_addr();
         let mut router = Router::new();
         router.get("/sleep", |_: &mut Request| {
@@ -473,7 +577,9 @@ fn after_join_no_thread_no_descriptor_is_left_and_the_port_binds_again() {
         router.get("/stream", |_: &mut Request| {
             Response::stream((0..64).map(|_| vec![b'y'; 1024]))
         });
-        let h = server.spawn(router).unwrap();
+        let app = h1server::middleware::Stack::new(router)
+            .with(h1server::middleware::Timeout::new(Duration::from_secs(5)));
+        let h = server.spawn(app).unwrap();
         // Enough blocking requests at once to bring reserve workers out.
         let clients: Vec<_> = (0..16)
             .map(|_| {
@@ -496,7 +602,21 @@ fn after_join_no_thread_no_descriptor_is_left_and_the_port_binds_again() {
         let (r, _) = stop_timed(h);
         r.unwrap();
         drop((idle, silent));
-        assert_eq!(threads(), t0, "threads left after join (loops={loops})");
+        // The server's own threads are joined; the `Timeout` middleware's runners (its
+        // own pool, detached by design) exit when the application is dropped.
+        let left: Vec<String> = thread_names()
+            .into_iter()
+            .filter(|n| n.starts_with("h1-") && n != "h1-timeout")
+            .collect();
+        assert!(
+            left.is_empty(),
+            "threads left after join (loops={loops}): {left:?}"
+        );
+        assert!(
+            wait_until(IO_TIMEOUT, || threads() == t0),
+            "threads left (loops={loops}): {:?}",
+            thread_names()
+        );
         assert_eq!(fds(), f0, "descriptors left after join (loops={loops})");
         // The same address again, at once.
         let again = Server::bind(Config { addr, ..cfg }).expect("the port is free again");
@@ -534,7 +654,11 @@ fn a_request_pipelined_behind_a_slow_keep_alive_answer_is_answered_with_close() 
     let mut r = Reader::new(connect(h.local_addr()));
     r.send(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
     // The answer is encoded (keep-alive: no stop yet) and being written when…
-    assert!(wait_until(IO_TIMEOUT, || h.telemetry().snapshot().bytes_out > 0));
+    assert!(wait_until(IO_TIMEOUT, || h
+        .telemetry()
+        .snapshot()
+        .bytes_out
+        > 0));
     // …the next request arrives, whole, and then the drain begins.
     r.send(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n");
     h.shutdown();
@@ -558,7 +682,8 @@ fn a_request_pipelined_behind_a_slow_keep_alive_answer_is_answered_with_close() 
 /// answer saying `Connection: close`, then closed; then the listener closes and the port
 /// is free again.
 #[test]
-fn stop_from_code_with_drain_delay_on_two_loops_fails_readiness_first_and_retires_pooled_connections() {
+fn stop_from_code_with_drain_delay_on_two_loops_fails_readiness_first_and_retires_pooled_connections()
+ {
     let health = h1server::health::Health::new("t");
     let mut router = Router::new();
     router.get("/readyz", health.readiness());
@@ -573,7 +698,10 @@ fn stop_from_code_with_drain_delay_on_two_loops_fails_readiness_first_and_retire
     let h = server.spawn(router).unwrap();
     let addr = h.local_addr();
     let get = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
-    assert_eq!(roundtrip(addr, b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
+    assert_eq!(
+        roundtrip(addr, b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        200
+    );
     // Pooled connections, as a load balancer holds (the kernel spreads them over both
     // loops).
     let mut pooled: Vec<Reader> = (0..8)
@@ -589,18 +717,40 @@ fn stop_from_code_with_drain_delay_on_two_loops_fails_readiness_first_and_retire
     h.shutdown();
     assert!(h.state().is_draining(), "readiness fails from the call on");
     let ready = roundtrip(addr, b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_eq!((ready.status, ready.header("connection")), (503, Some("close")));
+    assert_eq!(
+        (ready.status, ready.header("connection")),
+        (503, Some("close"))
+    );
     for r in &mut pooled {
         r.send(get);
         let resp = r.read_response();
-        assert_eq!((resp.status, resp.header("connection")), (200, Some("close")));
-        assert!(r.is_closed(), "a pooled connection retires after its answer");
+        assert_eq!(
+            (resp.status, resp.header("connection")),
+            (200, Some("close"))
+        );
+        assert!(
+            r.is_closed(),
+            "a pooled connection retires after its answer"
+        );
     }
     let fresh = roundtrip(addr, get);
-    assert_eq!((fresh.status, fresh.header("connection")), (200, Some("close")));
-    assert!(t0.elapsed() < Duration::from_millis(1500), "checked inside the delay");
+    assert_eq!(
+        (fresh.status, fresh.header("connection")),
+        (200, Some("close"))
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "checked inside the delay"
+    );
     h.join().unwrap();
-    assert!(t0.elapsed() >= Duration::from_millis(1400), "stopped before the delay");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1400),
+        "stopped before the delay"
+    );
     assert!(TcpStream::connect(addr).is_err());
-    Server::bind(Config { addr, ..stop_config(2) }).expect("the port is free again");
+    Server::bind(Config {
+        addr,
+        ..stop_config(2)
+    })
+    .expect("the port is free again");
 }
