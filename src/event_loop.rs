@@ -738,6 +738,18 @@ impl EventLoop {
                     return;
                 }
                 Accepted::Skip(e) => debug!("accept: {e}"),
+                Accepted::Broken(e) => {
+                    // Retrying would spin the loop on the same error for good (and the
+                    // stop with it). The open connections are served; the stop works.
+                    error!(
+                        "accept: {e}: the listening socket no longer accepts; no new connections ({} open are served)",
+                        self.live
+                    );
+                    if let Some(mut l) = self.listener.take() {
+                        let _ = self.poll.registry().deregister(&mut l);
+                    }
+                    return;
+                }
             }
         }
     }

@@ -183,7 +183,8 @@ impl Server {
 
     /// Serves a socket the caller already bound and put in the listening state: socket
     /// activation (a descriptor passed by systemd or another supervisor), a port a test
-    /// picked, a socket with options of its own. The listener is set non-blocking here.
+    /// picked, a socket with options of its own. The listener is set non-blocking here; a
+    /// socket that is not listening is refused ([`BindError::Io`], `InvalidInput`).
     ///
     /// `cfg` is validated as [`bind`](Server::bind) does, but its `addr` is replaced by
     /// the listener's own address ([`local_addr`](Server::local_addr)). The listen backlog
@@ -206,6 +207,7 @@ impl Server {
         cfg: Config,
     ) -> Result<Server, BindError> {
         cfg.validate()?;
+        crate::listener::ensure_listening(&listener)?;
         listener.set_nonblocking(true)?;
         let mut listeners = Vec::with_capacity(cfg.loops);
         for _ in 1..cfg.loops {

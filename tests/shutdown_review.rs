@@ -111,15 +111,40 @@ fn wait_flag(flag: &AtomicBool) {
 
 // ---- stop from code, with every kind of stuck connection --------------------------------
 
-/// The worst clients at once, then `shutdown()`: `join` returns on time, and a request
-/// fully received before the stop (its handler running) is answered, with
-/// `Connection: close`.
+/// How many clients of each kind the stop tests start.
+const N: usize = 10;
+
+/// Reads until EOF or an error (a reset), at most `limit`; true when the connection ended.
+fn ends_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// N clients of each worst kind at once, then `shutdown()`: `join` returns by
+/// `shutdown_timeout` + 1 s (+ slack), every cut connection is closed (the upstream's
+/// side of the proxy's too), and the requests fully received before the stop (their
+/// handlers running) are answered, with `Connection: close`.
 fn stop_with_stuck_connections(loops: usize) {
+    use std::sync::atomic::AtomicUsize;
     let gate = Gate::default();
-    let (slow_started, blocked_started) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
+    let (slow_started, blocked_started) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     // An upstream that accepts and never answers.
     let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
     let up_addr = upstream.local_addr().unwrap();
@@ -128,7 +153,7 @@ fn stop_with_stuck_connections(loops: usize) {
         let gate = gate.clone();
         let started = blocked_started.clone();
         router.get("/block", move |_: &mut Request| {
-            started.store(true, Ordering::Release);
+            started.fetch_add(1, Ordering::AcqRel);
             gate.wait(Duration::from_secs(60));
             Response::text("late\n")
         });
@@ -136,7 +161,7 @@ fn stop_with_stuck_connections(loops: usize) {
     {
         let started = slow_started.clone();
         router.get("/slow", move |_: &mut Request| {
-            started.store(true, Ordering::Release);
+            started.fetch_add(1, Ordering::AcqRel);
             std::thread::sleep(Duration::from_millis(300));
             Response::text("slow\n")
         });
@@ -165,102 +190,127 @@ fn stop_with_stuck_connections(loops: usize) {
         router.get("/ws", move |req: &mut Request| up.upgrade(req, Quiet));
     }
     let _ = up_addr;
-    let server = Server::bind(stop_config(loops)).unwrap();
-    let h = server.spawn(router).unwrap();
+    // Two workers blocked for good, N/2 running slow handlers, room for the rest.
+    let cfg = Config {
+        workers: 2 + N / 2 + 2,
+        ..stop_config(loops)
+    };
+    let h = Server::bind(cfg).unwrap().spawn(router).unwrap();
     let _open = OpenOnDrop(gate.clone());
     let addr = h.local_addr();
     let stop_clients = Arc::new(AtomicBool::new(false));
     let mut helpers = Vec::new();
+    // Connections that must end by the deadline.
+    let mut cut: Vec<TcpStream> = Vec::new();
+    let send = |path: &str| {
+        let mut s = connect(addr);
+        s.write_all(path.as_bytes()).unwrap();
+        s
+    };
 
-    // A streamed answer to a client that never reads.
-    let mut streamer = connect(addr);
-    streamer
-        .write_all(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
-    // A handler blocked for good.
-    let mut blocked = connect(addr);
-    blocked
-        .write_all(b"GET /block HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
-    wait_flag(&blocked_started);
-    // An upload at one byte a second (it never completes within the drain).
-    let mut uploader = connect(addr);
-    uploader
-        .write_all(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
-        .unwrap();
+    // Streamed answers to clients that never read.
+    for _ in 0..N {
+        cut.push(send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n"));
+    }
+    // Handlers blocked for good.
+    for _ in 0..2 {
+        cut.push(send("GET /block HTTP/1.1\r\nHost: t\r\n\r\n"));
+    }
+    assert!(wait_until(IO_TIMEOUT, || blocked_started
+        .load(Ordering::Acquire)
+        == 2));
+    // Uploads at one byte a second (none completes within the drain).
+    let uploads: Vec<TcpStream> = (0..N)
+        .map(|_| send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"))
+        .collect();
     {
-        let (mut s, stop) = (uploader.try_clone().unwrap(), stop_clients.clone());
+        let mut socks: Vec<TcpStream> = uploads.iter().map(|s| s.try_clone().unwrap()).collect();
+        let stop = stop_clients.clone();
         helpers.push(std::thread::spawn(move || {
             for _ in 0..100 {
-                if stop.load(Ordering::Acquire) || s.write_all(b"a").is_err() {
-                    return;
+                for s in &mut socks {
+                    let _ = s.write_all(b"a");
                 }
-                std::thread::sleep(Duration::from_millis(1000));
+                for _ in 0..10 {
+                    if stop.load(Ordering::Acquire) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
             }
         }));
     }
-    // A proxy exchange whose upstream never answers.
+    cut.extend(uploads);
+    // Proxy exchanges whose upstream never answers.
+    #[allow(unused_mut)]
+    let mut upstream_sides: Vec<TcpStream> = Vec::new();
     #[cfg(feature = "proxy")]
-    let (_proxied, _upstream_side) = {
-        let mut s = connect(addr);
-        s.write_all(b"GET /proxy/x HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
+    {
         upstream.set_nonblocking(false).unwrap();
-        let (u, _) = upstream.accept().unwrap();
-        (s, u)
-    };
-    // WebSockets: one silent, one flooding.
+        for _ in 0..N {
+            cut.push(send("GET /proxy/x HTTP/1.1\r\nHost: t\r\n\r\n"));
+            upstream_sides.push(upstream.accept().unwrap().0);
+        }
+    }
+    // WebSockets: N silent, two flooding.
     #[cfg(feature = "ws")]
-    let _ws = {
+    {
         #[path = "support/ws_client.rs"]
         mod ws_client;
-        let silent = ws_client::Client::open(addr, "/ws");
-        let flood = ws_client::Client::open(addr, "/ws");
-        let (mut s, stop) = (flood.s.try_clone().unwrap(), stop_clients.clone());
-        helpers.push(std::thread::spawn(move || {
-            let mut frame = Vec::new();
-            h1server::ws::frame::encode(
-                &mut frame,
-                true,
-                h1server::ws::frame::OpCode::Binary,
-                &[7u8; 4096],
-                Some(ws_client::MASK),
-            );
-            let t0 = Instant::now();
-            while !stop.load(Ordering::Acquire) && t0.elapsed() < Duration::from_secs(30) {
-                if s.write_all(&frame).is_err() {
-                    return;
-                }
+        for i in 0..N + 2 {
+            let c = ws_client::Client::open(addr, "/ws");
+            let s = c.s.try_clone().unwrap();
+            if i >= N {
+                let (mut s, stop) = (c.s.try_clone().unwrap(), stop_clients.clone());
+                helpers.push(std::thread::spawn(move || {
+                    let mut frame = Vec::new();
+                    h1server::ws::frame::encode(
+                        &mut frame,
+                        true,
+                        h1server::ws::frame::OpCode::Binary,
+                        &[7u8; 4096],
+                        Some(ws_client::MASK),
+                    );
+                    let t0 = Instant::now();
+                    while !stop.load(Ordering::Acquire) && t0.elapsed() < Duration::from_secs(30) {
+                        if s.write_all(&frame).is_err() {
+                            return;
+                        }
+                    }
+                }));
             }
-        }));
-        (silent, flood)
-    };
-    // A request fully received, its handler running when the stop comes.
-    let mut answered = Reader::new(connect(addr));
-    answered.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
-    wait_flag(&slow_started);
+            cut.push(s);
+        }
+    }
+    // Requests fully received, their handlers running when the stop comes.
+    let mut answered: Vec<Reader> = (0..N / 2)
+        .map(|_| {
+            let mut r = Reader::new(connect(addr));
+            r.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+            r
+        })
+        .collect();
+    assert!(wait_until(IO_TIMEOUT, || slow_started
+        .load(Ordering::Acquire)
+        == N / 2));
 
     let (r, took) = stop_timed(h);
     stop_clients.store(true, Ordering::Release);
     assert!(r.is_ok(), "a requested stop is not an error: {r:?}");
     let bound = Duration::from_secs(1) + Duration::from_secs(1) + SLACK;
     assert!(took < bound, "join took {took:?} (loops={loops})");
-    let resp = answered.read_response();
-    assert_eq!(resp.status, 200);
-    assert_eq!(resp.text(), "slow\n");
-    assert_eq!(resp.header("connection"), Some("close"));
-    assert!(answered.is_closed());
-    // What was cut is closed, not left open.
-    for s in [&mut streamer, &mut blocked, &mut uploader] {
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut buf = vec![0u8; 1 << 20];
-        let t0 = Instant::now();
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => assert!(t0.elapsed() < Duration::from_secs(5), "never closed"),
-            }
-        }
+    for a in &mut answered {
+        let resp = a.read_response();
+        assert_eq!((resp.status, resp.text().as_str()), (200, "slow\n"));
+        assert_eq!(resp.header("connection"), Some("close"));
+        assert!(a.is_closed());
+    }
+    // What was cut is closed, not left open; so are the proxy's upstream connections.
+    for (i, s) in cut.iter_mut().chain(upstream_sides.iter_mut()).enumerate() {
+        assert!(
+            ends_within(s, Duration::from_secs(5)),
+            "connection {i} still open"
+        );
     }
     gate.open();
     for t in helpers {
@@ -753,4 +803,86 @@ fn stop_from_code_with_drain_delay_on_two_loops_fails_readiness_first_and_retire
         ..stop_config(2)
     })
     .expect("the port is free again");
+}
+
+/// A listener that stops listening under the server (its supervisor shuts the socket
+/// down: accept(2) then fails with EINVAL for good) must not make the loop spin on
+/// accept: the server goes on with what it has and still stops on time.
+#[test]
+fn a_listener_shut_down_under_the_server_does_not_spin_the_loop_or_hold_the_stop() {
+    use std::os::fd::AsRawFd;
+    for loops in [1, 2] {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let supervisor = l.try_clone().unwrap();
+        let h = Server::from_listener(l, stop_config(loops))
+            .unwrap()
+            .spawn(|_: &mut Request| Response::text("hi\n"))
+            .unwrap();
+        let mut kept = Reader::new(connect(addr));
+        kept.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(kept.read_response().status, 200);
+        #[allow(unsafe_code)]
+        // SAFETY: shutdown(2) on a descriptor this test owns; no memory is passed.
+        let rc = unsafe { libc::shutdown(supervisor.as_raw_fd(), libc::SHUT_RDWR) };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        // The connection already open is still served.
+        kept.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(kept.read_response().status, 200, "loops={loops}");
+        // And the stop ends on time (the join runs on a thread: a spinning loop would
+        // never let it return).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(stop_timed(h));
+        });
+        let (r, took) = rx
+            .recv_timeout(Duration::from_secs(2) + SLACK)
+            .unwrap_or_else(|_| panic!("join never returned (loops={loops})"));
+        r.unwrap();
+        assert!(took < Duration::from_secs(2) + SLACK);
+        drop(supervisor);
+    }
+}
+
+/// `from_listener` with a socket that is bound but not listening (a descriptor passed in
+/// the wrong state) is refused with a clear error, not served by a loop that spins.
+#[test]
+fn from_listener_refuses_a_socket_that_is_not_listening() {
+    use std::os::fd::FromRawFd;
+    #[allow(unsafe_code)]
+    // SAFETY: socket(2) and bind(2) on a descriptor made here, with a sockaddr_in built
+    // here; the descriptor is then owned by the TcpListener alone.
+    let l = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let mut sin: libc::sockaddr_in = std::mem::zeroed();
+        sin.sin_family = libc::AF_INET as libc::sa_family_t;
+        sin.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let rc = libc::bind(
+            fd,
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        assert_eq!(rc, 0);
+        TcpListener::from_raw_fd(fd)
+    };
+    match Server::from_listener(l, stop_config(1)) {
+        Err(h1server::BindError::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+            assert!(e.to_string().contains("not listening"), "{e}");
+        }
+        Err(e) => panic!("expected an I/O error, got {e:?}"),
+        Ok(server) => {
+            // Show what the server does with it: a stop that never comes back.
+            let h = server
+                .spawn(|_: &mut Request| Response::text("hi\n"))
+                .unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(stop_timed(h));
+            });
+            let outcome = rx.recv_timeout(Duration::from_secs(2) + SLACK);
+            panic!("a socket that is not listening was accepted; the stop gave {outcome:?}");
+        }
+    }
 }
