@@ -597,7 +597,7 @@ impl ThreadGroup {
     }
 
     /// Waits until every thread has finished or `until` passes. Returns true when a
-    /// signal arrived meanwhile (a forced stop: stop waiting).
+    /// second signal arrived meanwhile (a forced stop: stop waiting).
     fn wait_until(&self, until: Instant, mut signals: Option<&mut SignalPipe>) -> bool {
         let (m, c) = &*self.left;
         let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
@@ -606,7 +606,10 @@ impl ThreadGroup {
             if *g == 0 || now >= until {
                 return false;
             }
-            if signals.as_mut().is_some_and(|s| s.take() > 0) {
+            if signals
+                .as_mut()
+                .is_some_and(|s| s.take() > 0 && s.is_second())
+            {
                 log::warn!("second signal: not waiting for the remaining threads");
                 return true;
             }

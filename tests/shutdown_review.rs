@@ -886,3 +886,112 @@ fn from_listener_refuses_a_socket_that_is_not_listening() {
         }
     }
 }
+
+// ---- signals after a stop from code -------------------------------------------------------
+
+/// Log lines of this process (installed in a child process only).
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            self.0.lock().unwrap().push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGS: Capture = Capture(Mutex::new(Vec::new()));
+
+fn logged(needle: &str) -> usize {
+    LOGS.0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(needle))
+        .count()
+}
+
+fn sigterm_self() {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+/// The first SIGTERM that arrives while a drain started from code runs (an orchestrator
+/// stopping an instance that was already draining itself) is a first signal: the drain
+/// goes on and the requests in flight are answered. Only a second signal forces the stop
+/// (signal.rs: "the first signal starts the graceful drain, a second one exits at once").
+#[test]
+fn a_first_signal_during_a_drain_started_from_code_does_not_force_the_stop() {
+    if !in_child("a_first_signal_during_a_drain_started_from_code_does_not_force_the_stop") {
+        return;
+    }
+    log::set_logger(&LOGS).unwrap();
+    log::set_max_level(log::LevelFilter::Info);
+    let (gate_a, gate_b) = (Gate::default(), Gate::default());
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut router = Router::new();
+    for (path, gate) in [("/a", gate_a.clone()), ("/b", gate_b.clone())] {
+        let started = started.clone();
+        router.get(path, move |_: &mut Request| {
+            started.fetch_add(1, Ordering::AcqRel);
+            gate.wait(Duration::from_secs(30));
+            Response::text("done\n")
+        });
+    }
+    let began = Arc::new(AtomicBool::new(false));
+    let b = began.clone();
+    let cfg = Config {
+        shutdown_timeout: Duration::from_secs(20),
+        ..stop_config(1)
+    };
+    let h = Server::bind(cfg)
+        .unwrap()
+        .handle_signals(true)
+        .on_shutdown(move || b.store(true, Ordering::Release))
+        .spawn(router)
+        .unwrap();
+    let _open = (OpenOnDrop(gate_a.clone()), OpenOnDrop(gate_b.clone()));
+    let addr = h.local_addr();
+    let mut a = Reader::new(connect(addr));
+    a.send(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut b = Reader::new(connect(addr));
+    b.send(b"GET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(wait_until(IO_TIMEOUT, || started.load(Ordering::Acquire) == 2));
+    h.shutdown();
+    assert!(wait_until(IO_TIMEOUT, || began.load(Ordering::Acquire)));
+    // The orchestrator's SIGTERM: the drain goes on.
+    sigterm_self();
+    assert!(
+        wait_until(IO_TIMEOUT, || logged("signal") >= 1),
+        "the signal was not seen"
+    );
+    gate_a.open();
+    let resp = a.read_response();
+    assert_eq!(
+        (resp.status, resp.header("connection")),
+        (200, Some("close"))
+    );
+    // A second signal forces the stop: /b is cut, join returns at once.
+    sigterm_self();
+    let t0 = Instant::now();
+    let r = h.join();
+    assert_eq!(
+        r.as_ref().map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::Interrupted),
+        "{r:?}"
+    );
+    assert!(
+        t0.elapsed() < SLACK,
+        "the forced stop took {:?}",
+        t0.elapsed()
+    );
+    assert!(ends_within(&mut b.stream, Duration::from_secs(5)));
+}
