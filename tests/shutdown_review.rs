@@ -725,6 +725,49 @@ fn a_request_pipelined_behind_a_slow_keep_alive_answer_is_answered_with_close() 
     h.join().unwrap();
 }
 
+/// The same with a streamed (chunked) answer in progress at the drain: when its body ends,
+/// the request sent behind it is answered, with `Connection: close`.
+#[test]
+fn a_request_pipelined_behind_a_stream_in_progress_at_the_drain_is_answered_with_close() {
+    const PIECES: usize = 512;
+    let mut router = Router::new();
+    router.get("/stream", |_: &mut Request| {
+        Response::stream((0..PIECES).map(|_| vec![b's'; 64 * 1024]))
+    });
+    router.get("/next", |_: &mut Request| Response::text("next\n"));
+    let began = Arc::new(AtomicBool::new(false));
+    let b = began.clone();
+    let cfg = Config {
+        shutdown_timeout: Duration::from_secs(10),
+        ..stop_config(1)
+    };
+    let h = Server::bind(cfg)
+        .unwrap()
+        .on_shutdown(move || b.store(true, Ordering::Release))
+        .spawn(router)
+        .unwrap();
+    let mut r = Reader::new(connect(h.local_addr()));
+    r.send(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(wait_until(IO_TIMEOUT, || h
+        .telemetry()
+        .snapshot()
+        .bytes_out
+        > 0));
+    r.send(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n");
+    h.shutdown();
+    assert!(wait_until(IO_TIMEOUT, || began.load(Ordering::Acquire)));
+    let first = r.read_response();
+    assert_eq!((first.status, first.body.len()), (200, PIECES * 64 * 1024));
+    assert_eq!(first.header("connection"), None, "encoded before the stop");
+    let second = r
+        .read_response_to("GET")
+        .expect("the request received before the drain was dropped");
+    assert_eq!((second.status, second.text().as_str()), (200, "next\n"));
+    assert_eq!(second.header("connection"), Some("close"));
+    assert!(r.is_closed());
+    h.join().unwrap();
+}
+
 // ---- rolling restart: the delay before the drain ------------------------------------------
 
 /// `shutdown()` with `drain_delay` on two loops: readiness fails at once; for the delay
