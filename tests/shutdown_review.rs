@@ -100,8 +100,7 @@ fn stop_config(loops: usize) -> Config {
     }
 }
 
-/// Sends `head` and waits until the server has read it (its handler started): a
-/// `started` flag the handler sets.
+/// Waits until a handler has set `flag` (it started: its request was fully received).
 fn wait_flag(flag: &AtomicBool) {
     assert!(
         wait_until(IO_TIMEOUT, || flag.load(Ordering::Acquire)),
@@ -547,12 +546,7 @@ fn stopping_one_of_two_signal_handling_servers_leaves_the_others_handler() {
         roundtrip(b_addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").text(),
         "b\n"
     );
-    // SAFETY-free: kill(2) through the shell is avoided; libc is a dependency already.
-    let rc = std::process::Command::new("kill")
-        .args(["-TERM", &std::process::id().to_string()])
-        .status()
-        .unwrap();
-    assert!(rc.success());
+    sigterm_self();
     assert!(
         wait_until(IO_TIMEOUT, || b_state.is_draining()),
         "b missed the SIGTERM"
