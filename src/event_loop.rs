@@ -744,6 +744,18 @@ impl EventLoop {
                     return;
                 }
                 Accepted::Skip(e) => debug!("accept: {e}"),
+                Accepted::Broken(e) => {
+                    // Retrying would spin the loop on the same error for good (and the
+                    // stop with it). The open connections are served; the stop works.
+                    error!(
+                        "accept: {e}: the listening socket no longer accepts; no new connections ({} open are served)",
+                        self.live
+                    );
+                    if let Some(mut l) = self.listener.take() {
+                        let _ = self.poll.registry().deregister(&mut l);
+                    }
+                    return;
+                }
             }
         }
     }
@@ -1058,16 +1070,26 @@ impl EventLoop {
     /// Reads the signal pipe: the first signal starts the drain; true when a second one
     /// asks to stop at once (the caller force-closes and returns; the library never exits
     /// the process, the binary decides).
+    ///
+    /// Signals are counted, not stops: the first signal after a stop asked from code
+    /// (`ShutdownHandle::shutdown`) is a first signal — an orchestrator's one SIGTERM to an
+    /// instance already draining itself must not cut its requests in flight.
     fn on_signals(&mut self) -> bool {
-        let n = self.signals.as_mut().map_or(0, |s| s.take());
-        if n == 0 {
+        let Some(s) = self.signals.as_mut() else {
+            return false;
+        };
+        if s.take() == 0 {
             return false;
         }
-        if self.stop_requested() || n > 1 {
+        if s.is_second() {
             warn!("second signal: stopping at once");
             self.control.force.store(true, Ordering::Release);
             self.shared.wake_all();
             return true;
+        }
+        if self.stop_requested() {
+            info!("signal received: already draining (a second signal stops at once)");
+            return false;
         }
         info!("signal received: draining");
         self.request_drain();

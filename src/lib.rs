@@ -3,7 +3,8 @@
 //! A small, fast HTTP/1.1 server written from scratch on raw TCP: one [mio] event-loop
 //! thread does all socket I/O and parsing, a fixed pool of worker threads runs your
 //! handlers, a hashed timer wheel enforces every deadline, and SIGINT/SIGTERM (or
-//! [`ServerHandle::shutdown`]) drain it gracefully.
+//! [`ServerHandle::shutdown`], or a [`ShutdownHandle`] for a server that `run`s on its
+//! caller's thread) drain it gracefully.
 //!
 //! ```no_run
 //! use h1server::{Config, Request, Response, Server};
@@ -141,7 +142,7 @@ pub use middleware::{Middleware, Next, Stack};
 pub use request::{CancelFlag, Extensions, Request};
 pub use response::Response;
 pub use router::Router;
-pub use server::{BindError, Server, ServerHandle, ServerState, ShutdownToken};
+pub use server::{BindError, Server, ServerHandle, ServerState, ShutdownHandle, ShutdownToken};
 pub use stream::{StreamClosed, StreamSender, TrySendError};
 pub use telemetry::Telemetry;
 pub use upgrade::Upgraded;

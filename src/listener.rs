@@ -123,6 +123,36 @@ fn set_backlog(l: &mio::net::TcpListener, backlog: i32) -> io::Result<()> {
     }
 }
 
+/// Refuses a socket that is not in the listening state (`SO_ACCEPTCONN`): a descriptor
+/// passed to `Server::from_listener` bound but never `listen`ed would fail every accept
+/// with `EINVAL`.
+#[allow(unsafe_code)]
+pub(crate) fn ensure_listening(l: &std::net::TcpListener) -> io::Result<()> {
+    let mut on: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the option value is a live c_int and `len` holds its exact size; the
+    // descriptor is valid for the call because `l` is borrowed.
+    let rc = unsafe {
+        libc::getsockopt(
+            l.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut on as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if on == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the socket is not listening (listen(2) was not called on it)",
+        ));
+    }
+    Ok(())
+}
+
 /// What one accept attempt gave.
 pub(crate) enum Accepted {
     /// A new connection, already set up.
@@ -133,6 +163,9 @@ pub(crate) enum Accepted {
     Exhausted(io::Error),
     /// The connection died before we got to it, or another transient error: go on.
     Skip(io::Error),
+    /// The listening socket itself no longer accepts (shut down or closed under us, or
+    /// not listening): every further accept fails the same way, so stop trying.
+    Broken(io::Error),
 }
 
 /// Accepts one connection and sets `TCP_NODELAY` on it (responses are written whole, so
@@ -149,9 +182,20 @@ pub(crate) fn accept(l: &mio::net::TcpListener) -> Accepted {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Accepted::Drained,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if is_exhaustion(&e) => Accepted::Exhausted(e),
+            Err(e) if is_broken_listener(&e) => Accepted::Broken(e),
             Err(e) => Accepted::Skip(e),
         };
     }
+}
+
+/// EINVAL (not listening: shut down under us), EBADF, ENOTSOCK: the listener's fault,
+/// not one connection's (accept(2) reports a pending connection's network errors, which
+/// are the caller's to skip, with other codes).
+fn is_broken_listener(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::EBADF | libc::ENOTSOCK)
+    )
 }
 
 /// EMFILE, ENFILE, ENOBUFS, ENOMEM: resource exhaustion, not a broken listener.

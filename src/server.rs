@@ -161,6 +161,11 @@ pub struct Server {
     telemetry: Telemetry,
     /// Plain TCP, or TLS with the certificate read at bind time.
     tls: crate::tls::Acceptor,
+    /// Made at bind time, so a [`ShutdownHandle`] exists before `run`/`spawn`: the stop
+    /// flags, and loop 0's poll with the waker that wakes it.
+    control: Arc<Control>,
+    wake: Arc<LoopWake>,
+    poll: Poll,
 }
 
 impl Server {
@@ -178,7 +183,8 @@ impl Server {
 
     /// Serves a socket the caller already bound and put in the listening state: socket
     /// activation (a descriptor passed by systemd or another supervisor), a port a test
-    /// picked, a socket with options of its own. The listener is set non-blocking here.
+    /// picked, a socket with options of its own. The listener is set non-blocking here; a
+    /// socket that is not listening is refused ([`BindError::Io`], `InvalidInput`).
     ///
     /// `cfg` is validated as [`bind`](Server::bind) does, but its `addr` is replaced by
     /// the listener's own address ([`local_addr`](Server::local_addr)). The listen backlog
@@ -201,6 +207,7 @@ impl Server {
         cfg: Config,
     ) -> Result<Server, BindError> {
         cfg.validate()?;
+        crate::listener::ensure_listening(&listener)?;
         listener.set_nonblocking(true)?;
         let mut listeners = Vec::with_capacity(cfg.loops);
         for _ in 1..cfg.loops {
@@ -221,7 +228,11 @@ impl Server {
         cfg.addr = addr;
         let telemetry =
             Telemetry::new(cfg.loops, cfg.workers, cfg.record_stages, cfg.server_timing);
+        let (wake, poll) = new_poll()?;
         Ok(Server {
+            control: Arc::new(Control::default()),
+            wake,
+            poll,
             telemetry,
             cfg,
             listeners,
@@ -282,45 +293,59 @@ impl Server {
         self.telemetry.clone()
     }
 
+    /// A handle that stops this server from code, whichever way it is then started: the
+    /// way to stop [`run`](Server::run) (which blocks its caller) from another thread or
+    /// from a handler, as Go's `Shutdown` stops `ListenAndServe`.
+    ///
+    /// ```
+    /// use h1server::{Config, Request, Response, Server};
+    /// let server = Server::bind(Config { addr: "127.0.0.1:0".parse()?, ..Config::default() })?
+    ///     .handle_signals(false);
+    /// let stop = server.shutdown_handle();
+    /// let app = move |_: &mut Request| {
+    ///     stop.shutdown(); // the answer still goes out, with `Connection: close`
+    ///     Response::text("bye")
+    /// };
+    /// # server.shutdown_handle().shutdown();
+    /// server.run(app)?; // returns once the drain is over
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            control: self.control.clone(),
+            wake: self.wake.clone(),
+            draining: self.state.draining.clone(),
+        }
+    }
+
     /// Serves `app` on this thread until SIGINT/SIGTERM (or another stop) and the drain
     /// complete. A requested stop is not an error: it returns `Ok(())`.
     pub fn run(self, app: impl Handler) -> io::Result<()> {
         let signals = self.signals.unwrap_or(true);
-        let control = Arc::new(Control::default());
-        let (wake, poll) = new_poll()?;
-        self.serve(app, signals, control, wake, poll)
+        self.serve(app, signals)
     }
 
     /// Serves `app` on a new thread and returns a handle to stop and join it.
     pub fn spawn(self, app: impl Handler) -> io::Result<ServerHandle> {
         let signals = self.signals.unwrap_or(false);
-        let control = Arc::new(Control::default());
-        let (wake, poll) = new_poll()?;
         let addr = self.addr;
         let state = self.state.clone();
         let telemetry = self.telemetry.clone();
-        let (c, w) = (control.clone(), wake.clone());
+        let stop = self.shutdown_handle();
         let thread = std::thread::Builder::new()
             .name("h1-loop".into())
-            .spawn(move || self.serve(app, signals, c, w, poll))?;
+            .spawn(move || self.serve(app, signals))?;
         Ok(ServerHandle {
             addr,
-            control,
-            wake,
+            stop,
             state,
             telemetry,
             thread,
         })
     }
 
-    fn serve(
-        self,
-        app: impl Handler,
-        signals: bool,
-        control: Arc<Control>,
-        wake: Arc<LoopWake>,
-        poll: Poll,
-    ) -> io::Result<()> {
+    fn serve(self, app: impl Handler, signals: bool) -> io::Result<()> {
+        let (control, wake, poll) = (self.control, self.wake, self.poll);
         let cfg = self.cfg;
         let n = self.listeners.len();
         // Loop 0 runs on this thread with the poll the caller made (its waker is the
@@ -572,7 +597,7 @@ impl ThreadGroup {
     }
 
     /// Waits until every thread has finished or `until` passes. Returns true when a
-    /// signal arrived meanwhile (a forced stop: stop waiting).
+    /// second signal arrived meanwhile (a forced stop: stop waiting).
     fn wait_until(&self, until: Instant, mut signals: Option<&mut SignalPipe>) -> bool {
         let (m, c) = &*self.left;
         let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
@@ -581,7 +606,10 @@ impl ThreadGroup {
             if *g == 0 || now >= until {
                 return false;
             }
-            if signals.as_mut().is_some_and(|s| s.take() > 0) {
+            if signals
+                .as_mut()
+                .is_some_and(|s| s.take() > 0 && s.is_second())
+            {
                 log::warn!("second signal: not waiting for the remaining threads");
                 return true;
             }
@@ -618,11 +646,51 @@ fn new_poll() -> io::Result<(Arc<LoopWake>, Poll)> {
     Ok((Arc::new(LoopWake::new(waker)), poll))
 }
 
-/// A running server started with [`Server::spawn`].
-pub struct ServerHandle {
-    addr: SocketAddr,
+/// Stops a server from code: the graceful drain, as the first SIGTERM starts it. Cheap to
+/// clone, `Send` and `Sync`: hand it to a handler, a background task, another thread.
+/// From [`Server::shutdown_handle`] (before `run` or `spawn`) or
+/// [`ServerHandle::shutdown_handle`].
+#[derive(Clone)]
+pub struct ShutdownHandle {
     control: Arc<Control>,
     wake: Arc<LoopWake>,
+    /// The server's draining flag (`ServerState::is_draining`, and the workers'
+    /// "answers say `Connection: close`").
+    draining: Arc<AtomicBool>,
+}
+
+impl ShutdownHandle {
+    /// Starts the graceful drain and returns at once (`run`/`join` return when it is
+    /// over). Idempotent; callable from any thread, a handler included, before the server
+    /// serves and after it stopped (then it does nothing). A second call does not force
+    /// the stop (a second signal does): the drain ends by `shutdown_timeout` anyway.
+    pub fn shutdown(&self) {
+        // Draining from this call on, not from the loop's next turn: readiness fails at
+        // once, and an answer encoded after this (the answer of a handler that called it)
+        // says `Connection: close`, as the drain will close its connection.
+        self.draining.store(true, Ordering::Release);
+        self.control.stop.store(true, Ordering::Release);
+        self.wake.force();
+    }
+}
+
+impl fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownHandle")
+            .field("requested", &self.control.stop.load(Ordering::Acquire))
+            .finish()
+    }
+}
+
+/// A running server started with [`Server::spawn`].
+///
+/// Dropping it does not stop the server (its thread goes on serving, detached): stop it
+/// with [`shutdown`](ServerHandle::shutdown) (or a [`ShutdownHandle`] kept from it) and
+/// [`join`](ServerHandle::join) it.
+#[must_use = "dropping a ServerHandle leaves the server running, detached; shutdown() and join() it"]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: ShutdownHandle,
     state: ServerState,
     telemetry: Telemetry,
     thread: JoinHandle<io::Result<()>>,
@@ -635,9 +703,14 @@ impl ServerHandle {
     }
 
     /// Starts the graceful drain (as SIGTERM would) and returns at once; `join` waits.
+    /// See [`ShutdownHandle::shutdown`].
     pub fn shutdown(&self) {
-        self.control.stop.store(true, Ordering::Release);
-        self.wake.force();
+        self.stop.shutdown();
+    }
+
+    /// A handle that stops this server, to keep where the `ServerHandle` cannot go.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.stop.clone()
     }
 
     /// The lifecycle state.

@@ -1,5 +1,6 @@
 //! SIGINT/SIGTERM as readable bytes on a self-pipe registered in the event loop: the
-//! first signal starts the graceful drain, a second one exits the process at once.
+//! first signal starts the graceful drain (or lets one started from code go on), a second
+//! one stops the server at once.
 //!
 //! The signal handler only writes a byte (async-signal-safe, done by signal-hook); all
 //! decisions happen on the loop thread. Nothing here blocks.
@@ -15,6 +16,8 @@ pub(crate) struct SignalPipe {
     /// Registered with the loop's poll under the signal token.
     pub rx: mio::net::UnixStream,
     ids: Vec<SigId>,
+    /// Signals read so far (the second one forces the stop).
+    received: usize,
 }
 
 impl SignalPipe {
@@ -32,6 +35,7 @@ impl SignalPipe {
         Ok(SignalPipe {
             rx: mio::net::UnixStream::from_std(rx),
             ids,
+            received: 0,
         })
     }
 
@@ -41,12 +45,19 @@ impl SignalPipe {
         let mut n = 0;
         loop {
             match self.rx.read(&mut buf) {
-                Ok(0) => return n,
+                Ok(0) => break,
                 Ok(k) => n += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return n,
+                Err(_) => break,
             }
         }
+        self.received += n;
+        n
+    }
+
+    /// Whether a second signal has arrived (counting every signal read so far).
+    pub fn is_second(&self) -> bool {
+        self.received > 1
     }
 }
 

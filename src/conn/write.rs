@@ -302,7 +302,6 @@ impl<T: Transport> Conn<T> {
                 }
             }
             Phase::Write(After::Close) => return self.finish(ctx),
-            _ if ctx.draining => return self.finish(ctx),
             _ => {}
         }
         ctx.bufs.put_write(std::mem::take(&mut self.wbuf));
@@ -328,6 +327,16 @@ impl<T: Transport> Conn<T> {
         }
         self.phase = Phase::Idle;
         self.arm(ctx, Deadline::Idle, ctx.cfg.idle_timeout);
+        if ctx.draining {
+            // This answer promised keep-alive (it was encoded before the drain began), so
+            // the client may already have sent its next request. Treat the connection as
+            // the drain treats an idle one (`EventLoop::begin_drain`): read once; a
+            // request that came is answered, with `Connection: close`; else close now.
+            self.on_readable(ctx, false)?;
+            if self.is_idle() {
+                return Err(Close::Draining);
+            }
+        }
         Ok(())
     }
 
