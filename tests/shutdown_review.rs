@@ -59,11 +59,13 @@ fn in_child(name: &str) -> bool {
 }
 
 /// Threads of this process now.
+#[cfg(feature = "middleware")]
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
 /// The names of this process's threads (for a failure message).
+#[cfg(feature = "middleware")]
 fn thread_names() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
@@ -73,6 +75,7 @@ fn thread_names() -> Vec<String> {
 }
 
 /// Open descriptors of this process now.
+#[cfg(feature = "middleware")]
 fn fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -598,6 +601,7 @@ fn from_listener_serves_the_backlog_it_inherits_blocking_or_not() {
 /// closed, and the port can be bound again at once (one loop and two, with connections
 /// of every kind having come and gone).
 #[test]
+#[cfg(feature = "middleware")]
 fn after_join_no_thread_no_descriptor_is_left_and_the_port_binds_again() {
     if !in_child("after_join_no_thread_no_descriptor_is_left_and_the_port_binds_again") {
         return;
@@ -769,6 +773,7 @@ fn a_request_pipelined_behind_a_stream_in_progress_at_the_drain_is_answered_with
 /// answer saying `Connection: close`, then closed; then the listener closes and the port
 /// is free again.
 #[test]
+#[cfg(feature = "health")]
 fn stop_from_code_with_drain_delay_on_two_loops_fails_readiness_first_and_retires_pooled_connections()
  {
     let health = h1server::health::Health::new("t");
