@@ -43,6 +43,8 @@ static STREAMS: Mutex<Vec<Ticking>> = Mutex::new(Vec::new());
 fn stream(n: u64) -> Response {
     static TICKER: Once = Once::new();
     let (resp, tx) = Response::channel();
+    // The chunks are text: say so (RFC 9110 §8.3), as every other answer here does.
+    let resp = resp.with_header("Content-Type", "text/plain; charset=utf-8");
     if n == 0 {
         return resp; // the sender dropped here ends the body at once
     }

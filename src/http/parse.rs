@@ -182,6 +182,12 @@ pub fn parse_head(
     // "SHOULD ... treat its presence as an error" (it is used to phish). Authority-form
     // (CONNECT) has no userinfo either.
     if !matches!(target.as_bytes().first(), Some(b'/' | b'*')) {
+        // Not origin-form or asterisk-form: an absolute-URI (`scheme ":" …`, RFC 3986
+        // §4.3), or authority-form, which only CONNECT uses (RFC 9112 §3.2.3). `GET a/b`
+        // is neither (Go: "invalid URI for request", 400).
+        if method != "CONNECT" && !has_scheme(target.as_bytes()) {
+            return Err(Error::InvalidTarget);
+        }
         let valid = match absolute_authority(target.as_bytes()) {
             Some(a) => !a.is_empty() && is_valid_host(a),
             None => !target.contains('@'),
@@ -468,6 +474,19 @@ fn is_authority_form(target: &[u8]) -> bool {
         && is_valid_host(target)
         && std::str::from_utf8(port)
             .is_ok_and(|p| p.bytes().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok())
+}
+
+/// Whether `target` begins with a URI scheme and its colon: `scheme = ALPHA *( ALPHA /
+/// DIGIT / "+" / "-" / "." )` (RFC 3986 §3.1).
+fn has_scheme(target: &[u8]) -> bool {
+    let Some(colon) = target.iter().position(|&c| c == b':') else {
+        return false;
+    };
+    let scheme = &target[..colon];
+    scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
 }
 
 /// Splits a request-target (RFC 9112 §3.2) into path and query spans; `base` is the

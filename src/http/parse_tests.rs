@@ -47,6 +47,12 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ("empty absolute authority", b"GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
     ("quote in absolute authority", b"GET http://a\"b/ HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
     ("bad port in absolute authority", b"GET http://h:x/ HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    // RFC 9112 §3.2: neither origin-form nor an absolute-URI; authority-form is CONNECT's.
+    ("relative path target", b"GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("bare name target", b"GET h.example HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("scheme starting with a digit", b"GET 1h://h/ HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("empty scheme", b"GET :x HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("dot-segment target", b"POST .. HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
     ("latin-1 byte", b"GET /caf\xe9 HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     ("byte 0x80", b"GET /\x80 HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     ("byte 0xff", b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
@@ -391,6 +397,8 @@ const ACCEPT: &[(&str, &[u8], Want)] = &[
     ("absolute query only", b"GET http://h?x HTTP/1.1\r\nHost: h\r\n\r\n", Want { query: Some(b"x"), ..want(b"/", 0, 1) }),
     ("authority", b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", Want { method: Method::Connect, ..want(b"h:443", 0, 1) }),
     ("IPv6 authority", b"CONNECT [::1]:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", Want { method: Method::Connect, ..want(b"[::1]:443", 0, 1) }),
+    ("absolute-uri of another scheme", b"GET urn:x:y HTTP/1.1\r\nHost: a\r\n\r\n", want(b"urn:x:y", 0, 1)),
+    ("scheme with + - .", b"GET a+b-c.d://h/p HTTP/1.1\r\nHost: a\r\n\r\n", want(b"/p", 0, 1)),
     ("other method", b"PROPFIND / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
     ("method 32", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Other, ..want(b"/", 0, 1) }),
     // Framing (RFC 9112 §6.3).
