@@ -130,10 +130,16 @@ fn readyz_while_draining_is_503_not_ready_and_healthz_stays_alive() {
     assert_eq!(v["reason"], "draining", "{v}");
     for path in ["/readyz", "/ready"] {
         let r = get(&d, path);
-        assert_eq!((r.status, json(&r)["status"].clone()), (503, "not_ready".into()));
+        assert_eq!(
+            (r.status, json(&r)["status"].clone()),
+            (503, "not_ready".into())
+        );
     }
     let live = get(&d, "/healthz");
-    assert_eq!((live.status, json(&live)["status"].clone()), (200, "alive".into()));
+    assert_eq!(
+        (live.status, json(&live)["status"].clone()),
+        (200, "alive".into())
+    );
     // A second signal ends the drain delay's wait at once.
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let _ = d.child.0.wait();
@@ -171,7 +177,10 @@ fn cors_from_seed_000_answers_preflights_and_marks_allowed_origins() {
         &[
             origin,
             ("Access-Control-Request-Method", "POST"),
-            ("Access-Control-Request-Headers", "authorization, content-type"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            ),
         ],
         "",
     );
@@ -181,7 +190,10 @@ fn cors_from_seed_000_answers_preflights_and_marks_allowed_origins() {
         Some("https://example.com")
     );
     let methods = pre.header("access-control-allow-methods").unwrap_or("");
-    assert!(methods.contains("POST") && methods.contains("PUT"), "{methods}");
+    assert!(
+        methods.contains("POST") && methods.contains("PUT"),
+        "{methods}"
+    );
     let allowed = pre
         .header("access-control-allow-headers")
         .unwrap_or("")
@@ -223,11 +235,23 @@ fn cors_from_seed_000_answers_preflights_and_marks_allowed_origins() {
     assert_eq!(pre.status, 403);
     assert_eq!(pre.header("access-control-allow-origin"), None);
     // Not a CORS request: no Origin, no CORS headers.
-    assert_eq!(get(&d, "/healthz").header("access-control-allow-origin"), None);
+    assert_eq!(
+        get(&d, "/healthz").header("access-control-allow-origin"),
+        None
+    );
     drop(d);
 
-    let d = start_demo(&[("DEMO_CORS_ORIGINS", "https://app.example, https://b.example")]);
-    let r = request(&d, "GET", "/healthz", &[("Origin", "https://b.example")], "");
+    let d = start_demo(&[(
+        "DEMO_CORS_ORIGINS",
+        "https://app.example, https://b.example",
+    )]);
+    let r = request(
+        &d,
+        "GET",
+        "/healthz",
+        &[("Origin", "https://b.example")],
+        "",
+    );
     assert_eq!(
         r.header("access-control-allow-origin"),
         Some("https://b.example")
@@ -263,13 +287,16 @@ fn users_api_errors_for_malformed_json_and_content_type_are_json() {
         let e = json(&r)["error"].as_str().unwrap_or("").to_string();
         assert!(e.starts_with("invalid JSON body"), "{e}");
 
-        let r = request(&d, method, path, &[bearer], "{\"name\":\"a\",\"email\":\"a@b\"}");
+        let r = request(
+            &d,
+            method,
+            path,
+            &[bearer],
+            "{\"name\":\"a\",\"email\":\"a@b\"}",
+        );
         assert_eq!(r.status, 415, "{method} {}", r.text());
         assert_eq!(r.header("content-type"), Some("application/json"));
-        assert_eq!(
-            json(&r)["error"],
-            "expected Content-Type: application/json"
-        );
+        assert_eq!(json(&r)["error"], "expected Content-Type: application/json");
     }
     // The well-formed path is unchanged: 201, the user, Location.
     let r = request(
