@@ -110,14 +110,15 @@ impl Health {
         self.inner.server.get().is_some_and(|s| s.is_draining())
     }
 
-    /// `GET /healthz`: `200 {"status":"ok","version":…,"uptime":…,"uptime_seconds":…}`
-    /// while the process can answer at all.
+    /// `GET /healthz`: `200 {"status":"alive","version":…,"uptime":…,"uptime_seconds":…}`
+    /// while the process can answer at all (seed 000's `LivenessHandler`, plus the uptime
+    /// in whole seconds for machines).
     pub fn liveness(&self) -> impl Handler + use<> {
         let h = self.clone();
         move |_: &mut Request| {
             let up = h.inner.started_at.elapsed().as_secs();
             Response::json_text(format!(
-                "{{\"status\":\"ok\",\"version\":{},\"uptime\":\"{}\",\"uptime_seconds\":{up}}}\n",
+                "{{\"status\":\"alive\",\"version\":{},\"uptime\":\"{}\",\"uptime_seconds\":{up}}}\n",
                 json_string(&h.inner.version),
                 human_duration(up)
             ))
@@ -125,16 +126,17 @@ impl Health {
         }
     }
 
-    /// `GET /readyz`: `200 {"status":"ready"}`, or `503` with `not_ready` / `draining`;
-    /// a failing readiness check adds its name and error:
+    /// `GET /readyz`: `200 {"status":"ready"}`, or `503 {"status":"not_ready"}` — the two
+    /// answers of seed 000's `ReadinessHandler` — with the reason beside it while the
+    /// server drains (`{"status":"not_ready","reason":"draining"}`), or a failing
+    /// readiness check's name and error:
     /// `{"status":"not_ready","check":"database","error":"…"}`.
     pub fn readiness(&self) -> impl Handler + use<> {
         let h = self.clone();
         move |_: &mut Request| {
             let mut failed = None;
-            let status = if h.is_draining() {
-                "draining"
-            } else if !h.inner.ready.load(Ordering::Acquire) {
+            let draining = h.is_draining();
+            let status = if draining || !h.inner.ready.load(Ordering::Acquire) {
                 "not_ready"
             } else {
                 failed = h.failed_check();
@@ -149,13 +151,15 @@ impl Health {
             } else {
                 status::SERVICE_UNAVAILABLE
             };
-            let detail = failed.map_or(String::new(), |(name, error)| {
-                format!(
+            let detail = match failed {
+                Some((name, error)) => format!(
                     ",\"check\":{},\"error\":{}",
                     json_string(&name),
                     json_string(&error)
-                )
-            });
+                ),
+                None if draining => ",\"reason\":\"draining\"".to_string(),
+                None => String::new(),
+            };
             Response::json_text(format!("{{\"status\":\"{status}\"{detail}}}\n"))
                 .with_status(code)
                 .with_header("Cache-Control", "no-store")
@@ -258,6 +262,7 @@ mod tests {
         let body = String::from_utf8(r.body_bytes().to_vec()).unwrap();
         assert!(body.contains("\"version\":\"v\\\"1\""), "{body}");
         assert!(body.contains("\"uptime\":\"0s\""), "{body}");
+        assert!(body.starts_with("{\"status\":\"alive\","), "{body}");
     }
 
     #[test]

@@ -90,7 +90,7 @@ fn demo_routes_answer_curl() {
     assert_eq!(s, 200);
     assert!(head.contains("content-type: application/json"), "{head}");
     assert!(
-        body.contains("\"status\":\"ok\"") && body.contains("\"version\""),
+        body.contains("\"status\":\"alive\"") && body.contains("\"version\""),
         "{body}"
     );
 
@@ -203,7 +203,7 @@ fn python_http_client_keeps_one_connection_for_several_requests() {
 import http.client, json
 c = http.client.HTTPConnection("127.0.0.1", {port}, timeout=10)
 c.request("GET", "/healthz"); r = c.getresponse(); b = r.read()
-assert r.status == 200 and json.loads(b)["status"] == "ok", (r.status, b)
+assert r.status == 200 and json.loads(b)["status"] == "alive", (r.status, b)
 sock = c.sock
 c.request("POST", "/api/v1/users", body=json.dumps({{"name": "Grace", "email": "grace@example.com"}}),
           headers={{"Authorization": "Bearer {TOKEN}", "Content-Type": "application/json"}})

@@ -284,7 +284,7 @@ fn gateway_in_front_of_the_demo_with_curl_propagates_ids_and_marks_responses() {
         &format!("http://{gw}/healthz"),
     ]);
     assert_eq!(status, 200, "{head}");
-    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    assert!(body.contains("\"status\":\"alive\""), "{body}");
     assert!(head.contains("x-proxy: api-gateway"), "{head}");
     assert!(head.contains("via: 1.1 h1server"), "{head}");
     assert!(head.contains("x-request-id: proxy-rid-1"), "{head}");
