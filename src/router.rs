@@ -51,7 +51,8 @@
 //!
 //! ## Answers the router makes itself
 //!
-//! * no pattern matches the path: `404` (or the [`Router::not_found`] handler);
+//! * no pattern matches the path: `404`, `404 page not found` as Go's `http.NotFound` writes it
+//!   ([`NOT_FOUND_BODY`]), or the [`Router::not_found`] handler's answer;
 //! * `OPTIONS *` (a question about the server, RFC 9110 §9.3.7): `200`, empty;
 //! * some pattern matches the path but none the method: `405` with `Allow` listing the
 //!   allowed methods, sorted, with `HEAD` wherever `GET` is allowed (RFC 9110 §15.5.6);
@@ -232,6 +233,10 @@ impl Node {
     }
 }
 
+/// The body of the router's own `404`: Go's `http.NotFound` (which the seeds' `ServeMux`
+/// and handlers answer with) writes exactly this, as `text/plain; charset=utf-8`.
+pub const NOT_FOUND_BODY: &str = "404 page not found\n";
+
 /// Routes requests to handlers by method and path pattern (see the [module docs](self)
 /// for patterns, precedence and the 404/405/301 answers). Build it at start-up, then
 /// hand it to [`Server::run`](crate::Server::run) (it is a [`Handler`]).
@@ -241,7 +246,8 @@ pub struct Router {
     routes: Vec<Route>,
     /// The trie of path patterns.
     root: Node,
-    /// Answers requests no pattern matches (`404 Not Found` when `None`).
+    /// Answers requests no pattern matches (when `None`: `404` with Go's
+    /// [`NOT_FOUND_BODY`]).
     not_found: Option<Box<dyn Handler>>,
 }
 
@@ -337,7 +343,7 @@ impl Router {
         }
     }
 
-    /// Answers requests that no pattern matches with `h` instead of `404 Not Found`.
+    /// Answers requests that no pattern matches with `h` instead of `404 page not found`.
     pub fn not_found(&mut self, h: impl Handler) -> &mut Self {
         self.not_found = Some(Box::new(h));
         self
@@ -560,7 +566,7 @@ impl Handler for Router {
             }
             Outcome::NotFound => match &self.not_found {
                 Some(h) => h.call(req),
-                None => Response::error(status::NOT_FOUND, ""),
+                None => Response::error(status::NOT_FOUND, NOT_FOUND_BODY),
             },
         }
     }
