@@ -116,11 +116,23 @@ fn id_of(req: &Request) -> Result<u64, Response> {
     })
 }
 
+/// The body as JSON, or the library's `415` (wrong content type) / `400` (not JSON)
+/// with its message as this API's JSON error, `{"error": "…"}`, like every other error
+/// of the users API (the library's answer is plain text, for any service).
+fn json_body(req: &Request) -> Result<serde_json::Value, Response> {
+    req.json().map_err(|plain| {
+        let message = String::from_utf8_lossy(plain.body_bytes())
+            .trim_end()
+            .to_string();
+        Response::json(&serde_json::json!({ "error": message })).with_status(plain.status())
+    })
+}
+
 /// The JSON body as a valid `NewUser`, or the answer saying what is wrong with it
 /// (415 wrong content type, 400 bad JSON or a field missing or not a string, naming the
-/// field, 422 invalid fields).
+/// field, 422 invalid fields), always as JSON.
 fn valid_input(req: &Request) -> Result<NewUser, Response> {
-    let input = UserInput::from_json(req.json()?)?;
+    let input = UserInput::from_json(json_body(req)?)?;
     let problems = input.problems();
     if problems.is_empty() {
         Ok(NewUser {
