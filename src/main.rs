@@ -91,7 +91,8 @@ fn run(settings: Settings) -> std::io::Result<()> {
         .with_metrics(metrics.is_none().then(|| server.telemetry()));
     app = app
         .with_rate_limit(settings.demo.rate_limit.map(|r| (r.rate, r.burst)))
-        .trust_forwarded_for(settings.demo.trust_forwarded_for);
+        .trust_forwarded_for(settings.demo.trust_forwarded_for)
+        .with_cors_origins(settings.demo.cors_origins.clone());
     if settings.demo.rate_limit.is_none() {
         log::info!("DEMO_RATE_LIMIT=off: the users API has no rate limit");
     }

@@ -100,6 +100,13 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
         secret: false,
         help: "true: the rate limit keys clients by X-Forwarded-For's first address (only behind a proxy that sets it)",
     },
+    DemoSetting {
+        key: "cors_origins",
+        env: "DEMO_CORS_ORIGINS",
+        default: "https://example.com",
+        secret: false,
+        help: "origins browsers may call the service from (CORS), comma-separated; * for any, or off",
+    },
 ];
 
 /// The demo's own settings, parsed.
@@ -125,6 +132,30 @@ pub struct Demo {
     pub rate_limit: Option<RateSetting>,
     /// Key rate-limit clients by `X-Forwarded-For` (behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Origins allowed cross-origin (CORS); empty: off.
+    pub cors_origins: Vec<String>,
+}
+
+/// `https://a.example,https://b.example` (`*`: any origin) as a list, or `off` (empty).
+fn parse_origins(v: &str) -> Result<Vec<String>, &'static str> {
+    const WANT: &str = "expected comma-separated origins (scheme://host[:port]), *, or off";
+    if v.trim().eq_ignore_ascii_case("off") {
+        return Ok(Vec::new());
+    }
+    let origins: Vec<String> = v
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect();
+    let valid = |o: &String| {
+        o == "*"
+            || o.split_once("://")
+                .is_some_and(|(s, h)| !s.is_empty() && !h.is_empty() && !h.contains('/'))
+    };
+    if origins.is_empty() || !origins.iter().all(valid) {
+        return Err(WANT);
+    }
+    Ok(origins)
 }
 
 /// A rate limit as `RATE/BURST`: `rate` requests per second, `burst` at once.
@@ -173,6 +204,10 @@ impl Default for Demo {
             inspect: false,
             rate_limit: Some(RateSetting::DEFAULT),
             trust_forwarded_for: false,
+            cors_origins: crate::demo::DEFAULT_CORS_ORIGINS
+                .iter()
+                .map(|o| o.to_string())
+                .collect(),
             db: None,
             database_url: None,
             db_pool: None,
@@ -196,6 +231,7 @@ impl Demo {
             "trust_forwarded_for" => {
                 self.trust_forwarded_for = h1server::config::parse_bool(value)?
             }
+            "cors_origins" => self.cors_origins = parse_origins(value)?,
             "db" => self.db = Some(value.to_string()).filter(|v| !v.trim().is_empty()),
             "database_url" => {
                 self.database_url = Some(value.to_string()).filter(|v| !v.trim().is_empty())
@@ -220,6 +256,11 @@ impl Demo {
                 None => "\"off\"".to_string(),
             }),
             "trust_forwarded_for" => Some(format!("\"{}\"", self.trust_forwarded_for)),
+            "cors_origins" => Some(if self.cors_origins.is_empty() {
+                "\"off\"".to_string()
+            } else {
+                format!("{:?}", self.cors_origins.join(","))
+            }),
             "db" => self.db.as_ref().map(|v| format!("{v:?}")),
             "db_pool" => self.db_pool.map(|n| format!("\"{n}\"")),
             "upload_dir" => self.upload_dir.as_ref().map(|v| format!("{v:?}")),

@@ -304,9 +304,9 @@ fn print_config_is_a_config_file_that_gives_the_same_settings() {
     let text = s.render();
     assert_eq!(
         text.lines().filter(|l| l.contains(" = ")).count(),
-        // and log_format, inspect, rate_limit, trust_forwarded_for (metrics_addr unset,
-        // api_token secret)
-        FIELDS.len() + 4
+        // and log_format, inspect, rate_limit, trust_forwarded_for, cors_origins
+        // (metrics_addr unset, api_token secret)
+        FIELDS.len() + 5
     );
     let row = |name: &str| {
         let found = text.lines().find(|l| l.starts_with(&format!("{name} ")));
@@ -337,6 +337,29 @@ fn print_config_is_a_config_file_that_gives_the_same_settings() {
         ..d.clone()
     };
     assert_eq!(without_token(&again.demo), without_token(&s.demo));
+}
+
+#[test]
+fn cors_origins_are_a_list_star_or_off_and_a_bad_one_names_its_variable() {
+    let s = run(&[], &[]).unwrap();
+    assert_eq!(s.demo.cors_origins, ["https://example.com"]);
+    let env = [(
+        "DEMO_CORS_ORIGINS",
+        " https://a.example/ , http://b.example:8080",
+    )];
+    let s = run(&env, &[]).unwrap();
+    assert_eq!(
+        s.demo.cors_origins,
+        ["https://a.example", "http://b.example:8080"]
+    );
+    let s = from_file("[demo]\ncors_origins = \"OFF\"\n").unwrap();
+    assert!(s.demo.cors_origins.is_empty());
+    let s = run(&[("DEMO_CORS_ORIGINS", "*")], &[]).unwrap();
+    assert_eq!(s.demo.cors_origins, ["*"]);
+    for bad in ["", "example.com", "https://a.example/path"] {
+        let e = run(&[("DEMO_CORS_ORIGINS", bad)], &[]).unwrap_err();
+        assert!(e.contains("DEMO_CORS_ORIGINS"), "{bad:?}: {e}");
+    }
 }
 
 #[test]

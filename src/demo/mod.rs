@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `GET /` | the demo page for browsers (`Accept: text/html`), a reachable line for others |
 //! | `GET /assets/page.css`, `/assets/page.js` | the page's stylesheet and script |
-//! | `GET /healthz`, `/readyz`, `/startupz` | health probes |
+//! | `GET /healthz`, `/readyz`, `/startupz` | health probes (seeds 000, 002) |
+//! | `GET /health`, `/ready` | the same liveness and readiness, under seeds 001 and 003's names |
 //! | `GET /parcels/{id}` | parcel lookup (a path parameter) |
 //! | `GET`/`POST /api/v1/users`, `GET`/`PUT /api/v1/users/{id}` | users API: bearer auth, rate limit, idempotency |
 //! | `POST /api/v1/uploads` | a multipart form; files streamed to `DEMO_UPLOAD_DIR` ([`uploads`]) |
@@ -13,7 +14,8 @@
 //! | `GET /metrics` | Prometheus metrics (`h1server::metrics`); absent when `H1_METRICS_ADDR` serves them on their own listener |
 //! | `GET /debug/requests` (+ `/json`, `/events`) | the lifecycle inspector, only with `DEMO_INSPECT=1` |
 //!
-//! Everything runs under recovery, request metadata, access log and a handler timeout.
+//! Everything runs under recovery, request metadata, access log, CORS (seed 000's
+//! `CORS([]string{"https://example.com"})`; `DEMO_CORS_ORIGINS`) and a handler timeout.
 //! [`logging`] is the binary's logger (text or JSON lines); [`store`] holds the users and
 //! the idempotency keys (SQLite or PostgreSQL), which handlers reach only through traits.
 
@@ -31,7 +33,7 @@ use std::time::Duration;
 use h1server::health::Health;
 use h1server::inspect::Inspector;
 use h1server::middleware::{
-    AccessLog, BearerAuth, Idempotency, RateLimit, Recovery, RequestId, Timeout,
+    AccessLog, BearerAuth, Cors, Idempotency, RateLimit, Recovery, RequestId, Timeout,
 };
 use h1server::router::RouteInfo;
 use h1server::{Handler, Request, Response, Router, Stack, Telemetry};
@@ -42,6 +44,20 @@ pub use store::Stores;
 /// The token the users API accepts when none is configured. Public (the README prints
 /// it), so the page may prefill it; any other token is a secret.
 pub const DEV_TOKEN: &str = "dev-token";
+
+/// The origins browsers may call the service from when none are configured: seed 000's
+/// `middleware.CORS([]string{"https://example.com"})`.
+pub const DEFAULT_CORS_ORIGINS: &[&str] = &["https://example.com"];
+
+/// Response headers cross-origin scripts may read beyond the safelisted ones: the ids to
+/// quote in a bug report, where a created user is, when to retry, whether it was a replay.
+const CORS_EXPOSE: &[&str] = &[
+    "X-Request-ID",
+    "X-Correlation-ID",
+    "Location",
+    "Retry-After",
+    "Idempotent-Replayed",
+];
 
 /// The demo application's shared state.
 pub struct App {
@@ -62,6 +78,8 @@ pub struct App {
     rate_limit: Option<(f64, u32)>,
     /// The limit keys clients by `X-Forwarded-For` (behind a proxy).
     trust_forwarded_for: bool,
+    /// Origins allowed to call the service from a browser; empty: no CORS at all.
+    cors_origins: Vec<String>,
 }
 
 impl App {
@@ -86,7 +104,15 @@ impl App {
             upload_dir: uploads::dir_from_env(),
             rate_limit: Some((20.0, 40)),
             trust_forwarded_for: false,
+            cors_origins: DEFAULT_CORS_ORIGINS.iter().map(|o| o.to_string()).collect(),
         }
+    }
+
+    /// The origins allowed cross-origin (`"*"`: any); empty turns CORS off, so preflights
+    /// reach the router (405) and no answer carries `Access-Control-*`.
+    pub fn with_cors_origins(mut self, origins: Vec<String>) -> Self {
+        self.cors_origins = origins;
+        self
     }
 
     /// The users API's rate limit per client: `rate` per second, `burst` at once; `None`
@@ -122,12 +148,19 @@ impl App {
         self
     }
 
-    /// The routes wrapped in the base middleware stack.
+    /// The routes wrapped in the base middleware stack, in seed 000's order (recovery,
+    /// request id, logging, CORS), then the handler timeout of seed 003's base stack.
     pub fn handler(&self) -> impl Handler + use<> {
-        Stack::new(self.router())
+        let mut stack = Stack::new(self.router())
             .with(Recovery)
             .with(RequestId::default())
-            .with(AccessLog)
+            .with(AccessLog);
+        if !self.cors_origins.is_empty() {
+            // Before the router, so a preflight (no credentials) is answered here and
+            // never meets the users API's bearer auth or a 405.
+            stack = stack.with(Cors::new(self.cors_origins.clone()).expose_headers(CORS_EXPOSE));
+        }
+        stack
             .with(uploads::refuse_streamed_elsewhere)
             .with(Timeout::new(Duration::from_secs(10)))
     }
@@ -141,6 +174,9 @@ impl App {
         r.get("/assets/page.js", page::Page::js);
         r.get("/healthz", self.health.liveness());
         r.get("/readyz", self.health.readiness());
+        // Seeds 001 and 003 name the same probes `GET /health` and `GET /ready`.
+        r.get("/health", self.health.liveness());
+        r.get("/ready", self.health.readiness());
         r.get("/startupz", self.health.startup());
         r.get("/parcels/{id}", |req: &mut Request| {
             let id = req.param("id").unwrap_or_default();
