@@ -183,9 +183,9 @@ fn print_config_does_not_bind() {
     assert!(text.contains("# config file: none"), "{text}");
     assert_eq!(
         text.lines().filter(|l| l.contains(" = ")).count(),
-        // and [demo] log_format, inspect, rate_limit, trust_forwarded_for, and db
-        // (DEMO_DB=:memory:)
-        FIELDS.len() + 5
+        // and [demo] log_format, inspect, rate_limit, trust_forwarded_for, cors_origins,
+        // and db (DEMO_DB=:memory:)
+        FIELDS.len() + 6
     );
 }
 

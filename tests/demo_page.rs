@@ -60,7 +60,8 @@ fn browsers_get_the_page_and_other_clients_the_text_line() {
         page.header("Content-Type"),
         Some("text/html; charset=utf-8")
     );
-    assert_eq!(page.header("Vary"), Some("Accept"));
+    // Accept picks the page; Origin, the CORS headers (seed 000's CORS middleware).
+    assert_eq!(page.header("Vary"), Some("Accept, Origin"));
     let csp = page.header("Content-Security-Policy").expect("a CSP");
     assert!(
         csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
@@ -81,7 +82,7 @@ fn browsers_get_the_page_and_other_clients_the_text_line() {
             (r.status, r.text().as_str()),
             (200, "parcel service is reachable\n")
         );
-        assert_eq!(r.header("Vary"), Some("Accept"), "{headers:?}");
+        assert_eq!(r.header("Vary"), Some("Accept, Origin"), "{headers:?}");
     }
 
     for (path, kind) in [
