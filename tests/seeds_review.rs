@@ -310,3 +310,41 @@ fn users_api_errors_for_malformed_json_and_content_type_are_json() {
     let id = json(&r)["id"].as_u64().expect("id");
     assert_eq!(r.header("location"), Some(&*format!("/api/v1/users/{id}")));
 }
+
+/// Seed 001's `uploadHandler`: a form without a file is `400` ("Can't get file"), one
+/// with a file `201 Created`. The demo stored nothing and still said `201`.
+#[test]
+fn an_upload_form_without_a_file_is_400_and_with_one_201() {
+    let dir = TempDir::new("seeds-uploads");
+    let d = start_demo(&[("DEMO_UPLOAD_DIR", dir.0.to_str().unwrap())]);
+    let auth = format!("Bearer {TOKEN}");
+    let b = "seeds-boundary";
+    let ct = format!("multipart/form-data; boundary={b}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", ct.as_str()),
+    ];
+    let fields_only = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--{b}--\r\n"
+    );
+    let r = request(&d, "POST", "/api/v1/uploads", &headers, &fields_only);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(
+        json(&r)["error"].as_str().unwrap_or("").contains("file"),
+        "{}",
+        r.text()
+    );
+
+    let with_file = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\nhello\r\n--{b}--\r\n"
+    );
+    let r = request(&d, "POST", "/api/v1/uploads", &headers, &with_file);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = json(&r);
+    assert_eq!(
+        (v["files"][0]["name"].clone(), v["files"][0]["size"].clone()),
+        ("file".into(), 5.into())
+    );
+}

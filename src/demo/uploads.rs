@@ -1,7 +1,8 @@
 //! `POST /api/v1/uploads`: a `multipart/form-data` form whose files are streamed to
 //! `DEMO_UPLOAD_DIR` (default `./data/uploads`) under generated names; the answer is `201`
 //! with JSON listing the fields and the stored files (name, filename, content type, size,
-//! id, path).
+//! id, path), or `400 {"error":"the form has no file"}` when it held none (seed 001's
+//! `uploadHandler`: "Can't get file").
 //!
 //! Bodies over `max_body_bytes` reach this route piece by piece: the binary sets
 //! `max_upload_bytes` to [`MAX_UPLOAD_BYTES`] unless told otherwise, and every other route
@@ -40,10 +41,15 @@ pub fn limits() -> Limits {
     }
 }
 
-/// Stores the form's files in `dir`; answers `201` and what was stored.
+/// Stores the form's files in `dir`; answers `201` and what was stored, or `400` when
+/// the form has no file (nothing was created).
 pub fn handler(dir: PathBuf) -> impl Handler {
     move |req: &mut Request| {
         let files = DiskFiles::new(dir.clone(), |upload| {
+            if upload.files.is_empty() {
+                return Response::json(&serde_json::json!({ "error": "the form has no file" }))
+                    .with_status(status::BAD_REQUEST);
+            }
             Response::json(&upload).with_status(status::CREATED)
         });
         multipart::receive(req, limits(), files)
