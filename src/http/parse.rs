@@ -181,10 +181,11 @@ pub fn parse_head(
     // is invalid). That also refuses userinfo, which RFC 9110 §4.2.4 says a recipient
     // "SHOULD ... treat its presence as an error" (it is used to phish). Authority-form
     // (CONNECT) has no userinfo either.
-    if !matches!(target.as_bytes().first(), Some(b'/' | b'*')) {
-        // Not origin-form or asterisk-form: an absolute-URI (`scheme ":" …`, RFC 3986
-        // §4.3), or authority-form, which only CONNECT uses (RFC 9112 §3.2.3). `GET a/b`
-        // is neither (Go: "invalid URI for request", 400).
+    if !(target.starts_with('/') || target == "*") {
+        // Not origin-form or asterisk-form (which is `*` alone, RFC 9112 §3.2.4): an
+        // absolute-URI (`scheme ":" …`, RFC 3986 §4.3), or authority-form, which only
+        // CONNECT uses (RFC 9112 §3.2.3). `GET a/b` and `GET *x` are neither (Go:
+        // "invalid URI for request", 400).
         if method != "CONNECT" && !has_scheme(target.as_bytes()) {
             return Err(Error::InvalidTarget);
         }

@@ -53,6 +53,7 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ("scheme starting with a digit", b"GET 1h://h/ HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
     ("empty scheme", b"GET :x HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
     ("dot-segment target", b"POST .. HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("asterisk and more", b"OPTIONS *x HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
     ("latin-1 byte", b"GET /caf\xe9 HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     ("byte 0x80", b"GET /\x80 HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     ("byte 0xff", b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
