@@ -30,3 +30,97 @@ fn a_target_that_only_starts_with_an_asterisk_gets_400() {
     let resp = roundtrip(srv.addr, b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(resp.status, 200, "{resp:?}");
 }
+
+/// A keep-alive request sent while the one before it is answered by an upstream (the
+/// gateway's exchange, on the loop) is stamped from its own first byte, as one sent while
+/// the one before it is at a worker is (aac1810). `fill` stamped no phase of an exchange,
+/// so the request behind it kept the first byte of the one before (a time before it was
+/// sent): its `parse` stage held the whole upstream exchange.
+#[cfg(feature = "proxy")]
+#[test]
+fn a_request_sent_while_the_one_before_it_is_forwarded_is_stamped_from_its_own_first_byte() {
+    use h1server::telemetry::Event;
+    use h1server::{Config, Server};
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+
+    // An upstream that answers its first request only when told to.
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = up.local_addr().unwrap();
+    let (got_tx, got_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut s, _) = up.accept().unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(b[0]);
+        }
+        let _ = got_tx.send(());
+        let _ = go_rx.recv_timeout(IO_TIMEOUT);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nup\n");
+        // Holds the connection until the gateway closes it.
+        let _ = s.read(&mut [0u8; 64]);
+    });
+
+    let server = Server::bind(Config {
+        record_stages: true,
+        ..test_config()
+    })
+    .unwrap();
+    let tel = server.telemetry();
+    tel.record_requests(64);
+    let proxy = h1server::proxy::ReverseProxy::builder()
+        .route("/up", [format!("http://{up_addr}")])
+        .build()
+        .unwrap();
+    let mut router = Router::new();
+    router.get("/up", proxy);
+    router.get("/next", |_: &mut Request| Response::text("next\n"));
+    let srv = TestServer::with_server(server, router);
+
+    let first = b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n";
+    let second = b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut c = Reader::new(srv.connect());
+    c.send(first);
+    // The exchange is under way (the upstream has the request)…
+    got_rx
+        .recv_timeout(IO_TIMEOUT)
+        .expect("the upstream got the request");
+    // …when the second request is sent, and read by the loop.
+    c.send(second);
+    let total = (first.len() + second.len()) as u64;
+    assert!(
+        wait_until(IO_TIMEOUT, || tel.snapshot().bytes_in >= total),
+        "the loop never read the second request"
+    );
+    go_tx.send(()).unwrap();
+    assert_eq!(c.read_response().text(), "up\n");
+    assert_eq!(c.read_response().text(), "next\n");
+    assert!(c.is_closed());
+
+    let mut recs = Vec::new();
+    assert!(
+        wait_until(IO_TIMEOUT, || {
+            recs.extend(tel.take_events(1000).into_iter().filter_map(|e| match e {
+                Event::Request(r) => Some(*r),
+                _ => None,
+            }));
+            recs.len() >= 2
+        }),
+        "{recs:#?}"
+    );
+    recs.sort_by_key(|r| r.seq);
+    let (one, two) = (&recs[0], &recs[1]);
+    assert_eq!((one.path.as_str(), two.path.as_str()), ("/up", "/next"));
+    assert!(
+        two.timeline.first_byte >= one.timeline.handler_start,
+        "request 2's first byte is stamped before it was sent: {:#?} / {:#?}",
+        one.timeline,
+        two.timeline
+    );
+}

@@ -197,14 +197,18 @@ impl<T: Transport> Conn<T> {
             let stats = ctx.stats();
             stats.bump(&stats.bytes_in, total as u64);
             // The bytes start a new request: between requests, or (pipelined, sent in a
-            // write of its own) while the requests before it are still at a worker or
-            // being written. Its `parse` stage then also covers that wait: it is parsed
+            // write of its own) while the requests before it are still at a worker, at an
+            // upstream or being written. Its `parse` stage then also covers that wait: it is parsed
             // once the answers before it are out.
             let starts_request = match &self.phase {
                 Phase::Idle | Phase::ReadHead(_) => true,
                 Phase::Dispatched(f) => !f.body_follows,
                 Phase::Write(After::KeepAlive) => true,
                 Phase::Stream(s) => !s.close,
+                // An exchange with an upstream whose request had no body to relay (the
+                // client's was read whole): what comes meanwhile is the next request.
+                #[cfg(feature = "proxy")]
+                Phase::Forward(f) => !f.windowed(),
                 _ => false,
             };
             if was_empty && starts_request {
