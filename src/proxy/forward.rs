@@ -33,8 +33,7 @@ pub(super) fn serve(inner: &Arc<Inner>, req: &mut Request) -> Response {
     // the normalised path, and Go's `ServeMux` cleans it first. The target goes upstream
     // as the client sent it.
     let raw = req.path();
-    let cleaned = (raw.starts_with('/') && !crate::router::pattern::is_clean(raw))
-        .then(|| crate::router::pattern::clean(raw));
+    let cleaned = route_path(raw);
     let Some(route) = inner.table.route(cleaned.as_deref().unwrap_or(raw)) else {
         return (inner.error_handler)(&ProxyError::NoRoute {
             path: req.path().to_string(),
@@ -42,6 +41,28 @@ pub(super) fn serve(inner: &Arc<Inner>, req: &mut Request) -> Response {
     };
     let candidates = route.candidates(Instant::now());
     on_loop(inner, req, candidates)
+}
+
+/// The path a route is chosen on, when it is not `raw` itself: its dot segments resolved,
+/// with `%2F` read as `/` for that (an upstream that decodes it before resolving them,
+/// as nginx does, reads `/public/..%2Fsecret` as `/secret`; Go's `ServeMux` cleans the
+/// decoded path and never hands that one to `/public`). A path without dot segments is
+/// routed as it is.
+fn route_path(raw: &str) -> Option<String> {
+    use crate::router::pattern::{clean, is_clean};
+    if !raw.starts_with('/') {
+        return None;
+    }
+    let slashed = if raw
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%2f"))
+    {
+        std::borrow::Cow::Owned(raw.replace("%2F", "/").replace("%2f", "/"))
+    } else {
+        std::borrow::Cow::Borrowed(raw)
+    };
+    (!is_clean(&slashed)).then(|| clean(&slashed))
 }
 
 /// An upstream's address: an IP literal is parsed (no lookup, no allocation); a name is
