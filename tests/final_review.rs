@@ -171,3 +171,69 @@ fn an_encoded_slash_cannot_carry_dot_segments_outside_the_route() {
     );
     assert_eq!(seen[0].line(), "GET /public/a%2F..%2Fb HTTP/1.1");
 }
+
+/// An upstream may answer as soon as it has the head and read the body after (a handler
+/// that flushes its status first, a full-duplex echo): RFC 9112 §9.5 has a client stop
+/// sending only when the answer "indicates the server does not wish to receive the
+/// message body and is closing the connection". Since the gateway reads the upstream
+/// while it writes (fe2c049), any answer that came during the write stopped it: the rest
+/// of a buffered body was never sent, the upstream waited for it, and the client's answer
+/// was cut at the read timeout. The rest is now written as the upstream takes it.
+#[cfg(feature = "proxy")]
+#[test]
+fn an_upstream_that_answers_before_reading_the_body_still_gets_all_of_it() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    // More than the loopback socket buffers hold, so the write is still under way when
+    // the answer's head comes.
+    const N: usize = 24 << 20;
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = up.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = up.accept().unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut buf = vec![0u8; 64 << 10];
+        let mut got = Vec::new();
+        let head_end = loop {
+            let n = s.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            got.extend_from_slice(&buf[..n]);
+            if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+        };
+        // The status first, then the body is read, then the answer's body says how much
+        // of it came.
+        s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
+        let mut body = got.len() - head_end;
+        while body < N {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => body += n,
+            }
+        }
+        let msg = format!("got {body}");
+        let _ = s.write_all(format!("{:x}\r\n{msg}\r\n0\r\n\r\n", msg.len()).as_bytes());
+        let _ = s.read(&mut buf);
+    });
+    let cfg = h1server::Config {
+        max_body_bytes: 32 << 20,
+        ..test_config()
+    };
+    let proxy = h1server::proxy::ReverseProxy::builder()
+        .route("/", [format!("http://{up_addr}")])
+        .read_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let srv = TestServer::with_config(cfg, proxy);
+    let mut c = Reader::new(srv.connect());
+    let mut req =
+        format!("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: {N}\r\n\r\n").into_bytes();
+    req.resize(req.len() + N, b'a');
+    c.stream.write_all(&req).unwrap();
+    let resp = c.read_response();
+    assert_eq!((resp.status, resp.text()), (200, format!("got {N}")));
+}

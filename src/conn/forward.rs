@@ -90,6 +90,11 @@ pub(crate) struct Fwd {
     /// The client's body on its way upstream, until all of it is sent (or the upstream
     /// answered before it).
     upload: Option<Uploading>,
+    /// The upstream answered while the (buffered) request was still being written: the
+    /// rest goes on being written as the upstream takes it, beside its answer (RFC 9112
+    /// §9.5: a client stops sending only for an upstream that refuses the body and
+    /// closes; one may answer first and read the body after). Given up at a write error.
+    sends_rest: bool,
 }
 
 /// How far the client's body has come (`Stage::Continue`, `Stage::Body`).
@@ -123,6 +128,39 @@ impl Fwd {
         let expect_continue = self.ex.upload.is_some_and(|u| u.expect_continue);
         let head_request = self.head_request();
         self.cc.expect_response(head_request, expect_continue);
+    }
+
+    /// Writes more of a request the upstream already answered (`sends_rest`). A failure
+    /// ends it quietly: the answer is what the client gets, and the connection, whose
+    /// request was not all sent, is not reused (`fwd_answered_early`).
+    fn write_rest(&mut self, ctx: &mut Ctx, id: u64) {
+        let Some(up) = self.up else {
+            self.sends_rest = false;
+            return;
+        };
+        let sock = ctx.upstream_sock(up);
+        let head = &self.ex.attempts[self.attempt].1;
+        let body = &self.ex.body;
+        let total = head.len() + body.len();
+        while self.sent < total {
+            let written = if self.sent < head.len() {
+                let bufs = [io::IoSlice::new(&head[self.sent..]), io::IoSlice::new(body)];
+                io::Write::write_vectored(&mut &*sock, &bufs)
+            } else {
+                io::Write::write(&mut &*sock, &body[self.sent - head.len()..])
+            };
+            match written {
+                Ok(0) => break,
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("conn={id} the rest of the request not sent: {e}");
+                    break;
+                }
+            }
+        }
+        self.sends_rest = false;
     }
 
     /// The request of this attempt, as written upstream, is a HEAD: its answer has no
@@ -180,6 +218,7 @@ impl<T: Transport> Conn<T> {
             version,
             close,
             upload,
+            sends_rest: false,
         }));
         // The answers before this one go out meanwhile.
         self.flush(ctx)?;
@@ -260,9 +299,14 @@ impl<T: Transport> Conn<T> {
                 Err(e) => return self.fwd_fail(ctx, ExchangeError::Connect(e)),
             }
         }
-        match self.fwd().stage {
+        let (stage, sends_rest) = (self.fwd().stage, self.fwd().sends_rest);
+        match stage {
             Stage::Sending => self.fwd_write(ctx)?,
             Stage::Body if writable => self.fwd_pump_body(ctx)?,
+            _ if writable && sends_rest => {
+                let id = self.id;
+                self.fwd().write_rest(ctx, id);
+            }
             _ => {}
         }
         if readable {
@@ -453,10 +497,11 @@ impl<T: Transport> Conn<T> {
     }
 
     /// The upstream answered before it had the whole request (or instead of `100`): that
-    /// answer is the client's and the rest of the request is not sent. The upstream still
-    /// expects that rest on its connection, so the connection carries no other request
-    /// (whatever the answer says); a client whose body was being relayed is closed after
-    /// the answer (the rest of its body is not read).
+    /// answer is the client's. The rest of a buffered request is still written as the
+    /// upstream takes it (`Fwd::sends_rest`: it may read the body after answering); the
+    /// rest of a relayed body is not sent, and its client is closed after the answer (the
+    /// rest of its body is not read). Either way the connection carries no other request
+    /// (whatever the answer says).
     fn fwd_answered_early(&mut self, status: u16) {
         let id = self.id;
         let f = self.fwd();
@@ -464,6 +509,10 @@ impl<T: Transport> Conn<T> {
             "conn={id} upstream answered {status} before the whole request: not sending the rest"
         );
         f.cc.forbid_reuse();
+        if f.stage == Stage::Sending && f.upload.is_none() {
+            // A buffered request: the rest is written as the upstream takes it.
+            f.sends_rest = true;
+        }
         if f.upload.take().is_some() {
             f.close = true;
             self.unread_input = true;
