@@ -237,3 +237,46 @@ fn an_upstream_that_answers_before_reading_the_body_still_gets_all_of_it() {
     let resp = c.read_response();
     assert_eq!((resp.status, resp.text()), (200, format!("got {N}")));
 }
+
+/// A streamed body's write that failed because the server answered first (5c676cf) keeps
+/// that answer; `finish` — what a caller that stops writing at the first error calls —
+/// gives it too, as `early_response` does. It said "the body ended before its declared
+/// Content-Length" (`InvalidRequest`) and dropped the `413` the server had sent.
+#[cfg(feature = "client")]
+#[test]
+fn finish_after_a_write_stopped_by_an_early_answer_gives_that_answer() {
+    use h1server::client::Client;
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let _ = s.read(&mut [0u8; 4096]);
+        s.write_all(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nnope")
+            .unwrap();
+        // Neither reads nor closes until the test is over (bounded).
+        let _ = done_rx.recv_timeout(Duration::from_secs(60));
+    });
+    let c = Client::builder().write_timeout(IO_TIMEOUT).build();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut req = c
+            .put(&format!("http://{addr}/x"))
+            .send_streamed(1 << 30)
+            .unwrap();
+        let piece = vec![0u8; 1 << 20];
+        let failed = (0..1024).any(|_| req.write(&piece).is_err());
+        let got = req
+            .finish()
+            .map(|r| (r.status(), r.text().unwrap()))
+            .map_err(|e| e.to_string());
+        let _ = tx.send((failed, got));
+    });
+    let outcome = rx.recv_timeout(IO_TIMEOUT);
+    drop(done_tx);
+    let (failed, got) = outcome.expect("the client is still writing");
+    assert!(failed, "the server stopped reading: a write must fail");
+    assert_eq!(got, Ok((413, "nope".to_string())));
+}

@@ -193,8 +193,13 @@ impl StreamedRequest {
     /// Once the whole body is written: waits for the response head (at most
     /// `response_header_timeout`) and returns the response, its body to be read as from
     /// [`RequestBuilder::send`](super::RequestBuilder::send). Called with body bytes
-    /// still owed, it fails with [`ClientError::InvalidRequest`] and closes the connection.
+    /// still owed, it fails with [`ClientError::InvalidRequest`] and closes the connection
+    /// — unless a [`write`](Self::write) failed because the server answered first: then it
+    /// returns that answer, as [`early_response`](Self::early_response) does.
     pub fn finish(mut self) -> Result<ClientResponse, ClientError> {
+        if self.early.is_some() {
+            return self.early_response(Duration::ZERO);
+        }
         if self.remaining > 0 {
             self.conn.close();
             return Err(ClientError::InvalidRequest(
