@@ -474,7 +474,10 @@ fn is_authority_form(target: &[u8]) -> bool {
     !host.is_empty()
         && is_valid_host(target)
         && std::str::from_utf8(port)
-            .is_ok_and(|p| p.bytes().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok())
+            // Port 0 names no destination a tunnel could reach: an invalid port.
+            .is_ok_and(|p| {
+                p.bytes().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n != 0)
+            })
 }
 
 /// Whether `target` begins with a URI scheme and its colon: `scheme = ALPHA *( ALPHA /

@@ -73,6 +73,7 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ("CONNECT without a port", b"CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
     ("CONNECT empty port", b"CONNECT h: HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
     ("CONNECT port past 65535", b"CONNECT h:65536 HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    ("CONNECT port 0", b"CONNECT h:0 HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
     ("CONNECT no host", b"CONNECT :443 HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
     ("CONNECT IPv6 without a port", b"CONNECT [::1] HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
     ("options *", b"options * HTTP/1.1\r\nHost: a\r\n\r\n", AsteriskFormNotOptions, 400),
