@@ -20,6 +20,10 @@ pub struct DemoSetting {
     pub key: &'static str,
     /// The environment variable that sets it.
     pub env: &'static str,
+    /// Which syntax the value takes, as `FieldInfo::kind` (`"bool"`, `"count"`, `"address"`,
+    /// `"path"`, or `"string"`): a file's TOML boolean or integer is accepted where the kind
+    /// takes one, as for a `[server]` field.
+    pub kind: &'static str,
     /// The default, as `--help` shows it.
     pub default: &'static str,
     /// A secret is never printed: `--print-config` says only whether it is set.
@@ -33,6 +37,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "api_token",
         env: "DEMO_API_TOKEN",
+        kind: "string",
         default: "dev-token, with a warning",
         secret: true,
         help: "bearer token of the users API",
@@ -40,6 +45,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "log_format",
         env: crate::demo::logging::LOG_FORMAT_ENV,
+        kind: "string",
         default: "text",
         secret: false,
         help: "log line format: text or json (one object per line)",
@@ -47,6 +53,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "metrics_addr",
         env: "H1_METRICS_ADDR",
+        kind: "address",
         default: "unset: GET /metrics on the main address",
         secret: false,
         help: "serve GET /metrics (Prometheus) on this address instead, e.g. 127.0.0.1:9100",
@@ -54,6 +61,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "db",
         env: "DEMO_DB",
+        kind: "path",
         default: "./data/h1server.db",
         secret: false,
         help: "SQLite file of users and idempotency keys (:memory: for a throwaway one)",
@@ -61,6 +69,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "database_url",
         env: "DEMO_DATABASE_URL",
+        kind: "string",
         default: "unset: SQLite",
         secret: true,
         help: "postgres://… : PostgreSQL instead (a binary built with --features postgres)",
@@ -68,6 +77,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "db_pool",
         env: "DEMO_DB_POOL",
+        kind: "count",
         default: "workers",
         secret: false,
         help: "database connections",
@@ -75,6 +85,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "upload_dir",
         env: "DEMO_UPLOAD_DIR",
+        kind: "path",
         default: "./data/uploads",
         secret: false,
         help: "where POST /api/v1/uploads stores files",
@@ -82,6 +93,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "inspect",
         env: "DEMO_INSPECT",
+        kind: "bool",
         default: "false",
         secret: false,
         help: "true: serve the lifecycle inspector at /debug/requests (last 500 requests)",
@@ -89,6 +101,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "rate_limit",
         env: "DEMO_RATE_LIMIT",
+        kind: "string",
         default: "20/40",
         secret: false,
         help: "users API limit per client address: RATE/BURST (requests per second / at once), or off",
@@ -96,6 +109,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "trust_forwarded_for",
         env: "DEMO_TRUST_FORWARDED_FOR",
+        kind: "bool",
         default: "false",
         secret: false,
         help: "true: the rate limit keys clients by X-Forwarded-For's first address (only behind a proxy that sets it)",
@@ -276,11 +290,11 @@ impl Key {
         }
     }
 
-    /// What syntax its value takes (`FieldInfo::kind`; demo settings are strings).
+    /// What syntax its value takes (`FieldInfo::kind`, `DemoSetting::kind`).
     fn kind(self) -> &'static str {
         match self {
             Key::Field(f) => f.kind,
-            Key::Demo(_) => "string",
+            Key::Demo(d) => d.kind,
         }
     }
 

@@ -1,0 +1,140 @@
+//! A review of the configuration surface through the built demo binary: every bad input
+//! must get one clear line naming the setting as the user gave it (variable, flag or
+//! file line), and nothing the user wrote may be ignored without a word. Each test
+//! starts the binary with a clean environment and, where it runs, talks to it over a
+//! socket.
+#![cfg(feature = "cli")]
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// The demo binary with an empty environment (PATH aside), an in-memory database, then
+/// `env`.
+fn demo(env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(built_binary("h1server", false));
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.env("DEMO_DB", ":memory:");
+    cmd.envs(env.iter().copied()).stdin(Stdio::null());
+    cmd
+}
+
+/// A file in a directory of its own under the temp directory, removed on drop.
+struct Scratch(TempDir);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        Scratch(TempDir::new(&format!("config-review-{name}")))
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.0.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+}
+
+/// Starts the demo with stderr piped; returns it and its stderr lines up to (and with)
+/// the "listening on" line.
+fn start_logged(cmd: &mut Command) -> (ChildGuard, Vec<String>, Receiver<String>) {
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
+    let mut child = ChildGuard(child.expect("spawn the demo binary"));
+    let lines = stderr_lines(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.contains("listening on");
+                seen.push(line);
+                if done {
+                    return (child, seen, lines);
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!(
+        "the demo did not say it listens; stderr:\n{}",
+        seen.join("\n")
+    );
+}
+
+fn free_addr() -> SocketAddr {
+    ([127, 0, 0, 1], free_port()).into()
+}
+
+fn get(addr: SocketAddr, path: &str) -> Resp {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    roundtrip(addr, req.as_bytes())
+}
+
+/// The `--print-config` line of a setting, its padding collapsed.
+fn printed(out: &Output, name: &str) -> String {
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
+    let line = line.unwrap_or_else(|| panic!("no {name} line in\n{text}"));
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The `[demo]` switches and counts in a TOML file take TOML's own booleans and integers,
+/// as `[server]`'s do (docs/CONFIG.md: "switches as booleans (`true`…), counts as
+/// integers"): `inspect = true` was refused with "wrong type: expected a string, found a
+/// boolean", so a correct file could not start the server.
+#[test]
+fn demo_switches_and_counts_in_the_file_take_toml_booleans_and_integers() {
+    let addr = free_addr();
+    let dir = Scratch::new("demo-types");
+    let file = dir.file(
+        "h1server.toml",
+        &format!(
+            "[server]\naddr = \"{addr}\"\n[demo]\ninspect = true\n\
+             trust_forwarded_for = false\ndb_pool = 3\n"
+        ),
+    );
+    let out = demo(&[])
+        .args(["--config", &file, "--print-config"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        printed(&out, "inspect"),
+        format!("inspect = \"true\" # file {file}:4")
+    );
+    assert_eq!(
+        printed(&out, "db_pool"),
+        format!("db_pool = \"3\" # file {file}:6")
+    );
+    let (_demo, _log, _rest) = start_logged(demo(&[]).args(["--config", &file]));
+    assert_eq!(
+        get(addr, "/debug/requests").status,
+        200,
+        "the inspector is on"
+    );
+
+    // A wrong type is still refused, naming what the setting takes.
+    let bad = dir.file("bad.toml", "[demo]\ninspect = 3\n");
+    let out = demo(&[]).args(["--config", &bad]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            ":2:11: demo.inspect = 3: wrong type: expected true or false, found an integer"
+        ),
+        "{err}"
+    );
+}
