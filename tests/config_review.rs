@@ -138,3 +138,45 @@ fn demo_switches_and_counts_in_the_file_take_toml_booleans_and_integers() {
         "{err}"
     );
 }
+
+/// docs/CONFIG.md: "Surrounding whitespace is ignored in every kind of value." The log
+/// format refused `" json "`, and the paths (`DEMO_DB`, `DEMO_UPLOAD_DIR`, the TLS files)
+/// kept their spaces: `DEMO_DB=" /tmp/x.db"` made a directory named " " in the working
+/// directory and a database the operator never asked for.
+#[test]
+fn whitespace_around_the_log_format_and_paths_is_ignored() {
+    let dir = Scratch::new("whitespace");
+    let cwd = dir.0.0.join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let db = dir.0.0.join("users.db");
+    let addr = free_addr();
+    let spaced_db = format!(" {} ", db.display());
+    let env = [
+        ("H1_ADDR", &*addr.to_string()),
+        ("H1_LOG_FORMAT", " json "),
+        ("DEMO_DB", &spaced_db),
+        ("DEMO_UPLOAD_DIR", "  ./uploads\t"),
+    ];
+    let out = demo(&env).arg("--print-config").current_dir(&cwd).output();
+    let out = out.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        printed(&out, "upload_dir"),
+        "upload_dir = \"./uploads\" # env DEMO_UPLOAD_DIR"
+    );
+    let (_demo, log, _rest) = start_logged(demo(&env).current_dir(&cwd));
+    assert!(
+        log.iter().all(|l| l.starts_with('{')),
+        "H1_LOG_FORMAT=\" json \" logs JSON:\n{}",
+        log.join("\n")
+    );
+    assert_eq!(get(addr, "/readyz").status, 200);
+    assert!(db.exists(), "the database is at {}", db.display());
+    let strays: Vec<_> = std::fs::read_dir(&cwd).unwrap().flatten().collect();
+    assert!(strays.is_empty(), "stray files in the cwd: {strays:?}");
+}

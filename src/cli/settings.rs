@@ -200,9 +200,9 @@ impl Demo {
     /// source).
     fn set(&mut self, key: &str, value: &str) -> Result<(), &'static str> {
         match key {
-            "api_token" => {
-                self.api_token = Some(value.to_string()).filter(|t| !t.trim().is_empty())
-            }
+            // Surrounding whitespace is ignored, as in every value (docs/CONFIG.md): a
+            // token with it could never match (a header value's spaces are not its own).
+            "api_token" => self.api_token = trimmed(value),
             "log_format" => self.log_format = LogFormat::parse(value)?,
             "metrics_addr" => self.metrics_addr = Some(h1server::config::parse_addr(value)?),
             "inspect" => self.inspect = h1server::config::parse_bool(value)?,
@@ -210,14 +210,10 @@ impl Demo {
             "trust_forwarded_for" => {
                 self.trust_forwarded_for = h1server::config::parse_bool(value)?
             }
-            "db" => self.db = Some(value.to_string()).filter(|v| !v.trim().is_empty()),
-            "database_url" => {
-                self.database_url = Some(value.to_string()).filter(|v| !v.trim().is_empty())
-            }
+            "db" => self.db = trimmed(value),
+            "database_url" => self.database_url = trimmed(value),
             "db_pool" => self.db_pool = Some(crate::demo::store::parse_pool(value)?),
-            "upload_dir" => {
-                self.upload_dir = Some(value.to_string()).filter(|v| !v.trim().is_empty())
-            }
+            "upload_dir" => self.upload_dir = trimmed(value),
             _ => return Err("unknown setting"),
         }
         Ok(())
@@ -253,6 +249,12 @@ impl Demo {
             _ => true,
         }
     }
+}
+
+/// A text setting's value without its surrounding whitespace; `None` when nothing is left
+/// (unset: the default).
+fn trimmed(value: &str) -> Option<String> {
+    Some(value.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 /// Which setting a value is for: an engine field (`[server]`) or a demo setting (`[demo]`).
