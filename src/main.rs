@@ -28,20 +28,33 @@ fn main() {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    // A misspelt variable is read by nothing: say so, once the logger (if any) runs.
+    let names = std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned());
+    let unknown = cli::unknown_variables(names);
+    let warn_stderr = || {
+        unknown
+            .iter()
+            .for_each(|w| eprintln!("h1server: warning: {w}"))
+    };
     let settings = match cli::parse(std::env::args().skip(1).collect(), &env) {
         Ok(Action::Run(settings)) => settings,
-        Ok(Action::PrintConfig(settings)) => return print!("{}", settings.render()),
+        Ok(Action::PrintConfig(settings)) => {
+            warn_stderr();
+            return print!("{}", settings.render());
+        }
         Ok(Action::Help) => return print!("{}", cli::help()),
         Ok(Action::Version) => return println!("h1server {}", env!("CARGO_PKG_VERSION")),
         Ok(Action::Routes) => return print_routes(),
         Err(msg) => {
             eprintln!("h1server: {msg}");
+            warn_stderr();
             eprintln!("(run `h1server --help` for the settings)");
             std::process::exit(2);
         }
     };
     let log_format = settings.demo.log_format;
     logging::init(log_format);
+    unknown.iter().for_each(|w| log::warn!("{w}"));
     if let Err(e) = run(settings) {
         match log_format {
             // Log collectors expect every line of a JSON log to be JSON.

@@ -86,6 +86,55 @@ fn printed(out: &Output, name: &str) -> String {
     line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A variable with the project's prefix that names no setting is a typo (`H1_WORKER` for
+/// `H1_WORKERS`): it was read by nothing, so the server ran with the default and said
+/// nothing. It must be warned about, naming the variable and the one meant; a variable
+/// that is known is not.
+#[test]
+fn a_misspelt_variable_is_warned_about_naming_the_one_meant() {
+    let addr = free_addr();
+    let env = [
+        ("H1_ADDR", &*addr.to_string()),
+        ("H1_WORKER", "4"),
+        ("DEMO_INSPEKT", "1"),
+        ("H1_IDLE_TIMEOUT", "30s"),
+    ];
+    let (_demo, log, _rest) = start_logged(&mut demo(&env));
+    let warned = |var: &str, meant: &str| {
+        log.iter()
+            .any(|l| l.contains("WARN") && l.contains(var) && l.contains(meant))
+    };
+    assert!(
+        warned("H1_WORKER ", "H1_WORKERS"),
+        "no warning for H1_WORKER:\n{}",
+        log.join("\n")
+    );
+    assert!(
+        warned("DEMO_INSPEKT", "DEMO_INSPECT"),
+        "no warning for DEMO_INSPEKT:\n{}",
+        log.join("\n")
+    );
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("H1_IDLE_TIMEOUT") || l.contains("H1_ADDR")),
+        "a known variable was warned about:\n{}",
+        log.join("\n")
+    );
+    assert_eq!(get(addr, "/healthz").status, 200);
+
+    // --print-config (no logger) says it on stderr too.
+    let out = demo(&env).arg("--print-config").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("H1_WORKER ") && err.contains("H1_WORKERS"),
+        "{err}"
+    );
+    assert_eq!(
+        printed(&out, "workers").split(" # ").nth(1),
+        Some("default")
+    );
+}
+
 /// The `[demo]` switches and counts in a TOML file take TOML's own booleans and integers,
 /// as `[server]`'s do (docs/CONFIG.md: "switches as booleans (`true`…), counts as
 /// integers"): `inspect = true` was refused with "wrong type: expected a string, found a
