@@ -89,13 +89,15 @@ fn run(settings: Settings) -> std::io::Result<()> {
     )
     .map_err(std::io::Error::other)?;
     log::info!("storage: {}", stores.description);
+    let config = settings.config.clone();
     let server = match inherited_listener()? {
         Some(listener) => {
             log::info!("socket activation: serving the listening socket passed as fd 3");
-            Server::from_listener(listener, settings.config)?
+            Server::from_listener(listener, config)
         }
-        None => Server::bind(settings.config)?,
+        None => Server::bind(config),
     };
+    let server = server.map_err(|e| settings.start_error(e))?;
     let metrics = match settings.demo.metrics_addr {
         Some(addr) => Some(spawn_metrics_server(addr, server.telemetry())?),
         None => None,

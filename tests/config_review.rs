@@ -68,6 +68,25 @@ fn start_logged(cmd: &mut Command) -> (ChildGuard, Vec<String>, Receiver<String>
     );
 }
 
+/// Runs the demo to its end (it must fail at start) and returns its output.
+fn fails_to_start(cmd: &mut Command) -> Output {
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
+    let mut child = ChildGuard(child.expect("spawn the demo binary"));
+    let ok = wait_until(Duration::from_secs(20), || {
+        matches!(child.0.try_wait(), Ok(Some(_)))
+    });
+    assert!(ok, "the demo started instead of failing");
+    let ChildGuard(c) = &mut child;
+    let mut err = String::new();
+    use std::io::Read;
+    c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    Output {
+        status: c.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: err.into_bytes(),
+    }
+}
+
 fn free_addr() -> SocketAddr {
     ([127, 0, 0, 1], free_port()).into()
 }
@@ -228,4 +247,70 @@ fn whitespace_around_the_log_format_and_paths_is_ignored() {
     assert!(db.exists(), "the database is at {}", db.display());
     let strays: Vec<_> = std::fs::read_dir(&cwd).unwrap().flatten().collect();
     assert!(strays.is_empty(), "stray files in the cwd: {strays:?}");
+}
+
+/// A start that fails on a setting's value — a busy port, a certificate that cannot be
+/// read — named the variable (`H1_TLS_CERT`) even when the user gave a flag or a file
+/// line, and a busy port named no setting at all. The message must name the setting as
+/// the user gave it.
+#[test]
+fn a_busy_port_names_the_setting_as_the_user_gave_it() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = taken.local_addr().unwrap().to_string();
+    let out = fails_to_start(demo(&[]).args(["--addr", &at]));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "h1server: --addr=\"{at}\": cannot listen on {at}: "
+        )) && last.contains("in use"),
+        "{err}"
+    );
+
+    let dir = Scratch::new("busy-port");
+    let file = dir.file("h.toml", &format!("[server]\naddr = \"{at}\"\n"));
+    let out = fails_to_start(demo(&[]).args(["--config", &file]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "h1server: {file}:2:8: server.addr = \"{at}\": cannot listen on {at}: "
+        )),
+        "{err}"
+    );
+    // Still serving nothing on it: the test's own listener holds it.
+    drop(TcpStream::connect(&at).unwrap());
+}
+
+/// The same for the TLS files (feature `tls`): a flag or a file line is named as such.
+#[cfg(feature = "tls")]
+#[test]
+fn an_unreadable_certificate_names_the_setting_as_the_user_gave_it() {
+    let dir = Scratch::new("tls-files");
+    let missing = dir.0.0.join("missing.pem").to_string_lossy().into_owned();
+    let args = ["--addr", "127.0.0.1:0", "--tls-cert", &missing];
+    let out = fails_to_start(demo(&[]).args(args).args(["--tls-key", &missing]));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "invalid configuration: --tls-cert=\"{missing}\": cannot read the certificate"
+        )),
+        "{err}"
+    );
+    let file = dir.file(
+        "h.toml",
+        &format!(
+            "[server]\naddr = \"127.0.0.1:0\"\ntls_cert = {missing:?}\ntls_key = {missing:?}\n"
+        ),
+    );
+    let out = fails_to_start(demo(&[]).args(["--config", &file]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // (The value as written is cut at 40 characters.)
+    let named = format!("invalid configuration: {file}:3:12: server.tls_cert = \"");
+    assert!(
+        err.contains(&named) && err.contains(": cannot read the certificate"),
+        "{err}"
+    );
 }

@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use h1server::Config;
 use h1server::config::{FIELDS, FieldInfo, default_queue_depth};
+use h1server::{BindError, Config};
 
 use crate::demo::logging::LogFormat;
 
@@ -398,6 +398,13 @@ impl Given {
     /// The message for this value rejected for `reason`: the variable or flag and its text
     /// (as `ConfigError` prints it), or the file's `PATH:LINE:COL: table.key = TOML`.
     pub fn error(&self, reason: &str) -> String {
+        format!("invalid configuration: {}: {reason}", self.named())
+    }
+
+    /// Where the value was written and what it was, as the user gave it:
+    /// `H1_ADDR="127.0.0.1:80"`, `--addr="127.0.0.1:80"` or the file's
+    /// `PATH:LINE:COL: server.addr = "127.0.0.1:80"` (a secret's value hidden).
+    pub fn named(&self) -> String {
         match (&self.origin, &self.raw) {
             (Origin::File { path, line, col }, Raw::File { written, .. }) => {
                 let (table, key) = (self.key.table(), self.key.name());
@@ -406,9 +413,7 @@ impl Given {
                 } else {
                     written
                 };
-                format!(
-                    "invalid configuration: {path}:{line}:{col}: {table}.{key} = {shown}: {reason}"
-                )
+                format!("{path}:{line}:{col}: {table}.{key} = {shown}")
             }
             (origin, raw) => {
                 let source = match origin {
@@ -420,7 +425,7 @@ impl Given {
                     Raw::Text(t) => t.as_str(),
                     Raw::File { written, .. } => written,
                 };
-                format!("invalid configuration: {source}={text:?}: {reason}")
+                format!("{source}={text:?}")
             }
         }
     }
@@ -533,6 +538,41 @@ impl Settings {
             given,
             file,
         })
+    }
+
+    /// A failed start ([`Server::bind`](h1server::Server::bind)) in the user's words: a
+    /// value the server could not use when it bound (a TLS file; the library names it by
+    /// its variable) or an address it could not listen on is named by the flag, variable
+    /// or file line that gave it, as a settings error is.
+    pub fn start_error(&self, e: BindError) -> std::io::Error {
+        use std::io::{Error, ErrorKind};
+        let given = |name: &str| {
+            let field = FieldInfo::lookup(name)?;
+            self.given.iter().find(|g| g.key == Key::Field(field))
+        };
+        match e {
+            BindError::Config(c) => match given(&c.source) {
+                Some(g) => Error::new(ErrorKind::InvalidInput, g.error(&c.reason)),
+                None => Error::new(ErrorKind::InvalidInput, c),
+            },
+            BindError::Io(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::AddrInUse
+                        | ErrorKind::AddrNotAvailable
+                        | ErrorKind::PermissionDenied
+                ) =>
+            {
+                let msg = match given("addr") {
+                    Some(g) => format!("{}: {e}", g.named()),
+                    None => {
+                        format!("{e} (the default address: set --addr, H1_ADDR or [server] addr)")
+                    }
+                };
+                Error::new(e.kind(), msg)
+            }
+            e => e.into(),
+        }
     }
 
     /// Where a setting's value came from.
