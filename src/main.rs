@@ -36,7 +36,9 @@ fn main() {
             .iter()
             .for_each(|w| eprintln!("h1server: warning: {w}"))
     };
-    let settings = match cli::parse(std::env::args().skip(1).collect(), &env) {
+    let is_utf8 = |name: &str| std::env::var_os(name).is_none_or(|v| v.to_str().is_some());
+    let action = cli::parse(std::env::args().skip(1).collect(), &env);
+    let settings = match action.and_then(|a| cli::check_utf8(a, &is_utf8)) {
         Ok(Action::Run(settings)) => settings,
         Ok(Action::PrintConfig(settings)) => {
             warn_stderr();

@@ -314,3 +314,51 @@ fn an_unreadable_certificate_names_the_setting_as_the_user_gave_it() {
         "{err}"
     );
 }
+
+/// A variable's value that is not UTF-8 was read lossily: a path kept it with the bad bytes
+/// replaced by U+FFFD, so `DEMO_DB=/tmp/x\xff.db` opened (and created) `/tmp/x�.db`, a
+/// file the operator never named, without a word. It must be refused, naming the
+/// variable, when it is the value used; a flag that overrides it wins as usual.
+#[test]
+fn a_value_that_is_not_utf8_is_refused_not_replaced() {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let dir = Scratch::new("utf8");
+    let mut bytes = dir.0.0.join("users").into_os_string().into_vec();
+    bytes.extend_from_slice(b"\xff.db");
+    let db = std::ffi::OsStr::from_bytes(&bytes);
+    let addr = free_addr();
+    let mut cmd = demo(&[("H1_ADDR", &addr.to_string())]);
+    cmd.env("DEMO_DB", db);
+    let out = fails_to_start(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("h1server: invalid configuration: DEMO_DB=") && err.contains("UTF-8"),
+        "{err}"
+    );
+    let strays: Vec<_> = std::fs::read_dir(&dir.0.0).unwrap().flatten().collect();
+    assert!(strays.is_empty(), "files made: {strays:?}");
+    assert!(TcpStream::connect(addr).is_err(), "nothing listens");
+
+    // A secret's bytes are not shown.
+    let mut cmd = demo(&[]);
+    cmd.env("DEMO_API_TOKEN", std::ffi::OsStr::from_bytes(b"s3cret\xff"));
+    let out = fails_to_start(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("DEMO_API_TOKEN") && !err.contains("s3cret"),
+        "{err}"
+    );
+
+    // The variable loses to a flag: it is not read.
+    let out = demo(&[])
+        .env("H1_IDLE_TIMEOUT", std::ffi::OsStr::from_bytes(b"5s\xff"))
+        .args(["--idle-timeout", "7s", "--print-config"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        printed(&out, "idle_timeout"),
+        "idle_timeout = \"7s\" # flag --idle-timeout"
+    );
+}

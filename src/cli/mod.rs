@@ -147,6 +147,26 @@ pub fn unknown_variables(names: impl Iterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
+/// Refuses a setting whose value came from a variable that is not UTF-8 (`is_utf8` says
+/// which are): the environment is read lossily, so a path would silently name another
+/// file, with U+FFFD for the bytes that were not UTF-8. Only the values used count: a
+/// variable a flag overrides is not read.
+pub fn check_utf8(action: Action, is_utf8: &dyn Fn(&str) -> bool) -> Result<Action, String> {
+    let (Action::Run(s) | Action::PrintConfig(s)) = &action else {
+        return Ok(action);
+    };
+    for g in &s.given {
+        if let Origin::Env(var) = g.origin {
+            if !is_utf8(var) {
+                return Err(
+                    g.error("not valid UTF-8 (shown with U+FFFD for the bytes that are not)")
+                );
+            }
+        }
+    }
+    Ok(action)
+}
+
 /// `--help`: the actions, then every setting with its flag, variable, default and meaning.
 pub fn help() -> String {
     let mut out = format!(

@@ -422,6 +422,7 @@ impl Given {
                     _ => self.key.name().to_string(),
                 };
                 let text = match raw {
+                    _ if self.key.is_secret() => return format!("{source}=(hidden)"),
                     Raw::Text(t) => t.as_str(),
                     Raw::File { written, .. } => written,
                 };
