@@ -397,3 +397,44 @@ fn a_body_limit_the_memory_budget_can_never_hold_is_warned_about() {
         log.join("\n")
     );
 }
+
+/// `--config` read the whole file into memory, whatever its size: `--config /dev/zero` (or
+/// a mistyped path to a large log) grew the process until the allocator failed (here under
+/// a 1 GB address-space limit, so the test cannot take the machine's memory). A config
+/// file has a size limit; over it, one line names the file and the limit.
+#[test]
+fn a_config_file_too_large_is_refused_without_reading_it_whole() {
+    let bin = built_binary("h1server", false);
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -v 1000000 && exec \"$0\" \"$@\""])
+        .arg(&bin)
+        .args(["--config", "/dev/zero", "--print-config"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    let out = fails_to_start(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("h1server: invalid configuration: config file /dev/zero (flag --config): larger than 1 MiB"),
+        "{err}"
+    );
+}
+
+/// A config file that is not UTF-8 was reported as "stream did not contain valid UTF-8",
+/// with no line: every other error in the file names its line and column.
+#[test]
+fn a_config_file_that_is_not_utf8_names_the_line_and_column() {
+    let dir = Scratch::new("file-utf8");
+    let path = dir.0.0.join("h.toml");
+    std::fs::write(&path, b"[server]\nworkers = \"\xff\"\n").unwrap();
+    let path = path.to_string_lossy().into_owned();
+    let out = demo(&[]).args(["--config", &path]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "h1server: invalid configuration: {path}:2:12: not valid UTF-8"
+        )),
+        "{err}"
+    );
+}
