@@ -438,3 +438,26 @@ fn a_config_file_that_is_not_utf8_names_the_line_and_column() {
         "{err}"
     );
 }
+
+/// An empty `DEMO_DATABASE_URL` (a secret that templated to nothing) was taken as unset:
+/// the service started on a local SQLite file and acknowledged writes that the operator's
+/// PostgreSQL never saw, and that a container loses when it is replaced. As for every
+/// `H1_*` variable, an empty value is an error, not "unset"; `DEMO_DB` and
+/// `DEMO_UPLOAD_DIR` the same.
+#[test]
+fn an_empty_database_url_or_path_is_refused_not_taken_as_unset() {
+    let dir = Scratch::new("empty"); // the default ./data is made here, if anywhere
+    for var in ["DEMO_DATABASE_URL", "DEMO_DB", "DEMO_UPLOAD_DIR"] {
+        let addr = free_addr();
+        let mut cmd = demo(&[("H1_ADDR", &addr.to_string()), (var, " ")]);
+        let out = fails_to_start(cmd.current_dir(&dir.0.0));
+        assert_eq!(out.status.code(), Some(2), "{var}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with(&format!("h1server: invalid configuration: {var}="))
+                && err.contains("empty value"),
+            "{var}: {err}"
+        );
+        assert!(TcpStream::connect(addr).is_err(), "{var}: nothing listens");
+    }
+}

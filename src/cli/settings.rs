@@ -210,10 +210,12 @@ impl Demo {
             "trust_forwarded_for" => {
                 self.trust_forwarded_for = h1server::config::parse_bool(value)?
             }
-            "db" => self.db = trimmed(value),
-            "database_url" => self.database_url = trimmed(value),
+            // Empty is an error, not "unset" (as for every H1_ variable): a secret that
+            // templated to nothing must not switch the service to a local SQLite file.
+            "db" => self.db = Some(trimmed(value).ok_or(EMPTY)?),
+            "database_url" => self.database_url = Some(trimmed(value).ok_or(EMPTY)?),
             "db_pool" => self.db_pool = Some(crate::demo::store::parse_pool(value)?),
-            "upload_dir" => self.upload_dir = trimmed(value),
+            "upload_dir" => self.upload_dir = Some(trimmed(value).ok_or(EMPTY)?),
             _ => return Err("unknown setting"),
         }
         Ok(())
@@ -250,6 +252,9 @@ impl Demo {
         }
     }
 }
+
+/// Why an empty database, URL or directory is refused.
+const EMPTY: &str = "empty value (unset the variable, or leave the key out, for the default)";
 
 /// A text setting's value without its surrounding whitespace; `None` when nothing is left
 /// (unset: the default).
