@@ -461,3 +461,62 @@ fn an_empty_database_url_or_path_is_refused_not_taken_as_unset() {
         assert!(TcpStream::connect(addr).is_err(), "{var}: nothing listens");
     }
 }
+
+/// The gateway's durations were not range-checked: `GATEWAY_CONNECT_TIMEOUT=
+/// 18446744073709551615s` was accepted and the event loop panicked ("overflow when adding
+/// duration to instant") on the first proxied request, killing every connection; and
+/// `GATEWAY_UPSTREAM_TIMEOUT=0` made every request a `504`. As for `H1_*` durations:
+/// at most 8760h, and greater than 0 where 0 makes no sense. `ReverseProxy::builder()`
+/// refuses the same (an embedder's value must not panic the loop either).
+#[cfg(feature = "proxy")]
+#[test]
+fn gateway_durations_out_of_range_are_refused_naming_the_variable() {
+    let cases = [
+        (
+            "GATEWAY_CONNECT_TIMEOUT",
+            "18446744073709551615s",
+            "must be at most 8760h",
+        ),
+        ("GATEWAY_UPSTREAM_TIMEOUT", "8761h", "must be at most 8760h"),
+        (
+            "GATEWAY_HEALTH_COOLDOWN",
+            "99999999999h",
+            "must be at most 8760h",
+        ),
+        ("GATEWAY_CONNECT_TIMEOUT", "0", "must be greater than 0"),
+        ("GATEWAY_UPSTREAM_TIMEOUT", "0s", "must be greater than 0"),
+    ];
+    for (var, value, want) in cases {
+        let addr = free_addr();
+        let mut cmd = Command::new(built_binary("gateway", true));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("GATEWAY_UPSTREAMS", "/=http://127.0.0.1:1")
+            .env("GATEWAY_ADDR", addr.to_string())
+            .env(var, value)
+            .stdin(Stdio::null());
+        let out = fails_to_start(&mut cmd);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = format!("gateway: {var}={value:?}: {want}");
+        assert!(err.contains(&line), "{var}={value}: {err}\nwanted {line}");
+    }
+
+    // A cool-down of 0 is meaningful (never pass an upstream over): it starts.
+    let addr = free_addr();
+    let mut cmd = Command::new(built_binary("gateway", true));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GATEWAY_UPSTREAMS", "/=http://127.0.0.1:1")
+        .env("GATEWAY_ADDR", addr.to_string())
+        .env("GATEWAY_HEALTH_COOLDOWN", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _gw = ChildGuard(cmd.spawn().unwrap());
+    assert!(wait_until(Duration::from_secs(20), || TcpStream::connect(
+        addr
+    )
+    .is_ok()));
+    assert_eq!(get(addr, "/gateway/upstreams").status, 200);
+}
