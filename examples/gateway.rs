@@ -31,13 +31,22 @@ fn bad_config(msg: impl std::fmt::Display) -> ! {
     std::process::exit(2);
 }
 
-/// A duration variable (`500ms`, `10s`, as `H1_*` durations), or its default.
-fn duration_var(name: &str, default: Duration) -> Duration {
+/// A duration variable (`500ms`, `10s`, as `H1_*` durations, and in their range: at most
+/// 8760h, and above 0 unless `zero_ok`), or its default.
+fn duration_var(name: &str, default: Duration, zero_ok: bool) -> Duration {
     match std::env::var(name) {
         Err(std::env::VarError::NotPresent) => default,
         Err(std::env::VarError::NotUnicode(_)) => bad_config(format!("{name}: not valid UTF-8")),
-        Ok(v) => config::parse_duration(&v)
-            .unwrap_or_else(|why| bad_config(format!("{name}={v:?}: {why}"))),
+        Ok(v) => match config::parse_duration(&v) {
+            Err(why) => bad_config(format!("{name}={v:?}: {why}")),
+            Ok(d) if d > config::MAX_DURATION => {
+                bad_config(format!("{name}={v:?}: must be at most 8760h"))
+            }
+            Ok(d) if d.is_zero() && !zero_ok => {
+                bad_config(format!("{name}={v:?}: must be greater than 0"))
+            }
+            Ok(d) => d,
+        },
     }
 }
 
@@ -85,15 +94,18 @@ fn main() {
         .connect_timeout(duration_var(
             "GATEWAY_CONNECT_TIMEOUT",
             Duration::from_secs(5),
+            false,
         ))
         .response_header_timeout(duration_var(
             "GATEWAY_UPSTREAM_TIMEOUT",
             Duration::from_secs(30),
+            false,
         ))
         .max_idle_per_host(count_var("GATEWAY_MAX_IDLE_PER_HOST", 32))
         .health_cooldown(duration_var(
             "GATEWAY_HEALTH_COOLDOWN",
             Duration::from_secs(10),
+            true,
         ))
         // Seed 000's `ModifyResponse` sets this one field. A fixed field is declared, so
         // the event loop adds it; `.modify_response(|resp| ...)` runs code on each head

@@ -288,9 +288,10 @@ impl Config {
             "timer_tick" => self.timer_tick = time()?,
             "record_stages" => self.record_stages = parse_bool(value).map_err(err)?,
             "server_timing" => self.server_timing = parse_bool(value).map_err(err)?,
-            // An empty path is "not set" (a config file's way of writing the default).
-            "tls_cert" => self.tls_cert = Some(value).filter(|v| !v.is_empty()).map(Into::into),
-            "tls_key" => self.tls_key = Some(value).filter(|v| !v.is_empty()).map(Into::into),
+            // An empty path is "not set" (a config file's way of writing the default);
+            // surrounding whitespace is ignored, as in every kind of value.
+            "tls_cert" => self.tls_cert = path(value),
+            "tls_key" => self.tls_key = path(value),
             "tls_handshake_timeout" => self.tls_handshake_timeout = time()?,
             _ => return Err(err("unknown setting")),
         }
@@ -657,6 +658,11 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, &'static str> {
         Err(_) if matches!(port, Some(Ok(_))) => Err("cannot resolve host name"),
         Err(_) => Err(NOT_AN_ADDRESS),
     }
+}
+
+/// A path without its surrounding whitespace; `None` (unset) when nothing is left.
+fn path(s: &str) -> Option<PathBuf> {
+    Some(s.trim()).filter(|v| !v.is_empty()).map(Into::into)
 }
 
 /// Trims `s` and rejects the empty and negative values that every kind rejects.

@@ -28,20 +28,35 @@ fn main() {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
-    let settings = match cli::parse(std::env::args().skip(1).collect(), &env) {
+    // A misspelt variable is read by nothing: say so, once the logger (if any) runs.
+    let names = std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned());
+    let unknown = cli::unknown_variables(names);
+    let warn_stderr = || {
+        unknown
+            .iter()
+            .for_each(|w| eprintln!("h1server: warning: {w}"))
+    };
+    let is_utf8 = |name: &str| std::env::var_os(name).is_none_or(|v| v.to_str().is_some());
+    let action = cli::parse(std::env::args().skip(1).collect(), &env);
+    let settings = match action.and_then(|a| cli::check_utf8(a, &is_utf8)) {
         Ok(Action::Run(settings)) => settings,
-        Ok(Action::PrintConfig(settings)) => return print!("{}", settings.render()),
+        Ok(Action::PrintConfig(settings)) => {
+            warn_stderr();
+            return print!("{}", settings.render());
+        }
         Ok(Action::Help) => return print!("{}", cli::help()),
         Ok(Action::Version) => return println!("h1server {}", env!("CARGO_PKG_VERSION")),
         Ok(Action::Routes) => return print_routes(),
         Err(msg) => {
             eprintln!("h1server: {msg}");
+            warn_stderr();
             eprintln!("(run `h1server --help` for the settings)");
             std::process::exit(2);
         }
     };
     let log_format = settings.demo.log_format;
     logging::init(log_format);
+    unknown.iter().for_each(|w| log::warn!("{w}"));
     if let Err(e) = run(settings) {
         match log_format {
             // Log collectors expect every line of a JSON log to be JSON.
@@ -76,13 +91,15 @@ fn run(settings: Settings) -> std::io::Result<()> {
     )
     .map_err(std::io::Error::other)?;
     log::info!("storage: {}", stores.description);
+    let config = settings.config.clone();
     let server = match inherited_listener()? {
         Some(listener) => {
             log::info!("socket activation: serving the listening socket passed as fd 3");
-            Server::from_listener(listener, settings.config)?
+            Server::from_listener(listener, config)
         }
-        None => Server::bind(settings.config)?,
+        None => Server::bind(config),
     };
+    let server = server.map_err(|e| settings.start_error(e))?;
     let metrics = match settings.demo.metrics_addr {
         Some(addr) => Some(spawn_metrics_server(addr, server.telemetry())?),
         None => None,

@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use log::{error, info};
+use log::{error, info, warn};
 use mio::Poll;
 
 use crate::config::Config;
@@ -411,6 +411,7 @@ impl Server {
             stall: Mutex::new(None),
             stall_set: AtomicBool::new(false),
         });
+        warn_if_bodies_cannot_fit(&cfg, n);
         info!(
             "listening on {}://{} ({} event loop{}, {} workers, queue depth {}, max {} connections)",
             if self.tls.is_tls() { "https" } else { "http" },
@@ -728,5 +729,26 @@ impl ServerHandle {
         self.thread
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the event loop thread panicked")))
+    }
+}
+
+/// Warns when a body `max_body_bytes` allows can never be read: a loop holds a buffered
+/// body whole within its share of `max_buffered_bytes` (beyond the first read buffer), so
+/// a larger one is answered `503` + `Retry-After` even on an idle server, and a retry
+/// cannot succeed. Not refused by `validate`: a small budget is a legitimate test of the
+/// shedding itself; a deployment should not have one.
+fn warn_if_bodies_cannot_fit(cfg: &Config, loops: usize) {
+    let per_loop = (cfg.max_buffered_bytes / loops).max(1) as u64;
+    let share = per_loop + crate::buffers::READ_BUF as u64;
+    if cfg.max_body_bytes > share {
+        warn!(
+            "max_body_bytes ({}) is more than an event loop's share of max_buffered_bytes \
+             ({} / {loops} loop(s), + the first {} KiB read buffer): a body over about {share} \
+             bytes is answered 503 + Retry-After even when the server is idle; raise \
+             max_buffered_bytes or lower max_body_bytes",
+            cfg.max_body_bytes,
+            cfg.max_buffered_bytes,
+            crate::buffers::READ_BUF / 1024,
+        );
     }
 }

@@ -17,11 +17,32 @@ pub const TABLES: [&str; 2] = ["server", "demo"];
 /// Reads and checks the file at `path`; `named_by` says where the path came from, for the
 /// error when it cannot be read.
 pub fn read(path: &str, named_by: &Origin) -> Result<Vec<Given>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
         format!("invalid configuration: cannot read config file {path} ({named_by}): {e}")
+    };
+    // Read at most one byte past the limit: a path to /dev/zero or a large log must not
+    // take the memory. (Bytes first: the cut may split a character.)
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "invalid configuration: config file {path} ({named_by}): larger than 1 MiB"
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+        let (line, col) = line_col(before, valid);
+        format!("invalid configuration: {path}:{line}:{col}: not valid UTF-8")
     })?;
     parse(path, &text)
 }
+
+/// The largest config file read (a complete one is about 2 KiB).
+const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Checks a file's text; `path` only names it in origins and errors.
 pub fn parse(path: &str, text: &str) -> Result<Vec<Given>, String> {

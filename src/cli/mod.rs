@@ -99,6 +99,74 @@ pub fn parse(args: Vec<String>, env: &dyn Fn(&str) -> Option<String>) -> Result<
     })
 }
 
+/// The prefixes of the variables the demo reads: a variable with one that names no setting
+/// is a typo (`H1_WORKER`), since nothing reads it.
+const PREFIXES: [&str; 2] = ["H1_", "DEMO_"];
+
+/// One warning per variable in `names` (the environment's) that has the prefix of the
+/// demo's settings but names none, with the one most likely meant. A warning, not an
+/// error: the environment is shared (a Kubernetes service named `h1` injects `H1_PORT`),
+/// so an unknown name may belong to someone else. The value is never shown (it may be a
+/// secret meant for a misspelt `DEMO_API_TOKEN`).
+pub fn unknown_variables(names: impl Iterator<Item = String>) -> Vec<String> {
+    let known = || {
+        let fields = FIELDS.iter().map(|f| f.env);
+        let demo = DEMO_SETTINGS.iter().map(|d| d.env);
+        fields.chain(demo).chain([CONFIG_ENV])
+    };
+    // Each variable as `file::closest` compares names: lower case, without the prefix.
+    let key = |var: &str| {
+        let var = var.to_ascii_lowercase();
+        let bare = PREFIXES.map(|p| p.to_ascii_lowercase());
+        bare.iter()
+            .find_map(|p| var.strip_prefix(p.as_str()).map(str::to_string))
+            .unwrap_or(var)
+    };
+    let keys: Vec<(String, &str)> = known().map(|v| (key(v), v)).collect();
+    let mut names: Vec<String> = names
+        // In any case: `h1_workers` is as much a typo (variables' names are case-sensitive).
+        .filter(|n| {
+            PREFIXES
+                .iter()
+                .any(|p| n.to_ascii_uppercase().starts_with(p))
+        })
+        .filter(|n| !known().any(|k| k == n))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let meant = file::closest(&name, keys.iter().map(|(k, _)| k.as_str()))
+                .and_then(|k| keys.iter().find(|(key, _)| key == k))
+                .map(|(_, var)| *var);
+            match meant {
+                Some(var) => format!("{name} is not a setting (did you mean {var}?): ignored"),
+                None => format!("{name} is not a setting (`h1server --help` lists them): ignored"),
+            }
+        })
+        .collect()
+}
+
+/// Refuses a setting whose value came from a variable that is not UTF-8 (`is_utf8` says
+/// which are): the environment is read lossily, so a path would silently name another
+/// file, with U+FFFD for the bytes that were not UTF-8. Only the values used count: a
+/// variable a flag overrides is not read.
+pub fn check_utf8(action: Action, is_utf8: &dyn Fn(&str) -> bool) -> Result<Action, String> {
+    let (Action::Run(s) | Action::PrintConfig(s)) = &action else {
+        return Ok(action);
+    };
+    for g in &s.given {
+        if let Origin::Env(var) = g.origin {
+            if !is_utf8(var) {
+                return Err(
+                    g.error("not valid UTF-8 (shown with U+FFFD for the bytes that are not)")
+                );
+            }
+        }
+    }
+    Ok(action)
+}
+
 /// `--help`: the actions, then every setting with its flag, variable, default and meaning.
 pub fn help() -> String {
     let mut out = format!(

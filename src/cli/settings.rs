@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use h1server::Config;
 use h1server::config::{FIELDS, FieldInfo, default_queue_depth};
+use h1server::{BindError, Config};
 
 use crate::demo::logging::LogFormat;
 
@@ -20,6 +20,10 @@ pub struct DemoSetting {
     pub key: &'static str,
     /// The environment variable that sets it.
     pub env: &'static str,
+    /// Which syntax the value takes, as `FieldInfo::kind` (`"bool"`, `"count"`, `"address"`,
+    /// `"path"`, or `"string"`): a file's TOML boolean or integer is accepted where the kind
+    /// takes one, as for a `[server]` field.
+    pub kind: &'static str,
     /// The default, as `--help` shows it.
     pub default: &'static str,
     /// A secret is never printed: `--print-config` says only whether it is set.
@@ -33,6 +37,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "api_token",
         env: "DEMO_API_TOKEN",
+        kind: "string",
         default: "dev-token, with a warning",
         secret: true,
         help: "bearer token of the users API",
@@ -40,6 +45,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "log_format",
         env: crate::demo::logging::LOG_FORMAT_ENV,
+        kind: "string",
         default: "text",
         secret: false,
         help: "log line format: text or json (one object per line)",
@@ -47,6 +53,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "metrics_addr",
         env: "H1_METRICS_ADDR",
+        kind: "address",
         default: "unset: GET /metrics on the main address",
         secret: false,
         help: "serve GET /metrics (Prometheus) on this address instead, e.g. 127.0.0.1:9100",
@@ -54,6 +61,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "db",
         env: "DEMO_DB",
+        kind: "path",
         default: "./data/h1server.db",
         secret: false,
         help: "SQLite file of users and idempotency keys (:memory: for a throwaway one)",
@@ -61,6 +69,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "database_url",
         env: "DEMO_DATABASE_URL",
+        kind: "string",
         default: "unset: SQLite",
         secret: true,
         help: "postgres://… : PostgreSQL instead (a binary built with --features postgres)",
@@ -68,6 +77,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "db_pool",
         env: "DEMO_DB_POOL",
+        kind: "count",
         default: "workers",
         secret: false,
         help: "database connections",
@@ -75,6 +85,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "upload_dir",
         env: "DEMO_UPLOAD_DIR",
+        kind: "path",
         default: "./data/uploads",
         secret: false,
         help: "where POST /api/v1/uploads stores files",
@@ -82,6 +93,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "inspect",
         env: "DEMO_INSPECT",
+        kind: "bool",
         default: "false",
         secret: false,
         help: "true: serve the lifecycle inspector at /debug/requests (last 500 requests)",
@@ -89,6 +101,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "rate_limit",
         env: "DEMO_RATE_LIMIT",
+        kind: "string",
         default: "20/40",
         secret: false,
         help: "users API limit per client address: RATE/BURST (requests per second / at once), or off",
@@ -96,6 +109,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "trust_forwarded_for",
         env: "DEMO_TRUST_FORWARDED_FOR",
+        kind: "bool",
         default: "false",
         secret: false,
         help: "true: the rate limit keys clients by X-Forwarded-For's first address (only behind a proxy that sets it)",
@@ -103,6 +117,7 @@ pub const DEMO_SETTINGS: &[DemoSetting] = &[
     DemoSetting {
         key: "cors_origins",
         env: "DEMO_CORS_ORIGINS",
+        kind: "string",
         default: "https://example.com",
         secret: false,
         help: "origins browsers may call the service from (CORS), comma-separated; * for any, or off",
@@ -221,9 +236,9 @@ impl Demo {
     /// source).
     fn set(&mut self, key: &str, value: &str) -> Result<(), &'static str> {
         match key {
-            "api_token" => {
-                self.api_token = Some(value.to_string()).filter(|t| !t.trim().is_empty())
-            }
+            // Surrounding whitespace is ignored, as in every value (docs/CONFIG.md): a
+            // token with it could never match (a header value's spaces are not its own).
+            "api_token" => self.api_token = trimmed(value),
             "log_format" => self.log_format = LogFormat::parse(value)?,
             "metrics_addr" => self.metrics_addr = Some(h1server::config::parse_addr(value)?),
             "inspect" => self.inspect = h1server::config::parse_bool(value)?,
@@ -232,14 +247,12 @@ impl Demo {
                 self.trust_forwarded_for = h1server::config::parse_bool(value)?
             }
             "cors_origins" => self.cors_origins = parse_origins(value)?,
-            "db" => self.db = Some(value.to_string()).filter(|v| !v.trim().is_empty()),
-            "database_url" => {
-                self.database_url = Some(value.to_string()).filter(|v| !v.trim().is_empty())
-            }
+            // Empty is an error, not "unset" (as for every H1_ variable): a secret that
+            // templated to nothing must not switch the service to a local SQLite file.
+            "db" => self.db = Some(trimmed(value).ok_or(EMPTY)?),
+            "database_url" => self.database_url = Some(trimmed(value).ok_or(EMPTY)?),
             "db_pool" => self.db_pool = Some(crate::demo::store::parse_pool(value)?),
-            "upload_dir" => {
-                self.upload_dir = Some(value.to_string()).filter(|v| !v.trim().is_empty())
-            }
+            "upload_dir" => self.upload_dir = Some(trimmed(value).ok_or(EMPTY)?),
             _ => return Err("unknown setting"),
         }
         Ok(())
@@ -282,6 +295,15 @@ impl Demo {
     }
 }
 
+/// Why an empty database, URL or directory is refused.
+const EMPTY: &str = "empty value (unset the variable, or leave the key out, for the default)";
+
+/// A text setting's value without its surrounding whitespace; `None` when nothing is left
+/// (unset: the default).
+fn trimmed(value: &str) -> Option<String> {
+    Some(value.trim().to_string()).filter(|v| !v.is_empty())
+}
+
 /// Which setting a value is for: an engine field (`[server]`) or a demo setting (`[demo]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Key {
@@ -317,11 +339,11 @@ impl Key {
         }
     }
 
-    /// What syntax its value takes (`FieldInfo::kind`; demo settings are strings).
+    /// What syntax its value takes (`FieldInfo::kind`, `DemoSetting::kind`).
     fn kind(self) -> &'static str {
         match self {
             Key::Field(f) => f.kind,
-            Key::Demo(_) => "string",
+            Key::Demo(d) => d.kind,
         }
     }
 
@@ -423,6 +445,13 @@ impl Given {
     /// The message for this value rejected for `reason`: the variable or flag and its text
     /// (as `ConfigError` prints it), or the file's `PATH:LINE:COL: table.key = TOML`.
     pub fn error(&self, reason: &str) -> String {
+        format!("invalid configuration: {}: {reason}", self.named())
+    }
+
+    /// Where the value was written and what it was, as the user gave it:
+    /// `H1_ADDR="127.0.0.1:80"`, `--addr="127.0.0.1:80"` or the file's
+    /// `PATH:LINE:COL: server.addr = "127.0.0.1:80"` (a secret's value hidden).
+    pub fn named(&self) -> String {
         match (&self.origin, &self.raw) {
             (Origin::File { path, line, col }, Raw::File { written, .. }) => {
                 let (table, key) = (self.key.table(), self.key.name());
@@ -431,9 +460,7 @@ impl Given {
                 } else {
                     written
                 };
-                format!(
-                    "invalid configuration: {path}:{line}:{col}: {table}.{key} = {shown}: {reason}"
-                )
+                format!("{path}:{line}:{col}: {table}.{key} = {shown}")
             }
             (origin, raw) => {
                 let source = match origin {
@@ -442,10 +469,11 @@ impl Given {
                     _ => self.key.name().to_string(),
                 };
                 let text = match raw {
+                    _ if self.key.is_secret() => return format!("{source}=(hidden)"),
                     Raw::Text(t) => t.as_str(),
                     Raw::File { written, .. } => written,
                 };
-                format!("invalid configuration: {source}={text:?}: {reason}")
+                format!("{source}={text:?}")
             }
         }
     }
@@ -558,6 +586,41 @@ impl Settings {
             given,
             file,
         })
+    }
+
+    /// A failed start ([`Server::bind`](h1server::Server::bind)) in the user's words: a
+    /// value the server could not use when it bound (a TLS file; the library names it by
+    /// its variable) or an address it could not listen on is named by the flag, variable
+    /// or file line that gave it, as a settings error is.
+    pub fn start_error(&self, e: BindError) -> std::io::Error {
+        use std::io::{Error, ErrorKind};
+        let given = |name: &str| {
+            let field = FieldInfo::lookup(name)?;
+            self.given.iter().find(|g| g.key == Key::Field(field))
+        };
+        match e {
+            BindError::Config(c) => match given(&c.source) {
+                Some(g) => Error::new(ErrorKind::InvalidInput, g.error(&c.reason)),
+                None => Error::new(ErrorKind::InvalidInput, c),
+            },
+            BindError::Io(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::AddrInUse
+                        | ErrorKind::AddrNotAvailable
+                        | ErrorKind::PermissionDenied
+                ) =>
+            {
+                let msg = match given("addr") {
+                    Some(g) => format!("{}: {e}", g.named()),
+                    None => {
+                        format!("{e} (the default address: set --addr, H1_ADDR or [server] addr)")
+                    }
+                };
+                Error::new(e.kind(), msg)
+            }
+            e => e.into(),
+        }
     }
 
     /// Where a setting's value came from.

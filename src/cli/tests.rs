@@ -382,6 +382,31 @@ fn the_rate_limit_is_rate_slash_burst_or_off_and_a_bad_one_names_its_variable() 
 }
 
 #[test]
+fn unknown_variables_with_the_prefix_are_named_with_the_one_meant() {
+    let names = [
+        "H1_WORKER",
+        "PATH",
+        "H1_IDLE_TIMEOUT",
+        "DEMO_API_TOKN",
+        "H1_CONFIG",
+        "H1_LOG_FORMAT",
+        "H1_PORT_8080_TCP",
+        "DEMO_DB",
+        "h1_workers",
+    ];
+    let warned = unknown_variables(names.iter().map(|n| n.to_string()));
+    assert_eq!(
+        warned,
+        [
+            "DEMO_API_TOKN is not a setting (did you mean DEMO_API_TOKEN?): ignored",
+            "H1_PORT_8080_TCP is not a setting (`h1server --help` lists them): ignored",
+            "H1_WORKER is not a setting (did you mean H1_WORKERS?): ignored",
+            "h1_workers is not a setting (did you mean H1_WORKERS?): ignored",
+        ]
+    );
+}
+
+#[test]
 fn closest_suggests_near_misses_and_spellings_of_other_sources() {
     let names = || FIELDS.iter().map(|f| f.name);
     assert_eq!(closest("wrokers", names()), Some("workers"));

@@ -48,10 +48,10 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// `text` or `json` (any case); anything else is an error, the reason alone (the caller
+    /// `text` or `json` (any case, surrounding whitespace ignored); anything else is an error, the reason alone (the caller
     /// names the variable or the file line it came from).
     pub fn parse(value: &str) -> Result<LogFormat, &'static str> {
-        match value {
+        match value.trim() {
             v if v.eq_ignore_ascii_case("text") => Ok(LogFormat::Text),
             v if v.eq_ignore_ascii_case("json") => Ok(LogFormat::Json),
             _ => Err("not a log format (use text or json)"),
@@ -220,7 +220,9 @@ mod tests {
         assert_eq!(LogFormat::parse("text"), Ok(LogFormat::Text));
         assert_eq!(LogFormat::parse("json"), Ok(LogFormat::Json));
         assert_eq!(LogFormat::parse("JSON"), Ok(LogFormat::Json));
-        for bad in ["", "logfmt", "json "] {
+        // Surrounding whitespace is ignored, as in every other value (docs/CONFIG.md).
+        assert_eq!(LogFormat::parse(" json\t"), Ok(LogFormat::Json));
+        for bad in ["", " ", "logfmt", "js on"] {
             assert_eq!(
                 LogFormat::parse(bad),
                 Err("not a log format (use text or json)")

@@ -529,6 +529,32 @@ impl ProxyBuilder {
                 Table::new(routes).map_err(ProxyConfigError)?
             }
         };
+        // A deadline is `now + timeout` on the event loop: one past `MAX_DURATION` could
+        // overflow the `Instant` there (a panic), and 0 would fail every exchange.
+        let timeouts = [
+            ("connect_timeout", self.connect_timeout, false),
+            (
+                "response_header_timeout",
+                self.response_header_timeout,
+                false,
+            ),
+            ("read_timeout", self.read_timeout, false),
+            ("write_timeout", self.write_timeout, false),
+            (
+                "expect_continue_timeout",
+                self.expect_continue_timeout,
+                true,
+            ),
+            ("health_cooldown", self.cooldown, true),
+        ];
+        for (name, d, zero_ok) in timeouts {
+            if d > crate::config::MAX_DURATION {
+                return Err(ProxyConfigError(format!("{name} {d:?}: at most 8760h")));
+            }
+            if d.is_zero() && !zero_ok {
+                return Err(ProxyConfigError(format!("{name}: must be greater than 0")));
+            }
+        }
         for (name, value) in &self.response_headers {
             if name.is_empty() || !name.bytes().all(crate::http::parse::is_tchar) {
                 return Err(ProxyConfigError(format!(

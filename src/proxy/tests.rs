@@ -92,6 +92,25 @@ fn builder_mistakes_are_reported_by_build() {
                 .table(parse_routes("/b=http://b").unwrap()),
             "either table() or route()",
         ),
+        // A deadline past 8760h could overflow the event loop's Instant (a panic there).
+        (
+            ReverseProxy::builder()
+                .route("/a", ["http://a"])
+                .connect_timeout(Duration::MAX),
+            "connect_timeout",
+        ),
+        (
+            ReverseProxy::builder()
+                .route("/a", ["http://a"])
+                .health_cooldown(Duration::from_secs(u64::MAX)),
+            "health_cooldown",
+        ),
+        (
+            ReverseProxy::builder()
+                .route("/a", ["http://a"])
+                .response_header_timeout(Duration::ZERO),
+            "response_header_timeout: must be greater than 0",
+        ),
     ];
     for (b, want) in table {
         let err = b.build().unwrap_err();
