@@ -21,32 +21,11 @@ struct Demo {
 
 fn start_demo(extra_env: &[(&str, &str)]) -> Demo {
     let port = free_port();
-    let mut cmd = Command::new(built_binary("h1server", false));
-    cmd.env("H1_ADDR", format!("127.0.0.1:{port}"))
-        .env("DEMO_API_TOKEN", TOKEN)
-        .env("DEMO_DB", ":memory:")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let mut child = ChildGuard(cmd.spawn().expect("spawn the demo binary"));
-    let rx = stderr_lines(&mut child);
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    assert!(
-        wait_until(Duration::from_secs(20), || std::net::TcpStream::connect(
-            addr
-        )
-        .is_ok()),
-        "the demo did not start listening"
-    );
-    Demo {
-        child,
-        addr,
-        log: rx,
-    }
+    let mut cmd = demo_command(port, TOKEN, "info", true);
+    cmd.envs(extra_env.iter().copied());
+    let (mut child, addr) = spawn_listening(&mut cmd, port);
+    let log = stderr_lines(&mut child);
+    Demo { child, addr, log }
 }
 
 fn curl(args: &[&str]) -> Output {

@@ -6,7 +6,7 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use support::*;
@@ -21,26 +21,9 @@ struct Demo {
 /// The demo binary on a free port with an in-memory SQLite store; `extra_env` on top.
 fn start_demo(extra_env: &[(&str, &str)]) -> Demo {
     let port = free_port();
-    let mut cmd = Command::new(built_binary("h1server", false));
-    cmd.env("H1_ADDR", format!("127.0.0.1:{port}"))
-        .env("DEMO_API_TOKEN", TOKEN)
-        .env("DEMO_DB", ":memory:")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let child = ChildGuard(cmd.spawn().expect("spawn the demo binary"));
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    assert!(
-        wait_until(Duration::from_secs(20), || std::net::TcpStream::connect(
-            addr
-        )
-        .is_ok()),
-        "the demo did not start listening"
-    );
+    let mut cmd = demo_command(port, TOKEN, "warn", false);
+    cmd.envs(extra_env.iter().copied());
+    let (child, addr) = spawn_listening(&mut cmd, port);
     Demo { child, addr }
 }
 

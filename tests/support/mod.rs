@@ -381,6 +381,37 @@ pub fn built_binary(name: &str, example: bool) -> PathBuf {
     p
 }
 
+/// The demo binary (`h1server`) set to listen on 127.0.0.1:`port` with an in-memory
+/// SQLite store and `token` as its API token, logging at `log` to stderr (piped or not),
+/// stdin and stdout closed: add `.env(..)` and start it with [`spawn_listening`].
+pub fn demo_command(port: u16, token: &str, log: &str, pipe_stderr: bool) -> Command {
+    let mut cmd = Command::new(built_binary("h1server", false));
+    cmd.env("H1_ADDR", format!("127.0.0.1:{port}"))
+        .env("DEMO_API_TOKEN", token)
+        .env("DEMO_DB", ":memory:")
+        .env("RUST_LOG", log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(if pipe_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    cmd
+}
+
+/// Starts `cmd` and waits (at most 20 s) until 127.0.0.1:`port` accepts connections.
+pub fn spawn_listening(cmd: &mut Command, port: u16) -> (ChildGuard, SocketAddr) {
+    let child = ChildGuard(cmd.spawn().expect("spawn the binary"));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    assert!(
+        wait_until(Duration::from_secs(20), || TcpStream::connect(addr).is_ok()),
+        "{:?} did not start listening on {addr}",
+        cmd.get_program()
+    );
+    (child, addr)
+}
+
 /// A free port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
