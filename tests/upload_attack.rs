@@ -833,3 +833,49 @@ fn an_upload_piece_waiting_for_queue_room_is_not_timed_out_as_the_clients_fault(
     );
     assert!(resp.body == body, "the body arrived changed");
 }
+
+/// Two `Content-Type` field lines with different boundaries: which one frames the form
+/// is ambiguous (RFC 9110 §5.3: Content-Type is not a list, so a sender must not repeat
+/// it), and a filter in front that reads the other one sees other parts than those
+/// stored — the multipart form of request smuggling. The server took the first and
+/// stored the file; it must refuse the form with `400` and store nothing, buffered or
+/// streamed, as it does for a repeated `boundary` parameter.
+#[test]
+fn a_form_with_two_content_types_is_refused_and_nothing_is_stored() {
+    let tmp = TempDir::new("upl-two-ct");
+    let dir = tmp.0.join("up");
+    let (server, _) = server(&dir, Limits::default(), 1024, Duration::from_secs(5));
+    for len in [100usize, 5000] {
+        let body = one_file("name=f; filename=a", &noise(len, 3));
+        for ct in [
+            "multipart/form-data; boundary=B\r\nContent-Type: multipart/form-data; boundary=Z",
+            "multipart/form-data; boundary=Z\r\nContent-Type: multipart/form-data; boundary=B",
+            "multipart/form-data; boundary=B\r\nContent-Type: text/plain",
+        ] {
+            let resp = post_ct(server.addr, &body, ct);
+            assert_eq!(resp.status, 400, "{len} bytes, {ct:?}: {}", resp.text());
+            assert!(resp.text().contains("Content-Type"), "{}", resp.text());
+            assert_eq!(names(&dir), Vec::<String>::new(), "{len} bytes, {ct:?}");
+        }
+        // The other line not UTF-8: still two.
+        let mut req = head(body.len(), "multipart/form-data; boundary=B").into_bytes();
+        let end = req.len() - 2;
+        req.splice(
+            end..end,
+            b"Content-Type: multipart/form-data; boundary=\xffZ\r\n"
+                .iter()
+                .copied(),
+        );
+        let mut s = connect(server.addr);
+        s.write_all(&req).unwrap();
+        let _ = s.write_all(&body);
+        let resp = Reader::new(s).read_response();
+        assert_eq!(
+            resp.status,
+            400,
+            "{len} bytes, a non-UTF-8 second line: {}",
+            resp.text()
+        );
+        assert_eq!(names(&dir), Vec::<String>::new());
+    }
+}

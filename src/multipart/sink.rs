@@ -89,7 +89,7 @@ impl<H: MultipartHandler> Multipart<H> {
     /// `multipart/form-data` with a valid boundary, `413` when its announced length is
     /// over `limits.max_total_bytes` (then `handler.abort()` ran).
     pub fn new(req: &Request, limits: Limits, handler: H) -> Result<Self, Response> {
-        let checked = boundary(req.header("content-type").unwrap_or("")).and_then(|b| {
+        let checked = content_type(req).and_then(boundary).and_then(|b| {
             let len = req.streamed_body_len().unwrap_or(req.body().len() as u64);
             if len > limits.max_total_bytes {
                 return Err(Error::TooLarge {
@@ -278,11 +278,17 @@ pub fn parse_with(req: &Request, limits: Limits) -> Result<Form, Response> {
     if req.streamed_body_len().is_some() {
         return Err(Error::NotBuffered.into());
     }
-    Ok(parse_bytes(
-        req.header("content-type").unwrap_or(""),
-        req.body(),
-        limits,
-    )?)
+    Ok(parse_bytes(content_type(req)?, req.body(), limits)?)
+}
+
+/// The request's Content-Type (`""` without one); [`Error::RepeatedContentType`] when it
+/// has more than one: a filter in front that reads another one than this would see
+/// another form than the one stored.
+fn content_type(req: &Request) -> Result<&str, Error> {
+    if req.header_lines("content-type") > 1 {
+        return Err(Error::RepeatedContentType);
+    }
+    Ok(req.header("content-type").unwrap_or(""))
 }
 
 /// The form in `body`, whose Content-Type is `content_type` (sans-I/O: no request
