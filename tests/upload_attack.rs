@@ -879,3 +879,102 @@ fn a_form_with_two_content_types_is_refused_and_nothing_is_stored() {
         assert_eq!(names(&dir), Vec::<String>::new());
     }
 }
+
+/// `DiskFiles` whose writes block (on a gate) once `slow` is set: a store that takes its
+/// time, so that a piece of the body is at a worker when the server stops.
+struct SlowDisk<F> {
+    inner: DiskFiles<F>,
+    slow: Arc<std::sync::atomic::AtomicBool>,
+    gate: Gate,
+    entered: Mutex<std::sync::mpsc::Sender<()>>,
+}
+
+impl<F> multipart::MultipartHandler for SlowDisk<F>
+where
+    F: FnOnce(multipart::Upload) -> Response + Send + 'static,
+{
+    type Writer = <DiskFiles<F> as multipart::MultipartHandler>::Writer;
+    fn on_field(&mut self, name: &str, value: &str) -> Result<(), Response> {
+        self.inner.on_field(name, value)
+    }
+    fn on_file_start(&mut self, part: &multipart::Part) -> Result<Self::Writer, Response> {
+        self.inner.on_file_start(part)
+    }
+    fn on_file_data(&mut self, w: &mut Self::Writer, data: &[u8]) -> Result<(), Response> {
+        if self.slow.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.entered.lock().unwrap().send(());
+            self.gate.wait(Duration::from_secs(3));
+        }
+        self.inner.on_file_data(w, data)
+    }
+    fn on_file_end(
+        &mut self,
+        part: multipart::Part,
+        w: Self::Writer,
+        size: u64,
+    ) -> Result<(), Response> {
+        self.inner.on_file_end(part, w, size)
+    }
+    fn finish(self) -> Response {
+        self.inner.finish()
+    }
+    fn abort(self) {
+        self.inner.abort()
+    }
+}
+
+/// The server stops (its `shutdown_timeout` passes) while a piece of an upload is being
+/// written on a worker: the loop has closed the connection and returned, and the piece's
+/// sink comes back from the worker to nobody. It must still hear `abort` — DiskFiles
+/// removes its `.part` file there — instead of being dropped with the file left behind
+/// ("the upload ended early (… the server stopped): clean up", `BodySink::abort`).
+#[test]
+fn an_upload_piece_at_a_worker_when_the_server_stops_still_removes_its_part_file() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = TempDir::new("upl-stop-piece");
+    let dir = tmp.0.join("up");
+    let cfg = Config {
+        max_body_bytes: 1024,
+        max_upload_bytes: 1 << 30,
+        shutdown_timeout: Duration::from_millis(500),
+        ..test_config()
+    };
+    let slow = Arc::new(AtomicBool::new(false));
+    let gate = Gate::default();
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    let entered_tx = Arc::new(Mutex::new(entered_tx));
+    let (d, s2, g2) = (dir.clone(), slow.clone(), gate.clone());
+    let server = TestServer::with_config(cfg, move |req: &mut Request| {
+        let handler = SlowDisk {
+            inner: DiskFiles::new(d.clone(), |_| Response::text("ok").with_status(201)),
+            slow: s2.clone(),
+            gate: g2.clone(),
+            entered: Mutex::new(entered_tx.lock().unwrap().clone()),
+        };
+        multipart::receive(req, Limits::default(), handler)
+    });
+    let _open = OpenOnDrop(gate.clone());
+    let body = one_file("name=f; filename=a", &noise(400_000, 1));
+    let mut s = connect(server.addr);
+    s.write_all(head(body.len(), "multipart/form-data; boundary=B").as_bytes())
+        .unwrap();
+    s.write_all(&body[..100_000]).unwrap();
+    assert!(
+        wait_until(IO_TIMEOUT, || names(&dir).len() == 1),
+        "no .part"
+    );
+    slow.store(true, Ordering::SeqCst);
+    s.write_all(&body[100_000..200_000]).unwrap();
+    entered
+        .recv_timeout(IO_TIMEOUT)
+        .expect("a piece is being written");
+    // The drain gives up after 500 ms with the piece still at the worker.
+    server.stop().unwrap();
+    gate.open();
+    assert!(
+        wait_until(Duration::from_secs(5), || names(&dir).is_empty()),
+        "the .part file of an upload cut by the shutdown is left: {:?}",
+        names(&dir)
+    );
+    drop(s);
+}
