@@ -978,3 +978,37 @@ fn an_upload_piece_at_a_worker_when_the_server_stops_still_removes_its_part_file
     );
     drop(s);
 }
+
+/// A file that already has the name an upload is about to be stored under (another
+/// instance sharing the directory — in containers each is often pid 1 — or anything an
+/// operator put there) is never replaced: the upload is stored under another name, and
+/// the other file keeps its content. `rename` replaced it silently.
+#[test]
+fn a_finished_upload_never_replaces_a_file_already_named_like_it() {
+    let tmp = TempDir::new("upl-noreplace");
+    let dir = tmp.0.join("up");
+    let (server, _) = server(&dir, Limits::default(), 1024, Duration::from_secs(5));
+    let c = noise(100_000, 21);
+    let body = one_file("name=f; filename=a", &c);
+    let mut s = connect(server.addr);
+    s.write_all(head(body.len(), "multipart/form-data; boundary=B").as_bytes())
+        .unwrap();
+    s.write_all(&body[..50_000]).unwrap();
+    assert!(wait_until(IO_TIMEOUT, || names(&dir).len() == 1));
+    let part = names(&dir).remove(0);
+    let taken = part
+        .strip_suffix(".part")
+        .expect("a .part file")
+        .to_string();
+    std::fs::write(dir.join(&taken), b"precious").unwrap();
+    s.write_all(&body[50_000..]).unwrap();
+    let resp = Reader::new(s).read_response();
+    assert!(
+        std::fs::read(dir.join(&taken)).unwrap() == b"precious",
+        "the existing file was replaced by the upload"
+    );
+    check_acknowledged(&dir, &resp, &[&c]);
+    let text = resp.text();
+    assert!(!text.contains(&taken), "{text}");
+    assert_eq!(names(&dir).len(), 2, "{:?}", names(&dir));
+}
