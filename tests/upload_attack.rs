@@ -1012,3 +1012,82 @@ fn a_finished_upload_never_replaces_a_file_already_named_like_it() {
     assert!(!text.contains(&taken), "{text}");
     assert_eq!(names(&dir).len(), 2, "{:?}", names(&dir));
 }
+
+/// `DiskFiles` whose `on_file_data` panics on a piece holding `PANIC`: a handler's bug.
+struct Panicky<F>(DiskFiles<F>);
+
+impl<F> multipart::MultipartHandler for Panicky<F>
+where
+    F: FnOnce(multipart::Upload) -> Response + Send + 'static,
+{
+    type Writer = <DiskFiles<F> as multipart::MultipartHandler>::Writer;
+    fn on_field(&mut self, name: &str, value: &str) -> Result<(), Response> {
+        self.0.on_field(name, value)
+    }
+    fn on_file_start(&mut self, part: &multipart::Part) -> Result<Self::Writer, Response> {
+        self.0.on_file_start(part)
+    }
+    fn on_file_data(&mut self, w: &mut Self::Writer, data: &[u8]) -> Result<(), Response> {
+        assert!(!data.windows(5).any(|w| w == b"PANIC"), "a handler's bug");
+        self.0.on_file_data(w, data)
+    }
+    fn on_file_end(
+        &mut self,
+        part: multipart::Part,
+        w: Self::Writer,
+        size: u64,
+    ) -> Result<(), Response> {
+        self.0.on_file_end(part, w, size)
+    }
+    fn finish(self) -> Response {
+        self.0.finish()
+    }
+    fn abort(self) {
+        self.0.abort()
+    }
+}
+
+/// A streamed upload whose handler panics on a piece: the client gets `500`, and what the
+/// form stored so far (its first file, complete; the `.part` of the second) is removed —
+/// the sink hears `abort` as when the form is refused, instead of being dropped with its
+/// files left behind.
+#[test]
+fn an_upload_whose_handler_panics_mid_file_leaves_no_file() {
+    let tmp = TempDir::new("upl-panic");
+    let dir = tmp.0.join("up");
+    let cfg = Config {
+        max_body_bytes: 1024,
+        max_upload_bytes: 1 << 30,
+        ..test_config()
+    };
+    let d = dir.clone();
+    let server = TestServer::with_config(cfg, move |req: &mut Request| {
+        let files = DiskFiles::new(d.clone(), |_| Response::text("ok").with_status(201));
+        multipart::receive(req, Limits::default(), Panicky(files))
+    });
+    let mut body = b"--B\r\nContent-Disposition: form-data; name=f; filename=a\r\n\r\n".to_vec();
+    body.extend_from_slice(&noise(100_000, 1));
+    body.extend_from_slice(
+        b"\r\n--B\r\nContent-Disposition: form-data; name=g; filename=b\r\n\r\n",
+    );
+    body.extend_from_slice(&noise(100_000, 2));
+    let mut s = connect(server.addr);
+    s.write_all(head(body.len() + 300_000, "multipart/form-data; boundary=B").as_bytes())
+        .unwrap();
+    s.write_all(&body).unwrap();
+    assert!(
+        wait_until(IO_TIMEOUT, || names(&dir).len() == 2),
+        "{:?}",
+        names(&dir)
+    );
+    let mut rest = b"PANIC".repeat(20);
+    rest.resize(300_000, b'x');
+    let _ = s.write_all(&rest);
+    let resp = Reader::new(s).read_response();
+    assert_eq!(resp.status, 500, "{}", resp.text());
+    assert!(
+        wait_until(IO_TIMEOUT, || names(&dir).is_empty()),
+        "files of a form whose handler panicked are left: {:?}",
+        names(&dir)
+    );
+}
