@@ -573,6 +573,29 @@ fn a_full_disk_is_507_and_leaves_nothing_of_the_form() {
     let resp = post(server.addr, &one_file("name=f; filename=a", &c));
     check_acknowledged(&dir, &resp, &[&c]);
     assert_eq!(stored.lock().unwrap().len(), 1);
+    // The file system made read-only while the server runs: 500, nothing stored.
+    let remount = |how: &str| {
+        std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{how}")])
+            .arg(&fs.0)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if remount("ro") {
+        let before = names(&dir);
+        let resp = post(
+            server.addr,
+            &one_file("name=f; filename=a", &noise(300_000, 6)),
+        );
+        assert_eq!(resp.status, 500, "{}", resp.text());
+        let resp = post(
+            server.addr,
+            &one_file("name=f; filename=a", &noise(3_000, 6)),
+        );
+        assert_eq!(resp.status, 500, "{}", resp.text());
+        assert_eq!(names(&dir), before);
+        assert!(remount("rw"));
+    }
 }
 
 #[test]
