@@ -1114,3 +1114,28 @@ fn an_upload_whose_handler_panics_mid_file_leaves_no_file() {
         names(&dir)
     );
 }
+
+/// The same with a form small enough to be buffered: the handler runs on its worker at
+/// once, the panic is a `500`, and the form's first file is removed.
+#[test]
+fn a_buffered_form_whose_handler_panics_leaves_no_file() {
+    let tmp = TempDir::new("upl-panic-buf");
+    let dir = tmp.0.join("up");
+    let d = dir.clone();
+    let server = TestServer::with_config(test_config(), move |req: &mut Request| {
+        let files = DiskFiles::new(d.clone(), |_| Response::text("ok").with_status(201));
+        multipart::receive(req, Limits::default(), Panicky(files))
+    });
+    let mut body = b"--B\r\nContent-Disposition: form-data; name=f; filename=a\r\n\r\n".to_vec();
+    body.extend_from_slice(&noise(1000, 1));
+    body.extend_from_slice(
+        b"\r\n--B\r\nContent-Disposition: form-data; name=g; filename=b\r\n\r\nPANIC\r\n--B--\r\n",
+    );
+    let resp = post(server.addr, &body);
+    assert_eq!(resp.status, 500, "{}", resp.text());
+    assert_eq!(
+        names(&dir),
+        Vec::<String>::new(),
+        "files of a form whose handler panicked"
+    );
+}

@@ -200,10 +200,17 @@ pub fn receive<H: MultipartHandler>(req: &Request, limits: Limits, handler: H) -
     if req.streamed_body_len().is_some() {
         return Response::read_body(m);
     }
-    if let Err(r) = m.data(req.body()) {
-        return r;
+    // A panic in the handler is the pool's (a 500), but what the form stored is undone
+    // first, as for a streamed body (`BodySink::abort`).
+    let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.data(req.body())));
+    match fed {
+        Ok(Ok(())) => Box::new(m).finish(),
+        Ok(Err(r)) => r,
+        Err(panic) => {
+            m.abort_handler();
+            std::panic::resume_unwind(panic)
+        }
     }
-    Box::new(m).finish()
 }
 
 /// A field of a form: its name and (UTF-8) value.
