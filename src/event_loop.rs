@@ -448,6 +448,19 @@ impl EventLoop {
 
     /// Runs until the drain completes (or is cut short: see [`LoopExit`]).
     pub fn run(&mut self) -> io::Result<LoopExit> {
+        let exit = self.serve();
+        // Workers may still hold upload pieces of connections closed by the drain: what
+        // comes back from now on is settled by the worker (`Completions::close`), what
+        // came back already is settled here.
+        for c in self.completions.close() {
+            if let Completion::Piece(p) = c {
+                self.ctx.jobs.abort_upload(p.sink);
+            }
+        }
+        exit
+    }
+
+    fn serve(&mut self) -> io::Result<LoopExit> {
         // `Server::run` runs loop 0 on the caller's thread: the mark ends with the loop.
         struct Mark;
         impl Drop for Mark {

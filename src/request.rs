@@ -305,6 +305,24 @@ impl Request {
         extra.chain(parsed)
     }
 
+    /// How many field lines header `name` has (case-insensitive), UTF-8 or not; set ones
+    /// replace the client's, as in [`header_values`](Request::header_values).
+    pub(crate) fn header_lines(&self, name: &str) -> usize {
+        let extra = self
+            .extra_headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count();
+        if extra > 0 {
+            return extra;
+        }
+        let bytes = &self.batch.bytes;
+        self.fields()
+            .iter()
+            .filter(|(n, _)| n.get(bytes).eq_ignore_ascii_case(name.as_bytes()))
+            .count()
+    }
+
     /// Every header as (name, value), in the order received (set ones first).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         let bytes = &self.batch.bytes;

@@ -28,8 +28,7 @@ impl<T: Transport> Conn<T> {
             };
         }
         if ctx.jobs.is_full() {
-            ctx.stalled.push((self.token, self.gen_));
-            return Ok(());
+            return self.stall_upload(ctx);
         }
         let rbuf = self.rbuf.as_ref().expect("bytes are buffered");
         let mut piece = ctx.bufs.take_write();
@@ -55,8 +54,7 @@ impl<T: Transport> Conn<T> {
             };
             u.sink = Some(job.sink);
             ctx.bufs.put_write(job.piece);
-            ctx.stalled.push((self.token, self.gen_));
-            return Ok(());
+            return self.stall_upload(ctx);
         }
         // The worker has the piece: it leaves the read buffer.
         u.remaining -= take as u64;
@@ -70,6 +68,15 @@ impl<T: Transport> Conn<T> {
             self.read_paused = false;
             return self.on_readable(ctx, false);
         }
+        Ok(())
+    }
+
+    /// The next piece waits for room in the job queue (retried from `ctx.stalled`). The
+    /// client's bytes are here: the wait is the server's, so no read deadline runs (as
+    /// while the sink has a piece); `on_piece` re-arms it once the piece is taken.
+    fn stall_upload(&mut self, ctx: &mut Ctx) -> Step {
+        ctx.stalled.push((self.token, self.gen_));
+        self.deadlines.read = None;
         Ok(())
     }
 

@@ -50,7 +50,8 @@ pub struct Upload {
 /// `respond(upload)` once the form is complete.
 ///
 /// A file is written as `<id>.part` and renamed to `<id>` when its part ends, so a crash
-/// leaves only `.part` files behind. When the form is refused or the upload ends early,
+/// leaves only `.part` files behind; a file already named `<id>` is never replaced (the
+/// upload takes another id). When the form is refused or the upload ends early,
 /// every file of this form is removed. The directory is created when the first file
 /// arrives. Files are not `fsync`ed.
 ///
@@ -114,6 +115,34 @@ fn new_id() -> String {
     format!("{nanos:016x}-{:x}-{n:x}", std::process::id())
 }
 
+/// Gives the complete file `<id>.part` its final name `<id>` — never replacing a file
+/// that already has it (another process sharing the directory, an operator's file): then
+/// it takes a new id. A hard link, then the `.part` name removed; where the file system
+/// has no hard links, a rename (which would replace).
+fn publish(partial: &std::path::Path) -> std::io::Result<PathBuf> {
+    let mut done = partial.with_extension("");
+    for _ in 0..16 {
+        match fs::hard_link(partial, &done) {
+            Ok(()) => {
+                // Both names are the complete file: a `.part` left here is only a name.
+                let _ = fs::remove_file(partial);
+                return Ok(done);
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                done = partial.with_file_name(new_id());
+            }
+            Err(_) => {
+                fs::rename(partial, &done)?;
+                return Ok(done);
+            }
+        }
+    }
+    Err(std::io::Error::new(
+        ErrorKind::AlreadyExists,
+        "no free name for an uploaded file",
+    ))
+}
+
 impl<F> MultipartHandler for DiskFiles<F>
 where
     F: FnOnce(Upload) -> Response + Send + 'static,
@@ -139,11 +168,13 @@ where
             .into_inner()
             .map_err(|e| write_failed(e.into_error()))?;
         let partial = self.partial.take().expect("a file is in progress");
-        let done = partial.with_extension("");
-        if let Err(e) = fs::rename(&partial, &done) {
-            let _ = fs::remove_file(&partial);
-            return Err(write_failed(e));
-        }
+        let done = match publish(&partial) {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = fs::remove_file(&partial);
+                return Err(write_failed(e));
+            }
+        };
         let id = done
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

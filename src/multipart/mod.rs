@@ -142,6 +142,9 @@ pub enum Error {
     NotMultipart,
     /// The Content-Type's parameters do not parse (RFC 9110 §5.6.6).
     BadContentType,
+    /// The request has more than one Content-Type field line: which boundary frames the
+    /// form is ambiguous (RFC 9110 §5.3: Content-Type is not a list).
+    RepeatedContentType,
     /// No `boundary` parameter (RFC 7578 §4.1: it is required).
     MissingBoundary,
     /// The boundary is empty, longer than 70 characters, ends with a space or holds a
@@ -196,6 +199,7 @@ impl Error {
         match self {
             Error::NotMultipart => "expected Content-Type: multipart/form-data",
             Error::BadContentType => "the Content-Type parameters do not parse",
+            Error::RepeatedContentType => "the request has more than one Content-Type",
             Error::MissingBoundary => "the Content-Type has no boundary parameter",
             Error::BadBoundary => {
                 "the boundary must be 1-70 characters of RFC 2046 bchars, not ending in a space"

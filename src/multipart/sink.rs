@@ -89,7 +89,7 @@ impl<H: MultipartHandler> Multipart<H> {
     /// `multipart/form-data` with a valid boundary, `413` when its announced length is
     /// over `limits.max_total_bytes` (then `handler.abort()` ran).
     pub fn new(req: &Request, limits: Limits, handler: H) -> Result<Self, Response> {
-        let checked = boundary(req.header("content-type").unwrap_or("")).and_then(|b| {
+        let checked = content_type(req).and_then(boundary).and_then(|b| {
             let len = req.streamed_body_len().unwrap_or(req.body().len() as u64);
             if len > limits.max_total_bytes {
                 return Err(Error::TooLarge {
@@ -200,10 +200,17 @@ pub fn receive<H: MultipartHandler>(req: &Request, limits: Limits, handler: H) -
     if req.streamed_body_len().is_some() {
         return Response::read_body(m);
     }
-    if let Err(r) = m.data(req.body()) {
-        return r;
+    // A panic in the handler is the pool's (a 500), but what the form stored is undone
+    // first, as for a streamed body (`BodySink::abort`).
+    let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.data(req.body())));
+    match fed {
+        Ok(Ok(())) => Box::new(m).finish(),
+        Ok(Err(r)) => r,
+        Err(panic) => {
+            m.abort_handler();
+            std::panic::resume_unwind(panic)
+        }
     }
-    Box::new(m).finish()
 }
 
 /// A field of a form: its name and (UTF-8) value.
@@ -278,11 +285,17 @@ pub fn parse_with(req: &Request, limits: Limits) -> Result<Form, Response> {
     if req.streamed_body_len().is_some() {
         return Err(Error::NotBuffered.into());
     }
-    Ok(parse_bytes(
-        req.header("content-type").unwrap_or(""),
-        req.body(),
-        limits,
-    )?)
+    Ok(parse_bytes(content_type(req)?, req.body(), limits)?)
+}
+
+/// The request's Content-Type (`""` without one); [`Error::RepeatedContentType`] when it
+/// has more than one: a filter in front that reads another one than this would see
+/// another form than the one stored.
+fn content_type(req: &Request) -> Result<&str, Error> {
+    if req.header_lines("content-type") > 1 {
+        return Err(Error::RepeatedContentType);
+    }
+    Ok(req.header("content-type").unwrap_or(""))
 }
 
 /// The form in `body`, whose Content-Type is `content_type` (sans-I/O: no request

@@ -89,6 +89,12 @@ pub(super) fn feed_sink(
         Ok(Err(r)) => (r, true),
         Err(_) => {
             error!("conn={} a body sink panicked; answering 500", job.conn_id);
+            // The upload ends here: the sink hears it as any upload that ends early, to
+            // undo what it stored (a `DiskFiles` form's files), instead of being dropped.
+            let sink = job.sink;
+            if catch_unwind(AssertUnwindSafe(move || sink.abort())).is_err() {
+                error!("conn={} a body sink panicked in abort", job.conn_id);
+            }
             (Response::error(500, ""), true)
         }
     };

@@ -59,15 +59,32 @@ pub(crate) struct Completions {
     queue: Mutex<Vec<Completion>>,
     /// Whether `queue` holds anything, readable without the lock (the loop's sleep check).
     pending: AtomicBool,
+    /// The loop has returned ([`close`](Completions::close)): nobody takes completions any
+    /// more. Written under the `queue` lock.
+    closed: AtomicBool,
 }
 
 impl Completions {
     fn push(&self, c: Completion) {
         let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.closed.load(Ordering::SeqCst) {
+            drop(q);
+            orphan(c);
+            return;
+        }
         q.push(c);
         // SeqCst: paired with `LoopWake::set_asleep` and the waker's swap, either the loop
         // sees this before it sleeps or the pusher sees the loop asleep and wakes it.
         self.pending.store(true, Ordering::SeqCst);
+    }
+
+    /// The loop returns: what is queued comes back to it, and what is pushed from now on
+    /// is [`orphan`]ed by its pusher.
+    pub fn close(&self) -> Vec<Completion> {
+        let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        self.closed.store(true, Ordering::SeqCst);
+        self.pending.store(false, Ordering::SeqCst);
+        std::mem::take(&mut *q)
     }
 
     /// True when nothing waits (the loop checks before sleeping).
@@ -92,6 +109,17 @@ impl Completions {
         let mut v = Vec::new();
         self.take_into(&mut v);
         v
+    }
+}
+
+/// A completion for a loop that has returned: an upload's sink back from a worker hears
+/// `abort` here, on that worker (it would otherwise be left unfinished: a `DiskFiles`
+/// `.part` file left behind); anything else is dropped.
+fn orphan(c: Completion) {
+    if let Completion::Piece(p) = c {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.sink.abort())).is_err() {
+            error!("a body sink panicked in abort");
+        }
     }
 }
 
