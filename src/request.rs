@@ -307,6 +307,7 @@ impl Request {
 
     /// How many field lines header `name` has (case-insensitive), UTF-8 or not; set ones
     /// replace the client's, as in [`header_values`](Request::header_values).
+    #[cfg(feature = "multipart")]
     pub(crate) fn header_lines(&self, name: &str) -> usize {
         let extra = self
             .extra_headers
