@@ -130,15 +130,10 @@ impl Fwd {
         self.cc.expect_response(head_request, expect_continue);
     }
 
-    /// Writes more of a request the upstream already answered (`sends_rest`). A failure
-    /// ends it quietly: the answer is what the client gets, and the connection, whose
-    /// request was not all sent, is not reused (`fwd_answered_early`).
-    fn write_rest(&mut self, ctx: &mut Ctx, id: u64) {
-        let Some(up) = self.up else {
-            self.sends_rest = false;
-            return;
-        };
-        let sock = ctx.upstream_sock(up);
+    /// Writes what is left of the request (this attempt's head, then the body shared by
+    /// the attempts, together when both fit) until it is all written (`Ok(true)`) or the
+    /// socket is full (`Ok(false)`).
+    fn write_request(&mut self, sock: &mio::net::TcpStream) -> io::Result<bool> {
         let head = &self.ex.attempts[self.attempt].1;
         let body = &self.ex.body;
         let total = head.len() + body.len();
@@ -150,14 +145,25 @@ impl Fwd {
                 io::Write::write(&mut &*sock, &body[self.sent - head.len()..])
             };
             match written {
-                Ok(0) => break,
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    debug!("conn={id} the rest of the request not sent: {e}");
-                    break;
-                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes more of a request the upstream already answered (`sends_rest`). A failure
+    /// ends it quietly: the answer is what the client gets, and the connection, whose
+    /// request was not all sent, is not reused (`fwd_answered_early`).
+    fn write_rest(&mut self, ctx: &mut Ctx, id: u64) {
+        if let Some(up) = self.up {
+            match self.write_request(ctx.upstream_sock(up)) {
+                Ok(false) => return,
+                Ok(true) => {}
+                Err(e) => debug!("conn={id} the rest of the request not sent: {e}"),
             }
         }
         self.sends_rest = false;
@@ -318,27 +324,12 @@ impl<T: Transport> Conn<T> {
     /// Writes the request.
     fn fwd_write(&mut self, ctx: &mut Ctx) -> Step {
         let f = self.fwd();
-        let sock = ctx.upstream_sock(f.up.expect("sending"));
-        let head = &f.ex.attempts[f.attempt].1;
-        let body = &f.ex.body;
-        let total = head.len() + body.len();
-        while f.sent < total {
-            // The head (this attempt's), then the body (shared by the attempts), written
-            // together when both fit.
-            let written = if f.sent < head.len() {
-                let bufs = [io::IoSlice::new(&head[f.sent..]), io::IoSlice::new(body)];
-                io::Write::write_vectored(&mut &*sock, &bufs)
-            } else {
-                io::Write::write(&mut &*sock, &body[f.sent - head.len()..])
-            };
-            match written {
-                Ok(0) => return self.fwd_write_failed(ctx, io::ErrorKind::WriteZero.into()),
-                Ok(n) => f.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.fwd_write_failed(ctx, e),
-            }
+        match f.write_request(ctx.upstream_sock(f.up.expect("sending"))) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return self.fwd_write_failed(ctx, e),
         }
+        let f = self.fwd();
         match f.ex.upload {
             None => {
                 f.stage = Stage::Head;
