@@ -1198,6 +1198,11 @@ impl EventLoop {
         // `Connection: close`, like the rest. Accepting may have been paused (at
         // `max_connections`, or out of descriptors): the idle connections just closed
         // made room; `accept_all` pauses again if there still is none.
+        // The kernel stops completing handshakes first (`listener::stop_handshakes`), so
+        // none lands in the queue between the last accept and the close.
+        if let Some(l) = self.listener.as_ref() {
+            crate::listener::stop_handshakes(l);
+        }
         self.paused = None;
         self.accept_all();
         if let Some(mut l) = self.listener.take() {

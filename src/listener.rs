@@ -123,6 +123,50 @@ fn set_backlog(l: &mio::net::TcpListener, backlog: i32) -> io::Result<()> {
     }
 }
 
+/// `SO_ATTACH_FILTER` (linux/asm-generic/socket.h; the `libc` crate names it only for
+/// Android).
+const SO_ATTACH_FILTER: libc::c_int = 26;
+
+/// Stops the kernel completing connections on `l`, before the drain takes its last
+/// connections and closes it: a classic BPF filter that drops every packet reaching the
+/// listening socket — new SYNs, and the ACKs that would finish a handshake under way. The
+/// queue the loop then empties is the last one, so closing the listener resets no
+/// connection a proxy has already written a request on (a POST it will not retry). A SYN
+/// dropped meanwhile is sent again by its client (after about a second) and then refused
+/// by the closed port, before any request: a proxy moves on to its next upstream. Best
+/// effort: a kernel that refuses the filter leaves the race as it was (logged).
+#[allow(unsafe_code)]
+pub(crate) fn stop_handshakes(l: &mio::net::TcpListener) {
+    let mut drop_all = [libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: 0, // accept 0 bytes of the packet: drop it
+    }];
+    let prog = libc::sock_fprog {
+        len: 1,
+        filter: drop_all.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points to a live one-instruction program for the duration of the
+    // call (the kernel copies it), and its size is passed exactly; the descriptor is
+    // valid because `l` is borrowed.
+    let rc = unsafe {
+        libc::setsockopt(
+            l.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        log::warn!(
+            "drain: could not stop new handshakes on the listener ({}): one completing as it closes is reset",
+            io::Error::last_os_error()
+        );
+    }
+}
+
 /// Refuses a socket that is not in the listening state (`SO_ACCEPTCONN`): a descriptor
 /// passed to `Server::from_listener` bound but never `listen`ed would fail every accept
 /// with `EINVAL`.
@@ -204,4 +248,38 @@ fn is_exhaustion(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// After `stop_handshakes` a connection already completed is still accepted, and a new
+    /// one does not complete (its SYN is dropped, so it is neither served nor reset with
+    /// a request on it); the drain empties the queue and then closes.
+    #[test]
+    fn stopped_handshakes_keep_the_queue_and_complete_no_new_connection() {
+        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_l.set_nonblocking(true).unwrap();
+        let addr = std_l.local_addr().unwrap();
+        let l = mio::net::TcpListener::from_std(std_l);
+        let queued = TcpStream::connect(addr).unwrap();
+        super::stop_handshakes(&l);
+        let late = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        assert!(
+            late.as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut),
+            "a connect after stop_handshakes: {late:?} (want a timeout: the SYN dropped)"
+        );
+        let (accepted, _) = l
+            .accept()
+            .expect("the connection queued before is accepted");
+        assert_eq!(accepted.peer_addr().unwrap(), queued.local_addr().unwrap());
+        assert!(
+            l.accept()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+            "nothing else was completed"
+        );
+    }
 }
