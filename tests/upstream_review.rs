@@ -87,6 +87,22 @@ fn scripted(
     (addr, seen, conns)
 }
 
+/// A gateway built from `proxy` (bodies up to 8 MiB buffered by the engine) and a POST
+/// through it whose `len`-byte body is sent whole before the answer is read.
+fn post_buffered_through(proxy: ProxyBuilder, len: usize) -> Resp {
+    let cfg = Config {
+        max_body_bytes: 8 << 20,
+        ..config()
+    };
+    let gw = TestServer::with_config(cfg, proxy.build().unwrap());
+    let mut s = connect(gw.addr);
+    s.write_all(format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").as_bytes())
+        .unwrap();
+    // The whole body: the engine buffers it before the handler runs.
+    let _ = s.write_all(&vec![b'b'; len]);
+    Reader::new(s).read_response()
+}
+
 fn send_all(s: &mut TcpStream, bytes: &[u8]) {
     let _ = s.write_all(bytes);
 }
@@ -298,22 +314,10 @@ fn an_upstreams_early_413_to_a_buffered_body_reaches_the_client() {
         }
         // Closed with the body unread: the kernel resets the connection.
     });
-    let proxy = ReverseProxy::builder()
-        .route("/", [format!("http://{up}")])
-        .build()
-        .unwrap();
-    let cfg = Config {
-        max_body_bytes: 8 << 20,
-        ..config()
-    };
-    let gw = TestServer::with_config(cfg, proxy);
-    let mut s = connect(gw.addr);
-    s.write_all(format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {LEN}\r\n\r\n").as_bytes())
-        .unwrap();
-    // The whole body: the engine buffers it before the handler runs.
-    let _ = s.write_all(&vec![b'b'; LEN]);
-    let mut r = Reader::new(s);
-    let resp = r.read_response();
+    let resp = post_buffered_through(
+        ReverseProxy::builder().route("/", [format!("http://{up}")]),
+        LEN,
+    );
     assert_eq!(
         (resp.status, resp.text().as_str()),
         (413, "too large"),
@@ -350,24 +354,13 @@ fn an_upstreams_early_413_without_a_close_reaches_the_client_at_once() {
         // Neither reads nor closes until the test is over (bounded).
         let _ = done_rx.recv_timeout(Duration::from_secs(30));
     });
-    let proxy = ReverseProxy::builder()
-        .route("/", [format!("http://{up}")])
-        .response_header_timeout(Duration::from_secs(60))
-        .write_timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let cfg = Config {
-        max_body_bytes: 8 << 20,
-        ..config()
-    };
-    let gw = TestServer::with_config(cfg, proxy);
-    let mut s = connect(gw.addr);
-    s.write_all(format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {LEN}\r\n\r\n").as_bytes())
-        .unwrap();
-    // The whole body: the engine buffers it before the handler runs.
-    let _ = s.write_all(&vec![b'b'; LEN]);
-    let mut r = Reader::new(s);
-    let resp = r.read_response();
+    let resp = post_buffered_through(
+        ReverseProxy::builder()
+            .route("/", [format!("http://{up}")])
+            .response_header_timeout(Duration::from_secs(60))
+            .write_timeout(Duration::from_secs(60)),
+        LEN,
+    );
     drop(done_tx);
     assert_eq!(
         (resp.status, resp.text().as_str()),
