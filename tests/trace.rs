@@ -5,28 +5,14 @@
 
 mod support;
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use h1server::{Request, Response};
 use support::*;
 
-/// Keeps every h1server log line (its target and text).
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata) -> bool {
-        m.target().starts_with("h1server")
-    }
-    fn log(&self, r: &log::Record) {
-        if self.enabled(r.metadata()) {
-            self.0.lock().unwrap().push(format!("{}", r.args()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LINES: Capture = Capture(Mutex::new(Vec::new()));
+#[path = "support/log_capture.rs"]
+mod log_capture;
+use log_capture::LINES;
 
 /// The stages of one request, in the order they happen.
 const STAGES: [&str; 8] = [

@@ -15,21 +15,9 @@ use h1server::{Config, Request, Response, Server};
 use support::*;
 
 /// Keeps every h1server log line (its text).
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata) -> bool {
-        m.target().starts_with("h1server")
-    }
-    fn log(&self, r: &log::Record) {
-        if self.enabled(r.metadata()) {
-            self.0.lock().unwrap().push(format!("{}", r.args()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LINES: Capture = Capture(Mutex::new(Vec::new()));
+#[path = "support/log_capture.rs"]
+mod log_capture;
+use log_capture::LINES;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Installs the capturing logger (once) and starts with no lines.
