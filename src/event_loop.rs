@@ -378,6 +378,8 @@ pub(crate) struct EventLoop {
     /// A stop was asked with `drain_delay`: until then the server serves on, not ready
     /// and closing each connection after its answer; then the drain begins.
     announced_until: Option<Instant>,
+    /// The drain stopped new handshakes: when its listener closes (`close_listener`).
+    listener_closes_at: Option<Instant>,
     fired: Vec<((usize, u32), Tick)>,
     /// The pool's reserve workers, released when the running ones are stuck.
     reserve: Arc<Reserve>,
@@ -441,6 +443,7 @@ impl EventLoop {
             draining_flag: p.draining,
             drain_deadline: None,
             announced_until: None,
+            listener_closes_at: None,
             fired: Vec::new(),
             reserve: p.reserve,
         })
@@ -574,6 +577,9 @@ impl EventLoop {
                 info!("drain delay over");
                 self.begin_drain();
             }
+            if self.listener_closes_at.is_some_and(|at| self.ctx.now >= at) {
+                self.close_listener();
+            }
             self.expire_deadlines();
             self.watch_pool();
             let resume = match self.paused {
@@ -589,7 +595,7 @@ impl EventLoop {
                 self.accept_all();
             }
             if self.ctx.draining {
-                if self.live == 0 {
+                if self.live == 0 && self.listener_closes_at.is_none() {
                     info!("drained: every connection is closed");
                     self.settle_orphans();
                     return Ok(LoopExit::Drained);
@@ -635,6 +641,9 @@ impl EventLoop {
             at_most(d.saturating_duration_since(now));
         }
         if let Some(d) = self.announced_until.filter(|_| !self.ctx.draining) {
+            at_most(d.saturating_duration_since(now));
+        }
+        if let Some(d) = self.listener_closes_at {
             at_most(d.saturating_duration_since(now));
         }
         if self.ctx.outstanding > 0 {
@@ -1198,17 +1207,18 @@ impl EventLoop {
         // `Connection: close`, like the rest. Accepting may have been paused (at
         // `max_connections`, or out of descriptors): the idle connections just closed
         // made room; `accept_all` pauses again if there still is none.
-        // The kernel stops completing handshakes first (`listener::stop_handshakes`), so
-        // none lands in the queue between the last accept and the close.
+        // No new handshake begins from here (`listener::stop_handshakes` drops new
+        // SYNs); one under way — its client already counts itself connected and may
+        // have written its request — completes within a round trip, so the listener
+        // stays open (and accepting) one `HANDSHAKE_GRACE` longer, then closes
+        // (`close_listener`).
         if let Some(l) = self.listener.as_ref() {
             crate::listener::stop_handshakes(l);
+            let grace = crate::listener::HANDSHAKE_GRACE.min(self.ctx.cfg.shutdown_timeout);
+            self.listener_closes_at = Some(self.ctx.now + grace);
         }
         self.paused = None;
         self.accept_all();
-        if let Some(mut l) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut l);
-            drop(l); // new connects are refused from here on
-        }
         let hook = self
             .shared
             .on_drain
@@ -1225,8 +1235,26 @@ impl EventLoop {
             .filter(|c| !c.is_closing())
             .count();
         info!(
-            "draining: listener closed, {idle} idle connection(s) closed, {busy} finishing (deadline {:?})",
+            "draining: no new connections, {idle} idle connection(s) closed, {busy} finishing (deadline {:?})",
             self.ctx.cfg.shutdown_timeout
+        );
+    }
+
+    /// The end of the drain's `HANDSHAKE_GRACE`: takes the last connections whose
+    /// handshakes were under way when new ones stopped, and closes the listener (a
+    /// connect is refused from here on).
+    fn close_listener(&mut self) {
+        self.listener_closes_at = None;
+        self.paused = None;
+        let before = self.live;
+        self.accept_all();
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+            drop(l);
+        }
+        debug!(
+            "draining: listener closed ({} connection(s) accepted at its close)",
+            self.live.saturating_sub(before)
         );
     }
 }

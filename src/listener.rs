@@ -127,43 +127,74 @@ fn set_backlog(l: &mio::net::TcpListener, backlog: i32) -> io::Result<()> {
 /// Android).
 const SO_ATTACH_FILTER: libc::c_int = 26;
 
-/// Stops the kernel completing connections on `l`, before the drain takes its last
-/// connections and closes it: a classic BPF filter that drops every packet reaching the
-/// listening socket — new SYNs, and the ACKs that would finish a handshake under way. The
-/// queue the loop then empties is the last one, so closing the listener resets no
-/// connection a proxy has already written a request on (a POST it will not retry). A SYN
-/// dropped meanwhile is sent again by its client (after about a second) and then refused
-/// by the closed port, before any request: a proxy moves on to its next upstream. Best
-/// effort: a kernel that refuses the filter leaves the race as it was (logged).
-#[allow(unsafe_code)]
+/// Stops new handshakes on `l` before the drain takes its last connections and closes
+/// it: a classic BPF filter on the listening socket that drops every SYN that opens a
+/// connection (flags SYN without ACK) and lets the rest through. A handshake already
+/// under way — its SYN-ACK sent, its client's ACK still on the wire — still completes:
+/// its client counts itself connected from the SYN-ACK on and may have written a request
+/// already (a proxy's POST it will not retry), so the drain keeps the listener open one
+/// [`HANDSHAKE_GRACE`] longer and accepts it. A SYN dropped meanwhile is sent again by
+/// its client (after about a second) and then refused by the closed port, before any
+/// request: a proxy moves on to its next upstream. Best effort: a kernel that refuses
+/// the filter leaves the race as it was (logged).
 pub(crate) fn stop_handshakes(l: &mio::net::TcpListener) {
-    let mut drop_all = [libc::sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k: 0, // accept 0 bytes of the packet: drop it
-    }];
-    let prog = libc::sock_fprog {
-        len: 1,
-        filter: drop_all.as_mut_ptr(),
+    if let Err(e) = attach_filter(l, &mut drop_syns()) {
+        log::warn!(
+            "drain: could not stop new handshakes on the listener ({e}): one completing as it closes is reset"
+        );
+    }
+}
+
+/// How long the drain keeps its listener open after [`stop_handshakes`]: long enough
+/// for the ACK of a SYN-ACK the kernel sent just before to come back (a round trip to a
+/// load balancer in the same network, with room to spare), short enough not to delay a
+/// stop.
+pub(crate) const HANDSHAKE_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The filter: a socket filter on a TCP socket sees the packet from its TCP header on,
+/// whose byte 13 holds the flags (RFC 9293 §3.1).
+fn drop_syns() -> [libc::sock_filter; 5] {
+    const SYN: u32 = 0x02;
+    const ACK: u32 = 0x10;
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
     };
-    // SAFETY: `prog` points to a live one-instruction program for the duration of the
-    // call (the kernel copies it), and its size is passed exactly; the descriptor is
-    // valid because `l` is borrowed.
+    [
+        op(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, 13),
+        op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, SYN | ACK),
+        // A SYN without ACK opens a connection: drop it; anything else: keep it whole.
+        op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, SYN),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
+    ]
+}
+
+/// Attaches (or replaces) `l`'s socket filter.
+#[allow(unsafe_code)]
+fn attach_filter(l: &mio::net::TcpListener, prog: &mut [libc::sock_filter]) -> io::Result<()> {
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: `fprog` points to a live program of exactly `len` instructions for the
+    // duration of the call (the kernel copies it), and its size is passed exactly; the
+    // descriptor is valid because `l` is borrowed.
     let rc = unsafe {
         libc::setsockopt(
             l.as_raw_fd(),
             libc::SOL_SOCKET,
             SO_ATTACH_FILTER,
-            (&prog as *const libc::sock_fprog).cast(),
+            (&fprog as *const libc::sock_fprog).cast(),
             std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
         )
     };
-    if rc != 0 {
-        log::warn!(
-            "drain: could not stop new handshakes on the listener ({}): one completing as it closes is reset",
-            io::Error::last_os_error()
-        );
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -254,6 +285,76 @@ fn is_exhaustion(e: &io::Error) -> bool {
 mod tests {
     use std::net::TcpStream;
     use std::time::Duration;
+
+    /// A handshake under way when new ones stop still completes: its client got the
+    /// SYN-ACK (its `connect` returned) and wrote its request, and only its ACK had not
+    /// reached the listener. A test filter that passes nothing but SYNs holds that ACK
+    /// (and the request) back; `stop_handshakes` replaces it, and the client's next
+    /// segment, carrying the ACK, completes the connection, request and all. Dropping
+    /// every packet (the filter before this one) lost it: the listener's close then
+    /// reset a client that had sent its request.
+    #[test]
+    fn a_handshake_under_way_when_new_ones_stop_still_completes() {
+        use std::io::{Read, Write};
+        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_l.set_nonblocking(true).unwrap();
+        let addr = std_l.local_addr().unwrap();
+        let l = mio::net::TcpListener::from_std(std_l);
+        let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+            code: code as u16,
+            jt,
+            jf,
+            k,
+        };
+        let mut only_syns = [
+            op(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, 13),
+            op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, 0x12),
+            op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, 0x02),
+            op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
+            op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+        ];
+        super::attach_filter(&l, &mut only_syns).unwrap();
+        let mut client = TcpStream::connect(addr).expect("the SYN-ACK came: connected");
+        client.set_nodelay(true).unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            l.accept()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+            "the test filter holds the handshake's ACK back"
+        );
+        super::stop_handshakes(&l);
+        client.write_all(b"\r\n").unwrap(); // goes out at once, with its ACK
+        let t0 = std::time::Instant::now();
+        let mut accepted = loop {
+            match l.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(
+                        t0.elapsed() < Duration::from_secs(5),
+                        "the handshake under way never completed"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        // The first segment, held back by the test filter, is sent again by the client.
+        let mut got = Vec::new();
+        let t0 = std::time::Instant::now();
+        while got.len() < 18 && t0.elapsed() < Duration::from_secs(5) {
+            let mut buf = [0u8; 64];
+            match accepted.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        assert_eq!(got, b"GET / HTTP/1.1\r\n\r\n");
+    }
 
     /// After `stop_handshakes` a connection already completed is still accepted, and a new
     /// one does not complete (its SYN is dropped, so it is neither served nor reset with
