@@ -44,6 +44,15 @@ pub trait BodySink: Send + 'static {
     /// The upload ended early (the client left, the body deadline passed, the server
     /// stopped): clean up. The default does nothing.
     fn abort(self: Box<Self>) {}
+    /// The bytes this sink keeps in memory from one piece to the next (the fields of a
+    /// form it collects; not what it has written out). The loop charges them to
+    /// `max_buffered_bytes` after each piece, as it charges a buffered body, so N stalled
+    /// uploads cannot hold more memory than the budget: a sink whose growth the budget
+    /// has no room for is stopped (`abort`) and its request answered `503`, and the
+    /// connection closed. The default, 0, suits a sink that writes each piece out.
+    fn held_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// A sink for the body of one request, on its way between the loop and the pool.

@@ -191,6 +191,9 @@ pub(crate) struct Upload {
     close: bool,
     /// The route that matched (a metrics label for the answer).
     route: Option<std::sync::Arc<str>>,
+    /// What the sink keeps in memory, as it last said (`BodySink::held_bytes`): charged
+    /// to the memory budget while the upload lasts.
+    held: usize,
 }
 
 /// Which deadline fired.
@@ -546,6 +549,7 @@ impl<T: Transport> Conn<T> {
                 }
             }
             Phase::Dispatched(f) => now += beyond_first(f.batch_bytes) + f.owned_bytes,
+            Phase::Upload(u) => now += u.held,
             #[cfg(feature = "ws")]
             Phase::Ws(w) => now += w.buffered(),
             _ => {}

@@ -8,6 +8,9 @@ use super::{Close, Conn, Phase, Step, Transport};
 use crate::event_loop::Ctx;
 use crate::pool::{Job, Piece, UploadJob};
 
+/// Why an upload is refused with 503 when its sink's memory is not in the budget.
+const SINK_OVER_BUDGET: &str = "an upload's sink holds more than max_buffered_bytes has room for";
+
 impl<T: Transport> Conn<T> {
     /// Hands the buffered body bytes to the sink when it is free (one piece out at a
     /// time: reading stops at the window until the sink has taken the piece).
@@ -88,6 +91,17 @@ impl<T: Transport> Conn<T> {
             return Ok(());
         };
         u.sink = Some(p.sink);
+        if p.held > u.held && ctx.held + (p.held - u.held) > ctx.cfg.max_buffered_bytes {
+            // What the sink keeps (a form's fields) grew past the budget: N stalled
+            // uploads must not hold more memory than any N buffered bodies could.
+            self.abort_upload(ctx);
+            return self.answer_503(ctx, SINK_OVER_BUDGET);
+        }
+        u.held = p.held;
+        self.recharge(ctx);
+        let Phase::Upload(u) = &mut self.phase else {
+            unreachable!("still uploading")
+        };
         if u.remaining > 0 {
             // Waiting for the client again.
             self.arm(ctx, super::Deadline::Body, ctx.cfg.read_timeout);

@@ -132,6 +132,7 @@ impl<T: Transport> Conn<T> {
                 version: u.version,
                 close: u.close,
                 route: u.route,
+                held: 0,
             }));
             self.arm(ctx, Deadline::Body, ctx.cfg.read_timeout);
             self.flush(ctx)?;

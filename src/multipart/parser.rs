@@ -272,6 +272,12 @@ impl Parser {
         }
     }
 
+    /// What this body keeps in memory between pieces: the field values so far (a
+    /// handler keeps them; files are written out) and the part header being read.
+    pub fn held_bytes(&self) -> usize {
+        usize::try_from(self.fields_bytes).unwrap_or(usize::MAX) + self.head.capacity()
+    }
+
     /// Counts `n` body bytes of the current part against its limits.
     fn count<E: From<Error>>(&mut self, n: usize) -> Result<(), E> {
         let n = n as u64;

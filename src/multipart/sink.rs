@@ -183,6 +183,12 @@ impl<H: MultipartHandler> BodySink for Multipart<H> {
     fn abort(mut self: Box<Self>) {
         self.abort_handler();
     }
+
+    /// The fields' values so far (kept by the handler once each is whole, at most
+    /// `max_fields_bytes` in all) and the part header being read.
+    fn held_bytes(&self) -> usize {
+        self.parser.held_bytes()
+    }
 }
 
 /// Reads `req`'s `multipart/form-data` body into `handler` and answers what its `finish`

@@ -62,17 +62,20 @@ pub(super) fn feed_sink(
     date: &[u8; 29],
     stats: &crate::telemetry::Stats,
 ) -> Completion {
-    let fed = catch_unwind(AssertUnwindSafe(|| job.sink.data(&job.piece)));
+    let fed = catch_unwind(AssertUnwindSafe(|| {
+        job.sink.data(&job.piece).map(|()| job.sink.held_bytes())
+    }));
     let (resp, close) = match fed {
-        Ok(Ok(())) if !job.last => {
+        Ok(Ok(held)) if !job.last => {
             return Completion::Piece(Piece {
                 token: job.token,
                 gen_: job.gen_,
                 sink: job.sink,
                 buf: job.piece,
+                held,
             });
         }
-        Ok(Ok(())) => {
+        Ok(Ok(_)) => {
             let sink = job.sink;
             match catch_unwind(AssertUnwindSafe(move || sink.finish())) {
                 Ok(r) => (r, job.close),
@@ -131,4 +134,6 @@ pub(crate) struct Piece {
     pub sink: Sink,
     /// The piece's buffer, back for reuse.
     pub buf: Vec<u8>,
+    /// What the sink keeps in memory now (`BodySink::held_bytes`), for the budget.
+    pub held: usize,
 }
