@@ -1287,6 +1287,32 @@ mod proxy {
         assert_eq!(seen.body, b"hello");
     }
 
+    /// The same fold on the way back: an upstream's `Transfer_Encoding: chunked` (or
+    /// `Content_Length`) relayed beside the gateway's own `Content-Length` would frame the
+    /// answer two ways for a client or cache in front that folds `_` onto `-`.
+    #[test]
+    fn an_upstreams_fields_that_fold_onto_framing_fields_never_reach_the_client() {
+        let up = Upstream::start(vec![Reply::Raw(
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer_Encoding: chunked\r\n\
+             Content_Length: 0\r\nKeep_Alive: timeout=1\r\nX_Custom_Ok: kept\r\n\r\nhello"
+                .into(),
+        )]);
+        let gw = gateway(ReverseProxy::builder().route("/", [up.url("")]));
+        let resp = roundtrip(gw.addr, b"GET /u HTTP/1.1\r\nHost: gw\r\n\r\n");
+        assert_eq!((resp.status, resp.text().as_str()), (200, "hello"));
+        let folded: Vec<&(String, String)> = resp
+            .headers
+            .iter()
+            .filter(|(n, _)| {
+                let f = n.to_ascii_lowercase().replace('_', "-");
+                n.contains('_')
+                    && ["transfer-encoding", "content-length", "keep-alive"].contains(&f.as_str())
+            })
+            .collect();
+        assert!(folded.is_empty(), "relayed to the client: {folded:?}");
+        assert_eq!(resp.header("x_custom_ok"), Some("kept"));
+    }
+
     /// The answer to what went upstream is framed by the method that went upstream: a
     /// director may change it (`OutgoingRequest::method` is the director's to set), and
     /// an answer to HEAD has no body whatever its Content-Length says (RFC 9112 §6.3

@@ -163,19 +163,26 @@ const OWNED: &[&str] = &[
 /// `X_Forwarded_For` would forge the client's address. nginx drops every name with an
 /// underscore by default (`underscores_in_headers off`); only these are dropped here.
 fn folds_onto_owned(name: &str) -> bool {
-    let folds = |owned: &&str| {
-        owned.len() == name.len()
-            && owned
-                .bytes()
-                .zip(name.bytes())
-                .all(|(o, n)| o == n.to_ascii_lowercase() || (o == b'-' && n == b'_'))
-    };
-    name.contains('_') && (HOP_BY_HOP.iter().any(folds) || OWNED.iter().any(folds))
+    name.contains('_')
+        && (HOP_BY_HOP.iter().any(|o| folds_onto(name, o))
+            || OWNED.iter().any(|o| folds_onto(name, o)))
+}
+
+/// True when `name` reads as `owned` (lower case, with `-`) once `_` is taken for `-`.
+fn folds_onto(name: &str, owned: &str) -> bool {
+    owned.len() == name.len()
+        && owned
+            .bytes()
+            .zip(name.bytes())
+            .all(|(o, n)| o == n.to_ascii_lowercase() || (o == b'-' && n == b'_'))
 }
 
 /// The response fields to send to the client, from the upstream's, in order: hop-by-hop
 /// fields and those the `Connection` field names removed, `Content-Length` removed (the
-/// engine frames every response it sends, RFC 9112 §6), values that are not UTF-8
+/// engine frames every response it sends, RFC 9112 §6), and so is a name with `_` that
+/// reads as one of those once `_` is taken for `-` (`Transfer_Encoding: chunked` beside
+/// the engine's `Content-Length` would frame the answer two ways for a client or cache
+/// that folds names, as it would a request upstream), values that are not UTF-8
 /// dropped (the engine's headers are text), and this hop's `Via` entry appended with the
 /// upstream's protocol `version` (RFC 9110 §7.6.3: the received protocol).
 pub fn response_headers(
@@ -203,6 +210,9 @@ pub(crate) fn response_fields<'a>(
         if is_hop_by_hop(name)
             || name.eq_ignore_ascii_case("content-length")
             || named.iter().any(|n| n.eq_ignore_ascii_case(name))
+            || (name.contains('_')
+                && (HOP_BY_HOP.iter().any(|h| folds_onto(name, h))
+                    || folds_onto(name, "content-length")))
         {
             continue;
         }

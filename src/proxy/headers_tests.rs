@@ -201,6 +201,29 @@ fn response_hop_by_hop_framing_and_named_fields_are_removed() {
     );
 }
 
+/// An upstream's framing or hop-by-hop field spelt with `_` is not relayed: a client or
+/// cache that folds `_` onto `-` would frame the answer by it, beside the engine's own
+/// `Content-Length`.
+#[test]
+fn response_names_that_fold_onto_framing_or_hop_by_hop_fields_are_removed() {
+    let upstream: &[(&str, &[u8])] = &[
+        ("Transfer_Encoding", b"chunked"),
+        ("content_length", b"3"),
+        ("Keep_Alive", b"timeout=5"),
+        ("Proxy_Authenticate", b"Basic"),
+        ("X_Custom", b"kept"),
+        ("Content_Type", b"kept too"),
+    ];
+    let out = response_headers(upstream, Version::Http11, None);
+    assert_eq!(
+        out,
+        vec![
+            ("X_Custom".to_string(), "kept".to_string()),
+            ("Content_Type".to_string(), "kept too".to_string()),
+        ]
+    );
+}
+
 #[test]
 fn response_via_appends_with_the_upstreams_version() {
     let upstream: &[(&str, &[u8])] = &[("Via", b"1.1 inner")];
