@@ -677,6 +677,14 @@ fn overlong_method_gets_501() {
             Close,
         ),
         case("33-byte method, nothing after it", &m33, 501, Close),
+        // RFC 9112 §2.2: an empty line before the request line is skipped; the request
+        // line after it is judged as early as one without it.
+        case(
+            "an empty line, then a 33-byte method, nothing after it",
+            format!("\r\n{m33}"),
+            501,
+            Close,
+        ),
         case(
             "100 000-byte method, unterminated",
             "A".repeat(100_000),
@@ -721,6 +729,12 @@ fn oversized_target_and_head_get_414_and_431() {
         case(
             "target longer than max_uri_bytes, request line unterminated",
             format!("GET {long_target}{long_target}"),
+            414,
+            Either,
+        ),
+        case(
+            "two empty lines, then an unterminated target longer than max_uri_bytes",
+            format!("\r\n\nGET {long_target}"),
             414,
             Either,
         ),

@@ -597,6 +597,35 @@ fn odd_heads_are_read_one_way_whatever_the_split() {
     run(&cases);
 }
 
+/// RFC 9112 §2.2 lets a server skip empty lines before the request line, and the engine
+/// does; an unfinished request line after them is judged as early as one without them —
+/// a 33-byte method `501`, a line past any target of `max_uri_bytes` `414`, as soon as
+/// the byte that decides it arrives — not left to the header deadline (`408`) because
+/// the empty line's LF was taken for the request line's end.
+#[test]
+fn an_empty_line_before_an_unfinished_request_line_does_not_delay_its_verdict() {
+    let srv = echo_server();
+    let cases = [
+        (format!("\r\n{}", "M".repeat(33)), "501"),
+        (format!("\n\r\nGET /{}", "a".repeat(9000)), "414"),
+    ];
+    for (bytes, want) in &cases {
+        for split in [Split::Whole, Split::Bytes] {
+            let t0 = Instant::now();
+            let got = transcript(&srv, bytes.as_bytes(), split);
+            let statuses: Vec<&str> = got.iter().map(|a| status_of(a)).collect();
+            assert_eq!(
+                statuses,
+                [*want],
+                "{split:?}, {} bytes starting {:?}: {got:?} after {:?}",
+                bytes.len(),
+                &bytes[..4],
+                t0.elapsed()
+            );
+        }
+    }
+}
+
 /// RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an HTTP/1.0 client", and
 /// §10.1.1: a server MUST ignore a 100-continue expectation in an HTTP/1.0 request.
 #[test]

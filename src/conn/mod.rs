@@ -97,7 +97,8 @@ pub(crate) struct HeadRead {
     end: HeadScan,
     /// Bytes already looked at for the end of the request line.
     seen: usize,
-    /// The request line (or an empty line before it) has ended.
+    /// The request line has ended (empty lines before it, which RFC 9112 §2.2 lets the
+    /// server skip, do not count).
     line_done: bool,
 }
 
@@ -106,17 +107,20 @@ impl HeadRead {
     fn worth_parsing(&mut self, buf: &[u8], limits: &parse::Limits) -> bool {
         let ended = self.end.scan(buf).is_some();
         let mut line_ended = false;
-        if !self.line_done && buf[self.seen..].contains(&b'\n') {
+        // Where the request line starts: after the empty lines a client may send first
+        // (almost always 0, found at the first byte).
+        let start = parse::request_line_start(buf);
+        if !self.line_done && buf[self.seen.max(start)..].contains(&b'\n') {
             self.line_done = true;
             line_ended = true;
         }
         self.seen = buf.len();
+        let line = buf.len() - start;
         ended
             || line_ended
             || buf.len() > limits.max_head_bytes
             || (!self.line_done
-                && (buf.len() <= parse::MAX_METHOD_BYTES + 1
-                    || buf.len() > parse::request_line_cap(limits)))
+                && (line <= parse::MAX_METHOD_BYTES + 1 || line > parse::request_line_cap(limits)))
     }
 }
 

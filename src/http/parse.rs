@@ -544,7 +544,7 @@ fn split_target(target: &[u8], base: u32) -> (Span, Option<Span>) {
 /// parse a request-line SHOULD ignore at least one empty line (CRLF) received prior to
 /// the request-line". Skips CRLF and bare LF empty lines, as httparse does; a lone CR
 /// is left in place (httparse rejects it).
-fn request_line_start(b: &[u8]) -> usize {
+pub(crate) fn request_line_start(b: &[u8]) -> usize {
     let mut i = 0;
     loop {
         match &b[i..] {
