@@ -222,9 +222,27 @@ impl Config {
     /// Reads every field from the environment: `H1_` + field name upper case (H1_ADDR,
     /// H1_WORKERS, H1_HEADER_READ_TIMEOUT, …); unset = default.
     ///
-    /// A value that is not valid UTF-8 is reported as invalid, not ignored.
+    /// A value that is not valid UTF-8 is an error naming its variable, not read lossily.
+    /// A variable named `H1_…` that is no setting (`H1_WORKER`) is logged as a warning,
+    /// with the setting it is closest to: it is ignored, and a typo should not pass for
+    /// a default silently.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into()))
+        let names = std::env::vars_os().filter_map(|(n, _)| n.into_string().ok());
+        for warning in unknown_env_names(names) {
+            log::warn!("{warning}");
+        }
+        for f in FIELDS {
+            if let Some(v) = std::env::var_os(f.env)
+                && v.to_str().is_none()
+            {
+                return Err(ConfigError::new(
+                    f.env,
+                    &v.to_string_lossy(),
+                    "not valid UTF-8",
+                ));
+            }
+        }
+        Config::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Same with an injectable lookup (for tests and for the CLI).
@@ -542,6 +560,56 @@ pub struct ConfigError {
     pub value: String,
     /// Why it was rejected, with an example of what would be accepted where that helps.
     pub reason: String,
+}
+
+/// Variables the `h1server` binary reads besides the settings (`--config`, its log format
+/// and its metrics listener): not typos.
+const BINARY_ENV: &[&str] = &["H1_CONFIG", "H1_LOG_FORMAT", "H1_METRICS_ADDR"];
+
+/// A warning for each of `names` that starts with `H1_` (in any case: variable names are
+/// case-sensitive, so `h1_workers` is a typo too) and is no setting, naming the setting's
+/// variable it is closest to when one is near (a typo or two).
+pub(crate) fn unknown_env_names(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = names
+        .filter(|n| n.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("H1_")))
+        .filter(|n| !FIELDS.iter().any(|f| f.env == n) && !BINARY_ENV.contains(&n.as_str()))
+        .map(|name| {
+            let upper = name.to_ascii_uppercase();
+            let near = FIELDS
+                .iter()
+                .map(|f| (edit_distance(&upper, f.env), f.env))
+                .filter(|&(d, env)| d <= 1 + (env.len() - 3) / 4)
+                .min_by_key(|&(d, _)| d);
+            match near {
+                Some((_, env)) => {
+                    format!("{name} is not an h1server setting (did you mean {env}?): ignored")
+                }
+                None => format!(
+                    "{name} is not an h1server setting (docs/CONFIG.md lists them): ignored"
+                ),
+            }
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Levenshtein distance between two ASCII-ish names (one row at a time).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 impl ConfigError {

@@ -288,3 +288,29 @@ fn tls_needs_a_certificate_and_its_key_and_errors_name_the_variable() {
     let zero = Config::from_lookup(env(&[("H1_TLS_HANDSHAKE_TIMEOUT", "0")])).unwrap_err();
     assert_eq!(zero.source, "H1_TLS_HANDSHAKE_TIMEOUT");
 }
+
+/// `Config::from_env` warns of an `H1_…` variable that is no setting, naming the one
+/// meant when it is near; settings and the binary's own variables pass.
+#[test]
+fn unknown_h1_variables_are_named_with_the_setting_meant() {
+    let names = [
+        "H1_WORKER",
+        "h1_workers",
+        "H1_IDEL_TIMEOUT",
+        "H1_WORKERS",
+        "H1_CONFIG",
+        "H1_LOG_FORMAT",
+        "H1_SOMETHING_ELSE_ENTIRELY",
+        "PATH",
+        "DEMO_DB",
+    ];
+    assert_eq!(
+        unknown_env_names(names.iter().map(|n| n.to_string())),
+        [
+            "H1_IDEL_TIMEOUT is not an h1server setting (did you mean H1_IDLE_TIMEOUT?): ignored",
+            "H1_SOMETHING_ELSE_ENTIRELY is not an h1server setting (docs/CONFIG.md lists them): ignored",
+            "H1_WORKER is not an h1server setting (did you mean H1_WORKERS?): ignored",
+            "h1_workers is not an h1server setting (did you mean H1_WORKERS?): ignored",
+        ]
+    );
+}

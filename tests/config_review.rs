@@ -520,3 +520,55 @@ fn gateway_durations_out_of_range_are_refused_naming_the_variable() {
     .is_ok()));
     assert_eq!(get(addr, "/gateway/upstreams").status, 200);
 }
+
+/// The library's `Config::from_env` (the gateway and `hello` read their settings with
+/// it, as an embedding program does): a value that is not UTF-8 is refused, naming its
+/// variable, and a misspelt `H1_` variable is logged with the setting meant — before,
+/// only the demo binary warned, and `from_env` read values lossily.
+#[test]
+fn from_env_refuses_a_non_utf8_value_and_names_a_misspelt_variable() {
+    use std::os::unix::ffi::OsStrExt;
+    let gateway = |addr: SocketAddr| {
+        let mut cmd = Command::new(built_binary("gateway", true));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("GATEWAY_UPSTREAMS", "/=http://127.0.0.1:1")
+            .env("GATEWAY_ADDR", addr.to_string())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        cmd
+    };
+    let mut cmd = gateway(free_addr());
+    cmd.env("H1_WORKERS", std::ffi::OsStr::from_bytes(b"4\xff"));
+    let out = fails_to_start(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("H1_WORKERS=") && err.contains("not valid UTF-8"),
+        "{err}"
+    );
+
+    let addr = free_addr();
+    let mut cmd = gateway(addr);
+    cmd.env("H1_WORKER", "4")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut gw = ChildGuard(cmd.spawn().unwrap());
+    assert!(wait_until(Duration::from_secs(20), || TcpStream::connect(
+        addr
+    )
+    .is_ok()));
+    gw.0.kill().unwrap();
+    gw.0.wait().unwrap();
+    let mut err = String::new();
+    use std::io::Read;
+    gw.0.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("H1_WORKER is not an h1server setting (did you mean H1_WORKERS?): ignored"),
+        "{err}"
+    );
+}
