@@ -227,9 +227,18 @@ impl Config {
     /// with the setting it is closest to: it is ignored, and a typo should not pass for
     /// a default silently.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let names = std::env::vars_os().filter_map(|(n, _)| n.into_string().ok());
-        for warning in unknown_env_names(names) {
-            log::warn!("{warning}");
+        for (name, _) in std::env::vars_os() {
+            if let Some(meant) = unknown_env_name(name.as_encoded_bytes()) {
+                let name = name.to_string_lossy();
+                match meant {
+                    Some(env) => log::warn!(
+                        "{name} is not an h1server setting (did you mean {env}?): ignored"
+                    ),
+                    None => log::warn!(
+                        "{name} is not an h1server setting (docs/CONFIG.md lists them): ignored"
+                    ),
+                }
+            }
         }
         for f in FIELDS {
             if let Some(v) = std::env::var_os(f.env)
@@ -242,7 +251,7 @@ impl Config {
                 ));
             }
         }
-        Config::from_lookup(|name| std::env::var(name).ok())
+        Config::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into()))
     }
 
     /// Same with an injectable lookup (for tests and for the CLI).
@@ -566,43 +575,41 @@ pub struct ConfigError {
 /// and its metrics listener): not typos.
 const BINARY_ENV: &[&str] = &["H1_CONFIG", "H1_LOG_FORMAT", "H1_METRICS_ADDR"];
 
-/// A warning for each of `names` that starts with `H1_` (in any case: variable names are
-/// case-sensitive, so `h1_workers` is a typo too) and is no setting, naming the setting's
-/// variable it is closest to when one is near (a typo or two).
-pub(crate) fn unknown_env_names(names: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = names
-        .filter(|n| n.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("H1_")))
-        .filter(|n| !FIELDS.iter().any(|f| f.env == n) && !BINARY_ENV.contains(&n.as_str()))
-        .map(|name| {
-            let upper = name.to_ascii_uppercase();
-            let near = FIELDS
-                .iter()
-                .map(|f| (edit_distance(&upper, f.env), f.env))
-                .filter(|&(d, env)| d <= 1 + (env.len() - 3) / 4)
-                .min_by_key(|&(d, _)| d);
-            match near {
-                Some((_, env)) => {
-                    format!("{name} is not an h1server setting (did you mean {env}?): ignored")
-                }
-                None => format!(
-                    "{name} is not an h1server setting (docs/CONFIG.md lists them): ignored"
-                ),
-            }
-        })
-        .collect();
-    out.sort();
-    out
+/// For a variable `name` that starts with `H1_` (in any case: variable names are
+/// case-sensitive, so `h1_workers` is a typo too) and is no setting: `Some`, with the
+/// setting's variable it is closest to when one is near (a typo or two). `None` for
+/// every other name.
+pub(crate) fn unknown_env_name(name: &[u8]) -> Option<Option<&'static str>> {
+    if !name
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"H1_"))
+        || FIELDS.iter().any(|f| f.env.as_bytes() == name)
+        || BINARY_ENV.iter().any(|e| e.as_bytes() == name)
+    {
+        return None;
+    }
+    let near = FIELDS
+        .iter()
+        .map(|f| (edit_distance(name, f.env.as_bytes()), f.env))
+        .filter(|&(d, env)| d <= 1 + (env.len() - 3) / 4)
+        .min_by_key(|&(d, _)| d);
+    Some(near.map(|(_, env)| env))
 }
 
-/// Levenshtein distance between two ASCII-ish names (one row at a time).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b = b.as_bytes();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.bytes().enumerate() {
+/// Levenshtein distance between two names, letters compared in any case (one row at a
+/// time; `b` at most 64 bytes, as every setting's variable is).
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let b = &b[..b.len().min(64)];
+    let mut row = [0usize; 65];
+    for (j, r) in row.iter_mut().enumerate().take(b.len() + 1) {
+        *r = j;
+    }
+    for (i, ca) in a.iter().enumerate() {
         let mut diag = row[0];
         row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb))
+        for (j, cb) in b.iter().enumerate() {
+            let same = ca.eq_ignore_ascii_case(cb);
+            let next = (diag + usize::from(!same))
                 .min(row[j] + 1)
                 .min(row[j + 1] + 1);
             diag = row[j + 1];

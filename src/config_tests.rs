@@ -304,13 +304,17 @@ fn unknown_h1_variables_are_named_with_the_setting_meant() {
         "PATH",
         "DEMO_DB",
     ];
+    let found: Vec<(&str, Option<&str>)> = names
+        .iter()
+        .filter_map(|n| Some((*n, unknown_env_name(n.as_bytes())?)))
+        .collect();
     assert_eq!(
-        unknown_env_names(names.iter().map(|n| n.to_string())),
+        found,
         [
-            "H1_IDEL_TIMEOUT is not an h1server setting (did you mean H1_IDLE_TIMEOUT?): ignored",
-            "H1_SOMETHING_ELSE_ENTIRELY is not an h1server setting (docs/CONFIG.md lists them): ignored",
-            "H1_WORKER is not an h1server setting (did you mean H1_WORKERS?): ignored",
-            "h1_workers is not an h1server setting (did you mean H1_WORKERS?): ignored",
+            ("H1_WORKER", Some("H1_WORKERS")),
+            ("h1_workers", Some("H1_WORKERS")),
+            ("H1_IDEL_TIMEOUT", Some("H1_IDLE_TIMEOUT")),
+            ("H1_SOMETHING_ELSE_ENTIRELY", None),
         ]
     );
 }
