@@ -300,19 +300,9 @@ mod tests {
         std_l.set_nonblocking(true).unwrap();
         let addr = std_l.local_addr().unwrap();
         let l = mio::net::TcpListener::from_std(std_l);
-        let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
-            code: code as u16,
-            jt,
-            jf,
-            k,
-        };
-        let mut only_syns = [
-            op(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, 13),
-            op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, 0x12),
-            op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, 0x02),
-            op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
-            op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
-        ];
+        // The drain's filter with its verdicts swapped: SYNs pass, everything else drops.
+        let mut only_syns = super::drop_syns();
+        only_syns.swap(3, 4);
         super::attach_filter(&l, &mut only_syns).unwrap();
         let mut client = TcpStream::connect(addr).expect("the SYN-ACK came: connected");
         client.set_nodelay(true).unwrap();
