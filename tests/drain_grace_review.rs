@@ -1,0 +1,208 @@
+//! Review of four changes: the drain's handshake grace (a SYN filter on the listener, the
+//! listener closed `HANDSHAKE_GRACE` later), what a streamed form's sink keeps charged to
+//! the memory budget, the early verdict on a request line after empty lines, and
+//! `Config::from_env`'s misspelling check. Each test speaks to a real server over real
+//! sockets.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use h1server::{Config, Request, Response, Server};
+use support::*;
+
+fn grace_config(loops: usize) -> Config {
+    Config {
+        loops,
+        workers: 2,
+        shutdown_timeout: Duration::from_secs(2),
+        ..test_config()
+    }
+}
+
+fn hello(req: &mut Request) -> Response {
+    Response::text(format!("{}\n", req.path()))
+}
+
+/// A GET on a fresh connection, answered with 200 and the path.
+fn get_ok(addr: SocketAddr, path: &str) {
+    let resp = roundtrip(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), format!("{path}\n"));
+}
+
+// ---- 1. the drain's handshake grace -------------------------------------------------------
+
+/// Socket activation (docs/DEPLOY.md): systemd keeps the listening socket while the
+/// service restarts, so new connections wait in its backlog and the next instance, handed
+/// the same socket, serves them. The drain's filter (`listener::stop_handshakes`: every
+/// SYN that opens a connection is dropped) was left on that shared socket when the server
+/// let go of it: no connection could complete while the service was down, nor ever again
+/// under the next instance. The filter must go with the server. One loop and two (two
+/// descriptors of the one socket).
+#[test]
+fn a_supervisors_socket_takes_connections_again_after_a_server_on_it_stopped() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    for loops in [1, 2] {
+        let supervisor = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = supervisor.local_addr().unwrap();
+        let first = Server::from_listener(supervisor.try_clone().unwrap(), grace_config(loops))
+            .unwrap()
+            .spawn(hello)
+            .unwrap();
+        get_ok(addr, "/first");
+        first.shutdown();
+        first.join().unwrap();
+        // No instance runs: the kernel completes the handshake and queues the connection.
+        let mut waiting = match TcpStream::connect_timeout(&addr, Duration::from_secs(4)) {
+            Ok(s) => s,
+            Err(e) => panic!(
+                "loops={loops}: a connect to the supervisor's socket between two instances: {e}"
+            ),
+        };
+        waiting.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        waiting
+            .write_all(b"GET /queued HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        // The next instance, on the same socket, serves it, and new connections too.
+        let next = Server::from_listener(supervisor.try_clone().unwrap(), grace_config(loops))
+            .unwrap()
+            .spawn(hello)
+            .unwrap();
+        let mut got = Vec::new();
+        waiting.read_to_end(&mut got).unwrap();
+        let got = String::from_utf8_lossy(&got);
+        assert!(
+            got.starts_with("HTTP/1.1 200 ") && got.ends_with("/queued\n"),
+            "loops={loops}: {got}"
+        );
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(4)) {
+            Ok(_) => get_ok(addr, "/next"),
+            Err(e) => panic!("loops={loops}: a connect under the next instance: {e}"),
+        }
+        next.shutdown();
+        next.join().unwrap();
+    }
+}
+
+/// A test filter on `l` that passes SYNs and nothing else: a client's `connect` returns
+/// (the SYN-ACK came) but its ACK, and what it writes, is held back.
+fn hold_handshake_acks(l: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let mut only_syns = [
+        op(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, 13),
+        op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, 0x12),
+        op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, 0x02),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+    ];
+    let prog = libc::sock_fprog {
+        len: only_syns.len() as u16,
+        filter: only_syns.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points to a live program of exactly `len` instructions for the call
+    // (the kernel copies it); the descriptor is valid because `l` is borrowed.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::setsockopt(
+            l.as_raw_fd(),
+            libc::SOL_SOCKET,
+            26, // SO_ATTACH_FILTER
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "SO_ATTACH_FILTER: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// The drain's filter reads the TCP flags at byte 13 of what a socket filter sees: the
+/// TCP header, on IPv6 as on IPv4 (`tcp_v6_rcv` runs the filter with the data at the TCP
+/// header too). On `[::1]`: a handshake whose ACK is held back when the drain begins
+/// completes and its request is answered, and a new connect during the drain does not
+/// complete (its SYN is dropped; later the closed port refuses it).
+#[test]
+fn on_ipv6_a_handshake_under_way_is_served_and_a_new_one_does_not_complete() {
+    let l = match TcpListener::bind("[::1]:0") {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("no IPv6 loopback here ({e}): skipped");
+            return;
+        }
+    };
+    let addr = l.local_addr().unwrap();
+    hold_handshake_acks(&l);
+    let client = connect(addr);
+    let mut r = Reader::new(client.try_clone().unwrap());
+    r.send(b"GET /v6 HTTP/1.1\r\nHost: t\r\n");
+    // The test filter works on IPv6 (byte 13 is the flags there too): nothing completed.
+    l.set_nonblocking(true).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(
+        l.accept()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "the test filter holds the ACK back on IPv6"
+    );
+    let mut writer = client;
+    let late_connect = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = late_connect.clone();
+    let server = Server::from_listener(l, grace_config(1))
+        .unwrap()
+        .on_shutdown(move || {
+            // New handshakes are stopped: this one does not complete.
+            let c = TcpStream::connect_timeout(&addr, Duration::from_millis(50));
+            *seen.lock().unwrap() = Some(c.map(|_| ()).map_err(|e| e.kind()));
+            let _ = writer.write_all(b"\r\n"); // the held ACK goes out with it
+        });
+    let h = server.spawn(hello).unwrap();
+    h.shutdown();
+    let resp = r
+        .read_response_to("GET")
+        .expect("the client under way is answered");
+    h.join().unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "/v6\n");
+    let late = late_connect.lock().unwrap().take().expect("the hook ran");
+    assert!(
+        late.is_err(),
+        "a connect during the drain completed on IPv6"
+    );
+}
+
+/// After `join` the port refuses a connect (one loop and two, each its own SO_REUSEPORT
+/// listener): the grace's listener is closed, not left open.
+#[test]
+fn after_join_a_connect_is_refused() {
+    for loops in [1, 2] {
+        let h = Server::bind(grace_config(loops))
+            .unwrap()
+            .spawn(hello)
+            .unwrap();
+        let addr = h.local_addr();
+        get_ok(addr, "/x");
+        h.shutdown();
+        h.join().unwrap();
+        let e = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .expect_err("nothing listens after join");
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "loops={loops}"
+        );
+    }
+}
