@@ -206,3 +206,212 @@ fn after_join_a_connect_is_refused() {
         );
     }
 }
+
+// ---- 2. what a streamed upload's sink keeps, charged to the memory budget ----------------
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A sink that says it keeps `hold` bytes (`BodySink::held_bytes`), adds what it takes
+/// to `took` (all sinks of a server together), and refuses the body once it has more than `refuse_over` bytes.
+struct Holder {
+    hold: usize,
+    refuse_over: u64,
+    got: u64,
+    took: Arc<AtomicU64>,
+}
+
+impl h1server::BodySink for Holder {
+    fn data(&mut self, piece: &[u8]) -> Result<(), Response> {
+        self.got += piece.len() as u64;
+        self.took.fetch_add(piece.len() as u64, Ordering::AcqRel);
+        if self.got > self.refuse_over {
+            return Err(Response::text("refused\n").with_status(422));
+        }
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Response {
+        Response::text(format!("{}\n", self.got))
+    }
+    fn held_bytes(&self) -> usize {
+        self.hold
+    }
+}
+
+const BUDGET: usize = 256 * 1024;
+/// What one upload's sink holds in the tests: two of them do not fit in `BUDGET`.
+const HOLD: usize = 160 * 1024;
+
+/// `/hold`: a sink holding `HOLD`; `/refuse`: the same, refusing past 2 KiB; `/max`: one
+/// that says it holds `usize::MAX`; anything else: `hello`. Each adds what it takes to
+/// `took`.
+fn holding_server(loops: usize, took: Arc<AtomicU64>) -> TestServer {
+    let cfg = Config {
+        loops,
+        workers: 2,
+        max_body_bytes: 1024,
+        max_upload_bytes: 1 << 30,
+        max_buffered_bytes: BUDGET * loops,
+        read_timeout: Duration::from_millis(600),
+        ..test_config()
+    };
+    TestServer::with_config(cfg, move |req: &mut Request| {
+        let (hold, refuse_over) = match req.path() {
+            "/hold" => (HOLD, u64::MAX),
+            "/refuse" => (HOLD, 2048),
+            "/max" => (usize::MAX, u64::MAX),
+            _ => return hello(req),
+        };
+        Response::read_body(Holder {
+            hold,
+            refuse_over,
+            got: 0,
+            took: took.clone(),
+        })
+    })
+}
+
+fn upload_head(path: &str, len: usize) -> Vec<u8> {
+    format!("POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n")
+        .into_bytes()
+}
+
+/// Starts an upload of `len` bytes to `path` and sends its first 2 KiB; returns once the
+/// sink has taken them (its hold is charged from then on).
+fn upload_started(addr: SocketAddr, path: &str, len: usize, took: &AtomicU64) -> TcpStream {
+    let before = took.load(Ordering::Acquire);
+    let mut s = connect(addr);
+    s.write_all(&upload_head(path, len)).unwrap();
+    s.write_all(&vec![b'u'; 2048]).unwrap();
+    assert!(
+        wait_until(IO_TIMEOUT, || took.load(Ordering::Acquire) >= before + 2048),
+        "{path}: the sink never took the first piece"
+    );
+    s
+}
+
+/// An upload to `/hold` in two pieces (a sink's hold is looked at after each piece but
+/// the last) is taken (200), not refused for the budget (503): nothing else is charged
+/// for more than `BUDGET` − `HOLD`.
+fn hold_fits(addr: SocketAddr, took: &AtomicU64) -> bool {
+    let mut s = upload_started(addr, "/hold", 4096, took);
+    let _ = s.write_all(&[b'p'; 2048]);
+    let text = read_all(&mut s);
+    assert!(
+        text.starts_with("HTTP/1.1 200 ") || text.starts_with("HTTP/1.1 503 "),
+        "{text}"
+    );
+    text.starts_with("HTTP/1.1 200 ") && text.ends_with("\r\n4096\n")
+}
+
+fn read_all(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match read_some(s, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                if got.is_empty() {
+                    return format!("<{e}>");
+                }
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The budget is the control: while one upload holds `HOLD`, a second is refused.
+/// Then every way an upload can end gives its hold back: a new upload fits after each.
+#[test]
+fn an_uploads_hold_comes_back_however_the_upload_ends() {
+    let took = Arc::new(AtomicU64::new(0));
+    let server = holding_server(1, took.clone());
+    let addr = server.addr;
+    // Control: one holding, a second does not fit.
+    let mut first = upload_started(addr, "/hold", 4096, &took);
+    assert!(
+        !hold_fits(addr, &took),
+        "two holds fit: the test shows nothing"
+    );
+    // Finished.
+    first.write_all(&[b'u'; 2048]).unwrap();
+    let text = read_all(&mut first);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(
+        wait_until(IO_TIMEOUT, || hold_fits(addr, &took)),
+        "after a finished upload"
+    );
+    // Refused by its sink after a piece was held.
+    let mut refused = upload_started(addr, "/refuse", 8192, &took);
+    refused.write_all(&[b'u'; 2048]).unwrap();
+    let text = read_all(&mut refused);
+    assert!(text.starts_with("HTTP/1.1 422 "), "{text}");
+    assert!(
+        wait_until(IO_TIMEOUT, || hold_fits(addr, &took)),
+        "after a refusal"
+    );
+    // The client resets mid-upload.
+    let gone = upload_started(addr, "/hold", 8192, &took);
+    socket2_linger_zero(&gone);
+    drop(gone);
+    assert!(
+        wait_until(IO_TIMEOUT, || hold_fits(addr, &took)),
+        "after a reset"
+    );
+    // The body deadline: 408.
+    let mut slow = upload_started(addr, "/hold", 8192, &took);
+    let text = read_all(&mut slow);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(
+        wait_until(IO_TIMEOUT, || hold_fits(addr, &took)),
+        "after a 408"
+    );
+}
+
+/// SO_LINGER 0: the close sends a reset.
+fn socket2_linger_zero(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `l` is a live linger struct of the size passed; the descriptor is borrowed.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+/// A sink that says it holds more than any budget (`usize::MAX`: a bug, or "unknown") is
+/// refused like one that outgrew it — 503 and close, read by a client still sending its
+/// body (a lingering close, no reset) — and the loop serves on: the check
+/// `ctx.held + growth > budget` overflowed, a panic on the event loop thread in a debug
+/// build (a wrap past the budget in release). One loop and two.
+#[test]
+fn a_sink_that_says_it_holds_usize_max_is_refused_and_the_loop_serves_on() {
+    for loops in [1, 2] {
+        let took = Arc::new(AtomicU64::new(0));
+        let server = holding_server(loops, took.clone());
+        let addr = server.addr;
+        // Something else is charged (the overflow needs it): an upload holding `HOLD`.
+        let _holding = upload_started(addr, "/hold", 8192, &took);
+        let mut s = upload_started(addr, "/max", 256 * 1024, &took);
+        // The client goes on sending the body it announced.
+        let _ = s.write_all(&vec![b'u'; 64 * 1024]);
+        let text = read_all(&mut s);
+        assert!(
+            text.starts_with("HTTP/1.1 503 ") && text.contains("onnection: close"),
+            "loops={loops}: {text}"
+        );
+        get_ok(addr, "/after");
+    }
+}

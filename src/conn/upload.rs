@@ -91,9 +91,12 @@ impl<T: Transport> Conn<T> {
             return Ok(());
         };
         u.sink = Some(p.sink);
-        if p.held > u.held && ctx.held + (p.held - u.held) > ctx.cfg.max_buffered_bytes {
+        let growth = p.held.saturating_sub(u.held);
+        if growth > 0 && ctx.held.saturating_add(growth) > ctx.cfg.max_buffered_bytes {
             // What the sink keeps (a form's fields) grew past the budget: N stalled
-            // uploads must not hold more memory than any N buffered bodies could.
+            // uploads must not hold more memory than any N buffered bodies could. (The
+            // figure is the sink's, user code: saturating, so one past any budget is
+            // refused rather than overflowing the books.)
             self.abort_upload(ctx);
             return self.answer_503(ctx, SINK_OVER_BUDGET);
         }
