@@ -415,3 +415,120 @@ fn a_sink_that_says_it_holds_usize_max_is_refused_and_the_loop_serves_on() {
         get_ok(addr, "/after");
     }
 }
+
+// ---- 3. the early verdict on a request line after empty lines -------------------------
+
+/// Sends `pieces` one write each, a moment apart (so the server reads them apart), and
+/// returns the status of the first answer.
+fn dribbled_status(addr: SocketAddr, pieces: &[&[u8]]) -> u16 {
+    let s = connect(addr);
+    let mut r = Reader::new(s.try_clone().unwrap());
+    let mut w = s;
+    for p in pieces {
+        if w.write_all(p).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    r.read_response_to("GET").map_or(0, |resp| resp.status)
+}
+
+fn verdict_server() -> TestServer {
+    let cfg = Config {
+        // A verdict that waited for the header deadline would be a 408 after a minute.
+        header_read_timeout: Duration::from_secs(60),
+        ..test_config()
+    };
+    TestServer::with_config(cfg, hello)
+}
+
+/// Empty lines before an unfinished request line — many, CRLF and bare LF, split across
+/// reads, a CR apart from its LF — do not delay its verdict: an overlong method is 501
+/// (at its 33rd byte), an overlong line 414, a bare CR 400. (The head is not parsed on
+/// each read while only empty lines came: `conn::tests::
+/// empty_lines_dribbled_before_a_request_are_not_parsed_again_on_each_read`.)
+#[test]
+fn empty_lines_however_they_arrive_do_not_delay_a_verdict() {
+    let server = verdict_server();
+    let addr = server.addr;
+    let many = b"\r\n\n".repeat(2000);
+    let method = [b'M'; 40];
+    let cases: Vec<(&str, Vec<&[u8]>, u16)> = vec![
+        ("many, then a long method", vec![&many, &method], 501),
+        (
+            "split: CR | LF | LF | CR LF | CR | LF",
+            vec![
+                b"\r",
+                b"\n",
+                b"\n",
+                b"\r\n",
+                b"\r",
+                b"\n",
+                &method[..20],
+                &method[20..],
+            ],
+            501,
+        ),
+        (
+            "a bare CR after empty lines",
+            vec![b"\r\n\n", b"\r", b"G"],
+            400,
+        ),
+    ];
+    for (what, pieces, want) in cases {
+        assert_eq!(dribbled_status(addr, &pieces), want, "{what}");
+    }
+    // An overlong request line after empty lines: 414 before its end.
+    let line = format!("GET /{} ", "a".repeat(9000));
+    let pieces: Vec<&[u8]> = vec![&many, line.as_bytes()];
+    assert_eq!(dribbled_status(addr, &pieces), 414, "a long line");
+}
+
+/// After a keep-alive answer the next head is read afresh (`HeadRead` reset): empty
+/// lines after the first request, in its read and in later ones, then an overlong method:
+/// 200, then 501 without waiting for the header deadline.
+#[test]
+fn after_a_keep_alive_answer_empty_lines_then_a_long_method_get_501() {
+    let server = verdict_server();
+    let s = connect(server.addr);
+    let mut r = Reader::new(s.try_clone().unwrap());
+    let mut w = s;
+    w.write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n\r\n\n\r")
+        .unwrap();
+    let first = r.read_response_to("GET").expect("the first answer");
+    assert_eq!(first.status, 200);
+    for p in [&b"\n"[..], b"\r\n", b"\n", &[b'M'; 20], &[b'M'; 20]] {
+        w.write_all(p).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let second = r.read_response_to("GET").expect("the verdict");
+    assert_eq!(second.status, 501);
+}
+
+/// Empty lines past `max_head_bytes` get the limit's answer (431), at once.
+#[test]
+fn empty_lines_past_max_head_bytes_get_431() {
+    let server = verdict_server();
+    let lines = b"\r\n".repeat(Config::default().max_head_bytes / 2 + 8);
+    let chunks: Vec<&[u8]> = lines.chunks(4096).collect();
+    assert_eq!(dribbled_status(server.addr, &chunks), 431);
+}
+
+/// DESIGN.md: an overlong method is 501 "at its 33rd byte". The early parse ran on a read
+/// only while the request line had at most 34 bytes, so a 40-byte method that came in
+/// one read (or 20 + 20) waited for the header deadline (408). With and without empty
+/// lines before it.
+#[test]
+fn an_overlong_method_in_one_read_gets_501_at_once() {
+    let server = verdict_server();
+    let method = [b'M'; 40];
+    assert_eq!(dribbled_status(server.addr, &[&method]), 501, "one read");
+    let halves: Vec<&[u8]> = vec![&method[..20], &method[20..]];
+    assert_eq!(dribbled_status(server.addr, &halves), 501, "20 + 20");
+    let after_lines: Vec<&[u8]> = vec![b"\r\n", &method];
+    assert_eq!(
+        dribbled_status(server.addr, &after_lines),
+        501,
+        "after a CRLF"
+    );
+}
