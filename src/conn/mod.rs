@@ -89,7 +89,9 @@ pub(crate) enum Phase {
 /// A request head on its way: the search for its end resumes where it stopped, and the
 /// head is parsed once it is complete — a head dribbled a byte at a time costs one scan of
 /// each byte, not one parse per read. Before that, `parse_head` runs only for its early
-/// verdicts: on the first bytes (an overlong method is 501 at its 33rd byte), once on the
+/// verdicts: on the first bytes of the request line, up to the read that brings its 34th
+/// (an overlong method is 501 at its 33rd byte, whatever that read brings besides; empty
+/// lines before the line are skipped once each and never parsed alone), once on the
 /// completed request line (a bad line is refused without waiting for the rest), and past
 /// the limits (414, 431).
 #[derive(Clone, Copy, Debug, Default)]
