@@ -185,14 +185,16 @@ fn on_ipv6_a_handshake_under_way_is_served_and_a_new_one_does_not_complete() {
 }
 
 /// After `join` the port refuses a connect (one loop and two, each its own SO_REUSEPORT
-/// listener): the grace's listener is closed, not left open.
+/// listener; a `shutdown_timeout` longer than the grace, shorter, and 0): the grace's
+/// listener is closed, not left open.
 #[test]
 fn after_join_a_connect_is_refused() {
-    for loops in [1, 2] {
-        let h = Server::bind(grace_config(loops))
-            .unwrap()
-            .spawn(hello)
-            .unwrap();
+    for (loops, ms) in [(1, 2000), (2, 2000), (1, 30), (2, 30), (2, 0)] {
+        let cfg = Config {
+            shutdown_timeout: Duration::from_millis(ms),
+            ..grace_config(loops)
+        };
+        let h = Server::bind(cfg).unwrap().spawn(hello).unwrap();
         let addr = h.local_addr();
         get_ok(addr, "/x");
         h.shutdown();
@@ -202,7 +204,7 @@ fn after_join_a_connect_is_refused() {
         assert_eq!(
             e.kind(),
             std::io::ErrorKind::ConnectionRefused,
-            "loops={loops}"
+            "loops={loops} shutdown_timeout={ms}ms"
         );
     }
 }
