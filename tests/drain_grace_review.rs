@@ -218,6 +218,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// to `took` (all sinks of a server together), and refuses the body once it has more than `refuse_over` bytes.
 struct Holder {
     hold: usize,
+    /// What it says it keeps once it has more than 2 KiB (`/grow`).
+    grown: usize,
     refuse_over: u64,
     got: u64,
     took: Arc<AtomicU64>,
@@ -236,7 +238,11 @@ impl h1server::BodySink for Holder {
         Response::text(format!("{}\n", self.got))
     }
     fn held_bytes(&self) -> usize {
-        self.hold
+        if self.got > 2048 {
+            self.grown
+        } else {
+            self.hold
+        }
     }
 }
 
@@ -245,27 +251,34 @@ const BUDGET: usize = 256 * 1024;
 const HOLD: usize = 160 * 1024;
 
 /// `/hold`: a sink holding `HOLD`; `/refuse`: the same, refusing past 2 KiB; `/max`: one
-/// that says it holds `usize::MAX`; anything else: `hello`. Each adds what it takes to
+/// that says it holds `usize::MAX`; `/grow`: 128 KiB, then 300 KiB past 2 KiB; anything else: `hello`. Each adds what it takes to
 /// `took`.
 fn holding_server(loops: usize, took: Arc<AtomicU64>) -> TestServer {
+    holding_server_with(loops, Duration::from_millis(600), took)
+}
+
+/// `holding_server` with its `read_timeout` (which bounds a lingering close too).
+fn holding_server_with(loops: usize, read_timeout: Duration, took: Arc<AtomicU64>) -> TestServer {
     let cfg = Config {
         loops,
         workers: 2,
         max_body_bytes: 1024,
         max_upload_bytes: 1 << 30,
         max_buffered_bytes: BUDGET * loops,
-        read_timeout: Duration::from_millis(600),
+        read_timeout,
         ..test_config()
     };
     TestServer::with_config(cfg, move |req: &mut Request| {
-        let (hold, refuse_over) = match req.path() {
-            "/hold" => (HOLD, u64::MAX),
-            "/refuse" => (HOLD, 2048),
-            "/max" => (usize::MAX, u64::MAX),
+        let (hold, grown, refuse_over) = match req.path() {
+            "/hold" => (HOLD, HOLD, u64::MAX),
+            "/refuse" => (HOLD, HOLD, 2048),
+            "/max" => (usize::MAX, usize::MAX, u64::MAX),
+            "/grow" => (128 * 1024, 300 * 1024, u64::MAX),
             _ => return hello(req),
         };
         Response::read_body(Holder {
             hold,
+            grown,
             refuse_over,
             got: 0,
             took: took.clone(),
@@ -325,7 +338,8 @@ fn read_all(s: &mut TcpStream) -> String {
 }
 
 /// The budget is the control: while one upload holds `HOLD`, a second is refused.
-/// Then every way an upload can end gives its hold back: a new upload fits after each.
+/// Then every way an upload can end gives its hold back: a new upload fits after each —
+/// at once (after a 408 the hold stayed charged until the lingering close ended).
 #[test]
 fn an_uploads_hold_comes_back_however_the_upload_ends() {
     let took = Arc::new(AtomicU64::new(0));
@@ -341,19 +355,13 @@ fn an_uploads_hold_comes_back_however_the_upload_ends() {
     first.write_all(&[b'u'; 2048]).unwrap();
     let text = read_all(&mut first);
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
-    assert!(
-        wait_until(IO_TIMEOUT, || hold_fits(addr, &took)),
-        "after a finished upload"
-    );
+    assert!(hold_fits(addr, &took), "after a finished upload");
     // Refused by its sink after a piece was held.
     let mut refused = upload_started(addr, "/refuse", 8192, &took);
     refused.write_all(&[b'u'; 2048]).unwrap();
     let text = read_all(&mut refused);
     assert!(text.starts_with("HTTP/1.1 422 "), "{text}");
-    assert!(
-        wait_until(IO_TIMEOUT, || hold_fits(addr, &took)),
-        "after a refusal"
-    );
+    assert!(hold_fits(addr, &took), "after a refusal");
     // The client resets mid-upload.
     let gone = upload_started(addr, "/hold", 8192, &took);
     socket2_linger_zero(&gone);
@@ -366,10 +374,9 @@ fn an_uploads_hold_comes_back_however_the_upload_ends() {
     let mut slow = upload_started(addr, "/hold", 8192, &took);
     let text = read_all(&mut slow);
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
-    assert!(
-        wait_until(IO_TIMEOUT, || hold_fits(addr, &took)),
-        "after a 408"
-    );
+    // At once: its client is still there (the server lingers), its sink is gone.
+    assert!(hold_fits(addr, &took), "after a 408");
+    drop(slow);
 }
 
 /// SO_LINGER 0: the close sends a reset.
@@ -533,4 +540,31 @@ fn an_overlong_method_in_one_read_gets_501_at_once() {
         501,
         "after a CRLF"
     );
+}
+
+/// A sink refused for outgrowing the budget (503) gives back what it held until then at
+/// once, not when its connection's lingering close ends (up to 2 s later with a silent
+/// client): meanwhile an upload that fits in the budget was refused too.
+#[test]
+fn a_sink_refused_for_its_growth_gives_its_hold_back_at_once() {
+    let took = Arc::new(AtomicU64::new(0));
+    let server = holding_server_with(1, Duration::from_secs(30), took.clone());
+    let addr = server.addr;
+    let mut grows = upload_started(addr, "/grow", 8192, &took);
+    grows.write_all(&[b'u'; 2048]).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.ends_with(b"Service Unavailable\n") {
+        match read_some(&mut grows, &mut buf) {
+            Ok(0) | Err(_) => panic!("no 503: {}", String::from_utf8_lossy(&head)),
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(head.starts_with(b"HTTP/1.1 503 "));
+    // Its client stays, silent: the server lingers. The 128 KiB it held are free.
+    assert!(
+        hold_fits(addr, &took),
+        "the refused sink's hold is still charged"
+    );
+    drop(grows);
 }

@@ -113,7 +113,9 @@ impl<T: Transport> Conn<T> {
     }
 
     /// Leaves an upload early: its sink hears of it (on a worker), and the rest of the
-    /// body stays unread.
+    /// body stays unread. What the sink held is off the books now: the answer that
+    /// follows (503, 408) may be followed by a lingering close of seconds, and the budget
+    /// must not stay spent for a sink that is gone.
     pub(super) fn abort_upload(&mut self, ctx: &mut Ctx) {
         if let Phase::Upload(u) = &mut self.phase {
             if u.remaining > 0 {
@@ -122,6 +124,8 @@ impl<T: Transport> Conn<T> {
             if let Some(sink) = u.sink.take() {
                 ctx.jobs.abort_upload(sink);
             }
+            u.held = 0;
+            self.recharge(ctx);
         }
     }
 }
