@@ -325,6 +325,11 @@ pub(crate) struct Loops {
     pub stall: Mutex<Option<(u64, Instant)>>,
     /// Whether `stall` is set (read without its lock on each turn).
     pub stall_set: AtomicBool,
+    /// Loops still holding a descriptor of a listening socket the caller passed
+    /// (`Server::from_listener`: one socket, a descriptor per loop), which may outlive the
+    /// server (a supervisor's); 0 for a socket the server bound. The last loop to let go
+    /// takes the drain's SYN filter off (`EventLoop::let_go_of_listener`).
+    pub foreign_listener: AtomicUsize,
 }
 
 impl Loops {
@@ -452,6 +457,7 @@ impl EventLoop {
     /// Runs until the drain completes (or is cut short: see [`LoopExit`]).
     pub fn run(&mut self) -> io::Result<LoopExit> {
         let exit = self.serve();
+        self.let_go_of_listener();
         // Workers may still hold upload pieces of connections closed by the drain: what
         // comes back from now on is settled by the worker (`Completions::close`), what
         // came back already is settled here.
@@ -773,9 +779,7 @@ impl EventLoop {
                         "accept: {e}: the listening socket no longer accepts; no new connections ({} open are served)",
                         self.live
                     );
-                    if let Some(mut l) = self.listener.take() {
-                        let _ = self.poll.registry().deregister(&mut l);
-                    }
+                    self.let_go_of_listener();
                     return;
                 }
             }
@@ -1240,6 +1244,26 @@ impl EventLoop {
         );
     }
 
+    /// Closes this loop's descriptor of the listening socket (new connects are refused
+    /// once no loop holds one). A socket the caller passed may live on (a supervisor's,
+    /// for the next instance): the last loop to let go of it takes the drain's SYN filter
+    /// off first (`listener::resume_handshakes`), so the socket completes handshakes
+    /// again for whoever serves it next.
+    fn let_go_of_listener(&mut self) {
+        let Some(mut l) = self.listener.take() else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut l);
+        let last =
+            self.shared
+                .foreign_listener
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                == Ok(1);
+        if last {
+            crate::listener::resume_handshakes(&l);
+        }
+    }
+
     /// The end of the drain's `HANDSHAKE_GRACE`: takes the last connections whose
     /// handshakes were under way when new ones stopped, and closes the listener (a
     /// connect is refused from here on).
@@ -1248,10 +1272,7 @@ impl EventLoop {
         self.paused = None;
         let before = self.live;
         self.accept_all();
-        if let Some(mut l) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut l);
-            drop(l);
-        }
+        self.let_go_of_listener();
         debug!(
             "draining: listener closed ({} connection(s) accepted at its close)",
             self.live.saturating_sub(before)

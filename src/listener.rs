@@ -172,6 +172,34 @@ fn drop_syns() -> [libc::sock_filter; 5] {
     ]
 }
 
+/// `SO_DETACH_FILTER` (linux/asm-generic/socket.h).
+const SO_DETACH_FILTER: libc::c_int = 27;
+
+/// Takes [`stop_handshakes`]' filter off `l` again, for a listening socket that outlives
+/// the server: one a supervisor passed (systemd socket activation keeps it open across
+/// restarts, and connections wait in its backlog for the next instance) must not go on
+/// dropping every new SYN once the server has let go of it. No filter: nothing to do.
+#[allow(unsafe_code)]
+pub(crate) fn resume_handshakes(l: &mio::net::TcpListener) {
+    // Linux ignores the value but wants one of an int's size (else EINVAL).
+    let unused: libc::c_int = 0;
+    // SAFETY: the value points to a live int and its size is passed exactly; the
+    // descriptor is valid because `l` is borrowed.
+    let rc = unsafe {
+        libc::setsockopt(
+            l.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_DETACH_FILTER,
+            (&unused as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    let e = io::Error::last_os_error();
+    if rc != 0 && e.raw_os_error() != Some(libc::ENOENT) {
+        log::warn!("drain: could not take the handshake filter off the listener ({e})");
+    }
+}
+
 /// Attaches (or replaces) `l`'s socket filter.
 #[allow(unsafe_code)]
 fn attach_filter(l: &mio::net::TcpListener, prog: &mut [libc::sock_filter]) -> io::Result<()> {

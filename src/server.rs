@@ -7,7 +7,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -153,6 +153,9 @@ pub struct Server {
     cfg: Config,
     /// One per event loop (`cfg.loops`).
     listeners: Vec<mio::net::TcpListener>,
+    /// The listening socket is the caller's (`from_listener`): it may outlive the server,
+    /// so the drain's SYN filter comes off it at the end (`EventLoop::let_go_of_listener`).
+    foreign_listener: bool,
     addr: SocketAddr,
     hooks: Vec<Hook>,
     tasks: Vec<Task>,
@@ -214,7 +217,9 @@ impl Server {
             listeners.push(mio::net::TcpListener::from_std(listener.try_clone()?));
         }
         listeners.insert(0, mio::net::TcpListener::from_std(listener));
-        Server::with_listeners(listeners, cfg)
+        let mut server = Server::with_listeners(listeners, cfg)?;
+        server.foreign_listener = true;
+        Ok(server)
     }
 
     fn with_listeners(
@@ -236,6 +241,7 @@ impl Server {
             telemetry,
             cfg,
             listeners,
+            foreign_listener: false,
             addr,
             hooks: Vec::new(),
             tasks: Vec::new(),
@@ -410,6 +416,7 @@ impl Server {
             on_drain: Mutex::new(Some(on_drain)),
             stall: Mutex::new(None),
             stall_set: AtomicBool::new(false),
+            foreign_listener: AtomicUsize::new(if self.foreign_listener { n } else { 0 }),
         });
         warn_if_bodies_cannot_fit(&cfg, n);
         info!(

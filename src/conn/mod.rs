@@ -89,7 +89,9 @@ pub(crate) enum Phase {
 /// A request head on its way: the search for its end resumes where it stopped, and the
 /// head is parsed once it is complete — a head dribbled a byte at a time costs one scan of
 /// each byte, not one parse per read. Before that, `parse_head` runs only for its early
-/// verdicts: on the first bytes (an overlong method is 501 at its 33rd byte), once on the
+/// verdicts: on the first bytes of the request line, up to the read that brings its 34th
+/// (an overlong method is 501 at its 33rd byte, whatever that read brings besides; empty
+/// lines before the line are skipped once each and never parsed alone), once on the
 /// completed request line (a bad line is refused without waiting for the rest), and past
 /// the limits (414, 431).
 #[derive(Clone, Copy, Debug, Default)]
@@ -97,6 +99,10 @@ pub(crate) struct HeadRead {
     end: HeadScan,
     /// Bytes already looked at for the end of the request line.
     seen: usize,
+    /// Where the request line starts: past the empty lines before it, as far as they
+    /// have arrived. The search resumes here, so empty lines dribbled in are looked at
+    /// once each, not once per read.
+    start: usize,
     /// The request line has ended (empty lines before it, which RFC 9112 §2.2 lets the
     /// server skip, do not count).
     line_done: bool,
@@ -108,19 +114,32 @@ impl HeadRead {
         let ended = self.end.scan(buf).is_some();
         let mut line_ended = false;
         // Where the request line starts: after the empty lines a client may send first
-        // (almost always 0, found at the first byte).
-        let start = parse::request_line_start(buf);
+        // (almost always 0, found at the first byte). Resumed where the last read left
+        // it: a CR last in the buffer is looked at again, its LF may have come since.
+        if !self.line_done {
+            self.start += parse::request_line_start(&buf[self.start..]);
+        }
+        let start = self.start;
+        // How much of the line the last read had: its first `MAX_METHOD_BYTES` + 1 bytes
+        // are judged (an overlong method is 501) on the read that brings the last of them,
+        // however many came with it.
+        let had = self.seen.saturating_sub(start);
         if !self.line_done && buf[self.seen.max(start)..].contains(&b'\n') {
             self.line_done = true;
             line_ended = true;
         }
         self.seen = buf.len();
         let line = buf.len() - start;
+        // Only empty lines so far (and perhaps the CR of one whose LF is on its way):
+        // nothing to judge, and a parse would read them all again — for every read of a
+        // client that sends nothing else.
+        let nothing_yet = line == 0 || (line == 1 && buf[start] == b'\r');
         ended
             || line_ended
             || buf.len() > limits.max_head_bytes
             || (!self.line_done
-                && (line <= parse::MAX_METHOD_BYTES + 1 || line > parse::request_line_cap(limits)))
+                && !nothing_yet
+                && (had <= parse::MAX_METHOD_BYTES + 1 || line > parse::request_line_cap(limits)))
     }
 }
 

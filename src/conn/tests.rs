@@ -715,3 +715,58 @@ fn held_output_that_never_leaves_is_closed_at_the_write_deadline() {
     let step = h.conn.on_deadline(&mut h.ctx, Deadline::Write);
     assert_eq!(step, Err(Close::WriteTimeout));
 }
+
+#[test]
+fn empty_lines_dribbled_before_a_request_are_not_parsed_again_on_each_read() {
+    // RFC 9112 §2.2 lets empty lines come before the request line. A client that sends
+    // nothing else, a CRLF per read, was parsed on every read (the line after them was
+    // "0 bytes long", under the method's length): each parse read all the empty lines
+    // again, so N of them cost N²/2 — 10× the loop's CPU for 50 such clients. They are
+    // now looked at once each, and the head is parsed when there is something to judge.
+    let limits = crate::http::parse::Limits::default();
+    let mut h = HeadRead::default();
+    let mut buf = Vec::new();
+    for _ in 0..1000 {
+        for piece in [&b"\r"[..], b"\n", b"\n", b"\r\n"] {
+            buf.extend_from_slice(piece);
+            assert!(
+                !h.worth_parsing(&buf, &limits),
+                "parsed after {} bytes of empty lines",
+                buf.len()
+            );
+        }
+    }
+    // The request line's first bytes are judged at once again (an overlong method is 501
+    // at its 33rd byte), and so is a bare CR (400).
+    buf.push(b'G');
+    assert!(h.worth_parsing(&buf, &limits));
+    let mut h = HeadRead::default();
+    assert!(!h.worth_parsing(b"\r\n\r", &limits));
+    assert!(h.worth_parsing(b"\r\n\rX", &limits));
+    // Past max_head_bytes, the limit's verdict comes whatever the bytes are.
+    let mut h = HeadRead::default();
+    let flood = b"\r\n".repeat(limits.max_head_bytes / 2 + 1);
+    assert!(h.worth_parsing(&flood, &limits));
+}
+
+#[test]
+fn an_overlong_method_is_judged_whatever_the_reads_bring_with_its_33rd_byte() {
+    // The early parse ran on a read only while the line had at most 34 bytes: a method
+    // of 40 bytes in one read (or 20 + 20) was never judged before the header deadline.
+    let limits = crate::http::parse::Limits::default();
+    for cuts in [&[40][..], &[20, 40], &[2, 33, 40], &[34, 35, 40]] {
+        let mut h = HeadRead::default();
+        let line = [b'M'; 40];
+        let mut parsed_past_33 = false;
+        for &end in cuts {
+            if h.worth_parsing(&line[..end], &limits) && end > 33 {
+                parsed_past_33 = true;
+            }
+        }
+        assert!(parsed_past_33, "reads ending at {cuts:?}");
+    }
+    // And once judged, not again on each later read.
+    let mut h = HeadRead::default();
+    assert!(h.worth_parsing(&[b'M'; 40], &limits));
+    assert!(!h.worth_parsing(&[b'M'; 41], &limits));
+}

@@ -91,9 +91,12 @@ impl<T: Transport> Conn<T> {
             return Ok(());
         };
         u.sink = Some(p.sink);
-        if p.held > u.held && ctx.held + (p.held - u.held) > ctx.cfg.max_buffered_bytes {
+        let growth = p.held.saturating_sub(u.held);
+        if growth > 0 && ctx.held.saturating_add(growth) > ctx.cfg.max_buffered_bytes {
             // What the sink keeps (a form's fields) grew past the budget: N stalled
-            // uploads must not hold more memory than any N buffered bodies could.
+            // uploads must not hold more memory than any N buffered bodies could. (The
+            // figure is the sink's, user code: saturating, so one past any budget is
+            // refused rather than overflowing the books.)
             self.abort_upload(ctx);
             return self.answer_503(ctx, SINK_OVER_BUDGET);
         }
@@ -110,7 +113,9 @@ impl<T: Transport> Conn<T> {
     }
 
     /// Leaves an upload early: its sink hears of it (on a worker), and the rest of the
-    /// body stays unread.
+    /// body stays unread. What the sink held is off the books now: the answer that
+    /// follows (503, 408) may be followed by a lingering close of seconds, and the budget
+    /// must not stay spent for a sink that is gone.
     pub(super) fn abort_upload(&mut self, ctx: &mut Ctx) {
         if let Phase::Upload(u) = &mut self.phase {
             if u.remaining > 0 {
@@ -119,6 +124,8 @@ impl<T: Transport> Conn<T> {
             if let Some(sink) = u.sink.take() {
                 ctx.jobs.abort_upload(sink);
             }
+            u.held = 0;
+            self.recharge(ctx);
         }
     }
 }
