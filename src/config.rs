@@ -590,7 +590,9 @@ pub(crate) fn unknown_env_name(name: &[u8]) -> Option<Option<&'static str>> {
     }
     let near = FIELDS
         .iter()
-        .map(|f| (edit_distance(name, f.env.as_bytes()), f.env))
+        .map(|f| f.env)
+        .chain(BINARY_ENV.iter().copied())
+        .map(|env| (edit_distance(name, env.as_bytes()), env))
         .filter(|&(d, env)| d <= 1 + (env.len() - 3) / 4)
         .min_by_key(|&(d, _)| d);
     Some(near.map(|(_, env)| env))

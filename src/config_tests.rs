@@ -301,6 +301,7 @@ fn unknown_h1_variables_are_named_with_the_setting_meant() {
         "H1_CONFIG",
         "H1_LOG_FORMAT",
         "H1_SOMETHING_ELSE_ENTIRELY",
+        "H1_LOG_FORMT",
         "PATH",
         "DEMO_DB",
     ];
@@ -315,6 +316,7 @@ fn unknown_h1_variables_are_named_with_the_setting_meant() {
             ("h1_workers", Some("H1_WORKERS")),
             ("H1_IDEL_TIMEOUT", Some("H1_IDLE_TIMEOUT")),
             ("H1_SOMETHING_ELSE_ENTIRELY", None),
+            ("H1_LOG_FORMT", Some("H1_LOG_FORMAT")),
         ]
     );
 }
