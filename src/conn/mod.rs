@@ -111,7 +111,11 @@ pub(crate) struct HeadRead {
 impl HeadRead {
     /// Whether `buf` (the head so far) is worth a `parse_head` now.
     fn worth_parsing(&mut self, buf: &[u8], limits: &parse::Limits) -> bool {
-        let ended = self.end.scan(buf).is_some();
+        if self.end.scan(buf).is_some() {
+            // The whole head is here (the usual case, in one read): parse it. What the
+            // rest tracks is only for heads still arriving.
+            return true;
+        }
         let mut line_ended = false;
         // Where the request line starts: after the empty lines a client may send first
         // (almost always 0, found at the first byte). Resumed where the last read left
@@ -134,8 +138,7 @@ impl HeadRead {
         // nothing to judge, and a parse would read them all again — for every read of a
         // client that sends nothing else.
         let nothing_yet = line == 0 || (line == 1 && buf[start] == b'\r');
-        ended
-            || line_ended
+        line_ended
             || buf.len() > limits.max_head_bytes
             || (!self.line_done
                 && !nothing_yet
