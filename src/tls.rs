@@ -609,7 +609,12 @@ mod tests {
     const KEY: &str = include_str!("../tests/data/localhost-key.pem");
 
     fn server_config() -> Arc<rustls::ServerConfig> {
-        let dir = std::env::temp_dir().join(format!("h1-tls-unit-{}", std::process::id()));
+        // A directory per call: the tests run in parallel in one process, and one that
+        // removed a shared directory (or rewrote its files) under another made that one
+        // read an empty certificate ("no CERTIFICATE block", seen in a clean-clone run).
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("h1-tls-unit-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         std::fs::write(&cert, CERT).unwrap();
