@@ -90,47 +90,6 @@ fn a_supervisors_socket_takes_connections_again_after_a_server_on_it_stopped() {
     }
 }
 
-/// A test filter on `l` that passes SYNs and nothing else: a client's `connect` returns
-/// (the SYN-ACK came) but its ACK, and what it writes, is held back.
-fn hold_handshake_acks(l: &TcpListener) {
-    use std::os::fd::AsRawFd;
-    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    };
-    let mut only_syns = [
-        op(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, 13),
-        op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, 0x12),
-        op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, 0x02),
-        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
-        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
-    ];
-    let prog = libc::sock_fprog {
-        len: only_syns.len() as u16,
-        filter: only_syns.as_mut_ptr(),
-    };
-    // SAFETY: `prog` points to a live program of exactly `len` instructions for the call
-    // (the kernel copies it); the descriptor is valid because `l` is borrowed.
-    #[allow(unsafe_code)]
-    let rc = unsafe {
-        libc::setsockopt(
-            l.as_raw_fd(),
-            libc::SOL_SOCKET,
-            26, // SO_ATTACH_FILTER
-            (&prog as *const libc::sock_fprog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "SO_ATTACH_FILTER: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
 /// The drain's filter reads the TCP flags at byte 13 of what a socket filter sees: the
 /// TCP header, on IPv6 as on IPv4 (`tcp_v6_rcv` runs the filter with the data at the TCP
 /// header too). On `[::1]`: a handshake whose ACK is held back when the drain begins
@@ -364,7 +323,7 @@ fn an_uploads_hold_comes_back_however_the_upload_ends() {
     assert!(hold_fits(addr, &took), "after a refusal");
     // The client resets mid-upload.
     let gone = upload_started(addr, "/hold", 8192, &took);
-    socket2_linger_zero(&gone);
+    reset_on_close(&gone);
     drop(gone);
     assert!(
         wait_until(IO_TIMEOUT, || hold_fits(addr, &took)),
@@ -377,27 +336,6 @@ fn an_uploads_hold_comes_back_however_the_upload_ends() {
     // At once: its client is still there (the server lingers), its sink is gone.
     assert!(hold_fits(addr, &took), "after a 408");
     drop(slow);
-}
-
-/// SO_LINGER 0: the close sends a reset.
-fn socket2_linger_zero(s: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `l` is a live linger struct of the size passed; the descriptor is borrowed.
-    #[allow(unsafe_code)]
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
 }
 
 /// A sink that says it holds more than any budget (`usize::MAX`: a bug, or "unknown") is

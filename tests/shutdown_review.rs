@@ -595,49 +595,6 @@ fn from_listener_serves_the_backlog_it_inherits_blocking_or_not() {
     }
 }
 
-/// Holds back, on listener `l`, every packet but a SYN (a classic BPF socket filter; a
-/// socket filter on a TCP socket sees the TCP header first, flags at byte 13): a client's
-/// `connect` returns (the SYN-ACK came) and its request is written, but the ACK that
-/// would finish the handshake has not reached the server — a handshake under way.
-#[allow(unsafe_code)]
-fn hold_handshake_acks(l: &TcpListener) {
-    use std::os::fd::AsRawFd;
-    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    };
-    let mut only_syns = [
-        op(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, 13),
-        op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, 0x12),
-        op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, 0x02),
-        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
-        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
-    ];
-    let prog = libc::sock_fprog {
-        len: only_syns.len() as u16,
-        filter: only_syns.as_mut_ptr(),
-    };
-    // SAFETY: `prog` points to a live program of exactly `len` instructions for the call
-    // (the kernel copies it); the descriptor is valid because `l` is borrowed.
-    let rc = unsafe {
-        libc::setsockopt(
-            l.as_raw_fd(),
-            libc::SOL_SOCKET,
-            26, // SO_ATTACH_FILTER
-            (&prog as *const libc::sock_fprog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "SO_ATTACH_FILTER: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
 /// A client whose handshake is under way when the drain begins — its `connect` returned
 /// and its request is written, the ACK still on its way — is served (`Connection:
 /// close`), not reset by the listener's close: a proxy that sent a POST on such a

@@ -350,27 +350,6 @@ fn malformed_and_lying_bodies_get_4xx_and_leave_no_file() {
     );
 }
 
-/// Sets SO_LINGER 0 so that closing sends a RST.
-fn reset(s: TcpStream) {
-    use std::os::fd::AsRawFd;
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket and a `linger` of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-    drop(s);
-}
-
 #[test]
 fn stalled_and_reset_uploads_hold_no_worker_and_leave_no_part_file() {
     let tmp = TempDir::new("upl-stall");
@@ -403,7 +382,8 @@ fn stalled_and_reset_uploads_hold_no_worker_and_leave_no_part_file() {
     }
     // Ten of them reset mid-file: their files go.
     for s in conns.drain(40..) {
-        reset(s);
+        reset_on_close(&s);
+        drop(s);
     }
     assert!(
         wait_until(IO_TIMEOUT, || names(&dir).len() == 40),

@@ -561,3 +561,68 @@ pub fn stderr_lines(child: &mut ChildGuard) -> std::sync::mpsc::Receiver<String>
     });
     rx
 }
+
+/// Holds back, on listener `l`, every packet but a SYN (a classic BPF socket filter: a
+/// socket filter on a TCP socket sees the TCP header first, flags at byte 13). A client's
+/// `connect` returns (the SYN-ACK came) and its request is written, but the ACK that would
+/// finish the handshake has not reached the server: a handshake under way, as the drain
+/// must let complete (`listener::stop_handshakes` replaces this filter).
+#[allow(unsafe_code)]
+pub fn hold_handshake_acks(l: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let mut only_syns = [
+        op(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, 13),
+        op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, 0x12),
+        op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, 0x02),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+    ];
+    let prog = libc::sock_fprog {
+        len: only_syns.len() as u16,
+        filter: only_syns.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points to a live program of exactly `len` instructions for the call
+    // (the kernel copies it); the descriptor is valid because `l` is borrowed.
+    let rc = unsafe {
+        libc::setsockopt(
+            l.as_raw_fd(),
+            libc::SOL_SOCKET,
+            26, // SO_ATTACH_FILTER
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "SO_ATTACH_FILTER: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// SO_LINGER 0 on `s`: its close sends a reset (a client that vanishes mid-request).
+#[allow(unsafe_code)]
+pub fn reset_on_close(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `l` is a live linger struct of the size passed; the descriptor is borrowed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
