@@ -227,3 +227,50 @@ fn without_record_stages_the_worker_reads_no_clock_but_the_loop_stages_remain() 
     );
     assert_eq!(recs[0].status, 200);
 }
+
+/// A pipelined batch's requests are counted per method, status class and route exactly,
+/// however the worker adds them up (runs of the same key are added under one lock): two
+/// routes, a 404 the router made and a 405 between them, in one write.
+#[test]
+fn a_pipelined_batch_of_mixed_routes_and_statuses_is_counted_exactly() {
+    let server = Server::bind(test_config()).unwrap();
+    let tel = server.telemetry();
+    let mut r = Router::new();
+    r.get("/a", |_: &mut Request| Response::text("a"));
+    r.get("/b/{x}", |_: &mut Request| Response::text("b"));
+    let srv = TestServer::with_server(server, r);
+    let mut c = Reader::new(srv.connect());
+    let order = [
+        "GET /a",
+        "GET /a",
+        "GET /b/1",
+        "GET /nope",
+        "GET /a",
+        "POST /a",
+        "GET /b/2",
+        "GET /b/3",
+    ];
+    let mut batch = String::new();
+    for line in order {
+        batch.push_str(&format!(
+            "{line} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        ));
+    }
+    c.send(batch.as_bytes());
+    let statuses: Vec<u16> = order.iter().map(|_| c.read_response().status).collect();
+    assert_eq!(statuses, [200, 200, 200, 404, 200, 405, 200, 200]);
+    let count = |method: &str, class: u8, route: Option<&str>| {
+        tel.snapshot()
+            .requests
+            .iter()
+            .filter(|r| r.method == method && r.class == class && r.route.as_deref() == route)
+            .map(|r| r.count)
+            .sum::<u64>()
+    };
+    assert_eq!(count("GET", 2, Some("/a")), 3);
+    assert_eq!(count("GET", 2, Some("/b/{x}")), 3);
+    assert_eq!(count("GET", 4, None), 1);
+    assert_eq!(count("POST", 4, None) + count("POST", 4, Some("/a")), 1);
+    let total: u64 = tel.snapshot().requests.iter().map(|r| r.count).sum();
+    assert_eq!(total, 8, "{:?}", tel.snapshot().requests);
+}
