@@ -591,7 +591,9 @@ fn a_chunked_request_body_goes_upstream_with_its_length() {
 /// `/public` sent `/public/../secret` (and its `%2e%2e` spelling) to the `/public`
 /// upstream, matching the raw path, and that upstream — normalising dot segments as
 /// RFC 3986 §5.2.4 says — served `/secret`, a path the gateway never routes. nginx
-/// matches its `location`s on the normalised path; Go's `ServeMux` cleans it first.
+/// matches its `location`s on the normalised path; Go's `ServeMux` cleans it first. The
+/// same with `%2F` for the slash (5aeb60e's review): an upstream that decodes it before
+/// it resolves dot segments reads `/public/..%2Fsecret` as `/secret`.
 #[test]
 fn dot_segments_cannot_reach_a_path_outside_the_route_they_are_spelled_under() {
     let up = Upstream::start(vec![Reply::Raw(ok("public")), Reply::Raw(ok("public"))]);
@@ -601,6 +603,10 @@ fn dot_segments_cannot_reach_a_path_outside_the_route_they_are_spelled_under() {
         "/public/%2e%2e/secret",
         "/public/%2E%2E/secret",
         "/public/./../secret",
+        "/public/..%2Fsecret",
+        "/public/..%2fsecret",
+        "/public/%2e%2e%2Fsecret",
+        "/public/a/..%2F..%2Fsecret",
     ] {
         let resp = roundtrip(
             gw.addr,
@@ -614,9 +620,18 @@ fn dot_segments_cannot_reach_a_path_outside_the_route_they_are_spelled_under() {
         b"GET /public/a/../b HTTP/1.1\r\nHost: gw.test\r\n\r\n",
     );
     assert_eq!(resp.status, 200);
-    assert_eq!(
-        up.requests().len(),
-        1,
-        "only the request under /public went upstream"
+    // An encoded slash that stays under the prefix is routed there too, and goes
+    // upstream as the client spelled it.
+    let resp = roundtrip(
+        gw.addr,
+        b"GET /public/a%2F..%2Fb HTTP/1.1\r\nHost: gw.test\r\n\r\n",
     );
+    assert_eq!(resp.status, 200);
+    let seen = up.requests();
+    assert_eq!(
+        seen.len(),
+        2,
+        "only the requests under /public went upstream"
+    );
+    assert_eq!(seen[1].line(), "GET /public/a%2F..%2Fb HTTP/1.1");
 }
