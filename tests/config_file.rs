@@ -7,7 +7,7 @@
 mod support;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use h1server::config::FIELDS;
@@ -66,15 +66,6 @@ fn get(addr: SocketAddr, path: &str, token: &str) -> Resp {
         "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     );
     roundtrip(addr, req.as_bytes())
-}
-
-/// The `--print-config` line of a setting, without its padding.
-fn printed(out: &Output, name: &str) -> String {
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
-    let line = line.unwrap_or_else(|| panic!("no {name} line in\n{text}"));
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[test]

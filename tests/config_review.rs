@@ -96,15 +96,6 @@ fn get(addr: SocketAddr, path: &str) -> Resp {
     roundtrip(addr, req.as_bytes())
 }
 
-/// The `--print-config` line of a setting, its padding collapsed.
-fn printed(out: &Output, name: &str) -> String {
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
-    let line = line.unwrap_or_else(|| panic!("no {name} line in\n{text}"));
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// A variable with the project's prefix that names no setting is a typo (`H1_WORKER` for
 /// `H1_WORKERS`): it was read by nothing, so the server ran with the default and said
 /// nothing. It must be warned about, naming the variable and the one meant; a variable

@@ -626,3 +626,13 @@ pub fn reset_on_close(s: &TcpStream) {
     };
     assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
 }
+
+/// The demo's `--print-config` line of setting `name`, its padding collapsed (the run
+/// must have succeeded).
+pub fn printed(out: &std::process::Output, name: &str) -> String {
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
+    let line = line.unwrap_or_else(|| panic!("no {name} line in\n{text}"));
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
