@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO
 
-.PHONY: run test test-deps scale-test check fuzz fuzz-cmin bench bench-micro bench-callgrind bench-ws bench-proxy bench-peers wrk ab hello footprint clean
+.PHONY: run test test-deps scale-test check fuzz fuzz-cmin bench bench-micro bench-callgrind bench-ws bench-proxy bench-peers wrk ab hello footprint tiny clean
 
 ## Starts the demo service on 127.0.0.1:8080 (Ctrl-C drains and stops it).
 run:
@@ -105,6 +105,21 @@ hello:
 ## and its idle memory against the stated limits, figures printed (docs/BENCHMARKS.md).
 footprint:
 	$(CARGO) test --test footprint -- --nocapture
+
+## The two smallest builds of the engine-only hello (footprint/), stripped, for embedding:
+## std without its backtrace symbolizer (nightly -Zbuild-std, 0.45 MiB) and static musl
+## (2 MB idle less glibc). Needs nightly with rust-src and the musl target (.ci/deps.sh).
+TINY_TRIPLE := $(shell uname -m)-unknown-linux
+tiny:
+	CARGO_PROFILE_RELEASE_STRIP=symbols rustup run nightly cargo build --release \
+	    --manifest-path footprint/Cargo.toml --target-dir target/footprint-no-symbolizer \
+	    --target $(TINY_TRIPLE)-gnu -Zbuild-std=std,panic_unwind \
+	    -Zbuild-std-features=panic-unwind,optimize_for_size
+	CARGO_PROFILE_RELEASE_STRIP=symbols $(CARGO) build --release \
+	    --manifest-path footprint/Cargo.toml --target-dir target/footprint-musl \
+	    --target $(TINY_TRIPLE)-musl
+	@ls -l target/footprint-no-symbolizer/$(TINY_TRIPLE)-gnu/release/hello \
+	    target/footprint-musl/$(TINY_TRIPLE)-musl/release/hello
 
 ## A short wrk keep-alive run against examples/hello (for a user who just wants to try).
 wrk:

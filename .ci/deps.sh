@@ -30,6 +30,18 @@ websockets() {
          apt-get install -y -qq python3-websockets >/dev/null; } \
     || { echo "cannot install the python3 websockets package" >&2; exit 1; }
 }
+# tests/footprint.rs builds the engine-only hello twice more: with nightly's -Zbuild-std
+# (std without its backtrace symbolizer: the rust-src component) and for the static musl
+# target. rustup fetches them when missing.
+toolchain_parts() {
+  command -v rustup >/dev/null 2>&1 || { echo "no rustup: tests/footprint.rs needs nightly with rust-src and the musl target" >&2; return 0; }
+  rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+  rustup component list --toolchain nightly --installed | grep -q '^rust-src' \
+    || rustup component add rust-src --toolchain nightly
+  musl="$(uname -m)-unknown-linux-musl"
+  rustup target list --installed | grep -qx "$musl" || rustup target add "$musl"
+}
+toolchain_parts
 [ -z "$missing" ] && { websockets; exit 0; }
 echo "installing test clients:$missing"
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else

@@ -1,7 +1,8 @@
 //! The benchmark and experiment server: `GET /` (and `/plaintext`, which wrk's pipelining
 //! script asks for) answers `200 Hello, World!`; `GET /sleep?ms=N` answers after N ms (for
 //! drain and pool experiments); `GET /stream?n=N` sends N chunks 100 ms apart (one ticker
-//! thread paces every open stream).
+//! thread paces every open stream); `GET /panic` panics in the handler, which the worker
+//! catches and answers `500` (tests/footprint.rs checks that each build still unwinds).
 //!
 //! Configuration comes from `H1_*` variables (`Config::from_env`); `--port N` sets the
 //! port on 127.0.0.1, as the side-by-side benchmark harness expects.
@@ -83,6 +84,7 @@ fn app(req: &mut Request) -> Response {
             Response::text(format!("slept {ms} ms\n"))
         }
         "/stream" => stream(query_num(req, "n").unwrap_or(10).min(10_000)),
+        "/panic" => panic!("GET /panic"),
         _ => Response::error(status::NOT_FOUND, ""),
     }
 }

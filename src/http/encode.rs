@@ -256,17 +256,26 @@ pub fn write_last_chunk(out: &mut Vec<u8>) {
 
 /// Appends the decimal digits of `n` without allocating (itoa-style).
 pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+    // The digits are written left-aligned and all 20 bytes appended, then the tail cut:
+    // a copy of constant length is two vector stores, where a copy of `len` digits is a
+    // call to `memcpy`. No faster that a pipelined A/B could show, but 520 bytes smaller
+    // than the loop `memcpy` needed (docs/BENCHMARKS.md, "Footprint").
+    let len = {
+        let (mut m, mut len) = (n, 1);
+        while m >= 10 {
+            m /= 10;
+            len += 1;
         }
+        len
+    };
+    let mut digits = [0u8; 20];
+    for d in digits[..len].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
     }
-    out.extend_from_slice(&digits[i..]);
+    let end = out.len() + len;
+    out.extend_from_slice(&digits);
+    out.truncate(end);
 }
 
 #[cfg(test)]
@@ -515,7 +524,12 @@ mod tests {
         let table: &[(u64, &str)] = &[
             (0, "0"),
             (7, "7"),
+            (9, "9"),
             (10, "10"),
+            (99, "99"),
+            (100, "100"),
+            (9_999_999_999_999_999_999, "9999999999999999999"),
+            (10_000_000_000_000_000_000, "10000000000000000000"),
             (1234567890, "1234567890"),
             (u64::MAX, "18446744073709551615"),
         ];
