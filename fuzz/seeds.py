@@ -222,3 +222,88 @@ SPLIT = {
 for name, (cfg, client) in SPLIT.items():
     write("conn_split", name + "-bytewise", cfg + b"\x00" + client)
     write("conn_split", name + "-split", cfg + b"\x03" + bytes([6, 0, 40]) + client)
+
+# --- multipart: [limits a][limits b | split count][boundary c][sizes][body] -----------------
+# (src/multipart/fuzz.rs). a = b = 0: the default limits; c < 0x80 picks a named boundary:
+# 0 "xyz", 1 "AaB03x", 2 "-", 3 "----WebKitFormBoundary7MA4YWxkTrZu0gW", 4 "a", 5 "b-",
+# 6 "simple boundary", 7 seventy characters.
+def cd(name, extra=b"", filename=None, ctype=None):
+    h = b'Content-Disposition: form-data; name="' + name + b'"'
+    if filename is not None:
+        h += b'; filename="' + filename + b'"'
+    h += extra + b"\r\n"
+    if ctype is not None:
+        h += b"Content-Type: " + ctype + b"\r\n"
+    return h
+
+def form(b, parts, preamble=b"", epilogue=b"", close=True):
+    out = preamble
+    for head, data in parts:
+        out += b"--" + b + b"\r\n" + head + b"\r\n" + data + b"\r\n"
+    if close:
+        out += b"--" + b + b"--" + epilogue
+    return out
+
+X = b"xyz"
+FIELD = (cd(b"a"), b"hello")
+FILE = (cd(b"f", filename=b"a.txt", ctype=b"text/plain"), b"line 1\r\nline 2\r\n")
+MULTIPART = {
+    "field": (0, form(X, [FIELD])),
+    "file": (0, form(X, [FILE])),
+    "fields-and-files": (0, form(X, [FIELD, FILE, (cd(b"b"), b""), (cd(b"g", filename=b""), b"")])),
+    "rfc7578": (1, b"--AaB03x\r\ncontent-disposition: form-data; name=\"field1\"\r\ncontent-type: text/plain;charset=UTF-8\r\ncontent-transfer-encoding: quoted-printable\r\n\r\nJoe owes =E2=82=AC100.\r\n--AaB03x--"),
+    "rfc2046": (6, b"This is the preamble.  It is to be ignored, though it\r\nis a handy place for mail composers to include an\r\nexplanatory note to non-MIME conformant readers.\r\n\r\n--simple boundary\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nThis is implicitly typed plain US-ASCII text.\r\nIt does NOT end with a linebreak.\r\n--simple boundary\r\nContent-Disposition: form-data; name=\"b\"\r\nContent-type: text/plain; charset=us-ascii\r\n\r\nThis is explicitly typed plain US-ASCII text.\r\nIt DOES end with a linebreak.\r\n\r\n--simple boundary--\r\n\r\nThis is the epilogue.  It is also to be ignored.\r\n"),
+    "webkit": (3, form(b"----WebKitFormBoundary7MA4YWxkTrZu0gW", [FIELD, FILE])),
+    "preamble-epilogue": (0, form(X, [FIELD], preamble=b"junk\r\n--xy\r\n-- xyz\r\n", epilogue=b"\r\n--xyz\r\nmore")),
+    "padding": (0, b"--xyz \t\r\n" + cd(b"a") + b"\r\nv\r\n--xyz\t\r\n" + cd(b"b") + b"\r\nw\r\n--xyz-- \r\n"),
+    "empty-form": (0, b"--xyz--"),
+    "no-parts-then-close-in-preamble": (0, b"\r\n--xyz--\r\n"),
+    "look-alikes": (0, form(X, [(cd(b"a"), b"\r\n--xy\r\n--xyzz\r-\r\n--\r\r\n--x\n--xyz"[:-4] + b"\r\r\n-"), (cd(b"f", filename=b"b"), b"\r\n\r\n--\r\n--xy")])),
+    "crlf-edges": (0, form(X, [(cd(b"a"), b"\r\n"), (cd(b"b"), b"\r"), (cd(b"c"), b"\n"), (cd(b"d"), b"\r\n\r\n")])),
+    "dash-boundary": (2, form(b"-", [FIELD, (cd(b"b"), b"---\r\n---x\r\n-")])),
+    "dash-b": (5, form(b"b-", [(cd(b"a"), b"\r\n--b\r\n--b--x")])),
+    "long-boundary": (7, form(b"0123456789012345678901234567890123456789012345678901234567890123456789", [FIELD])),
+    "long-header": (0, form(X, [(cd(b"a" * 9000), b"v")])),
+    "many-headers": (0, form(X, [(b"".join(b"X-%d: v\r\n" % i for i in range(300)) + cd(b"a"), b"v")])),
+    "quoted-names": (0, form(X, [(b'Content-Disposition: form-data; name="a\\"b"; filename="C:\\dir\\f.txt"\r\n', b"x")])),
+    "utf8-names": (0, form(X, [(cd("é".encode(), filename="ü.txt".encode()), b"\xff\xfe")])),
+    "non-utf8-field": (0, form(X, [(cd(b"a"), b"\xff")])),
+    "truncated": (0, form(X, [FIELD], close=False)),
+    "truncated-in-delimiter": (0, form(X, [FIELD], close=False) + b"--xy"),
+    "truncated-after-close-dash": (0, form(X, [FIELD], close=False) + b"--xyz-"),
+    "no-boundary-line": (0, b"just some bytes\r\n--xy\r\n"),
+    "text-after-boundary": (0, b"--xyzabc\r\n" + cd(b"a") + b"\r\nv\r\n--xyz--"),
+    "text-after-padding": (0, b"--xyz  x\r\n"),
+    "bare-lf-header": (0, b"--xyz\r\nContent-Disposition: form-data; name=a\n\nv\r\n--xyz--"),
+    "bare-cr-header": (0, b"--xyz\r\nContent-Disposition: form-data; name=a\r\rv\r\n--xyz--"),
+    "lf-delimiter": (0, b"--xyz\n" + cd(b"a") + b"\nv\n--xyz--\n"),
+    "folded-header": (0, b"--xyz\r\nContent-Disposition: form-data;\r\n name=a\r\n\r\nv\r\n--xyz--"),
+    "duplicate-header": (0, form(X, [(cd(b"a") + cd(b"b"), b"v")])),
+    "no-disposition": (0, form(X, [(b"Content-Type: text/plain\r\n", b"v")])),
+    "no-headers": (0, b"--xyz\r\n\r\nv\r\n--xyz--"),
+    "not-form-data": (0, form(X, [(b"Content-Disposition: attachment; name=a\r\n", b"v")])),
+    "no-name": (0, form(X, [(b"Content-Disposition: form-data; filename=a\r\n", b"v")])),
+    "bad-params": (0, form(X, [(b"Content-Disposition: form-data; name=a; name=b\r\n", b"v")])),
+}
+for name, (c, body) in MULTIPART.items():
+    write("multipart", name, b"\x00\x00" + bytes([c]) + body)
+    # Byte sizes 1, 2, 3, 7 and an empty feed, cycled.
+    write("multipart", name + "-split", b"\x00\x50" + bytes([c]) + bytes([1, 2, 3, 7, 0]) + body)
+# Each limit small (a, b): parts 1 / 3, header 40 / 100 bytes, field 5 / 20, fields 8 / 30,
+# file 5 / 100, total 50 / 300.
+LIMITS = form(X, [(cd(b"a"), b"0123456"), (cd(b"b"), b"0123456789012"), (cd(b"f", filename=b"x"), b"0123456789"), FIELD])
+for a, b in [(0x01, 0), (0x02, 0), (0x03, 0), (0x04, 0), (0x08, 0), (0x0c, 0), (0x10, 0), (0x20, 0),
+             (0x30, 0), (0x40, 0), (0x80, 0), (0xc0, 0), (0xb0, 0), (0, 0x01), (0, 0x02), (0, 0x03),
+             (0, 0x04), (0, 0x08), (0, 0x0c), (0xfe, 0x0f)]:
+    write("multipart", "limits-%02x-%02x" % (a, b), bytes([a, b, 0]) + LIMITS)
+    write("multipart", "limits-%02x-%02x-bytewise" % (a, b), bytes([a, b | 0x10, 0, 1]) + LIMITS)
+# Fields limits crossing: the fields' sum passes 30 (at the second field's 11th byte) before
+# the second field passes 20 (at its 21st).
+CROSS = form(X, [(cd(b"a"), b"x" * 20), (cd(b"b"), b"y" * 21)])
+write("multipart", "fields-limit-first", bytes([0xf0, 0x00, 0]) + CROSS)
+# The total limit passed in the epilogue and inside a malformed part.
+write("multipart", "total-in-epilogue", bytes([0x00, 0x0c, 0]) + form(X, [FIELD], epilogue=b"\r\n" + b"e" * 400))
+write("multipart", "total-after-bad-header", bytes([0x00, 0x08, 0]) + b"--xyz\r\nbad header\r\n\r\n" + b"z" * 60)
+# Boundaries from the input: 0x80 | n, then n bytes.
+write("multipart", "own-boundary", b"\x00\x00\x83q-\x01" + form(b"q-\x01", [FIELD]))
+write("multipart", "own-boundary-space", b"\x00\x00\x85 a b " + form(b" a b ", [FIELD]))

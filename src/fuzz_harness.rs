@@ -285,6 +285,16 @@ fn ws_in_pieces(
     unreachable!("the sizes cycle until the input has arrived")
 }
 
+/// `multipart` target: the `multipart/form-data` parser (`multipart/parser.rs`) fed the
+/// same body whole, a byte at a time and in pieces of the fuzzer's sizes; every run must
+/// match a whole-buffer reference reading of the body (the same parts, data and verdict),
+/// within every limit, with nothing delivered after an error or the close delimiter, and
+/// `parse_bytes` must read the same form. See `multipart/fuzz.rs` for the input format.
+#[cfg(feature = "multipart")]
+pub fn multipart(data: &[u8]) {
+    crate::multipart::fuzz::run(data);
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -295,7 +305,7 @@ mod tests {
     fn the_fuzz_corpora_replay_clean() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
         type Harness = fn(&[u8]);
-        #[allow(unused_mut)] // without `ws`
+        #[allow(unused_mut)] // without `ws` and `multipart`
         let mut targets: Vec<(&str, Harness)> = vec![
             ("head", super::head),
             ("chunked", super::chunked),
@@ -304,6 +314,8 @@ mod tests {
         ];
         #[cfg(feature = "ws")]
         targets.push(("ws", super::ws));
+        #[cfg(feature = "multipart")]
+        targets.push(("multipart", super::multipart));
         for (name, harness) in targets {
             let Ok(dir) = std::fs::read_dir(root.join(name)) else {
                 continue; // a packaged crate has no fuzz/

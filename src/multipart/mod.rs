@@ -35,6 +35,8 @@
 //! naming the [`Limits`] field that was passed, `400` naming what is malformed.
 
 mod disk;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzz;
 mod headers;
 #[cfg(test)]
 mod headers_tests;

@@ -141,14 +141,30 @@ impl Parser {
         if let Some(e) = self.failed {
             return Err(e.into());
         }
+        // The bytes within `max_total_bytes` are read as in any body, and the first one
+        // past it is refused: so the verdict does not depend on how the body was cut into
+        // pieces (an error earlier in the body wins, whatever piece brought the excess).
+        let room = self.limits.max_total_bytes - self.total;
+        let over = input.len() as u64 > room;
+        let input = if over { &input[..room as usize] } else { input };
         self.total += input.len() as u64;
-        if self.total > self.limits.max_total_bytes {
+        self.parse(input, on)?;
+        if over {
             let max = self.limits.max_total_bytes;
             return Err(self.fail(Error::TooLarge {
                 limit: Limit::TotalBytes,
                 max,
             }));
         }
+        Ok(())
+    }
+
+    /// `feed` for a piece within `max_total_bytes`.
+    fn parse<E: From<Error>>(
+        &mut self,
+        input: &[u8],
+        on: &mut impl FnMut(Event<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut i = 0;
         while i < input.len() {
             let c = input[i];
@@ -278,26 +294,37 @@ impl Parser {
         usize::try_from(self.fields_bytes).unwrap_or(usize::MAX) + self.head.capacity()
     }
 
-    /// Counts `n` body bytes of the current part against its limits.
+    /// Counts `n` body bytes of the current part against its limits. When the bytes pass
+    /// one, the limit named is the one the earliest byte passed (at one byte, the part's
+    /// own): the same however the body was cut into pieces. Refused bytes are not counted,
+    /// so `held_bytes` stays within the limits.
     fn count<E: From<Error>>(&mut self, n: usize) -> Result<(), E> {
         let n = n as u64;
-        self.part_bytes += n;
         let l = &self.limits;
-        let over = if self.part_is_file {
-            (self.part_bytes > l.max_file_bytes).then_some((Limit::FileBytes, l.max_file_bytes))
+        // Bytes still allowed: these counts never pass their limits (see above).
+        let own_room = if self.part_is_file {
+            l.max_file_bytes
         } else {
-            self.fields_bytes += n;
-            if self.part_bytes > l.max_field_bytes {
+            l.max_field_bytes
+        } - self.part_bytes;
+        let over = if self.part_is_file {
+            (n > own_room).then_some((Limit::FileBytes, l.max_file_bytes))
+        } else {
+            let all_room = l.max_fields_bytes - self.fields_bytes;
+            if n > own_room && own_room <= all_room {
                 Some((Limit::FieldBytes, l.max_field_bytes))
             } else {
-                (self.fields_bytes > l.max_fields_bytes)
-                    .then_some((Limit::FieldsBytes, l.max_fields_bytes))
+                (n > all_room).then_some((Limit::FieldsBytes, l.max_fields_bytes))
             }
         };
-        match over {
-            Some((limit, max)) => Err(self.fail(Error::TooLarge { limit, max })),
-            None => Ok(()),
+        if let Some((limit, max)) = over {
+            return Err(self.fail(Error::TooLarge { limit, max }));
         }
+        self.part_bytes += n;
+        if !self.part_is_file {
+            self.fields_bytes += n;
+        }
+        Ok(())
     }
 
     /// A part's header block from `input[i..]`, to its blank line (then the part begins
