@@ -185,11 +185,10 @@ fn feed_in_pieces(
     let mut out: Vec<Out> = Vec::new();
     let mut failed: Option<Error> = None;
     // `held_bytes` = the fields' bytes (at most `max_fields_bytes`: refused bytes are not
-    // counted) + the capacity of the part-header buffer, which grows by doubling from 8
-    // to at most the power of two that holds `max_part_header_bytes + 1` bytes.
-    let head_cap = (limits.max_part_header_bytes + 1)
-        .next_power_of_two()
-        .max(8);
+    // counted) + the capacity of the part-header buffer, which grows by doubling to at
+    // most `max_part_header_bytes + 1` bytes (8 when the limit is smaller; `reserve_exact`
+    // may round up, which the allocator does not do for `u8` in practice).
+    let head_cap = (limits.max_part_header_bytes + 1).max(8);
     let max_held = usize::try_from(limits.max_fields_bytes).unwrap_or(usize::MAX) + head_cap;
     let (mut pos, mut arrived) = (0, 0usize);
     for &size in sizes.iter().cycle() {

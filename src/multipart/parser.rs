@@ -343,6 +343,14 @@ impl Parser {
             if after_cr != (c == b'\n') {
                 return Err(self.fail(Error::BadPartHeader));
             }
+            if self.head.len() == self.head.capacity() {
+                // Doubling, but never past the one byte over the limit that refuses the
+                // block: the buffer holds at most `max_part_header_bytes + 1` bytes, as
+                // `Limits` promises, not the next power of two (16 KiB for 8 KiB).
+                let max = self.limits.max_part_header_bytes + 1;
+                let cap = (self.head.capacity() * 2).max(8).min(max);
+                self.head.reserve_exact(cap - self.head.len());
+            }
             self.head.push(c);
             if self.head.len() > self.limits.max_part_header_bytes {
                 let max = self.limits.max_part_header_bytes as u64;
