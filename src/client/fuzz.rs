@@ -1,0 +1,619 @@
+//! The `client` fuzz target's harness: an upstream's response bytes, untrusted, through the
+//! client's sans-I/O core (`client/conn.rs`), which the blocking client and the gateway
+//! (`conn/forward.rs`) both read their answers with. It never touches a socket: the bytes
+//! are fed as a driver feeds them, whole and split, and every verdict is checked against
+//! RFC 9112 §6.3 and a plain reference reading of the same bytes. See docs/FUZZING.md.
+//!
+//! Input: `[limits][control][3 request bytes][k split sizes][the upstream's bytes]`.
+
+use super::conn::{BodyLength, ClientConn, Event, Limits, ResponseHead};
+use crate::http::Version;
+use crate::http::decode::{MAX_CHUNK_EXT_BYTES, MAX_TRAILER_BYTES};
+use crate::http::encode::BodyFraming;
+use crate::http::parse::{MAX_HEADERS_CAP, is_tchar};
+
+/// Methods a request may have: GET, HEAD (§6.3 item 1), CONNECT (item 2), POST.
+const METHODS: [&str; 4] = ["GET", "HEAD", "CONNECT", "POST"];
+
+/// The request in flight, from one byte.
+#[derive(Clone, Copy, Debug)]
+struct Req {
+    method: &'static str,
+    /// `Connection: close`.
+    close: bool,
+    /// `Connection: upgrade` + `Upgrade: websocket` (a 101 is allowed).
+    upgrade: bool,
+    /// `Expect: 100-continue` (a 100 is surfaced).
+    expect: bool,
+    /// `forbid_reuse` after writing it (the driver's early final answer to an `Expect`).
+    forbid: bool,
+}
+
+impl Req {
+    fn from_byte(b: u8) -> Req {
+        Req {
+            method: METHODS[usize::from(b & 3)],
+            close: b & 4 != 0,
+            upgrade: b & 8 != 0,
+            expect: b & 16 != 0,
+            forbid: b & 32 != 0,
+        }
+    }
+
+    fn write(self, c: &mut ClientConn) {
+        let mut headers: Vec<(&str, &[u8])> = Vec::new();
+        if self.close {
+            headers.push(("Connection", b"close"));
+        }
+        if self.upgrade {
+            headers.push(("Connection", b"upgrade"));
+            headers.push(("Upgrade", b"websocket"));
+        }
+        let mut framing = BodyFraming::None;
+        if self.expect {
+            headers.push(("Expect", b"100-continue"));
+            framing = BodyFraming::Length(3);
+        }
+        let target = if self.method == "CONNECT" {
+            "h:443"
+        } else {
+            "/"
+        };
+        let mut out = Vec::new();
+        c.write_request(self.method, target, "h", &headers, framing, &mut out)
+            .expect("a valid request");
+        if self.forbid {
+            c.forbid_reuse();
+        }
+    }
+}
+
+/// One request's answer as a run saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Exchange {
+    /// Where (in the whole input) the response started: after the previous one's end.
+    start: usize,
+    interim: Vec<(ResponseHead, usize)>,
+    /// The final head and where it ended.
+    head: Option<(ResponseHead, usize)>,
+    /// The bytes `Data` events reported.
+    body: Vec<u8>,
+    /// `End { reusable }` and where the response ended.
+    end: Option<(bool, usize)>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The core failed (the error's `Debug`). Where is not compared: the bytes of a chunk
+    /// line consumed before the one that fails depend on the pieces.
+    Error(String),
+    /// A 101 or a 2xx to CONNECT: the rest is another protocol's.
+    Upgraded,
+    /// The last request's response ended (reusable or not).
+    Ended,
+    /// Still waiting for more bytes (the upstream did not close).
+    Pending,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Run {
+    exchanges: Vec<Exchange>,
+    outcome: Outcome,
+}
+
+/// The harness: see docs/FUZZING.md, `client`.
+pub(crate) fn run(data: &[u8]) {
+    let [lim, ctl, r0, r1, r2, rest @ ..] = data else {
+        return;
+    };
+    let limits = Limits {
+        max_head_bytes: [64 * 1024, 16, 60, 200][usize::from(lim & 3)],
+        max_headers: [100, 0, 1, 3][usize::from(lim >> 2 & 3)],
+        max_body_bytes: [16 << 20, 0, 5, 64, u64::MAX, 1, 300, 4096][usize::from(lim >> 4 & 7)],
+    };
+    let reqs: Vec<Req> = [r0, r1, r2][..1 + usize::from(ctl & 3) % 3]
+        .iter()
+        .map(|&&b| Req::from_byte(b))
+        .collect();
+    let eof = ctl & 4 == 0;
+    let k = usize::from(ctl >> 4).min(rest.len());
+    let (sizes, input) = rest.split_at(k);
+    let whole = drive(limits, &reqs, input, eof, &[usize::MAX]);
+    check(limits, &reqs, input, eof, &whole);
+    let bytewise = drive(limits, &reqs, input, eof, &[1]);
+    same(&whole, &bytewise, "whole vs one byte per feed");
+    if !sizes.is_empty() {
+        let mut sizes: Vec<usize> = sizes.iter().map(|&s| usize::from(s)).collect();
+        if sizes.iter().all(|&s| s == 0) {
+            sizes.push(1);
+        }
+        let split = drive(limits, &reqs, input, eof, &sizes);
+        same(&whole, &split, "whole vs split");
+    }
+}
+
+/// Two runs of the same bytes agree: the same heads at the same places, the same ends and
+/// outcome, and the same body — but a body cut by an error may have been delivered further
+/// in smaller pieces (a close-delimited body past the limit is refused at the read that
+/// passes it), so there one body must be a prefix of the other.
+fn same(a: &Run, b: &Run, what: &str) {
+    assert_eq!(a.outcome, b.outcome, "{what}: outcome");
+    assert_eq!(a.exchanges.len(), b.exchanges.len(), "{what}: exchanges");
+    let last = a.exchanges.len() - 1;
+    for (i, (x, y)) in a.exchanges.iter().zip(&b.exchanges).enumerate() {
+        assert_eq!(x.start, y.start, "{what}: exchange {i} start");
+        assert_eq!(x.interim, y.interim, "{what}: exchange {i} interim");
+        assert_eq!(x.head, y.head, "{what}: exchange {i} head");
+        assert_eq!(x.end, y.end, "{what}: exchange {i} end");
+        let cut = i == last && matches!(a.outcome, Outcome::Error(_) | Outcome::Pending);
+        if cut {
+            let n = x.body.len().min(y.body.len());
+            assert_eq!(x.body[..n], y.body[..n], "{what}: exchange {i} body prefix");
+        } else {
+            assert_eq!(x.body, y.body, "{what}: exchange {i} body");
+        }
+    }
+}
+
+/// Feeds `input` to a fresh core as a driver does: the bytes received and not consumed,
+/// `sizes` more at a time (cycled), polling until `NeedMore` before the next piece, then
+/// EOF when `eof`. Writes the next request after a reusable end. Checks the per-call
+/// promises on the way.
+fn drive(limits: Limits, reqs: &[Req], input: &[u8], eof: bool, sizes: &[usize]) -> Run {
+    let mut c = ClientConn::new(limits);
+    assert!(c.is_idle());
+    reqs[0].write(&mut c);
+    assert!(!c.is_idle());
+    let mut next_req = 1;
+    let mut buf: Vec<u8> = Vec::new();
+    // Bytes of `input` consumed so far (buf holds input[used..arrived]).
+    let (mut used, mut arrived) = (0usize, 0usize);
+    let mut closed = false;
+    let mut size = sizes.iter().cycle();
+    let mut exchanges = vec![Exchange::default()];
+    let mut out = Vec::new();
+    let mut polls = 0usize;
+    let outcome = loop {
+        polls += 1;
+        // At least one byte arrives per cycle of at most 16 sizes.
+        assert!(polls <= 40 * (input.len() + 4), "no progress: a hang");
+        let before = out.len();
+        let r = c.poll(&buf, closed, &mut out);
+        let (n, ev) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                nothing_after(&mut c, &buf[..], closed);
+                break Outcome::Error(format!("{e:?}"));
+            }
+        };
+        assert!(n <= buf.len(), "consumed more than it was given");
+        buf.drain(..n);
+        used += n;
+        let ex = exchanges.last_mut().expect("an exchange");
+        if !matches!(ev, Event::Data(_)) {
+            assert_eq!(out.len(), before, "body bytes without a Data event");
+        }
+        assert_eq!(c.is_idle(), matches!(ev, Event::End { reusable: true }));
+        match ev {
+            Event::NeedMore => {
+                if arrived < input.len() {
+                    let step = (*size.next().expect("cycled")).min(input.len() - arrived);
+                    buf.extend_from_slice(&input[arrived..arrived + step]);
+                    arrived += step;
+                } else if eof && !closed {
+                    closed = true;
+                } else {
+                    assert!(!closed, "NeedMore after EOF: a hang");
+                    break Outcome::Pending;
+                }
+            }
+            Event::Informational(h) => {
+                assert!(ex.head.is_none() && n > 0);
+                ex.interim.push((h, used));
+            }
+            Event::Head(h) => {
+                assert!(ex.head.is_none() && n > 0);
+                ex.head = Some((h, used));
+                if c.is_upgraded() {
+                    nothing_after(&mut c, &buf[..], closed);
+                    break Outcome::Upgraded;
+                }
+            }
+            Event::Data(d) => {
+                assert!(ex.head.is_some() && ex.end.is_none());
+                assert!(d > 0 && d <= n.max(1) && out.len() - before == d);
+                ex.body.extend_from_slice(&out[before..]);
+                out.clear();
+            }
+            Event::End { reusable } => {
+                assert!(ex.head.is_some());
+                ex.end = Some((reusable, used));
+                if !reusable || next_req == reqs.len() {
+                    if !reusable {
+                        nothing_after(&mut c, &buf[..], closed);
+                    }
+                    break Outcome::Ended;
+                }
+                reqs[next_req].write(&mut c);
+                next_req += 1;
+                exchanges.push(Exchange {
+                    start: used,
+                    ..Exchange::default()
+                });
+            }
+        }
+    };
+    Run { exchanges, outcome }
+}
+
+/// After an error, a non-reusable end or an upgrade the core refuses everything.
+fn nothing_after(c: &mut ClientConn, rest: &[u8], eof: bool) {
+    assert!(!c.is_idle());
+    let mut out = Vec::new();
+    assert!(c.poll(rest, eof, &mut out).is_err(), "a call after the end");
+    assert!(c.poll(b"HTTP/1.1 200 OK\r\n\r\n", eof, &mut out).is_err());
+    assert!(out.is_empty());
+    assert!(!c.is_idle());
+    let mut req = Vec::new();
+    assert!(
+        c.write_request("GET", "/", "h", &[], BodyFraming::None, &mut req)
+            .is_err()
+    );
+}
+
+/// The whole-input run against RFC 9112 and a reference reading of the same bytes.
+fn check(limits: Limits, reqs: &[Req], input: &[u8], eof: bool, run: &Run) {
+    let max_fields = limits.max_headers.clamp(1, MAX_HEADERS_CAP);
+    for (i, ex) in run.exchanges.iter().enumerate() {
+        let req = reqs[i];
+        let mut at = ex.start;
+        for (h, end) in &ex.interim {
+            // RFC 9110 §15.2.1: a 100 nobody asked for is skipped, not surfaced.
+            assert!((100..200).contains(&h.status) && h.status != 101, "{h:?}");
+            assert!(h.status != 100 || req.expect, "an unasked-for 100 surfaced");
+            assert_eq!(h.body, BodyLength::None);
+            raw_head(skip_100s(&input[at..*end], req), h);
+            at = *end;
+        }
+        let Some((h, head_end)) = &ex.head else {
+            continue;
+        };
+        raw_head(skip_100s(&input[at..*head_end], req), h);
+        assert!(
+            head_end - ex.start <= limits.max_head_bytes,
+            "interim and final heads past max_head_bytes"
+        );
+        for h in ex.interim.iter().map(|(h, _)| h).chain([h]) {
+            assert!(
+                h.headers.len() <= max_fields,
+                "more fields than max_headers"
+            );
+            for (name, value) in &h.headers {
+                assert!(!name.is_empty() && name.bytes().all(is_tchar), "{name:?}");
+                assert!(!value.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0));
+                let ows = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
+                assert!(!ows(value.first()) && !ows(value.last()));
+            }
+        }
+        let expected = framing(req, limits, h);
+        let Ok((body, persist)) = expected else {
+            panic!("accepted a head §6.3 refuses: {h:?} for {req:?}");
+        };
+        assert_eq!(h.body, body, "§6.3 framing of {h:?} for {req:?}");
+        let upgraded = h.status == 101 || (req.method == "CONNECT" && h.status / 100 == 2);
+        assert_eq!(
+            upgraded,
+            run.outcome == Outcome::Upgraded && i + 1 == run.exchanges.len()
+        );
+        if upgraded {
+            assert!(
+                h.status != 101 || req.upgrade,
+                "101 to a request without Upgrade"
+            );
+            assert!(ex.body.is_empty() && ex.end.is_none());
+            continue;
+        }
+        assert!(
+            ex.body.len() as u64 <= limits.max_body_bytes,
+            "body past the limit"
+        );
+        let rest = &input[*head_end..];
+        // The body against a reference reading of the bytes after the head.
+        let (want, want_end): (&[u8], Option<usize>) = match body {
+            BodyLength::None => (&[], Some(0)),
+            BodyLength::Length(n) => {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                if rest.len() >= n {
+                    (&rest[..n], Some(n))
+                } else {
+                    (rest, None)
+                }
+            }
+            BodyLength::CloseDelimited => (rest, eof.then_some(rest.len())),
+            BodyLength::Chunked => match reference_chunked(rest) {
+                Chunked::Complete(b, n) => {
+                    let fits = b.len() as u64 <= limits.max_body_bytes;
+                    check_body(ex, &b, fits.then_some(*head_end + n), run, i, persist, req);
+                    assert!(
+                        fits || matches!(run.outcome, Outcome::Error(_)),
+                        "past the limit"
+                    );
+                    continue;
+                }
+                Chunked::Incomplete(b, announced) => {
+                    let fits = announced <= limits.max_body_bytes;
+                    // The engine ends no body the reference has not seen end.
+                    assert!(ex.end.is_none(), "a chunked body ended early");
+                    if fits && !eof {
+                        assert_eq!(run.outcome, Outcome::Pending);
+                    }
+                    if fits && eof {
+                        assert!(matches!(run.outcome, Outcome::Error(_)), "EOF mid-chunk");
+                    }
+                    let n = ex.body.len().min(b.len());
+                    assert_eq!(ex.body[..n], b[..n]);
+                    continue;
+                }
+                Chunked::Unknown(b) => {
+                    // Past what the reference reads: the body so far must still agree.
+                    let n = ex.body.len().min(b.len());
+                    assert_eq!(ex.body[..n], b[..n], "chunked body");
+                    continue;
+                }
+            },
+        };
+        let too_large = want.len() as u64 > limits.max_body_bytes;
+        check_body(
+            ex,
+            want,
+            want_end.filter(|_| !too_large).map(|n| head_end + n),
+            run,
+            i,
+            persist,
+            req,
+        );
+        if body == BodyLength::CloseDelimited && too_large {
+            assert!(
+                matches!(run.outcome, Outcome::Error(_)),
+                "body past the limit"
+            );
+        }
+    }
+}
+
+/// The exchange's body is `want` and it ends at `end` (absolute) when that is `Some`;
+/// otherwise the body delivered is a prefix of `want` and nothing ended it.
+fn check_body(
+    ex: &Exchange,
+    want: &[u8],
+    end: Option<usize>,
+    run: &Run,
+    i: usize,
+    persist: bool,
+    req: Req,
+) {
+    let last = i + 1 == run.exchanges.len();
+    match end {
+        Some(at) => {
+            assert_eq!(ex.body, want, "the body");
+            let Some((reusable, got)) = ex.end else {
+                panic!("a complete body did not end the response: {run:?}");
+            };
+            assert_eq!(got, at, "where the response ended");
+            // RFC 9112 §9.3.
+            let close_delimited =
+                ex.head.as_ref().expect("head").0.body == BodyLength::CloseDelimited;
+            assert_eq!(
+                reusable,
+                persist && !req.close && !req.forbid && !close_delimited,
+                "reusable"
+            );
+            if last {
+                assert_eq!(run.outcome, Outcome::Ended);
+            }
+        }
+        None => {
+            assert!(ex.end.is_none(), "an incomplete body ended");
+            assert!(want.starts_with(&ex.body), "the body so far");
+            assert!(last);
+            assert!(matches!(run.outcome, Outcome::Error(_) | Outcome::Pending));
+        }
+    }
+}
+
+/// The bytes of a head without the `100`s skipped before it (a request without `Expect`).
+fn skip_100s(mut raw: &[u8], req: Req) -> &[u8] {
+    if req.expect {
+        return raw;
+    }
+    loop {
+        let start = raw
+            .iter()
+            .position(|&c| c != b'\r' && c != b'\n')
+            .unwrap_or(0);
+        let line = &raw[start..];
+        if !(line.len() > 12 && line.starts_with(b"HTTP/1.") && &line[8..12] == b" 100") {
+            break;
+        }
+        let end = (start..raw.len())
+            .find(|&i| raw[i] == b'\n' && matches!(&raw[i + 1..], [b'\n', ..] | [b'\r', b'\n', ..]))
+            .expect("a skipped head ends");
+        raw = &raw[end + if raw[end + 1] == b'\n' { 2 } else { 3 }..];
+    }
+    raw
+}
+
+/// The head's bytes as sent: optional empty lines, `HTTP/1.x SSS`, ending with an empty line.
+fn raw_head(raw: &[u8], h: &ResponseHead) {
+    let start = raw
+        .iter()
+        .position(|&c| c != b'\r' && c != b'\n')
+        .expect("a head");
+    let line = &raw[start..];
+    assert!(line.len() >= 12 && line.starts_with(b"HTTP/1."), "{raw:?}");
+    let version = match line[7] {
+        b'0' => Version::Http10,
+        b'1' => Version::Http11,
+        _ => panic!("version {raw:?}"),
+    };
+    assert_eq!(version, h.version);
+    assert_eq!(line[8], b' ');
+    let digits = &line[9..12];
+    assert!(digits.iter().all(u8::is_ascii_digit), "{raw:?}");
+    let status = digits
+        .iter()
+        .fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+    assert_eq!(status, h.status);
+    assert!(status >= 100);
+    assert!(
+        raw.ends_with(b"\n\r\n") || raw.ends_with(b"\n\n"),
+        "{raw:?}"
+    );
+}
+
+/// RFC 9112 §6.3 (and §9.3 persistence) read plainly from the head, as this client
+/// documents it: no body for HEAD, 1xx, 204, 304, a 101 or a 2xx to CONNECT; any
+/// Transfer-Encoding other than one `chunked` (with a Content-Length, in HTTP/1.0, another
+/// coding) refused; Content-Length values all equal and plain digits, within the limit;
+/// else until close.
+fn framing(req: Req, limits: Limits, h: &ResponseHead) -> Result<(BodyLength, bool), ()> {
+    let values = |name: &str| -> Vec<Vec<u8>> {
+        h.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(|&c| c == b','))
+            .map(|e| e.trim_ascii().to_vec())
+            .filter(|e| !e.is_empty())
+            .collect()
+    };
+    let has = |name: &str| h.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let conn = values("connection");
+    let opt = |o: &str| conn.iter().any(|c| c.eq_ignore_ascii_case(o.as_bytes()));
+    let persist = !opt("close") && (h.version == Version::Http11 || opt("keep-alive"));
+    if req.method == "HEAD"
+        || matches!(h.status, 101 | 204 | 304)
+        || (req.method == "CONNECT" && h.status / 100 == 2)
+    {
+        return Ok((BodyLength::None, persist));
+    }
+    if has("transfer-encoding") {
+        let codings = values("transfer-encoding");
+        let chunked_alone = codings.len() == 1 && codings[0].eq_ignore_ascii_case(b"chunked");
+        if h.version == Version::Http10 || has("content-length") || !chunked_alone {
+            return Err(());
+        }
+        return Ok((BodyLength::Chunked, persist));
+    }
+    if has("content-length") {
+        let lengths = values("content-length");
+        let parse = |v: &[u8]| -> Option<u64> {
+            if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            std::str::from_utf8(v).ok()?.parse().ok()
+        };
+        let first = lengths.first().and_then(|v| parse(v)).ok_or(())?;
+        if lengths.iter().any(|v| parse(v) != Some(first)) || first > limits.max_body_bytes {
+            return Err(());
+        }
+        return Ok((BodyLength::Length(first), persist));
+    }
+    Ok((BodyLength::CloseDelimited, false))
+}
+
+/// What the reference chunked reader made of the bytes after a head.
+enum Chunked {
+    /// A complete body (its bytes, the bytes it took) in the plain subset.
+    Complete(Vec<u8>, usize),
+    /// A plain prefix of a body, cut short by the end of the input; and the sum of the
+    /// chunk sizes announced so far (a chunk past the limit is refused at its size line).
+    Incomplete(Vec<u8>, u64),
+    /// Something the reference does not read (quoted or spaced extensions, an error): the
+    /// body decoded up to there.
+    Unknown(Vec<u8>),
+}
+
+/// A deliberately plain chunked reader (RFC 9112 §7.1): `1*16HEXDIG *( ";" token [ "="
+/// token ] ) CRLF`, the data, `CRLF`; after the last chunk, `token ":" *(VCHAR / SP /
+/// HTAB / obs-text) CRLF` lines and the final `CRLF`.
+fn reference_chunked(b: &[u8]) -> Chunked {
+    let mut body = Vec::new();
+    let mut announced = 0u64;
+    let mut i = 0;
+    // The engine bounds extensions and trailers (16 KiB each): beyond, no verdict here.
+    if b.len() > MAX_CHUNK_EXT_BYTES.min(MAX_TRAILER_BYTES) {
+        return Chunked::Unknown(body);
+    }
+    // Finds the CRLF-ended line at `i`: `Err(true)` when cut short, `Err(false)` when a
+    // CR or LF appears other than as the CRLF.
+    let line = |i: usize| -> Result<&[u8], bool> {
+        let rest = &b[i..];
+        match rest.iter().position(|&c| c == b'\r' || c == b'\n') {
+            None => Err(true),
+            Some(p) if rest[p] == b'\n' => Err(false),
+            Some(p) if p + 1 == rest.len() => Err(true),
+            Some(p) if rest[p + 1] == b'\n' => Ok(&rest[..p]),
+            Some(_) => Err(false),
+        }
+    };
+    loop {
+        let l = match line(i) {
+            Ok(l) => l,
+            Err(true) => return Chunked::Incomplete(body, announced),
+            Err(false) => return Chunked::Unknown(body),
+        };
+        let mut parts = l.split(|&c| c == b';');
+        let size = parts.next().unwrap_or_default();
+        let ext_ok = parts.all(|e| {
+            let mut kv = e.splitn(2, |&c| c == b'=');
+            let token = |t: &[u8]| !t.is_empty() && t.iter().all(|&c| is_tchar(c));
+            token(kv.next().unwrap_or_default()) && kv.next().is_none_or(token)
+        });
+        let hex = std::str::from_utf8(size)
+            .ok()
+            .filter(|s| !s.is_empty() && s.len() <= 16 && s.bytes().all(|c| c.is_ascii_hexdigit()));
+        let (Some(hex), true) = (hex, ext_ok) else {
+            return Chunked::Unknown(body);
+        };
+        let n = u64::from_str_radix(hex, 16).expect("hex");
+        announced = announced.saturating_add(n);
+        i += l.len() + 2;
+        if n == 0 {
+            break;
+        }
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if b.len() - i < n {
+            body.extend_from_slice(&b[i..]);
+            return Chunked::Incomplete(body, announced);
+        }
+        body.extend_from_slice(&b[i..i + n]);
+        i += n;
+        match &b[i..] {
+            [b'\r', b'\n', ..] => i += 2,
+            [] | [b'\r'] => return Chunked::Incomplete(body, announced),
+            _ => return Chunked::Unknown(body),
+        }
+    }
+    loop {
+        let l = match line(i) {
+            Ok(l) => l,
+            Err(true) => return Chunked::Incomplete(body, announced),
+            Err(false) => return Chunked::Unknown(body),
+        };
+        i += l.len() + 2;
+        if l.is_empty() {
+            return Chunked::Complete(body, i);
+        }
+        let Some(colon) = l.iter().position(|&c| c == b':') else {
+            return Chunked::Unknown(body);
+        };
+        let (name, value) = (&l[..colon], &l[colon + 1..]);
+        let plain = !name.is_empty()
+            && name.iter().all(|&c| is_tchar(c))
+            && value.iter().all(|&c| c == b'\t' || c >= b' ' && c != 0x7f);
+        if !plain {
+            return Chunked::Unknown(body);
+        }
+    }
+}
