@@ -300,3 +300,8 @@ for name in ["length", "chunked", "until-close", "103-early-hints", "interim-sto
     write("client", name + "-small-limits", bytes([0x26, 0, req, 0, 0]) + resp)
     write("client", name + "-no-eof", bytes([0, 4, req, 0, 0]) + resp)
     write("client", name + "-split", bytes([0, 0x30, req, 0, 0, 3, 0, 17]) + resp)
+# The gateway's way (expect_response, conn/forward.rs): bit 64 of a request byte.
+GATEWAY = 64
+for name in ["length", "chunked", "100-expected", "head-with-length", "103-early-hints", "101-unasked"]:
+    req, resp = CLIENT[name]
+    write("client", name + "-gateway", bytes([0, 0, req | GATEWAY, 0, 0]) + resp)

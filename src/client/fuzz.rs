@@ -27,20 +27,39 @@ struct Req {
     expect: bool,
     /// `forbid_reuse` after writing it (the driver's early final answer to an `Expect`).
     forbid: bool,
+    /// Sent the gateway's way (`conn/forward.rs`): encoded by the caller, announced with
+    /// `expect_response` (feature `proxy`; else the same request through `write_request`).
+    /// Such a request is never a CONNECT and carries no `close` or `Upgrade`.
+    gateway: bool,
 }
 
 impl Req {
     fn from_byte(b: u8) -> Req {
+        let gateway = b & 64 != 0;
+        let method = METHODS[usize::from(b & 3)];
         Req {
-            method: METHODS[usize::from(b & 3)],
-            close: b & 4 != 0,
-            upgrade: b & 8 != 0,
+            method: if gateway && method == "CONNECT" {
+                "GET"
+            } else {
+                method
+            },
+            close: b & 4 != 0 && !gateway,
+            upgrade: b & 8 != 0 && !gateway,
             expect: b & 16 != 0,
             forbid: b & 32 != 0,
+            gateway,
         }
     }
 
     fn write(self, c: &mut ClientConn) {
+        #[cfg(feature = "proxy")]
+        if self.gateway {
+            c.expect_response(self.method == "HEAD", self.expect);
+            if self.forbid {
+                c.forbid_reuse();
+            }
+            return;
+        }
         let mut headers: Vec<(&str, &[u8])> = Vec::new();
         if self.close {
             headers.push(("Connection", b"close"));
@@ -136,9 +155,18 @@ pub(crate) fn run(data: &[u8]) {
 /// Two runs of the same bytes agree: the same heads at the same places, the same ends and
 /// outcome, and the same body — but a body cut by an error may have been delivered further
 /// in smaller pieces (a close-delimited body past the limit is refused at the read that
-/// passes it), so there one body must be a prefix of the other.
+/// passes it), so there one body must be a prefix of the other. And one pair of errors is
+/// the same verdict: a head past the limit and a start that is not `HTTP/1.`, when the
+/// limit falls inside those first bytes (after interim heads that used most of it): whether
+/// the core saw the wrong byte or the byte past the limit first depends on the pieces.
 fn same(a: &Run, b: &Run, what: &str) {
-    assert_eq!(a.outcome, b.outcome, "{what}: outcome");
+    let early = |o: &Outcome| match o {
+        Outcome::Error(e) => e.starts_with("HeadTooLarge") || e.contains("not an HTTP/1.x"),
+        _ => false,
+    };
+    if !(early(&a.outcome) && early(&b.outcome)) {
+        assert_eq!(a.outcome, b.outcome, "{what}: outcome");
+    }
     assert_eq!(a.exchanges.len(), b.exchanges.len(), "{what}: exchanges");
     let last = a.exchanges.len() - 1;
     for (i, (x, y)) in a.exchanges.iter().zip(&b.exchanges).enumerate() {
@@ -560,7 +588,15 @@ fn reference_chunked(b: &[u8]) -> Chunked {
     loop {
         let l = match line(i) {
             Ok(l) => l,
-            Err(true) => return Chunked::Incomplete(body, announced),
+            // Cut inside a size line: plain only while it is nothing but 1-16 hex digits.
+            Err(true) => {
+                let part = b[i..].strip_suffix(b"\r").unwrap_or(&b[i..]);
+                return if part.len() <= 16 && part.iter().all(u8::is_ascii_hexdigit) {
+                    Chunked::Incomplete(body, announced)
+                } else {
+                    Chunked::Unknown(body)
+                };
+            }
             Err(false) => return Chunked::Unknown(body),
         };
         let mut parts = l.split(|&c| c == b';');
@@ -598,8 +634,11 @@ fn reference_chunked(b: &[u8]) -> Chunked {
     loop {
         let l = match line(i) {
             Ok(l) => l,
-            Err(true) => return Chunked::Incomplete(body, announced),
-            Err(false) => return Chunked::Unknown(body),
+            // Cut inside a trailer line: plain only when nothing (or its CR) arrived.
+            Err(true) if matches!(&b[i..], [] | [b'\r']) => {
+                return Chunked::Incomplete(body, announced);
+            }
+            Err(_) => return Chunked::Unknown(body),
         };
         i += l.len() + 2;
         if l.is_empty() {
