@@ -295,6 +295,7 @@ fn check(limits: Limits, reqs: &[Req], input: &[u8], eof: bool, run: &Run) {
     let max_fields = limits.max_headers.clamp(1, MAX_HEADERS_CAP);
     for (i, ex) in run.exchanges.iter().enumerate() {
         let req = reqs[i];
+        accepts_plain_head(limits, req, &input[ex.start..], ex);
         let mut at = ex.start;
         for (h, end) in &ex.interim {
             // RFC 9110 §15.2.1: a 100 nobody asked for is skipped, not surfaced.
@@ -448,6 +449,96 @@ fn check_body(
             assert!(matches!(run.outcome, Outcome::Error(_) | Outcome::Pending));
         }
     }
+}
+
+/// The converse of the checks on what the core accepted: a plainly valid first head, within
+/// the limits, whose framing §6.3 allows, is not refused. Plain: `HTTP/1.0` or `HTTP/1.1`,
+/// SP, three digits, SP, a reason of VCHAR / SP / HTAB / obs-text, CRLF; field lines of a
+/// token, `:`, and a value of the same bytes, each ending with CRLF; the final CRLF.
+fn accepts_plain_head(limits: Limits, req: Req, bytes: &[u8], ex: &Exchange) {
+    let Some((len, h)) = plain_head(bytes) else {
+        return;
+    };
+    let max_fields = limits.max_headers.clamp(1, MAX_HEADERS_CAP);
+    if len > limits.max_head_bytes
+        || h.headers.len() > max_fields
+        || (h.status == 100 && !req.expect)
+        || (h.status == 101 && !req.upgrade)
+    {
+        return;
+    }
+    if (h.status >= 200 || h.status == 101) && framing(req, limits, &h).is_err() {
+        return;
+    }
+    let first = ex.interim.first().or(ex.head.as_ref());
+    let Some((got, end)) = first else {
+        panic!("a plain head refused: {h:?} for {req:?}");
+    };
+    assert_eq!(*end - ex.start, len, "where the plain head ends");
+    assert_eq!(
+        (got.status, got.version, &got.headers),
+        (h.status, h.version, &h.headers)
+    );
+}
+
+/// A plain head at the start of `b` (see `accepts_plain_head`): its length, and the head
+/// with `BodyLength::None` (framing is decided by `framing`).
+fn plain_head(b: &[u8]) -> Option<(usize, ResponseHead)> {
+    let text = |c: &u8| *c == b'\t' || (b' '..=b'~').contains(c) || *c >= 0x80;
+    let mut lines = b.split(|&c| c == b'\n');
+    let status_line = lines.next()?.strip_suffix(b"\r")?;
+    let version = match status_line.get(..9)? {
+        b"HTTP/1.0 " => Version::Http10,
+        b"HTTP/1.1 " => Version::Http11,
+        _ => return None,
+    };
+    let digits = status_line.get(9..12)?;
+    let status = std::str::from_utf8(digits).ok()?.parse::<u16>().ok()?;
+    if !(digits.iter().all(u8::is_ascii_digit)
+        && status >= 100
+        && status_line.get(12) == Some(&b' '))
+    {
+        return None;
+    }
+    let reason = &status_line[13..];
+    if !reason.iter().all(text) {
+        return None;
+    }
+    let mut len = status_line.len() + 2;
+    let mut headers = Vec::new();
+    loop {
+        // A line is complete only when its LF is there (`split` also yields the tail).
+        let line = lines.next()?;
+        if b.len() < len + line.len() + 1 {
+            return None;
+        }
+        let line = line.strip_suffix(b"\r")?;
+        len += line.len() + 2;
+        if line.is_empty() {
+            break;
+        }
+        let colon = line.iter().position(|&c| c == b':')?;
+        let (name, mut value) = (&line[..colon], &line[colon + 1..]);
+        if name.is_empty() || !name.iter().all(|&c| is_tchar(c)) || !value.iter().all(text) {
+            return None;
+        }
+        while let [b' ' | b'\t', rest @ ..] = value {
+            value = rest;
+        }
+        while let [rest @ .., b' ' | b'\t'] = value {
+            value = rest;
+        }
+        let name = String::from_utf8(name.to_vec()).ok()?;
+        headers.push((name, value.to_vec()));
+    }
+    let head = ResponseHead {
+        status,
+        version,
+        reason: String::from_utf8_lossy(reason).into_owned(),
+        headers,
+        body: BodyLength::None,
+    };
+    Some((len, head))
 }
 
 /// The bytes of a head without the `100`s skipped before it (a request without `Expect`).
