@@ -30,6 +30,7 @@ struct Req {
     /// Sent the gateway's way (`conn/forward.rs`): encoded by the caller, announced with
     /// `expect_response` (feature `proxy`; else the same request through `write_request`).
     /// Such a request is never a CONNECT and carries no `close` or `Upgrade`.
+    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     gateway: bool,
 }
 
