@@ -523,12 +523,7 @@ fn plain_head(b: &[u8]) -> Option<(usize, ResponseHead)> {
         if name.is_empty() || !name.iter().all(|&c| is_tchar(c)) || !value.iter().all(text) {
             return None;
         }
-        while let [b' ' | b'\t', rest @ ..] = value {
-            value = rest;
-        }
-        while let [rest @ .., b' ' | b'\t'] = value {
-            value = rest;
-        }
+        value = trim_ows(value);
         let name = String::from_utf8(name.to_vec()).ok()?;
         headers.push((name, value.to_vec()));
     }
@@ -603,7 +598,7 @@ fn framing(req: Req, limits: Limits, h: &ResponseHead) -> Result<(BodyLength, bo
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .flat_map(|(_, v)| v.split(|&c| c == b','))
-            .map(|e| e.trim_ascii().to_vec())
+            .map(|e| trim_ows(e).to_vec())
             .filter(|e| !e.is_empty())
             .collect()
     };
@@ -633,6 +628,14 @@ fn framing(req: Req, limits: Limits, h: &ResponseHead) -> Result<(BodyLength, bo
             }
             std::str::from_utf8(v).ok()?.parse().ok()
         };
+        // A field with no value at all is not a length (`1*DIGIT`), whatever the others say.
+        let empty_field = h.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("content-length")
+                && v.split(|&c| c == b',').all(|e| trim_ows(e).is_empty())
+        });
+        if empty_field {
+            return Err(());
+        }
         let first = lengths.first().and_then(|v| parse(v)).ok_or(())?;
         if lengths.iter().any(|v| parse(v) != Some(first)) || first > limits.max_body_bytes {
             return Err(());
@@ -747,4 +750,15 @@ fn reference_chunked(b: &[u8]) -> Chunked {
             return Chunked::Unknown(body);
         }
     }
+}
+
+/// Without leading and trailing SP and HTAB (OWS, RFC 9110 §5.6.3).
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
 }
