@@ -39,7 +39,7 @@ check:
 	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
 
 FUZZ_TIME ?= 600
-FUZZ_TARGETS ?= head chunked conn conn_split ws multipart
+FUZZ_TARGETS ?= head chunked conn conn_split ws multipart client
 FUZZ_FLAGS ?= -rss_limit_mb=2048 -timeout=10
 
 ## Coverage-guided fuzzing (docs/FUZZING.md): each of FUZZ_TARGETS (head, chunked, conn,

@@ -223,6 +223,7 @@ for name, (cfg, client) in SPLIT.items():
     write("conn_split", name + "-bytewise", cfg + b"\x00" + client)
     write("conn_split", name + "-split", cfg + b"\x03" + bytes([6, 0, 40]) + client)
 
+<<<<<<< HEAD
 # --- multipart: [limits a][limits b | split count][boundary c][sizes][body] -----------------
 # (src/multipart/fuzz.rs). a = b = 0: the default limits; c < 0x80 picks a named boundary:
 # 0 "xyz", 1 "AaB03x", 2 "-", 3 "----WebKitFormBoundary7MA4YWxkTrZu0gW", 4 "a", 5 "b-",
@@ -307,3 +308,87 @@ write("multipart", "total-after-bad-header", bytes([0x00, 0x08, 0]) + b"--xyz\r\
 # Boundaries from the input: 0x80 | n, then n bytes.
 write("multipart", "own-boundary", b"\x00\x00\x83q-\x01" + form(b"q-\x01", [FIELD]))
 write("multipart", "own-boundary-space", b"\x00\x00\x85 a b " + form(b" a b ", [FIELD]))
+=======
+# --- client: [limits][control][3 request bytes][k sizes][the upstream's bytes] ------------
+# control: 1 + (bits 0-1 % 3) requests, bit 2 no EOF, bits 4-7 k. A request byte: method
+# (bits 0-1: GET HEAD CONNECT POST), Connection: close (4), Upgrade (8), Expect (16),
+# forbid_reuse (32). limits: head (bits 0-1), fields (2-3), body (4-6) (src/client/fuzz.rs).
+GET, HEAD, CONNECT, POST = 0, 1, 2, 3
+CLOSE, UPGRADE, EXPECT, FORBID = 4, 8, 16, 32
+OK5 = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+CHUNKED_OK = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-A: 1\r\n\r\n")
+CLIENT = {
+    "length": (GET, OK5),
+    "chunked": (GET, CHUNKED_OK),
+    "chunked-quoted-ext": (GET, b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ; a="q\\"x" ;b\r\nhello\r\n0\r\n\r\n'),
+    "until-close": (GET, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of this until the end"),
+    "http10": (GET, b"HTTP/1.0 200 OK\r\n\r\nuntil close"),
+    "http10-keep-alive": (GET, b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"),
+    "connection-close": (GET, b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"),
+    "request-close": (GET | CLOSE, OK5),
+    "forbid-reuse": (POST | FORBID, OK5),
+    "head-with-length": (HEAD, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+    "head-with-chunked": (HEAD, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    "204-with-bytes": (GET, b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello"),
+    "304": (GET, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 500\r\nETag: \"x\"\r\n\r\n"),
+    "100-skipped": (GET, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" + OK5),
+    "100-expected": (POST | EXPECT, b"HTTP/1.1 100 Continue\r\n\r\n" + OK5),
+    "103-early-hints": (GET, b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n" + OK5),
+    "101-asked": (GET | UPGRADE, b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x02hi"),
+    "101-unasked": (GET, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"),
+    "connect-200": (CONNECT, b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x01"),
+    "connect-407": (CONNECT, b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 3\r\n\r\nno!"),
+    "cl-te": (GET, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"),
+    "te-cl": (GET, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n"),
+    "te-gzip-chunked": (GET, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+    "te-chunked-chunked": (GET, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+    "te-identity": (GET, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nabc"),
+    "te-http10": (GET, b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+    "cl-twice-same": (GET, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5, 5\r\n\r\nhello"),
+    "cl-differ": (GET, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"),
+    "cl-plus": (GET, b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello"),
+    "cl-empty": (GET, b"HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\nhello"),
+    "cl-huge": (GET, b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+    "obs-fold": (GET, b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n"),
+    "space-before-colon": (GET, b"HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\nhello"),
+    "bare-lf": (GET, b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello"),
+    "empty-lines-first": (GET, b"\r\n\r\n" + OK5),
+    "bare-lf-chunk": (GET, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n"),
+    "chunk-too-large": (GET, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nx"),
+    "chunk-17-digits": (GET, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000005\r\nhello\r\n0\r\n\r\n"),
+    "garbage": (GET, b"SSH-2.0-OpenSSH_9.6\r\n"),
+    "http2": (GET, b"HTTP/2 200\r\n\r\n"),
+    "status-99": (GET, b"HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n"),
+    "status-999": (GET, b"HTTP/1.1 999 High\r\nContent-Length: 0\r\n\r\n"),
+    "no-reason": (GET, b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"),
+    "eof-mid-head": (GET, b"HTTP/1.1 200 OK\r\nContent-Le"),
+    "eof-mid-body": (GET, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"),
+    "eof-mid-chunk": (GET, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"),
+    "nothing": (GET, b""),
+    "interim-storm": (GET, b"HTTP/1.1 102 Processing\r\n\r\n" * 40 + OK5),
+}
+for name, (req, resp) in CLIENT.items():
+    write("client", name, bytes([0, 0, req, 0, 0]) + resp)
+# Keep-alive: two or three requests on one connection, the answers back to back.
+PIPE = {
+    "pipelined": ([GET, HEAD, POST], OK5 + b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n" + CHUNKED_OK),
+    "pipelined-head-smuggle": ([HEAD, GET, GET], b"HTTP/1.1 200 OK\r\nContent-Length: 23\r\n\r\nHTTP/1.1 200 OK\r\n\r\nX" + OK5),
+    "pipelined-204": ([GET, GET, GET], b"HTTP/1.1 204 No Content\r\n\r\n" + CHUNKED_OK + b"HTTP/1.0 200 OK\r\n\r\nend"),
+    "pipelined-expect": ([POST | EXPECT, GET | UPGRADE, GET], b"HTTP/1.1 100 Continue\r\n\r\n" + OK5 + b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"),
+}
+for name, (reqs, resp) in PIPE.items():
+    write("client", name, bytes([0, len(reqs) - 1]) + bytes(reqs) + resp)
+# Small limits (head 60 B, one field, body 5 B), an upstream that does not close, and
+# pieces of chosen sizes.
+for name in ["length", "chunked", "until-close", "103-early-hints", "interim-storm", "cl-twice-same"]:
+    req, resp = CLIENT[name]
+    write("client", name + "-small-limits", bytes([0x26, 0, req, 0, 0]) + resp)
+    write("client", name + "-no-eof", bytes([0, 4, req, 0, 0]) + resp)
+    write("client", name + "-split", bytes([0, 0x30, req, 0, 0, 3, 0, 17]) + resp)
+# The gateway's way (expect_response, conn/forward.rs): bit 64 of a request byte.
+GATEWAY = 64
+for name in ["length", "chunked", "100-expected", "head-with-length", "103-early-hints", "101-unasked"]:
+    req, resp = CLIENT[name]
+    write("client", name + "-gateway", bytes([0, 0, req | GATEWAY, 0, 0]) + resp)
+>>>>>>> fuzz-client

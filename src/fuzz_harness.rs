@@ -295,6 +295,16 @@ pub fn multipart(data: &[u8]) {
     crate::multipart::fuzz::run(data);
 }
 
+/// `client` target: an upstream's response bytes through the client's sans-I/O core
+/// (`client/conn.rs`, which the blocking client and the gateway both read answers with),
+/// fed whole, a byte at a time and in arbitrary pieces; every verdict is checked against
+/// RFC 9112 §6.3 framing, the limits and a plain reference reading of the bytes. See
+/// `client/fuzz.rs`.
+#[cfg(feature = "client")]
+pub fn client(data: &[u8]) {
+    crate::client::fuzz::run(data);
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -316,6 +326,8 @@ mod tests {
         targets.push(("ws", super::ws));
         #[cfg(feature = "multipart")]
         targets.push(("multipart", super::multipart));
+        #[cfg(feature = "client")]
+        targets.push(("client", super::client));
         for (name, harness) in targets {
             let Ok(dir) = std::fs::read_dir(root.join(name)) else {
                 continue; // a packaged crate has no fuzz/

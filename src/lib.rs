@@ -82,6 +82,8 @@ pub fn __on_event_loop_thread() -> bool {
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod __fuzz {
+    #[cfg(feature = "client")]
+    pub use crate::fuzz_harness::client;
     #[cfg(feature = "multipart")]
     pub use crate::fuzz_harness::multipart;
     #[cfg(feature = "ws")]

@@ -45,6 +45,8 @@ mod conn;
 mod driver;
 mod error;
 mod fan_out;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzz;
 mod pool;
 mod request;
 mod response;
