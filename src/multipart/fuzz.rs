@@ -8,11 +8,27 @@ use super::headers::parse_part_head;
 use super::{Error, Event, Limit, Limits, Parser, Part};
 
 /// What a body parsed to: parts, their data (adjacent pieces merged) and their ends.
+/// The parser's unit tests (`tests.rs`) record with it too.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Out {
+pub(super) enum Out {
     Part(Part),
     Data(Vec<u8>),
     End,
+}
+
+/// Appends one parser event to `out`, merging a part's data into one item.
+pub(super) fn record(out: &mut Vec<Out>, ev: Event<'_>) {
+    match ev {
+        Event::Part(part) => out.push(Out::Part(part)),
+        Event::Data(d) => {
+            assert!(!d.is_empty(), "an empty Data event");
+            match out.last_mut() {
+                Some(Out::Data(v)) => v.extend_from_slice(d),
+                _ => out.push(Out::Data(d.to_vec())),
+            }
+        }
+        Event::PartEnd => out.push(Out::End),
+    }
 }
 
 /// The parser's verdict: its own error during `feed` (then `finish` repeats it), or what
@@ -199,17 +215,7 @@ fn feed_in_pieces(
         let mut events = 0;
         let r = p.feed(piece, &mut |ev| {
             events += 1;
-            match ev {
-                Event::Part(part) => out.push(Out::Part(part)),
-                Event::Data(d) => {
-                    assert!(!d.is_empty(), "an empty Data event");
-                    match out.last_mut() {
-                        Some(Out::Data(v)) => v.extend_from_slice(d),
-                        _ => out.push(Out::Data(d.to_vec())),
-                    }
-                }
-                Event::PartEnd => out.push(Out::End),
-            }
+            record(&mut out, ev);
             Ok::<(), Error>(())
         });
         if let Some(e) = failed {

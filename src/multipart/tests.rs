@@ -3,13 +3,7 @@
 
 use super::*;
 
-/// What a body parses to, with the data of a part gathered into one item.
-#[derive(Debug, PartialEq, Eq)]
-enum Out {
-    Part(Part),
-    Data(Vec<u8>),
-    End,
-}
+use super::fuzz::{Out, record};
 
 /// Feeds `pieces` in order; the events, or the first error.
 fn run(boundary: &str, limits: Limits, pieces: &[&[u8]]) -> Result<Vec<Out>, Error> {
@@ -17,17 +11,7 @@ fn run(boundary: &str, limits: Limits, pieces: &[&[u8]]) -> Result<Vec<Out>, Err
     let mut out = Vec::new();
     for piece in pieces {
         p.feed(piece, &mut |ev| {
-            match ev {
-                Event::Part(part) => out.push(Out::Part(part)),
-                Event::Data(d) => {
-                    assert!(!d.is_empty(), "an empty Data event");
-                    match out.last_mut() {
-                        Some(Out::Data(v)) => v.extend_from_slice(d),
-                        _ => out.push(Out::Data(d.to_vec())),
-                    }
-                }
-                Event::PartEnd => out.push(Out::End),
-            }
+            record(&mut out, ev);
             Ok::<(), Error>(())
         })?;
     }
@@ -434,14 +418,7 @@ fn run_to_error(boundary: &str, limits: Limits, pieces: &[&[u8]]) -> (Vec<Out>, 
     let mut out = Vec::new();
     for piece in pieces {
         let r = p.feed(piece, &mut |ev| {
-            match ev {
-                Event::Part(part) => out.push(Out::Part(part)),
-                Event::Data(d) => match out.last_mut() {
-                    Some(Out::Data(v)) => v.extend_from_slice(d),
-                    _ => out.push(Out::Data(d.to_vec())),
-                },
-                Event::PartEnd => out.push(Out::End),
-            }
+            record(&mut out, ev);
             Ok::<(), Error>(())
         });
         if let Err(e) = r {
