@@ -45,6 +45,9 @@ const LINGER: Duration = Duration::from_secs(2);
 const SPINS: u32 = 2;
 /// How long accepting pauses after EMFILE/ENFILE before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often a draining loop whose listener waits for its backlog (at
+/// `max_connections`) looks again for room to take it (`close_listener`).
+const BACKLOG_RECHECK: Duration = Duration::from_millis(10);
 
 /// What the loop shares with every `Conn` call: configuration, pools, the wheel, the
 /// job queue and the cached clock.
@@ -1266,12 +1269,29 @@ impl EventLoop {
 
     /// The end of the drain's `HANDSHAKE_GRACE`: takes the last connections whose
     /// handshakes were under way when new ones stopped, and closes the listener (a
-    /// connect is refused from here on).
+    /// connect is refused from here on). At `max_connections` (or out of descriptors)
+    /// with connections still in the backlog, it closes only once they are taken:
+    /// closing would reset them, and each may carry a request already (a proxy's POST it
+    /// will not retry). No new one joins them (the SYN filter), the connections being
+    /// served free their places as they finish, and the drain's deadline bounds the wait;
+    /// it looks again every `BACKLOG_RECHECK`.
     fn close_listener(&mut self) {
         self.listener_closes_at = None;
         self.paused = None;
         let before = self.live;
         self.accept_all();
+        if self.paused.is_some()
+            && let Some(l) = self.listener.as_ref()
+        {
+            let queued = crate::listener::backlog(l);
+            if queued > 0 {
+                debug!(
+                    "draining: {queued} connection(s) wait in the backlog at the limit: the listener stays open for them"
+                );
+                self.listener_closes_at = Some(self.ctx.now + BACKLOG_RECHECK);
+                return;
+            }
+        }
         self.let_go_of_listener();
         debug!(
             "draining: listener closed ({} connection(s) accepted at its close)",

@@ -151,6 +151,28 @@ pub(crate) fn stop_handshakes(l: &mio::net::TcpListener) {
 /// stop.
 pub(crate) const HANDSHAKE_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// How many connections the kernel completed on the listening socket `l` that no
+/// `accept` has taken yet: for a listener, `TCP_INFO`'s `tcpi_unacked` is the length of
+/// its accept queue (Linux, `tcp_get_info`). 0 when the kernel does not say.
+#[allow(unsafe_code)]
+pub(crate) fn backlog(l: &mio::net::TcpListener) -> u32 {
+    // SAFETY: `tcp_info` is plain integers, valid all zero.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the value points to a live `tcp_info` and `len` holds its exact size (the
+    // kernel writes at most that much); the descriptor is valid because `l` is borrowed.
+    let rc = unsafe {
+        libc::getsockopt(
+            l.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 { info.tcpi_unacked } else { 0 }
+}
+
 /// The filter: a socket filter on a TCP socket sees the packet from its TCP header on,
 /// whose byte 13 holds the flags (RFC 9293 §3.1).
 fn drop_syns() -> [libc::sock_filter; 5] {

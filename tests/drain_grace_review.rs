@@ -506,3 +506,59 @@ fn a_sink_refused_for_its_growth_gives_its_hold_back_at_once() {
     );
     drop(grows);
 }
+
+// ---- 5. the backlog at max_connections when the grace ends ---------------------------------
+
+/// A server at `max_connections` with every connection busy past the drain's
+/// `HANDSHAKE_GRACE`: a connection the kernel completed meanwhile waits in the backlog
+/// with its request written (a proxy's POST it will not retry). Closing the listener at
+/// the grace's end reset it. The listener must stay open until the backlog is taken,
+/// within the shutdown timeout: the waiting request is served, with `Connection: close`,
+/// once the busy connection is done. One loop and two (`max_connections` is shared).
+#[test]
+fn a_request_waiting_in_the_backlog_at_max_connections_outlives_the_grace() {
+    use std::sync::atomic::AtomicBool;
+    for loops in [1, 2] {
+        let gate = Gate::default();
+        let entered = Arc::new(AtomicBool::new(false));
+        let server = {
+            let (gate, entered) = (gate.clone(), entered.clone());
+            TestServer::with_config(
+                Config {
+                    max_connections: 1,
+                    ..grace_config(loops)
+                },
+                move |req: &mut Request| {
+                    if req.path() == "/busy" {
+                        entered.store(true, Ordering::SeqCst);
+                        gate.wait(Duration::from_secs(10));
+                    }
+                    Response::text(format!("{}\n", req.path()))
+                },
+            )
+        };
+        let _open = OpenOnDrop(gate.clone());
+        let mut busy = Reader::new(server.connect());
+        busy.send(b"GET /busy HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert!(wait_until(Duration::from_secs(5), || entered.load(Ordering::SeqCst)));
+        // At max_connections: completed by the kernel, not accepted, its request written.
+        let mut waiting = Reader::new(server.connect());
+        waiting.send(b"POST /waiting HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+        server.handle().shutdown();
+        // The busy request outlasts the grace (100 ms) several times over.
+        std::thread::sleep(Duration::from_millis(500));
+        gate.open();
+        let first = busy.read_response();
+        assert_eq!((first.status, first.text()), (200, "/busy\n".into()));
+        let resp = waiting.read_response_to("POST");
+        let resp = resp.unwrap_or_else(|| {
+            panic!("loops={loops}: the request waiting in the backlog was reset at the grace's end")
+        });
+        assert_eq!(
+            (resp.status, resp.text(), resp.header("connection")),
+            (200, "/waiting\n".into(), Some("close")),
+            "loops={loops}"
+        );
+        assert!(server.stop().is_ok());
+    }
+}
