@@ -501,9 +501,12 @@ impl Server {
         drop(el); // its job sender goes: once the other loops' go too, workers exit
         let mut forced = matches!(result, Ok(LoopExit::Forced));
         // The other loops drain at the same time (they saw the same stop) and end by
-        // their own deadlines; a second signal meanwhile closes everything at once.
+        // their own deadlines; a second signal meanwhile closes everything at once. They
+        // are waited for with `JOIN_GRACE` even when `shutdown_timeout` is 0: a loop runs
+        // no handler and ends within a turn of the stop, and one left behind would still
+        // hold its listener — completing handshakes — after `run` returned.
         let others_until =
-            deadline.unwrap_or_else(Instant::now) + cfg.drain_delay + shutdown_timeout + grace;
+            deadline.unwrap_or_else(Instant::now) + cfg.drain_delay + shutdown_timeout + JOIN_GRACE;
         while others.wait_until(others_until, signals.as_mut()) {
             forced = true;
             control.force.store(true, Ordering::Release);

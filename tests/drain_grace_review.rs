@@ -168,6 +168,34 @@ fn after_join_a_connect_is_refused() {
     }
 }
 
+/// With `shutdown_timeout = 0` `run` did not wait for the other loops at all (their
+/// wait had the workers' grace, zero then): `join` could return while another loop had
+/// not yet seen the stop, its listener open and completing handshakes, so a connect
+/// after `join` was accepted (seen once in CI in `after_join_a_connect_is_refused`).
+/// Loops never run handlers and end within a turn once stopped, so `run` now waits for
+/// them. Repeated, with several loops, to give the race its chances.
+#[test]
+fn with_no_shutdown_timeout_join_waits_for_every_loop() {
+    for round in 0..60 {
+        let cfg = Config {
+            shutdown_timeout: Duration::ZERO,
+            ..grace_config(4)
+        };
+        let h = Server::bind(cfg).unwrap().spawn(hello).unwrap();
+        let addr = h.local_addr();
+        get_ok(addr, "/x");
+        h.shutdown();
+        h.join().unwrap();
+        let e = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .expect_err(&format!("round {round}: a connect after join was accepted"));
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "round {round}"
+        );
+    }
+}
+
 // ---- 2. what a streamed upload's sink keeps, charged to the memory budget ----------------
 
 use std::sync::Arc;
