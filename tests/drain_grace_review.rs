@@ -149,22 +149,25 @@ fn on_ipv6_a_handshake_under_way_is_served_and_a_new_one_does_not_complete() {
 #[test]
 fn after_join_a_connect_is_refused() {
     for (loops, ms) in [(1, 2000), (2, 2000), (1, 30), (2, 30), (2, 0)] {
-        let cfg = Config {
-            shutdown_timeout: Duration::from_millis(ms),
-            ..grace_config(loops)
-        };
-        let h = Server::bind(cfg).unwrap().spawn(hello).unwrap();
-        let addr = h.local_addr();
-        get_ok(addr, "/x");
-        h.shutdown();
-        h.join().unwrap();
-        let e = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            .expect_err("nothing listens after join");
-        assert_eq!(
-            e.kind(),
-            std::io::ErrorKind::ConnectionRefused,
-            "loops={loops} shutdown_timeout={ms}ms"
-        );
+        connect_after_join_is_refused(loops, Duration::from_millis(ms), "");
+    }
+}
+
+/// Serves one request, stops the server, joins it, and expects a connect to be refused.
+fn connect_after_join_is_refused(loops: usize, shutdown_timeout: Duration, round: &str) {
+    let cfg = Config {
+        shutdown_timeout,
+        ..grace_config(loops)
+    };
+    let h = Server::bind(cfg).unwrap().spawn(hello).unwrap();
+    let addr = h.local_addr();
+    get_ok(addr, "/x");
+    h.shutdown();
+    h.join().unwrap();
+    let what = format!("loops={loops} shutdown_timeout={shutdown_timeout:?}{round}");
+    match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+        Ok(s) => panic!("{what}: a connect after join was accepted: {s:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{what}"),
     }
 }
 
@@ -177,22 +180,7 @@ fn after_join_a_connect_is_refused() {
 #[test]
 fn with_no_shutdown_timeout_join_waits_for_every_loop() {
     for round in 0..60 {
-        let cfg = Config {
-            shutdown_timeout: Duration::ZERO,
-            ..grace_config(4)
-        };
-        let h = Server::bind(cfg).unwrap().spawn(hello).unwrap();
-        let addr = h.local_addr();
-        get_ok(addr, "/x");
-        h.shutdown();
-        h.join().unwrap();
-        let e = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            .expect_err(&format!("round {round}: a connect after join was accepted"));
-        assert_eq!(
-            e.kind(),
-            std::io::ErrorKind::ConnectionRefused,
-            "round {round}"
-        );
+        connect_after_join_is_refused(4, Duration::ZERO, &format!(" round {round}"));
     }
 }
 
