@@ -204,7 +204,7 @@ fn feed_in_pieces(
     // counted) + the capacity of the part-header buffer, which grows by doubling to at
     // most `max_part_header_bytes + 1` bytes (8 when the limit is smaller; `reserve_exact`
     // may round up, which the allocator does not do for `u8` in practice).
-    let head_cap = (limits.max_part_header_bytes + 1).max(8);
+    let head_cap = limits.max_part_header_bytes.saturating_add(1).max(8);
     let max_held = usize::try_from(limits.max_fields_bytes).unwrap_or(usize::MAX) + head_cap;
     let (mut pos, mut arrived) = (0, 0usize);
     for &size in sizes.iter().cycle() {

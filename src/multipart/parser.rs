@@ -347,7 +347,7 @@ impl Parser {
                 // Doubling, but never past the one byte over the limit that refuses the
                 // block: the buffer holds at most `max_part_header_bytes + 1` bytes, as
                 // `Limits` promises, not the next power of two (16 KiB for 8 KiB).
-                let max = self.limits.max_part_header_bytes + 1;
+                let max = self.limits.max_part_header_bytes.saturating_add(1);
                 let cap = (self.head.capacity() * 2).max(8).min(max);
                 self.head.reserve_exact(cap - self.head.len());
             }

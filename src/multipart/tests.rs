@@ -590,3 +590,17 @@ fn a_part_header_being_read_holds_no_more_than_its_limit() {
         );
     }
 }
+
+#[test]
+fn an_unlimited_part_header_size_is_taken_as_such() {
+    // `usize::MAX` as "no limit": the buffer's cap (the limit + 1) must not overflow.
+    let limits = Limits {
+        max_part_header_bytes: usize::MAX,
+        ..Limits::default()
+    };
+    let form = b"--B\r\nContent-Disposition: form-data; name=a\r\n\r\nhello\r\n--B--\r\n";
+    assert_eq!(
+        same_at_every_split("B", limits, form),
+        Ok(vec![part("a", None, None), data(b"hello"), Out::End])
+    );
+}
