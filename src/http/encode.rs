@@ -258,7 +258,7 @@ pub fn write_last_chunk(out: &mut Vec<u8>) {
 pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
     // The digits are written left-aligned and all 20 bytes appended, then the tail cut:
     // a copy of constant length is two vector stores, where a copy of `len` digits is a
-    // call to `memcpy`. No faster that a pipelined A/B could show, but 520 bytes smaller
+    // call to `memcpy`. No faster than a pipelined A/B could show, but 520 bytes smaller
     // than the loop `memcpy` needed (docs/BENCHMARKS.md, "Footprint").
     let len = {
         let (mut m, mut len) = (n, 1);
