@@ -388,6 +388,9 @@ pub(crate) struct EventLoop {
     announced_until: Option<Instant>,
     /// The drain stopped new handshakes: when its listener closes (`close_listener`).
     listener_closes_at: Option<Instant>,
+    /// How many connections the draining listener last waited for (`close_listener`
+    /// looks every 10 ms and logs only a change).
+    backlog_waited: u32,
     fired: Vec<((usize, u32), Tick)>,
     /// The pool's reserve workers, released when the running ones are stuck.
     reserve: Arc<Reserve>,
@@ -452,6 +455,7 @@ impl EventLoop {
             drain_deadline: None,
             announced_until: None,
             listener_closes_at: None,
+            backlog_waited: 0,
             fired: Vec::new(),
             reserve: p.reserve,
         })
@@ -1285,9 +1289,11 @@ impl EventLoop {
         {
             let queued = crate::listener::backlog(l);
             if queued > 0 {
-                debug!(
-                    "draining: {queued} connection(s) wait in the backlog at the limit: the listener stays open for them"
-                );
+                if queued != std::mem::replace(&mut self.backlog_waited, queued) {
+                    debug!(
+                        "draining: {queued} connection(s) wait in the backlog at the limit: the listener stays open for them"
+                    );
+                }
                 self.listener_closes_at = Some(self.ctx.now + BACKLOG_RECHECK);
                 return;
             }
