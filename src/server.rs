@@ -744,9 +744,9 @@ impl ServerHandle {
 
 /// Warns when a body `max_body_bytes` allows can never be read: a loop holds a buffered
 /// body whole within its share of `max_buffered_bytes` (beyond the first read buffer), so
-/// a larger one is answered `503` + `Retry-After` even on an idle server, and a retry
-/// cannot succeed. Not refused by `validate`: a small budget is a legitimate test of the
-/// shedding itself; a deployment should not have one.
+/// a larger one is answered `413` even on an idle server, though `max_body_bytes` allows
+/// it. Not refused by `validate`: a small budget is a legitimate test of the shedding
+/// itself; a deployment should not have one.
 fn warn_if_bodies_cannot_fit(cfg: &Config, loops: usize) {
     let per_loop = (cfg.max_buffered_bytes / loops).max(1) as u64;
     let share = per_loop + crate::buffers::READ_BUF as u64;
@@ -754,8 +754,8 @@ fn warn_if_bodies_cannot_fit(cfg: &Config, loops: usize) {
         warn!(
             "max_body_bytes ({}) is more than an event loop's share of max_buffered_bytes \
              ({} / {loops} loop(s), + the first {} KiB read buffer): a body over about {share} \
-             bytes is answered 503 + Retry-After even when the server is idle; raise \
-             max_buffered_bytes or lower max_body_bytes",
+             bytes is answered 413 even when the server is idle; raise max_buffered_bytes \
+             or lower max_body_bytes",
             cfg.max_body_bytes,
             cfg.max_buffered_bytes,
             crate::buffers::READ_BUF / 1024,

@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::Receiver;
@@ -359,7 +360,10 @@ fn a_value_that_is_not_utf8_is_refused_not_replaced() {
 /// `Retry-After: 1` for ever, on an idle server: a retry can never succeed. (Refusing the
 /// combination in `validate` is a design decision left to the maintainers: tests
 /// elsewhere run small budgets on purpose.) The start must at least warn, naming both
-/// settings; the defaults must not.
+/// settings; the defaults must not. Such a body is answered `413` without `Retry-After`
+/// (RFC 9110 §15.5.14: the content is larger than the server is able to process), a
+/// chunked one as soon as its decoded length passes the share; a body the share holds is
+/// read.
 #[test]
 fn a_body_limit_the_memory_budget_can_never_hold_is_warned_about() {
     let addr = free_addr();
@@ -378,7 +382,42 @@ fn a_body_limit_the_memory_budget_can_never_hold_is_warned_about() {
         2 << 20
     );
     let r = roundtrip(addr, head.as_bytes());
-    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.header("Retry-After"), None, "{r:?}");
+
+    // Chunked: refused once the decoded body passes the share, whatever is still coming.
+    let mut s = connect(addr);
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+          Connection: close\r\n\r\n",
+    )
+    .unwrap();
+    let chunk = [b"10000\r\n".as_slice(), &[b'c'; 0x10000], b"\r\n"].concat();
+    for _ in 0..32 {
+        // 2 MiB in all; the server stops reading after about 1 MiB.
+        if s.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let r = Reader::new(s).read_response();
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.header("Retry-After"), None, "{r:?}");
+
+    // A body the share holds is read (and the route answers it).
+    let body = vec![b'b'; 512 << 10];
+    let req = [
+        format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+        &body,
+    ]
+    .concat();
+    let r = roundtrip(addr, &req);
+    assert!(![413, 503].contains(&r.status), "{r:?}");
 
     let addr = free_addr();
     let (_demo, log, _rest) = start_logged(&mut demo(&[("H1_ADDR", &addr.to_string())]));

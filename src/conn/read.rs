@@ -476,8 +476,20 @@ impl<T: Transport> Conn<T> {
             && !self.reserve(ctx, end)
         {
             // A new request whose body the memory budget cannot hold: refused before
-            // anything was promised (no 100 Continue went out).
+            // anything was promised (no 100 Continue went out). A body more than the
+            // loop's whole share could hold is refused for good (413): a retry would fail
+            // on an idle server too. Otherwise the budget is held by others: 503.
             self.unread_input = true;
+            if self.never_fits(ctx, end) {
+                log::warn!(
+                    "conn={} a body of {} bytes is more than this event loop's share of \
+                     max_buffered_bytes ({}) can hold: 413",
+                    self.id,
+                    end - r.head.len as usize,
+                    ctx.cfg.max_buffered_bytes
+                );
+                return self.answer_error(ctx, Error::BodyTooLarge);
+            }
             return self.answer_503(ctx, BUDGET_SPENT);
         }
         let (expect, version) = (r.head.expect_continue, r.head.version);
@@ -545,6 +557,13 @@ impl<T: Transport> Conn<T> {
             ctx.deferred_reads.push((self.token, self.gen_));
         }
         true
+    }
+
+    /// Whether growing the read buffer to `end` bytes would pass the loop's whole share
+    /// of `max_buffered_bytes` even with every other connection's memory given back.
+    fn never_fits(&self, ctx: &Ctx, end: usize) -> bool {
+        let len = self.rbuf.as_ref().map_or(0, |b| b.bytes.len());
+        self.charged.saturating_add(end.saturating_sub(len)) > ctx.cfg.max_buffered_bytes
     }
 
     /// After a read with no complete request: wait for more bytes, or for memory.
@@ -810,9 +829,7 @@ fn decode_budgeted(
     let mut used = 0;
     while used < input.len() {
         let end = (used + CHUNKED_WINDOW).min(input.len());
-        if !reserve_decoded(ctx, charged, body, end - used, max) {
-            return Err(None);
-        }
+        reserve_decoded(ctx, charged, body, end - used, max)?;
         let (n, done) = decoder.decode(&input[used..end], body, max).map_err(Some)?;
         used += n;
         if done {
@@ -837,22 +854,23 @@ const BUDGET_SPENT: &str = "buffered request bytes at max_buffered_bytes";
 /// decodes to nothing, and the decoder refuses a chunk past `max_body`), so the body's
 /// capacity is raised to hold that — doubling when the budget has room for it, else
 /// exactly — as a read buffer's is before a read (`fill`). False when
-/// `max_buffered_bytes` has no room: the request is refused with 503 (and the
-/// connection closed) rather than left waiting, since chunked bodies that each waited for
-/// memory held by the others would wait for ever. `charged` is the connection's
-/// (`Conn::recharge` keeps it exact).
+/// `max_buffered_bytes` has no room (`Err(None)`): the request is refused with 503 (and
+/// the connection closed) rather than left waiting, since chunked bodies that each waited
+/// for memory held by the others would wait for ever. When the connection alone would
+/// pass the loop's whole share, `Err(Some(BodyTooLarge))`: 413, as a retry cannot fit
+/// either. `charged` is the connection's (`Conn::recharge` keeps it exact).
 fn reserve_decoded(
     ctx: &mut Ctx,
     charged: &mut usize,
     body: &mut Vec<u8>,
     input_len: usize,
     max_body: u64,
-) -> bool {
+) -> Result<(), Option<Error>> {
     let max = usize::try_from(max_body).unwrap_or(usize::MAX);
     let need = input_len.min(max.saturating_sub(body.len()));
     let before = body.capacity();
     if need <= before - body.len() {
-        return true;
+        return Ok(());
     }
     let exact = body.len() + need;
     let doubled = exact.max(before.saturating_mul(2)).min(max);
@@ -861,12 +879,14 @@ fn reserve_decoded(
         doubled
     } else if exact - before <= room {
         exact
+    } else if charged.saturating_add(exact - before) > ctx.cfg.max_buffered_bytes {
+        return Err(Some(Error::BodyTooLarge));
     } else {
-        return false;
+        return Err(None);
     };
     body.reserve_exact(target - body.len());
     let grown = body.capacity() - before;
     ctx.held += grown;
     *charged += grown;
-    true
+    Ok(())
 }
