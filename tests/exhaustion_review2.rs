@@ -176,20 +176,13 @@ fn assert_bounded_with<C>(
     drop(clients);
 }
 
-/// Non-blocking sockets, each with the bytes it has not taken yet.
-struct Pushers(Vec<(TcpStream, Vec<u8>)>);
+/// Non-blocking sockets, each with the bytes it has not taken yet and how many were
+/// queued on it in all.
+struct Pushers(Vec<(TcpStream, Vec<u8>, usize)>);
 
 impl Pushers {
     fn open(addr: SocketAddr, n: usize) -> Self {
-        Pushers(
-            (0..n)
-                .map(|_| {
-                    let s = connect(addr);
-                    s.set_nonblocking(true).unwrap();
-                    (s, Vec::new())
-                })
-                .collect(),
-        )
+        Pushers::from((0..n).map(|_| connect(addr)).collect())
     }
 
     fn from(socks: Vec<TcpStream>) -> Self {
@@ -198,19 +191,21 @@ impl Pushers {
                 .into_iter()
                 .map(|s| {
                     s.set_nonblocking(true).unwrap();
-                    (s, Vec::new())
+                    (s, Vec::new(), 0)
                 })
                 .collect(),
         )
     }
 
-    /// Queues `bytes` on every socket whose queue is under `keep` bytes, and writes what
-    /// each socket takes now. Returns the bytes all sockets took.
-    fn push(&mut self, bytes: &[u8], keep: usize) -> usize {
+    /// Queues `bytes` (cut at `limit` queued in all) on every socket whose queue is empty,
+    /// and writes what each socket takes now. Returns the bytes all sockets took.
+    fn push(&mut self, bytes: &[u8], limit: usize) -> usize {
         let mut took = 0;
-        for (s, pending) in self.0.iter_mut() {
-            if pending.len() < keep {
-                pending.extend_from_slice(bytes);
+        for (s, pending, queued) in self.0.iter_mut() {
+            if pending.is_empty() && *queued < limit {
+                let add = bytes.len().min(limit - *queued);
+                pending.extend_from_slice(&bytes[..add]);
+                *queued += add;
             }
             let n = write_some(s, pending);
             pending.drain(..n);
@@ -219,17 +214,19 @@ impl Pushers {
         took
     }
 
-    /// Pushes `unit` repeatedly for at most `rounds` rounds of 20 ms, or until the
-    /// sockets stop taking bytes (the server stopped reading them) or `per_socket` bytes
-    /// went into each.
+    /// Pushes `unit` repeatedly, at most `per_socket` bytes into each socket, for at most
+    /// `rounds` rounds of 20 ms, or until the sockets stop taking bytes (the server
+    /// stopped reading them) or took everything.
     fn flood(&mut self, unit: &[u8], per_socket: usize, rounds: usize) {
-        let mut sent = 0;
         let mut idle = 0;
         for _ in 0..rounds {
-            let took = self.push(unit, unit.len() * 64);
-            sent += took;
+            let took = self.push(unit, per_socket);
             idle = if took == 0 { idle + 1 } else { 0 };
-            if idle >= 10 || sent >= per_socket * self.0.len() {
+            let done = self
+                .0
+                .iter()
+                .all(|(_, p, q)| p.is_empty() && *q >= per_socket);
+            if idle >= 10 || done {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -280,11 +277,11 @@ fn stalled_uploads_hold_the_budget_and_not_the_drain() {
     let before = rss_kib(child.0.id());
     let mut clients = Pushers::open(addr, N);
     let body = 1usize << 20;
-    clients.push(
-        format!("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {body}\r\n\r\n").as_bytes(),
-        usize::MAX,
-    );
-    clients.flood(&[b'u'; 4096], body - 1, 400);
+    let head = format!("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {body}\r\n\r\n");
+    // The head and all of the body but its last byte.
+    let per_socket = head.len() + body - 1;
+    clients.push(head.as_bytes(), per_socket);
+    clients.flood(&[b'u'; 4096], per_socket, 400);
     let bound = BUDGET_KIB + N as u64 * READ_BUF_KIB + SLACK_KIB;
     assert_bounded(
         "stalled uploads",
