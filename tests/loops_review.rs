@@ -315,102 +315,6 @@ fn from_listener_on_four_loops_serves_each_connection_once_and_stops() {
     assert!(server.stop().is_ok());
 }
 
-/// At `max_connections` every loop pauses accepting, and a connection that closes frees
-/// a place. A loop takes the place its own connection freed at once, from its own
-/// backlog; a loop with none closing finds a place only at a tick when the others'
-/// backlogs are empty. So, unlike one loop's accept queue, the loops' backlogs are not
-/// served in order, and while clients keep one loop's backlog full the other loop's is
-/// not served at all. Alone on the machine the 8 clients queued first were all served
-/// within 242–326 accepts (one queue: 8); with the rest of this file running beside it,
-/// 4 of 8 and 2 of 8 were still waiting after 410 and 491 accepts. Not fixed (a
-/// cross-loop hand-off of freed places is a design change; see the review report), so
-/// the reproduction is ignored: `cargo test --test loops_review -- --ignored`.
-#[test]
-#[ignore = "finding, not fixed: a loop's backlog can starve at max_connections"]
-fn at_max_connections_a_loop_whose_backlog_waits_gets_its_turn() {
-    let cfg = Config {
-        max_connections: 1,
-        workers: 4,
-        header_read_timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(30),
-        ..loops(2)
-    };
-    let server = TestServer::with_config(cfg, id_app);
-    let addr = server.addr;
-    // The one place is held: everything after waits in a backlog.
-    let mut holder = Reader::new(server.connect());
-    get_id(&mut holder);
-    // Patient clients, queued first, on either loop's backlog (the kernel's hash).
-    let victims: Vec<_> = (0..8)
-        .map(|_| {
-            let mut r = Reader::new(server.connect());
-            r.send(b"GET /id HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            r
-        })
-        .collect();
-    let done = Arc::new(AtomicUsize::new(0));
-    let waiting: Vec<_> = victims
-        .into_iter()
-        .map(|mut r| {
-            let done = done.clone();
-            std::thread::spawn(move || {
-                let resp = r.read_response();
-                assert_eq!(resp.status, 200, "{resp:?}");
-                done.fetch_add(1, Ordering::SeqCst);
-            })
-        })
-        .collect();
-    // Impatient clients: each gives up on a connection not answered within 20 ms and
-    // connects again, so its connections end up on whichever loop serves.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let churn: Vec<_> = (0..12)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    let mut burst: Vec<TcpStream> = (0..8)
-                        .filter_map(|_| {
-                            TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()
-                        })
-                        .collect();
-                    for s in &mut burst {
-                        let _ = s
-                            .write_all(b"GET /id HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                    drop(burst);
-                }
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(50));
-    drop(holder);
-    // Both loops' patient clients are served while the churn goes on, before the server
-    // has accepted 400 connections (counted, not timed).
-    let tel = server.handle().telemetry();
-    let served = wait_until(Duration::from_secs(20), || {
-        done.load(Ordering::SeqCst) == 8 || tel.snapshot().accepted >= 400
-    });
-    let (done_then, accepted) = (done.load(Ordering::SeqCst), tel.snapshot().accepted);
-    stop.store(true, Ordering::SeqCst);
-    for t in churn {
-        t.join().unwrap();
-    }
-    for t in waiting {
-        t.join().unwrap();
-    }
-    assert!(
-        served,
-        "stalled: {done_then} of 8 served, {accepted} accepted, {:?}",
-        tel.snapshot()
-    );
-    assert_eq!(
-        done_then, 8,
-        "{done_then} of 8 waiting clients served after {accepted} connections were accepted"
-    );
-    assert!(server.stop().is_ok());
-}
-
 /// A second SIGTERM during a drain with requests in flight on several loops stops every
 /// loop at once: `run` returns the forced stop (hello exits 1 for it) without waiting
 /// for the handlers (they sleep far longer than the test waits), and no slow request is
@@ -448,4 +352,167 @@ fn a_second_sigterm_stops_every_loop_at_once() {
     for r in &mut slow {
         assert!(r.read_response_to("GET").is_none());
     }
+}
+
+/// A client socket bound to 127.0.0.1:`port` before it connects to `addr` (the kernel's
+/// `SO_REUSEPORT` hash of the same four-tuple picks the same listener every time).
+#[allow(unsafe_code)]
+fn connect_from(addr: std::net::SocketAddr, port: u16) -> Option<TcpStream> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket(2) takes integers; a non-negative result is a descriptor we own.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0);
+    // SAFETY: `fd` is ours and owned by the TcpStream from here on.
+    let s = unsafe { TcpStream::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: the option value is a live c_int and its size is passed.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    let sin = |ip: [u8; 4], port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_be_bytes(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let local = sin([127, 0, 0, 1], port);
+    // SAFETY: `local` is a sockaddr_in of `len` bytes.
+    if unsafe { libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len) } != 0 {
+        return None;
+    }
+    let remote = sin([127, 0, 0, 1], addr.port());
+    // SAFETY: as above.
+    if unsafe { libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len) } != 0 {
+        return None;
+    }
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    Some(s)
+}
+
+/// One keep-alive request on `s`; its loop, from the connection id; then a reset, so
+/// neither side keeps the four-tuple in TIME_WAIT and the port can connect again.
+fn loop_by_port(s: TcpStream, n: usize) -> Option<usize> {
+    let mut r = Reader::new(s);
+    r.stream
+        .write_all(b"GET /id HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let resp = r.read_response_to("GET")?;
+    reset_on_close(&r.stream);
+    Some(loop_of(resp.text().parse().ok()?, n))
+}
+
+/// At `max_connections` every loop pauses accepting, and a connection that closes frees a
+/// place. A loop took the place its own close freed at once, from its own backlog; a loop
+/// with no connection closing found a place only at a tick when the others' backlogs were
+/// empty. So while clients kept one loop's backlog full, the other loop's was not served
+/// at all (one loop's accept queue is served in order; with several, nothing ordered
+/// them). Here the clients that keep loop 1's backlog full use source ports the kernel
+/// hashes to loop 1, and the 4 patient clients ports it hashes to loop 0: before the fix
+/// all 4 still waited after loop 1 had served 218–265 others. Freed places now go to the
+/// waiting loops in turn.
+#[test]
+fn at_max_connections_a_backlog_on_another_loop_is_served_while_one_loop_churns() {
+    let cfg = Config {
+        max_connections: 1,
+        workers: 4,
+        ..loops(2)
+    };
+    let server = TestServer::with_config(cfg, id_app);
+    let addr = server.addr;
+    // Which loop each source port lands on.
+    let base = 20000 + (std::process::id() % 20000) as u16;
+    let (mut on0, mut on1) = (Vec::new(), Vec::new());
+    for port in base..base + 400 {
+        let Some(s) = connect_from(addr, port) else {
+            continue;
+        };
+        match loop_by_port(s, 2) {
+            Some(0) => on0.push(port),
+            Some(_) => on1.push(port),
+            None => {}
+        }
+        if on0.len() >= 4 && on1.len() >= 24 {
+            break;
+        }
+    }
+    assert!(on0.len() >= 4 && on1.len() >= 24, "{on0:?} {on1:?}");
+    assert!(wait_until(IO_TIMEOUT, || server
+        .handle()
+        .telemetry()
+        .snapshot()
+        .open
+        == 0));
+    // The place is held on loop 1; 4 clients queue on loop 0's backlog.
+    let holder = connect_from(addr, on1[0]).unwrap();
+    let mut holder = Reader::new(holder);
+    assert_eq!(loop_of(get_id(&mut holder), 2), 1);
+    let patient: Vec<_> = on0[..4]
+        .iter()
+        .map(|&p| {
+            let mut r = Reader::new(connect_from(addr, p).unwrap());
+            r.send(b"GET /id HTTP/1.1\r\nHost: x\r\n\r\n");
+            std::thread::spawn(move || {
+                let resp = r.read_response_to("GET");
+                reset_on_close(&r.stream);
+                resp.map(|r| r.status)
+            })
+        })
+        .collect();
+    // 6 clients queue on loop 1's backlog, each connecting again once answered.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (answered, connected) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let churn: Vec<_> = on1[1..]
+        .chunks(on1[1..].len() / 6)
+        .take(6)
+        .map(|ports| {
+            let (ports, stop) = (ports.to_vec(), stop.clone());
+            let (answered, connected) = (answered.clone(), connected.clone());
+            std::thread::spawn(move || {
+                for &p in ports.iter().cycle() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Some(s) = connect_from(addr, p) else {
+                        continue;
+                    };
+                    connected.fetch_add(1, Ordering::SeqCst);
+                    if loop_by_port(s, 2).is_some() {
+                        answered.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    // Every churning client has a connection in loop 1's backlog.
+    assert!(wait_until(IO_TIMEOUT, || connected.load(Ordering::SeqCst) >= 6));
+    drop(holder);
+    // One queue would serve the 4 first; here they get their turn before loop 1 has
+    // served 200 more (counted, not timed).
+    let served_first = wait_until(Duration::from_secs(30), || {
+        patient.iter().all(|t| t.is_finished()) || answered.load(Ordering::SeqCst) >= 200
+    });
+    let waiting = patient.iter().filter(|t| !t.is_finished()).count();
+    let n = answered.load(Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
+    for t in churn {
+        t.join().unwrap();
+    }
+    for t in patient {
+        assert_eq!(t.join().unwrap(), Some(200));
+    }
+    assert!(served_first);
+    assert_eq!(
+        waiting, 0,
+        "{waiting} of 4 clients on loop 0's backlog still waiting after loop 1 served {n}"
+    );
+    assert!(server.stop().is_ok());
 }
