@@ -353,6 +353,9 @@ impl Loops {
 enum Pause {
     /// `max_connections` reached: resume when one closes.
     Full,
+    /// `Full`, and a place this loop freed went to another waiting loop in this turn:
+    /// not taken back before that loop's turn (`Full` again at the end of this one).
+    Passed,
     /// Out of descriptors: resume when one closes or after the back-off.
     Exhausted(Instant),
 }
@@ -604,6 +607,10 @@ impl EventLoop {
                 // Another loop's connection may have closed.
                 Some(Pause::Full) => {
                     self.shared.live.load(Ordering::Relaxed) < self.ctx.cfg.max_connections
+                }
+                Some(Pause::Passed) => {
+                    self.paused = Some(Pause::Full);
+                    false
                 }
                 None => false,
             };
@@ -922,10 +929,10 @@ impl EventLoop {
     /// from this loop's own backlog, places would never reach another loop's while this
     /// one's stays full (each backlog is served in order; together they are not). True
     /// when another loop was woken to take it (it finds the room on that turn).
-    fn pass_place(&self) -> bool {
+    fn pass_place(&mut self) -> bool {
         let me = self.ctx.loop_id;
         let waiting = self.shared.full.load(Ordering::Relaxed) | 1 << me;
-        if self.paused != Some(Pause::Full) || waiting == 1 << me {
+        if !matches!(self.paused, Some(Pause::Full | Pause::Passed)) || waiting == 1 << me {
             return false;
         }
         let n = self.shared.wakes.len();
@@ -938,6 +945,7 @@ impl EventLoop {
             return false;
         }
         self.shared.wakes[next].force();
+        self.paused = Some(Pause::Passed);
         true
     }
 
