@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -328,6 +328,10 @@ pub(crate) struct Loops {
     pub stall: Mutex<Option<(u64, Instant)>>,
     /// Whether `stall` is set (read without its lock on each turn).
     pub stall_set: AtomicBool,
+    /// The loops paused at `max_connections` (a bit each; `loops` ≤ 64), and a count
+    /// that picks which of them the next freed place goes to (`EventLoop::pass_place`).
+    pub full: AtomicU64,
+    pub turn: AtomicUsize,
     /// Loops still holding a descriptor of a listening socket the caller passed
     /// (`Server::from_listener`: one socket, a descriptor per loop), which may outlive the
     /// server (a supervisor's); 0 for a socket the server bound. The last loop to let go
@@ -349,6 +353,9 @@ impl Loops {
 enum Pause {
     /// `max_connections` reached: resume when one closes.
     Full,
+    /// `Full`, and a place this loop freed went to another waiting loop in this turn:
+    /// not taken back before that loop's turn (`Full` again at the end of this one).
+    Passed,
     /// Out of descriptors: resume when one closes or after the back-off.
     Exhausted(Instant),
 }
@@ -601,6 +608,10 @@ impl EventLoop {
                 Some(Pause::Full) => {
                     self.shared.live.load(Ordering::Relaxed) < self.ctx.cfg.max_connections
                 }
+                Some(Pause::Passed) => {
+                    self.paused = Some(Pause::Full);
+                    false
+                }
                 None => false,
             };
             if resume && !self.ctx.draining {
@@ -748,6 +759,10 @@ impl EventLoop {
         if self.paused.is_some() {
             return;
         }
+        let me = 1u64 << self.ctx.loop_id;
+        if self.shared.full.load(Ordering::Relaxed) & me != 0 {
+            self.shared.full.fetch_and(!me, Ordering::Relaxed);
+        }
         loop {
             let Some(l) = self.listener.as_ref() else {
                 return;
@@ -756,6 +771,7 @@ impl EventLoop {
             // checking the count and then adding to it could both pass at `max` − 1.
             if self.shared.live.fetch_add(1, Ordering::AcqRel) >= self.ctx.cfg.max_connections {
                 self.shared.live.fetch_sub(1, Ordering::AcqRel);
+                self.shared.full.fetch_or(me, Ordering::Relaxed);
                 warn!(
                     "max_connections ({}) reached: accepting paused",
                     self.ctx.cfg.max_connections
@@ -902,10 +918,35 @@ impl EventLoop {
         self.live -= 1;
         self.ctx.bufs.fit(self.live);
         self.shared.live.fetch_sub(1, Ordering::Relaxed);
-        if self.paused.is_some() && !self.ctx.draining {
+        if self.paused.is_some() && !self.ctx.draining && !self.pass_place() {
             self.paused = None;
             self.accept_all();
         }
+    }
+
+    /// At `max_connections`, with other loops waiting for a place too: the place this
+    /// close freed goes to the waiting loops in turn, this one included. Taken at once
+    /// from this loop's own backlog, places would never reach another loop's while this
+    /// one's stays full (each backlog is served in order; together they are not). True
+    /// when another loop was woken to take it (it finds the room on that turn).
+    fn pass_place(&mut self) -> bool {
+        let me = self.ctx.loop_id;
+        let waiting = self.shared.full.load(Ordering::Relaxed) | 1 << me;
+        if !matches!(self.paused, Some(Pause::Full | Pause::Passed)) || waiting == 1 << me {
+            return false;
+        }
+        let n = self.shared.wakes.len();
+        let t = self.shared.turn.fetch_add(1, Ordering::Relaxed);
+        let next = (0..n)
+            .map(|k| (t + k) % n)
+            .find(|&i| (waiting >> i) & 1 == 1)
+            .unwrap_or(me);
+        if next == me {
+            return false;
+        }
+        self.shared.wakes[next].force();
+        self.paused = Some(Pause::Passed);
+        true
     }
 
     /// Gives an upgraded connection's socket to its callback (run on a worker): the loop

@@ -416,6 +416,8 @@ impl Server {
             on_drain: Mutex::new(Some(on_drain)),
             stall: Mutex::new(None),
             stall_set: AtomicBool::new(false),
+            full: Default::default(),
+            turn: Default::default(),
             foreign_listener: AtomicUsize::new(if self.foreign_listener { n } else { 0 }),
         });
         warn_if_bodies_cannot_fit(&cfg, n);
