@@ -105,6 +105,10 @@ pub(crate) struct Ctx {
     /// (zeroed once, not per read; empty while a read uses it).
     #[cfg(feature = "proxy")]
     pub upstream_scratch: Vec<u8>,
+    /// Upstreams to read again on the next turn: a relay takes `RELAY_TURN_BYTES` per
+    /// readiness, so one fast download cannot hold the loop's turn.
+    #[cfg(feature = "proxy")]
+    pub deferred_upstreams: Vec<(usize, u32)>,
     /// The pool's "answers say `Connection: close`" flag (set at the first stop, before
     /// any drain delay): heads the loop encodes itself (`conn/forward.rs`) obey it too.
     #[cfg(feature = "proxy")]
@@ -119,6 +123,15 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// Whether upstream relays wait for the next turn (`deferred_upstreams`).
+    #[inline]
+    fn upstreams_deferred(&self) -> bool {
+        #[cfg(feature = "proxy")]
+        return !self.deferred_upstreams.is_empty();
+        #[cfg(not(feature = "proxy"))]
+        false
+    }
+
     /// The loop's shared state for `cfg`, sending work to `jobs`.
     pub fn new(
         loop_id: usize,
@@ -168,6 +181,8 @@ impl Ctx {
             registry: None,
             #[cfg(feature = "proxy")]
             upstream_scratch: Vec::new(),
+            #[cfg(feature = "proxy")]
+            deferred_upstreams: Vec::new(),
             #[cfg(feature = "proxy")]
             answers_close: Arc::default(),
             #[cfg(feature = "ws")]
@@ -512,6 +527,7 @@ impl EventLoop {
                 if !self.completions.is_empty()
                     || !self.ctx.deferred.is_empty()
                     || !self.ctx.deferred_reads.is_empty()
+                    || self.ctx.upstreams_deferred()
                 {
                     self.wake.set_asleep(false);
                     timeout = Some(Duration::ZERO);
@@ -538,6 +554,10 @@ impl EventLoop {
             }
             for (t, g) in std::mem::take(&mut self.ctx.deferred_reads) {
                 self.with_conn(t, Some(g), |c, ctx| c.resume_reading(ctx));
+            }
+            #[cfg(feature = "proxy")]
+            for (t, g) in std::mem::take(&mut self.ctx.deferred_upstreams) {
+                self.with_conn(t, Some(g), |c, ctx| c.on_upstream(ctx, true, false));
             }
             for ev in events.iter() {
                 match ev.token() {

@@ -27,6 +27,11 @@ pub(crate) const FORWARD_BASE: usize = usize::MAX / 2;
 
 /// One read from the upstream.
 const READ_CHUNK: usize = 16 * 1024;
+/// What one readiness of an upstream relays before the loop moves on: a fast upstream
+/// and a fast client would otherwise keep the relay reading for as long as the body
+/// lasts, and 300 relays filling their clients' sockets made one turn of seconds
+/// (`tests/exhaustion_review2.rs`).
+const RELAY_TURN_BYTES: usize = 256 * 1024;
 
 /// Interim (1xx) answers relayed to the client per exchange; later ones are dropped (the
 /// head timeout still ends an upstream that sends nothing else).
@@ -524,7 +529,14 @@ impl<T: Transport> Conn<T> {
     }
 
     fn fwd_read_into(&mut self, ctx: &mut Ctx, buf: &mut [u8]) -> Step {
+        let mut taken = 0;
         loop {
+            if taken >= RELAY_TURN_BYTES {
+                // This readiness had its share: the rest is read on the next turn (no new
+                // edge comes for bytes already there), after the loop's other work.
+                ctx.deferred_upstreams.push((self.token, self.gen_));
+                return Ok(());
+            }
             // The exchange may have ended (and the connection moved on) in the last pass.
             let Phase::Forward(f) = &mut self.phase else {
                 return Ok(());
@@ -544,6 +556,7 @@ impl<T: Transport> Conn<T> {
                 Ok(n) => {
                     f.answered = true;
                     f.input.extend_from_slice(&buf[..n]);
+                    taken += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
