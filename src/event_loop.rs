@@ -709,10 +709,8 @@ impl EventLoop {
     /// Jobs are waiting and no worker finished one for `STALL`: the running workers are
     /// blocked in handlers, not busy, so one more comes out of the reserve. Every loop
     /// looks (the state is shared): the jobs may be any loop's, and loop 0 may be asleep.
-    ///
-    /// It also reports the queue depth gauge (one queue: one gauge, in loop 0's shard,
-    /// written by whichever loop sees jobs waiting, and set back to 0 by the one that sees
-    /// the queue empty again).
+    /// (The queue depth the metrics show is read from the queue when a snapshot is taken,
+    /// `Telemetry::snapshot`.)
     fn watch_pool(&mut self) {
         let len = self.ctx.jobs.len();
         let waiting = len > 0;
@@ -726,8 +724,6 @@ impl EventLoop {
             Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return,
         };
-        let gauge = &self.ctx.tel.loops[0];
-        gauge.set(&gauge.queue_depth, len as u64);
         if !waiting {
             *stall = None;
             self.shared.stall_set.store(false, Ordering::Relaxed);

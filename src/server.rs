@@ -367,6 +367,9 @@ impl Server {
             done_rxs.push(queue);
         }
         let (job_tx, job_rx) = JobQueue::new(cfg.queue_depth);
+        if let Ok(mut q) = self.telemetry.0.queue.lock() {
+            *q = job_tx.probe();
+        }
         let reserve = Arc::new(Reserve::default());
         let shared = Arc::new(PoolShared {
             notifiers: notifiers.clone().into_boxed_slice(),

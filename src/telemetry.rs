@@ -283,8 +283,6 @@ pub(crate) struct Stats {
     pub ws_messages_in: AtomicU64,
     /// 1 while this worker runs a job.
     pub busy: AtomicU64,
-    /// The job queue's length, as the loop last saw it.
-    pub queue_depth: AtomicU64,
     pub hist: [Histogram; HISTOGRAMS.len()],
     requests: Mutex<Vec<Count>>,
 }
@@ -424,7 +422,12 @@ pub(crate) struct Shared {
     /// One per worker, written by that worker only.
     pub workers: Box<[Stats]>,
     ring: OnceLock<Ring>,
+    /// The job queue, whose length a snapshot reads (set when the server runs).
+    pub queue: Mutex<QueueProbe>,
 }
+
+/// The job queue, without holding it (`JobQueue::probe`).
+pub(crate) type QueueProbe = std::sync::Weak<crate::pool::chan::Chan<crate::pool::Job>>;
 
 struct Ring {
     /// Oldest first; at most `capacity`. The lock is held for a push or a take, never
@@ -464,6 +467,7 @@ impl Telemetry {
             loops: (0..loops.max(1)).map(|_| Stats::default()).collect(),
             workers: (0..workers).map(|_| Stats::default()).collect(),
             ring: OnceLock::new(),
+            queue: Mutex::default(),
         }))
     }
 
@@ -532,7 +536,10 @@ impl Telemetry {
             bytes_in: sum(&|x| &x.bytes_in),
             bytes_out: sum(&|x| &x.bytes_out),
             shed: sum(&|x| &x.shed),
-            queue_depth: sum(&|x| &x.queue_depth),
+            queue_depth: s
+                .queue
+                .lock()
+                .map_or(0, |q| q.upgrade().map_or(0, |c| c.len())) as u64,
             busy_workers: sum(&|x| &x.busy),
             workers: s.workers.len() as u64,
             streams_started: sum(&|x| &x.streams_started),

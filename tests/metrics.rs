@@ -395,3 +395,21 @@ fn a_real_prometheus_scrapes_the_metrics_listener() {
     drop(prometheus);
     drop(dir);
 }
+
+/// `h1_queue_depth` was a gauge the loop set at the end of the turn that queued the scrape's
+/// own job, so the worker rendering `/metrics` on an idle server read 1 most of the time
+/// (17 of 20 scrapes). The snapshot now reads the queue's length when it is taken: the
+/// scrape's job has left the queue by then.
+#[test]
+fn an_idle_server_reports_an_empty_job_queue() {
+    let demo = start_demo(false);
+    for i in 0..20 {
+        let s = Scrape::of(demo.addr);
+        assert_eq!(
+            s.value("h1_queue_depth"),
+            Some(0.0),
+            "scrape {i} of an idle server:\n{}",
+            s.text
+        );
+    }
+}

@@ -14,9 +14,9 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
-struct Chan<T> {
+pub(crate) struct Chan<T> {
     state: Mutex<State<T>>,
     /// Signalled when a message arrives for a parked receiver, or the last sender left.
     ready: Condvar,
@@ -35,6 +35,11 @@ struct State<T> {
 }
 
 impl<T> Chan<T> {
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.len.load(SeqCst)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // Nothing panics under this lock but an allocation failure: the state is whole.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -82,6 +87,11 @@ impl<T> Sender<T> {
     /// Messages waiting.
     pub fn len(&self) -> usize {
         self.0.len.load(SeqCst)
+    }
+
+    /// The queue, to read its length from anywhere without being a sender or a receiver.
+    pub fn probe(&self) -> Weak<Chan<T>> {
+        Arc::downgrade(&self.0)
     }
 
     pub fn is_empty(&self) -> bool {

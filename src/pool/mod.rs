@@ -148,6 +148,10 @@ impl JobQueue {
     pub fn len(&self) -> usize {
         self.tx.len()
     }
+    /// The queue, for the telemetry's snapshots (`len` when one is taken).
+    pub fn probe(&self) -> crate::telemetry::QueueProbe {
+        self.tx.probe()
+    }
     pub fn is_empty(&self) -> bool {
         self.tx.is_empty()
     }
