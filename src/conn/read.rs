@@ -480,14 +480,9 @@ impl<T: Transport> Conn<T> {
             // loop's whole share could hold is refused for good (413): a retry would fail
             // on an idle server too. Otherwise the budget is held by others: 503.
             self.unread_input = true;
+            // (No warning per request: a client could write the log full with them. The
+            // start-up warning names the settings; `answer_error` logs it at debug.)
             if self.never_fits(ctx, end) {
-                log::warn!(
-                    "conn={} a body of {} bytes is more than this event loop's share of \
-                     max_buffered_bytes ({}) can hold: 413",
-                    self.id,
-                    end - r.head.len as usize,
-                    ctx.cfg.max_buffered_bytes
-                );
                 return self.answer_error(ctx, Error::BodyTooLarge);
             }
             return self.answer_503(ctx, BUDGET_SPENT);

@@ -86,7 +86,7 @@ impl<T> Sender<T> {
 
     /// Messages waiting.
     pub fn len(&self) -> usize {
-        self.0.len.load(SeqCst)
+        self.0.len()
     }
 
     /// The queue, to read its length from anywhere without being a sender or a receiver.
@@ -144,7 +144,7 @@ impl<T> Receiver<T> {
 
     /// Messages waiting.
     pub fn len(&self) -> usize {
-        self.0.len.load(SeqCst)
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
