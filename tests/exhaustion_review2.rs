@@ -741,14 +741,18 @@ fn tls_records_stalled_midway_are_bounded() {
 // ------------------------------------------------- the reverse proxy (examples/gateway)
 
 /// An upstream that answers every request with a 64 MiB body, written as its socket
-/// takes it (a thread per connection: the test's side, not the server's).
+/// takes it (a thread per connection: the test's side, not the server's), and the bytes
+/// it has written so far, all connections together.
 #[cfg(feature = "proxy")]
-fn streaming_upstream() -> SocketAddr {
+fn streaming_upstream() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = written.clone();
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(mut s) = s else { return };
+            let counter = counter.clone();
             std::thread::spawn(move || {
                 let _ = s.set_write_timeout(Some(Duration::from_secs(30)));
                 let mut buf = Vec::new();
@@ -765,11 +769,12 @@ fn streaming_upstream() -> SocketAddr {
                     if s.write_all(&piece).is_err() {
                         return;
                     }
+                    counter.fetch_add(piece.len(), std::sync::atomic::Ordering::Relaxed);
                 }
             });
         }
     });
-    addr
+    (addr, written)
 }
 
 /// Clients of the gateway that never read while their upstreams stream 64 MiB each: the
@@ -777,7 +782,7 @@ fn streaming_upstream() -> SocketAddr {
 #[cfg(feature = "proxy")]
 #[test]
 fn proxied_streams_to_clients_that_never_read_hold_a_window_each() {
-    let upstream = streaming_upstream();
+    let (upstream, written) = streaming_upstream();
     let port = free_port();
     let mut cmd = Command::new(built_binary("gateway", true));
     cmd.env("GATEWAY_UPSTREAMS", format!("/big=http://{upstream}"))
@@ -791,6 +796,22 @@ fn proxied_streams_to_clients_that_never_read_hold_a_window_each() {
     let (mut child, addr) = spawn_listening(&mut cmd, port);
     let before = rss_kib(child.0.id());
     let clients = silent_getters(addr, N, "/big/file");
+    // The relays have filled the clients' sockets and stopped (backpressure): the
+    // upstreams wrote nothing more for a second. The RSS alone can settle while they
+    // still run (their buffers grow once, then are reused), and a debug build relaying
+    // 300 bodies at once is slow to reach that point on a loaded machine.
+    let (mut last, mut since) = (0, Instant::now());
+    let still = wait_until(Duration::from_secs(60), || {
+        let now = written.load(std::sync::atomic::Ordering::Relaxed);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+        since.elapsed() >= Duration::from_secs(1)
+    });
+    assert!(
+        still,
+        "the relays were still moving after 60 s ({last} bytes)"
+    );
     // Each: the relay's window on each side, the client's first read buffer.
     let bound = BUDGET_KIB + N as u64 * (2 * 64 + READ_BUF_KIB) + SLACK_KIB;
     assert_bounded(
