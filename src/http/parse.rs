@@ -170,10 +170,8 @@ pub fn parse_head(
     // (Moved Permanently) redirect with the request-target properly encoded."
     // A fragment is not part of any form (RFC 9112 §3.2: origin-form is absolute-path
     // ["?" query], and "#" is neither a pchar nor allowed in a query, RFC 3986 §3.3-3.5).
-    if !target
-        .bytes()
-        .all(|c| matches!(c, 0x21..=0x7e) && c != b'#')
-    {
+    // A "%" in the path must begin a pct-encoded triplet (below).
+    if !is_valid_target(target.as_bytes()) {
         return Err(Error::InvalidTarget);
     }
     // Absolute-form: its authority stands for Host (RFC 9112 §3.2.2), so it must be one
@@ -708,6 +706,49 @@ static TCHAR: [bool; 256] = byte_table(
 #[inline]
 pub fn is_tchar(c: u8) -> bool {
     TCHAR[c as usize]
+}
+
+/// The bytes a request-target may hold with no further look (visible ASCII, RFC 3986 §2),
+/// less `#` (never valid, see `is_valid_target`), `%` (which needs its two hex digits)
+/// and `?` (where the query starts).
+static TARGET_PLAIN: [bool; 256] = {
+    let mut t = byte_table(b"", &[(0x21, 0x7e)]);
+    t[b'#' as usize] = false;
+    t[b'%' as usize] = false;
+    t[b'?' as usize] = false;
+    t
+};
+
+/// True when every byte of `target` is visible ASCII other than `#`, and every `%` before
+/// the query begins `pct-encoded = "%" HEXDIG HEXDIG` (RFC 3986 §2.1; a path is made of
+/// pchars, §3.3). An invalid escape in the path makes the request line invalid (RFC 9112
+/// §3: 400), and nginx and Go's net/http both refuse it; in the query both pass it to the
+/// application (`?q=100%` is common from forms and address bars), and so does this.
+/// One table look-up a byte for a target with neither `%` nor `?`.
+fn is_valid_target(target: &[u8]) -> bool {
+    let mut i = 0;
+    while i < target.len() {
+        let c = target[i];
+        if !TARGET_PLAIN[c as usize] {
+            match c {
+                b'%' => {
+                    let hex = |j: usize| target.get(j).is_some_and(u8::is_ascii_hexdigit);
+                    if !(hex(i + 1) && hex(i + 2)) {
+                        return false;
+                    }
+                    i += 2;
+                }
+                b'?' => {
+                    return target[i..]
+                        .iter()
+                        .all(|&c| matches!(c, 0x21..=0x7e) && c != b'#');
+                }
+                _ => return false,
+            }
+        }
+        i += 1;
+    }
+    true
 }
 
 /// `reg-name = *( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2) without the

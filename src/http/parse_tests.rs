@@ -37,6 +37,14 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     // Request-target bytes: visible ASCII only (RFC 9112 §3.2, RFC 3986 §2).
     ("utf-8 in path", b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
     ("utf-8 in query", b"GET /?q=\xe2\x82\xac HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    // RFC 3986 §2.1, §3.3: a `%` in the path begins `"%" HEXDIG HEXDIG` (RFC 9112 §3: 400).
+    ("% then non-hex in path", b"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("% then one hex digit in path", b"GET /a%4g HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("% ending the path", b"GET /a% HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("% one digit then the query", b"GET /a%4?b HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("%% in path", b"GET /%%41 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
+    ("bad escape in an absolute-form path", b"GET http://h/%zz HTTP/1.1\r\nHost: h\r\n\r\n", InvalidTarget, 400),
+    ("# after a query %", b"GET /?%#x HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
     ("4-byte utf-8", b"GET /\xf0\x9f\x98\x80 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
     ("utf-8 authority", b"GET http://h\xc3\xa9/ HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget, 400),
     ("utf-8 target 1.0", b"GET /\xc3\xa9 HTTP/1.0\r\n\r\n", InvalidTarget, 400),
@@ -387,7 +395,9 @@ const ACCEPT: &[(&str, &[u8], Want)] = &[
     ("HOST upper", b"GET / HTTP/1.1\r\nHOST: a\r\n\r\n", want(b"/", 0, 1)),
     ("query", b"GET /a/b?c=d&e HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b"c=d&e"), ..want(b"/a/b", 0, 1) }),
     ("pct-encoded utf-8", b"GET /caf%C3%A9?q=%E2%82%AC HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b"q=%E2%82%AC"), ..want(b"/caf%C3%A9", 0, 1) }),
-    ("every visible ascii but #", b"GET /!\"$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~ HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b"@AZ[\\]^_`az{|}~"), ..want(b"/!\"$%&'()*+,-./09:;<=>", 0, 1) }),
+    // `%` in the path must begin an escape (below); in the query it may stand alone.
+    ("every visible ascii but #", b"GET /!\"$&'()*+,-./09:;<=>?%@AZ[\\]^_`az{|}~ HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b"%@AZ[\\]^_`az{|}~"), ..want(b"/!\"$&'()*+,-./09:;<=>", 0, 1) }),
+    ("pct-encoded in every case", b"GET /%2f%2F%aA%09?%zz HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b"%zz"), ..want(b"/%2f%2F%aA%09", 0, 1) }),
     ("@ in an absolute-form path", b"GET http://h/a@b?c@d HTTP/1.1\r\nHost: h\r\n\r\n", Want { query: Some(b"c@d"), ..want(b"/a@b", 0, 1) }),
     ("empty query", b"GET /a? HTTP/1.1\r\nHost: a\r\n\r\n", Want { query: Some(b""), ..want(b"/a", 0, 1) }),
     ("asterisk", b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", Want { method: Method::Options, ..want(b"*", 0, 1) }),
