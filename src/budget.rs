@@ -39,7 +39,9 @@ impl Budget {
         self.held.load(SeqCst)
     }
 
-    /// Takes `n` bytes if the whole budget has room for them.
+    /// Takes `n` bytes if the whole budget has room for them. (One copy of the loop, not
+    /// one per caller: the engine's size is a bar of its own.)
+    #[inline(never)]
     pub fn try_take(&self, n: usize) -> bool {
         self.held
             .fetch_update(SeqCst, SeqCst, |h| {

@@ -535,7 +535,7 @@ pub const FIELDS: &[FieldInfo] = fields! {
     max_body_bytes "H1_MAX_BODY_BYTES" "--max-body-bytes" "size" "1MiB" "MaxBytesReader"
         "Largest request body (decoded, for chunked); larger gets 413 and close.";
     max_buffered_bytes "H1_MAX_BUFFERED_BYTES" "--max-buffered-bytes" "size" "64MiB" "—"
-        "Request bytes held for all connections together; past it bodies wait, new needs and growing chunked bodies get 503 (413 past the whole budget). One budget for all loops.";
+        "Request bytes held for all connections together; past it bodies wait, new needs and growing chunked bodies get 503 (413 past the whole budget).";
     max_upload_bytes "H1_MAX_UPLOAD_BYTES" "--max-upload-bytes" "size" "0" "—"
         "Largest body streamed to a BodySink (bodies over max_body_bytes); 0 = off, 413.";
     max_requests_per_connection "H1_MAX_REQUESTS_PER_CONNECTION"

@@ -134,10 +134,12 @@ impl Ctx {
         false
     }
 
-    /// The loop's shared state for `cfg`, sending work to `jobs`.
+    /// The loop's shared state for `cfg`, sending work to `jobs`, taking memory from
+    /// `budget` (the server's, shared by its loops).
     pub fn new(
         loop_id: usize,
         cfg: Config,
+        budget: Arc<Budget>,
         jobs: JobQueue,
         notifier: Notifier,
         now: Instant,
@@ -154,7 +156,6 @@ impl Ctx {
         let read_cap = (cfg.max_head_bytes * 2)
             .saturating_add(usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX))
             .max(crate::buffers::READ_BUF);
-        let max_buffered = cfg.max_buffered_bytes;
         Ctx {
             loop_id,
             wheel: Wheel::new(cfg.timer_tick, now),
@@ -172,7 +173,7 @@ impl Ctx {
             outstanding: 0,
             deferred: Vec::new(),
             stalled: Vec::new(),
-            budget: Arc::new(Budget::new(max_buffered)),
+            budget,
             budget_waiters: Vec::new(),
             budget_freed: false,
             deferred_reads: Vec::new(),
@@ -476,9 +477,17 @@ impl EventLoop {
                 .registry()
                 .register(&mut s.rx, SIGNALS, Interest::READABLE)?;
         }
-        let mut ctx = Ctx::new(p.loop_id, p.cfg, p.jobs, p.notifier, Instant::now(), p.tel);
+        let budget = p.loops.budget.clone();
+        let mut ctx = Ctx::new(
+            p.loop_id,
+            p.cfg,
+            budget,
+            p.jobs,
+            p.notifier,
+            Instant::now(),
+            p.tel,
+        );
         ctx.tls = p.tls;
-        ctx.budget = p.loops.budget.clone();
         #[cfg(feature = "proxy")]
         {
             ctx.registry = Some(p.poll.registry().try_clone()?);

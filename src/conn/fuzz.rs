@@ -267,7 +267,8 @@ impl Harness {
             reserve: Arc::default(),
             tel: tel.0.clone(),
         };
-        let mut ctx = Ctx::new(0, cfg, job_tx, notifier, Instant::now(), tel.0);
+        let budget = Arc::new(crate::budget::Budget::new(cfg.max_buffered_bytes));
+        let mut ctx = Ctx::new(0, cfg, budget, job_tx, notifier, Instant::now(), tel.0);
         let io = Arc::new(Script::default());
         let mut conn = Conn::new(io.clone(), 0, 0, 1, ([127, 0, 0, 1], 9).into());
         let header = ctx.cfg.header_read_timeout;
