@@ -29,7 +29,7 @@ pub struct Config {
     /// Event loop threads. Each owns a listener on `addr` (`SO_REUSEPORT`: the kernel
     /// spreads new connections across them), its connections, its timer wheel and its
     /// buffers; a connection never moves between loops. All share the worker pool, the
-    /// drain, `max_connections`, `max_buffered_bytes` (split evenly) and the telemetry.
+    /// drain, `max_connections`, `max_buffered_bytes` (one budget) and the telemetry.
     /// 1 (the default) is the one-loop design; more helps once the loop's core is busy.
     pub loops: usize,
     /// Handler threads: handlers may block, so this bounds how many run at once while the
@@ -73,8 +73,9 @@ pub struct Config {
     /// Largest request body (decoded, for chunked) before `413`, so uploads cannot exhaust
     /// memory.
     pub max_body_bytes: u64,
-    /// Bytes of request data the event loop may hold for all connections together (read
-    /// buffers and bodies being read), so N stalled uploads cannot take the memory: past
+    /// Bytes of request data the event loops may hold for all connections together (read
+    /// buffers and bodies being read; one budget however many `loops` there are, not a
+    /// share each), so N stalled uploads cannot take the memory: past
     /// it the loop stops reading bodies (nothing accepted is dropped) and a new request
     /// that needs more gets `503` + `Retry-After`.
     pub max_buffered_bytes: usize,
@@ -534,7 +535,7 @@ pub const FIELDS: &[FieldInfo] = fields! {
     max_body_bytes "H1_MAX_BODY_BYTES" "--max-body-bytes" "size" "1MiB" "MaxBytesReader"
         "Largest request body (decoded, for chunked); larger gets 413 and close.";
     max_buffered_bytes "H1_MAX_BUFFERED_BYTES" "--max-buffered-bytes" "size" "64MiB" "—"
-        "Request bytes held for all connections together; past it bodies wait, new needs and growing chunked bodies get 503 (413 past a loop's whole share).";
+        "Request bytes held for all connections together; past it bodies wait, new needs and growing chunked bodies get 503 (413 past the whole budget).";
     max_upload_bytes "H1_MAX_UPLOAD_BYTES" "--max-upload-bytes" "size" "0" "—"
         "Largest body streamed to a BodySink (bodies over max_body_bytes); 0 = off, 413.";
     max_requests_per_connection "H1_MAX_REQUESTS_PER_CONNECTION"

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use log::{debug, error, info, trace, warn};
 use mio::{Events, Interest, Poll, Token};
 
+use crate::budget::Budget;
 use crate::buffers::Buffers;
 use crate::config::Config;
 use crate::conn::{Close, Conn, Sock, Transport};
@@ -76,12 +77,13 @@ pub(crate) struct Ctx {
     pub outstanding: usize,
     /// Streams to pump again on the next turn (they used their share of this one).
     pub deferred: Vec<(usize, u32)>,
-    /// Request bytes held by all connections (read buffers, bodies being decoded, batches
-    /// at workers), bounded by `max_buffered_bytes`.
-    pub held: usize,
-    /// Connections whose body reading waits for the budget.
+    /// Request bytes held by the connections of every loop (read buffers, bodies being
+    /// decoded, batches at workers), bounded by `max_buffered_bytes`: one account for the
+    /// whole server (`Loops::budget`).
+    pub budget: Arc<Budget>,
+    /// This loop's connections whose body reading waits for the budget.
     pub budget_waiters: Vec<(usize, u32)>,
-    /// Some connection gave bytes back while others wait.
+    /// A connection gave bytes back while some loop waits for them (`budget_turn`).
     pub budget_freed: bool,
     /// Connections to read again on the next turn (room was made for them).
     pub deferred_reads: Vec<(usize, u32)>,
@@ -132,10 +134,12 @@ impl Ctx {
         false
     }
 
-    /// The loop's shared state for `cfg`, sending work to `jobs`.
+    /// The loop's shared state for `cfg`, sending work to `jobs`, taking memory from
+    /// `budget` (the server's, shared by its loops).
     pub fn new(
         loop_id: usize,
         cfg: Config,
+        budget: Arc<Budget>,
         jobs: JobQueue,
         notifier: Notifier,
         now: Instant,
@@ -169,7 +173,7 @@ impl Ctx {
             outstanding: 0,
             deferred: Vec::new(),
             stalled: Vec::new(),
-            held: 0,
+            budget,
             budget_waiters: Vec::new(),
             budget_freed: false,
             deferred_reads: Vec::new(),
@@ -190,6 +194,27 @@ impl Ctx {
             tls: Acceptor::default(),
             date: DateCache::new(),
         }
+    }
+
+    /// Gives `n` bytes back to the budget; loops waiting for memory hear of it at the end
+    /// of this turn (`budget_turn`).
+    pub fn give_back(&mut self, n: usize) {
+        if n > 0 {
+            self.budget_freed |= self.budget.give(n);
+        }
+    }
+
+    /// The end of a turn, for the memory budget: the other loops to wake (a bit each),
+    /// since memory this one gave back may be what their connections wait for, and
+    /// whether this loop's waiters read again (memory came back since they looked).
+    pub fn budget_turn(&mut self) -> (u64, bool) {
+        let me = self.loop_id;
+        let mut wake = 0;
+        if std::mem::take(&mut self.budget_freed) {
+            wake = self.budget.take_waiting() & !(1 << me);
+        }
+        let resume = !self.budget_waiters.is_empty() && !self.budget.is_waiting(me);
+        (wake, resume)
     }
 
     /// The stamp of this turn's clock (no clock read, no arithmetic).
@@ -335,6 +360,8 @@ pub(crate) struct Loops {
     pub wakes: Vec<Arc<LoopWake>>,
     /// Open connections across the loops, against `max_connections`.
     pub live: AtomicUsize,
+    /// The memory budget, `max_buffered_bytes` for the loops together.
+    pub budget: Arc<Budget>,
     /// Runs once, when the first loop begins the drain (the shutdown hooks).
     pub on_drain: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     /// The pool watch (`EventLoop::watch_pool`): jobs finished when the queue was last seen
@@ -450,7 +477,16 @@ impl EventLoop {
                 .registry()
                 .register(&mut s.rx, SIGNALS, Interest::READABLE)?;
         }
-        let mut ctx = Ctx::new(p.loop_id, p.cfg, p.jobs, p.notifier, Instant::now(), p.tel);
+        let budget = p.loops.budget.clone();
+        let mut ctx = Ctx::new(
+            p.loop_id,
+            p.cfg,
+            budget,
+            p.jobs,
+            p.notifier,
+            Instant::now(),
+            p.tel,
+        );
         ctx.tls = p.tls;
         #[cfg(feature = "proxy")]
         {
@@ -486,6 +522,8 @@ impl EventLoop {
     /// Runs until the drain completes (or is cut short: see [`LoopExit`]).
     pub fn run(&mut self) -> io::Result<LoopExit> {
         let exit = self.serve();
+        // What its closed connections gave back may be what another loop waits for.
+        self.settle_budget();
         self.let_go_of_listener();
         // Workers may still hold upload pieces of connections closed by the drain: what
         // comes back from now on is settled by the worker (`Completions::close`), what
@@ -511,6 +549,7 @@ impl EventLoop {
         let mut events = Events::with_capacity(1024);
         let mut spins = 0;
         loop {
+            self.settle_budget();
             let mut timeout = self.poll_timeout();
             if self.ctx.outstanding > 0 && spins < SPINS {
                 // Workers hold batches. Give them the core and look again without
@@ -527,6 +566,7 @@ impl EventLoop {
                 if !self.completions.is_empty()
                     || !self.ctx.deferred.is_empty()
                     || !self.ctx.deferred_reads.is_empty()
+                    || self.ctx.budget_freed
                     || self.ctx.upstreams_deferred()
                 {
                     self.wake.set_asleep(false);
@@ -593,13 +633,6 @@ impl EventLoop {
                 }
             }
             self.drain_completions();
-            if std::mem::take(&mut self.ctx.budget_freed) {
-                // Memory came back: the bodies that waited for it read on (those that
-                // still do not fit queue up again).
-                for (t, g) in std::mem::take(&mut self.ctx.budget_waiters) {
-                    self.with_conn(t, Some(g), |c, ctx| c.resume_reading(ctx));
-                }
-            }
             if self.control.force.load(Ordering::Acquire) {
                 self.force_close_all(Close::ForcedStop);
                 return Ok(LoopExit::Forced);
@@ -653,6 +686,25 @@ impl EventLoop {
                     self.settle_orphans();
                     return Ok(LoopExit::Deadline);
                 }
+            }
+        }
+    }
+
+    /// Memory came back, here or on another loop: the bodies that waited for it read on
+    /// (those that still do not fit wait again), and the loops whose connections wait for
+    /// what this one gave back are woken.
+    fn settle_budget(&mut self) {
+        let (wake, resume) = self.ctx.budget_turn();
+        if wake != 0 {
+            for (i, w) in self.shared.wakes.iter().enumerate() {
+                if wake >> i & 1 == 1 {
+                    w.force();
+                }
+            }
+        }
+        if resume {
+            for (t, g) in std::mem::take(&mut self.ctx.budget_waiters) {
+                self.with_conn(t, Some(g), |c, ctx| c.resume_reading(ctx));
             }
         }
     }

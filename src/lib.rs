@@ -91,6 +91,7 @@ pub mod __fuzz {
     pub use crate::fuzz_harness::{chunked, conn, conn_split, head};
 }
 
+mod budget;
 mod buffers;
 #[cfg(feature = "client")]
 pub mod client;

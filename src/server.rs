@@ -416,6 +416,7 @@ impl Server {
         let loops = Arc::new(Loops {
             wakes: polls.iter().map(|(w, _)| w.clone()).collect(),
             live: Default::default(),
+            budget: Arc::new(crate::budget::Budget::new(cfg.max_buffered_bytes)),
             on_drain: Mutex::new(Some(on_drain)),
             stall: Mutex::new(None),
             stall_set: AtomicBool::new(false),
@@ -423,7 +424,7 @@ impl Server {
             turn: Default::default(),
             foreign_listener: AtomicUsize::new(if self.foreign_listener { n } else { 0 }),
         });
-        warn_if_bodies_cannot_fit(&cfg, n);
+        warn_if_bodies_cannot_fit(&cfg);
         info!(
             "listening on {}://{} ({} event loop{}, {} workers, queue depth {}, max {} connections)",
             if self.tls.is_tls() { "https" } else { "http" },
@@ -435,9 +436,6 @@ impl Server {
             cfg.max_connections
         );
         let shutdown_timeout = cfg.shutdown_timeout;
-        // Each loop holds its share of the memory budget, so together they never pass it.
-        let mut loop_cfg = cfg.clone();
-        loop_cfg.max_buffered_bytes = (cfg.max_buffered_bytes / n).max(1);
         let mut els = Vec::with_capacity(n);
         let parts = self
             .listeners
@@ -451,7 +449,7 @@ impl Server {
                 loops: loops.clone(),
                 poll,
                 listener,
-                cfg: loop_cfg.clone(),
+                cfg: cfg.clone(),
                 jobs: job_tx.clone(),
                 completions,
                 wake,
@@ -747,20 +745,18 @@ impl ServerHandle {
     }
 }
 
-/// Warns when a body `max_body_bytes` allows can never be read: a loop holds a buffered
-/// body whole within its share of `max_buffered_bytes` (beyond the first read buffer), so
-/// a larger one is answered `413` even on an idle server, though `max_body_bytes` allows
-/// it. Not refused by `validate`: a small budget is a legitimate test of the shedding
-/// itself; a deployment should not have one.
-fn warn_if_bodies_cannot_fit(cfg: &Config, loops: usize) {
-    let per_loop = (cfg.max_buffered_bytes / loops).max(1) as u64;
-    let share = per_loop + crate::buffers::READ_BUF as u64;
-    if cfg.max_body_bytes > share {
+/// Warns when a body `max_body_bytes` allows can never be read: a buffered body is held
+/// whole within `max_buffered_bytes` (beyond the first read buffer; one budget for all
+/// loops), so a larger one is answered `413` even on an idle server, though
+/// `max_body_bytes` allows it. Not refused by `validate`: a small budget is a legitimate
+/// test of the shedding itself; a deployment should not have one.
+fn warn_if_bodies_cannot_fit(cfg: &Config) {
+    let most = cfg.max_buffered_bytes as u64 + crate::buffers::READ_BUF as u64;
+    if cfg.max_body_bytes > most {
         warn!(
-            "max_body_bytes ({}) is more than an event loop's share of max_buffered_bytes \
-             ({} / {loops} loop(s), + the first {} KiB read buffer): a body over about {share} \
-             bytes is answered 413 even when the server is idle; raise max_buffered_bytes \
-             or lower max_body_bytes",
+            "max_body_bytes ({}) is more than max_buffered_bytes ({}) + the first {} KiB \
+             read buffer: a body over {most} bytes is answered 413 even when the server is \
+             idle; raise max_buffered_bytes or lower max_body_bytes",
             cfg.max_body_bytes,
             cfg.max_buffered_bytes,
             crate::buffers::READ_BUF / 1024,

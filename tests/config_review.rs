@@ -355,15 +355,15 @@ fn a_value_that_is_not_utf8_is_refused_not_replaced() {
     );
 }
 
-/// `max_body_bytes` above what one event loop's share of `max_buffered_bytes` can hold
+/// `max_body_bytes` above what `max_buffered_bytes` can hold
 /// was accepted without a word, and every body between the two was answered `503` +
 /// `Retry-After: 1` for ever, on an idle server: a retry can never succeed. (Refusing the
 /// combination in `validate` is a design decision left to the maintainers: tests
 /// elsewhere run small budgets on purpose.) The start must at least warn, naming both
 /// settings; the defaults must not. Such a body is answered `413` without `Retry-After`
 /// (RFC 9110 §15.5.14: the content is larger than the server is able to process), a
-/// chunked one as soon as its decoded length passes the share; a body the share holds is
-/// read.
+/// chunked one as soon as its decoded length passes the budget; a body the budget holds
+/// is read.
 #[test]
 fn a_body_limit_the_memory_budget_can_never_hold_is_warned_about() {
     let addr = free_addr();
@@ -385,7 +385,7 @@ fn a_body_limit_the_memory_budget_can_never_hold_is_warned_about() {
     assert_eq!(r.status, 413, "{r:?}");
     assert_eq!(r.header("Retry-After"), None, "{r:?}");
 
-    // Chunked: refused once the decoded body passes the share, whatever is still coming.
+    // Chunked: refused once the decoded body passes the budget, whatever is still coming.
     let mut s = connect(addr);
     s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(
@@ -404,7 +404,7 @@ fn a_body_limit_the_memory_budget_can_never_hold_is_warned_about() {
     assert_eq!(r.status, 413, "{r:?}");
     assert_eq!(r.header("Retry-After"), None, "{r:?}");
 
-    // A body the share holds is read (and the route answers it).
+    // A body the budget holds is read (and the route answers it).
     let body = vec![b'b'; 512 << 10];
     let req = [
         format!(

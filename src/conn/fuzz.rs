@@ -267,7 +267,8 @@ impl Harness {
             reserve: Arc::default(),
             tel: tel.0.clone(),
         };
-        let mut ctx = Ctx::new(0, cfg, job_tx, notifier, Instant::now(), tel.0);
+        let budget = Arc::new(crate::budget::Budget::new(cfg.max_buffered_bytes));
+        let mut ctx = Ctx::new(0, cfg, budget, job_tx, notifier, Instant::now(), tel.0);
         let io = Arc::new(Script::default());
         let mut conn = Conn::new(io.clone(), 0, 0, 1, ([127, 0, 0, 1], 9).into());
         let header = ctx.cfg.header_read_timeout;
@@ -300,7 +301,8 @@ impl Harness {
         self.ctx.finish_unwritten(0, gen_, 1, None);
         let _ = conn.release(&mut self.ctx);
         assert_eq!(
-            self.ctx.held, self.others,
+            self.ctx.budget.held(),
+            self.others,
             "a closed connection gave back all it held"
         );
     }
@@ -407,7 +409,7 @@ impl Harness {
         for _ in std::mem::take(&mut self.ctx.deferred_reads) {
             self.with_conn(|c, ctx| c.resume_reading(ctx));
         }
-        if std::mem::take(&mut self.ctx.budget_freed) {
+        if self.ctx.budget_turn().1 {
             for _ in std::mem::take(&mut self.ctx.budget_waiters) {
                 self.with_conn(|c, ctx| c.resume_reading(ctx));
             }
@@ -445,11 +447,11 @@ impl Harness {
     /// What must hold between any two steps.
     fn check(&self) {
         let Some(c) = self.conn.as_ref() else {
-            assert_eq!(self.ctx.held, self.others);
+            assert_eq!(self.ctx.budget.held(), self.others);
             return;
         };
         assert_eq!(
-            self.ctx.held,
+            self.ctx.budget.held(),
             c.charged + self.others,
             "the budget's books: held is what the connection is charged for"
         );
@@ -532,10 +534,8 @@ pub(crate) fn run_script(data: &[u8]) {
             12 => {
                 // Other connections take or give back part of the budget.
                 let want = [0, 16 * 1024, h.ctx.cfg.max_buffered_bytes / 2][arg % 3];
-                if want < h.others {
-                    h.ctx.budget_freed |= !h.ctx.budget_waiters.is_empty();
-                }
-                h.ctx.held = h.ctx.held - h.others + want;
+                h.ctx.give_back(h.others);
+                h.ctx.budget.take(want);
                 h.others = want;
             }
             // The loop's turn: what a wake-up does, in its order.
@@ -602,7 +602,7 @@ impl Harness {
             && !matches!(conn.phase, Phase::Dispatched(_))
         {
             let _ = conn.release(&mut h.ctx);
-            assert_eq!(h.ctx.held, h.others);
+            assert_eq!(h.ctx.budget.held(), h.others);
         }
         h.io.written.lock().unwrap().clone()
     }

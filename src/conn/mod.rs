@@ -444,7 +444,7 @@ pub(crate) struct Conn<T: Transport = Sock> {
     /// HTTP answer, a WebSocket's own reason (`WsClosed`, `WsProtocolError`) after its
     /// close frame.
     linger_as: Close,
-    /// Bytes of request data this connection is charged for in `Ctx::held` (its read
+    /// Bytes of request data this connection is charged for in `Ctx::budget` (its read
     /// buffer, a chunked body being decoded, the batch at a worker).
     charged: usize,
     /// Bytes the loop wrote to this connection: the write deadline asks whether it moved.
@@ -556,7 +556,7 @@ impl<T: Transport> Conn<T> {
         matches!(self.phase, Phase::Closing)
     }
 
-    /// Brings this connection's share of the loop's memory budget up to date.
+    /// Brings this connection's part of the memory budget (every loop's) up to date.
     ///
     /// What a connection holds beyond its first read buffer counts: that first buffer
     /// (`READ_BUF`, 16 KiB) is what any request needs to be read at all, so it is bounded
@@ -580,11 +580,11 @@ impl<T: Transport> Conn<T> {
             Phase::Ws(w) => now += w.buffered(),
             _ => {}
         }
+        // The budget is shared by every loop: touched only when the charge changes.
         if now < self.charged {
-            ctx.held -= self.charged - now;
-            ctx.budget_freed |= !ctx.budget_waiters.is_empty();
-        } else {
-            ctx.held += now - self.charged;
+            ctx.give_back(self.charged - now);
+        } else if now > self.charged {
+            ctx.budget.take(now - self.charged);
         }
         self.charged = now;
     }

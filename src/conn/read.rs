@@ -161,15 +161,15 @@ impl<T: Transport> Conn<T> {
                 }
                 let grown = (b.bytes.len() * 2).min(cap);
                 let more = grown - b.bytes.len();
-                if ctx.held + more > ctx.cfg.max_buffered_bytes {
+                if !ctx.budget.try_take_or_wait(more, ctx.loop_id) {
                     // The memory budget for all connections is spent: stop reading here
-                    // (what was read stays); `after_read` decides to wait or refuse.
+                    // (what was read stays); `after_read` decides to wait or refuse. This
+                    // loop is marked waiting: memory given back on any loop wakes it.
                     self.read_paused = true;
                     self.over_budget = true;
                     break;
                 }
                 b.bytes.resize(grown, 0);
-                ctx.held += more;
                 self.charged += more;
             }
             match self.io.read(&mut b.bytes[b.len..]) {
@@ -477,8 +477,8 @@ impl<T: Transport> Conn<T> {
         {
             // A new request whose body the memory budget cannot hold: refused before
             // anything was promised (no 100 Continue went out). A body more than the
-            // loop's whole share could hold is refused for good (413): a retry would fail
-            // on an idle server too. Otherwise the budget is held by others: 503.
+            // whole budget could hold is refused for good (413): a retry would fail on an
+            // idle server too. Otherwise the budget is held by others: 503.
             self.unread_input = true;
             // (No warning per request: a client could write the log full with them. The
             // start-up warning names the settings; `answer_error` logs it at debug.)
@@ -538,11 +538,10 @@ impl<T: Transport> Conn<T> {
             return true;
         }
         let more = end - b.bytes.len();
-        if ctx.held + more > ctx.cfg.max_buffered_bytes {
+        if !ctx.budget.try_take(more) {
             return false;
         }
         b.bytes.resize(end, 0);
-        ctx.held += more;
         self.charged += more;
         if self.over_budget {
             // The read stopped for want of room that is now there: read on, next turn
@@ -554,8 +553,9 @@ impl<T: Transport> Conn<T> {
         true
     }
 
-    /// Whether growing the read buffer to `end` bytes would pass the loop's whole share
-    /// of `max_buffered_bytes` even with every other connection's memory given back.
+    /// Whether growing the read buffer to `end` bytes would pass `max_buffered_bytes`
+    /// (the whole budget, every loop's) even with every other connection's memory given
+    /// back.
     fn never_fits(&self, ctx: &Ctx, end: usize) -> bool {
         let len = self.rbuf.as_ref().map_or(0, |b| b.bytes.len());
         self.charged.saturating_add(end.saturating_sub(len)) > ctx.cfg.max_buffered_bytes
@@ -833,7 +833,7 @@ fn decode_budgeted(
             let before = body.capacity();
             body.shrink_to_fit();
             let freed = before - body.capacity();
-            ctx.held = ctx.held.saturating_sub(freed);
+            ctx.give_back(freed);
             *charged = charged.saturating_sub(freed);
             return Ok((used, true));
         }
@@ -852,8 +852,7 @@ const BUDGET_SPENT: &str = "buffered request bytes at max_buffered_bytes";
 /// `max_buffered_bytes` has no room (`Err(None)`): the request is refused with 503 (and
 /// the connection closed) rather than left waiting, since chunked bodies that each waited
 /// for memory held by the others would wait for ever. When the connection alone would
-/// pass the loop's whole share, `Err(Some(BodyTooLarge))`: 413, as a retry cannot fit
-/// either. `charged` is the connection's (`Conn::recharge` keeps it exact).
+/// pass the whole budget, `Err(Some(BodyTooLarge))`: 413, as a retry cannot fit either. `charged` is the connection's (`Conn::recharge` keeps it exact).
 fn reserve_decoded(
     ctx: &mut Ctx,
     charged: &mut usize,
@@ -869,10 +868,9 @@ fn reserve_decoded(
     }
     let exact = body.len() + need;
     let doubled = exact.max(before.saturating_mul(2)).min(max);
-    let room = ctx.cfg.max_buffered_bytes.saturating_sub(ctx.held);
-    let target = if doubled - before <= room {
+    let target = if ctx.budget.try_take(doubled - before) {
         doubled
-    } else if exact - before <= room {
+    } else if ctx.budget.try_take(exact - before) {
         exact
     } else if charged.saturating_add(exact - before) > ctx.cfg.max_buffered_bytes {
         return Err(Some(Error::BodyTooLarge));
@@ -880,8 +878,11 @@ fn reserve_decoded(
         return Err(None);
     };
     body.reserve_exact(target - body.len());
+    // Taken above: `target - before`, and what the allocation gave beyond it.
     let grown = body.capacity() - before;
-    ctx.held += grown;
+    if grown > target - before {
+        ctx.budget.take(grown - (target - before));
+    }
     *charged += grown;
     Ok(())
 }

@@ -143,7 +143,8 @@ impl Harness {
             reserve: Arc::default(),
             tel: tel.0.clone(),
         };
-        let ctx = Ctx::new(0, cfg, job_tx, notifier, Instant::now(), tel.0);
+        let budget = Arc::new(crate::budget::Budget::new(cfg.max_buffered_bytes));
+        let ctx = Ctx::new(0, cfg, budget, job_tx, notifier, Instant::now(), tel.0);
         let io = Arc::new(Script::default());
         let conn = Conn::new(io.clone(), 0, 0, 1, ([127, 0, 0, 1], 9).into());
         Harness {
@@ -473,7 +474,7 @@ fn a_memory_budget_too_small_for_a_body_answers_413_before_100_continue() {
         R::Block,
     ]);
     h.readable();
-    // The body is more than the loop's whole budget: no retry can fit it (413, and no
+    // The body is more than the whole budget: no retry can fit it (413, and no
     // `Retry-After`). A body that fits but finds the budget held is answered 503
     // (tests/memory_budget.rs).
     let w = h.written();
@@ -540,12 +541,12 @@ fn idle_slowloris_connections_do_not_spend_the_memory_budget() {
         assert!(c.on_readable(&mut h.ctx, false).is_ok());
         conns.push(c);
     }
-    assert_eq!(h.ctx.held, 0);
+    assert_eq!(h.ctx.budget.held(), 0);
     // And what they do hold beyond it comes back when they go.
     for c in conns {
         let _ = c.release(&mut h.ctx);
     }
-    assert_eq!(h.ctx.held, 0);
+    assert_eq!(h.ctx.budget.held(), 0);
 }
 
 #[test]
@@ -557,14 +558,14 @@ fn a_pause_for_the_budget_does_not_refuse_a_later_request() {
     });
     // Other connections hold nearly the whole budget.
     let others = budget - 24 * 1024;
-    h.ctx.held += others;
+    h.ctx.budget.take(others);
     // 1400 pipelined GETs (~39 KiB): reading pauses for the budget.
     let one = b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n";
     let many: Vec<u8> = one.iter().copied().cycle().take(one.len() * 1400).collect();
     h.script([data(&many), R::Block]);
     h.readable();
     // The others leave: the budget is free again.
-    h.ctx.held -= others;
+    h.ctx.give_back(others);
     while h.work() > 0 {}
     assert_eq!(h.answers().len(), 1400);
     assert!(matches!(h.conn.phase, Phase::Idle));
@@ -581,7 +582,7 @@ fn a_pause_for_the_budget_does_not_refuse_a_later_request() {
         Conn::new(h.io.clone(), 0, 1, 9, ([127, 0, 0, 1], 9).into()),
     )
     .release(&mut h.ctx);
-    assert_eq!(h.ctx.held, 0);
+    assert_eq!(h.ctx.budget.held(), 0);
 }
 
 #[test]

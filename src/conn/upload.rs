@@ -92,15 +92,16 @@ impl<T: Transport> Conn<T> {
         };
         u.sink = Some(p.sink);
         let growth = p.held.saturating_sub(u.held);
-        if growth > 0 && ctx.held.saturating_add(growth) > ctx.cfg.max_buffered_bytes {
+        if growth > 0 && !ctx.budget.try_take(growth) {
             // What the sink keeps (a form's fields) grew past the budget: N stalled
             // uploads must not hold more memory than any N buffered bodies could. (The
-            // figure is the sink's, user code: saturating, so one past any budget is
+            // figure is the sink's, user code: checked, so one past any budget is
             // refused rather than overflowing the books.)
             self.abort_upload(ctx);
             return self.answer_503(ctx, SINK_OVER_BUDGET);
         }
         u.held = p.held;
+        self.charged += growth; // taken above
         self.recharge(ctx);
         let Phase::Upload(u) = &mut self.phase else {
             unreachable!("still uploading")

@@ -217,7 +217,7 @@ impl<T: Transport> Conn<T> {
                     let used = self.ws_decode(ctx, &buf[..n])?;
                     self.ws().leftover.extend_from_slice(&buf[used..n]);
                     self.recharge(ctx);
-                    if self.charged > 0 && ctx.held > ctx.cfg.max_buffered_bytes {
+                    if self.charged > 0 && ctx.budget.held() > ctx.cfg.max_buffered_bytes {
                         self.ws_over_budget();
                     }
                     self.ws_dispatch(ctx);
