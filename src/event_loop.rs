@@ -356,8 +356,9 @@ pub(crate) struct Control {
 
 /// What the event loops of one server share.
 pub(crate) struct Loops {
-    /// Every loop's waker, so a stop reaches them all.
-    pub wakes: Vec<Arc<LoopWake>>,
+    /// Every loop's completion queue and waker: a stop reaches them all, and a
+    /// connection can be handed to any (`spread`).
+    pub loops: Arc<[Notifier]>,
     /// Open connections across the loops, against `max_connections`.
     pub live: AtomicUsize,
     /// The memory budget, `max_buffered_bytes` for the loops together.
@@ -379,12 +380,17 @@ pub(crate) struct Loops {
     /// server (a supervisor's); 0 for a socket the server bound. The last loop to let go
     /// takes the drain's SYN filter off (`EventLoop::let_go_of_listener`).
     pub foreign_listener: AtomicUsize,
+    /// `Server::from_listener` with several loops: the loop that accepts a connection
+    /// from the one shared socket hands it to the loops in turn (`next`;
+    /// `EventLoop::place`).
+    pub spread: bool,
+    pub next: AtomicUsize,
 }
 
 impl Loops {
     /// Wakes every loop (they look at [`Control`] on each turn).
     pub fn wake_all(&self) {
-        for w in &self.wakes {
+        for w in self.loops.iter() {
             w.force();
         }
     }
@@ -500,7 +506,7 @@ impl EventLoop {
             free: Vec::new(),
             live: 0,
             next_id: p.loop_id as u64 + 1,
-            id_step: p.loops.wakes.len().max(1) as u64,
+            id_step: p.loops.loops.len().max(1) as u64,
             paused: None,
             shared: p.loops,
             ctx,
@@ -529,6 +535,11 @@ impl EventLoop {
         // comes back from now on is settled by the worker (`Completions::close`), what
         // came back already is settled here.
         for c in self.completions.close() {
+            // Handed to this loop as a forced stop (or its deadline) ended it: closed
+            // with the rest, its place given back.
+            if matches!(c, Completion::Accepted(..)) {
+                self.shared.live.fetch_sub(1, Ordering::AcqRel);
+            }
             if let Completion::Piece(p) = c {
                 self.ctx.jobs.abort_upload(p.sink);
             }
@@ -672,7 +683,10 @@ impl EventLoop {
                 self.accept_all();
             }
             if self.ctx.draining {
-                if self.live == 0 && self.listener_closes_at.is_none() {
+                if self.live == 0
+                    && self.listener_closes_at.is_none()
+                    && self.completions.refuse_handed()
+                {
                     info!("drained: every connection is closed");
                     self.settle_orphans();
                     return Ok(LoopExit::Drained);
@@ -696,7 +710,7 @@ impl EventLoop {
     fn settle_budget(&mut self) {
         let (wake, resume) = self.ctx.budget_turn();
         if wake != 0 {
-            for (i, w) in self.shared.wakes.iter().enumerate() {
+            for (i, w) in self.shared.loops.iter().enumerate() {
                 if wake >> i & 1 == 1 {
                     w.force();
                 }
@@ -852,7 +866,7 @@ impl EventLoop {
                 self.shared.live.fetch_sub(1, Ordering::AcqRel);
             }
             match accepted {
-                Accepted::Conn(sock, peer) => self.add_conn(sock, peer),
+                Accepted::Conn(sock, peer) => self.place(sock, peer),
                 Accepted::Drained => return,
                 Accepted::Exhausted(e) => {
                     error!(
@@ -874,6 +888,25 @@ impl EventLoop {
                     return;
                 }
             }
+        }
+    }
+
+    /// Where a connection accepted from the listener goes: here, or — from the one socket
+    /// `Server::from_listener` shares between several loops, whose every connection
+    /// wakes all of them and is taken by whichever accepts first — to the loops in turn,
+    /// through the next one's completion queue (it registers it on its next turn, and
+    /// it never moves again). A loop that has ended its drain refuses it: it stays here.
+    fn place(&mut self, sock: mio::net::TcpStream, peer: std::net::SocketAddr) {
+        let mut sock = Some((sock, peer));
+        if self.shared.spread {
+            let n = self.shared.loops.len();
+            let k = self.shared.next.fetch_add(1, Ordering::Relaxed) % n;
+            if k != self.ctx.loop_id {
+                self.shared.loops[k].hand(&mut sock);
+            }
+        }
+        if let Some((sock, peer)) = sock {
+            self.add_conn(sock, peer);
         }
     }
 
@@ -1003,7 +1036,7 @@ impl EventLoop {
         if !matches!(self.paused, Some(Pause::Full | Pause::Passed)) || waiting == 1 << me {
             return false;
         }
-        let n = self.shared.wakes.len();
+        let n = self.shared.loops.len();
         let t = self.shared.turn.fetch_add(1, Ordering::Relaxed);
         let next = (0..n)
             .map(|k| (t + k) % n)
@@ -1012,7 +1045,7 @@ impl EventLoop {
         if next == me {
             return false;
         }
-        self.shared.wakes[next].force();
+        self.shared.loops[next].force();
         self.paused = Some(Pause::Passed);
         true
     }
@@ -1161,6 +1194,10 @@ impl EventLoop {
                         // The client left while its stream was pulled.
                         drop_off_loop(&self.ctx.jobs, Box::new(pull));
                     }
+                }
+                Completion::Accepted(sock, peer) => {
+                    self.completions.took_handed();
+                    self.add_conn(sock, peer);
                 }
             }
         }

@@ -192,8 +192,9 @@ impl Server {
     /// `cfg` is validated as [`bind`](Server::bind) does, but its `addr` is replaced by
     /// the listener's own address ([`local_addr`](Server::local_addr)). The listen backlog
     /// stays what the caller set (`std::net::TcpListener::bind` uses 128; `bind` uses a
-    /// deeper one). With `loops` > 1 every loop accepts from this one socket (each through
-    /// a duplicate of the descriptor): one accept queue, shared.
+    /// deeper one). With `loops` > 1 every loop watches this one socket (each through a
+    /// duplicate of the descriptor): whichever accepts a connection hands it to the loops
+    /// in turn, so they share the connections evenly (docs/ARCHITECTURE.md).
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -366,13 +367,15 @@ impl Server {
             notifiers.push(Notifier::new(queue.clone(), w.clone()));
             done_rxs.push(queue);
         }
+        // Every loop's, for the workers to answer any and the loops to wake each other.
+        let every: Arc<[Notifier]> = notifiers.clone().into();
         let (job_tx, job_rx) = JobQueue::new(cfg.queue_depth);
         if let Ok(mut q) = self.telemetry.0.queue.lock() {
             *q = job_tx.probe();
         }
         let reserve = Arc::new(Reserve::default());
         let shared = Arc::new(PoolShared {
-            notifiers: notifiers.clone().into_boxed_slice(),
+            notifiers: every.clone(),
             draining: self.state.draining.clone(),
             skipped: Default::default(),
             stream_buffer_bytes: cfg.stream_buffer_bytes,
@@ -414,7 +417,7 @@ impl Server {
             }) as Box<dyn FnOnce() + Send>
         };
         let loops = Arc::new(Loops {
-            wakes: polls.iter().map(|(w, _)| w.clone()).collect(),
+            loops: every,
             live: Default::default(),
             budget: Arc::new(crate::budget::Budget::new(cfg.max_buffered_bytes)),
             on_drain: Mutex::new(Some(on_drain)),
@@ -423,6 +426,8 @@ impl Server {
             full: Default::default(),
             turn: Default::default(),
             foreign_listener: AtomicUsize::new(if self.foreign_listener { n } else { 0 }),
+            spread: self.foreign_listener && n > 1,
+            next: Default::default(),
         });
         warn_if_bodies_cannot_fit(&cfg);
         info!(

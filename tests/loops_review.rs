@@ -294,8 +294,7 @@ fn idle_timeout_and_max_requests_hold_on_every_loop() {
 
 /// `from_listener` with four loops: the one socket's accept queue is shared, every
 /// connection is served once with an id of its own, and the stop drains and returns. (How
-/// the connections spread is up to which loop wakes first: 40 opened at once went
-/// [32, 0, 8, 0] and [18, 21, 0, 1] in two runs — see the review report.)
+/// the connections spread over the loops: `tests/spread_review.rs`.)
 #[test]
 fn from_listener_on_four_loops_serves_each_connection_once_and_stops() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -260,7 +260,7 @@ impl Harness {
         let (job_tx, jobs) = crate::pool::JobQueue::new(cfg.queue_depth);
         let tel = crate::telemetry::Telemetry::new(1, 1, true, false);
         let shared = PoolShared {
-            notifiers: Box::new([notifier.clone()]),
+            notifiers: Arc::new([notifier.clone()]),
             draining: Arc::default(),
             skipped: Default::default(),
             stream_buffer_bytes: cfg.stream_buffer_bytes,
@@ -375,6 +375,7 @@ impl Harness {
                     Completion::WsOutput { .. } => {}
                     #[cfg(feature = "proxy")]
                     Completion::Forwarded(_) => {}
+                    Completion::Accepted(..) => {}
                 }
                 continue;
             };
@@ -389,6 +390,7 @@ impl Harness {
                 Completion::WsOutput { .. } => conn.ws_pump(&mut self.ctx),
                 #[cfg(feature = "proxy")]
                 Completion::Forwarded(a) => conn.on_forwarded(&mut self.ctx, a),
+                Completion::Accepted(..) => unreachable!("one loop: nothing is handed to it"),
             };
             // A close deferred while the batch was out comes back as this step's error.
             self.outcome(step);

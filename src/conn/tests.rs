@@ -136,7 +136,7 @@ impl Harness {
         let (job_tx, jobs) = crate::pool::JobQueue::new(16);
         let tel = crate::telemetry::Telemetry::new(1, 1, true, false);
         let shared = PoolShared {
-            notifiers: Box::new([notifier.clone()]),
+            notifiers: Arc::new([notifier.clone()]),
             draining: Arc::default(),
             skipped: Default::default(),
             stream_buffer_bytes: cfg.stream_buffer_bytes,
@@ -232,6 +232,7 @@ impl Harness {
                 Completion::WsOutput { .. } => self.conn.ws_pump(&mut self.ctx),
                 #[cfg(feature = "proxy")]
                 Completion::Forwarded(a) => self.conn.on_forwarded(&mut self.ctx, a),
+                Completion::Accepted(..) => unreachable!("one loop: nothing is handed to it"),
             };
             if let Some(reason) = self.deferred.take() {
                 self.closed = Some(step.err().unwrap_or(reason));

@@ -385,6 +385,9 @@ pub(crate) enum Completion {
     /// An upstream exchange's answer is ready to relay.
     #[cfg(feature = "proxy")]
     Forwarded(Forwarded),
+    /// A connection another loop accepted from the socket they share, handed to this one
+    /// (`Notifier::hand`); its place in `max_connections` is taken.
+    Accepted(mio::net::TcpStream, std::net::SocketAddr),
 }
 
 /// A WebSocket session and what to tell it, on its way to a worker.
@@ -410,7 +413,7 @@ pub(crate) struct WsDone {
 /// State every worker shares.
 pub(crate) struct PoolShared {
     /// One per event loop: a job's answer goes to the loop that owns its connection.
-    pub notifiers: Box<[Notifier]>,
+    pub notifiers: Arc<[Notifier]>,
     /// Set when drain starts: the last response of each batch says `Connection: close`.
     pub draining: Arc<AtomicBool>,
     /// Batches not run because their connection was already closed when a worker took

@@ -2,7 +2,7 @@
 //! loop's `mio::Waker`, written only when the loop may be asleep — so under load most
 //! completions cost no syscall. Never touches a connection.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use log::error;
@@ -46,8 +46,9 @@ impl LoopWake {
     }
 }
 
-/// One loop's completion queue: workers and stream senders push, the loop takes them all
-/// at once by swapping in an empty `Vec` of its own.
+/// One loop's completion queue: workers and stream senders push (and other loops hand
+/// it connections, `Notifier::hand`), the loop takes them all at once by swapping in an
+/// empty `Vec` of its own.
 ///
 /// A mutex around a `Vec` rather than a channel: one uncontended lock per completion and
 /// one per loop turn, and no allocation in the steady state (the two vectors keep their
@@ -62,7 +63,13 @@ pub(crate) struct Completions {
     /// The loop has returned ([`close`](Completions::close)): nobody takes completions any
     /// more. Written under the `queue` lock.
     closed: AtomicBool,
+    /// Connections handed to the loop ([`Notifier::hand`]) and not registered yet, plus
+    /// [`REFUSED`] once it has ended its drain or returned: then it takes no more.
+    handed: AtomicUsize,
 }
+
+/// The bit of [`Completions::handed`] that refuses connections.
+const REFUSED: usize = 1 << (usize::BITS - 1);
 
 impl Completions {
     fn push(&self, c: Completion) {
@@ -78,11 +85,42 @@ impl Completions {
         self.pending.store(true, Ordering::SeqCst);
     }
 
+    /// Takes the connection out of `sock` into the queue, unless the loop has ended its
+    /// drain ([`refuse_handed`]): then it stays in `sock`, its sender's. Counted before
+    /// the look at [`REFUSED`], so that the loop either sees it coming or is seen to
+    /// refuse it (both atomics on one variable: one order).
+    ///
+    /// [`refuse_handed`]: Completions::refuse_handed
+    fn hand(&self, sock: &mut Option<Handed>) {
+        if self.handed.fetch_add(1, Ordering::SeqCst) & REFUSED == 0
+            && let Some((sock, peer)) = sock.take()
+        {
+            let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            q.push(Completion::Accepted(sock, peer));
+            self.pending.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The loop registered a connection handed to it.
+    pub fn took_handed(&self) {
+        self.handed.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The loop ends its drain: from now on a connection handed to it is refused (its
+    /// sender keeps it). False, refusing nothing, when one is on its way or waits: the
+    /// loop takes it on its next turn (its sender wakes it).
+    pub fn refuse_handed(&self) -> bool {
+        self.handed
+            .compare_exchange(0, REFUSED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
     /// The loop returns: what is queued comes back to it, and what is pushed from now on
     /// is [`orphan`]ed by its pusher.
     pub fn close(&self) -> Vec<Completion> {
         let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         self.closed.store(true, Ordering::SeqCst);
+        self.handed.fetch_or(REFUSED, Ordering::SeqCst);
         self.pending.store(false, Ordering::SeqCst);
         std::mem::take(&mut *q)
     }
@@ -123,6 +161,9 @@ fn orphan(c: Completion) {
     }
 }
 
+/// An accepted connection on its way to the loop that will own it.
+pub(crate) type Handed = (mio::net::TcpStream, std::net::SocketAddr);
+
 /// A handle to send completions to the loop.
 #[derive(Clone)]
 pub(crate) struct Notifier {
@@ -144,6 +185,16 @@ impl Notifier {
     }
     /// Wakes the loop if it may be asleep.
     pub fn wake(&self) {
+        self.wake.wake();
+    }
+    /// Wakes the loop whatever it is doing.
+    pub fn force(&self) {
+        self.wake.force();
+    }
+    /// Hands an accepted connection to this loop (taking it out of `sock`), unless it
+    /// ended its drain.
+    pub fn hand(&self, sock: &mut Option<Handed>) {
+        self.queue.hand(sock);
         self.wake.wake();
     }
     pub fn stream_ready(&self, token: usize, gen_: u32) {
