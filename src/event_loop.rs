@@ -5,7 +5,6 @@
 //! It never runs user code and never blocks except in `poll`, whose timeout comes from
 //! the timer wheel (or zero when completions are waiting).
 
-use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,11 +91,6 @@ pub(crate) struct Ctx {
     pub stalled: Vec<(usize, u32)>,
     /// Stage timings and counters; the loop writes only its own shard.
     pub tel: Arc<telemetry::Shared>,
-    /// Requests whose answers the loop is writing, by connection (token, generation):
-    /// their `written` stage is stamped when the connection's output is out.
-    /// A map by slot, so finding a connection's entry costs the same however many slow
-    /// readers have one (a list scanned on every flush would not).
-    pub unwritten: HashMap<usize, (u32, Vec<ReqMeta>)>,
     /// Idle connections to upstreams (`forward.rs`), and the registry their sockets are
     /// watched with.
     #[cfg(feature = "proxy")]
@@ -118,7 +112,10 @@ pub(crate) struct Ctx {
     /// WebSocket connections closed while their session was on its way back from a
     /// worker, by (token, generation): what the session is still to hear (its `on_close`).
     #[cfg(feature = "ws")]
-    pub ws_orphans: HashMap<(usize, u32), (crate::ws::Sender, Vec<crate::ws::session::Event>)>,
+    pub ws_orphans: std::collections::HashMap<
+        (usize, u32),
+        (crate::ws::Sender, Vec<crate::ws::session::Event>),
+    >,
     /// Wraps each accepted socket: plain TCP, or TLS (`crate::tls`).
     pub tls: Acceptor,
     date: DateCache,
@@ -178,7 +175,6 @@ impl Ctx {
             budget_freed: false,
             deferred_reads: Vec::new(),
             tel,
-            unwritten: HashMap::new(),
             #[cfg(feature = "proxy")]
             upstreams: crate::conn::UpstreamPool::default(),
             #[cfg(feature = "proxy")]
@@ -190,7 +186,7 @@ impl Ctx {
             #[cfg(feature = "proxy")]
             answers_close: Arc::default(),
             #[cfg(feature = "ws")]
-            ws_orphans: HashMap::new(),
+            ws_orphans: std::collections::HashMap::new(),
             tls: Acceptor::default(),
             date: DateCache::new(),
         }
@@ -300,21 +296,14 @@ impl Ctx {
         &self.tel.loops[self.loop_id]
     }
 
-    /// Stamps `written` on the connection's requests whose answers the loop wrote (or,
-    /// with `None`, that will never be written) and records them.
+    /// Stamps the requests whose answers were being written (`Conn::unwritten`): all
+    /// out (`written`), or never to be (`None`: the connection closed).
     pub fn finish_unwritten(
         &mut self,
-        token: usize,
-        gen_: u32,
+        mut reqs: Vec<ReqMeta>,
         conn_id: u64,
         written: Option<Stamp>,
     ) {
-        // An entry is removed when its connection closes, so one under this slot belongs
-        // to this connection (the generation check guards the rule).
-        let Some((g, mut reqs)) = self.unwritten.remove(&token) else {
-            return;
-        };
-        debug_assert_eq!(g, gen_, "a closed connection's requests were left behind");
         for m in reqs.drain(..) {
             if m.trace.ran() {
                 m.trace
@@ -975,7 +964,9 @@ impl EventLoop {
         );
         let upgrade = conn.take_upgrade().filter(|_| reason == Close::Upgraded);
         let (id, peer) = (conn.id, conn.peer);
-        self.ctx.finish_unwritten(t, conn.gen_, id, None);
+        if let Some(reqs) = conn.take_unwritten() {
+            self.ctx.finish_unwritten(reqs, id, None);
+        }
         let stats = &self.ctx.tel.loops[self.ctx.loop_id];
         stats.bump(&stats.closed[reason.index()], 1);
         if reason == Close::Upgraded {

@@ -296,9 +296,10 @@ impl Harness {
         if !reason.is_forced() && conn.defer_close(reason) {
             return; // on_done closes it, with this reason, when the batch is back
         }
-        let conn = self.conn.take().expect("checked above");
-        let gen_ = conn.gen_;
-        self.ctx.finish_unwritten(0, gen_, 1, None);
+        let mut conn = self.conn.take().expect("checked above");
+        if let Some(reqs) = conn.take_unwritten() {
+            self.ctx.finish_unwritten(reqs, 1, None);
+        }
         let _ = conn.release(&mut self.ctx);
         assert_eq!(
             self.ctx.budget.held(),

@@ -428,7 +428,8 @@ pub(crate) struct Conn<T: Transport = Sock> {
     /// The read and write deadlines.
     pub deadlines: Deadlines,
     /// Requests taken from this connection so far (for `max_requests_per_connection`).
-    served: usize,
+    /// (4 bytes: a connection would need 4 billion requests to saturate it.)
+    served: u32,
     /// The client half-closed (read returned 0).
     peer_eof: bool,
     /// Reading stopped before the socket was drained (buffer cap, memory budget, a
@@ -447,8 +448,15 @@ pub(crate) struct Conn<T: Transport = Sock> {
     /// Bytes of request data this connection is charged for in `Ctx::budget` (its read
     /// buffer, a chunked body being decoded, the batch at a worker).
     charged: usize,
-    /// Bytes the loop wrote to this connection: the write deadline asks whether it moved.
-    sent: u64,
+    /// Requests whose answers the loop is still writing (the worker wrote none or part
+    /// of them): their `written` stage is stamped when the output is out
+    /// (`Ctx::finish_unwritten`). Boxed: 8 bytes in every connection for what only a
+    /// slow reader's needs (`an_idle_connection_stays_small`).
+    #[allow(clippy::box_collection)] // the point: 8 bytes here, not a Vec's 24
+    unwritten: Option<Box<Vec<crate::pool::ReqMeta>>>,
+    /// Bytes the loop wrote to this connection, wrapping: the write deadline asks only
+    /// whether it moved during one `on_writable` (which writes far less than 4 GiB).
+    sent: u32,
     /// When the first byte of the request being read arrived (until then: when the
     /// connection was accepted).
     pub req_start: Stamp,
@@ -482,6 +490,7 @@ impl<T: Transport> Conn<T> {
             unread_input: false,
             linger_as: Close::Done,
             charged: 0,
+            unwritten: None,
             sent: 0,
             req_start: 0,
             accept_lead_us: u32::MAX,
@@ -490,7 +499,7 @@ impl<T: Transport> Conn<T> {
 
     /// Requests taken from this connection so far.
     pub fn served(&self) -> usize {
-        self.served
+        self.served as usize
     }
 
     /// The phase, for the loop's drain accounting and logs.
@@ -554,6 +563,11 @@ impl<T: Transport> Conn<T> {
     /// True once the connection only waits for the client to close (drain accounting).
     pub fn is_closing(&self) -> bool {
         matches!(self.phase, Phase::Closing)
+    }
+
+    /// The requests whose answers were still being written (the connection closes).
+    pub fn take_unwritten(&mut self) -> Option<Vec<crate::pool::ReqMeta>> {
+        self.unwritten.take().map(|reqs| *reqs)
     }
 
     /// Brings this connection's part of the memory budget (every loop's) up to date.

@@ -218,7 +218,11 @@ impl<T: Transport> Conn<T> {
                     self.accept_lead_us = lead.min(u64::from(u32::MAX - 1)) as u32;
                 }
                 self.req_start = now;
-                trace!("conn={} req={} stage=first_byte", self.id, self.served + 1);
+                trace!(
+                    "conn={} req={} stage=first_byte",
+                    self.id,
+                    self.served() + 1
+                );
             }
         } else if b.len == 0 {
             let b = self.rbuf.take().expect("just used");
@@ -323,7 +327,7 @@ impl<T: Transport> Conn<T> {
         let data = &b.bytes[..len];
         let seen = Seen {
             id: self.id,
-            served: self.served,
+            served: self.served as usize,
             accepted_at: match self.accept_lead_us {
                 u32::MAX => 0,
                 us => self.req_start.saturating_sub(u64::from(us) * 1000).max(1),
@@ -357,7 +361,8 @@ impl<T: Transport> Conn<T> {
                         // the body, if it asks, piece by piece. Nothing is parsed behind it.
                         let (body, end) = (BodyRef::Streamed(n), body_start);
                         trace!("conn={} body of {n} bytes to be streamed", self.id);
-                        let close = Self::closes_after(ctx, &head, self.served + reqs.len());
+                        let close =
+                            Self::closes_after(ctx, &head, self.served as usize + reqs.len());
                         let trace = seen.trace(ctx, &head, data, reqs.len());
                         reqs.push(ReqMeta {
                             head,
@@ -429,7 +434,7 @@ impl<T: Transport> Conn<T> {
                     }
                 }
             };
-            let close = Self::closes_after(ctx, &head, self.served + reqs.len());
+            let close = Self::closes_after(ctx, &head, self.served as usize + reqs.len());
             let trace = seen.trace(ctx, &head, data, reqs.len());
             reqs.push(ReqMeta {
                 head,
@@ -621,7 +626,7 @@ impl<T: Transport> Conn<T> {
             self.rbuf = Some(rest);
         }
         Arc::get_mut(&mut batch).expect("owned").len = consumed;
-        self.served += reqs.len();
+        self.served = self.served.saturating_add(reqs.len() as u32);
         let n = reqs.len();
         let (cancel, signal) = (ctx.bufs.take_cancel(), ctx.bufs.take_signal());
         if self.peer_eof {
@@ -673,7 +678,7 @@ impl<T: Transport> Conn<T> {
         // batch the full queue refuses (with several loops, another may fill it between
         // the look and the send: rarely, a shed batch is logged as queued).
         if log::log_enabled!(log::Level::Trace) && !ctx.jobs.is_full() {
-            let (first, last) = (self.served - n + 1, self.served);
+            let (first, last) = (self.served() - n + 1, self.served());
             let reqs = if n == 1 {
                 format!("req={last}")
             } else {

@@ -64,7 +64,7 @@ impl<T: Transport> Conn<T> {
             if let Some(at) = done.resume_at {
                 // The worker stopped early: put the requests it did not run back in front
                 // of whatever arrived meanwhile; they are parsed once these answers are out.
-                self.served -= done.handed_back;
+                self.served -= done.handed_back as u32;
                 self.unshift(ctx, &b.bytes[at as usize..b.len]);
                 // They came with the batch: their first byte is theirs, not that of
                 // bytes read since (`fill`).
@@ -221,7 +221,7 @@ impl<T: Transport> Conn<T> {
         match right.write_now(&self.wbuf[self.wpos..]) {
             Ok(n) => {
                 self.wpos += n;
-                self.sent += n as u64;
+                self.sent = self.sent.wrapping_add(n as u32);
                 let stats = ctx.stats();
                 stats.bump(&stats.bytes_out, n as u64);
                 if let Phase::Stream(st) = &mut self.phase
@@ -239,7 +239,7 @@ impl<T: Transport> Conn<T> {
             Ok((pushed, done)) => (pushed, !done),
             Err(e) => return Err(Close::IoError(e.kind())),
         };
-        self.sent += pushed as u64;
+        self.sent = self.sent.wrapping_add(pushed as u32);
         if self.wpos < self.wbuf.len() || held {
             // The socket is full. The deadline counts from the last progress (as nginx's
             // `send_timeout`): a client that stops reading is closed at `write_timeout`,
@@ -259,8 +259,8 @@ impl<T: Transport> Conn<T> {
         self.wbuf.clear();
         self.wpos = 0;
         self.deadlines.write = None;
-        if !ctx.unwritten.is_empty() {
-            ctx.finish_unwritten(self.token, self.gen_, self.id, Some(ctx.stamp()));
+        if let Some(reqs) = self.take_unwritten() {
+            ctx.finish_unwritten(reqs, self.id, Some(ctx.stamp()));
         }
         Ok(true)
     }
@@ -273,13 +273,11 @@ impl<T: Transport> Conn<T> {
             ctx.bufs.put_reqs(reqs);
             return;
         }
-        match ctx.unwritten.entry(self.token) {
-            std::collections::hash_map::Entry::Occupied(mut e) => {
-                e.get_mut().1.append(&mut reqs);
+        match &mut self.unwritten {
+            None => self.unwritten = Some(Box::new(reqs)),
+            Some(kept) => {
+                kept.append(&mut reqs);
                 ctx.bufs.put_reqs(reqs);
-            }
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert((self.gen_, reqs));
             }
         }
     }
