@@ -710,13 +710,18 @@ impl<T: Transport> Conn<T> {
 
     /// The upstream's body failed (invalid, cut off, stalled). Once a byte of the client's
     /// answer went out its status cannot change: the connection is cut, the body without
-    /// its last chunk, so the client can tell it is incomplete. Until then the answer is
+    /// its last chunk, so the client can tell it is incomplete — and with a reset, for the
+    /// client whose body is close-delimited (HTTP/1.0), to which an orderly close would say
+    /// the truncated body is complete (RFC 9112 §8: such a response "is considered
+    /// complete unless an error was indicated by the underlying connection"; nginx sends
+    /// it a FIN). Until then the answer is
     /// still the gateway's error, in place of the unwritten head and body bytes: `502`
     /// (RFC 9110 §15.6.3: "received an invalid response from an inbound server") or `504`
     /// for a body that stopped coming (§15.6.5), and the connection closes after it.
     fn fwd_relay_failed(&mut self, ctx: &mut Ctx, status: u16) -> Step {
         let unwritten = self.wbuf.len() - self.wpos;
         if unwritten < self.fwd().answer_bytes {
+            self.io.reset_on_close();
             return Err(Close::UpstreamFailed);
         }
         let Phase::Forward(f) = std::mem::replace(&mut self.phase, Phase::Closing) else {

@@ -103,6 +103,17 @@ impl Transport for Sock {
             Sock::Tls(t) => t.mark_aborted(),
         }
     }
+    fn reset_on_close(&self) {
+        match self {
+            Sock::Plain(s) => {
+                if let Err(e) = reset_on_close(s) {
+                    log::debug!("SO_LINGER 0 not set: {e}");
+                }
+            }
+            #[cfg(feature = "tls")]
+            Sock::Tls(t) => t.mark_aborted(),
+        }
+    }
     #[inline]
     fn input_pending(&self) -> bool {
         match self {
@@ -110,5 +121,34 @@ impl Transport for Sock {
             #[cfg(feature = "tls")]
             Sock::Tls(t) => t.input_pending(),
         }
+    }
+}
+
+/// Makes the close of `s` a reset (RST) rather than an orderly end (FIN): `SO_LINGER` on
+/// with a time of 0 (socket(7)). What is still unsent is discarded, as it would be for a
+/// cut-off answer anyway. std and mio have no safe call for it (`TcpStream::set_linger`
+/// is unstable).
+#[allow(unsafe_code)]
+fn reset_on_close(s: &mio::net::TcpStream) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is `s`'s, open for the whole call (`s` is borrowed); the
+    // option value points to a live `linger` of the size passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

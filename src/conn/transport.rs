@@ -62,6 +62,16 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// write timeout, a forced stop): from here on, shutting down or dropping the
     /// transport must not signal an orderly end (TLS: no `close_notify`, RFC 8446 §6.1).
     fn mark_aborted(&self) {}
+
+    /// The connection is about to close cut off in the middle of an answer whose end only
+    /// the close can mark (a body relayed close-delimited, to an HTTP/1.0 client): the
+    /// close must be one the client cannot take for that end. RFC 9112 §8: such a response
+    /// "is considered complete unless an error was indicated by the underlying
+    /// connection". Plain TCP closes with a reset (`SO_LINGER` 0), TLS without
+    /// `close_notify` (its "incomplete close"). Implies [`mark_aborted`](Self::mark_aborted).
+    fn reset_on_close(&self) {
+        self.mark_aborted();
+    }
 }
 
 /// Where a transport's handshake stands ([`Transport::handshake`]).
