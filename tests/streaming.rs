@@ -443,3 +443,54 @@ fn a_slow_but_steady_reader_is_not_cut_off_at_write_timeout() {
         got.len()
     );
 }
+
+/// How a connection ended: `Ok` for an orderly end (EOF), else the error that ended it.
+/// Bounded by the read timeout and 1 MiB.
+fn how_it_ends(s: &mut TcpStream, got: &mut Vec<u8>) -> Result<(), std::io::ErrorKind> {
+    let mut buf = [0u8; 4096];
+    while got.len() < 1 << 20 {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.kind()),
+        }
+    }
+    panic!("more than 1 MiB")
+}
+
+/// A streamed body whose producer fails is cut off. An HTTP/1.1 client sees a chunked
+/// body without its last chunk; an HTTP/1.0 client's body is delimited by the close
+/// itself, and an orderly close (FIN) would tell it the truncated body is complete (RFC
+/// 9112 §8: such a response "is considered complete unless an error was indicated by the
+/// underlying connection"). The connection must end in an error: a reset.
+#[test]
+fn a_failed_stream_to_an_http10_client_ends_in_a_reset_not_an_orderly_close() {
+    for pulled in [true, false] {
+        let server = TestServer::start(move |_req: &mut Request| {
+            if pulled {
+                let pieces: Vec<Result<&str, &str>> = vec![Ok("part"), Err("the disk failed")];
+                Response::try_stream(pieces)
+            } else {
+                let (resp, tx) = Response::channel();
+                // A sender dropped by a panicking producer aborts the body.
+                std::thread::spawn(move || {
+                    let _ = tx.send("part");
+                    std::thread::sleep(Duration::from_millis(50));
+                    panic!("the producer failed (expected by this test)");
+                });
+                resp
+            }
+        });
+        let mut c = server.connect();
+        c.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut got = Vec::new();
+        let end = how_it_ends(&mut c, &mut got);
+        assert!(
+            end.is_err(),
+            "{} stream: a truncated close-delimited body ended in an orderly close: {:?}",
+            if pulled { "pulled" } else { "channel" },
+            String::from_utf8_lossy(&got)
+        );
+    }
+}

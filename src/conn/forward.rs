@@ -721,7 +721,7 @@ impl<T: Transport> Conn<T> {
     fn fwd_relay_failed(&mut self, ctx: &mut Ctx, status: u16) -> Step {
         let unwritten = self.wbuf.len() - self.wpos;
         if unwritten < self.fwd().answer_bytes {
-            self.io.reset_on_close();
+            // Closed with a reset (`EventLoop::close`).
             return Err(Close::UpstreamFailed);
         }
         let Phase::Forward(f) = std::mem::replace(&mut self.phase, Phase::Closing) else {

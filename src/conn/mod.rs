@@ -696,6 +696,12 @@ impl<T: Transport> Conn<T> {
         self.io.mark_aborted();
     }
 
+    /// The connection is about to close in the middle of a body: a reset, so that not
+    /// even a close-delimited body can be taken for complete (`Transport::reset_on_close`).
+    pub fn reset_on_close(&self) {
+        self.io.reset_on_close();
+    }
+
     /// The upgrade callback and read-ahead, once the switching answer is written.
     pub fn take_upgrade(&mut self) -> Option<(OnUpgrade, Vec<u8>)> {
         match std::mem::replace(&mut self.phase, Phase::Closing) {
