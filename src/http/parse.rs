@@ -676,45 +676,28 @@ fn bad_field_name(b: &[u8]) -> BadName {
     BadName::Other
 }
 
-/// A set of bytes, a bit each: 32 bytes where a `[bool; 256]` table takes 256 (the
-/// engine's size is a bar of its own, docs/BENCHMARKS.md "Footprint"), for a shift and a
-/// mask more per look-up.
-pub(crate) struct ByteSet([u64; 4]);
-
-impl ByteSet {
-    const fn new(chars: &[u8], ranges: &[(u8, u8)]) -> ByteSet {
-        let mut t = [0u64; 4];
-        let mut i = 0;
-        while i < chars.len() {
-            t[(chars[i] >> 6) as usize] |= 1 << (chars[i] & 63);
-            i += 1;
+const fn byte_table(chars: &[u8], ranges: &[(u8, u8)]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < chars.len() {
+        t[chars[i] as usize] = true;
+        i += 1;
+    }
+    let mut r = 0;
+    while r < ranges.len() {
+        let mut c = ranges[r].0;
+        while c <= ranges[r].1 {
+            t[c as usize] = true;
+            c += 1;
         }
-        let mut r = 0;
-        while r < ranges.len() {
-            let mut c = ranges[r].0;
-            while c <= ranges[r].1 {
-                t[(c >> 6) as usize] |= 1 << (c & 63);
-                c += 1;
-            }
-            r += 1;
-        }
-        ByteSet(t)
+        r += 1;
     }
-
-    const fn without(mut self, c: u8) -> ByteSet {
-        self.0[(c >> 6) as usize] &= !(1 << (c & 63));
-        self
-    }
-
-    #[inline]
-    pub(crate) fn has(&self, c: u8) -> bool {
-        self.0[(c >> 6) as usize] >> (c & 63) & 1 != 0
-    }
+    t
 }
 
 /// `tchar` (RFC 9110 §5.6.2): "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" /
 /// "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
-static TCHAR: ByteSet = ByteSet::new(
+static TCHAR: [bool; 256] = byte_table(
     b"!#$%&'*+-.^_`|~",
     &[(b'0', b'9'), (b'a', b'z'), (b'A', b'Z')],
 );
@@ -722,16 +705,19 @@ static TCHAR: ByteSet = ByteSet::new(
 /// True for a `tchar` (RFC 9110 §5.6.2).
 #[inline]
 pub fn is_tchar(c: u8) -> bool {
-    TCHAR.has(c)
+    TCHAR[c as usize]
 }
 
 /// The bytes a request-target may hold with no further look (visible ASCII, RFC 3986 §2),
 /// less `#` (never valid, see `is_valid_target`), `%` (which needs its two hex digits)
 /// and `?` (where the query starts).
-static TARGET_PLAIN: ByteSet = ByteSet::new(b"", &[(0x21, 0x7e)])
-    .without(b'#')
-    .without(b'%')
-    .without(b'?');
+static TARGET_PLAIN: [bool; 256] = {
+    let mut t = byte_table(b"", &[(0x21, 0x7e)]);
+    t[b'#' as usize] = false;
+    t[b'%' as usize] = false;
+    t[b'?' as usize] = false;
+    t
+};
 
 /// True when every byte of `target` is visible ASCII other than `#`, and every `%` before
 /// the query begins `pct-encoded = "%" HEXDIG HEXDIG` (RFC 3986 §2.1; a path is made of
@@ -743,7 +729,7 @@ fn is_valid_target(target: &[u8]) -> bool {
     let mut i = 0;
     while i < target.len() {
         let c = target[i];
-        if !TARGET_PLAIN.has(c) {
+        if !TARGET_PLAIN[c as usize] {
             match c {
                 b'%' => {
                     let hex = |j: usize| target.get(j).is_some_and(u8::is_ascii_hexdigit);
@@ -768,7 +754,7 @@ fn is_valid_target(target: &[u8]) -> bool {
 /// `reg-name = *( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2) without the
 /// `%` of pct-encoded, which `is_valid_host` checks with its two digits. IPv4address is a
 /// reg-name too, as far as the bytes go.
-static REG_NAME_CHARS: ByteSet = ByteSet::new(
+static REG_NAME_CHARS: [bool; 256] = byte_table(
     b"-._~!$&'()*+,;=",
     &[(b'0', b'9'), (b'a', b'z'), (b'A', b'Z')],
 );
@@ -793,7 +779,7 @@ pub(crate) fn is_valid_host(v: &[u8]) -> bool {
         loop {
             i += v[i..]
                 .iter()
-                .position(|&c| !REG_NAME_CHARS.has(c))
+                .position(|&c| !REG_NAME_CHARS[c as usize])
                 .unwrap_or(v.len() - i);
             if v.get(i) != Some(&b'%') {
                 break;
@@ -823,7 +809,9 @@ fn is_ip_literal(lit: &[u8]) -> bool {
         return !ver.is_empty()
             && ver.iter().all(u8::is_ascii_hexdigit)
             && !tail.is_empty()
-            && tail.iter().all(|&c| REG_NAME_CHARS.has(c) || c == b':');
+            && tail
+                .iter()
+                .all(|&c| REG_NAME_CHARS[c as usize] || c == b':');
     }
     std::str::from_utf8(lit).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
 }
