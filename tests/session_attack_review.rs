@@ -7,7 +7,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
 
 use h1server::{Request, Response, Telemetry};
 use support::*;
@@ -172,4 +171,126 @@ fn a_relay_cut_short_does_not_reset_away_the_complete_answer_before_it() {
         "the complete answer before the cut relay was lost ({} bytes read, ended {end:?})",
         got.len()
     );
+}
+
+// ------------------------------------------------------------------ the shared budget
+
+/// What a connection holds outside the budget: its first read buffer (`READ_BUF`).
+const FIRST_BUF: usize = 16 * 1024;
+
+/// A `Content-Length` request whose body the budget is charged `charge` bytes for (the
+/// read buffer is sized to hold it whole; what passes the first buffer counts).
+fn post_charging(charge: usize) -> Vec<u8> {
+    let total = charge + FIRST_BUF;
+    let head = |n: usize| format!("POST /len HTTP/1.1\r\nHost: x\r\nContent-Length: {n}\r\n\r\n");
+    let n = total - head(total).len();
+    let mut req = head(n).into_bytes();
+    assert_eq!(req.len() + n, total, "the head's length moved with n");
+    req.resize(total, b'b');
+    req
+}
+
+/// Every way a connection can leave holding memory of the budget, on both loops: bodies
+/// cut off by a reset or a FIN, chunked bodies being decoded, grown heads, pipelined
+/// requests behind an answered one. Once all are closed, the budget is whole again: a
+/// body that needs every byte of it is read (a charge left behind would get it 503 for
+/// good).
+#[test]
+fn connections_that_leave_mid_body_on_every_loop_give_the_whole_budget_back() {
+    const BUDGET: usize = 512 * 1024;
+    let cfg = h1server::Config {
+        loops: 2,
+        workers: 2,
+        max_buffered_bytes: BUDGET,
+        ..test_config()
+    };
+    let server = TestServer::with_config(cfg, |req: &mut Request| {
+        Response::text(req.body().len().to_string())
+    });
+    let tel = server.handle().telemetry();
+    for round in 0..4 {
+        let mut cut = Vec::new();
+        let mut sent = 0;
+        let before = tel.snapshot().bytes_in;
+        // A `Content-Length` body, half sent.
+        let half = post_charging(64 * 1024);
+        let mut c = server.connect();
+        c.write_all(&half[..half.len() / 2]).unwrap();
+        sent += half.len() / 2;
+        cut.push(c);
+        assert!(
+            wait_until(IO_TIMEOUT, || tel.snapshot().bytes_in
+                >= before + sent as u64),
+            "{}: read {} of {sent}",
+            line!(),
+            tel.snapshot().bytes_in - before
+        );
+        // A chunked body, decoded in part.
+        let mut c = server.connect();
+        let mut req =
+            b"POST /len HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..8 {
+            req.extend_from_slice(b"2000\r\n");
+            req.extend_from_slice(&[b'c'; 0x2000]);
+            req.extend_from_slice(b"\r\n");
+        }
+        c.write_all(&req).unwrap();
+        sent += req.len();
+        cut.push(c);
+        assert!(
+            wait_until(IO_TIMEOUT, || tel.snapshot().bytes_in
+                >= before + sent as u64),
+            "{}: read {} of {sent}",
+            line!(),
+            tel.snapshot().bytes_in - before
+        );
+        // A head larger than the first buffer, unfinished.
+        let mut c = server.connect();
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n",
+            "p".repeat(24 * 1024)
+        );
+        c.write_all(head.as_bytes()).unwrap();
+        sent += head.len();
+        cut.push(c);
+        assert!(
+            wait_until(IO_TIMEOUT, || tel.snapshot().bytes_in
+                >= before + sent as u64),
+            "{}: read {} of {sent}",
+            line!(),
+            tel.snapshot().bytes_in - before
+        );
+        // A request answered, and one pipelined behind it cut off.
+        let mut c = server.connect();
+        let mut req = post_charging(20 * 1024);
+        let next = post_charging(40 * 1024);
+        req.extend_from_slice(&next[..next.len() - 100]);
+        c.write_all(&req).unwrap();
+        sent += req.len();
+        cut.push(c);
+        assert!(
+            wait_until(IO_TIMEOUT, || tel.snapshot().bytes_in
+                >= before + sent as u64),
+            "{}: read {} of {sent}",
+            line!(),
+            tel.snapshot().bytes_in - before
+        );
+        for (i, c) in cut.into_iter().enumerate() {
+            if (i + round) % 2 == 0 {
+                reset_on_close(&c);
+            }
+            drop(c);
+        }
+        assert!(
+            wait_until(IO_TIMEOUT, || tel.snapshot().open == 0),
+            "connections still open: {}",
+            tel.snapshot().open
+        );
+    }
+    // Every byte of the budget: only an idle budget has room for it.
+    let whole = post_charging(BUDGET);
+    for _ in 0..4 {
+        let resp = roundtrip(server.addr, &whole);
+        assert_eq!(resp.status, 200, "the budget is not whole again: {resp:?}");
+    }
 }
