@@ -980,13 +980,9 @@ impl EventLoop {
                 requests: conn.served() as u64,
             });
         }
-        if matches!(reason, Close::StreamAborted | Close::UpstreamFailed) {
-            // A body cut off after its head went out. To an HTTP/1.0 client it is
-            // delimited by the close itself, and an orderly one would say it is complete
-            // (RFC 9112 §8: "unless an error was indicated by the underlying
-            // connection"): a reset (TLS: no close_notify).
-            conn.reset_on_close();
-        } else if !reason.is_orderly() {
+        // (A body cut off that only the close delimits was marked to close with a reset
+        // where it was cut: `Conn::cut_off`, `fwd_relay_failed`.)
+        if !reason.is_orderly() {
             // An answer may be cut off: no TLS close_notify to say it is complete.
             conn.mark_aborted();
         }

@@ -721,7 +721,13 @@ impl<T: Transport> Conn<T> {
     fn fwd_relay_failed(&mut self, ctx: &mut Ctx, status: u16) -> Step {
         let unwritten = self.wbuf.len() - self.wpos;
         if unwritten < self.fwd().answer_bytes {
-            // Closed with a reset (`EventLoop::close`).
+            // An HTTP/1.0 client's relayed body may end with the close: it must not take
+            // the cut for that end (a reset; TLS: no close_notify). An HTTP/1.1 client's is
+            // chunked or has a length, which say it is incomplete: an orderly close, which
+            // does not throw away the complete answers before it still in the kernel.
+            if self.fwd().version == crate::http::Version::Http10 {
+                self.reset_on_close();
+            }
             return Err(Close::UpstreamFailed);
         }
         let Phase::Forward(f) = std::mem::replace(&mut self.phase, Phase::Closing) else {

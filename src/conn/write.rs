@@ -117,6 +117,9 @@ impl<T: Transport> Conn<T> {
         if done.stream_failed {
             // The producer failed on its first pieces: send what there is, then cut off.
             let _ = self.flush(ctx);
+            if let Some((_, framing)) = &done.stream {
+                self.cut_off(*framing);
+            }
             return Err(Close::StreamAborted);
         }
         if let Some(u) = done.upload.take() {
@@ -501,8 +504,21 @@ impl<T: Transport> Conn<T> {
                     self.id
                 );
                 let _ = self.flush(ctx);
+                self.cut_off(framing);
                 Err(Close::StreamAborted)
             }
+        }
+    }
+
+    /// A streamed body is cut off: when only the close marks its end (HTTP/1.0), the
+    /// close must be a reset, which the client cannot take for that end (RFC 9112 §8: such
+    /// a body "is considered complete unless an error was indicated by the underlying
+    /// connection"). A chunked body lacks its last chunk, which says enough (§7.1); there
+    /// an orderly close keeps what the kernel still holds to send — the complete answers
+    /// pipelined before this one — where a reset (`SO_LINGER` 0) would throw it away.
+    fn cut_off(&self, framing: StreamFraming) {
+        if framing == StreamFraming::UntilClose {
+            self.reset_on_close();
         }
     }
 
@@ -566,6 +582,7 @@ impl<T: Transport> Conn<T> {
             if st.aborted {
                 drop(st);
                 debug!("conn={} stream aborted by its producer", self.id);
+                self.cut_off(framing);
                 return Err(Close::StreamAborted);
             }
             let mut took = 0;
