@@ -22,6 +22,11 @@ pub(crate) struct Budget {
     /// memory back: memory given back after that look wakes the loop, memory given back
     /// before it is seen by it (`try_take_or_wait`).
     waiting: AtomicU64,
+    /// How many times memory was given back: a loop resumes its waiters when this moved
+    /// since it last did (`Ctx::budget_turn`), whatever its `waiting` bit says — the bit
+    /// may have been set again, by another connection of the loop, between the wake-up and
+    /// the loop's look.
+    freed: AtomicU64,
 }
 
 impl Budget {
@@ -30,6 +35,7 @@ impl Budget {
             max,
             held: AtomicUsize::new(0),
             waiting: AtomicU64::new(0),
+            freed: AtomicU64::new(0),
         }
     }
 
@@ -69,16 +75,17 @@ impl Budget {
     /// Gives `n` bytes back. True when some loop waits for memory (it is to be woken).
     pub fn give(&self, n: usize) -> bool {
         self.held.fetch_sub(n, SeqCst);
+        self.freed.fetch_add(1, SeqCst);
         self.waiting.load(SeqCst) != 0
+    }
+
+    /// How many times memory was given back so far.
+    pub fn freed(&self) -> u64 {
+        self.freed.load(SeqCst)
     }
 
     /// The loops waiting for memory, taken: each is woken and tries again.
     pub fn take_waiting(&self) -> u64 {
         self.waiting.swap(0, SeqCst)
-    }
-
-    /// Whether loop `me` is still marked as waiting (no memory came back since it looked).
-    pub fn is_waiting(&self, me: usize) -> bool {
-        self.waiting.load(SeqCst) & 1 << me != 0
     }
 }

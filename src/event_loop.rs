@@ -84,6 +84,8 @@ pub(crate) struct Ctx {
     pub budget_waiters: Vec<(usize, u32)>,
     /// A connection gave bytes back while some loop waits for them (`budget_turn`).
     pub budget_freed: bool,
+    /// `Budget::freed` when this loop's waiters last tried again.
+    pub budget_seen: u64,
     /// Connections to read again on the next turn (room was made for them).
     pub deferred_reads: Vec<(usize, u32)>,
     /// Pulled streams and uploads whose next job found the queue full: retried when a
@@ -173,6 +175,7 @@ impl Ctx {
             budget,
             budget_waiters: Vec::new(),
             budget_freed: false,
+            budget_seen: 0,
             deferred_reads: Vec::new(),
             tel,
             #[cfg(feature = "proxy")]
@@ -209,7 +212,14 @@ impl Ctx {
         if std::mem::take(&mut self.budget_freed) {
             wake = self.budget.take_waiting() & !(1 << me);
         }
-        let resume = !self.budget_waiters.is_empty() && !self.budget.is_waiting(me);
+        // Memory given back since the waiters last tried (here or on another loop): they
+        // try again. Not this loop's `waiting` bit: another of its connections may have set
+        // it again after the loop that gave memory back took it and woke this one.
+        let freed = self.budget.freed();
+        let resume = !self.budget_waiters.is_empty() && freed != self.budget_seen;
+        if resume {
+            self.budget_seen = freed;
+        }
         (wake, resume)
     }
 

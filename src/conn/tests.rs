@@ -775,3 +775,33 @@ fn an_overlong_method_is_judged_whatever_the_reads_bring_with_its_33rd_byte() {
     assert!(h.worth_parsing(&[b'M'; 40], &limits));
     assert!(!h.worth_parsing(&[b'M'; 41], &limits));
 }
+
+#[test]
+fn waiters_try_again_when_memory_came_back_though_their_loop_was_marked_waiting_again() {
+    // Loop 0 (this harness) has a body waiting for memory, and is marked as waiting.
+    let mut h = Harness::new(Config {
+        max_buffered_bytes: 64 * 1024,
+        ..Config::default()
+    });
+    h.ctx.budget_waiters.push((0, 0));
+    assert!(!h.ctx.budget.try_take_or_wait(128 * 1024, 0));
+    assert_eq!(h.ctx.budget_turn(), (0, false), "nothing came back yet");
+    // Another loop gives memory back, takes the marks and wakes this loop ...
+    h.ctx.budget.take(32 * 1024);
+    assert!(
+        h.ctx.budget.give(32 * 1024),
+        "a loop waits: the giver wakes it"
+    );
+    assert_eq!(h.ctx.budget.take_waiting(), 1);
+    // ... and before this loop looks, another of its connections finds no room either
+    // and marks it again. The waiting body must still try again: nobody else will give
+    // memory back to wake this loop a second time.
+    assert!(!h.ctx.budget.try_take_or_wait(128 * 1024, 0));
+    let (_, resume) = h.ctx.budget_turn();
+    assert!(
+        resume,
+        "the memory that came back was never offered to the waiting body"
+    );
+    // Once offered, not again until more comes back.
+    assert_eq!(h.ctx.budget_turn(), (0, false));
+}
