@@ -92,10 +92,16 @@ impl Completions {
     ///
     /// [`refuse_handed`]: Completions::refuse_handed
     fn hand(&self, sock: &mut Option<Handed>) {
-        if self.handed.fetch_add(1, Ordering::SeqCst) & REFUSED == 0
+        if self.handed.fetch_add(1, Ordering::SeqCst) & REFUSED != 0 {
+            return;
+        }
+        let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        // The loop may have returned in between (a forced stop, its drain deadline: exits
+        // that refuse nothing first) and taken its queue for the last time (`close`,
+        // under this lock): the connection stays with its sender.
+        if !self.closed.load(Ordering::SeqCst)
             && let Some((sock, peer)) = sock.take()
         {
-            let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             q.push(Completion::Accepted(sock, peer));
             self.pending.store(true, Ordering::SeqCst);
         }
