@@ -7,8 +7,6 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -177,53 +175,7 @@ fn a_stop_racing_new_connections_on_a_shared_listener_leaves_no_request_unanswer
         let addr = server.addr;
         let served = Arc::new(AtomicUsize::new(0));
         let clients: Vec<_> = (0..4)
-            .map(|_| {
-                let served = served.clone();
-                std::thread::spawn(move || -> Result<usize, String> {
-                    let mut ok = 0;
-                    for _ in 0..2000 {
-                        let Ok(mut s) =
-                            TcpStream::connect_timeout(&addr, Duration::from_millis(500))
-                        else {
-                            return Ok(ok);
-                        };
-                        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-                        if s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
-                            return Err("write failed on an accepted connection".into());
-                        }
-                        let mut got = Vec::new();
-                        let mut buf = [0u8; 512];
-                        loop {
-                            match s.read(&mut buf) {
-                                Ok(0) => break,
-                                Ok(n) => {
-                                    got.extend_from_slice(&buf[..n]);
-                                    if got.windows(4).any(|w| w == b"\r\n\r\n")
-                                        && !got.ends_with(b"\r\n\r\n")
-                                    {
-                                        break;
-                                    }
-                                }
-                                Err(e) => {
-                                    return Err(format!(
-                                        "after {ok} answered: {e} with {:?}",
-                                        String::from_utf8_lossy(&got)
-                                    ));
-                                }
-                            }
-                        }
-                        if !got.starts_with(b"HTTP/1.1 200") {
-                            return Err(format!(
-                                "after {ok} answered: {:?}",
-                                String::from_utf8_lossy(&got)
-                            ));
-                        }
-                        ok += 1;
-                        served.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Ok(ok)
-                })
-            })
+            .map(|_| racing_client(addr, served.clone()))
             .collect();
         assert!(wait_until(IO_TIMEOUT, || served.load(Ordering::SeqCst) >= 50));
         let r = server.stop();

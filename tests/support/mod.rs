@@ -636,3 +636,53 @@ pub fn printed(out: &std::process::Output, name: &str) -> String {
     let line = line.unwrap_or_else(|| panic!("no {name} line in\n{text}"));
     line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// A client for the tests that stop a server while connections race in: it connects and
+/// sends `GET /` up to 2 000 times, each on a new connection, until a connect is refused
+/// (`Ok` with the number answered). An accepted connection must get a whole `200` head:
+/// a write error, a reset or a close before it is the error returned.
+pub fn racing_client(
+    addr: SocketAddr,
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> std::thread::JoinHandle<Result<usize, String>> {
+    std::thread::spawn(move || -> Result<usize, String> {
+        let mut ok = 0;
+        for _ in 0..2000 {
+            let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+                return Ok(ok);
+            };
+            s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+            if s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+                return Err("write failed on an accepted connection".into());
+            }
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        got.extend_from_slice(&buf[..n]);
+                        if got.windows(4).any(|w| w == b"\r\n\r\n") && !got.ends_with(b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        return Err(format!(
+                            "after {ok} answered: {e} with {:?}",
+                            String::from_utf8_lossy(&got)
+                        ));
+                    }
+                }
+            }
+            if !got.starts_with(b"HTTP/1.1 200") {
+                return Err(format!(
+                    "after {ok} answered: {:?}",
+                    String::from_utf8_lossy(&got)
+                ));
+            }
+            ok += 1;
+            served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(ok)
+    })
+}
