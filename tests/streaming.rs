@@ -494,3 +494,55 @@ fn a_failed_stream_to_an_http10_client_ends_in_a_reset_not_an_orderly_close() {
         );
     }
 }
+
+/// A fixed body over 256 KiB is sent piece by piece as the client takes it (so a client
+/// that never reads holds a window of it, not a copy: tests/exhaustion_loops_review.rs),
+/// but on the wire it is the same answer: its `Content-Length`, not chunked, every byte in
+/// order, the connection kept alive, and pipelined requests behind it answered after it,
+/// in order. A `&'static` body and an owned one; `HEAD` gets the length and no body; an
+/// HTTP/1.0 client gets the same framing.
+#[test]
+fn a_large_fixed_body_goes_out_whole_with_its_length_and_the_connection_stays() {
+    // A `&'static` body, as a server's embedded asset would be.
+    let big: &'static [u8] = Box::leak(
+        (0..1usize << 20)
+            .map(|i| b'a' + (i % 23) as u8)
+            .collect::<Vec<u8>>()
+            .into_boxed_slice(),
+    );
+    let owned: Vec<u8> = (0..600 * 1024).map(|i| (i % 251) as u8).collect();
+    let expected_owned = owned.clone();
+    let server = TestServer::start(move |req: &mut Request| match req.path() {
+        "/static" => Response::new(200).with_body(big),
+        "/owned" => Response::new(200).with_body(owned.clone()),
+        _ => Response::text("small"),
+    });
+    let mut r = Reader::new(server.connect());
+    r.send(
+        b"GET /static HTTP/1.1\r\nHost: x\r\n\r\nGET /owned HTTP/1.1\r\nHost: x\r\n\r\n\
+          HEAD /static HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let a = r.read_response();
+    assert_eq!(a.status, 200);
+    assert!(!a.chunked, "a fixed body is not chunked");
+    assert_eq!(a.header("content-length"), Some("1048576"));
+    assert!(a.body == big, "the static body differs");
+    let b = r.read_response();
+    assert_eq!(b.header("content-length"), Some("614400"));
+    assert!(!b.chunked);
+    assert!(b.body == expected_owned, "the owned body differs");
+    let c = r.read_response_to("HEAD").expect("the HEAD answer");
+    assert_eq!(c.header("content-length"), Some("1048576"));
+    assert!(c.body.is_empty());
+    let d = r.read_response();
+    assert_eq!(d.text(), "small");
+    // Still open: a fifth request on the same connection.
+    r.send(b"GET /static HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(r.read_response().body == big);
+    // HTTP/1.0: the same Content-Length framing.
+    let mut r = Reader::new(server.connect());
+    r.send(b"GET /static HTTP/1.0\r\nHost: x\r\n\r\n");
+    let e = r.read_response();
+    assert_eq!(e.header("content-length"), Some("1048576"));
+    assert!(e.body == big);
+}

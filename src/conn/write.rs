@@ -442,7 +442,10 @@ impl<T: Transport> Conn<T> {
     /// a worker for more. A client that stops reading stops the pulls: it costs this
     /// buffer, no thread, until the write deadline closes it.
     fn pump_pulled(&mut self, ctx: &mut Ctx) -> Step {
-        let cap = ctx.cfg.stream_buffer_bytes;
+        let Phase::Stream(st) = &self.phase else {
+            unreachable!("pumping a stream")
+        };
+        let cap = st.framing.window(ctx.cfg.stream_buffer_bytes);
         self.compact_written(cap);
         self.flush(ctx)?;
         let pending = self.wbuf.len() - self.wpos;
@@ -594,7 +597,9 @@ impl<T: Transport> Conn<T> {
                 took += chunk.len();
                 match framing {
                     StreamFraming::Chunked => encode::write_chunk(&mut self.wbuf, &chunk),
-                    StreamFraming::UntilClose => self.wbuf.extend_from_slice(&chunk),
+                    StreamFraming::UntilClose | StreamFraming::Length => {
+                        self.wbuf.extend_from_slice(&chunk)
+                    }
                 }
             }
             let more = !st.chunks.is_empty();

@@ -364,6 +364,44 @@ pub(crate) enum StreamFraming {
     Chunked,
     /// HTTP/1.0: raw bytes, the end of the body is the end of the connection.
     UntilClose,
+    /// Raw bytes whose `Content-Length` the head states: a fixed body over
+    /// `LARGE_BODY`, sent piece by piece as the client takes it (`pieces_of`).
+    Length,
+}
+
+impl StreamFraming {
+    /// The most a stream of this framing keeps unwritten: a large fixed body is held to
+    /// `LARGE_BODY_WINDOW` (its bytes are all there: no producer's pace to smooth).
+    pub fn window(self, stream_buffer_bytes: usize) -> usize {
+        match self {
+            StreamFraming::Length => stream_buffer_bytes.min(LARGE_BODY_WINDOW),
+            _ => stream_buffer_bytes,
+        }
+    }
+}
+
+/// A fixed body (`Static`, `Bytes`) larger than this is not copied whole into the write
+/// buffer: it is pulled piece by piece as the client takes it, like a stream, with its
+/// `Content-Length` stated. A client that asks for a large answer and never reads holds
+/// the window below, not a copy of the whole answer (`tests/exhaustion_loops_review.rs`).
+/// The same as the cap on one batch's answers.
+const LARGE_BODY: usize = BATCH_OUT_CAP;
+
+/// What a large fixed body keeps unwritten at most, and what one pull takes of it.
+const LARGE_BODY_WINDOW: usize = 64 * 1024;
+const LARGE_BODY_PIECE: usize = 16 * 1024;
+
+/// A large fixed body as a pulled stream: `LARGE_BODY_PIECE` bytes a piece, copied from
+/// the handler's bytes, which the producer keeps (a `&'static` body is not copied at all
+/// until a piece of it is asked for).
+fn pieces_of(body: std::borrow::Cow<'static, [u8]>) -> crate::response::Pull {
+    let mut at = 0;
+    Box::new(move || {
+        let end = (at + LARGE_BODY_PIECE).min(body.len());
+        let piece = body.get(at..end).filter(|p| !p.is_empty())?.to_vec();
+        at = end;
+        Some(Ok(piece))
+    })
 }
 
 /// What workers (and stream senders) tell the loop.
@@ -596,7 +634,8 @@ fn run_batch(
     if let Some((StreamSrc::Pull(pull), framing)) = &mut done.stream {
         // The first pieces go out with the head: a short stream is answered whole,
         // with no round trip to the loop.
-        match pull_pieces(pull, *framing, shared.stream_buffer_bytes, &mut done.out) {
+        let want = framing.window(shared.stream_buffer_bytes);
+        match pull_pieces(pull, *framing, want, &mut done.out) {
             PullEnd::More => {}
             PullEnd::Ended => {
                 if *framing == StreamFraming::Chunked {
@@ -1107,14 +1146,27 @@ fn encode_response(
                 BodyFraming::Length(bytes.len() as u64)
             };
             encode::write_head(out, status, date, headers, framing, connection);
-            if send_body {
-                out.extend_from_slice(bytes);
+            if !send_body
+                || bytes.len() <= LARGE_BODY
+                || framing != BodyFraming::Length(bytes.len() as u64)
+            {
+                if send_body {
+                    out.extend_from_slice(bytes);
+                }
+                return Encoded::Complete;
             }
-            return Encoded::Complete;
         }
     }
-    let Body::Stream(sb) = resp.body else {
-        unreachable!("non-stream bodies returned above")
+    let sb = match resp.body {
+        Body::Stream(sb) => sb,
+        // A large fixed body, its head written: the rest as the client takes it.
+        Body::Static(b) => {
+            return Encoded::Stream(StreamSrc::Pull(pieces_of(b.into())), StreamFraming::Length);
+        }
+        Body::Bytes(v) => {
+            return Encoded::Stream(StreamSrc::Pull(pieces_of(v.into())), StreamFraming::Length);
+        }
+        Body::Empty => unreachable!("an empty body is never large"),
     };
     let src = match sb {
         StreamBody::Pull(p) => StreamSrc::Pull(p),

@@ -65,7 +65,7 @@ pub(crate) fn pull_pieces(
         match catch_unwind(AssertUnwindSafe(&mut *pull)) {
             Ok(Some(Ok(piece))) => match framing {
                 StreamFraming::Chunked => encode::write_chunk(out, &piece),
-                StreamFraming::UntilClose => out.extend_from_slice(&piece),
+                StreamFraming::UntilClose | StreamFraming::Length => out.extend_from_slice(&piece),
             },
             Ok(None) => return PullEnd::Ended,
             Ok(Some(Err(e))) => {
