@@ -183,3 +183,129 @@ fn a_large_error_page_of_the_reverse_proxy_goes_out_whole() {
     assert_eq!(a.header("content-length"), Some("307200"));
     assert!(a.body == big_body(), "the error page differs");
 }
+
+/// A client that stops reading mid-body is closed at `write_timeout` (counted from the last
+/// progress); one that reads slowly but steadily is not cut off, however long the whole
+/// body takes.
+#[test]
+fn the_write_deadline_closes_a_stalled_reader_not_a_slow_one() {
+    let cfg = || Config {
+        write_timeout: Duration::from_millis(400),
+        idle_timeout: Duration::from_millis(400),
+        ..test_config()
+    };
+    let server = Server::bind(cfg()).unwrap();
+    let tel = server.telemetry();
+    let server = TestServer::with_server(server, |_req: &mut Request| {
+        Response::new(200).with_body(vec![9u8; 16 << 20])
+    });
+    // Stalled: never reads. The server closes it for its write deadline.
+    let mut s = server.connect();
+    small_receive_buffer(&s);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            tel.snapshot()
+                .closed
+                .iter()
+                .any(|(r, n)| *r == "write_timeout" && *n == 1)
+        }),
+        "{:?}",
+        tel.snapshot().closed
+    );
+    drop(s);
+
+    // Slow and steady: 1 MiB, 64 KiB every 100 ms (1.6 s, four write_timeouts), through
+    // a default receive buffer (a 4 KiB one makes loopback TCP itself crawl).
+    let server2 = TestServer::with_config(cfg(), |_req: &mut Request| {
+        Response::new(200).with_body(vec![5u8; 1 << 20])
+    });
+    let mut s = server2.connect();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    for _ in 0..40 {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut have = 0;
+        while have < chunk.len() {
+            match s.read(&mut chunk[have..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => have += n,
+            }
+        }
+        got.extend_from_slice(&chunk[..have]);
+        if have < chunk.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(got.len() - head_end, 1 << 20, "a steady reader was cut off");
+}
+
+/// SO_RCVBUF 4 KiB on `s` (the kernel doubles it, and stops growing it).
+#[allow(unsafe_code)]
+fn small_receive_buffer(s: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 4096;
+    // SAFETY: `size` is a live c_int of the size passed; the descriptor is borrowed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
+}
+
+/// A streamed upload answered with a large body without reading the upload: the answer
+/// goes out whole, then the connection closes (the body is not read) — whether the client
+/// sends its body at once or waits for `100 Continue` that does not come.
+#[test]
+fn a_large_answer_to_an_unread_upload_goes_out_whole_then_closes() {
+    let server = TestServer::with_config(upload_config(), |_req: &mut Request| {
+        Response::new(413).with_body(big_body())
+    });
+    // The body sent at once (2 MiB: more than the server reads ahead).
+    let mut r = Reader::new(server.connect());
+    let writer = r.stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut w = writer;
+        let _ = w.write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\n\r\n");
+        let _ = w.write_all(&vec![b'u'; 2 << 20]);
+    });
+    let a = r.read_response();
+    assert_eq!(a.status, 413);
+    assert_eq!(a.header("connection"), Some("close"));
+    assert!(a.body == big_body());
+    assert!(r.is_closed());
+    sender.join().unwrap();
+    // Expect: 100-continue: the answer comes instead.
+    let mut r = Reader::new(server.connect());
+    r.send(
+        b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\nExpect: 100-continue\r\n\r\n",
+    );
+    let a = r.read_response();
+    assert_eq!(a.status, 413);
+    assert!(a.body == big_body());
+    assert!(r.is_closed());
+}
+
+/// A client that half-closes after its request still gets the whole large answer (RFC 9112
+/// §9.6: a FIN is only a half-close), then the close.
+#[test]
+fn a_half_closed_client_gets_the_whole_large_body() {
+    let server = TestServer::start(|_req: &mut Request| Response::new(200).with_body(big_body()));
+    let mut r = Reader::new(server.connect());
+    r.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    r.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    for _ in 0..2 {
+        let a = r.read_response();
+        assert_eq!(a.header("content-length"), Some("307200"));
+        assert!(a.body == big_body());
+    }
+    assert!(r.is_closed());
+    assert!(r.leftover().is_empty());
+}
