@@ -880,7 +880,9 @@ fn run_job(
                     .reqs
                     .get(next)
                     .map_or(job.batch.len as u32, |r| r.head.method_span.start);
-                encode_response(&mut out, resp, method, version, Connect::Upgrade, date);
+                // The socket is handed over once this answer is written: its body goes
+                // with its head, whole (no stream follows an upgrade).
+                encode_whole(&mut out, resp, method, version, Connect::Upgrade, date);
                 upgrade = Some((f, rest_at));
                 break;
             }
@@ -1054,6 +1056,29 @@ enum Connect {
 enum Encoded {
     Complete,
     Stream(StreamSrc, StreamFraming),
+}
+
+/// `encode_response` for an answer that cannot be followed by a stream (an upgrade's, a
+/// reverse proxy's own): a large fixed body is copied whole after its head, as a small
+/// one is. A streamed body (`Body::Stream`) is still the caller's to refuse.
+fn encode_whole(
+    out: &mut Vec<u8>,
+    resp: Response,
+    method: Method,
+    version: Version,
+    connect: Connect,
+    date: &[u8; 29],
+) -> Encoded {
+    match encode_response(out, resp, method, version, connect, date) {
+        Encoded::Stream(StreamSrc::Pull(mut pull), StreamFraming::Length) => {
+            // `pieces_of`: bytes already in memory, it neither fails nor panics.
+            while let Some(Ok(piece)) = pull() {
+                out.extend_from_slice(&piece);
+            }
+            Encoded::Complete
+        }
+        e => e,
+    }
 }
 
 /// Serialises one response (RFC 9112 §6: framing; RFC 9110 §9.3.2: HEAD gets the headers of
@@ -1250,7 +1275,7 @@ fn answer_forward(j: ForwardJob, date: &[u8; 29], stats: &Stats, draining: bool)
                 Connect::KeepAlive
             };
             if let Encoded::Stream(s, _) =
-                encode_response(&mut out, resp, method, version, connect, date)
+                encode_whole(&mut out, resp, method, version, connect, date)
             {
                 // A streamed error page is not supported here: end it.
                 if let StreamSrc::Channel(s) = s {

@@ -117,6 +117,8 @@ pub(super) fn feed_sink(
     if let Encoded::Stream(s, framing) =
         encode_response(&mut out, resp, job.method, job.version, connect, date)
     {
+        // Counted as `run_job` counts a stream: its end is counted by the loop.
+        stats.bump(&stats.streams_started, 1);
         if framing == StreamFraming::UntilClose {
             close = true;
         }
