@@ -242,24 +242,6 @@ fn the_write_deadline_closes_a_stalled_reader_not_a_slow_one() {
     assert_eq!(got.len() - head_end, 1 << 20, "a steady reader was cut off");
 }
 
-/// SO_RCVBUF 4 KiB on `s` (the kernel doubles it, and stops growing it).
-#[allow(unsafe_code)]
-fn small_receive_buffer(s: &std::net::TcpStream) {
-    use std::os::fd::AsRawFd;
-    let size: libc::c_int = 4096;
-    // SAFETY: `size` is a live c_int of the size passed; the descriptor is borrowed.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
-}
-
 /// A streamed upload answered with a large body without reading the upload: the answer
 /// goes out whole, then the connection closes (the body is not read) — whether the client
 /// sends its body at once or waits for `100 Continue` that does not come.

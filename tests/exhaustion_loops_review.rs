@@ -220,24 +220,6 @@ impl Attack {
     }
 }
 
-/// SO_RCVBUF 4 KiB on `s` (the kernel doubles it, and stops growing it).
-#[allow(unsafe_code)]
-fn small_receive_buffer(s: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let size: libc::c_int = 4096;
-    // SAFETY: `size` is a live c_int of the size passed; the descriptor is borrowed.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
-}
-
 /// A `POST /upload` of `BODY` bytes on a new connection (`Connection: close`): the status
 /// and body of its answer, read to the close; status 0 when none came. A `503` closes
 /// without reading the body, so the write may fail (a reset): not an error here.

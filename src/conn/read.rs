@@ -857,7 +857,8 @@ const BUDGET_SPENT: &str = "buffered request bytes at max_buffered_bytes";
 /// `max_buffered_bytes` has no room (`Err(None)`): the request is refused with 503 (and
 /// the connection closed) rather than left waiting, since chunked bodies that each waited
 /// for memory held by the others would wait for ever. When the connection alone would
-/// pass the whole budget, `Err(Some(BodyTooLarge))`: 413, as a retry cannot fit either. `charged` is the connection's (`Conn::recharge` keeps it exact).
+/// pass the whole budget, `Err(Some(BodyTooLarge))`: 413, as a retry cannot fit either.
+/// `charged` is the connection's (`Conn::recharge` keeps it exact).
 fn reserve_decoded(
     ctx: &mut Ctx,
     charged: &mut usize,

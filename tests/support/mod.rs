@@ -606,6 +606,25 @@ pub fn hold_handshake_acks(l: &std::net::TcpListener) {
     );
 }
 
+/// SO_RCVBUF 4 KiB on `s` (the kernel doubles it, and stops growing it): a client that
+/// takes a large answer slowly, or not at all.
+#[allow(unsafe_code)]
+pub fn small_receive_buffer(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 4096;
+    // SAFETY: `size` is a live c_int of the size passed; the descriptor is borrowed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
+}
+
 /// SO_LINGER 0 on `s`: its close sends a reset (a client that vanishes mid-request).
 #[allow(unsafe_code)]
 pub fn reset_on_close(s: &TcpStream) {
