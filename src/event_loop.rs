@@ -215,11 +215,12 @@ impl Ctx {
         // Memory given back since the waiters last tried (here or on another loop): they
         // try again. Not this loop's `waiting` bit: another of its connections may have set
         // it again after the loop that gave memory back took it and woke this one.
-        let freed = self.budget.freed();
-        let resume = !self.budget_waiters.is_empty() && freed != self.budget_seen;
-        if resume {
-            self.budget_seen = freed;
+        if self.budget_waiters.is_empty() {
+            return (wake, false);
         }
+        let freed = self.budget.freed();
+        let resume = freed != self.budget_seen;
+        self.budget_seen = freed;
         (wake, resume)
     }
 
