@@ -544,7 +544,7 @@ pub const FIELDS: &[FieldInfo] = fields! {
     max_batch "H1_MAX_BATCH" "--max-batch" "count" "64" "—"
         "Pipelined requests handed to a worker as one job (1 to 1024).";
     stream_buffer_bytes "H1_STREAM_BUFFER_BYTES" "--stream-buffer-bytes" "size" "256KiB" "—"
-        "Bytes of a streamed response queued for a slow client before the producer blocks.";
+        "Bytes of a streamed response queued for a slow client before the producer blocks (a fixed body over 256 KiB, sent the same way, keeps at most 64 KiB or this, whichever is less).";
     timer_tick "H1_TIMER_TICK" "--timer-tick" "duration" "10ms" "—"
         "Timer wheel resolution (1ms to 1s); deadlines fire up to one tick late.";
     record_stages "H1_RECORD_STAGES" "--record-stages" "bool" "false" "—"
