@@ -35,6 +35,10 @@ fn start(capacity: usize) -> (TestServer, Inspector) {
     r.get("/stream", |_: &mut Request| {
         Response::stream((0..3).map(|i| format!("piece {i}\n").into_bytes()))
     });
+    // Over the engine's large-body threshold (256 KiB): sent as a pulled stream.
+    r.get("/large", |_: &mut Request| {
+        Response::new(200).with_body(vec![b'x'; 1 << 20])
+    });
     inspector.routes(&mut r, PREFIX);
     let ingest = inspector.clone();
     let server = server.spawn_task("inspector", move |token| ingest.run(token));
@@ -81,6 +85,21 @@ fn find<'a>(doc: &'a Value, path: &str) -> &'a Value {
         .iter()
         .find(|r| r["path"] == path)
         .unwrap_or_else(|| panic!("no record of {path}: {doc:#}"))
+}
+
+/// A large fixed body leaves as a stream of pieces: its record says streamed, and shows
+/// its writes (it said `streamed: false` beside several flushes before).
+#[test]
+fn a_large_fixed_body_is_recorded_as_streamed_with_its_writes() {
+    let (srv, _inspector) = start(50);
+    let r = get(srv.addr, "/large");
+    assert_eq!((r.status, r.body.len()), (200, 1 << 20));
+    let doc = history_until(srv.addr, |d| {
+        requests(d).iter().any(|r| r["path"] == "/large")
+    });
+    let large = find(&doc, "/large");
+    assert_eq!(large["streamed"], true, "{large:#}");
+    assert!(large["flush_count"].as_u64().unwrap() >= 1, "{large:#}");
 }
 
 fn stamp(r: &Value, stage: &str) -> u64 {

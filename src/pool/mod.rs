@@ -906,6 +906,11 @@ fn run_job(
             if framing == StreamFraming::UntilClose {
                 c = true;
             }
+            // A large fixed body goes out as a stream too: the record says so, beside
+            // the writes it shows (the handler's own `is_stream` said no).
+            if let Some(rec) = &mut job.reqs[i].trace.record {
+                rec.streamed = true;
+            }
             stream = Some((s, framing));
         }
         // RFC 9112 §9.6: after a response with "close", no further request on this
