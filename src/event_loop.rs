@@ -1,6 +1,8 @@
-//! The event loop thread: owns the listener, every connection, the timer wheel and the
-//! signal pipe; turns readiness events, worker completions and deadlines into calls on
-//! `Conn`.
+//! The event loop thread: owns its listener, its connections, its timer wheel and (loop 0
+//! only) the signal pipe; turns readiness events, worker completions, connections handed
+//! from another loop and deadlines into calls on `Conn`. With `loops` > 1 there are
+//! several, sharing the workers and their job queue, `max_connections` and the memory
+//! budget (`Loops`) and the stop (`Control`); a connection never moves once registered.
 //!
 //! It never runs user code and never blocks except in `poll`, whose timeout comes from
 //! the timer wheel (or zero when completions are waiting).

@@ -2,8 +2,8 @@
 //! keep-alive decision, lingering closes, and relaying streamed bodies.
 //!
 //! Runs on the loop thread; never blocks, never runs user code. The loop writes only
-//! with the connection's [`WriteRight`](super::WriteRight), which is home whenever the
-//! phase is `Write`, `Stream` or a read phase.
+//! with the connection's [`WriteRight`](super::WriteRight), which is home in every phase
+//! but `Dispatched` (where the batch at a worker may carry it).
 
 use std::io;
 use std::net::Shutdown;

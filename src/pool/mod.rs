@@ -5,7 +5,9 @@
 //! Workers never touch connection state and run only bounded work: a batch of handlers
 //! (with the connection's `WriteRight` when the loop has nothing of its own pending on the
 //! socket, see docs/ARCHITECTURE.md), one pull of a stream producer (`pull.rs`), one piece
-//! of an upload (`upload.rs`), an upgrade callback. They answer with a `Completion`,
+//! of an upload (`upload.rs`), one WebSocket session's events, the client's head of an
+//! upstream's answer (`Job::Forward`), an upgrade callback, the drop of an application
+//! value the loop let go (`Job::Drop`). They answer with a `Completion`,
 //! waking the loop through its `mio::Waker` only when it may be asleep and must act
 //! (`wake.rs`); one worker per core takes jobs, the rest wait in `reserve.rs`.
 
