@@ -43,7 +43,7 @@ FUZZ_TARGETS ?= head chunked conn conn_split ws multipart client
 FUZZ_FLAGS ?= -rss_limit_mb=2048 -timeout=10
 
 ## Coverage-guided fuzzing (docs/FUZZING.md): each of FUZZ_TARGETS (head, chunked, conn,
-## conn_split, ws, multipart) in turn, one process at a time, for FUZZ_TIME seconds (default 600), with
+## conn_split, ws, multipart, client) in turn, one process at a time, for FUZZ_TIME seconds (default 600), with
 ## cargo-fuzz on the nightly toolchain (installs cargo-fuzz if missing). Starts from
 ## fuzz/corpus/<target> and keeps what it finds in fuzz/work/<target> (not in git); fails
 ## at the first crash, hang or out-of-memory, whose input lands in fuzz/artifacts/<target>/.
