@@ -635,3 +635,38 @@ fn dot_segments_cannot_reach_a_path_outside_the_route_they_are_spelled_under() {
     );
     assert_eq!(seen[1].line(), "GET /public/a%2F..%2Fb HTTP/1.1");
 }
+
+/// A proxied request whose handler side (here the director) outlasts the loop's yields:
+/// the loop has gone to sleep when the worker hands it the exchange to start, and must be
+/// woken for it. It was not (a fully written batch with nothing to write wakes no one),
+/// so each such request waited for the loop's next timer tick: with a 1 s tick, a second.
+#[test]
+fn an_exchange_handed_to_a_sleeping_loop_starts_at_once_not_at_its_next_tick() {
+    let up = Upstream::start(vec![Reply::Raw(ok("fine")); 3]);
+    let tick = Duration::from_secs(1);
+    let gw = TestServer::with_config(
+        Config {
+            timer_tick: tick,
+            ..config()
+        },
+        ReverseProxy::builder()
+            .route("/", [up.url("")])
+            .director(|_| std::thread::sleep(Duration::from_millis(30)))
+            .build()
+            .unwrap(),
+    );
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let resp = roundtrip(
+            gw.addr,
+            b"GET / HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!((resp.status, resp.text()), (200, "fine".to_string()));
+        // Not a speed bar: a missed wake-up shows as the tick itself.
+        assert!(
+            t0.elapsed() < tick / 2,
+            "the exchange waited for the loop's tick: {:?}",
+            t0.elapsed()
+        );
+    }
+}

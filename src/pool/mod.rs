@@ -675,11 +675,13 @@ fn run_batch(
                     finish_traces(&mut done, shared, stats, written);
                 }
                 // The loop must act now for a partial write, a close, an upload to read,
-                // an upgrade to hand over, or requests handed back to parse.
+                // an upgrade to hand over, an exchange to start with an upstream, or
+                // requests handed back to parse.
                 urgent = n < done.out.len()
                     || done.close
                     || done.upload.is_some()
                     || done.upgrade.is_some()
+                    || forwards(&done)
                     || done.resume_at.is_some();
             }
             Err(e) => {
@@ -698,6 +700,17 @@ fn run_batch(
     if urgent || signal.is_loop_waiting() {
         notifier.wake();
     }
+}
+
+/// The batch ends in an exchange the loop starts with an upstream: nothing else would
+/// wake a sleeping loop for it (no client byte is due), so it waited a timer tick.
+#[cfg(feature = "proxy")]
+fn forwards(done: &Done) -> bool {
+    done.forward.is_some()
+}
+#[cfg(not(feature = "proxy"))]
+fn forwards(_: &Done) -> bool {
+    false
 }
 
 /// Records the requests of a batch whose answers are written (`written` `None`: never
