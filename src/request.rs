@@ -111,6 +111,8 @@ pub struct Request {
     peer: SocketAddr,
     /// The connection id used in every log line about this connection.
     conn_id: u64,
+    /// It arrived over TLS.
+    tls: bool,
     /// Path parameters captured by the router (`/parcels/{id}` → `id`).
     params: Vec<(Arc<str>, String)>,
     /// The pattern of the route the router picked (`/parcels/{id}`), for metrics labels
@@ -181,6 +183,7 @@ impl Request {
             own_cancel: OnceLock::new(),
             peer,
             conn_id,
+            tls: false,
             params: Vec::new(),
             route: None,
             extensions: Extensions::default(),
@@ -532,6 +535,19 @@ impl Request {
     /// The id of the connection this request arrived on (as in the trace log).
     pub fn conn_id(&self) -> u64 {
         self.conn_id
+    }
+
+    /// Whether the request arrived over TLS (the server has `tls_cert` and `tls_key`; Go's
+    /// `r.TLS != nil`): its scheme is `https`, as the reverse proxy tells the upstream in
+    /// `X-Forwarded-Proto`.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Marks the request as arrived over TLS (the pool, for a TLS server's connections;
+    /// `TestRequest::tls`).
+    pub(crate) fn set_tls(&mut self, tls: bool) {
+        self.tls = tls;
     }
 
     /// True once the client has disconnected: stop early, the answer will not be read.

@@ -381,6 +381,7 @@ impl Server {
             stream_buffer_bytes: cfg.stream_buffer_bytes,
             reserve: reserve.clone(),
             tel: self.telemetry.0.clone(),
+            tls: self.tls.is_tls(),
         });
         let mut signals = if signals {
             Some(SignalPipe::install()?)

@@ -34,6 +34,7 @@ pub struct TestRequest {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     peer: SocketAddr,
+    tls: bool,
 }
 
 impl TestRequest {
@@ -46,6 +47,7 @@ impl TestRequest {
             headers: Vec::new(),
             body: Vec::new(),
             peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            tls: false,
         }
     }
     /// `GET target`.
@@ -94,6 +96,11 @@ impl TestRequest {
     /// The client address the request appears to come from.
     pub fn peer(mut self, addr: SocketAddr) -> Self {
         self.peer = addr;
+        self
+    }
+    /// Makes it a request that arrived over TLS ([`Request::is_tls`]).
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
     /// Makes it an HTTP/1.0 request.
@@ -148,7 +155,9 @@ impl TestRequest {
         };
         let len = bytes.len();
         let batch = Arc::new(Batch { bytes, len, fields });
-        Request::new(batch, head, body, CancelFlag::new(), self.peer, 0)
+        let mut req = Request::new(batch, head, body, CancelFlag::new(), self.peer, 0);
+        req.set_tls(self.tls);
+        req
     }
 
     /// Builds the request and runs `handler` on it (a handler, a router or a stack).

@@ -146,6 +146,7 @@ fn app(req: &mut Request) -> Response {
             std::thread::sleep(Duration::from_millis(1500));
             Response::text("slept\n")
         }
+        "/scheme" => Response::text(format!("tls={}\n", req.is_tls())),
         p if p.starts_with("/n") => Response::text(format!("{p} id={}\n", req.conn_id())),
         p => Response::text(format!("hello over TLS: {p}\n")),
     }
@@ -732,4 +733,49 @@ asyncio.run(asyncio.wait_for(main(), 30))
     let (out, text) = python(script, &[&url, &certs.ca()]);
     assert!(out.status.success() && text.trim() == "ok", "{text}");
     srv.stop().unwrap();
+}
+
+/// A handler learns the request came over TLS (`Request::is_tls`), and the reverse proxy
+/// tells its upstream so (`X-Forwarded-Proto: https`): it said `http` on every request,
+/// also over HTTPS, so an upstream building absolute URLs (redirects) sent the client to
+/// plain HTTP.
+#[test]
+fn a_request_over_tls_knows_it_and_the_proxy_forwards_https_as_its_proto() {
+    let certs = Certs::new("scheme");
+    let server = TestServer::with_config(tls_config(&certs), app);
+    let (out, text) = curl(
+        &certs,
+        &[&format!("https://127.0.0.1:{}/scheme", server.addr.port())],
+    );
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.trim(), "tls=true");
+    let plain = TestServer::start(app);
+    let resp = roundtrip(
+        plain.addr,
+        b"GET /scheme HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(resp.text(), "tls=false\n");
+    #[cfg(feature = "proxy")]
+    {
+        // The upstream echoes the field it was given.
+        let upstream = TestServer::start(|req: &mut Request| {
+            Response::text(format!(
+                "proto={}\n",
+                req.header("x-forwarded-proto").unwrap_or("-")
+            ))
+        });
+        let gateway = TestServer::with_config(
+            tls_config(&certs),
+            h1server::proxy::ReverseProxy::builder()
+                .route("/", [format!("http://{}", upstream.addr)])
+                .build()
+                .unwrap(),
+        );
+        let (out, text) = curl(
+            &certs,
+            &[&format!("https://127.0.0.1:{}/x", gateway.addr.port())],
+        );
+        assert!(out.status.success(), "{text}");
+        assert_eq!(text.trim(), "proto=https");
+    }
 }

@@ -142,6 +142,7 @@ impl Harness {
             stream_buffer_bytes: cfg.stream_buffer_bytes,
             reserve: Arc::default(),
             tel: tel.0.clone(),
+            tls: false,
         };
         let budget = Arc::new(crate::budget::Budget::new(cfg.max_buffered_bytes));
         let ctx = Ctx::new(0, cfg, budget, job_tx, notifier, Instant::now(), tel.0);

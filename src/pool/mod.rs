@@ -466,6 +466,8 @@ pub(crate) struct PoolShared {
     pub reserve: Arc<Reserve>,
     /// Stage timings and counters; each worker writes only its own shard.
     pub tel: Arc<telemetry::Shared>,
+    /// The server's connections speak TLS (`Request::is_tls`).
+    pub tls: bool,
 }
 
 /// Starts one worker per core (at most `n`) reading jobs from `rx`; the others, up to `n`,
@@ -773,6 +775,7 @@ fn run_job(
             job.peer,
             job.conn_id,
         );
+        req.set_tls(shared.tls);
         if tel.stages() {
             meta.trace.tl.handler_start = tel.now();
         }

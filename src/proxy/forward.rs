@@ -94,7 +94,7 @@ fn outgoing_fields<'a>(
     let fwd = Forwarding {
         client_ip: client_ip(req),
         host,
-        proto: "http",
+        proto: if req.is_tls() { "https" } else { "http" },
         version: req.version(),
         via: inner.via.as_deref(),
     };

@@ -57,8 +57,8 @@ pub struct Forwarding<'a> {
     pub client_ip: IpAddr,
     /// The `Host` the client sent, if any: becomes `X-Forwarded-Host`.
     pub host: Option<&'a str>,
-    /// The scheme the client used: becomes `X-Forwarded-Proto`. Always `http` for now,
-    /// even over the server's TLS (feature `tls`): a `Request` does not carry its scheme.
+    /// The scheme the client used: becomes `X-Forwarded-Proto` (`https` over the
+    /// server's own TLS, `Request::is_tls`).
     pub proto: &'a str,
     /// The client's protocol version, for the `Via` entry (`1.0` or `1.1`).
     pub version: Version,
