@@ -263,12 +263,12 @@ impl Demo {
         match key {
             "log_format" => Some(format!("{:?}", self.log_format.name())),
             "metrics_addr" => self.metrics_addr.map(|a| format!("\"{a}\"")),
-            "inspect" => Some(format!("\"{}\"", self.inspect)),
+            "inspect" => Some(self.inspect.to_string()),
             "rate_limit" => Some(match self.rate_limit {
                 Some(r) => format!("\"{r}\""),
                 None => "\"off\"".to_string(),
             }),
-            "trust_forwarded_for" => Some(format!("\"{}\"", self.trust_forwarded_for)),
+            "trust_forwarded_for" => Some(self.trust_forwarded_for.to_string()),
             "cors_origins" => Some(if self.cors_origins.is_empty() {
                 "\"off\"".to_string()
             } else {
