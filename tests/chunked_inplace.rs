@@ -203,6 +203,46 @@ fn chunked_posts_inside_a_pipelined_batch_leave_the_others_intact() {
     expect_body(&c.read_response(), "/c", b"");
 }
 
+/// A worker that stops running a batch early — after a streamed answer, or 256 KiB of
+/// answers — hands the requests behind back to the loop as their raw bytes, which are
+/// parsed again (`Done::resume_at`); a body already decoded in place there would be read
+/// as framing. So a chunked body is decoded in place only as the first request of a
+/// batch, which a worker always runs.
+#[test]
+fn chunked_posts_handed_back_behind_a_stream_are_parsed_as_they_came() {
+    let srv = TestServer::with_config(tight(), |req: &mut Request| match req.path() {
+        "/stream" => Response::stream((0..3).map(|i| format!("s{i}\n"))),
+        "/big" => Response::new(200).with_body(vec![b'b'; 200 * 1024]),
+        p => Response::text(format!("{p} {}", summary(req.body()))),
+    });
+    let first = body_of(5000);
+    let second = body_of(77);
+    for lead in ["/stream", "/big"] {
+        let mut req = format!("GET {lead} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+        if lead == "/big" {
+            // 256 KiB of answers before the chunked POSTs: the worker stops there.
+            req.extend_from_slice(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+        }
+        req.extend_from_slice(&post_head("/c1"));
+        req.extend_from_slice(&chunked(&first, &["X-T: 1"]));
+        req.extend_from_slice(&post_head("/c2"));
+        req.extend_from_slice(&chunked(&second, &[]));
+        req.extend_from_slice(b"GET /last HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut c = Reader::new(srv.connect());
+        c.send(&req);
+        let r = c.read_response();
+        assert_eq!(r.status, 200, "{lead}");
+        if lead == "/big" {
+            assert_eq!(c.read_response().body.len(), 200 * 1024);
+        } else {
+            assert_eq!(r.text(), "s0\ns1\ns2\n");
+        }
+        expect_body(&c.read_response(), "/c1", &first);
+        expect_body(&c.read_response(), "/c2", &second);
+        expect_body(&c.read_response(), "/last", b"");
+    }
+}
+
 /// A chunked POST second in a batch whose body is not all there yet: it waits for the
 /// first request's answer and is then read on (its bytes were left as they came).
 #[test]

@@ -345,8 +345,9 @@ impl<T: Transport> Conn<T> {
         let mut failure = None;
         let mut next: Option<BodyRead> = None;
         // `b.bytes[..len]` is borrowed anew for each request: a chunked body is decoded in
-        // place, inside the batch's buffer. Only bytes after its own head move, so what
-        // the requests before it point to (they end before its head) stays as it is.
+        // place, inside the batch's buffer (only as its first request, see below). Only
+        // bytes after its own head move, and the requests behind it are parsed from where
+        // its raw bytes end, as they came.
         while pos < len && reqs.len() < ctx.cfg.max_batch {
             let (head, body, end) = if let Some(f) = front.take() {
                 f
@@ -402,24 +403,20 @@ impl<T: Transport> Conn<T> {
                         (head, BodyRef::Span(span), end as usize)
                     }
                     Framing::Chunked => {
-                        let max = ctx.cfg.max_body_bytes;
                         if pos > 0 {
-                            // Behind other requests, a body that is not complete, or not
-                            // valid, is parsed again once they are answered, from its raw
-                            // bytes: so it is decoded in place only once a scan (which
-                            // moves nothing) found it complete.
-                            match ChunkedDecoder::new().scan(&b.bytes[body_start..len], max) {
-                                Ok((_, true)) => {}
-                                Ok((_, false)) => {
-                                    b.fields.truncate(fields_before);
-                                    break;
-                                }
-                                Err(e) => {
-                                    failure = Some(e);
-                                    break;
-                                }
-                            }
+                            // A chunked body is decoded in place, over its own framing,
+                            // and only as the first request of a batch: a worker runs
+                            // that one always, while the requests behind it may be handed
+                            // back to the loop as their raw bytes, to be parsed again
+                            // (`Done::resume_at`: after a streamed answer or 256 KiB of
+                            // answers) or handed to an upgrade as the new protocol's
+                            // bytes — where a body decoded in place would be read as
+                            // framing. So the batch ends before it; it is parsed once the
+                            // requests before it are answered (the next batch's first).
+                            b.fields.truncate(fields_before);
+                            break;
                         }
+                        let max = ctx.cfg.max_body_bytes;
                         let mut decoder = ChunkedDecoder::new();
                         let bytes = &mut b.bytes[..len];
                         match decoder.decode_in_place(bytes, body_start, body_start, max) {
@@ -431,8 +428,6 @@ impl<T: Transport> Conn<T> {
                                 (head, BodyRef::Span(span), end)
                             }
                             Ok((end, _, false)) => {
-                                // Only the first request gets here (a later one was
-                                // scanned complete): its body goes on with the next reads.
                                 next = Some(BodyRead {
                                     head,
                                     body: BodyProgress::Chunked {

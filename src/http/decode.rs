@@ -149,20 +149,6 @@ impl ChunkedDecoder {
         }
     }
 
-    /// Consumes from `input` as [`decode`](Self::decode) does, without keeping the chunk
-    /// data: (bytes consumed, done). To learn whether a body is complete (and valid)
-    /// before deciding to decode it in place.
-    pub fn scan(&mut self, input: &[u8], max_body: u64) -> Result<(usize, bool), Error> {
-        let mut at = 0;
-        loop {
-            let (skip, n) = self.next_data(&input[at..], max_body)?;
-            at += skip + n;
-            if n == 0 {
-                return Ok((at, self.is_done()));
-            }
-        }
-    }
-
     /// The one place the grammar is walked: consumes the framing at the start of `input`
     /// up to the next run of chunk data and claims that run. Returns (offset of the run
     /// in `input`, its length); the run ends where `input` or the chunk ends. Length 0:
