@@ -589,15 +589,21 @@ impl<T: Transport> Conn<T> {
             return true;
         }
         let doubled = (now * 2).max(want).min(cap);
-        // `try_take`, not `try_take_or_wait`: a chunked body does not wait for memory.
         let target = if ctx.budget.try_take(doubled - now) {
             doubled
-        } else if ctx.budget.try_take(want - now) {
-            want
         } else {
-            // Reads on into what room is left (the last chunk may fit in it); refused
-            // once there is none.
-            return b.len < now;
+            // While it holds none of the budget it may wait for memory (`after_read`):
+            // marked then, so that memory given back on any loop wakes it.
+            let took = if holds_no_budget(now) {
+                ctx.budget.try_take_or_wait(want - now, ctx.loop_id)
+            } else {
+                ctx.budget.try_take(want - now)
+            };
+            if !took {
+                // Reads on into what room is left (the rest of the body may fit in it).
+                return b.len < now;
+            }
+            want
         };
         // Exactly: the budget is charged for the length (`recharge`), and a buffer grown
         // a window at a time must not hold twice that in capacity.
@@ -615,18 +621,25 @@ impl<T: Transport> Conn<T> {
             {
                 let b = self.rbuf.as_ref().expect("a body is being read");
                 let want = (b.len + CHUNKED_WINDOW).min(chunked_cap(ctx, r.head.len));
-                if b.len < b.bytes.len() {
+                if holds_no_budget(b.bytes.len()) {
+                    // Its buffer is still the first, uncharged one (a large head): it
+                    // holds none of the memory others wait for, so it waits for memory
+                    // as any accepted body does (nothing is dropped), within its read
+                    // deadline.
+                    debug!("conn={} memory budget spent: reading paused", self.id);
+                    ctx.budget_waiters.push((self.token, self.gen_));
+                } else if b.len < b.bytes.len() {
                     // The read stopped for room, and decoding made some (the framing is
                     // dropped): read on, next turn; the buffer grows then if it must.
                     ctx.deferred_reads.push((self.token, self.gen_));
                 } else {
-                    // A chunked body that needs a larger buffer than the budget has room
-                    // for is refused rather than left waiting: chunked bodies that each
-                    // waited for memory held by the others' half-read bodies would wait
-                    // for one another until their deadlines (`tests/exhaustion_review.rs`).
-                    // As for a `Content-Length` body (`start_body`): 413 when the next
-                    // window would take this connection alone past the whole budget (a
-                    // retry cannot fit either), else 503.
+                    // A chunked body that holds part of the budget and needs more than
+                    // the budget has room for is refused rather than left waiting:
+                    // chunked bodies that each waited for memory held by the others'
+                    // half-read bodies would wait for one another until their deadlines
+                    // (`tests/exhaustion_review.rs`). As for a `Content-Length` body
+                    // (`start_body`): 413 when the next window would take this connection
+                    // alone past the whole budget (a retry cannot fit either), else 503.
                     self.unread_input = true;
                     if self.never_fits(ctx, want) {
                         return self.answer_error(ctx, Error::BodyTooLarge);
@@ -878,6 +891,12 @@ fn chunked_cap(ctx: &Ctx, head_len: u32) -> usize {
         .saturating_add(CHUNKED_WINDOW)
         .max(crate::buffers::READ_BUF)
         .min(ctx.read_cap)
+}
+
+/// Whether a read buffer of `len` bytes is a connection's first, which the memory budget
+/// does not charge (`Conn::recharge`).
+fn holds_no_budget(len: usize) -> bool {
+    len <= crate::buffers::READ_BUF
 }
 
 /// Why a request is refused with 503 when memory for it is not in the budget.
