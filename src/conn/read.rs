@@ -150,7 +150,8 @@ impl<T: Transport> Conn<T> {
         };
         if chunked && !self.grow_for_chunks(ctx, cap) {
             // Not even a window's growth is in the budget and the buffer is full: nothing
-            // to read into. `after_read` refuses the body (it must not wait, see there).
+            // to read into. `after_read` refuses the body, or lets it wait while it holds
+            // none of the budget (see there).
             self.read_paused = true;
             self.over_budget = true;
             return Ok(0);
