@@ -154,6 +154,17 @@ pub fn chunked(data: &[u8]) {
         let split = decode_in_pieces(input, max, &sizes);
         assert_eq!(whole, split, "whole vs split at {sizes:?}");
     }
+    // In place (the data moved down over the framing it consumed): the same verdict, at
+    // the same byte, and the same data.
+    let mut buf = input.to_vec();
+    match ChunkedDecoder::new().decode_in_place(&mut buf, 0, 0, max) {
+        Ok((read, write, done)) => {
+            assert_eq!(whole.1, Ok((read, done)), "in place vs decode");
+            assert_eq!(buf[..write], whole.0[..], "in place: the data");
+            assert_eq!(buf[read..], input[read..], "in place: the bytes after it");
+        }
+        Err(e) => assert_eq!(whole.1, Err(e), "in place vs decode"),
+    }
     let (out, res) = whole;
     assert!(out.len() as u64 <= max);
     if let Ok((used, _)) = res {

@@ -38,10 +38,9 @@ pub(crate) struct Batch {
 pub(crate) enum BodyRef {
     /// No body (no framing, or `Content-Length: 0`).
     Empty,
-    /// A `Content-Length` body lying in the batch buffer.
+    /// A body lying in the batch buffer: a `Content-Length` body as it came, a chunked
+    /// one decoded in place (its data moved down over its framing).
     Span(Span),
-    /// A decoded chunked body.
-    Owned(Vec<u8>),
     /// A `Content-Length` body of this many bytes, too large to buffer: not read with
     /// the head, delivered to a [`BodySink`](crate::BodySink) if the handler asks.
     Streamed(u64),
@@ -367,7 +366,6 @@ impl Request {
         match &self.body {
             BodyRef::Empty => &[],
             BodyRef::Span(s) => s.get(&self.batch.bytes),
-            BodyRef::Owned(v) => v,
             BodyRef::Streamed(_) => &[],
         }
     }

@@ -469,9 +469,21 @@ impl Harness {
             );
         }
         if let Phase::ReadBody(r) = &c.phase
-            && let BodyProgress::Chunked { body, .. } = &r.body
+            && let BodyProgress::Chunked { decoder, resume_at } = &r.body
         {
-            assert!(body.len() as u64 <= self.ctx.cfg.max_body_bytes);
+            assert!(decoder.decoded_len() <= self.ctx.cfg.max_body_bytes);
+            // Decoded in place: the data right behind the head, the buffer ending there
+            // (the framing consumed was dropped).
+            let b = c
+                .rbuf
+                .as_ref()
+                .expect("a body being read is in the read buffer");
+            assert_eq!(
+                *resume_at,
+                r.head.len as usize + decoder.decoded_len() as usize,
+                "a chunked body's decoded data ends where its raw bytes resume"
+            );
+            assert_eq!(b.len, *resume_at, "no raw chunked bytes left undecoded");
         }
         if matches!(c.phase, Phase::Idle) {
             assert!(c.rbuf.is_none(), "an idle connection holds no read buffer");

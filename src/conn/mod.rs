@@ -157,11 +157,16 @@ pub(crate) struct BodyRead {
 enum BodyProgress {
     /// A `Content-Length` body: complete when the buffer holds `end` bytes.
     Length { end: usize },
-    /// A chunked body, decoded as it arrives so a large body is decoded once.
+    /// A chunked body, decoded as it arrives (so a large body is decoded once) and in
+    /// place: the data decoded so far lies right behind the head, at `head.len ..
+    /// head.len + decoder.decoded_len()`, where the finished body is a span of the buffer
+    /// like a `Content-Length` body — one buffer, charged for about the raw bytes, not a
+    /// second one beside it (`conn/read.rs::process`).
     Chunked {
         decoder: ChunkedDecoder,
-        body: Vec<u8>,
-        /// Offset in the read buffer where decoding resumes.
+        /// Offset in the read buffer where the raw bytes not yet decoded begin. Between
+        /// reads it is where the decoded data ends (the consumed framing is dropped,
+        /// `drop_chunk_framing`), and the buffer ends there too.
         resume_at: usize,
     },
 }
@@ -172,10 +177,9 @@ pub(crate) struct InFlight {
     signal: BatchSignal,
     /// The batch's cancellation flag (set when the client leaves).
     cancel: CancelFlag,
-    /// Size of the read buffer the batch took along (still charged to the budget).
+    /// Size of the read buffer the batch took along (still charged to the budget; its
+    /// chunked bodies were decoded in it).
     batch_bytes: usize,
-    /// Capacity of the decoded (chunked) bodies the batch took along, charged too.
-    owned_bytes: usize,
     /// A close the loop wanted meanwhile (the client reset): it happens when the batch,
     /// and with it the right to write, comes back.
     close: Option<Close>,
@@ -446,7 +450,8 @@ pub(crate) struct Conn<T: Transport = Sock> {
     /// close frame.
     linger_as: Close,
     /// Bytes of request data this connection is charged for in `Ctx::budget` (its read
-    /// buffer, a chunked body being decoded, the batch at a worker).
+    /// buffer — a chunked body being decoded included: it is decoded in place — the
+    /// batch at a worker).
     charged: usize,
     /// Requests whose answers the loop is still writing (the worker wrote none or part
     /// of them): their `written` stage is stamped when the output is out
@@ -583,12 +588,7 @@ impl<T: Transport> Conn<T> {
             .as_ref()
             .map_or(0, |b| beyond_first(b.bytes.len()));
         match &self.phase {
-            Phase::ReadBody(r) => {
-                if let BodyProgress::Chunked { body, .. } = &r.body {
-                    now += body.capacity();
-                }
-            }
-            Phase::Dispatched(f) => now += beyond_first(f.batch_bytes) + f.owned_bytes,
+            Phase::Dispatched(f) => now += beyond_first(f.batch_bytes),
             Phase::Upload(u) => now += u.held,
             #[cfg(feature = "ws")]
             Phase::Ws(w) => now += w.buffered(),

@@ -139,22 +139,34 @@ impl<T: Transport> Conn<T> {
             Phase::Forward(f) => f.windowed(),
             _ => false,
         };
+        // A chunked body is decoded in the buffer (`process`), which holds the head, the
+        // data decoded so far and, behind it, the raw bytes of the latest read.
+        let chunked = matches!(&self.phase,
+            Phase::ReadBody(r) if matches!(r.body, BodyProgress::Chunked { .. }));
         let cap = match &self.phase {
             _ if windowed => ctx.cfg.stream_buffer_bytes.min(ctx.read_cap),
-            // A chunked body is decoded out of the buffer after every read, and its raw
-            // bytes dropped (`drop_chunk_framing`): the buffer needs room for the head and
-            // a window, not for the body. (Grown, it would wait on the memory budget, and
-            // chunked bodies that each waited for memory the others held would wait for
-            // ever; their decoded bodies are charged as they grow, `reserve_decoded`.)
-            Phase::ReadBody(r) if matches!(r.body, BodyProgress::Chunked { .. }) => {
-                (r.head.len as usize + CHUNKED_WINDOW)
-                    .max(crate::buffers::READ_BUF)
-                    .min(ctx.read_cap)
-            }
+            Phase::ReadBody(r) if chunked => chunked_cap(ctx, r.head.len),
             _ => ctx.read_cap,
         };
+        if chunked && !self.grow_for_chunks(ctx, cap) {
+            // Not even a window's growth is in the budget and the buffer is full: nothing
+            // to read into. `after_read` refuses the body, or lets it wait while it holds
+            // none of the budget (see there).
+            self.read_paused = true;
+            self.over_budget = true;
+            return Ok(0);
+        }
+        let b = Arc::get_mut(self.rbuf.as_mut().expect("taken above"))
+            .expect("the read buffer is owned by its connection");
         loop {
             if b.len == b.bytes.len() {
+                if chunked {
+                    // Raw chunked bytes fill the buffer: they are decoded (their framing
+                    // dropped) before it grows, next turn (`drop_chunk_framing`), so the
+                    // buffer grows for the body, not for its framing.
+                    self.read_paused = true;
+                    break;
+                }
                 if b.bytes.len() >= cap {
                     self.read_paused = true;
                     break;
@@ -284,35 +296,31 @@ impl<T: Transport> Conn<T> {
                     };
                     front = Some((r.head, BodyRef::Span(span), end));
                 }
-                BodyProgress::Chunked {
-                    decoder,
-                    body,
-                    resume_at,
-                } => {
-                    let input = &b.bytes[*resume_at..len];
-                    match decode_budgeted(ctx, &mut self.charged, decoder, body, input) {
-                        Err(None) => {
-                            self.unread_input = true;
-                            return self.answer_503(ctx, BUDGET_SPENT);
-                        }
-                        Ok((used, true)) => {
-                            let end = *resume_at + used;
+                BodyProgress::Chunked { decoder, resume_at } => {
+                    // Decoded in place: the data moves down behind what is decoded so far
+                    // (`write`), over the framing consumed.
+                    let start = r.head.len as usize;
+                    let write = start + decoder.decoded_len() as usize;
+                    let max = ctx.cfg.max_body_bytes;
+                    match decoder.decode_in_place(&mut b.bytes[..len], *resume_at, write, max) {
+                        Ok((end, write, true)) => {
                             let Phase::ReadBody(r) =
                                 std::mem::replace(&mut self.phase, Phase::Idle)
                             else {
                                 unreachable!()
                             };
-                            let BodyProgress::Chunked { body, .. } = r.body else {
-                                unreachable!()
+                            let span = Span {
+                                start: start as u32,
+                                end: write as u32,
                             };
-                            front = Some((r.head, BodyRef::Owned(body), end));
+                            front = Some((r.head, BodyRef::Span(span), end));
                         }
-                        Ok((used, false)) => {
-                            *resume_at += used;
+                        Ok((end, _, false)) => {
+                            *resume_at = end;
                             self.drop_chunk_framing(ctx);
                             return self.after_read(ctx);
                         }
-                        Err(Some(e)) => return self.answer_error(ctx, e),
+                        Err(e) => return self.answer_error(ctx, e),
                     }
                 }
             },
@@ -324,7 +332,6 @@ impl<T: Transport> Conn<T> {
             }
             _ => b.fields.clear(),
         }
-        let data = &b.bytes[..len];
         let seen = Seen {
             id: self.id,
             served: self.served as usize,
@@ -338,12 +345,16 @@ impl<T: Transport> Conn<T> {
         let mut pos = 0;
         let mut failure = None;
         let mut next: Option<BodyRead> = None;
-        let mut budget_spent = false;
-        while pos < data.len() && reqs.len() < ctx.cfg.max_batch {
+        // `b.bytes[..len]` is borrowed anew for each request: a chunked body is decoded in
+        // place, inside the batch's buffer (only as its first request, see below). Only
+        // bytes after its own head move, and the requests behind it are parsed from where
+        // its raw bytes end, as they came.
+        while pos < len && reqs.len() < ctx.cfg.max_batch {
             let (head, body, end) = if let Some(f) = front.take() {
                 f
             } else {
                 let fields_before = b.fields.len();
+                let data = &b.bytes[..len];
                 let head = match parse::parse_head(data, pos, &ctx.limits, &mut b.fields) {
                     Ok(Some(h)) => h,
                     Ok(None) => break,
@@ -363,7 +374,7 @@ impl<T: Transport> Conn<T> {
                         trace!("conn={} body of {n} bytes to be streamed", self.id);
                         let close =
                             Self::closes_after(ctx, &head, self.served as usize + reqs.len());
-                        let trace = seen.trace(ctx, &head, data, reqs.len());
+                        let trace = seen.trace(ctx, &head, &b.bytes[..len], reqs.len());
                         reqs.push(ReqMeta {
                             head,
                             body,
@@ -375,7 +386,7 @@ impl<T: Transport> Conn<T> {
                     }
                     Framing::Length(n) => {
                         let end = body_start as u64 + n;
-                        if (data.len() as u64) < end {
+                        if (len as u64) < end {
                             if pos == 0 {
                                 next = Some(BodyRead {
                                     head,
@@ -393,40 +404,41 @@ impl<T: Transport> Conn<T> {
                         (head, BodyRef::Span(span), end as usize)
                     }
                     Framing::Chunked => {
+                        if pos > 0 {
+                            // A chunked body is decoded in place, over its own framing,
+                            // and only as the first request of a batch: a worker runs
+                            // that one always, while the requests behind it may be handed
+                            // back to the loop as their raw bytes, to be parsed again
+                            // (`Done::resume_at`: after a streamed answer or 256 KiB of
+                            // answers) or handed to an upgrade as the new protocol's
+                            // bytes — where a body decoded in place would be read as
+                            // framing. So the batch ends before it; it is parsed once the
+                            // requests before it are answered (the next batch's first).
+                            b.fields.truncate(fields_before);
+                            break;
+                        }
+                        let max = ctx.cfg.max_body_bytes;
                         let mut decoder = ChunkedDecoder::new();
-                        let mut body = Vec::new();
-                        let input = &data[body_start..];
-                        match decode_budgeted(
-                            ctx,
-                            &mut self.charged,
-                            &mut decoder,
-                            &mut body,
-                            input,
-                        ) {
-                            Err(None) => {
-                                // Refused when it is the first request waiting; behind
-                                // others it is parsed again once they are answered.
-                                b.fields.truncate(fields_before);
-                                budget_spent = reqs.is_empty();
+                        let bytes = &mut b.bytes[..len];
+                        match decoder.decode_in_place(bytes, body_start, body_start, max) {
+                            Ok((end, write, true)) => {
+                                let span = Span {
+                                    start: body_start as u32,
+                                    end: write as u32,
+                                };
+                                (head, BodyRef::Span(span), end)
+                            }
+                            Ok((end, _, false)) => {
+                                next = Some(BodyRead {
+                                    head,
+                                    body: BodyProgress::Chunked {
+                                        decoder,
+                                        resume_at: end,
+                                    },
+                                });
                                 break;
                             }
-                            Ok((used, true)) => (head, BodyRef::Owned(body), body_start + used),
-                            Ok((used, false)) => {
-                                if pos == 0 {
-                                    next = Some(BodyRead {
-                                        head,
-                                        body: BodyProgress::Chunked {
-                                            decoder,
-                                            body,
-                                            resume_at: body_start + used,
-                                        },
-                                    });
-                                } else {
-                                    b.fields.truncate(fields_before);
-                                }
-                                break;
-                            }
-                            Err(Some(e)) => {
+                            Err(e) => {
                                 failure = Some(e);
                                 break;
                             }
@@ -435,7 +447,7 @@ impl<T: Transport> Conn<T> {
                 }
             };
             let close = Self::closes_after(ctx, &head, self.served as usize + reqs.len());
-            let trace = seen.trace(ctx, &head, data, reqs.len());
+            let trace = seen.trace(ctx, &head, &b.bytes[..len], reqs.len());
             reqs.push(ReqMeta {
                 head,
                 body,
@@ -455,10 +467,6 @@ impl<T: Transport> Conn<T> {
         ctx.bufs.put_reqs(reqs);
         if let Some(e) = failure {
             return self.answer_error(ctx, e);
-        }
-        if budget_spent {
-            self.unread_input = true;
-            return self.answer_503(ctx, BUDGET_SPENT);
         }
         if let Some(r) = next {
             return self.start_body(ctx, r);
@@ -502,34 +510,37 @@ impl<T: Transport> Conn<T> {
         self.after_read(ctx)
     }
 
-    /// A chunked body being read: the decoder has consumed every byte after the head
-    /// (it keeps its own state, down to one byte at a time) and copied the chunk data
-    /// out. The raw bytes — data, sizes, extensions, CRLFs — are dropped from the read
-    /// buffer, so only the decoded length counts, against `max_body_bytes` (the
-    /// decoder's limit): a body under the limit sent in small chunks is not refused for
-    /// its framing. The head stays where it is: its spans point into the buffer.
+    /// A chunked body being read: the decoder has consumed every raw byte read (it keeps
+    /// its own state, down to one byte at a time) and moved the chunk data down behind
+    /// the head (`ChunkedDecoder::decode_in_place`). The raw bytes it consumed beyond
+    /// that — sizes, extensions, CRLFs — are dropped from the read buffer, which then
+    /// ends where the decoded data does: the next read lands right behind it. So the
+    /// buffer holds the head and the body decoded so far, and grows for that (`fill`,
+    /// `grow_for_chunks`), not for the framing: a body under `max_body_bytes` (the
+    /// decoder's limit) sent in small chunks is not refused for its framing. The head
+    /// stays where it is: its spans point into the buffer.
     fn drop_chunk_framing(&mut self, ctx: &mut Ctx) {
         let Phase::ReadBody(r) = &mut self.phase else {
             return;
         };
-        let BodyProgress::Chunked { resume_at, .. } = &mut r.body else {
+        let BodyProgress::Chunked { decoder, resume_at } = &mut r.body else {
             return;
         };
         let Some(rbuf) = self.rbuf.as_mut() else {
             return;
         };
         let b = Arc::get_mut(rbuf).expect("the read buffer is owned by its connection");
-        let head_end = r.head.len as usize;
-        if *resume_at <= head_end {
-            return;
+        let decoded_end = r.head.len as usize + decoder.decoded_len() as usize;
+        if *resume_at > decoded_end {
+            b.bytes.copy_within(*resume_at..b.len, decoded_end);
+            b.len -= *resume_at - decoded_end;
+            *resume_at = decoded_end;
         }
-        b.bytes.copy_within(*resume_at..b.len, head_end);
-        b.len -= *resume_at - head_end;
-        *resume_at = head_end;
         if self.read_paused && !self.over_budget {
-            // The read stopped at a full buffer that now has room: no new edge would
-            // come for the bytes already in the kernel, so read on next turn
-            // (`read_paused` stays set: it is what `resume_reading` looks for).
+            // The read stopped at a full buffer, whose bytes are now decoded: no new edge
+            // would come for the bytes already in the kernel, so read on next turn, into
+            // the room the framing left or a grown buffer (`read_paused` stays set: it is
+            // what `resume_reading` looks for).
             ctx.deferred_reads.push((self.token, self.gen_));
         }
     }
@@ -566,10 +577,77 @@ impl<T: Transport> Conn<T> {
         self.charged.saturating_add(end.saturating_sub(len)) > ctx.cfg.max_buffered_bytes
     }
 
+    /// Makes room in the read buffer for a window of a chunked body's raw bytes behind
+    /// the data decoded so far: doubles the buffer when the memory budget has room for
+    /// that (as any read buffer grows, `fill`), else grows it by the window alone (up to
+    /// `cap`). False when neither is in the budget and the buffer is full.
+    fn grow_for_chunks(&mut self, ctx: &mut Ctx, cap: usize) -> bool {
+        let b = Arc::get_mut(self.rbuf.as_mut().expect("a body is being read"))
+            .expect("the read buffer is owned by its connection");
+        let now = b.bytes.len();
+        let want = (b.len + CHUNKED_WINDOW).min(cap);
+        if now >= want {
+            return true;
+        }
+        let doubled = (now * 2).max(want).min(cap);
+        let target = if ctx.budget.try_take(doubled - now) {
+            doubled
+        } else {
+            // While it holds none of the budget it may wait for memory (`after_read`):
+            // marked then, so that memory given back on any loop wakes it.
+            let took = if holds_no_budget(now) {
+                ctx.budget.try_take_or_wait(want - now, ctx.loop_id)
+            } else {
+                ctx.budget.try_take(want - now)
+            };
+            if !took {
+                // Reads on into what room is left (the rest of the body may fit in it).
+                return b.len < now;
+            }
+            want
+        };
+        // Exactly: the budget is charged for the length (`recharge`), and a buffer grown
+        // a window at a time must not hold twice that in capacity.
+        b.bytes.reserve_exact(target - now);
+        b.bytes.resize(target, 0);
+        self.charged += target - now;
+        true
+    }
+
     /// After a read with no complete request: wait for more bytes, or for memory.
     pub(super) fn after_read(&mut self, ctx: &mut Ctx) -> Step {
         if std::mem::take(&mut self.over_budget) {
-            if matches!(self.phase, Phase::ReadBody(_)) {
+            if let Phase::ReadBody(r) = &self.phase
+                && matches!(r.body, BodyProgress::Chunked { .. })
+            {
+                let b = self.rbuf.as_ref().expect("a body is being read");
+                let want = (b.len + CHUNKED_WINDOW).min(chunked_cap(ctx, r.head.len));
+                if holds_no_budget(b.bytes.len()) {
+                    // Its buffer is still the first, uncharged one (a large head): it
+                    // holds none of the memory others wait for, so it waits for memory
+                    // as any accepted body does (nothing is dropped), within its read
+                    // deadline.
+                    debug!("conn={} memory budget spent: reading paused", self.id);
+                    ctx.budget_waiters.push((self.token, self.gen_));
+                } else if b.len < b.bytes.len() {
+                    // The read stopped for room, and decoding made some (the framing is
+                    // dropped): read on, next turn; the buffer grows then if it must.
+                    ctx.deferred_reads.push((self.token, self.gen_));
+                } else {
+                    // A chunked body that holds part of the budget and needs more than
+                    // the budget has room for is refused rather than left waiting:
+                    // chunked bodies that each waited for memory held by the others'
+                    // half-read bodies would wait for one another until their deadlines
+                    // (`tests/exhaustion_review.rs`). As for a `Content-Length` body
+                    // (`start_body`): 413 when the next window would take this connection
+                    // alone past the whole budget (a retry cannot fit either), else 503.
+                    self.unread_input = true;
+                    if self.never_fits(ctx, want) {
+                        return self.answer_error(ctx, Error::BodyTooLarge);
+                    }
+                    return self.answer_503(ctx, BUDGET_SPENT);
+                }
+            } else if matches!(self.phase, Phase::ReadBody(_)) {
                 // A request already accepted: its body waits (nothing is dropped) until
                 // other connections give memory back, within its read deadline.
                 debug!("conn={} memory budget spent: reading paused", self.id);
@@ -652,14 +730,6 @@ impl<T: Transport> Conn<T> {
         };
         let batch_bytes = batch.bytes.len();
         let body_follows = matches!(reqs.last(), Some(r) if matches!(r.body, BodyRef::Streamed(_)));
-        // Decoded chunked bodies travel beside the buffer: charged until the batch is back.
-        let owned_bytes = reqs
-            .iter()
-            .map(|r| match &r.body {
-                BodyRef::Owned(v) => v.capacity(),
-                _ => 0,
-            })
-            .sum();
         let job = BatchJob {
             right,
             loop_id: ctx.loop_id,
@@ -697,7 +767,6 @@ impl<T: Transport> Conn<T> {
                     signal,
                     cancel,
                     batch_bytes,
-                    owned_bytes,
                     close: None,
                     body_follows,
                 });
@@ -810,85 +879,26 @@ impl Seen {
     }
 }
 
-/// Room for raw chunked bytes beside the head while a chunked body is read.
+/// Room for raw chunked bytes behind the decoded data while a chunked body is read: the
+/// read buffer is grown to have at least this much free before a read (`grow_for_chunks`).
 const CHUNKED_WINDOW: usize = 4096;
 
-/// Decodes `input` into `body` a window (`CHUNKED_WINDOW`) at a time, taking each
-/// window's worst-case growth from the memory budget first (`reserve_decoded`): what a
-/// chunked body reserves follows its own chunks, not the bytes pipelined behind it in
-/// the same read. `Err(None)`: the budget has no room (503); `Err(Some(e))`: the body is
-/// invalid or too large.
-fn decode_budgeted(
-    ctx: &mut Ctx,
-    charged: &mut usize,
-    decoder: &mut ChunkedDecoder,
-    body: &mut Vec<u8>,
-    input: &[u8],
-) -> Result<(usize, bool), Option<Error>> {
-    let max = ctx.cfg.max_body_bytes;
-    let mut used = 0;
-    while used < input.len() {
-        let end = (used + CHUNKED_WINDOW).min(input.len());
-        reserve_decoded(ctx, charged, body, end - used, max)?;
-        let (n, done) = decoder.decode(&input[used..end], body, max).map_err(Some)?;
-        used += n;
-        if done {
-            // A whole window was taken for what may be a few bytes: the complete body
-            // keeps (and is charged for) only its length while its batch waits.
-            let before = body.capacity();
-            body.shrink_to_fit();
-            let freed = before - body.capacity();
-            ctx.give_back(freed);
-            *charged = charged.saturating_sub(freed);
-            return Ok((used, true));
-        }
-    }
-    Ok((used, false))
+/// The most a read buffer holding a chunked body grows to: its head, the largest body
+/// `max_body_bytes` allows and a window of raw bytes behind it (within `read_cap`).
+fn chunked_cap(ctx: &Ctx, head_len: u32) -> usize {
+    let max_body = usize::try_from(ctx.cfg.max_body_bytes).unwrap_or(usize::MAX);
+    (head_len as usize)
+        .saturating_add(max_body)
+        .saturating_add(CHUNKED_WINDOW)
+        .max(crate::buffers::READ_BUF)
+        .min(ctx.read_cap)
+}
+
+/// Whether a read buffer of `len` bytes is a connection's first, which the memory budget
+/// does not charge (`Conn::recharge`).
+fn holds_no_budget(len: usize) -> bool {
+    len <= crate::buffers::READ_BUF
 }
 
 /// Why a request is refused with 503 when memory for it is not in the budget.
 const BUDGET_SPENT: &str = "buffered request bytes at max_buffered_bytes";
-
-/// Takes the growth of a chunked body being decoded from the memory budget before the
-/// decoder writes it: decoding `input_len` raw bytes adds at most that many (framing
-/// decodes to nothing, and the decoder refuses a chunk past `max_body`), so the body's
-/// capacity is raised to hold that — doubling when the budget has room for it, else
-/// exactly — as a read buffer's is before a read (`fill`). False when
-/// `max_buffered_bytes` has no room (`Err(None)`): the request is refused with 503 (and
-/// the connection closed) rather than left waiting, since chunked bodies that each waited
-/// for memory held by the others would wait for ever. When the connection alone would
-/// pass the whole budget, `Err(Some(BodyTooLarge))`: 413, as a retry cannot fit either.
-/// `charged` is the connection's (`Conn::recharge` keeps it exact).
-fn reserve_decoded(
-    ctx: &mut Ctx,
-    charged: &mut usize,
-    body: &mut Vec<u8>,
-    input_len: usize,
-    max_body: u64,
-) -> Result<(), Option<Error>> {
-    let max = usize::try_from(max_body).unwrap_or(usize::MAX);
-    let need = input_len.min(max.saturating_sub(body.len()));
-    let before = body.capacity();
-    if need <= before - body.len() {
-        return Ok(());
-    }
-    let exact = body.len() + need;
-    let doubled = exact.max(before.saturating_mul(2)).min(max);
-    let target = if ctx.budget.try_take(doubled - before) {
-        doubled
-    } else if ctx.budget.try_take(exact - before) {
-        exact
-    } else if charged.saturating_add(exact - before) > ctx.cfg.max_buffered_bytes {
-        return Err(Some(Error::BodyTooLarge));
-    } else {
-        return Err(None);
-    };
-    body.reserve_exact(target - body.len());
-    // Taken above: `target - before`, and what the allocation gave beyond it.
-    let grown = body.capacity() - before;
-    if grown > target - before {
-        ctx.budget.take(grown - (target - before));
-    }
-    *charged += grown;
-    Ok(())
-}

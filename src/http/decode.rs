@@ -1,7 +1,8 @@
 //! Chunked body decoding: this stage owns turning a `Transfer-Encoding: chunked` request
 //! body (RFC 9112 §7.1) into its content bytes, incrementally, at any split point.
 //! It never touches a socket, a clock or a thread, and never allocates except by growing
-//! the caller's output Vec with decoded data.
+//! the caller's output Vec with decoded data (`decode`); `decode_in_place` decodes inside
+//! the caller's buffer, moving the data down over the framing it consumed.
 
 use super::parse::is_tchar;
 use crate::error::Error;
@@ -104,27 +105,77 @@ impl ChunkedDecoder {
         out: &mut Vec<u8>,
         max_body: u64,
     ) -> Result<(usize, bool), Error> {
+        let mut at = 0;
+        loop {
+            let (skip, n) = self.next_data(&input[at..], max_body)?;
+            out.extend_from_slice(&input[at + skip..at + skip + n]);
+            at += skip + n;
+            if n == 0 {
+                return Ok((at, self.is_done()));
+            }
+        }
+    }
+
+    /// [`decode`](Self::decode) with `buf` as both input and output: decodes the raw
+    /// bytes `buf[read..]` and moves the chunk data down to `buf[write..]`, where the
+    /// data decoded before it ends (`write <= read`; the write position never passes the
+    /// read position, since every byte written was read first). Returns (where the
+    /// unconsumed raw bytes begin, where the decoded data now ends, done); the bytes in
+    /// between are spent. Bytes before `write` and after the end of the body are never
+    /// touched: a request pipelined behind the body is parsed from the returned read
+    /// position as it came.
+    ///
+    /// Same verdicts, at the same bytes, as `decode`: on an error, what was moved so far
+    /// is unspecified.
+    pub fn decode_in_place(
+        &mut self,
+        buf: &mut [u8],
+        mut read: usize,
+        mut write: usize,
+        max_body: u64,
+    ) -> Result<(usize, usize, bool), Error> {
+        debug_assert!(write <= read && read <= buf.len());
+        loop {
+            let (skip, n) = self.next_data(&buf[read..], max_body)?;
+            let from = read + skip;
+            if from != write {
+                buf.copy_within(from..from + n, write);
+            }
+            write += n;
+            read = from + n;
+            if n == 0 {
+                return Ok((read, write, self.is_done()));
+            }
+        }
+    }
+
+    /// The one place the grammar is walked: consumes the framing at the start of `input`
+    /// up to the next run of chunk data and claims that run. Returns (offset of the run
+    /// in `input`, its length); the run ends where `input` or the chunk ends. Length 0:
+    /// `input` is used up (the offset is then its length) or the body is done (the offset
+    /// is right after the final CRLF).
+    fn next_data(&mut self, input: &[u8], max_body: u64) -> Result<(usize, usize), Error> {
         let mut i = 0;
         while i < input.len() {
             match self.state {
                 State::Data => {
+                    // `size` > 0 in this state: a chunk-size of 0 is the last-chunk.
                     let n = ((input.len() - i) as u64).min(self.size) as usize;
-                    out.extend_from_slice(&input[i..i + n]);
                     self.decoded += n as u64;
                     self.size -= n as u64;
-                    i += n;
                     if self.size == 0 {
                         self.state = State::DataCr;
                     }
+                    return Ok((i, n));
                 }
-                State::Done => return Ok((i, true)),
+                State::Done => break,
                 _ => {
                     self.state = self.step(input[i], max_body)?;
                     i += 1;
                 }
             }
         }
-        Ok((i, self.state == State::Done))
+        Ok((i, 0))
     }
 
     /// Total content bytes decoded so far.

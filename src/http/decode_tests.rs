@@ -467,3 +467,102 @@ fn done_consumes_nothing_more() {
         Ok((0, false))
     );
 }
+
+/// `decode_in_place` on a buffer that holds `prefix` (a head: never touched), then
+/// `input` arriving `piece` bytes at a time behind what was decoded so far (the raw
+/// bytes consumed are dropped between pieces, as the connection does), then `suffix` (a
+/// pipelined request: left as it came; none behind an incomplete `input`). Ok(None):
+/// incomplete.
+fn run_in_place(input: &[u8], piece: usize, max: u64) -> Result<Option<(Vec<u8>, usize)>, Error> {
+    let prefix = b"POST / HTTP/1.1\r\n\r\n";
+    let complete = ChunkedDecoder::new().decode(input, &mut Vec::new(), max);
+    let suffix: &[u8] = if matches!(complete, Ok((_, true))) {
+        b"GET /next HTTP/1.1\r\n\r\n"
+    } else {
+        b""
+    };
+    let mut d = ChunkedDecoder::new();
+    let mut buf = prefix.to_vec();
+    let (mut fed, mut raw) = (0, 0);
+    let mut write = prefix.len();
+    loop {
+        let more = piece.min(input.len() - fed);
+        buf.extend_from_slice(&input[fed..fed + more]);
+        fed += more;
+        if fed == input.len() {
+            buf.extend_from_slice(suffix);
+        }
+        let (read, w, done) = d.decode_in_place(&mut buf, write, write, max)?;
+        assert!(w <= read);
+        assert_eq!(&buf[..prefix.len()], prefix, "the head is never touched");
+        assert_eq!(d.decoded_len(), (w - prefix.len()) as u64);
+        raw += read - write;
+        write = w;
+        if done {
+            assert!(d.is_done());
+            // The bytes after the body are left as they came.
+            let mut after = input[raw..fed].to_vec();
+            if fed == input.len() {
+                after.extend_from_slice(suffix);
+            }
+            assert_eq!(buf[read..], after[..], "the bytes after the body");
+            return Ok(Some((buf[prefix.len()..w].to_vec(), raw)));
+        }
+        assert_eq!(read, buf.len(), "not done, so everything is consumed");
+        // The consumed raw bytes are dropped: the next piece lands behind the data.
+        buf.truncate(w);
+        if fed == input.len() {
+            return Ok(None);
+        }
+    }
+}
+
+#[test]
+fn in_place_agrees_with_decode_at_every_split() {
+    for &(name, input, body, rest) in VALID {
+        for piece in [input.len(), 1, 2, 3, 7] {
+            let got = run_in_place(input, piece, MAX).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let (out, used) = got.unwrap_or_else(|| panic!("{name}: incomplete"));
+            assert_eq!(out, body, "{name} piece {piece}");
+            assert_eq!(used, input.len() - rest, "{name} piece {piece}");
+        }
+        for k in 0..input.len() - rest {
+            assert_eq!(
+                run_in_place(&input[..k], 1, MAX),
+                Ok(None),
+                "{name} prefix {k}"
+            );
+        }
+    }
+    for &(name, input, max, err) in INVALID {
+        for piece in [input.len(), 1, 2, 5] {
+            assert_eq!(
+                run_in_place(input, piece, max),
+                Err(err),
+                "{name} piece {piece}"
+            );
+        }
+    }
+}
+
+#[test]
+fn in_place_moves_large_bodies_in_any_pieces() {
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let mut input = Vec::new();
+    for (i, c) in data.chunks(1 + 997).enumerate() {
+        let c = &c[..c.len().min(1 + i * 13 % 4000)];
+        input.extend_from_slice(format!("{:x};e=1\r\n", c.len()).as_bytes());
+        input.extend_from_slice(c);
+        input.extend_from_slice(b"\r\n");
+    }
+    input.extend_from_slice(b"0\r\nX: y\r\n\r\n");
+    let (want, used) = run(&input, input.len(), MAX).unwrap().unwrap();
+    assert_eq!(used, input.len());
+    for piece in [1, 999, 4096, input.len()] {
+        assert_eq!(
+            run_in_place(&input, piece, MAX).unwrap(),
+            Some((want.clone(), input.len())),
+            "piece {piece}"
+        );
+    }
+}
