@@ -173,11 +173,11 @@ fn demo_switches_and_counts_in_the_file_take_toml_booleans_and_integers() {
     );
     assert_eq!(
         printed(&out, "inspect"),
-        format!("inspect = \"true\" # file {file}:4")
+        format!("inspect = true # file {file}:4")
     );
     assert_eq!(
         printed(&out, "db_pool"),
-        format!("db_pool = \"3\" # file {file}:6")
+        format!("db_pool = 3 # file {file}:6")
     );
     let (_demo, _log, _rest) = start_logged(demo(&[]).args(["--config", &file]));
     assert_eq!(

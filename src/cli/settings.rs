@@ -275,7 +275,7 @@ impl Demo {
                 format!("{:?}", self.cors_origins.join(","))
             }),
             "db" => self.db.as_ref().map(|v| format!("{v:?}")),
-            "db_pool" => self.db_pool.map(|n| format!("\"{n}\"")),
+            "db_pool" => self.db_pool.map(|n| n.to_string()),
             "upload_dir" => self.upload_dir.as_ref().map(|v| format!("{v:?}")),
             _ => None,
         }
