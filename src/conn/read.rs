@@ -379,6 +379,7 @@ impl<T: Transport> Conn<T> {
                             head,
                             body,
                             close,
+                            end: end as u32,
                             trace,
                         });
                         pos = end;
@@ -452,6 +453,7 @@ impl<T: Transport> Conn<T> {
                 head,
                 body,
                 close,
+                end: end as u32,
                 trace,
             });
             pos = end;
