@@ -632,6 +632,54 @@ fn max_body_bytes_at_its_edge_is_the_same_for_chunked_and_content_length() {
     }
 }
 
+/// A read buffer comes from the loop's pool, where buffers grown up to 64 KiB are kept;
+/// the memory budget charges what a buffer holds beyond its first 16 KiB. A connection
+/// that got a grown buffer read into it without asking the budget, and was booked for it
+/// afterwards (room or not): the same body that is 413 on a fresh server (larger than the
+/// whole budget could hold) was then served, the budget overdrawn by up to 48 KiB per
+/// connection.
+#[test]
+fn a_pooled_grown_buffer_does_not_let_a_body_past_the_budget() {
+    const BUDGET: usize = 64 * 1024;
+    let server = || {
+        TestServer::with_config(
+            Config {
+                loops: 1,
+                max_buffered_bytes: BUDGET,
+                max_body_bytes: 1024 * 1024,
+                ..test_config()
+            },
+            app,
+        )
+    };
+    // 20 KiB more than the whole budget could hold in one connection's buffer.
+    let over = BUDGET + 16 * 1024 + 20 * 1024;
+    let n = over - twin_heads(over).0.len();
+    let (cl_head, te_head) = twin_heads(n);
+    let body = body_of(n, 77);
+    let mut cl = cl_head.clone();
+    cl.extend_from_slice(&body);
+    let mut te = te_head.clone();
+    te.extend_from_slice(&frame(&body, Style::Single, 1));
+    for (what, req) in [("Content-Length", &cl), ("chunked", &te)] {
+        let srv = server();
+        assert_eq!(verdict(srv.addr, req).0, 413, "{what}, on a fresh server");
+        // Requests whose buffers grow to about 40 KiB (within the budget), given back
+        // to the pool after their answers.
+        for _ in 0..4 {
+            let prime = body_of(40 * 1024 - cl_head.len() - 100, 3);
+            let (mut p, _) = twin_heads(prime.len());
+            p.extend_from_slice(&prime);
+            assert_eq!(verdict(srv.addr, &p), (200, Some(200)), "a priming request");
+        }
+        assert_eq!(
+            verdict(srv.addr, req).0,
+            413,
+            "{what}, after a grown buffer was pooled"
+        );
+    }
+}
+
 // ------------------------------------------------------------------ memory
 
 /// Many clients dribble chunked uploads (1-byte chunks first, then small ones) and stall
