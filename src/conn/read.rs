@@ -597,16 +597,23 @@ impl<T: Transport> Conn<T> {
         } else {
             // While it holds none of the budget it may wait for memory (`after_read`):
             // marked then, so that memory given back on any loop wakes it.
-            let took = if holds_no_budget(now) {
-                ctx.budget.try_take_or_wait(want - now, ctx.loop_id)
+            let got = if holds_no_budget(now) {
+                if ctx.budget.try_take_or_wait(want - now, ctx.loop_id) {
+                    want - now
+                } else {
+                    0
+                }
             } else {
-                ctx.budget.try_take(want - now)
+                // What is left of the budget, if not a whole window: the rest of the body
+                // may fit in it, as its `Content-Length` twin's would (refused only once
+                // the budget is spent to the byte, `after_read`).
+                ctx.budget.take_up_to(want - now)
             };
-            if !took {
+            if got == 0 {
                 // Reads on into what room is left (the rest of the body may fit in it).
                 return b.len < now;
             }
-            want
+            now + got
         };
         // Exactly: the budget is charged for the length (`recharge`), and a buffer grown
         // a window at a time must not hold twice that in capacity.
