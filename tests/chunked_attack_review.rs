@@ -836,3 +836,43 @@ fn dribbled_chunked_uploads_stalled_half_way_hold_the_budget_and_all_get_an_answ
     let resp = roundtrip(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(resp.status, 200);
 }
+
+/// One client holds the whole budget (a `Content-Length` body sized at its head, never
+/// sent). A chunked upload of 64 KiB behind a small head, sent whole at once, outgrows
+/// its first 16 KiB buffer: it must be refused 503 + Retry-After at once, as its
+/// `Content-Length` twin is (and as it was before the body was decoded in place, when its
+/// decoded body's growth was refused). It was left waiting for memory — its connection
+/// and buffer held — until its read deadline, then answered 408 as if the client had been
+/// slow. Only a body behind a head so large that its first buffer cannot also hold a
+/// window of raw bytes waits (it holds none of the budget; `tests/budget_loops_review.rs`).
+#[test]
+fn a_chunked_body_behind_a_small_head_gets_503_not_408_while_the_budget_is_held() {
+    const BUDGET: usize = 256 * 1024;
+    let srv = TestServer::with_config(
+        Config {
+            max_buffered_bytes: BUDGET,
+            read_timeout: Duration::from_secs(2),
+            ..test_config()
+        },
+        app,
+    );
+    let head = "POST /hold HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: ";
+    let n = BUDGET + 16 * 1024 - (head.len() + "000000\r\n\r\n".len());
+    let mut holder = Reader::new(srv.connect());
+    holder.send(format!("{head}{n}\r\n\r\n").as_bytes());
+    assert_eq!(
+        holder.read_response().status,
+        100,
+        "the holder's body is sized"
+    );
+    let body = body_of(64 * 1024, 1);
+    let (mut cl, te) = twin_heads(body.len());
+    cl.extend_from_slice(&body);
+    assert_eq!(verdict_once(srv.addr, &cl), (503, None), "Content-Length");
+    for style in [Style::Single, Style::Mixed] {
+        let mut req = te.clone();
+        req.extend_from_slice(&frame(&body, style, 1));
+        assert_eq!(verdict_once(srv.addr, &req), (503, None), "chunked");
+    }
+    drop(holder);
+}
