@@ -112,6 +112,8 @@ enum Item {
     Stream,
     /// A 200 KiB answer (two stop a batch at 256 KiB of answers).
     Big,
+    /// An empty line between requests (RFC 9112 §2.2: ignored); no answer.
+    Crlf,
 }
 
 impl Item {
@@ -122,6 +124,7 @@ impl Item {
             Item::Head(p) => format!("HEAD {p} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes(),
             Item::Stream => b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
             Item::Big => b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Item::Crlf => b"\r\n".to_vec(),
             Item::Cl(p, b, e) => {
                 let mut v = format!(
                     "POST {p} HTTP/1.1\r\nHost: x\r\n{}Content-Length: {}\r\n\r\n",
@@ -150,7 +153,7 @@ impl Item {
             Item::Get(p) => ("GET", format!("GET {p} 0 {:016x}", fnv(b""))),
             Item::Head(_) => ("HEAD", String::new()),
             Item::Stream => ("GET", "s0\ns1\ns2\n".into()),
-            Item::Big => ("GET", String::new()),
+            Item::Big | Item::Crlf => ("GET", String::new()),
             Item::Cl(p, b, _) | Item::Chunked(p, b, _, _) => {
                 ("POST", format!("POST {p} {} {:016x}", b.len(), fnv(b)))
             }
@@ -238,6 +241,9 @@ fn run(addr: std::net::SocketAddr, items: &[Item], split: Split, seed: u64) {
         w
     });
     for (i, it) in items.iter().enumerate() {
+        if matches!(it, Item::Crlf) {
+            continue;
+        }
         let (method, want) = it.expected();
         let r = final_response(&mut c, method);
         assert_eq!(r.status, 200, "answer {i} ({split:?}): {:?}", r.text());
@@ -266,8 +272,11 @@ fn mixes() -> Vec<Vec<Item>> {
     vec![
         // Chunked first, then everything else behind it.
         vec![
+            Item::Crlf,
             Item::Chunked("/c1", small(300, 1), Style::Mixed, false),
+            Item::Crlf,
             Item::Get("/g1"),
+            Item::Crlf,
             Item::Cl("/l1", small(50, 2), false),
             Item::Chunked("/c2", small(40, 3), Style::Ones, true),
             Item::Head("/h1"),
@@ -278,6 +287,7 @@ fn mixes() -> Vec<Vec<Item>> {
         vec![
             Item::Get("/g0"),
             Item::Stream,
+            Item::Crlf,
             Item::Chunked("/c1", small(700, 5), Style::Mixed, true),
             Item::Big,
             Item::Big,
@@ -317,14 +327,18 @@ fn pipelined_mixes_give_the_same_answers_whole_and_split() {
 fn a_small_mix_sent_a_byte_a_write_gives_the_same_answers() {
     let srv = TestServer::start(app);
     let items = vec![
+        Item::Crlf,
         Item::Chunked("/c1", body_of(40, 1), Style::Mixed, true),
         Item::Get("/g"),
+        Item::Crlf,
         Item::Chunked("/c2", body_of(20, 2), Style::Ones, false),
         Item::Stream,
         Item::Chunked("/c3", body_of(30, 3), Style::Mixed, false),
         Item::Cl("/l", body_of(10, 4), false),
     ];
     run(srv.addr, &items, Split::Bytes, 7);
+    // A byte a write, paced now and then, so that reads end at many of them.
+    run(srv.addr, &items, Split::Random(9, 1), 7);
 }
 
 // ------------------------------------------------------------------ bad framing
@@ -644,23 +658,35 @@ fn max_body_bytes_at_its_edge_is_the_same_for_chunked_and_content_length() {
 /// data alone fills. One byte under, they are read a byte a turn and it passes.
 #[test]
 fn a_chunked_body_at_the_budget_s_edge_gets_the_verdict_of_its_twin() {
-    const BUDGET: usize = 64 * 1024;
-    let srv = TestServer::with_config(
-        Config {
-            max_buffered_bytes: BUDGET,
-            max_body_bytes: 1024 * 1024,
-            ..test_config()
-        },
-        app,
+    let srv = TestServer::with_config(edge_config(test_config()), app);
+    let diffs = budget_edge_diffs(srv.addr);
+    assert!(
+        diffs.is_empty(),
+        "(size, edge, Content-Length, chunked): {diffs:?}"
     );
+}
+
+const EDGE_BUDGET: usize = 64 * 1024;
+
+fn edge_config(base: Config) -> Config {
+    Config {
+        max_buffered_bytes: EDGE_BUDGET,
+        max_body_bytes: 1024 * 1024,
+        ..base
+    }
+}
+
+/// The sizes around the budget's edge where a chunked body and its `Content-Length` twin
+/// get different verdicts: (size, edge, twin's status, chunked's status).
+fn budget_edge_diffs(addr: std::net::SocketAddr) -> Vec<(usize, usize, u16, u16)> {
     let head_len = twin_heads(100_000).0.len(); // 5-digit lengths below
     // The largest Content-Length body the budget holds: the buffer beyond the first
     // 16 KiB is charged.
-    let edge = BUDGET + 16 * 1024 - head_len;
+    let edge = EDGE_BUDGET + 16 * 1024 - head_len;
     // Requests before it leave a grown buffer in the pool (see above).
     let mut p = twin_heads(30_000).0;
     p.extend_from_slice(&body_of(30_000, 1));
-    assert_eq!(verdict(srv.addr, &p), (200, Some(200)));
+    assert_eq!(verdict(addr, &p), (200, Some(200)));
     let mut diffs = Vec::new();
     for n in [
         edge - 4096,
@@ -673,18 +699,15 @@ fn a_chunked_body_at_the_budget_s_edge_gets_the_verdict_of_its_twin() {
         let body = body_of(n, 5);
         let (mut cl, te) = twin_heads(n);
         cl.extend_from_slice(&body);
-        let twin = verdict(srv.addr, &cl).0;
+        let twin = verdict(addr, &cl).0;
         let mut req = te.clone();
         req.extend_from_slice(&frame(&body, Style::Single, 1));
-        let chunked = verdict(srv.addr, &req).0;
+        let chunked = verdict(addr, &req).0;
         if twin != chunked {
             diffs.push((n, edge, twin, chunked));
         }
     }
-    assert!(
-        diffs.is_empty(),
-        "(size, edge, Content-Length, chunked): {diffs:?}"
-    );
+    diffs
 }
 
 /// A read buffer comes from the loop's pool, where buffers grown up to 64 KiB are kept;
@@ -875,4 +898,196 @@ fn a_chunked_body_behind_a_small_head_gets_503_not_408_while_the_budget_is_held(
         assert_eq!(verdict_once(srv.addr, &req), (503, None), "chunked");
     }
     drop(holder);
+}
+
+// ------------------------------------------------------------------ TLS
+
+/// The same pipelined mixes over TLS, where the server reads plaintext out of records
+/// (a read may stop inside a record, and plaintext may wait in the TLS layer with no new
+/// socket edge). The tests above speak plain TCP to a local tunnel that carries each
+/// write as TLS records to the server, and the server's answers back.
+#[cfg(feature = "tls")]
+mod tls {
+    use super::*;
+    use std::net::{SocketAddr, TcpListener};
+    use std::sync::Arc;
+
+    const CERT: &str = include_str!("data/localhost-cert.pem");
+    const KEY: &str = include_str!("data/localhost-key.pem");
+
+    fn client_config() -> Arc<rustls::ClientConfig> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(CERT.as_bytes()).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+
+    /// Carries one plain connection as TLS to `server`, both ways, until either side
+    /// ends (bounded: 60 s).
+    fn carry(mut plain: TcpStream, server: SocketAddr) {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = rustls::ClientConnection::new(client_config(), name).unwrap();
+        let mut sock = connect(server);
+        while tls.is_handshaking() {
+            tls.complete_io(&mut sock).expect("handshake");
+        }
+        plain.set_nonblocking(true).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let t0 = Instant::now();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut plain_open = true;
+        while t0.elapsed() < Duration::from_secs(60) {
+            let mut idle = true;
+            if plain_open {
+                match plain.read(&mut buf) {
+                    Ok(0) => {
+                        plain_open = false;
+                        tls.send_close_notify();
+                    }
+                    Ok(n) => {
+                        idle = false;
+                        tls.writer().write_all(&buf[..n]).unwrap();
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+            while tls.wants_write() {
+                match tls.write_tls(&mut sock) {
+                    Ok(_) => idle = false,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    Err(_) => return,
+                }
+            }
+            match tls.read_tls(&mut sock) {
+                Ok(0) => {
+                    let _ = plain.shutdown(std::net::Shutdown::Write);
+                    return;
+                }
+                Ok(_) => {
+                    idle = false;
+                    if tls.process_new_packets().is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+            loop {
+                match tls.reader().read(&mut buf) {
+                    Ok(0) => {
+                        let _ = plain.shutdown(std::net::Shutdown::Write);
+                        return;
+                    }
+                    Ok(n) => {
+                        plain.set_nonblocking(false).unwrap();
+                        if plain.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                        plain.set_nonblocking(true).unwrap();
+                    }
+                    Err(_) => break,
+                }
+            }
+            if idle {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+
+    /// A local plain-TCP address whose connections are carried as TLS to `server`.
+    fn tunnel(server: SocketAddr) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(c) = c else { return };
+                std::thread::spawn(move || carry(c, server));
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn pipelined_mixes_over_tls_give_the_same_answers_whole_and_split() {
+        let dir = TempDir::new("chunked-attack-tls");
+        std::fs::write(dir.0.join("cert.pem"), CERT).unwrap();
+        std::fs::write(dir.0.join("key.pem"), KEY).unwrap();
+        let cfg = test_config().with_tls(dir.0.join("cert.pem"), dir.0.join("key.pem"));
+        let srv = TestServer::with_config(cfg, app);
+        let addr = tunnel(srv.addr);
+        for (m, items) in mixes().iter().enumerate() {
+            let seed = 100 * m as u64;
+            run(addr, items, Split::Whole, seed);
+            for s in 0..3 {
+                run(addr, items, Split::Random(seed + s, 40), seed);
+            }
+            run(addr, items, Split::Random(seed + 7, 3000), seed);
+        }
+        let items = vec![
+            Item::Chunked("/c1", body_of(40, 1), Style::Mixed, true),
+            Item::Get("/g"),
+            Item::Chunked("/c2", body_of(20, 2), Style::Ones, false),
+            Item::Stream,
+            Item::Cl("/l", body_of(10, 4), false),
+        ];
+        run(addr, &items, Split::Bytes, 7);
+    }
+
+    /// The memory budget's edge over TLS: the verdicts of the plain-TCP test.
+    #[test]
+    fn a_chunked_body_at_the_budget_s_edge_over_tls() {
+        let dir = TempDir::new("chunked-attack-tls-edge");
+        std::fs::write(dir.0.join("cert.pem"), CERT).unwrap();
+        std::fs::write(dir.0.join("key.pem"), KEY).unwrap();
+        let cfg = test_config().with_tls(dir.0.join("cert.pem"), dir.0.join("key.pem"));
+        let srv = TestServer::with_config(edge_config(cfg), app);
+        let diffs = budget_edge_diffs(tunnel(srv.addr));
+        assert!(
+            diffs.is_empty(),
+            "(size, edge, Content-Length, chunked): {diffs:?}"
+        );
+    }
+
+    /// `max_body_bytes` at its edge over TLS: the verdicts of the plain-TCP test.
+    #[test]
+    fn max_body_bytes_at_its_edge_over_tls() {
+        const MAX: usize = 20_000;
+        let dir = TempDir::new("chunked-attack-tls-max");
+        std::fs::write(dir.0.join("cert.pem"), CERT).unwrap();
+        std::fs::write(dir.0.join("key.pem"), KEY).unwrap();
+        let cfg = Config {
+            max_body_bytes: MAX as u64,
+            max_buffered_bytes: 64 * 1024,
+            ..test_config().with_tls(dir.0.join("cert.pem"), dir.0.join("key.pem"))
+        };
+        let srv = TestServer::with_config(cfg, app);
+        let addr = tunnel(srv.addr);
+        for n in [MAX - 1, MAX, MAX + 1] {
+            let body = body_of(n, n as u64);
+            let (_, te) = twin_heads(n);
+            let want = if n <= MAX {
+                (200, Some(200))
+            } else {
+                (413, None)
+            };
+            for style in [Style::Single, Style::Mixed, Style::Ones] {
+                let mut req = te.clone();
+                req.extend_from_slice(&frame(&body, style, 9));
+                assert_eq!(verdict(addr, &req), want, "chunked, {n} bytes");
+            }
+        }
+    }
 }
