@@ -1091,3 +1091,46 @@ mod tls {
         }
     }
 }
+
+/// Transfer-Encoding forms a chunked body must not be read past: whatever the verdict on
+/// the request, the bytes behind it (a request in the body's place) are never answered,
+/// and the connection closes (RFC 9112 §6.1, §6.3).
+#[test]
+fn doubtful_transfer_encodings_never_answer_the_bytes_behind() {
+    let srv = TestServer::start(app);
+    let heads: &[&str] = &[
+        // RFC 9112 §6.1: HTTP/1.0 with Transfer-Encoding: faulty framing, close after.
+        "POST /x HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n",
+        "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n",
+        "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n",
+        "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n",
+        "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:  chunked \r\nConnection: close\r\n",
+    ];
+    for h in heads {
+        for lead in [false, true] {
+            let mut req = Vec::new();
+            if lead {
+                req.extend_from_slice(b"GET /lead HTTP/1.1\r\nHost: x\r\n\r\n");
+            }
+            req.extend_from_slice(h.as_bytes());
+            req.extend_from_slice(b"\r\n5\r\nhello\r\n0\r\n\r\n");
+            req.extend_from_slice(BAIT);
+            let mut c = Reader::new(connect(srv.addr));
+            c.send(&req);
+            c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut all = Vec::new();
+            let _ = c.stream.read_to_end(&mut all);
+            let text = String::from_utf8_lossy(&all);
+            assert!(
+                !text.contains("/bait"),
+                "{h:?}: the bytes behind were answered:\n{text}"
+            );
+            assert!(
+                text.matches("HTTP/1.1 ").count() <= 1 + usize::from(lead),
+                "{h:?}: more answers than requests:\n{text}"
+            );
+        }
+    }
+}
