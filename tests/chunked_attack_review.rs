@@ -114,6 +114,8 @@ enum Item {
     Big,
     /// An empty line between requests (RFC 9112 §2.2: ignored); no answer.
     Crlf,
+    /// A `Content-Length` body over `max_body_bytes`: streamed to a sink.
+    Upload(&'static str, Vec<u8>),
 }
 
 impl Item {
@@ -125,6 +127,15 @@ impl Item {
             Item::Stream => b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
             Item::Big => b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
             Item::Crlf => b"\r\n".to_vec(),
+            Item::Upload(p, b) => {
+                let mut v = format!(
+                    "PUT {p} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                    b.len()
+                )
+                .into_bytes();
+                v.extend_from_slice(b);
+                v
+            }
             Item::Cl(p, b, e) => {
                 let mut v = format!(
                     "POST {p} HTTP/1.1\r\nHost: x\r\n{}Content-Length: {}\r\n\r\n",
@@ -154,6 +165,7 @@ impl Item {
             Item::Head(_) => ("HEAD", String::new()),
             Item::Stream => ("GET", "s0\ns1\ns2\n".into()),
             Item::Big | Item::Crlf => ("GET", String::new()),
+            Item::Upload(p, b) => ("PUT", format!("UPLOAD {p} {} {:016x}", b.len(), fnv(b))),
             Item::Cl(p, b, _) | Item::Chunked(p, b, _, _) => {
                 ("POST", format!("POST {p} {} {:016x}", b.len(), fnv(b)))
             }
@@ -163,7 +175,33 @@ impl Item {
 
 const BIG: usize = 200 * 1024;
 
+/// Hashes a streamed body.
+struct HashSink(&'static str, String, u64, usize);
+
+impl h1server::BodySink for HashSink {
+    fn data(&mut self, piece: &[u8]) -> Result<(), Response> {
+        for &b in piece {
+            self.2 ^= u64::from(b);
+            self.2 = self.2.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.3 += piece.len();
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Response {
+        Response::text(format!("{} {} {} {:016x}", self.0, self.1, self.3, self.2))
+    }
+    fn abort(self: Box<Self>) {}
+}
+
 fn app(req: &mut Request) -> Response {
+    if req.streamed_body_len().is_some() {
+        return Response::read_body(HashSink(
+            "UPLOAD",
+            req.path().to_string(),
+            0xcbf2_9ce4_8422_2325,
+            0,
+        ));
+    }
     match req.path() {
         "/stream" => Response::stream((0..3).map(|i| format!("s{i}\n"))),
         "/big" => Response::new(200).with_body(vec![b'b'; BIG]),
@@ -321,6 +359,38 @@ fn pipelined_mixes_give_the_same_answers_whole_and_split() {
         }
         run(srv.addr, items, Split::Random(seed + 7, 3000), seed);
     }
+}
+
+/// Streamed uploads (a `Content-Length` body over `max_body_bytes`, fed to a sink) in the
+/// pipeline: the batch ends at one, its body is read a window at a time, and the chunked
+/// requests behind it are parsed from where it ended.
+#[test]
+fn chunked_posts_around_streamed_uploads_give_the_same_answers() {
+    let srv = TestServer::with_config(
+        Config {
+            max_body_bytes: 8 * 1024,
+            max_upload_bytes: 1 << 20,
+            stream_buffer_bytes: 4096,
+            ..test_config()
+        },
+        app,
+    );
+    let items = vec![
+        Item::Chunked("/c1", body_of(8 * 1024, 1), Style::Mixed, false),
+        Item::Upload("/u1", body_of(50_000, 2)),
+        Item::Chunked("/c2", body_of(3000, 3), Style::Ones, true),
+        Item::Upload("/u2", body_of(8 * 1024 + 1, 4)),
+        Item::Crlf,
+        Item::Upload("/u3", body_of(20_000, 5)),
+        Item::Stream,
+        Item::Chunked("/c3", body_of(100, 6), Style::Mixed, false),
+        Item::Get("/end"),
+    ];
+    run(srv.addr, &items, Split::Whole, 3);
+    for s in 0..4 {
+        run(srv.addr, &items, Split::Random(s, 700), 3);
+    }
+    run(srv.addr, &items, Split::Random(11, 40), 3);
 }
 
 #[test]
