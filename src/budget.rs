@@ -56,6 +56,17 @@ impl Budget {
             .is_ok()
     }
 
+    /// Takes as much of `n` bytes as the whole budget has room for; returns how much
+    /// (0 when it is spent).
+    pub fn take_up_to(&self, n: usize) -> usize {
+        let mut got = 0;
+        let _ = self.held.fetch_update(SeqCst, SeqCst, |h| {
+            got = n.min(self.max.saturating_sub(h));
+            (got > 0).then_some(h + got)
+        });
+        got
+    }
+
     /// `try_take`; when there is no room, marks loop `me` as waiting and looks once more,
     /// so that no memory given back between the two looks goes unnoticed.
     pub fn try_take_or_wait(&self, n: usize, me: usize) -> bool {

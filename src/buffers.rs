@@ -109,6 +109,12 @@ impl Buffers {
         {
             m.len = 0;
             m.fields.clear();
+            // Back to the first buffer's length (its capacity stays, for reuse): the
+            // memory budget charges what a connection's buffer holds beyond that
+            // length (`Conn::recharge`) and asks for it as the buffer grows (`fill`,
+            // `reserve`). A buffer handed out longer would be read into, and a body
+            // sized into it, without asking — booked only afterwards, room or not.
+            m.bytes.truncate(READ_BUF);
             self.read.push(b);
         }
     }

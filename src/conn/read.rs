@@ -148,7 +148,11 @@ impl<T: Transport> Conn<T> {
             Phase::ReadBody(r) if chunked => chunked_cap(ctx, r.head.len),
             _ => ctx.read_cap,
         };
-        if chunked && !self.grow_for_chunks(ctx, cap) {
+        let head_len = match &self.phase {
+            Phase::ReadBody(r) => r.head.len,
+            _ => 0,
+        };
+        if chunked && !self.grow_for_chunks(ctx, cap, head_len) {
             // Not even a window's growth is in the budget and the buffer is full: nothing
             // to read into. `after_read` refuses the body, or lets it wait while it holds
             // none of the budget (see there).
@@ -379,6 +383,7 @@ impl<T: Transport> Conn<T> {
                             head,
                             body,
                             close,
+                            end: end as u32,
                             trace,
                         });
                         pos = end;
@@ -452,6 +457,7 @@ impl<T: Transport> Conn<T> {
                 head,
                 body,
                 close,
+                end: end as u32,
                 trace,
             });
             pos = end;
@@ -581,7 +587,7 @@ impl<T: Transport> Conn<T> {
     /// the data decoded so far: doubles the buffer when the memory budget has room for
     /// that (as any read buffer grows, `fill`), else grows it by the window alone (up to
     /// `cap`). False when neither is in the budget and the buffer is full.
-    fn grow_for_chunks(&mut self, ctx: &mut Ctx, cap: usize) -> bool {
+    fn grow_for_chunks(&mut self, ctx: &mut Ctx, cap: usize, head_len: u32) -> bool {
         let b = Arc::get_mut(self.rbuf.as_mut().expect("a body is being read"))
             .expect("the read buffer is owned by its connection");
         let now = b.bytes.len();
@@ -595,16 +601,23 @@ impl<T: Transport> Conn<T> {
         } else {
             // While it holds none of the budget it may wait for memory (`after_read`):
             // marked then, so that memory given back on any loop wakes it.
-            let took = if holds_no_budget(now) {
-                ctx.budget.try_take_or_wait(want - now, ctx.loop_id)
+            let got = if may_wait_for_memory(now, head_len) {
+                if ctx.budget.try_take_or_wait(want - now, ctx.loop_id) {
+                    want - now
+                } else {
+                    0
+                }
             } else {
-                ctx.budget.try_take(want - now)
+                // What is left of the budget, if not a whole window: the rest of the body
+                // may fit in it, as its `Content-Length` twin's would (refused only once
+                // the budget is spent to the byte, `after_read`).
+                ctx.budget.take_up_to(want - now)
             };
-            if !took {
+            if got == 0 {
                 // Reads on into what room is left (the rest of the body may fit in it).
                 return b.len < now;
             }
-            want
+            now + got
         };
         // Exactly: the budget is charged for the length (`recharge`), and a buffer grown
         // a window at a time must not hold twice that in capacity.
@@ -622,11 +635,11 @@ impl<T: Transport> Conn<T> {
             {
                 let b = self.rbuf.as_ref().expect("a body is being read");
                 let want = (b.len + CHUNKED_WINDOW).min(chunked_cap(ctx, r.head.len));
-                if holds_no_budget(b.bytes.len()) {
-                    // Its buffer is still the first, uncharged one (a large head): it
-                    // holds none of the memory others wait for, so it waits for memory
-                    // as any accepted body does (nothing is dropped), within its read
-                    // deadline.
+                if may_wait_for_memory(b.bytes.len(), r.head.len) {
+                    // Its buffer is still the first, uncharged one, too small for its
+                    // large head and a window: it holds none of the memory others wait
+                    // for, so it waits for memory as any accepted body does (nothing is
+                    // dropped), within its read deadline.
                     debug!("conn={} memory budget spent: reading paused", self.id);
                     ctx.budget_waiters.push((self.token, self.gen_));
                 } else if b.len < b.bytes.len() {
@@ -894,10 +907,16 @@ fn chunked_cap(ctx: &Ctx, head_len: u32) -> usize {
         .min(ctx.read_cap)
 }
 
-/// Whether a read buffer of `len` bytes is a connection's first, which the memory budget
-/// does not charge (`Conn::recharge`).
-fn holds_no_budget(len: usize) -> bool {
-    len <= crate::buffers::READ_BUF
+/// Whether a chunked body whose buffer of `len` bytes must grow may wait for memory: its
+/// buffer is still the connection's first, which the memory budget does not charge
+/// (`Conn::recharge`), and its head (`head_len` bytes) is so large that this buffer cannot
+/// also hold a window of raw bytes behind it. Such a body holds none of the memory others
+/// wait for. One behind a smaller head has filled its first buffer with body data: it is
+/// refused when the budget is spent (`after_read`), as its `Content-Length` twin is — left
+/// waiting, a client that sent it whole at once got 408 at its read deadline, its
+/// connection held meanwhile, behind any client that held the budget.
+fn may_wait_for_memory(len: usize, head_len: u32) -> bool {
+    len <= crate::buffers::READ_BUF && head_len as usize + CHUNKED_WINDOW > crate::buffers::READ_BUF
 }
 
 /// Why a request is refused with 503 when memory for it is not in the budget.

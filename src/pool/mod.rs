@@ -53,6 +53,10 @@ pub(crate) struct ReqMeta {
     /// The loop's keep-alive verdict for this request (client asked to close, HTTP/1.0
     /// without keep-alive, request limit reached): the response says `Connection: close`.
     pub close: bool,
+    /// Where its bytes end in the batch's buffer, its body's framing included: what
+    /// follows is the next request (empty lines before it included), or after an
+    /// upgrade, the new protocol's first byte.
+    pub end: u32,
     /// Its stages so far, and what the metrics need once its answer is written.
     pub trace: Trace,
 }
@@ -894,10 +898,9 @@ fn run_job(
             } else {
                 // The connection leaves HTTP after this answer: the requests behind it are
                 // the new protocol's bytes, not requests (RFC 9110 §7.8).
-                let rest_at = job
-                    .reqs
-                    .get(next)
-                    .map_or(job.batch.len as u32, |r| r.head.method_span.start);
+                // From the end of this request, not from the next one's method: the empty
+                // lines a pipelined request may start with are the new protocol's too.
+                let rest_at = job.reqs[i].end;
                 // The socket is handed over once this answer is written: its body goes
                 // with its head, whole (no stream follows an upgrade).
                 encode_whole(&mut out, resp, method, version, Connect::Upgrade, date);
