@@ -8,7 +8,7 @@
 mod support;
 use support::*;
 
-use h1server::{Config, Request, Response, Upgraded};
+use h1server::{Config, Request, Response};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -522,33 +522,13 @@ fn a_last_chunk_without_its_final_crlf_is_not_a_complete_body() {
 
 // ------------------------------------------------------------------ upgrades
 
-/// The new protocol echoes every byte it gets, those read ahead first.
-fn echo(mut up: Upgraded) {
-    std::thread::spawn(move || {
-        if up.stream.write_all(&up.read_ahead).is_err() {
-            return;
-        }
-        let mut buf = [0u8; 4096];
-        loop {
-            match up.stream.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if up.stream.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-}
-
 fn upgrade_app(req: &mut Request) -> Response {
     if req.header("upgrade") == Some("echo") {
         let b = req.body();
         Response::new(101)
             .with_header("Upgrade", "echo")
             .with_header("X-Body", format!("{} {:016x}", b.len(), fnv(b)))
-            .upgrade(echo)
+            .upgrade(echo_upgrade)
     } else {
         app(req)
     }
@@ -986,20 +966,7 @@ mod tls {
     const KEY: &str = include_str!("data/localhost-key.pem");
 
     fn client_config() -> Arc<rustls::ClientConfig> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(CERT.as_bytes()).unwrap())
-            .unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Arc::new(config)
+        tls_client_config(&[b"http/1.1"])
     }
 
     /// Carries one plain connection as TLS to `server`, both ways, until either side

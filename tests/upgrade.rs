@@ -11,30 +11,11 @@ use std::time::Duration;
 
 use h1server::{Request, Response, Upgraded};
 
-fn echo(mut up: Upgraded) {
-    std::thread::spawn(move || {
-        if up.stream.write_all(&up.read_ahead).is_err() {
-            return;
-        }
-        let mut buf = [0u8; 4096];
-        loop {
-            match up.stream.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if up.stream.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-}
-
 fn app(req: &mut Request) -> Response {
     if req.header("upgrade") == Some("echo") {
         Response::new(101)
             .with_header("Upgrade", "echo")
-            .upgrade(echo)
+            .upgrade(echo_upgrade)
     } else {
         Response::text("plain http\n")
     }

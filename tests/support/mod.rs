@@ -705,3 +705,44 @@ pub fn racing_client(
         Ok(ok)
     })
 }
+
+/// An upgrade's new protocol that echoes every byte it gets (those the server read ahead
+/// first), on a thread of its own, until either side closes.
+pub fn echo_upgrade(mut up: h1server::Upgraded) {
+    std::thread::spawn(move || {
+        if up.stream.write_all(&up.read_ahead).is_err() {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match up.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if up.stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// A rustls client that trusts tests/data/localhost-cert.pem and offers `alpn`.
+#[cfg(feature = "tls")]
+pub fn tls_client_config(alpn: &[&[u8]]) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let cert = include_str!("../data/localhost-cert.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(cert.as_bytes()).unwrap())
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    std::sync::Arc::new(config)
+}
