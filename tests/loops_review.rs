@@ -38,6 +38,7 @@ fn id_app(req: &mut Request) -> Response {
 }
 
 /// One sample of a Prometheus text body (`name{labels} value`, labels as written).
+#[cfg(feature = "metrics")]
 fn sample(body: &str, name_and_labels: &str) -> u64 {
     body.lines()
         .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
@@ -47,6 +48,7 @@ fn sample(body: &str, name_and_labels: &str) -> u64 {
         .unwrap()
 }
 
+#[cfg(feature = "metrics")]
 fn sum_of(body: &str, name: &str) -> u64 {
     body.lines()
         .filter(|l| l.starts_with(name) && !l.starts_with('#'))
@@ -56,6 +58,7 @@ fn sum_of(body: &str, name: &str) -> u64 {
 }
 
 #[test]
+#[cfg(feature = "metrics")]
 fn metrics_on_four_loops_add_up_exactly() {
     let server = Server::bind(loops(4)).unwrap();
     let tel = server.telemetry();
