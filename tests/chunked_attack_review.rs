@@ -534,17 +534,6 @@ fn upgrade_app(req: &mut Request) -> Response {
     }
 }
 
-/// Reads the 101's head; returns it.
-fn read_head(s: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut b).expect("the 101 head");
-        head.push(b[0]);
-    }
-    String::from_utf8(head).unwrap()
-}
-
 /// Sends `req` (an upgrading request) and `after` (the new protocol's bytes) split as
 /// told; the echo must give back `after` exactly.
 fn upgrade_round(addr: std::net::SocketAddr, req: &[u8], after: &[u8], body: &[u8], split: Split) {
@@ -563,7 +552,7 @@ fn upgrade_round(addr: std::net::SocketAddr, req: &[u8], after: &[u8], body: &[u
         }
         w.shutdown(std::net::Shutdown::Write).unwrap();
     });
-    let head = read_head(&mut s);
+    let head = upgrade_head(&mut s);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let want = format!("x-body: {} {:016x}", body.len(), fnv(body));
     assert!(head.to_ascii_lowercase().contains(&want), "{head} ({want})");

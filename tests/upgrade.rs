@@ -28,17 +28,6 @@ fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     got
 }
 
-/// Reads the 101 head (up to the blank line) and returns it.
-fn read_head(s: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut b).expect("the 101 head");
-        head.push(b[0]);
-    }
-    String::from_utf8(head).unwrap()
-}
-
 const UPGRADE: &[u8] =
     b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n";
 
@@ -50,7 +39,7 @@ fn upgraded_connection_belongs_to_the_callback_with_the_bytes_that_came_with_the
     let mut first = UPGRADE.to_vec();
     first.extend_from_slice(b"hello\n");
     s.write_all(&first).unwrap();
-    let head = read_head(&mut s);
+    let head = upgrade_head(&mut s);
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     assert!(head.contains("\r\nUpgrade: echo\r\n"), "{head}");
     assert!(head.contains("\r\nConnection: Upgrade\r\n"), "{head}");

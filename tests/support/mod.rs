@@ -706,6 +706,18 @@ pub fn racing_client(
     })
 }
 
+/// Reads a 101's head a byte at a time, through its empty line, so that nothing of the
+/// new protocol's bytes behind it is taken; returns it.
+pub fn upgrade_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).expect("the 101 head");
+        head.push(b[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
 /// An upgrade's new protocol that echoes every byte it gets (those the server read ahead
 /// first), on a thread of its own, until either side closes.
 pub fn echo_upgrade(mut up: h1server::Upgraded) {
