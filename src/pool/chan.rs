@@ -6,7 +6,7 @@
 //! It replaced crossbeam-channel in the engine: crossbeam compiles all its flavors
 //! (array, list, zero, at, tick) for every message type, about 40 KB of the stripped
 //! engine, where the engine needs one FIFO. What it needs from a channel is kept:
-//! `recv` spins and yields as crossbeam's does before it parks (a worker that shares a
+//! `recv` spins (on more than one core) and yields as crossbeam's does before it parks (a worker that shares a
 //! core with the loop gets the next job without a futex wake-up), a send wakes a receiver
 //! only when one is parked, `recv` returns `None` once every sender is gone and the queue
 //! is empty, and when the last receiver goes the messages left are dropped and later
@@ -24,6 +24,11 @@ pub(crate) struct Chan<T> {
     /// flag and then checks `is_empty`, a worker pushes and then checks `asleep`; one of
     /// the two must see the other's write (pool/wake.rs).
     len: AtomicUsize,
+    /// Whether `recv` busy-waits before it yields: only when the process may run on more
+    /// than one core. On one core nothing can send while a receiver spins, so its pauses
+    /// only delay the sender it is waiting for (Go's `sync_runtime_canSpin` has the same
+    /// rule). Measured in docs/BENCHMARKS.md ("Run 21").
+    spin: bool,
 }
 
 struct State<T> {
@@ -54,6 +59,10 @@ pub(crate) struct Receiver<T>(Arc<Chan<T>>);
 
 /// An unbounded FIFO queue.
 pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    channel_spinning(std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
+fn channel_spinning<T>(spin: bool) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         state: Mutex::new(State {
             items: VecDeque::new(),
@@ -63,6 +72,7 @@ pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
         }),
         ready: Condvar::new(),
         len: AtomicUsize::new(0),
+        spin,
     });
     (Sender(chan.clone()), Receiver(chan))
 }
@@ -114,8 +124,10 @@ impl<T> Receiver<T> {
     /// Takes the oldest message, waiting for one; `None` once every sender is gone and
     /// the queue is empty.
     pub fn recv(&self) -> Option<T> {
-        // As crossbeam: spin 1, 2, 4 … 64 times, then yield 4 times, before parking.
-        for step in 0..=10 {
+        // As crossbeam: spin 1, 2, 4 … 64 times, then yield 4 times, before parking. On
+        // one core, only the yields.
+        let first = if self.0.spin { 0 } else { 7 };
+        for step in first..=10 {
             if let Some(msg) = self.try_recv() {
                 return Some(msg);
             }
@@ -217,7 +229,13 @@ mod tests {
 
     #[test]
     fn recv_waits_for_a_sender_and_ends_when_senders_are_gone() {
-        let (tx, rx) = channel();
+        for spin in [true, false] {
+            recv_waits_and_ends(spin);
+        }
+    }
+
+    fn recv_waits_and_ends(spin: bool) {
+        let (tx, rx) = channel_spinning(spin);
         let rx2 = rx.clone();
         let workers: Vec<_> = [rx, rx2]
             .into_iter()
@@ -244,7 +262,37 @@ mod tests {
             .flat_map(|w| w.join().unwrap())
             .collect();
         all.sort();
-        assert_eq!(all, (0..=100).collect::<Vec<_>>());
+        assert_eq!(all, (0..=100).collect::<Vec<_>>(), "spin {spin}");
+    }
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_receiver_spins_only_where_the_process_may_use_more_than_one_core() {
+        // Run on one core, as `taskset -c 0` would start the server: no spinning.
+        let one_core = std::thread::spawn(|| {
+            // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it,
+            // and sched_setaffinity(0, ..) changes only this thread.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                let cpu = (0..libc::CPU_SETSIZE as usize)
+                    .find(|&c| {
+                        let mut now: libc::cpu_set_t = std::mem::zeroed();
+                        libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut now)
+                            == 0
+                            && libc::CPU_ISSET(c, &now)
+                    })
+                    .expect("a CPU this thread may run on");
+                libc::CPU_SET(cpu, &mut set);
+                assert_eq!(
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+                    0
+                );
+            }
+            channel::<()>().1.0.spin
+        });
+        assert!(!one_core.join().unwrap(), "spins on one core");
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(channel::<()>().1.0.spin, cores > 1, "{cores} cores");
     }
 
     #[test]
