@@ -63,7 +63,7 @@ pub enum Error {
     TooManyHeaders,
     /// 413 and close: the body is (or would be) longer than the configured limit.
     BodyTooLarge,
-    /// 505: a well-formed `HTTP/x.y` other than HTTP/1.0 and HTTP/1.1 (RFC 9110 §15.6.6).
+    /// 505: a well-formed `HTTP/x.y` of another major version than 1 (RFC 9110 §15.6.6).
     UnsupportedVersion,
     /// 408: the head did not arrive in time (set by the event loop).
     HeaderTimeout,

@@ -804,8 +804,8 @@ fn unsupported_versions_get_505() {
             Either,
         ),
         case(
-            "HTTP/1.2",
-            "GET / HTTP/1.2\r\nHost: test\r\n\r\n",
+            "HTTP/0.9",
+            "GET / HTTP/0.9\r\nHost: test\r\n\r\n",
             505,
             Either,
         ),
@@ -817,6 +817,61 @@ fn unsupported_versions_get_505() {
         ),
     ];
     run_table(&cases);
+}
+
+/// RFC 9110 §2.5: a recipient "SHOULD process the message as if it were in the highest
+/// minor version within that major version to which the recipient is conformant", and
+/// 505 is for the major version (§15.6.6). nginx and Go serve these as HTTP/1.1 too.
+#[test]
+fn a_higher_http1_minor_version_is_served_as_http11() {
+    let srv = server();
+    let mut r = Reader::new(srv.connect());
+    // Pipelined behind each other on one connection: the version does not desync the
+    // framing, and HTTP/1.1's keep-alive default holds.
+    r.send(
+        b"GET /one HTTP/1.2\r\nHost: test\r\n\r\n\
+          POST /two HTTP/1.9\r\nHost: test\r\nContent-Length: 3\r\n\r\nabc\
+          GET /three HTTP/1.1\r\nHost: test\r\n\r\n",
+    );
+    for want in ["GET /one 0", "POST /two 3", "GET /three 0"] {
+        let resp = r.read_response_to("GET").expect("an answer");
+        assert_eq!(
+            (resp.status, resp.text()),
+            (200, want.to_string()),
+            "{resp:?}"
+        );
+        assert_eq!(resp.version, "HTTP/1.1", "{resp:?}");
+    }
+    // Still open, as HTTP/1.1 without `Connection: close` leaves it.
+    r.send(b"GET /four HTTP/1.2\r\nHost: test\r\n\r\n");
+    let resp = r
+        .read_response_to("GET")
+        .expect("an answer on the same connection");
+    assert_eq!(resp.text(), "GET /four 0");
+    // As HTTP/1.1, it needs a Host (RFC 9112 §3.2), and a chunked body is read as one.
+    let cases = [
+        case(
+            "HTTP/1.2 without Host",
+            "GET / HTTP/1.2\r\n\r\n",
+            400,
+            Close,
+        ),
+        case(
+            "HTTP/1.3, Transfer-Encoding and Content-Length",
+            post(
+                "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+                "0\r\n\r\n",
+            )
+            .replace("HTTP/1.1", "HTTP/1.3"),
+            400,
+            Close,
+        ),
+    ];
+    run_table(&cases);
+    let mut r = Reader::new(srv.connect());
+    r.send(b"POST /c HTTP/1.4\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    let resp = r.read_response_to("POST").expect("an answer");
+    assert_eq!((resp.status, resp.text()), (200, "POST /c 3".to_string()));
 }
 
 // ---------------------------------------------------------------- controls

@@ -587,6 +587,14 @@ fn check_start(buf: &[u8]) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// Where the minor digit of an `HTTP/1.d ` status line is (after any empty lines).
+fn minor_digit_at(bytes: &[u8]) -> Option<usize> {
+    let start = bytes.iter().position(|&c| c != b'\r' && c != b'\n')?;
+    let line = &bytes[start..];
+    (line.len() > 8 && line.starts_with(b"HTTP/1.") && line[7].is_ascii_digit() && line[8] == b' ')
+        .then_some(start + 7)
+}
+
 type Parsed = (u16, Version, String, Vec<(String, Vec<u8>)>);
 
 /// Parses one complete response head with httparse (strict settings: no obs-fold, no
@@ -610,10 +618,14 @@ fn parse_response(bytes: &[u8], max_headers: usize) -> Result<Parsed, ClientErro
                 "more header fields than max_response_headers",
             ));
         }
+        // RFC 9110 §2.5: a higher HTTP/1 minor version is processed as HTTP/1.1.
+        Err(httparse::Error::Version) if minor_digit_at(bytes).is_some() => {
+            let mut copy = bytes.to_vec();
+            copy[minor_digit_at(bytes).unwrap_or_default()] = b'1';
+            return parse_response(&copy, max_headers);
+        }
         Err(httparse::Error::Version) => {
-            return Err(ClientError::Protocol(
-                "not an HTTP/1.0 or HTTP/1.1 response",
-            ));
+            return Err(ClientError::Protocol("not an HTTP/1.x response"));
         }
         Err(httparse::Error::Status) => {
             return Err(ClientError::Protocol("malformed status line"));

@@ -112,6 +112,22 @@ fn framings_and_persistence() {
             "hello",
             0,
         ),
+        // RFC 9110 §2.5: a higher HTTP/1 minor version is processed as HTTP/1.1 (so it
+        // persists, and may be chunked).
+        (
+            "GET",
+            "HTTP/1.2 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            &["head 200 Length(5)", "end true"],
+            "hello",
+            0,
+        ),
+        (
+            "GET",
+            "\r\nHTTP/1.9 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+            &["head 200 Chunked", "end true"],
+            "hi",
+            0,
+        ),
         (
             "GET",
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: 1\r\n\r\n",

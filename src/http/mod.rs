@@ -30,6 +30,14 @@ impl Span {
         &buf[self.start as usize..self.end as usize]
     }
 
+    /// The same range `by` bytes further on.
+    pub(crate) fn shifted(self, by: u32) -> Span {
+        Span {
+            start: self.start + by,
+            end: self.end + by,
+        }
+    }
+
     /// Number of bytes covered.
     #[inline]
     pub fn len(&self) -> usize {
@@ -105,7 +113,8 @@ impl Method {
     }
 }
 
-/// The HTTP versions a request may carry (RFC 9112 §2.3); others are rejected with 505.
+/// The HTTP versions a request is read as (RFC 9112 §2.3). `HTTP/1.2` to `HTTP/1.9` are read
+/// as HTTP/1.1 (RFC 9110 §2.5); another major version is rejected with 505.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     /// HTTP/1.0.

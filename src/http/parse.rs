@@ -134,7 +134,37 @@ pub fn parse_head(
         // overlong method does not depend on how the bytes were split into reads.
         _ if method_too_long(b) => return Err(Error::MethodTooLong),
         Ok(httparse::Status::Partial) => return incomplete(b, limits),
-        Err(httparse::Error::Version) => return version_error(b, limits),
+        Err(httparse::Error::Version) => match version_error(b, limits)? {
+            // RFC 9110 §2.5: a higher minor version of HTTP/1 is processed as HTTP/1.1,
+            // the highest this server implements. The head is parsed from a copy of its
+            // bytes with that one digit changed (only the head: not the requests before
+            // it in `buf`, or pipelining them would copy a quadratic amount); its spans,
+            // moved by `start`, then describe `buf`.
+            Some(minor_at) => {
+                let mut copy = b.to_vec();
+                copy[minor_at] = b'1';
+                let first = fields.len();
+                let mut head = parse_head(&copy, 0, limits, fields)?;
+                if let Some(h) = &mut head {
+                    if start.saturating_add(h.len as usize) > u32::MAX as usize {
+                        fields.truncate(first);
+                        return Err(Error::HeadTooLarge);
+                    }
+                    let by = start as u32;
+                    for s in [&mut h.method_span, &mut h.target, &mut h.path]
+                        .into_iter()
+                        .chain(h.query.as_mut())
+                    {
+                        *s = s.shifted(by);
+                    }
+                    for (n, v) in &mut fields[first..] {
+                        (*n, *v) = (n.shifted(by), v.shifted(by));
+                    }
+                }
+                return Ok(head);
+            }
+            None => return Ok(None),
+        },
         Err(httparse::Error::TooManyHeaders) => return Err(Error::TooManyHeaders),
         // RFC 9112 §5.1: "A server MUST reject, with a response status code of 400 (Bad
         // Request), any received request message that contains whitespace between a
@@ -605,15 +635,21 @@ fn incomplete(b: &[u8], limits: &Limits) -> Result<Option<Head>, Error> {
     Ok(None)
 }
 
-/// httparse accepts only HTTP/1.0 and HTTP/1.1; tells a well-formed other version (505,
-/// RFC 9110 §15.6.6) from garbage (400). `HTTP-version = HTTP-name "/" DIGIT "." DIGIT`
-/// (RFC 9112 §2.3), HTTP-name case-sensitive.
-fn version_error(b: &[u8], limits: &Limits) -> Result<Option<Head>, Error> {
+/// httparse accepts only HTTP/1.0 and HTTP/1.1; tells a well-formed other version from
+/// garbage (400). `HTTP-version = HTTP-name "/" DIGIT "." DIGIT` (RFC 9112 §2.3),
+/// HTTP-name case-sensitive. Another major version is 505 (RFC 9110 §15.6.6: the status
+/// is about "the major version of HTTP that was used"); `HTTP/1.2` to `HTTP/1.9` give
+/// `Ok(Some(at))`, the offset in `b` of the minor digit, to be read as HTTP/1.1 (RFC 9110
+/// §2.5, as nginx and Go do); `Ok(None)` means the version is still arriving.
+fn version_error(b: &[u8], limits: &Limits) -> Result<Option<usize>, Error> {
     const PATTERN: &[u8; 8] = b"HTTP/0.0";
-    let line = &b[request_line_start(b)..];
-    let Some(rest) = line.splitn(3, |&c| c == b' ').nth(2) else {
+    let line_at = request_line_start(b);
+    let line = &b[line_at..];
+    let mut spaces = line.iter().enumerate().filter(|&(_, &c)| c == b' ');
+    let Some((sp, _)) = spaces.nth(1) else {
         return Err(Error::MalformedHead);
     };
+    let rest = &line[sp + 1..];
     let eol = rest.iter().position(|&c| c == b'\r' || c == b'\n');
     let tok = &rest[..eol.unwrap_or(rest.len())];
     let fits = |tok: &[u8]| {
@@ -624,10 +660,15 @@ fn version_error(b: &[u8], limits: &Limits) -> Result<Option<Head>, Error> {
             })
     };
     if tok.len() == PATTERN.len() && fits(tok) {
-        Err(Error::UnsupportedVersion)
+        if tok.starts_with(b"HTTP/1.") {
+            // 1.0 and 1.1 never get here: httparse takes them.
+            Ok(Some(line_at + sp + 1 + PATTERN.len() - 1))
+        } else {
+            Err(Error::UnsupportedVersion)
+        }
     } else if eol.is_none() && fits(tok) {
         // A prefix such as "HTTP/2": wait for the rest of the line.
-        incomplete(b, limits)
+        incomplete(b, limits).map(|_| None)
     } else {
         Err(Error::MalformedHead)
     }

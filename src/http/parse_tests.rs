@@ -96,7 +96,7 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ("version HTTPS", b"GET / HTTPS/1.1\r\nHost: a\r\n\r\n", MalformedHead, 400),
     // RFC 9110 §15.6.6: well-formed but unsupported versions.
     ("version 2.0", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", UnsupportedVersion, 505),
-    ("version 1.2", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", UnsupportedVersion, 505),
+    ("version 1.2 without Host", b"GET / HTTP/1.2\r\n\r\n", MissingHost, 400),
     ("version 3.0", b"GET / HTTP/3.0\r\n\r\n", UnsupportedVersion, 505),
     ("version 0.9", b"GET / HTTP/0.9\r\n\r\n", UnsupportedVersion, 505),
     ("version 2.0 no eol", b"GET / HTTP/2.0", UnsupportedVersion, 505),
@@ -389,6 +389,9 @@ const ACCEPT: &[(&str, &[u8], Want)] = &[
     ("leading CRLFs", b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", want(b"/", 0, 1)),
     ("leading LF", b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", want(b"/", 0, 1)),
     ("1.0 no host", b"GET /x HTTP/1.0\r\n\r\n", Want { version: H10, keep_alive: false, ..want(b"/x", 0, 0) }),
+    // RFC 9110 §2.5: a higher HTTP/1 minor version is processed as HTTP/1.1.
+    ("version 1.2", b"GET /x HTTP/1.2\r\nHost: a\r\n\r\n", want(b"/x", 0, 1)),
+    ("version 1.9, leading CRLF, chunked", b"\r\nPOST /x?y HTTP/1.9\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Want { method: Method::Post, framing: Framing::Chunked, query: Some(b"y"), ..want(b"/x", 5, 2) }),
     ("empty host absolute", b"GET http://h/p HTTP/1.1\r\nHost:\r\n\r\n", want(b"/p", 0, 1)),
     ("empty host authority", b"CONNECT h:443 HTTP/1.1\r\nHost:\r\n\r\n", Want { method: Method::Connect, ..want(b"h:443", 0, 1) }),
     ("ipv6 host", b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", want(b"/", 0, 1)),
@@ -527,9 +530,20 @@ fn field_values_and_find_field() {
 
 #[test]
 fn pipelined_spans_are_absolute_and_fields_append() {
-    let buf: &[u8] = b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n\
+    pipelined_spans(
+        b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n\
         POST /two?q HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\nabc\
-        GET /three HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n";
+        GET /three HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n",
+    );
+    // A head read as HTTP/1.1 from a copy (RFC 9110 §2.5) gets spans into `buf` too.
+    pipelined_spans(
+        b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n\
+        POST /two?q HTTP/1.2\r\nHost: b\r\nContent-Length: 3\r\n\r\nabc\
+        GET /three HTTP/1.7\r\nHost: c\r\nConnection: close\r\n\r\n",
+    );
+}
+
+fn pipelined_spans(buf: &[u8]) {
     // (method, path, body length, host)
     type Row = (&'static [u8], &'static [u8], usize, &'static [u8]);
     let want: &[Row] = &[
@@ -542,8 +556,11 @@ fn pipelined_spans_are_absolute_and_fields_append() {
     let mut prev_end = 0;
     for &(method, path, body, host) in want {
         let h = parse_head(buf, at, &LIMITS, &mut fields).unwrap().unwrap();
+        assert_eq!(h.version, Version::Http11);
         assert_eq!(h.method_span.get(buf), method);
         assert_eq!(h.path.get(buf), path);
+        assert_eq!(h.query.map(|q| q.get(buf)), (body > 0).then_some(&b"q"[..]));
+        assert!(h.target.get(buf).starts_with(path));
         assert_eq!(h.fields.start, prev_end, "appended, not cleared");
         prev_end = h.fields.end;
         let mine = &fields[h.fields.start as usize..h.fields.end as usize];
