@@ -520,6 +520,57 @@ fn http12_expect_close_head_and_upgrade_behave_as_http11() {
     assert_eq!(&got, b"early");
 }
 
+// ------------------------------------------------------------------ cost of the copy
+
+/// Sends `n` pipelined GETs of version `v` on one connection, in one write, and reads
+/// their answers; returns the bytes the process allocated meanwhile.
+fn allocated_for_pipeline(srv: &TestServer, v: &str, n: usize) -> u64 {
+    let s = srv.connect();
+    let mut bytes = Vec::new();
+    for i in 0..n {
+        bytes.extend_from_slice(format!("GET /{i:04} {v}\r\nHost: t\r\n\r\n").as_bytes());
+    }
+    let before = ALLOCATED.load(Ordering::Relaxed);
+    let writer = send_split(&s, bytes, Split::Whole);
+    let mut r = Reader::new(s);
+    for i in 0..n {
+        let resp = r.read_response();
+        assert_eq!(resp.text(), format!("/{i:04}"));
+    }
+    let after = ALLOCATED.load(Ordering::Relaxed);
+    writer.join().unwrap();
+    after - before
+}
+
+/// Many small `HTTP/1.2` requests pipelined into one read buffer: each head is parsed
+/// from a copy, and the copy must be of that head, not of everything behind it in the
+/// buffer (up to `max_head_bytes`), or a buffer of n requests costs n times its size.
+/// Measured in bytes allocated (the copies), against the same requests as HTTP/1.1.
+#[test]
+fn pipelined_http12_heads_copy_only_their_own_bytes() {
+    let _g = serial();
+    let srv = TestServer::with_config(
+        Config {
+            max_batch: 1024,
+            ..test_config()
+        },
+        |req: &mut Request| Response::text(req.target().to_string()),
+    );
+    let n = 1000;
+    // Warm up (buffers, pools), then measure.
+    allocated_for_pipeline(&srv, "HTTP/1.1", n);
+    let base = allocated_for_pipeline(&srv, "HTTP/1.1", n);
+    let v12 = allocated_for_pipeline(&srv, "HTTP/1.2", n);
+    // A head is ~30 bytes: a copy of each is a few dozen KiB for all of them, against
+    // megabytes when each copy takes the buffer behind it.
+    eprintln!("allocated for {n} pipelined requests: HTTP/1.1 {base} bytes, HTTP/1.2 {v12}");
+    let extra = v12.saturating_sub(base);
+    assert!(
+        extra < base / 2 + (n as u64) * 256,
+        "HTTP/1.1: {base} bytes allocated for {n} requests, HTTP/1.2: {v12}"
+    );
+}
+
 // ------------------------------------------------------------------ the proxy
 
 #[cfg(feature = "proxy")]
