@@ -137,14 +137,26 @@ pub fn parse_head(
         Err(httparse::Error::Version) => match version_error(b, limits)? {
             // RFC 9110 §2.5: a higher minor version of HTTP/1 is processed as HTTP/1.1,
             // the highest this server implements. The head is parsed from a copy of its
-            // bytes with that one digit changed (only the head: not the requests before
-            // it in `buf`, or pipelining them would copy a quadratic amount); its spans,
-            // moved by `start`, then describe `buf`.
+            // bytes with that one digit changed; its spans, moved by `start`, then
+            // describe `buf`. Only the head is copied: not the requests before it in
+            // `buf`, nor the bodies and requests behind it in `b` (up to
+            // `max_head_bytes` of them), or a buffer full of small pipelined heads would
+            // cost a quadratic amount of copying. Its end is found as the loop finds it
+            // (`HeadScan`, where httparse ends every head it accepts); a head that has
+            // not ended yet is all of `b`.
             Some(minor_at) => {
-                let mut copy = b.to_vec();
-                copy[minor_at] = b'1';
                 let first = fields.len();
+                let end = HeadScan::new().scan(b).unwrap_or(b.len()).max(minor_at + 1);
+                let mut copy = b[..end].to_vec();
+                copy[minor_at] = b'1';
                 let mut head = parse_head(&copy, 0, limits, fields)?;
+                if head.is_none() && end < b.len() {
+                    // Not expected: httparse wants more than the head the scan found.
+                    // Judge the whole window, as for any unfinished head.
+                    copy = b.to_vec();
+                    copy[minor_at] = b'1';
+                    head = parse_head(&copy, 0, limits, fields)?;
+                }
                 if let Some(h) = &mut head {
                     if start.saturating_add(h.len as usize) > u32::MAX as usize {
                         fields.truncate(first);
