@@ -691,10 +691,11 @@ fn max_body_bytes_at_its_edge_is_the_same_for_chunked_and_content_length() {
 /// the requests before it left the loop's buffer pool (a pooled grown buffer let the
 /// chunked one through: `a_pooled_grown_buffer_does_not_let_a_body_past_the_budget`).
 ///
-/// Not checked: the exact edge, a body that fills the whole budget to the byte. Its
-/// `Content-Length` twin passes; the chunked one is 413, since its last chunk's CRLF and
-/// the last chunk itself (and any trailers) must still be read into a buffer that the
-/// data alone fills. One byte under, they are read a byte a turn and it passes.
+/// The exact edge too: a body that fills the whole budget to the byte. Its
+/// `Content-Length` twin passes; the chunked one was 413, since its last chunk's CRLF and
+/// the last chunk itself must still be read into a buffer that the data alone filled. Now
+/// the buffer may take one byte past the budget, once per body, to read the framing
+/// through (`edge_byte`).
 #[test]
 fn a_chunked_body_at_the_budget_s_edge_gets_the_verdict_of_its_twin() {
     let srv = TestServer::with_config(edge_config(test_config()), app);
@@ -732,6 +733,7 @@ fn budget_edge_diffs(addr: std::net::SocketAddr) -> Vec<(usize, usize, u16, u16)
         edge - 100,
         edge - 8,
         edge - 1,
+        edge,
         edge + 1,
         edge + 2,
     ] {
@@ -744,6 +746,16 @@ fn budget_edge_diffs(addr: std::net::SocketAddr) -> Vec<(usize, usize, u16, u16)
         let chunked = verdict(addr, &req).0;
         if twin != chunked {
             diffs.push((n, edge, twin, chunked));
+        }
+        // In 1-byte chunks, every data byte ends a chunk: the byte past the budget is
+        // given once per body, so it does not let such a body creep past the edge.
+        if n.abs_diff(edge) <= 1 {
+            let mut req = te.clone();
+            req.extend_from_slice(&frame(&body, Style::Ones, 1));
+            let chunked = verdict(addr, &req).0;
+            if twin != chunked {
+                diffs.push((n, edge, twin, chunked));
+            }
         }
     }
     diffs

@@ -469,7 +469,9 @@ impl Harness {
             );
         }
         if let Phase::ReadBody(r) = &c.phase
-            && let BodyProgress::Chunked { decoder, resume_at } = &r.body
+            && let BodyProgress::Chunked {
+                decoder, resume_at, ..
+            } = &r.body
         {
             assert!(decoder.decoded_len() <= self.ctx.cfg.max_body_bytes);
             // Decoded in place: the data right behind the head, the buffer ending there

@@ -168,6 +168,10 @@ enum BodyProgress {
         /// reads it is where the decoded data ends (the consumed framing is dropped,
         /// `drop_chunk_framing`), and the buffer ends there too.
         resume_at: usize,
+        /// The one byte the buffer took past the memory budget, when the data decoded so
+        /// far filled the budget to the byte and the framing behind it (the last chunk's
+        /// CRLF, `0`, the empty line) still had to be read (`grow_for_chunks`).
+        edge_byte: bool,
     },
 }
 

@@ -300,7 +300,9 @@ impl<T: Transport> Conn<T> {
                     };
                     front = Some((r.head, BodyRef::Span(span), end));
                 }
-                BodyProgress::Chunked { decoder, resume_at } => {
+                BodyProgress::Chunked {
+                    decoder, resume_at, ..
+                } => {
                     // Decoded in place: the data moves down behind what is decoded so far
                     // (`write`), over the framing consumed.
                     let start = r.head.len as usize;
@@ -439,6 +441,7 @@ impl<T: Transport> Conn<T> {
                                     body: BodyProgress::Chunked {
                                         decoder,
                                         resume_at: end,
+                                        edge_byte: false,
                                     },
                                 });
                                 break;
@@ -529,7 +532,10 @@ impl<T: Transport> Conn<T> {
         let Phase::ReadBody(r) = &mut self.phase else {
             return;
         };
-        let BodyProgress::Chunked { decoder, resume_at } = &mut r.body else {
+        let BodyProgress::Chunked {
+            decoder, resume_at, ..
+        } = &mut r.body
+        else {
             return;
         };
         let Some(rbuf) = self.rbuf.as_mut() else {
@@ -614,8 +620,29 @@ impl<T: Transport> Conn<T> {
                 ctx.budget.take_up_to(want - now)
             };
             if got == 0 {
-                // Reads on into what room is left (the rest of the body may fit in it).
-                return b.len < now;
+                if b.len < now {
+                    // Reads on into what room is left (the rest of the body may fit in it).
+                    return true;
+                }
+                // Full of head and decoded data, the budget spent to the byte: its
+                // `Content-Length` twin would be complete here, but the framing behind the
+                // data is still to come. One byte past the budget, once per body, lets it
+                // be read a byte a turn (the decoder drops each framing byte, as when one
+                // byte of room was left); a data byte in it fills the buffer again, and the
+                // body is refused as before (`after_read`).
+                if let Phase::ReadBody(r) = &mut self.phase
+                    && let BodyProgress::Chunked { edge_byte, .. } = &mut r.body
+                    && !*edge_byte
+                    && now < cap
+                {
+                    *edge_byte = true;
+                    ctx.budget.take(1);
+                    b.bytes.reserve_exact(1);
+                    b.bytes.push(0);
+                    self.charged += 1;
+                    return true;
+                }
+                return false;
             }
             now + got
         };
