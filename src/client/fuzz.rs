@@ -452,7 +452,7 @@ fn check_body(
 }
 
 /// The converse of the checks on what the core accepted: a plainly valid first head, within
-/// the limits, whose framing §6.3 allows, is not refused. Plain: `HTTP/1.0` or `HTTP/1.1`,
+/// the limits, whose framing §6.3 allows, is not refused. Plain: `HTTP/1.0` or `HTTP/1.1` to `1.9`,
 /// SP, three digits, SP, a reason of VCHAR / SP / HTAB / obs-text, CRLF; field lines of a
 /// token, `:`, and a value of the same bytes, each ending with CRLF; the final CRLF.
 fn accepts_plain_head(limits: Limits, req: Req, bytes: &[u8], ex: &Exchange) {

@@ -14,9 +14,10 @@ pub(super) fn plain_head(b: &[u8]) -> Option<(usize, ResponseHead)> {
     let text = |c: &u8| *c == b'\t' || (b' '..=b'~').contains(c) || *c >= 0x80;
     let mut lines = b.split(|&c| c == b'\n');
     let status_line = lines.next()?.strip_suffix(b"\r")?;
+    // RFC 9110 §2.5: a higher HTTP/1 minor version is read as HTTP/1.1.
     let version = match status_line.get(..9)? {
         b"HTTP/1.0 " => Version::Http10,
-        b"HTTP/1.1 " => Version::Http11,
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'1'..=b'9', b' '] => Version::Http11,
         _ => return None,
     };
     let digits = status_line.get(9..12)?;
@@ -95,7 +96,7 @@ pub(super) fn raw_head(raw: &[u8], h: &ResponseHead) {
     assert!(line.len() >= 12 && line.starts_with(b"HTTP/1."), "{raw:?}");
     let version = match line[7] {
         b'0' => Version::Http10,
-        b'1' => Version::Http11,
+        b'1'..=b'9' => Version::Http11, // RFC 9110 §2.5
         _ => panic!("version {raw:?}"),
     };
     assert_eq!(version, h.version);
