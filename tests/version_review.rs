@@ -11,51 +11,20 @@ mod support;
 #[path = "support/upstream.rs"]
 mod upstream;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use h1server::{Config, Request, Response};
 use support::*;
 
 // ------------------------------------------------------------------ allocation count
 
-/// Counts every byte allocated, all threads together (the server runs in this process):
-/// what the server's parse copies shows up here, whatever the machine's speed.
-struct Counting;
-
-static ALLOCATED: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is passed to `System` unchanged; the count is a relaxed atomic add.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(new_size as u64, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// The allocation count is for all threads: the tests of this file run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+// Counts every byte allocated, all threads together (the server runs in this process):
+// what the server's parse copies shows up there, whatever the machine's speed. The count
+// is for all threads: the tests of this file run one at a time (`live_heap::serial`).
+#[path = "support/live_heap.rs"]
+mod live_heap;
+use live_heap::serial;
 
 // ------------------------------------------------------------------ the echo server
 
@@ -530,14 +499,14 @@ fn allocated_for_pipeline(srv: &TestServer, v: &str, n: usize) -> u64 {
     for i in 0..n {
         bytes.extend_from_slice(format!("GET /{i:04} {v}\r\nHost: t\r\n\r\n").as_bytes());
     }
-    let before = ALLOCATED.load(Ordering::Relaxed);
+    let before = live_heap::allocated_bytes();
     let writer = send_split(&s, bytes, Split::Whole);
     let mut r = Reader::new(s);
     for i in 0..n {
         let resp = r.read_response();
         assert_eq!(resp.text(), format!("/{i:04}"));
     }
-    let after = ALLOCATED.load(Ordering::Relaxed);
+    let after = live_heap::allocated_bytes();
     writer.join().unwrap();
     after - before
 }
