@@ -6,11 +6,11 @@
 //! It replaced crossbeam-channel in the engine: crossbeam compiles all its flavors
 //! (array, list, zero, at, tick) for every message type, about 40 KB of the stripped
 //! engine, where the engine needs one FIFO. What it needs from a channel is kept:
-//! `recv` spins (on more than one core) and yields as crossbeam's does before it parks (a worker that shares a
-//! core with the loop gets the next job without a futex wake-up), a send wakes a receiver
-//! only when one is parked, `recv` returns `None` once every sender is gone and the queue
-//! is empty, and when the last receiver goes the messages left are dropped and later
-//! sends give theirs back.
+//! `recv` spins (on more than one core) and yields as crossbeam's does before it parks (a
+//! worker that shares a core with the loop gets the next job without a futex wake-up), a
+//! send wakes a receiver only when one is parked, `recv` returns `None` once every sender
+//! is gone and the queue is empty, and when the last receiver goes the messages left are
+//! dropped and later sends give theirs back.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
