@@ -8,6 +8,7 @@
 mod support;
 use support::*;
 
+use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use h1server::{Config, Request, Response};
@@ -1112,5 +1113,119 @@ fn good_requests_before_a_bad_one_are_answered_first_then_close() {
             "{name}: answered something after the error: {:?}",
             String::from_utf8_lossy(r.leftover())
         );
+    }
+}
+
+/// An unfinished head whose field lines go wrong — one too many, or one malformed — gets
+/// the same verdict whether it arrives in one read or dribbles in: each field line is
+/// judged when its LF arrives. Before, a head whose request line came in a read of its own
+/// was not parsed again until it was complete or past `max_head_bytes`, so a client that
+/// sent 17 fields a line at a time and stopped got `408` at the header deadline, where the
+/// same bytes in one write got `431` at once.
+#[test]
+fn an_unfinished_head_going_wrong_gets_its_verdict_however_it_was_split() {
+    use std::time::{Duration, Instant};
+    let srv = server();
+    let line = "GET / HTTP/1.1\r\n";
+    let good: String = (0..MAX_HEADERS)
+        .map(|i| format!("X-Field-{i}: v\r\n"))
+        .collect();
+    let cases: &[(&str, String, u16)] = &[
+        (
+            "one field line more than max_headers",
+            format!("{good}X-One-Too-Many: v\r\n"),
+            431,
+        ),
+        (
+            "a space in a field name",
+            "Host: test\r\nBad Name: v\r\n".into(),
+            400,
+        ),
+        ("whitespace before the colon", "Host : test\r\n".into(), 400),
+        (
+            "obs-fold",
+            "Host: test\r\nX-A: a\r\n folded\r\n".into(),
+            400,
+        ),
+        (
+            "a bare CR ending a line",
+            "Host: test\r\nX-A: a\r\rX-B: b\r\n".into(),
+            400,
+        ),
+        (
+            "a control byte in a value",
+            "Host: test\r\nX-A: a\x01b\r\n".into(),
+            400,
+        ),
+    ];
+    // How the bytes after the request line are written: each piece is its own write, a
+    // little after the one before, so that the server reads them apart.
+    type Split = fn(&[u8]) -> Vec<&[u8]>;
+    let splits: &[(&str, Split)] = &[
+        ("in one write with the request line", |b| vec![b]),
+        ("after the request line, in one write", |b| vec![b]),
+        ("a line at a time", |b| {
+            b.split_inclusive(|&c| c == b'\n').collect()
+        }),
+        ("a byte at a time", |b| b.chunks(1).collect()),
+    ];
+    let mut failures = Vec::new();
+    for (name, fields, status) in cases {
+        for (i, (how, split)) in splits.iter().enumerate() {
+            let mut s = srv.connect();
+            s.set_nodelay(true).unwrap();
+            let started = Instant::now();
+            if i == 0 {
+                s.write_all(format!("{line}{fields}").as_bytes()).unwrap();
+            } else {
+                s.write_all(line.as_bytes()).unwrap();
+                for piece in split(fields.as_bytes()) {
+                    std::thread::sleep(Duration::from_millis(2));
+                    // The server may answer and close before the last piece: that is
+                    // the point, not an error.
+                    if s.write_all(piece).is_err() {
+                        break;
+                    }
+                }
+            }
+            // Never the empty line: the head stays unfinished.
+            let mut r = Reader::new(s);
+            let got = r.read_response_to("GET").map(|resp| resp.status);
+            if got != Some(*status) {
+                failures.push(format!(
+                    "[{name}, {how}] {got:?} after {:?}, want {status}",
+                    started.elapsed()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Judging field lines as they end refuses nothing a complete head would pass: exactly
+/// `max_headers` fields, dribbled a line and a byte at a time, are served.
+#[test]
+fn a_head_at_the_field_limit_dribbled_in_is_served() {
+    use std::time::Duration;
+    let srv = server();
+    let mut head = String::from("GET /dribbled HTTP/1.1\r\nHost: test\r\n");
+    for i in 1..MAX_HEADERS {
+        head.push_str(&format!("X-Field-{i}:\tv{i} \r\n"));
+    }
+    head.push_str("\r\n");
+    for bytes_per_write in [1, 7, 64] {
+        let mut s = srv.connect();
+        s.set_nodelay(true).unwrap();
+        for piece in head.as_bytes().chunks(bytes_per_write) {
+            s.write_all(piece).unwrap();
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        let mut r = Reader::new(s);
+        let resp = r.read_response_to("GET").expect("an answer");
+        assert_eq!(
+            resp.status, 200,
+            "{bytes_per_write} bytes a write: {resp:?}"
+        );
+        assert_eq!(resp.text(), "GET /dribbled 0");
     }
 }

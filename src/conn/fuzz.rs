@@ -707,10 +707,11 @@ fn summary(answers: &[Answer]) -> Vec<Compared<'_>> {
             m => (a.code, m.clone(), &a.body[..], a.complete),
         })
         .collect();
-    // An engine error last, or not: a head that turns bad and is never finished before
-    // the client closes is refused at once when it came in one read, and ends silently
-    // when it dribbled in (its end is looked for before it is parsed: `HeadRead`). The
-    // application's answers before it must agree all the same.
+    // An engine error last, or not: a head that turns bad in a line that never ends
+    // before the client closes is refused at once when the line came in the read that
+    // ended the request line, and ends silently when it dribbled in (a field line is
+    // judged when its LF arrives: `HeadRead`). The application's answers before it must
+    // agree all the same.
     if s.last().is_some_and(|a| a.0 == 0) {
         s.pop();
     }

@@ -92,20 +92,29 @@ pub(crate) enum Phase {
 /// verdicts: on the first bytes of the request line, up to the read that brings its 34th
 /// (an overlong method is 501 at its 33rd byte, whatever that read brings besides; empty
 /// lines before the line are skipped once each and never parsed alone), once on the
-/// completed request line (a bad line is refused without waiting for the rest), and past
-/// the limits (414, 431).
+/// completed request line (a bad line is refused without waiting for the rest), when a
+/// field line that has ended is malformed or one too many (400, 431), and past the limits
+/// (414, 431).
+///
+/// Field lines are judged one by one as their LF arrives, each once
+/// ([`HeadRead::judge_fields`]): a head whose 101st field line, or a bad one, came in one
+/// read with the request line is refused at once, and so it is when the same bytes
+/// dribble in, not left to wait for the header deadline (`408`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct HeadRead {
     end: HeadScan,
-    /// Bytes already looked at for the end of the request line.
+    /// Bytes already looked at for an LF: the request line's, then the field lines'.
     seen: usize,
     /// Where the request line starts: past the empty lines before it, as far as they
     /// have arrived. The search resumes here, so empty lines dribbled in are looked at
-    /// once each, not once per read.
+    /// once each, not once per read. Once the line has ended: where the first field line
+    /// not yet judged starts.
     start: usize,
     /// The request line has ended (empty lines before it, which RFC 9112 §2.2 lets the
     /// server skip, do not count).
     line_done: bool,
+    /// Field lines ended and judged so far.
+    fields: u32,
 }
 
 impl HeadRead {
@@ -116,33 +125,68 @@ impl HeadRead {
             // rest tracks is only for heads still arriving.
             return true;
         }
-        let mut line_ended = false;
+        if self.line_done {
+            return self.judge_fields(buf, limits, true) || buf.len() > limits.max_head_bytes;
+        }
         // Where the request line starts: after the empty lines a client may send first
         // (almost always 0, found at the first byte). Resumed where the last read left
         // it: a CR last in the buffer is looked at again, its LF may have come since.
-        if !self.line_done {
-            self.start += parse::request_line_start(&buf[self.start..]);
-        }
+        self.start += parse::request_line_start(&buf[self.start..]);
         let start = self.start;
         // How much of the line the last read had: its first `MAX_METHOD_BYTES` + 1 bytes
         // are judged (an overlong method is 501) on the read that brings the last of them,
         // however many came with it.
         let had = self.seen.saturating_sub(start);
-        if !self.line_done && buf[self.seen.max(start)..].contains(&b'\n') {
-            self.line_done = true;
-            line_ended = true;
-        }
+        let from = self.seen.max(start);
+        let line_end = buf[from..].iter().position(|&c| c == b'\n');
         self.seen = buf.len();
+        if let Some(at) = line_end {
+            // The line has ended: `parse_head` judges it now, with the field lines that
+            // came with it. From here on, field lines are counted from its end.
+            self.line_done = true;
+            self.start = from + at + 1;
+            self.seen = self.start;
+            self.judge_fields(buf, limits, false);
+            return true;
+        }
         let line = buf.len() - start;
         // Only empty lines so far (and perhaps the CR of one whose LF is on its way):
         // nothing to judge, and a parse would read them all again — for every read of a
         // client that sends nothing else.
         let nothing_yet = line == 0 || (line == 1 && buf[start] == b'\r');
-        line_ended
-            || buf.len() > limits.max_head_bytes
-            || (!self.line_done
-                && !nothing_yet
+        buf.len() > limits.max_head_bytes
+            || (!nothing_yet
                 && (had <= parse::MAX_METHOD_BYTES + 1 || line > parse::request_line_cap(limits)))
+    }
+
+    /// Counts the field lines that have ended since the last look (each line is looked at
+    /// once, as are the bytes searched for its LF) and, with `check`, judges each with
+    /// httparse's field-line grammar, the one `parse_head` applies. True when one of them
+    /// is malformed or there are more than `max_headers`: `parse_head` on the head so far
+    /// then gives the verdict it gives when these bytes arrive in one read, as httparse
+    /// stops at the first bad line whatever follows it.
+    fn judge_fields(&mut self, buf: &[u8], limits: &parse::Limits, check: bool) -> bool {
+        let from = self.seen;
+        self.seen = buf.len();
+        let Some(last) = buf[from..].iter().rposition(|&c| c == b'\n') else {
+            return false;
+        };
+        let ended = &buf[self.start..=from + last];
+        self.start = from + last + 1;
+        let mut bad = false;
+        for line in ended.split_inclusive(|&c| c == b'\n') {
+            self.fields = self.fields.saturating_add(1);
+            if check && !bad {
+                // One line alone: httparse parses it and then wants the next (Partial),
+                // or stops at what is wrong with it.
+                let mut slot = [httparse::EMPTY_HEADER; 1];
+                bad = !matches!(
+                    httparse::parse_headers(line, &mut slot),
+                    Ok(httparse::Status::Partial)
+                );
+            }
+        }
+        bad || self.fields as usize > limits.max_headers.min(parse::MAX_HEADERS_CAP)
     }
 }
 

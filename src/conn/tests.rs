@@ -756,6 +756,54 @@ fn empty_lines_dribbled_before_a_request_are_not_parsed_again_on_each_read() {
 }
 
 #[test]
+fn field_lines_are_judged_once_each_as_their_lf_arrives() {
+    let limits = crate::http::parse::Limits {
+        max_headers: 4,
+        ..Default::default()
+    };
+    // The request line alone: parsed once, for its early verdict.
+    let mut h = HeadRead::default();
+    let mut buf = b"GET / HTTP/1.1\r\n".to_vec();
+    assert!(h.worth_parsing(&buf, &limits));
+    // Good field lines, a byte at a time, then a line at a time: nothing to parse for.
+    for line in ["Host: a\r\n", "X-A:\tb \r\n", "X-B: c\n", "X-C:\r\n"] {
+        for &c in line.as_bytes() {
+            buf.push(c);
+            assert!(!h.worth_parsing(&buf, &limits), "{line:?} at {c:?}");
+        }
+    }
+    assert_eq!(h.fields, 4);
+    // The fifth ends: one too many, parse now (httparse says TooManyHeaders, 431).
+    buf.extend_from_slice(b"X-D: d");
+    assert!(!h.worth_parsing(&buf, &limits));
+    buf.extend_from_slice(b"\r\n");
+    assert!(h.worth_parsing(&buf, &limits));
+    // A bad line is caught when it ends, not before, and the lines before it are not
+    // looked at again.
+    for bad in [
+        &b"Bad Name: v\r\n"[..],
+        b"X : v\r\n",
+        b" folded\r\n",
+        b"X-A: \x01\r\n",
+    ] {
+        let mut h = HeadRead::default();
+        let mut buf = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        assert!(h.worth_parsing(&buf, &limits));
+        buf.extend_from_slice(&bad[..bad.len() - 1]);
+        assert!(!h.worth_parsing(&buf, &limits), "{bad:?} unfinished");
+        buf.push(b'\n');
+        assert!(h.worth_parsing(&buf, &limits), "{bad:?}");
+    }
+    // The lines that came in the request line's read count toward the limit.
+    let mut h = HeadRead::default();
+    let buf = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n".to_vec();
+    assert!(h.worth_parsing(&buf, &limits));
+    let mut more = buf.clone();
+    more.extend_from_slice(b"E: 5\r\n");
+    assert!(h.worth_parsing(&more, &limits));
+}
+
+#[test]
 fn an_overlong_method_is_judged_whatever_the_reads_bring_with_its_33rd_byte() {
     // The early parse ran on a read only while the line had at most 34 bytes: a method
     // of 40 bytes in one read (or 20 + 20) was never judged before the header deadline.
