@@ -393,7 +393,10 @@ impl ClientConn {
             // responses is a head that never ends.
             let max = limit.saturating_sub(self.interim_bytes);
             let buf = &input[off..];
-            check_start(buf)?;
+            // The start is judged on the bytes the limit lets in, as many as a head that
+            // arrives a byte at a time has when it passes the limit: whether a wrong start
+            // or the limit is the verdict does not depend on the pieces.
+            check_start(&buf[..buf.len().min(max.saturating_add(1))])?;
             let Some(n) = self.scan.scan(buf) else {
                 if buf.len() > max {
                     return Err(ClientError::HeadTooLarge { limit });

@@ -423,6 +423,32 @@ fn an_endless_head_is_refused_at_the_limit() {
 }
 
 #[test]
+fn a_wrong_start_past_what_the_limit_leaves_is_the_limit_s_verdict_however_it_is_split() {
+    // Interim heads use all but 2 bytes of the 1024-byte head limit; the final head starts
+    // `HTTX`. A byte at a time, the limit is passed at `HTT`, before the wrong byte; in one
+    // piece the wrong byte was seen first ("not an HTTP/1.x response"). Now each split
+    // gets the limit's verdict: the start is judged on the bytes the limit lets in.
+    let interim = |len: usize| {
+        let fixed = "HTTP/1.1 100 Continue\r\nX: \r\n\r\n".len();
+        format!(
+            "HTTP/1.1 100 Continue\r\nX: {}\r\n\r\n",
+            "a".repeat(len - fixed)
+        )
+    };
+    let wire = format!("{}HTTX/1.1 200 OK\r\n\r\n", interim(1022));
+    match each_split("GET", &[], wire.as_bytes()) {
+        Err(ClientError::HeadTooLarge { limit: 1024 }) => {}
+        other => panic!("{other:?}"),
+    }
+    // With one byte more room the wrong byte is inside the limit: refused as not HTTP.
+    let wire = format!("{}HTTX/1.1 200 OK\r\n\r\n", interim(1021));
+    match each_split("GET", &[], wire.as_bytes()) {
+        Err(ClientError::Protocol("not an HTTP/1.x response")) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn keep_alive_carries_the_next_request_and_its_pipelined_bytes() {
     let mut c = started("GET", &[]);
     let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno";
