@@ -120,6 +120,15 @@ pub(crate) struct HeadRead {
 impl HeadRead {
     /// Whether `buf` (the head so far) is worth a `parse_head` now.
     fn worth_parsing(&mut self, buf: &[u8], limits: &parse::Limits) -> bool {
+        // The usual read: a whole head, or several, and nothing after the last. A buffer
+        // that starts with the request line (no empty line before it) and ends with an
+        // empty line holds the end of a head: an LF followed by an LF or CR LF, which is
+        // what the scan looks for, found without reading every byte.
+        if buf.first().is_some_and(|&c| c != b'\r' && c != b'\n')
+            && (buf.ends_with(b"\n\r\n") || buf.ends_with(b"\n\n"))
+        {
+            return true;
+        }
         if self.end.scan(buf).is_some() {
             // The whole head is here (the usual case, in one read): parse it. What the
             // rest tracks is only for heads still arriving.

@@ -756,6 +756,35 @@ fn empty_lines_dribbled_before_a_request_are_not_parsed_again_on_each_read() {
 }
 
 #[test]
+fn a_read_ending_in_an_empty_line_is_parsed_where_the_scan_would_find_an_end() {
+    // `worth_parsing` says yes, without scanning, to a buffer that starts with the
+    // request line and ends with LF LF or LF CR LF. Every such buffer over the bytes that
+    // matter (a, CR, LF; up to 9 of them) is one where the scan finds an end, so the
+    // shortcut never parses a head the scan would still wait on.
+    let limits = crate::http::parse::Limits::default();
+    let alphabet = [b'a', b'\r', b'\n'];
+    let mut shortcuts = 0;
+    for len in 1..=9u32 {
+        for mut code in 0..3usize.pow(len) {
+            let buf: Vec<u8> = (0..len)
+                .map(|_| {
+                    let c = alphabet[code % 3];
+                    code /= 3;
+                    c
+                })
+                .collect();
+            let shortcut = buf[0] == b'a' && (buf.ends_with(b"\n\n") || buf.ends_with(b"\n\r\n"));
+            if shortcut {
+                shortcuts += 1;
+                assert!(HeadRead::default().worth_parsing(&buf, &limits));
+                assert!(HeadScan::new().scan(&buf).is_some(), "{buf:?}");
+            }
+        }
+    }
+    assert!(shortcuts > 1000, "{shortcuts}");
+}
+
+#[test]
 fn field_lines_are_judged_once_each_as_their_lf_arrives() {
     let limits = crate::http::parse::Limits {
         max_headers: 4,
