@@ -764,6 +764,15 @@ fn every_prefix_is_incomplete_or_gets_the_whole_heads_verdict() {
         "GET / HTTP/2.0\r\nHost: a\r\n\r\n".into(),
         "GET / HTTP/1.10\r\nHost: a\r\n\r\n".into(),
         "GET / HTTP/1.1\r\nHost: a\r\n\r\n".into(),
+        // What the loop now parses for as each field line ends (`conn::HeadRead`): one
+        // line too many, obs-fold, a bare CR, a control byte.
+        format!(
+            "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
+            "X-F: f\r\n".repeat(LIMITS.max_headers)
+        ),
+        "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n folded\r\n\r\n".into(),
+        "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\rX-B: c\r\n\r\n".into(),
+        "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x01c\r\n\r\n".into(),
     ];
     let mut failures = Vec::new();
     for head in &heads {
