@@ -99,7 +99,9 @@ pub(crate) enum Phase {
 /// Field lines are judged one by one as their LF arrives, each once
 /// ([`HeadRead::judge_fields`]): a head whose 101st field line, or a bad one, came in one
 /// read with the request line is refused at once, and so it is when the same bytes
-/// dribble in, not left to wait for the header deadline (`408`).
+/// dribble in, not left to wait for the header deadline (`408`). A line whose LF has not
+/// come is looked at byte by byte as its bytes arrive ([`HeadRead::lex`]), so a byte that
+/// makes it bad is refused at once too, whichever read brought it.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct HeadRead {
     end: HeadScan,
@@ -115,6 +117,32 @@ pub(crate) struct HeadRead {
     line_done: bool,
     /// Field lines ended and judged so far.
     fields: u32,
+    /// Where the bytes of the line still arriving leave it (`lex`).
+    lex: Lex,
+}
+
+/// Where the bytes looked at so far leave a line whose LF has not arrived
+/// ([`HeadRead::lex`]). Only what httparse refuses wherever it stands is judged at once;
+/// the rest waits for the line's end, as before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Lex {
+    /// The start of a field line.
+    #[default]
+    LineStart,
+    /// In a field name.
+    Name,
+    /// Whitespace after a field name: a colon next is `400` (RFC 9112 §5.1), and so is
+    /// anything else; `parse_head` waits for that next byte.
+    NameWs,
+    /// In the request line: any visible byte, SP, obs-text (httparse's request line
+    /// has no HT).
+    Line,
+    /// In a field value: any visible byte, SP, HT, obs-text.
+    Value,
+    /// After a CR: only an LF may follow (RFC 9112 §2.2).
+    Cr,
+    /// A byte judged it (`parse_head` ran): nothing more until its LF.
+    Judged,
 }
 
 impl HeadRead {
@@ -155,6 +183,7 @@ impl HeadRead {
             self.line_done = true;
             self.start = from + at + 1;
             self.seen = self.start;
+            self.lex = Lex::LineStart;
             self.judge_fields(buf, limits, false);
             return true;
         }
@@ -163,9 +192,42 @@ impl HeadRead {
         // nothing to judge, and a parse would read them all again — for every read of a
         // client that sends nothing else.
         let nothing_yet = line == 0 || (line == 1 && buf[start] == b'\r');
-        buf.len() > limits.max_head_bytes
-            || (!nothing_yet
-                && (had <= parse::MAX_METHOD_BYTES + 1 || line > parse::request_line_cap(limits)))
+        if nothing_yet {
+            return buf.len() > limits.max_head_bytes;
+        }
+        if self.lex == Lex::LineStart {
+            self.lex = Lex::Line;
+        }
+        self.lex(&buf[from..])
+            || buf.len() > limits.max_head_bytes
+            || had <= parse::MAX_METHOD_BYTES + 1
+            || line > parse::request_line_cap(limits)
+    }
+
+    /// Looks at `bytes`, the next of a line whose LF has not arrived, each once: true at
+    /// the first that httparse refuses wherever it stands in a line (a control byte, a
+    /// name byte that is not a token's, a CR not followed by LF, a field line beginning
+    /// with whitespace) — `parse_head` on the head so far then gives the verdict it gives
+    /// when the line comes in one read with the end of the line before it. After that the
+    /// line is not looked at again until its LF, so a byte that `parse_head` lets pass
+    /// costs one parse, not one per read.
+    fn lex(&mut self, bytes: &[u8]) -> bool {
+        for &c in bytes {
+            self.lex = match (self.lex, c) {
+                (Lex::Judged, _) => return false,
+                (Lex::LineStart | Lex::Name, c) if parse::is_tchar(c) => Lex::Name,
+                (Lex::LineStart | Lex::Line | Lex::Value, b'\r') => Lex::Cr,
+                (Lex::Name, b':') => Lex::Value,
+                (Lex::Name | Lex::NameWs, b' ' | b'\t') => Lex::NameWs,
+                (Lex::Line, b' '..=0x7e | 0x80..) => Lex::Line,
+                (Lex::Value, b'\t' | b' '..=0x7e | 0x80..) => Lex::Value,
+                _ => {
+                    self.lex = Lex::Judged;
+                    return true;
+                }
+            };
+        }
+        false
     }
 
     /// Counts the field lines that have ended since the last look (each line is looked at
@@ -178,11 +240,15 @@ impl HeadRead {
         let from = self.seen;
         self.seen = buf.len();
         let Some(last) = buf[from..].iter().rposition(|&c| c == b'\n') else {
-            return false;
+            // The line still arriving: its new bytes, one by one (without `check`, only
+            // to know where they leave it: `parse_head` judges them now anyway).
+            let bad = self.lex(&buf[from..]);
+            return check && bad;
         };
         let ended = &buf[self.start..=from + last];
         self.start = from + last + 1;
-        let mut bad = false;
+        self.lex = Lex::LineStart;
+        let mut bad = self.lex(&buf[self.start..]) && check;
         for line in ended.split_inclusive(|&c| c == b'\n') {
             self.fields = self.fields.saturating_add(1);
             if check && !bad {

@@ -807,22 +807,81 @@ fn field_lines_are_judged_once_each_as_their_lf_arrives() {
     assert!(!h.worth_parsing(&buf, &limits));
     buf.extend_from_slice(b"\r\n");
     assert!(h.worth_parsing(&buf, &limits));
-    // A bad line is caught when it ends, not before, and the lines before it are not
+    // A bad line is caught at its first bad byte, whether it came alone or with the rest
+    // of the line, and whether its LF came with it or not; the lines before it are not
     // looked at again.
-    for bad in [
-        &b"Bad Name: v\r\n"[..],
-        b"X : v\r\n",
-        b" folded\r\n",
-        b"X-A: \x01\r\n",
+    for (bad, at) in [
+        (&b"Bad Name: v\r\n"[..], 4),
+        (b"X : v\r\n", 2),
+        (b" folded\r\n", 0),
+        (b"X-A: \x01\r\n", 5),
+        (b"X-A: a\rb\r\n", 7),
     ] {
+        // A byte at a time: a parse is asked for at the bad byte, not before.
         let mut h = HeadRead::default();
         let mut buf = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
         assert!(h.worth_parsing(&buf, &limits));
-        buf.extend_from_slice(&bad[..bad.len() - 1]);
-        assert!(!h.worth_parsing(&buf, &limits), "{bad:?} unfinished");
-        buf.push(b'\n');
-        assert!(h.worth_parsing(&buf, &limits), "{bad:?}");
+        for (i, &c) in bad.iter().enumerate().take(at + 1) {
+            buf.push(c);
+            assert_eq!(h.worth_parsing(&buf, &limits), i == at, "{bad:?} at {i}");
+        }
+        // In one read, with or without its LF.
+        for end in [bad.len() - 1, bad.len()] {
+            let mut h = HeadRead::default();
+            let mut buf = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+            assert!(h.worth_parsing(&buf, &limits));
+            buf.extend_from_slice(&bad[..end]);
+            assert!(h.worth_parsing(&buf, &limits), "{bad:?} up to {end}");
+        }
     }
+    // A line whose LF has not come is looked at byte by byte: valid bytes (a tab,
+    // obs-text, a name followed by whitespace) never ask for a parse, however they are
+    // dribbled; the first byte httparse refuses does, once.
+    let mut h = HeadRead::default();
+    let mut buf = b"GET / HTTP/1.1\r\n".to_vec();
+    assert!(h.worth_parsing(&buf, &limits));
+    for &c in b"X-A:\tb \xe9\xff c\t"
+        .iter()
+        .chain(b"a".repeat(500).iter())
+    {
+        buf.push(c);
+        assert!(!h.worth_parsing(&buf, &limits), "at {c:?}");
+    }
+    buf.push(0x01);
+    assert!(h.worth_parsing(&buf, &limits), "a control byte");
+    buf.extend_from_slice(b"\x01\x01");
+    assert!(
+        !h.worth_parsing(&buf, &limits),
+        "judged once, then left to its LF"
+    );
+    let mut h = HeadRead::default();
+    let mut buf = b"GET / HTTP/1.1\r\nX-A".to_vec();
+    assert!(h.worth_parsing(&buf, &limits));
+    for _ in 0..100 {
+        buf.push(b' ');
+        assert!(
+            !h.worth_parsing(&buf, &limits),
+            "a name, then whitespace: waits"
+        );
+    }
+    buf.push(b':');
+    assert!(
+        h.worth_parsing(&buf, &limits),
+        "whitespace before the colon"
+    );
+    // The same in the request line past its first 34 bytes.
+    let mut h = HeadRead::default();
+    let mut buf = b"GET /".to_vec();
+    assert!(h.worth_parsing(&buf, &limits));
+    buf.extend_from_slice(&[b'a'; 40]);
+    assert!(
+        h.worth_parsing(&buf, &limits),
+        "the method's 33rd byte came"
+    );
+    buf.push(b'a');
+    assert!(!h.worth_parsing(&buf, &limits));
+    buf.push(b'\t');
+    assert!(h.worth_parsing(&buf, &limits), "a tab in the target");
     // The lines that came in the request line's read count toward the limit.
     let mut h = HeadRead::default();
     let buf = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n".to_vec();
