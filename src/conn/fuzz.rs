@@ -708,10 +708,10 @@ fn summary(answers: &[Answer]) -> Vec<Compared<'_>> {
         })
         .collect();
     // An engine error last, or not: a head that turns bad in a line that never ends
-    // before the client closes is refused at once when the line came in the read that
-    // ended the request line, and ends silently when it dribbled in (a field line is
-    // judged when its LF arrives: `HeadRead`). The application's answers before it must
-    // agree all the same.
+    // before the client closes, in a way the head reader does not judge byte by byte (the
+    // request line's shape past its 34th byte: `HeadRead::lex`), is refused at once when
+    // the line came in the read that ended the line before, and ends silently when it
+    // dribbled in. The application's answers before it must agree all the same.
     if s.last().is_some_and(|a| a.0 == 0) {
         s.pop();
     }
