@@ -235,7 +235,9 @@ impl HeadRead {
     /// httparse's field-line grammar, the one `parse_head` applies. True when one of them
     /// is malformed or there are more than `max_headers`: `parse_head` on the head so far
     /// then gives the verdict it gives when these bytes arrive in one read, as httparse
-    /// stops at the first bad line whatever follows it.
+    /// stops at the first bad line whatever follows it. The new bytes of the line still
+    /// arriving after them go through [`HeadRead::lex`] (always, so that it knows where
+    /// they leave the line; judged only with `check`).
     fn judge_fields(&mut self, buf: &[u8], limits: &parse::Limits, check: bool) -> bool {
         let from = self.seen;
         self.seen = buf.len();
