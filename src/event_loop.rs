@@ -65,6 +65,9 @@ pub(crate) struct Ctx {
     pub wheel: Wheel<(usize, u32)>,
     /// The time of the current loop iteration (one clock read per wake-up).
     pub now: Instant,
+    /// `now` in nanoseconds since the wheel's start: deadlines armed during the turn
+    /// (`due_after`) are integer arithmetic.
+    now_ns: u64,
     /// `now` as a telemetry stamp.
     now_stamp: Stamp,
     pub bufs: Buffers,
@@ -165,6 +168,7 @@ impl Ctx {
             limits,
             read_cap,
             now,
+            now_ns: 0,
             next_decay: now + Duration::from_secs(1),
             now_stamp: tel.stamp(now),
             bufs: Buffers::default(),
@@ -297,11 +301,19 @@ impl Ctx {
     /// Sets this turn's time (one clock read per wake-up).
     pub fn set_now(&mut self, now: Instant) {
         self.now = now;
+        self.now_ns = self.wheel.nanos_of(now);
         self.now_stamp = self.tel.stamp(now);
         if now >= self.next_decay {
             self.next_decay = now + Duration::from_secs(1);
             self.bufs.decay();
         }
+    }
+
+    /// The wheel's tick at which a deadline `after` from this turn's time falls due
+    /// (`Wheel::tick_of(now + after)`, without `Instant` arithmetic: twice a request).
+    pub fn due_after(&self, after: Duration) -> crate::timer::Tick {
+        self.wheel
+            .tick_of_nanos(self.now_ns.saturating_add(crate::timer::nanos(after)))
     }
 
     /// This loop's counters.

@@ -100,13 +100,20 @@ impl<T: Copy> Wheel<T> {
     ///
     /// Rounding up means an entry filed at `tick_of(deadline)` never fires before `deadline`.
     pub fn tick_of(&self, at: Instant) -> Tick {
-        // In u64 nanoseconds (584 years, saturating): a u128 division is a libcall
-        // (`__udivti3`), and this runs twice per request.
+        self.tick_of_nanos(self.nanos_of(at))
+    }
+
+    /// `at` as u64 nanoseconds since the wheel's start (0 before it; saturating: 584
+    /// years). The loop takes it once per turn, so that a deadline armed during the turn
+    /// is an addition and a division (`tick_of_nanos`) rather than `Instant` arithmetic.
+    pub fn nanos_of(&self, at: Instant) -> u64 {
         let d = at.saturating_duration_since(self.start);
-        let nanos = d
-            .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(d.subsec_nanos()));
+        nanos(d)
+    }
+
+    /// The tick at which the instant `nanos` after the start falls due (rounded up, as
+    /// `tick_of`). In u64: a u128 division is a libcall (`__udivti3`).
+    pub fn tick_of_nanos(&self, nanos: u64) -> Tick {
         nanos.div_ceil(self.tick_ns)
     }
 
@@ -235,6 +242,13 @@ impl<T: Copy> Wheel<T> {
         }
         None
     }
+}
+
+/// `d` in u64 nanoseconds, saturating (584 years).
+pub(crate) fn nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 #[cfg(test)]
@@ -471,6 +485,38 @@ mod tests {
         assert_eq!(wheel.tick_of(start + Duration::from_millis(10)), 1);
         assert_eq!(wheel.tick_of(start + Duration::from_micros(10_001)), 2);
         assert_eq!(wheel.tick_of(start + Duration::from_secs(5)), 500);
+    }
+
+    /// What the loop does for each deadline it arms (`Ctx::due_after`): the turn's time
+    /// taken once as nanoseconds, then an addition. It must file the deadline at the tick
+    /// `tick_of(now + after)` would, or a deadline fires a tick early or late.
+    #[test]
+    fn a_deadline_from_the_turn_s_nanoseconds_falls_in_the_tick_of_its_instant() {
+        let start = Instant::now();
+        let wheel: Wheel<u8> = Wheel::new(Duration::from_millis(10), start);
+        let nows = [0, 1, 9_999_999, 10_000_000, 10_000_001, 123_456_789_012];
+        let afters = [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_millis(10) - Duration::from_nanos(1),
+            Duration::from_millis(10),
+            Duration::from_secs(5),
+            Duration::from_secs(75) + Duration::from_nanos(3),
+            Duration::from_secs(u64::MAX / 4),
+        ];
+        for n in nows {
+            let now = start + Duration::from_nanos(n);
+            assert_eq!(wheel.nanos_of(now), n);
+            for after in afters {
+                let via_nanos =
+                    wheel.tick_of_nanos(wheel.nanos_of(now).saturating_add(nanos(after)));
+                match now.checked_add(after) {
+                    Some(at) => assert_eq!(via_nanos, wheel.tick_of(at), "{n} + {after:?}"),
+                    // Past what an `Instant` holds: the far end of the wheel's u64 time.
+                    None => assert_eq!(via_nanos, u64::MAX.div_ceil(10_000_000)),
+                }
+            }
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl<T: Transport> Conn<T> {
     /// Arms `kind` for the earlier of the read deadline already armed and
     /// `header_read_timeout` from now.
     fn arm_within_header_time(&mut self, ctx: &mut Ctx, kind: Deadline) {
-        let due = ctx.wheel.tick_of(ctx.now + ctx.cfg.header_read_timeout);
+        let due = ctx.due_after(ctx.cfg.header_read_timeout);
         match self.deadlines.read {
             // Already filed on the wheel (at or before `d`): only its kind changes.
             Some((d, _)) if d <= due => self.deadlines.read = Some((d, kind)),

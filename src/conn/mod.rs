@@ -653,7 +653,7 @@ impl<T: Transport> Conn<T> {
     /// Arms a deadline `after` from now; the wheel is only touched when it falls due
     /// earlier than the entry already filed.
     pub fn arm(&mut self, ctx: &mut Ctx, kind: Deadline, after: Duration) {
-        let due = ctx.wheel.tick_of(ctx.now + after);
+        let due = ctx.due_after(after);
         match kind {
             Deadline::Write => self.deadlines.write = Some(due),
             _ => self.deadlines.read = Some((due, kind)),
