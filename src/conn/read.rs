@@ -777,9 +777,9 @@ impl<T: Transport> Conn<T> {
             gen_: self.gen_,
             conn_id: self.id,
             peer: self.peer,
-            batch,
+            batch: Some(batch),
             reqs,
-            cancel: cancel.clone(),
+            cancel: Some(cancel.clone()),
             signal: signal.clone(),
             out: ctx.bufs.take_write(),
             queued_at: ctx.now,
@@ -821,7 +821,9 @@ impl<T: Transport> Conn<T> {
                 if let Some(r) = job.right {
                     self.right = Some(r);
                 }
-                ctx.bufs.put_read(job.batch);
+                if let Some(b) = job.batch {
+                    ctx.bufs.put_read(b);
+                }
                 ctx.bufs.put_reqs(job.reqs);
                 ctx.bufs.put_write(job.out);
                 ctx.bufs.put_cancel(cancel);
