@@ -223,9 +223,31 @@ fn engine_owned(name: &[u8]) -> bool {
 /// `field-name = token` (RFC 9110 §5.1) and a value without CR, LF or NUL (§5.5).
 #[inline]
 fn valid_field(name: &[u8], value: &[u8]) -> bool {
-    !name.is_empty()
-        && name.iter().all(|&c| is_tchar(c))
-        && !value.iter().any(|&c| matches!(c, b'\r' | b'\n' | 0))
+    !name.is_empty() && name.iter().all(|&c| is_tchar(c)) && clean_value(value)
+}
+
+/// True when `value` holds no CR, LF or NUL: the bytes that would end the field (or the
+/// head) early and let a value smuggle in fields of its own. Eight bytes at a time (the
+/// byte-wise look was ~100 of a plain GET's instructions, for one `Content-Type`).
+fn clean_value(value: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Some byte of `x` is 0 (exact: a borrow only reaches bytes above a zero byte).
+    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let mut words = value.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        if zero_in(x)
+            || zero_in(x ^ (ONES * u64::from(b'\r')))
+            || zero_in(x ^ (ONES * u64::from(b'\n')))
+        {
+            return false;
+        }
+    }
+    !words
+        .remainder()
+        .iter()
+        .any(|&c| matches!(c, b'\r' | b'\n' | 0))
 }
 
 /// Appends one chunk, `<hex len>\r\n<data>\r\n` (RFC 9112 §7.1); empty data writes
@@ -283,6 +305,36 @@ mod tests {
     use super::*;
 
     const DATE: &[u8; 29] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    /// The word-at-a-time look agrees with the byte-wise one for every byte value at every
+    /// place in values of every length up to 24 (three words and a remainder), over a
+    /// background of bytes next to the ones it looks for (0x01, 0x0b, 0x0c, 0x0e, 0xff),
+    /// where a borrow between bytes would show a wrong answer.
+    #[test]
+    fn a_value_is_clean_exactly_when_no_byte_is_cr_lf_or_nul() {
+        let bytewise = |v: &[u8]| !v.iter().any(|&c| matches!(c, b'\r' | b'\n' | 0));
+        for fill in [b'a', 0x01, 0x0b, 0x0c, 0x0e, 0x09, 0xff, 0x80] {
+            for len in 0..=24 {
+                let base = vec![fill; len];
+                assert_eq!(
+                    clean_value(&base),
+                    bytewise(&base),
+                    "fill {fill:#x} len {len}"
+                );
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        let mut v = base.clone();
+                        v[at] = b;
+                        assert_eq!(
+                            clean_value(&v),
+                            bytewise(&v),
+                            "{b:#x} at {at} of {len}, fill {fill:#x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn status_lines() {
