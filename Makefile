@@ -79,7 +79,8 @@ bench-micro:
 	$(CARGO) bench --features bench-internals --bench timer
 
 ## User-space instructions per request of examples/hello under callgrind (needs valgrind):
-## a count that does not move with the machine's load, for comparing two builds.
+## a count that does not move with the machine's load, for comparing two builds
+## (`CLIENT=wrk` for the harness's load, wrk -c64 pinned, instead of ab -c8).
 bench-callgrind:
 	@bench/callgrind.sh
 
