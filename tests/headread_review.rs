@@ -335,3 +335,72 @@ fn a_name_followed_by_whitespace_waits_for_the_next_byte() {
     )];
     check(&cases);
 }
+
+/// The request line's shape past its first 34 bytes (where the early parse of the line's
+/// start stops): a bad version after a long target, with no LF yet, gets the verdict it
+/// gets in one read however the line was split — not `408` at the header deadline when
+/// the version came in later reads. A version that is good, or an `HTTP/1.x` the server
+/// reads as HTTP/1.1, waits for its end as before.
+#[test]
+fn an_unfinished_request_line_with_a_bad_version_gets_its_verdict_however_it_was_split() {
+    let long = "a".repeat(60);
+    let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
+        (
+            "another major version",
+            format!("GET /{long} HTTP/2.0").into(),
+            &[505],
+        ),
+        (
+            "a wrong name",
+            format!("GET /{long} HTTX/1.1").into(),
+            &[400],
+        ),
+        (
+            "a byte after the version",
+            format!("GET /{long} HTTP/1.1x").into(),
+            &[400],
+        ),
+        (
+            "a space after the version",
+            format!("GET /{long} HTTP/1.1 ").into(),
+            &[400],
+        ),
+        (
+            "two digits of minor version",
+            format!("GET /{long} HTTP/1.10").into(),
+            &[400],
+        ),
+        (
+            "two spaces before the version",
+            format!("GET /{long}  HTTP/1.1").into(),
+            &[400],
+        ),
+        (
+            "a lowercase name",
+            format!("GET /{long} http/1.1").into(),
+            &[400],
+        ),
+        // Not refused: waits for its end (a good line, and HTTP/1.2, read as HTTP/1.1).
+        (
+            "a good line, unfinished",
+            format!("GET /{long} HTTP/1.1").into(),
+            &[408],
+        ),
+        (
+            "HTTP/1.2, unfinished",
+            format!("GET /{long} HTTP/1.2").into(),
+            &[408],
+        ),
+        (
+            "HTTP/1.2, then the end",
+            format!("GET /{long} HTTP/1.2\r\nHost: a\r\n\r\n").into(),
+            &[200],
+        ),
+        (
+            "a long good line, then the end",
+            format!("GET /{long} HTTP/1.1\r\nHost: a\r\n\r\n").into(),
+            &[200],
+        ),
+    ];
+    check(&cases);
+}

@@ -134,9 +134,14 @@ enum Lex {
     /// Whitespace after a field name: a colon next is `400` (RFC 9112 §5.1), and so is
     /// anything else; `parse_head` waits for that next byte.
     NameWs,
-    /// In the request line: any visible byte, SP, obs-text (httparse's request line
-    /// has no HT).
-    Line,
+    /// In the request line's method or target, after this many spaces (0 or 1): any
+    /// visible byte, SP, obs-text (httparse's request line has no HT).
+    Line(u8),
+    /// In the request line's version, this many bytes of it so far: each read that
+    /// brings some is parsed (httparse refuses a wrong version byte, or a byte after
+    /// `HTTP/1.x`, where it stands), up to the byte after the version's eight, which
+    /// settles it.
+    Version(u8),
     /// In a field value: any visible byte, SP, HT, obs-text.
     Value,
     /// After a CR: only an LF may follow (RFC 9112 §2.2).
@@ -196,7 +201,7 @@ impl HeadRead {
             return buf.len() > limits.max_head_bytes;
         }
         if self.lex == Lex::LineStart {
-            self.lex = Lex::Line;
+            self.lex = Lex::Line(0);
         }
         self.lex(&buf[from..])
             || buf.len() > limits.max_head_bytes
@@ -212,14 +217,29 @@ impl HeadRead {
     /// line is not looked at again until its LF, so a byte that `parse_head` lets pass
     /// costs one parse, not one per read.
     fn lex(&mut self, bytes: &[u8]) -> bool {
+        // A version byte came: parse once this read's bytes are looked at.
+        let mut version = false;
         for &c in bytes {
             self.lex = match (self.lex, c) {
-                (Lex::Judged, _) => return false,
+                (Lex::Judged, _) => return version,
                 (Lex::LineStart | Lex::Name, c) if parse::is_tchar(c) => Lex::Name,
-                (Lex::LineStart | Lex::Line | Lex::Value, b'\r') => Lex::Cr,
+                (Lex::LineStart | Lex::Line(_) | Lex::Version(_) | Lex::Value, b'\r') => Lex::Cr,
                 (Lex::Name, b':') => Lex::Value,
                 (Lex::Name | Lex::NameWs, b' ' | b'\t') => Lex::NameWs,
-                (Lex::Line, b' '..=0x7e | 0x80..) => Lex::Line,
+                // The second space ends the target: what follows is the version.
+                (Lex::Line(1), b' ') => Lex::Version(0),
+                (Lex::Line(0), b' ') => Lex::Line(1),
+                (Lex::Line(n), b'!'..=0x7e | 0x80..) => Lex::Line(n),
+                (Lex::Version(n), c) if c >= b' ' && c != 0x7f => {
+                    version = true;
+                    if n >= 8 {
+                        // A ninth byte: `HTTP/1.x` is eight, so the parse of this read
+                        // gives the verdict (a wrong byte, or the line's end missing).
+                        self.lex = Lex::Judged;
+                        return true;
+                    }
+                    Lex::Version(n + 1)
+                }
                 (Lex::Value, b'\t' | b' '..=0x7e | 0x80..) => Lex::Value,
                 _ => {
                     self.lex = Lex::Judged;
@@ -227,7 +247,7 @@ impl HeadRead {
                 }
             };
         }
-        false
+        version
     }
 
     /// Counts the field lines that have ended since the last look (each line is looked at

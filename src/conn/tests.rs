@@ -892,6 +892,49 @@ fn field_lines_are_judged_once_each_as_their_lf_arrives() {
 }
 
 #[test]
+fn the_version_of_a_long_request_line_is_parsed_as_each_read_brings_some() {
+    let limits = crate::http::parse::Limits::default();
+    let mut h = HeadRead::default();
+    let mut buf = b"GET /".to_vec();
+    buf.extend_from_slice(&[b'a'; 60]);
+    assert!(
+        h.worth_parsing(&buf, &limits),
+        "the method's 33rd byte came"
+    );
+    buf.push(b' ');
+    assert!(
+        !h.worth_parsing(&buf, &limits),
+        "the space before the version"
+    );
+    // Each read that brings version bytes is parsed (httparse refuses a wrong one where
+    // it stands), up to the byte after the version's eight, which settles it.
+    for (i, &c) in b"HTTP/1.1x".iter().enumerate() {
+        buf.push(c);
+        assert!(h.worth_parsing(&buf, &limits), "version byte {i}");
+    }
+    buf.push(b'y');
+    assert!(
+        !h.worth_parsing(&buf, &limits),
+        "settled: not parsed again before its LF"
+    );
+    // A CR after the version is not a version byte: the line's end is on its way.
+    let mut h = HeadRead::default();
+    let mut buf = b"GET /".to_vec();
+    buf.extend_from_slice(&[b'a'; 60]);
+    buf.extend_from_slice(b" HTTP/1.1");
+    assert!(h.worth_parsing(&buf, &limits));
+    buf.push(b'\r');
+    assert!(!h.worth_parsing(&buf, &limits), "a CR after the version");
+    // Spaces in the target zone: only the second one starts the version.
+    let mut h = HeadRead::default();
+    let mut buf = b"GET /".to_vec();
+    buf.extend_from_slice(&[b'a'; 60]);
+    assert!(h.worth_parsing(&buf, &limits));
+    buf.extend_from_slice(b"bb");
+    assert!(!h.worth_parsing(&buf, &limits), "more of the target");
+}
+
+#[test]
 fn an_overlong_method_is_judged_whatever_the_reads_bring_with_its_33rd_byte() {
     // The early parse ran on a read only while the line had at most 34 bytes: a method
     // of 40 bytes in one read (or 20 + 20) was never judged before the header deadline.
