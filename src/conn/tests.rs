@@ -985,3 +985,133 @@ fn waiters_try_again_when_memory_came_back_though_their_loop_was_marked_waiting_
     // Once offered, not again until more comes back.
     assert_eq!(h.ctx.budget_turn(), (0, false));
 }
+
+/// (b0543e2, from its attack review) When the loop takes a batch's `Done` — possibly while the worker
+/// that pushed it has not yet returned from `run` — the batch's read buffer and its
+/// cancel flag are held by nobody else (the worker let go of both before the push), on
+/// the plain path, on a pipelined batch the worker hands back part of, and on the path
+/// for a connection the loop already closed. The signal may still be shared (tolerated
+/// by `Buffers::put_signal`); counted, not asserted.
+#[test]
+fn a_done_arrives_with_its_batch_and_cancel_flag_unshared() {
+    let mut signal_shared = 0;
+    for (round, (input, conn_closed)) in [
+        (&b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"[..], false),
+        (&b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /s HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n"[..], false),
+        (&b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"[..], true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for i in 0..100 {
+            let mut h = Harness::default();
+            h.script([data(input), R::Block]);
+            h.readable();
+            let Some(job) = h.jobs.try_recv() else {
+                panic!("a batch")
+            };
+            if conn_closed {
+                let Phase::Dispatched(f) = &h.conn.phase else {
+                    panic!("dispatched")
+                };
+                f.signal.mark_conn_closed();
+            }
+            let Harness {
+                conn,
+                shared,
+                completions,
+                ..
+            } = &mut h;
+            let mut done = std::thread::scope(|s| {
+                s.spawn(|| {
+                    // `/s` streams: the worker stops there and hands `/c` back.
+                    let app = |req: &mut Request| {
+                        if req.path() == "/s" {
+                            Response::stream(std::iter::once(b"x".to_vec()))
+                        } else {
+                            Response::text("ok")
+                        }
+                    };
+                    let stats = shared.tel.worker(0);
+                    run(job, &mut DateCache::new(), shared, &app, stats);
+                });
+                loop {
+                    let mut got = None;
+                    for c in completions.take_all() {
+                        if let Completion::Done(d) = c {
+                            got = Some(d);
+                        }
+                    }
+                    let Some(mut d) = got else {
+                        std::hint::spin_loop();
+                        continue;
+                    };
+                    // Checked at once, while the worker may still be inside `run`.
+                    let Phase::Dispatched(f) = &mut conn.phase else {
+                        panic!("dispatched")
+                    };
+                    assert!(
+                        f.cancel.try_reset(),
+                        "round {round} iter {i}: the cancel flag is still shared"
+                    );
+                    let b = d.batch.as_mut().expect("the batch comes back");
+                    assert!(
+                        Arc::get_mut(b).is_some(),
+                        "round {round} iter {i}: the batch buffer is still shared"
+                    );
+                    if !f.signal.try_reset() {
+                        signal_shared += 1;
+                    }
+                    break d;
+                }
+            });
+            h.ctx.outstanding -= 1;
+            let step = h.conn.on_done(&mut h.ctx, &mut done);
+            if !conn_closed {
+                assert!(step.is_ok(), "round {round}: {step:?}");
+            }
+        }
+    }
+    eprintln!("signal still held by the worker at Done: {signal_shared} of 300");
+}
+
+/// (532c183, from its attack review) `Ctx::due_after` files a deadline at `tick_of(now + after)`, both
+/// before the first `set_now` (the wheel starts at the `now` the context was made with)
+/// and after turns of odd lengths; a duration past what an `Instant` holds saturates
+/// instead of panicking.
+#[test]
+fn due_after_matches_tick_of_the_instant() {
+    let mut h = Harness::default();
+    let afters = [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::from_millis(10) - Duration::from_nanos(1),
+        Duration::from_millis(10),
+        Duration::from_millis(10) + Duration::from_nanos(1),
+        Duration::from_secs(5),
+        Duration::from_secs(8760 * 3600),
+    ];
+    for step in [
+        0u64,
+        1,
+        9_999_999,
+        10_000_000,
+        3,
+        123_456_789,
+        7_777_777_777,
+    ] {
+        if step > 0 {
+            let now = h.ctx.now + Duration::from_nanos(step);
+            h.ctx.set_now(now);
+        }
+        for a in afters {
+            assert_eq!(
+                h.ctx.due_after(a),
+                h.ctx.wheel.tick_of(h.ctx.now + a),
+                "step {step} after {a:?}"
+            );
+        }
+        let tick_ns = h.ctx.cfg.timer_tick.as_nanos() as u64;
+        assert_eq!(h.ctx.due_after(Duration::MAX), u64::MAX.div_ceil(tick_ns));
+    }
+}
