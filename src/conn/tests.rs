@@ -991,7 +991,9 @@ fn waiters_try_again_when_memory_came_back_though_their_loop_was_marked_waiting_
 /// cancel flag are held by nobody else (the worker let go of both before the push), on
 /// the plain path, on a pipelined batch the worker hands back part of, and on the path
 /// for a connection the loop already closed. The signal may still be shared (tolerated
-/// by `Buffers::put_signal`); counted, not asserted.
+/// by `Buffers::put_signal`); counted, not asserted. A race: with the flag let go of
+/// after the push instead (dropped with the job when `run` returns), it fails within a
+/// few hundred runs, not on every one.
 #[test]
 fn a_done_arrives_with_its_batch_and_cancel_flag_unshared() {
     let mut signal_shared = 0;
@@ -1003,7 +1005,7 @@ fn a_done_arrives_with_its_batch_and_cancel_flag_unshared() {
     .into_iter()
     .enumerate()
     {
-        for i in 0..100 {
+        for i in 0..200 {
             let mut h = Harness::default();
             h.script([data(input), R::Block]);
             h.readable();
@@ -1072,7 +1074,7 @@ fn a_done_arrives_with_its_batch_and_cancel_flag_unshared() {
             }
         }
     }
-    eprintln!("signal still held by the worker at Done: {signal_shared} of 300");
+    eprintln!("signal still held by the worker at Done: {signal_shared} of 600");
 }
 
 /// (532c183, from its attack review) `Ctx::due_after` files a deadline at `tick_of(now + after)`, both
