@@ -346,9 +346,14 @@ fn an_unfinished_request_line_with_a_bad_version_gets_its_verdict_however_it_was
     let long = "a".repeat(60);
     let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
         (
-            "another major version",
-            format!("GET /{long} HTTP/2.0").into(),
+            "another major version, then a CR",
+            format!("GET /{long} HTTP/2.0\r").into(),
             &[505],
+        ),
+        (
+            "another major version, then a byte that makes it no version",
+            format!("GET /{long} HTTP/2.0x").into(),
+            &[400],
         ),
         (
             "a wrong name",
@@ -380,7 +385,14 @@ fn an_unfinished_request_line_with_a_bad_version_gets_its_verdict_however_it_was
             format!("GET /{long} http/1.1").into(),
             &[400],
         ),
-        // Not refused: waits for its end (a good line, and HTTP/1.2, read as HTTP/1.1).
+        // Not refused: waits for its end (a good line, and HTTP/1.2, read as HTTP/1.1),
+        // or for the byte after the version (`HTTP/2.0` is 505 if a CR or LF comes next,
+        // 400 if anything else does).
+        (
+            "another major version, nothing after it",
+            format!("GET /{long} HTTP/2.0").into(),
+            &[408],
+        ),
         (
             "a good line, unfinished",
             format!("GET /{long} HTTP/1.1").into(),
@@ -400,6 +412,59 @@ fn an_unfinished_request_line_with_a_bad_version_gets_its_verdict_however_it_was
             "a long good line, then the end",
             format!("GET /{long} HTTP/1.1\r\nHost: a\r\n\r\n").into(),
             &[200],
+        ),
+    ];
+    check(&cases);
+}
+
+/// From the attack review of the version look: eight bytes of another major version
+/// followed by a byte that makes them no version (`HTTP/2.0x`, `HTTP/2.00`, `HTTP/2.0 `,
+/// `HTTP/3.1/`, `HTTP/0.9x`) are `400` in one write; they were `505` when a read ended
+/// right after the eighth (`parse::version_error` answered on the unfinished token), which
+/// the version look made every byte-at-a-time client's case.
+#[test]
+fn a_version_of_another_major_followed_by_a_byte_gets_one_verdict_however_split() {
+    let long = "a".repeat(60);
+    let get = "GET /a HTTP/1.1\r\nHost: a\r\n\r\n";
+    let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
+        (
+            "HTTP/2.0x, then the end",
+            format!("GET /{long} HTTP/2.0x\r\nHost: a\r\n\r\n").into(),
+            &[400],
+        ),
+        (
+            "HTTP/2.00, then the end",
+            format!("GET /{long} HTTP/2.00\r\nHost: a\r\n\r\n").into(),
+            &[400],
+        ),
+        (
+            "HTTP/2.0 and a space, then the end",
+            format!("GET /{long} HTTP/2.0 \r\nHost: a\r\n\r\n").into(),
+            &[400],
+        ),
+        (
+            "a short line: HTTP/2.0x, then the end",
+            "GET / HTTP/2.0x\r\nHost: a\r\n\r\n".into(),
+            &[400],
+        ),
+        (
+            "HTTP/2.0, then the end",
+            format!("GET /{long} HTTP/2.0\r\nHost: a\r\n\r\n").into(),
+            &[505],
+        ),
+        (
+            "HTTP/3.1/ in the second head",
+            format!("{get}GET /{long} HTTP/3.1/\r\nHost: a\r\n\r\n").into(),
+            &[200, 400],
+        ),
+        (
+            "HTTP/0.9x behind a body",
+            format!(
+                "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+                 GET /{long} HTTP/0.9x\r\nHost: a\r\n\r\n"
+            )
+            .into(),
+            &[200, 400],
         ),
     ];
     check(&cases);

@@ -138,9 +138,9 @@ enum Lex {
     /// visible byte, SP, obs-text (httparse's request line has no HT).
     Line(u8),
     /// In the request line's version, this many bytes of it so far: each read that
-    /// brings some is parsed (httparse refuses a wrong version byte, or a byte after
-    /// `HTTP/1.x`, where it stands), up to the byte after the version's eight, which
-    /// settles it.
+    /// brings some, or the CR after them, is parsed (httparse refuses a wrong version
+    /// byte, or a byte after `HTTP/1.x`, where it stands; the CR settles another major
+    /// version as 505), up to the byte after the version's eight, which settles it.
     Version(u8),
     /// In a field value: any visible byte, SP, HT, obs-text.
     Value,
@@ -223,7 +223,12 @@ impl HeadRead {
             self.lex = match (self.lex, c) {
                 (Lex::Judged, _) => return version,
                 (Lex::LineStart | Lex::Name, c) if parse::is_tchar(c) => Lex::Name,
-                (Lex::LineStart | Lex::Line(_) | Lex::Version(_) | Lex::Value, b'\r') => Lex::Cr,
+                // A CR after version bytes ends the version: `HTTP/2.0` is 505 from here.
+                (Lex::Version(_), b'\r') => {
+                    version = true;
+                    Lex::Cr
+                }
+                (Lex::LineStart | Lex::Line(_) | Lex::Value, b'\r') => Lex::Cr,
                 (Lex::Name, b':') => Lex::Value,
                 (Lex::Name | Lex::NameWs, b' ' | b'\t') => Lex::NameWs,
                 // The second space ends the target: what follows is the version.

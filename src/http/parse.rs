@@ -675,6 +675,12 @@ fn version_error(b: &[u8], limits: &Limits) -> Result<Option<usize>, Error> {
         if tok.starts_with(b"HTTP/1.") {
             // 1.0 and 1.1 never get here: httparse takes them.
             Ok(Some(line_at + sp + 1 + PATTERN.len() - 1))
+        } else if eol.is_none() {
+            // "HTTP/2.0" and nothing after it yet: the next byte decides. A CR or LF
+            // makes it another major version (505); anything else a token that is no
+            // version (400), which is what the whole line gets. Answering 505 here made
+            // `HTTP/2.0x` 505 when a read ended after its eighth byte and 400 when not.
+            incomplete(b, limits).map(|_| None)
         } else {
             Err(Error::UnsupportedVersion)
         }

@@ -99,7 +99,7 @@ const REJECT: &[(&str, &[u8], Error, u16)] = &[
     ("version 1.2 without Host", b"GET / HTTP/1.2\r\n\r\n", MissingHost, 400),
     ("version 3.0", b"GET / HTTP/3.0\r\n\r\n", UnsupportedVersion, 505),
     ("version 0.9", b"GET / HTTP/0.9\r\n\r\n", UnsupportedVersion, 505),
-    ("version 2.0 no eol", b"GET / HTTP/2.0", UnsupportedVersion, 505),
+    ("version 2.0, then a CR", b"GET / HTTP/2.0\r", UnsupportedVersion, 505),
     // Field lines (RFC 9112 §5).
     ("space in name", b"GET / HTTP/1.1\r\nHo st: a\r\n\r\n", MalformedHead, 400),
     ("ws before colon", b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", WhitespaceBeforeColon, 400),
@@ -485,6 +485,9 @@ fn every_proper_prefix_is_incomplete() {
     // A version that may still become well-formed waits for more bytes.
     assert_eq!(parse(b"GET / HTTP/2"), Ok(None));
     assert_eq!(parse(b"GET / HTTP/2."), Ok(None));
+    // All eight bytes of one, and nothing after: a CR or LF next makes it another major
+    // version (505), any other byte a token that is no version (400).
+    assert_eq!(parse(b"GET / HTTP/2.0"), Ok(None));
 }
 
 /// `HeadScan` finds the end of every accepted head exactly where `parse_head` does, and
@@ -763,6 +766,15 @@ fn every_prefix_is_incomplete_or_gets_the_whole_heads_verdict() {
         "GET / HTTP/1.1\r\nHost: a\r\nX-A b: c\r\n\r\n".into(),
         "GET / HTTP/2.0\r\nHost: a\r\n\r\n".into(),
         "GET / HTTP/1.10\r\nHost: a\r\n\r\n".into(),
+        // Eight bytes of another major version, then a byte that makes them no version
+        // (the attack review of the request line's version look: 505 at the eighth byte,
+        // 400 whole).
+        "GET / HTTP/2.0x\r\nHost: a\r\n\r\n".into(),
+        format!("GET {long_target} HTTP/2.00\r\nHost: a\r\n\r\n"),
+        "GET / HTTP/2.0 \r\nHost: a\r\n\r\n".into(),
+        "GET / HTTP/3.1/\r\nHost: a\r\n\r\n".into(),
+        "GET / HTTP/0.9x\r\nHost: a\r\n\r\n".into(),
+        "GET / HTTP/2.0\t\r\nHost: a\r\n\r\n".into(),
         "GET / HTTP/1.1\r\nHost: a\r\n\r\n".into(),
         // What the loop now parses for as each field line ends (`conn::HeadRead`): one
         // line too many, obs-fold, a bare CR, a control byte.
