@@ -707,11 +707,11 @@ fn run_batch(
         }
     }
     done.right = right;
+    // Its requests are done with the flag: the loop may reuse it as soon as it has `done`.
+    job.cancel = None;
     // A fully written keep-alive batch needs nothing from the loop until the client
     // sends again, which wakes the loop by itself: don't wake it (no eventfd write,
     // no context switch). Unless the loop said it is waiting for this connection.
-    // Its requests are done with the flag: the loop may reuse it as soon as it has `done`.
-    job.cancel = None;
     notifier.push(Completion::Done(done));
     std::sync::atomic::fence(Ordering::SeqCst);
     if urgent || signal.is_loop_waiting() {
