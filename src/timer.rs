@@ -177,8 +177,7 @@ impl<T: Copy> Wheel<T> {
         self.len -= self.overdue.len();
         fired.append(&mut self.overdue);
         // u64 nanoseconds cover 584 years; a u64 division is several times cheaper than u128.
-        let nanos = now.saturating_duration_since(self.start).as_nanos();
-        let target = u64::try_from(nanos).unwrap_or(u64::MAX) / self.tick_ns;
+        let target = self.nanos_of(now) / self.tick_ns;
         if target <= self.now {
             return self.now;
         }

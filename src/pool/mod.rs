@@ -544,13 +544,12 @@ fn worker(
 
 /// Does one job and reports to the loop; `stats` is this worker's shard.
 pub(crate) fn run(
-    job: Job,
+    mut job: Job,
     date: &mut DateCache,
     shared: &PoolShared,
     app: &dyn Handler,
     stats: &Stats,
 ) {
-    let mut job = job;
     match job {
         // In place: binding the batch by value copied it out of the `Job` (a `memcpy`
         // of 176 bytes a request). What the worker did not move out drops with `job`.
