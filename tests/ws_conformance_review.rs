@@ -283,3 +283,84 @@ fn a_64_bit_length_with_its_high_bit_set_is_a_protocol_error() {
     assert_eq!(c.expect_close(), CloseCode::PROTOCOL);
     srv.stop().unwrap();
 }
+
+/// Autobahn 3.2–3.4 (RSV bits), 4.1.3–4.1.5 and 4.2.3–4.2.5 (reserved data and control
+/// opcodes) and 5.15 (a continuation with nothing to continue): a valid message, then a
+/// frame that breaks the protocol, then a ping, in one write. Expected, strictly: "Echo
+/// for first message is received, but then connection is failed immediately ... The
+/// Pong is not received." The message came before the bad frame: it was received whole,
+/// and the session is handed it (RFC 6455 §7.1.7 fails the connection from the bad
+/// frame on, not before it) — so what the session sends for it goes out before the
+/// close 1002, as for a message before the peer's close (7.1.1 above).
+///
+/// Autobahn rated these NON-STRICT: the loop wrote the close 1002 while decoding and
+/// shut the `Sender` (`ws_tell_close`) before the session had been called with the
+/// message, so its echo failed with `SendError::Closed`. Nothing after the bad frame is
+/// read: the ping gets no pong.
+#[test]
+fn a_message_before_a_protocol_error_is_echoed_before_the_close() {
+    let srv = echo_server(Upgrader::new());
+    let with_first_byte = |b0: u8, payload: &[u8]| {
+        let mut f = masked(true, OpCode::Text, payload);
+        f[0] = b0;
+        f
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "3.2 RSV2",
+            with_first_byte(0x80 | 0x20 | 0x1, b"Hello, world!"),
+            "Hello, world!",
+        ),
+        (
+            "3.4 RSV3",
+            with_first_byte(0x80 | 0x10 | 0x1, b"Hello, world!"),
+            "Hello, world!",
+        ),
+        (
+            "4.1.4 opcode 6",
+            with_first_byte(0x80 | 0x6, b"reserved"),
+            "Hello, world!",
+        ),
+        (
+            "4.2.3 opcode 13",
+            with_first_byte(0x80 | 0xd, b""),
+            "Hello, world!",
+        ),
+        (
+            "5.15 continuation with nothing to continue",
+            [
+                masked(true, OpCode::Continuation, b"fragment2"),
+                masked(false, OpCode::Continuation, b"fragment3"),
+                masked(true, OpCode::Text, b"fragment4"),
+            ]
+            .concat(),
+            "fragment1fragment2",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, bad, echo) in cases {
+        let mut c = Client::open(srv.addr, "/ws");
+        let mut wire = if name.starts_with("5.15") {
+            masked(false, OpCode::Text, b"fragment1")
+        } else {
+            masked(true, OpCode::Text, b"Hello, world!")
+        };
+        wire.extend_from_slice(&bad);
+        wire.extend_from_slice(&masked(true, OpCode::Ping, b"ping"));
+        c.s.write_all(&wire).unwrap();
+        let got = rest(&mut c);
+        let ok = got.len() == 3
+            && got[0] == format!("{:?}", Message::Text(echo.into()))
+            && got[1].starts_with("Close(Some((CloseCode(1002),")
+            && got[2] == "EOF";
+        if !ok {
+            wrong.push(format!("{name}: got {got:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "expected the echo, then Close(1002), then EOF (no pong):\n{}",
+        wrong.join("\n")
+    );
+    srv.stop().unwrap();
+}

@@ -47,12 +47,12 @@ pub(crate) struct WsConn {
     /// The server sent its close frame: the peer's answer (or the linger deadline) ends
     /// the connection.
     close_sent: bool,
-    /// The peer's close arrived first: nothing more is read, and it is still to be
-    /// answered (echoing this code, or an empty close) — once the session has handled the
-    /// events that came before it. The session seals its `Sender` when it reaches the
-    /// close (`session::deliver`); then what it queued is written, then the answer. The
-    /// linger deadline bounds a session that does not get there.
-    answer_due: Option<Option<CloseCode>>,
+    /// The peer's close arrived first, or a frame that broke the protocol: nothing more
+    /// is read, and our close frame is due — once the session has handled the events
+    /// that came before it. The session seals its `Sender` when it reaches the close
+    /// (`session::deliver`); then what it queued is written, then this close. The linger
+    /// deadline bounds a session that does not get there.
+    answer_due: Option<Due>,
     /// Close once the write buffer is out, for this reason (the close handshake is done,
     /// or the peer broke the protocol).
     close_after_flush: Option<Close>,
@@ -71,6 +71,17 @@ pub(crate) struct WsConn {
     stall_mark: Option<u64>,
     /// Bytes read but not decoded yet (the batch was full): at most one read.
     leftover: Vec<u8>,
+}
+
+/// The close frame the server owes (`WsConn::answer_due`) and why the connection ends
+/// once it is out.
+#[derive(Clone, Copy)]
+struct Due {
+    /// The code: the peer's, echoed (`None` answers an empty close with an empty one), or
+    /// the decoder's for a protocol error.
+    code: Option<CloseCode>,
+    reason: &'static str,
+    then: Close,
 }
 
 impl WsConn {
@@ -303,17 +314,12 @@ impl<T: Transport> Conn<T> {
                         // messages before it were received, and what the session sends
                         // for them goes out first (§1.4: the closing handshake loses no
                         // data sent before it). The session hears the close after them.
-                        w.answer_due = Some((code != CloseCode::NO_STATUS).then_some(code));
-                        w.told_close = true;
-                        w.push(Event::Close(code, reason));
-                        if w.session.is_some() && w.pending.len() == 1 {
-                            // The session is home and has handled everything before the
-                            // close: its sends are all queued; no later one is taken.
-                            w.sender.lock().closed = true;
-                        }
-                        // A session that does not get to the close is not waited for
-                        // longer than this (`ws_linger`).
-                        self.arm(ctx, Deadline::Linger, ctx.linger);
+                        let due = Due {
+                            code: (code != CloseCode::NO_STATUS).then_some(code),
+                            reason: "",
+                            then: Close::WsClosed,
+                        };
+                        self.ws_close_due(ctx, due, code, reason);
                     }
                     // Nothing after a close is read.
                     return Ok(total);
@@ -328,17 +334,44 @@ impl<T: Transport> Conn<T> {
                 }
                 Some(Err(e)) => {
                     debug!("conn={id} WebSocket protocol error: {e}");
-                    if !w.close_sent {
-                        frame::encode_close(&mut self.wbuf, Some(e.code()), e.reason(), None);
-                        self.ws().close_sent = true;
-                        self.ws_tell_close(e.code(), e.reason().to_string());
+                    if w.close_sent {
+                        w.close_after_flush = Some(Close::WsProtocolError);
+                    } else {
+                        // Failed from this frame on (RFC 6455 §7.1.7): nothing after it
+                        // is read, and the close with the error's code goes out — after
+                        // what the session sends for the messages decoded before it,
+                        // which were whole and valid (Autobahn 3.2, 4.1.3, 5.15: "Echo
+                        // for first message is received, but then connection is failed").
+                        let due = Due {
+                            code: Some(e.code()),
+                            reason: e.reason(),
+                            then: Close::WsProtocolError,
+                        };
+                        self.ws_close_due(ctx, due, e.code(), e.reason().to_string());
                     }
-                    self.ws().close_after_flush = Some(Close::WsProtocolError);
                     return Ok(total);
                 }
             }
         }
         Ok(total - data.len())
+    }
+
+    /// Our close frame is due (the peer's close, or its protocol error): the session hears
+    /// the close after the events before it, and the close frame goes out once it has
+    /// handled them (`ws_pump`), or at the linger deadline.
+    fn ws_close_due(&mut self, ctx: &mut Ctx, due: Due, code: CloseCode, reason: String) {
+        let w = self.ws();
+        w.answer_due = Some(due);
+        w.told_close = true;
+        w.push(Event::Close(code, reason));
+        if w.session.is_some() && w.pending.len() == 1 {
+            // The session is home and has handled everything before the close: its sends
+            // are all queued; no later one is taken.
+            w.sender.lock().closed = true;
+        }
+        // A session that does not get to the close is not waited for longer than this
+        // (`ws_linger`).
+        self.arm(ctx, Deadline::Linger, ctx.linger);
     }
 
     /// The messages in progress on all connections spent the memory budget
@@ -456,21 +489,21 @@ impl<T: Transport> Conn<T> {
                 return Err(Close::WsOverflow);
             }
             out.notified = false;
-            if let Some(echo) = w.answer_due
+            if let Some(due) = w.answer_due
                 && out.closed
             {
-                // The session reached the peer's close (or closed, or the linger deadline
+                // The session reached the close (or closed, or the linger deadline
                 // stopped waiting for it): no more frames come. What it queued goes
-                // first, then the answer; a close it queued itself is dropped — the
-                // peer's began the handshake.
+                // first, then our close; a close it queued itself is dropped — the
+                // peer's close, or its error, decided the code.
                 out.close = None;
                 std::mem::swap(&mut self.wbuf, &mut out.buf);
                 drop(out);
                 self.wpos = 0;
-                frame::encode_close(&mut self.wbuf, echo, "", None);
+                frame::encode_close(&mut self.wbuf, due.code, due.reason, None);
                 w.answer_due = None;
                 w.close_sent = true;
-                w.close_after_flush = Some(Close::WsClosed);
+                w.close_after_flush = Some(due.then);
                 // From here the write deadline bounds the rest, then the linger.
                 self.deadlines.read = None;
                 continue;
@@ -526,16 +559,16 @@ impl<T: Transport> Conn<T> {
     }
 
     /// The linger deadline of a WebSocket: our close went unanswered (closed), or the
-    /// session did not get to the peer's close in time — then it is not waited for: its
-    /// sender is sealed (its later sends fail; it still hears the close), and what it
-    /// queued goes out before the answer.
+    /// session did not get to the close in time (the peer's, or its protocol error) — then
+    /// it is not waited for: its sender is sealed (its later sends fail; it still hears
+    /// the close), and what it queued goes out before our close frame.
     pub(super) fn ws_linger(&mut self, ctx: &mut Ctx) -> Step {
         let id = self.id;
         let w = self.ws();
         if w.answer_due.is_none() {
             return Err(Close::LingerTimeout);
         }
-        debug!("conn={id} WebSocket session slow to reach the peer's close: answering it");
+        debug!("conn={id} WebSocket session slow to reach the close: closing");
         w.sender.lock().closed = true;
         self.ws_pump(ctx)
     }
