@@ -1,5 +1,6 @@
-//! Date formatting: this stage owns the IMF-fixdate text of the Date field (RFC 9110
-//! §5.6.7, §6.6.1) and its once-a-second cache.
+//! Dates: this stage owns the IMF-fixdate text of the Date field (RFC 9110 §5.6.7,
+//! §6.6.1) and its once-a-second cache, and parses the three HTTP-date formats a
+//! recipient must accept (for the conditional request fields, `crate::conditional`).
 //! It never reads a clock, touches a socket or a thread: the caller supplies the time.
 
 /// Length of an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
@@ -60,6 +61,134 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
     (year, month, day)
+}
+
+/// Howard Hinnant's `days_from_civil`: days since 1970-01-01 (negative before) of a
+/// proleptic Gregorian date; `month` 1..=12.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400; // [0, 399]
+    let mp = (month + 9) % 12; // March = 0
+    let doy = (153 * mp + 2) / 5 + day - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// The digits of `s` as a number; `None` unless every byte is an ASCII digit.
+fn digits(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+}
+
+fn month_of(s: &[u8]) -> Option<i64> {
+    MONTHS
+        .iter()
+        .position(|m| &m[..] == s)
+        .map(|i| i as i64 + 1)
+}
+
+/// `HH:MM:SS` as seconds of the day; a leap second (`:60`) is accepted.
+fn time_of_day(s: &[u8]) -> Option<i64> {
+    if s.len() != 8 || s[2] != b':' || s[5] != b':' {
+        return None;
+    }
+    let (h, m, sec) = (digits(&s[0..2])?, digits(&s[3..5])?, digits(&s[6..8])?);
+    (h < 24 && m < 60 && sec <= 60).then_some(h * 3600 + m * 60 + sec)
+}
+
+fn instant(year: i64, month: i64, day: i64, secs_of_day: i64) -> Option<i64> {
+    if !(1..=days_in_month(year, month)).contains(&day) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + secs_of_day)
+}
+
+/// The year an RFC 850 date's two digits name: the one in the current century, unless
+/// that is more than 50 years after `now_year`, then the century before (RFC 9110 §5.6.7).
+fn full_year(two: i64, now_year: i64) -> i64 {
+    let y = now_year - now_year.rem_euclid(100) + two;
+    if y > now_year + 50 { y - 100 } else { y }
+}
+
+/// The year (UTC) of `unix_secs`.
+fn year_of(unix_secs: i64) -> i64 {
+    civil_from_days(unix_secs.max(0) as u64 / 86_400).0 as i64
+}
+
+/// Parses an HTTP-date (RFC 9110 §5.6.7) in the three formats a recipient must accept —
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), obsolete RFC 850
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and ANSI C's asctime (`Sun Nov  6 08:49:37 1994`) —
+/// to seconds since the Unix epoch (negative before 1970). `now_secs` places RFC 850's
+/// two-digit year. Names and `GMT` are case-sensitive (`%s` in the grammar); the
+/// day-name must be a day's name but is not checked against the date. Anything else
+/// (other spacing, a day 31 in a 30-day month, an hour 24) is `None`.
+pub fn parse_http_date(s: &[u8], now_secs: i64) -> Option<i64> {
+    let day_name = |n: &[u8]| DAYS.iter().any(|d| &d[..] == n);
+    if s.len() == 29 && s[3] == b',' {
+        // IMF-fixdate: day-name "," SP 2DIGIT SP month SP 4DIGIT SP time SP "GMT"
+        if !day_name(&s[0..3]) || s[4] != b' ' || s[7] != b' ' || s[11] != b' ' {
+            return None;
+        }
+        if s[16] != b' ' || &s[25..29] != b" GMT" {
+            return None;
+        }
+        let day = digits(&s[5..7])?;
+        let month = month_of(&s[8..11])?;
+        let year = digits(&s[12..16])?;
+        return instant(year, month, day, time_of_day(&s[17..25])?);
+    }
+    if s.len() == 24 && s[3] == b' ' {
+        // asctime: day-name SP month SP ( 2DIGIT / ( SP DIGIT ) ) SP time SP 4DIGIT
+        if !day_name(&s[0..3]) || s[7] != b' ' || s[10] != b' ' || s[19] != b' ' {
+            return None;
+        }
+        let month = month_of(&s[4..7])?;
+        let day = match s[8] {
+            b' ' => digits(&s[9..10])?,
+            _ => digits(&s[8..10])?,
+        };
+        let year = digits(&s[20..24])?;
+        return instant(year, month, day, time_of_day(&s[11..19])?);
+    }
+    // rfc850-date: day-name-l "," SP 2DIGIT "-" month "-" 2DIGIT SP time SP "GMT"
+    let comma = s.iter().position(|&b| b == b',')?;
+    let (name, rest) = (&s[..comma], &s[comma..]);
+    const LONG: [&[u8]; 7] = [
+        b"Sunday",
+        b"Monday",
+        b"Tuesday",
+        b"Wednesday",
+        b"Thursday",
+        b"Friday",
+        b"Saturday",
+    ];
+    if !LONG.contains(&name) || rest.len() != 24 {
+        return None;
+    }
+    // rest: ", 06-Nov-94 08:49:37 GMT"
+    if &rest[0..2] != b", " || rest[4] != b'-' || rest[8] != b'-' || rest[11] != b' ' {
+        return None;
+    }
+    if &rest[20..24] != b" GMT" {
+        return None;
+    }
+    let day = digits(&rest[2..4])?;
+    let month = month_of(&rest[5..8])?;
+    let year = full_year(digits(&rest[9..11])?, year_of(now_secs));
+    instant(year, month, day, time_of_day(&rest[12..20])?)
 }
 
 /// Caches the formatted date; re-formats only when the second changes. The caller
@@ -173,5 +302,101 @@ mod tests {
         assert_eq!(c.get(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(c.get(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(c.get(1), b"Thu, 01 Jan 1970 00:00:01 GMT");
+    }
+
+    #[test]
+    fn the_three_formats_parse_to_the_same_instant() {
+        let now = 1_735_689_599; // 2024
+        for s in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun Nov 06 08:49:37 1994",
+        ] {
+            assert_eq!(parse_http_date(s.as_bytes(), now), Some(784_111_777), "{s}");
+        }
+    }
+
+    #[test]
+    fn formatted_dates_parse_back() {
+        for secs in [0, 59, 951_782_400, 1_709_251_199, 2_147_483_647, MAX_SECS] {
+            assert_eq!(
+                parse_http_date(fmt(secs).as_bytes(), 0),
+                Some(secs as i64),
+                "{secs}"
+            );
+        }
+        // Before 1970 (a client may send one): negative seconds.
+        assert_eq!(
+            parse_http_date(b"Wed, 31 Dec 1969 23:59:59 GMT", 0),
+            Some(-1)
+        );
+    }
+
+    #[test]
+    fn rfc850_years_more_than_50_years_ahead_are_the_century_before() {
+        let now = 1_735_689_599; // 2024-12-31
+        let year = |s: &str| {
+            let t = parse_http_date(s.as_bytes(), now).unwrap();
+            civil_from_days(t.div_euclid(86_400) as u64).0
+        };
+        assert_eq!(year("Thursday, 01-Jan-70 00:00:00 GMT"), 2070);
+        assert_eq!(year("Thursday, 01-Jan-74 00:00:00 GMT"), 2074);
+        assert_eq!(year("Thursday, 01-Jan-75 00:00:00 GMT"), 1975);
+        assert_eq!(year("Thursday, 01-Jan-99 00:00:00 GMT"), 1999);
+        assert_eq!(year("Thursday, 01-Jan-24 00:00:00 GMT"), 2024);
+    }
+
+    #[test]
+    fn invalid_dates_are_none() {
+        for s in [
+            "",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Nov 1994 08:49:37 gmt",
+            "sun, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 nov 1994 08:49:37 GMT",
+            "Xyz, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sun,  06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT ",
+            "Sun, 06 Nov 94 08:49:37 GMT",
+            "Sun, 31 Nov 1994 08:49:37 GMT",
+            "Sun, 29 Feb 1900 08:49:37 GMT",
+            "Sun, 00 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:60:00 GMT",
+            "Sun, 06 Nov 1994 08:49:61 GMT",
+            "Sun, 06 Nov 1994 08-49-37 GMT",
+            "Sun, 06 Nov 1994 +8:49:37 GMT",
+            "Sun, 06 Nov 199x 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 94",
+            "Sun Nov 6 08:49:37 1994",
+            "Sun Nov  6 08:49:37 1994 GMT",
+            "Sun, 06-Nov-94 08:49:37 GMT",
+            "Sunday, 06-Nov-1994 08:49:37 GMT",
+            "Sunday, 06 Nov 94 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 UTC",
+            "Funday, 06-Nov-94 08:49:37 GMT",
+            "1994-11-06T08:49:37Z",
+            "784111777",
+            "Sun, 06 Nov 1994 08:49:37 GMT, Mon, 07 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_date(s.as_bytes(), 0), None, "{s:?}");
+        }
+        // A leap second is accepted (it is the next minute's first second).
+        assert_eq!(
+            parse_http_date(b"Sat, 31 Dec 2016 23:59:60 GMT", 0),
+            Some(1_483_228_800)
+        );
+    }
+
+    #[test]
+    fn days_from_civil_inverts_civil_from_days() {
+        for days in (0..(430 * 366)).step_by(7) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y as i64, m as i64, d as i64), days as i64);
+        }
+        assert_eq!(days_from_civil(1969, 12, 31), -1);
+        assert_eq!(days_from_civil(1, 1, 1), -719_162);
     }
 }
