@@ -40,7 +40,8 @@
 //! ## Cargo features
 //!
 //! All but `ws` and `proxy` are on by default. `default-features = false` builds the engine alone: [`Server`],
-//! [`Request`], [`Response`], [`Handler`], [`status`], [`testing`], the [`Router`] and
+//! [`Request`], [`Response`], [`Handler`], [`status`], [`testing`], [`conditional`] (a
+//! handler's evaluation of `If-Match` and the other preconditions), the [`Router`] and
 //! [`Middleware`] / [`Stack`] (the router's groups compose with them), on mio, httparse,
 //! log and signal-hook.
 //!
@@ -95,6 +96,7 @@ mod budget;
 mod buffers;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod conditional;
 pub mod config;
 mod conn;
 // The protocol errors, the protocol core and the wheel keep small inspection methods
