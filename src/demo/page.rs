@@ -7,6 +7,9 @@
 //! CDN, no build step. CSS and JS are served as their own routes so the page can run
 //! under a Content-Security-Policy without `'unsafe-inline'`.
 
+use std::sync::OnceLock;
+
+use h1server::conditional::{self, Validators};
 use h1server::{Request, Response};
 
 use super::DEV_TOKEN;
@@ -67,22 +70,34 @@ impl Page {
     }
 
     /// `GET /assets/page.css`.
-    pub fn css(_: &mut Request) -> Response {
-        asset(CSS, "text/css; charset=utf-8")
+    pub fn css(req: &mut Request) -> Response {
+        static TAG: OnceLock<String> = OnceLock::new();
+        asset(req, CSS, "text/css; charset=utf-8", &TAG)
     }
 
     /// `GET /assets/page.js`.
-    pub fn js(_: &mut Request) -> Response {
-        asset(JS, "text/javascript; charset=utf-8")
+    pub fn js(req: &mut Request) -> Response {
+        static TAG: OnceLock<String> = OnceLock::new();
+        asset(req, JS, "text/javascript; charset=utf-8", &TAG)
     }
 }
 
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    Response::new(200)
-        .with_header("Content-Type", content_type)
-        .with_body(body.as_bytes())
-        .with_header("Cache-Control", "no-cache")
-        .with_header("X-Content-Type-Options", "nosniff")
+/// A compiled-in asset with a strong `ETag` (a hash of its bytes, computed once):
+/// `no-cache` makes a browser revalidate it at each load, and a current copy is `304`.
+fn asset(
+    req: &Request,
+    body: &'static str,
+    content_type: &'static str,
+    tag: &OnceLock<String>,
+) -> Response {
+    let etag = tag.get_or_init(|| conditional::strong_etag_of(body.as_bytes()));
+    conditional::respond(req, &Validators::new(Some(etag), None), || {
+        Response::new(200)
+            .with_header("Content-Type", content_type)
+            .with_body(body.as_bytes())
+            .with_header("Cache-Control", "no-cache")
+            .with_header("X-Content-Type-Options", "nosniff")
+    })
 }
 
 /// Whether an `Accept` header lists `text/html` with a non-zero quality (RFC 9110

@@ -3,13 +3,27 @@
 //!
 //! A store failure never leaks its details to the client: `503` when the database is
 //! busy or unreachable, `500` otherwise, with the detail in the log.
+//!
+//! Conditional requests (RFC 9110 §13, `h1server::conditional`): `GET /users/{id}` (and
+//! HEAD) sends a strong `ETag` — a hash of the user's version and JSON, so it changes at
+//! every update — and `Last-Modified`, and answers `304` to a matching `If-None-Match`
+//! or a satisfied `If-Modified-Since`. `PUT /users/{id}` evaluates `If-Match` /
+//! `If-Unmodified-Since` (and `If-None-Match`) before anything else and answers `412`
+//! without writing when one fails; the write itself is conditional on the version the
+//! preconditions were evaluated on, so a concurrent update in between is a `412` too,
+//! never a lost update. A missing user is `404` whatever the preconditions (§13.2.1:
+//! they are ignored when the answer without them would not be 2xx or 412; this PUT never
+//! creates). A PUT's `200` carries no `ETag` (§9.3.4: the stored representation is not
+//! the request's content as sent): a client GETs the new one.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use h1server::conditional::{self, Validators, Verdict};
 use h1server::router::Group;
 use h1server::{Request, Response, status};
 
-use super::store::{DbError, NewUser, UsersStore};
+use super::store::{DbError, NewUser, Updated, User, UsersStore};
 
 /// The page size when the client names none.
 const DEFAULT_LIMIT: u32 = 20;
@@ -78,6 +92,23 @@ fn field_errors(error: &str, problems: Vec<(&str, &str)>, code: u16) -> Response
         .map(|(f, m)| serde_json::json!({ "field": f, "message": m }))
         .collect();
     Response::json(&serde_json::json!({ "error": error, "fields": fields })).with_status(code)
+}
+
+/// A user's strong entity tag: a hash of its version and its JSON.
+fn etag_of(user: &User) -> String {
+    let json = serde_json::to_string(user).unwrap_or_default();
+    conditional::strong_etag_of(format!("{}:{json}", user.version).as_bytes())
+}
+
+/// When the user was last written, if the row knows.
+fn last_modified(user: &User) -> Option<SystemTime> {
+    let ms = u64::try_from(user.updated_ms?).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_millis(ms))
+}
+
+fn precondition_failed() -> Response {
+    Response::json(&serde_json::json!({ "error": "precondition failed" }))
+        .with_status(status::PRECONDITION_FAILED)
 }
 
 fn not_found(id: u64) -> Response {
@@ -222,7 +253,13 @@ pub fn routes(api: &mut Group<'_>, users: &Arc<dyn UsersStore>) {
             Err(resp) => return resp,
         };
         match u.get(id) {
-            Ok(Some(user)) => Response::json(&user),
+            Ok(Some(user)) => {
+                let etag = etag_of(&user);
+                let v = Validators::new(Some(&etag), last_modified(&user));
+                conditional::respond(req, &v, || {
+                    Response::json(&user).with_header("Cache-Control", "private, no-cache")
+                })
+            }
             Ok(None) => not_found(id),
             Err(e) => db_failed(req, &e),
         }
@@ -233,13 +270,32 @@ pub fn routes(api: &mut Group<'_>, users: &Arc<dyn UsersStore>) {
             Ok(id) => id,
             Err(resp) => return resp,
         };
+        // Preconditions first (§13.2.2: before the method is performed or its content
+        // read), on the user as it is now; with none, the write is unconditional.
+        let if_version = if conditional::has_preconditions(req) {
+            let user = match u.get(id) {
+                Ok(Some(user)) => user,
+                Ok(None) => return not_found(id),
+                Err(e) => return db_failed(req, &e),
+            };
+            let etag = etag_of(&user);
+            let v = Validators::new(Some(&etag), last_modified(&user));
+            if conditional::evaluate(req, &v) != Verdict::Proceed {
+                return precondition_failed();
+            }
+            Some(user.version)
+        } else {
+            None
+        };
         let input = match valid_input(req) {
             Ok(v) => v,
             Err(resp) => return resp,
         };
-        match u.update(id, &input) {
-            Ok(Some(user)) => Response::json(&user),
-            Ok(None) => not_found(id),
+        match u.update(id, &input, if_version) {
+            Ok(Updated::Done(user)) => Response::json(&user),
+            Ok(Updated::Missing) => not_found(id),
+            // Written by another request since the preconditions were evaluated.
+            Ok(Updated::Changed) => precondition_failed(),
             Err(e) => db_failed(req, &e),
         }
     });

@@ -34,12 +34,31 @@ const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 /// — unless it was marked "outcome unknown" (it ran, but its response was not stored).
 const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
 
-/// A user as stored and as the API shows it.
+/// A user as stored and as the API shows it (its JSON: `id`, `name`, `email`).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct User {
     pub id: u64,
     pub name: String,
     pub email: String,
+    /// 1 when created, one more at each update: the API's `ETag` changes with it, and a
+    /// conditional update applies only to the version its precondition was evaluated on.
+    #[serde(skip)]
+    pub version: u64,
+    /// When it was created or last updated (ms since the epoch): `Last-Modified`. `None`
+    /// for a row written before the column existed (schema v3 and older).
+    #[serde(skip)]
+    pub updated_ms: Option<i64>,
+}
+
+/// What an update did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Updated {
+    /// The row now holds these fields (and its new version).
+    Done(User),
+    /// No user has this id.
+    Missing,
+    /// The row was no longer at the version the update was conditional on.
+    Changed,
 }
 
 /// The fields a client sets (validated by the handler before they reach a store).
@@ -94,8 +113,10 @@ pub trait UsersStore: Send + Sync {
     fn create(&self, user: &NewUser) -> Result<User, DbError>;
     /// The user with this id, if any.
     fn get(&self, id: u64) -> Result<Option<User>, DbError>;
-    /// Replaces the user's fields; `None` when there is no such user.
-    fn update(&self, id: u64, user: &NewUser) -> Result<Option<User>, DbError>;
+    /// Replaces the user's fields, bumps its version and sets its modification time — only
+    /// if the row is still at `if_version` when that is given (one statement: a write
+    /// between the caller's read and this one makes it `Changed`, never lost).
+    fn update(&self, id: u64, user: &NewUser, if_version: Option<u64>) -> Result<Updated, DbError>;
     /// At most `limit` users by id, skipping the first `offset`, and the total count.
     fn list(&self, limit: u32, offset: u64) -> Result<Page, DbError>;
     /// A round trip to the database (`SELECT 1`), for start-up and `/readyz`.

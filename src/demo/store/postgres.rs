@@ -23,8 +23,8 @@ use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Row, Transaction};
 
 use super::pool::Pool;
 use super::{
-    AttemptIds, DbError, Decision, IDEMPOTENCY_TTL, NewUser, POOL_WAIT, Page, Record, Stores, User,
-    UsersStore, decide, headers_from_json, headers_to_json, new_hash_key, now_ms,
+    AttemptIds, DbError, Decision, IDEMPOTENCY_TTL, NewUser, POOL_WAIT, Page, Record, Stores,
+    Updated, User, UsersStore, decide, headers_from_json, headers_to_json, new_hash_key, now_ms,
 };
 
 /// How long connecting may take, per host (unless the URL sets `connect_timeout`).
@@ -83,6 +83,10 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 3: a key whose attempt ran but whose response could not be stored: never run again.
     "ALTER TABLE idempotency_keys ADD COLUMN outcome_unknown BOOLEAN NOT NULL DEFAULT false;",
+    // 4: the users API's validators: a version per row (its ETag) and the time it was
+    // last written (its Last-Modified; unknown for older rows).
+    "ALTER TABLE users ADD COLUMN version BIGINT NOT NULL DEFAULT 1,
+                      ADD COLUMN updated_ms BIGINT;",
 ];
 
 /// Both stores on one PostgreSQL database.
@@ -331,8 +335,13 @@ fn user_of(row: &Row) -> User {
         id: row.get::<_, i64>(0) as u64,
         name: row.get(1),
         email: row.get(2),
+        version: row.get::<_, i64>(3) as u64,
+        updated_ms: row.get(4),
     }
 }
+
+/// The columns [`user_of`] reads.
+const USER_COLUMNS: &str = "id, name, email, version, updated_ms";
 
 impl Postgres {
     /// Runs `f` on a pooled connection within [`CALL_TIMEOUT`].
@@ -346,8 +355,11 @@ impl UsersStore for Postgres {
         self.run(async |c| {
             let row = c
                 .query_one(
-                    "INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, name, email",
-                    &[&user.name, &user.email],
+                    &format!(
+                        "INSERT INTO users (name, email, version, updated_ms) \
+                         VALUES ($1, $2, 1, $3) RETURNING {USER_COLUMNS}"
+                    ),
+                    &[&user.name, &user.email, &now_ms()],
                 )
                 .await
                 .map_err(failed)?;
@@ -359,7 +371,7 @@ impl UsersStore for Postgres {
         self.run(async |c| {
             let row = c
                 .query_opt(
-                    "SELECT id, name, email FROM users WHERE id = $1",
+                    &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
                     &[&(id as i64)],
                 )
                 .await
@@ -368,17 +380,31 @@ impl UsersStore for Postgres {
         })
     }
 
-    fn update(&self, id: u64, user: &NewUser) -> Result<Option<User>, DbError> {
+    fn update(&self, id: u64, user: &NewUser, if_version: Option<u64>) -> Result<Updated, DbError> {
+        let if_version = if_version.map(|v| v as i64);
         self.run(async |c| {
             let row = c
                 .query_opt(
-                    "UPDATE users SET name = $1, email = $2 WHERE id = $3 \
-                     RETURNING id, name, email",
-                    &[&user.name, &user.email, &(id as i64)],
+                    &format!(
+                        "UPDATE users SET name = $1, email = $2, version = version + 1, \
+                         updated_ms = $3 WHERE id = $4 \
+                         AND ($5::BIGINT IS NULL OR version = $5) RETURNING {USER_COLUMNS}"
+                    ),
+                    &[
+                        &user.name,
+                        &user.email,
+                        &now_ms(),
+                        &(id as i64),
+                        &if_version,
+                    ],
                 )
                 .await
                 .map_err(failed)?;
-            Ok(row.as_ref().map(user_of))
+            Ok(match row {
+                Some(row) => Updated::Done(user_of(&row)),
+                None if if_version.is_some() => Updated::Changed,
+                None => Updated::Missing,
+            })
         })
     }
 
@@ -399,7 +425,7 @@ impl UsersStore for Postgres {
                 .get(0);
             let rows = tx
                 .query(
-                    "SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2",
+                    &format!("SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT $1 OFFSET $2"),
                     &[&i64::from(limit), &(offset as i64)],
                 )
                 .await

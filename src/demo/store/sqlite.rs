@@ -21,8 +21,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 
 use super::pool::{Conn, Pool};
 use super::{
-    AttemptIds, DbError, Decision, IDEMPOTENCY_TTL, NewUser, POOL_WAIT, Page, Record, Stores, User,
-    UsersStore, decide, headers_from_json, headers_to_json, new_hash_key, now_ms,
+    AttemptIds, DbError, Decision, IDEMPOTENCY_TTL, NewUser, POOL_WAIT, Page, Record, Stores,
+    Updated, User, UsersStore, decide, headers_from_json, headers_to_json, new_hash_key, now_ms,
 };
 
 /// How long a statement waits for another connection's (or process's) write lock.
@@ -58,6 +58,10 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 3: a key whose attempt ran but whose response could not be stored: never run again.
     "ALTER TABLE idempotency_keys ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 0;",
+    // 4: the users API's validators: a version per row (its ETag) and the time it was
+    // last written (its Last-Modified; unknown for older rows).
+    "ALTER TABLE users ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE users ADD COLUMN updated_ms INTEGER;",
 ];
 
 /// Both stores on one SQLite database.
@@ -234,8 +238,13 @@ fn user_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         id: row.get::<_, i64>(0)? as u64,
         name: row.get(1)?,
         email: row.get(2)?,
+        version: row.get::<_, i64>(3)? as u64,
+        updated_ms: row.get(4)?,
     })
 }
+
+/// The columns [`user_of`] reads.
+const USER_COLUMNS: &str = "id, name, email, version, updated_ms";
 
 impl Sqlite {
     /// `Unavailable` when the database file is no longer at its path (removed, or
@@ -270,10 +279,12 @@ impl Sqlite {
 impl UsersStore for Sqlite {
     fn create(&self, user: &NewUser) -> Result<User, DbError> {
         let conn = self.conn()?;
+        let now = now_ms();
         let id: i64 = conn
             .query_row(
-                "INSERT INTO users (name, email) VALUES (?1, ?2) RETURNING id",
-                params![user.name, user.email],
+                "INSERT INTO users (name, email, version, updated_ms) VALUES (?1, ?2, 1, ?3) \
+                 RETURNING id",
+                params![user.name, user.email, now],
                 |r| r.get(0),
             )
             .map_err(failed)?;
@@ -283,13 +294,15 @@ impl UsersStore for Sqlite {
             id: id as u64,
             name: user.name.clone(),
             email: user.email.clone(),
+            version: 1,
+            updated_ms: Some(now),
         })
     }
 
     fn get(&self, id: u64) -> Result<Option<User>, DbError> {
         let conn = self.conn()?;
         conn.query_row(
-            "SELECT id, name, email FROM users WHERE id = ?1",
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
             [id as i64],
             user_of,
         )
@@ -297,20 +310,32 @@ impl UsersStore for Sqlite {
         .map_err(failed)
     }
 
-    fn update(&self, id: u64, user: &NewUser) -> Result<Option<User>, DbError> {
+    fn update(&self, id: u64, user: &NewUser, if_version: Option<u64>) -> Result<Updated, DbError> {
         let conn = self.conn()?;
-        let n = conn
-            .execute(
-                "UPDATE users SET name = ?1, email = ?2 WHERE id = ?3",
-                params![user.name, user.email, id as i64],
+        let row = conn
+            .query_row(
+                &format!(
+                    "UPDATE users SET name = ?1, email = ?2, version = version + 1, \
+                     updated_ms = ?3 WHERE id = ?4 AND (?5 IS NULL OR version = ?5) \
+                     RETURNING {USER_COLUMNS}"
+                ),
+                params![
+                    user.name,
+                    user.email,
+                    now_ms(),
+                    id as i64,
+                    if_version.map(|v| v as i64)
+                ],
+                user_of,
             )
+            .optional()
             .map_err(failed)?;
         self.check_file()?;
-        Ok((n == 1).then(|| User {
-            id,
-            name: user.name.clone(),
-            email: user.email.clone(),
-        }))
+        Ok(match row {
+            Some(u) => Updated::Done(u),
+            None if if_version.is_some() => Updated::Changed,
+            None => Updated::Missing,
+        })
     }
 
     fn list(&self, limit: u32, offset: u64) -> Result<Page, DbError> {
@@ -322,7 +347,9 @@ impl UsersStore for Sqlite {
             .map_err(failed)?;
         let users = {
             let mut stmt = tx
-                .prepare("SELECT id, name, email FROM users ORDER BY id LIMIT ?1 OFFSET ?2")
+                .prepare(&format!(
+                    "SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT ?1 OFFSET ?2"
+                ))
                 .map_err(failed)?;
             stmt.query_map([i64::from(limit), offset as i64], user_of)
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
@@ -514,9 +541,21 @@ mod tests {
         }
         assert_eq!(users.get(2).unwrap().unwrap().name, "grace");
         assert_eq!(users.get(9).unwrap(), None);
-        assert_eq!(users.update(2, &user("hopper")).unwrap().unwrap().id, 2);
+        let grace = users.get(2).unwrap().unwrap();
+        assert_eq!(grace.version, 1);
+        assert!(grace.updated_ms.is_some());
+        let Updated::Done(hopper) = users.update(2, &user("hopper"), None).unwrap() else {
+            panic!("not updated");
+        };
+        assert_eq!((hopper.id, hopper.version), (2, 2));
+        assert_eq!(users.get(2).unwrap().unwrap(), hopper);
+        assert_eq!(users.update(9, &user("x"), None).unwrap(), Updated::Missing);
+        // Conditional on a version: only that one is overwritten.
+        let stale = users.update(2, &user("lovelace"), Some(1)).unwrap();
+        assert_eq!(stale, Updated::Changed);
         assert_eq!(users.get(2).unwrap().unwrap().name, "hopper");
-        assert_eq!(users.update(9, &user("x")).unwrap(), None);
+        let done = users.update(2, &user("lovelace"), Some(2)).unwrap();
+        assert!(matches!(done, Updated::Done(u) if u.version == 3 && u.name == "lovelace"));
         let page = users.list(2, 1).unwrap();
         let ids: Vec<u64> = page.users.iter().map(|u| u.id).collect();
         assert_eq!((ids, page.total), (vec![2, 3], 3));
