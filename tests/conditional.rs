@@ -19,8 +19,13 @@ struct Demo {
 }
 
 fn start() -> Demo {
+    start_with(&[])
+}
+
+fn start_with(env: &[(&str, &str)]) -> Demo {
     let port = free_port();
     let mut cmd = demo_command(port, TOKEN, "warn", false);
+    cmd.envs(env.iter().copied());
     let (child, addr) = spawn_listening(&mut cmd, port);
     Demo {
         _child: child,
@@ -91,14 +96,14 @@ fn a_put_with_a_wrong_if_match_is_412_and_leaves_the_user_unchanged() {
     let id = d.create("ada");
     let (s, etag, name) = d.get(id);
     assert_eq!((s, name.as_str()), (200, "ada"));
-    assert!(
-        etag.starts_with('"') && etag.ends_with('"'),
-        "strong: {etag}"
-    );
 
     let r = d.put(id, "mallory", &["If-Match: \"nope\""]);
     assert_eq!(r.status, 412, "{}", r.text());
     assert_eq!(d.get(id), (200, etag.clone(), "ada".into()), "unchanged");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong: {etag}"
+    );
 
     // Several tags, none current; then a malformed field: 412 too, nothing written.
     let r = d.put(id, "mallory", &["If-Match: \"a\", \"b\""]);
@@ -142,6 +147,39 @@ fn the_right_etag_updates_and_the_etag_changes() {
     let (_, v3, _) = d.get(id);
     assert_eq!(d.put(id, "ada", &[&format!("If-Match: {v3}")]).status, 200);
     assert_ne!(d.get(id).1, v3);
+}
+
+/// The same on the PostgreSQL backend: its conditional `UPDATE … WHERE version = $5`.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_honours_if_match_and_if_none_match_too() {
+    let pg = support::postgres::Postgres::start();
+    let url = pg.url();
+    let d = start_with(&[("DEMO_DATABASE_URL", url.as_str())]);
+    let id = d.create("ada");
+    let (_, v1, _) = d.get(id);
+    assert_eq!(d.put(id, "mallory", &["If-Match: \"nope\""]).status, 412);
+    assert_eq!(d.get(id), (200, v1.clone(), "ada".into()));
+    assert_eq!(
+        d.put(id, "lovelace", &[&format!("If-Match: {v1}")]).status,
+        200
+    );
+    let (_, v2, name) = d.get(id);
+    assert_eq!(name, "lovelace");
+    assert_ne!(v1, v2);
+    assert_eq!(d.put(id, "ada", &[&format!("If-Match: {v1}")]).status, 412);
+    let path = format!("/api/v1/users/{id}");
+    let r = d.call("GET", &path, None, &[&format!("If-None-Match: {v2}")]);
+    assert_eq!((r.status, r.header("ETag")), (304, Some(v2.as_str())));
+    let modified = d.call("GET", &path, None, &[]);
+    let modified = modified.header("Last-Modified").unwrap();
+    let r = d.call(
+        "GET",
+        &path,
+        None,
+        &[&format!("If-Modified-Since: {modified}")],
+    );
+    assert_eq!(r.status, 304);
 }
 
 #[test]
