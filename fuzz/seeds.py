@@ -223,7 +223,6 @@ for name, (cfg, client) in SPLIT.items():
     write("conn_split", name + "-bytewise", cfg + b"\x00" + client)
     write("conn_split", name + "-split", cfg + b"\x03" + bytes([6, 0, 40]) + client)
 
-<<<<<<< HEAD
 # --- multipart: [limits a][limits b | split count][boundary c][sizes][body] -----------------
 # (src/multipart/fuzz.rs). a = b = 0: the default limits; c < 0x80 picks a named boundary:
 # 0 "xyz", 1 "AaB03x", 2 "-", 3 "----WebKitFormBoundary7MA4YWxkTrZu0gW", 4 "a", 5 "b-",
@@ -308,7 +307,7 @@ write("multipart", "total-after-bad-header", bytes([0x00, 0x08, 0]) + b"--xyz\r\
 # Boundaries from the input: 0x80 | n, then n bytes.
 write("multipart", "own-boundary", b"\x00\x00\x83q-\x01" + form(b"q-\x01", [FIELD]))
 write("multipart", "own-boundary-space", b"\x00\x00\x85 a b " + form(b" a b ", [FIELD]))
-=======
+
 # --- client: [limits][control][3 request bytes][k sizes][the upstream's bytes] ------------
 # control: 1 + (bits 0-1 % 3) requests, bit 2 no EOF, bits 4-7 k. A request byte: method
 # (bits 0-1: GET HEAD CONNECT POST), Connection: close (4), Upgrade (8), Expect (16),
@@ -391,4 +390,3 @@ GATEWAY = 64
 for name in ["length", "chunked", "100-expected", "head-with-length", "103-early-hints", "101-unasked"]:
     req, resp = CLIENT[name]
     write("client", name + "-gateway", bytes([0, 0, req | GATEWAY, 0, 0]) + resp)
->>>>>>> fuzz-client
