@@ -223,7 +223,6 @@ for name, (cfg, client) in SPLIT.items():
     write("conn_split", name + "-bytewise", cfg + b"\x00" + client)
     write("conn_split", name + "-split", cfg + b"\x03" + bytes([6, 0, 40]) + client)
 
-<<<<<<< HEAD
 # --- multipart: [limits a][limits b | split count][boundary c][sizes][body] -----------------
 # (src/multipart/fuzz.rs). a = b = 0: the default limits; c < 0x80 picks a named boundary:
 # 0 "xyz", 1 "AaB03x", 2 "-", 3 "----WebKitFormBoundary7MA4YWxkTrZu0gW", 4 "a", 5 "b-",
@@ -308,13 +307,14 @@ write("multipart", "total-after-bad-header", bytes([0x00, 0x08, 0]) + b"--xyz\r\
 # Boundaries from the input: 0x80 | n, then n bytes.
 write("multipart", "own-boundary", b"\x00\x00\x83q-\x01" + form(b"q-\x01", [FIELD]))
 write("multipart", "own-boundary-space", b"\x00\x00\x85 a b " + form(b" a b ", [FIELD]))
-=======
+
 # --- client: [limits][control][3 request bytes][k sizes][the upstream's bytes] ------------
 # control: 1 + (bits 0-1 % 3) requests, bit 2 no EOF, bits 4-7 k. A request byte: method
 # (bits 0-1: GET HEAD CONNECT POST), Connection: close (4), Upgrade (8), Expect (16),
 # forbid_reuse (32). limits: head (bits 0-1), fields (2-3), body (4-6) (src/client/fuzz.rs).
 GET, HEAD, CONNECT, POST = 0, 1, 2, 3
 CLOSE, UPGRADE, EXPECT, FORBID = 4, 8, 16, 32
+GATEWAY = 64
 OK5 = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 CHUNKED_OK = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
               b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-A: 1\r\n\r\n")
@@ -376,6 +376,14 @@ PIPE = {
     "pipelined-head-smuggle": ([HEAD, GET, GET], b"HTTP/1.1 200 OK\r\nContent-Length: 23\r\n\r\nHTTP/1.1 200 OK\r\n\r\nX" + OK5),
     "pipelined-204": ([GET, GET, GET], b"HTTP/1.1 204 No Content\r\n\r\n" + CHUNKED_OK + b"HTTP/1.0 200 OK\r\n\r\nend"),
     "pipelined-expect": ([POST | EXPECT, GET | UPGRADE, GET], b"HTTP/1.1 100 Continue\r\n\r\n" + OK5 + b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"),
+    # A 1xx or 204 that frames a body leaves the connection out of step: not reused
+    # (`frames_a_body`); `Content-Length: 0` frames nothing.
+    "pipelined-204-length": ([GET, GET, GET], b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n" + OK5 + OK5),
+    "pipelined-204-chunked": ([GET, GET, GET], b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n" + OK5 + OK5),
+    "pipelined-204-length-0": ([GET, GET, GET], b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n" + OK5 + OK5),
+    "pipelined-103-length": ([GET, GET, GET], b"HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\n\r\n" + OK5 + OK5 + OK5),
+    "pipelined-100-skipped-chunked": ([GET, GET, GET], b"HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\n" + OK5 + OK5 + OK5),
+    "pipelined-204-length-gateway": ([GET | GATEWAY, GET | GATEWAY, GET | GATEWAY], b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n" + OK5 + OK5),
 }
 for name, (reqs, resp) in PIPE.items():
     write("client", name, bytes([0, len(reqs) - 1]) + bytes(reqs) + resp)
@@ -387,8 +395,6 @@ for name in ["length", "chunked", "until-close", "103-early-hints", "interim-sto
     write("client", name + "-no-eof", bytes([0, 4, req, 0, 0]) + resp)
     write("client", name + "-split", bytes([0, 0x30, req, 0, 0, 3, 0, 17]) + resp)
 # The gateway's way (expect_response, conn/forward.rs): bit 64 of a request byte.
-GATEWAY = 64
 for name in ["length", "chunked", "100-expected", "head-with-length", "103-early-hints", "101-unasked"]:
     req, resp = CLIENT[name]
     write("client", name + "-gateway", bytes([0, 0, req | GATEWAY, 0, 0]) + resp)
->>>>>>> fuzz-client

@@ -1226,6 +1226,89 @@ mod proxy {
         }
     }
 
+    /// RFC 9110 §8.6 and RFC 9112 §6.1: a 1xx or a 204 carries no Content-Length and no
+    /// Transfer-Encoding, and RFC 9112 §6.3 item 1 ends it at its empty line. An upstream
+    /// that frames one anyway believes a body follows, and sends it: when it comes in the
+    /// read of the head, the gateway sees bytes left over and drops the connection
+    /// (`a_broken_upstream_answer_never_leaks_into_the_next_answer`); when the upstream
+    /// wrote head and body apart, the connection looks clean, goes back to the pool, and
+    /// the body — a whole response, here — answers the next request sent on it, which
+    /// may be another client's. The head alone says the connection is out of step.
+    #[test]
+    fn a_body_framed_on_a_204_or_a_1xx_never_answers_the_next_request() {
+        let smuggled = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled";
+        let cases = [
+            (
+                "204 with Content-Length",
+                format!(
+                    "HTTP/1.1 204 No Content\r\nContent-Length: {}\r\n\r\n",
+                    smuggled.len()
+                ),
+                smuggled.to_string(),
+            ),
+            (
+                "204 with Transfer-Encoding",
+                "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n".to_string(),
+                format!("{:x}\r\n{smuggled}\r\n0\r\n\r\n", smuggled.len()),
+            ),
+            (
+                // The upstream reads its 103's Content-Length as a body: the 38 bytes it
+                // sends are a final answer to the gateway, and its real final answer
+                // comes after, to whatever request is sent next.
+                "103 with Content-Length",
+                "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nContent-Length: 38\r\n\r\n\
+                 HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                    .to_string(),
+                smuggled.to_string(),
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (name, head, late) in cases {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let up = l.local_addr().unwrap();
+            std::thread::spawn(move || {
+                for (conn, s) in l.incoming().enumerate().take(4) {
+                    let Ok(mut s) = s else { return };
+                    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                    let (head, late) = (head.clone(), late.clone());
+                    std::thread::spawn(move || {
+                        let mut buf = Vec::new();
+                        let mut answers = [head.as_str(), late.as_str()].into_iter();
+                        while read_request_head(&mut s, &mut buf).is_some() {
+                            // The first connection answers its first request with the
+                            // head, and sends what it took for that answer's body once
+                            // the next request is on its way; every other connection
+                            // answers as it should.
+                            let answer = match conn {
+                                0 => answers.next().unwrap_or_default().to_string(),
+                                _ => ok("second"),
+                            };
+                            let _ = s.write_all(answer.as_bytes());
+                        }
+                    });
+                }
+            });
+            let gw = gateway(ReverseProxy::builder().route("/", [format!("http://{up}")]));
+            let mut r = Reader::new(connect(gw.addr));
+            r.send(b"GET /first HTTP/1.1\r\nHost: gw\r\n\r\n");
+            let mut first = r.read_response();
+            while first.status < 200 {
+                first = r.read_response();
+            }
+            assert!(matches!(first.status, 200 | 204), "{name}: {first:?}");
+            r.send(b"GET /second HTTP/1.1\r\nHost: gw\r\n\r\n");
+            let second = r.read_response();
+            if (second.status, second.text().as_str()) != (200, "second") {
+                failures.push(format!(
+                    "[{name}] the second request got {} {:?}",
+                    second.status,
+                    second.text()
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
     /// RFC 9112 §6.3 item 2: "Any 2xx (Successful) response to a CONNECT request implies
     /// that the connection will become a tunnel immediately after the empty line that
     /// concludes the header fields", and RFC 9110 §8.6 / RFC 9112 §6.1: such a response

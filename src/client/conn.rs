@@ -419,6 +419,11 @@ impl ClientConn {
             off += n;
             if (100..200).contains(&status) && status != 101 {
                 self.interim_bytes += n;
+                if frames_a_body(&headers) {
+                    // Its body, sent after it, would be read as the next head: see
+                    // `frames_a_body`.
+                    self.forbid_reuse();
+                }
             }
             match status {
                 // RFC 9110 §15.2.1: a client that did not send `Expect: 100-continue`
@@ -530,7 +535,8 @@ impl ClientConn {
             || status == 304
             || (self.sent.connect && (200..300).contains(&status))
         {
-            return Ok((BodyLength::None, persist));
+            let out_of_step = status == 204 && frames_a_body(headers);
+            return Ok((BodyLength::None, persist && !out_of_step));
         }
         if te_seen {
             // §6.1: a client that receives an HTTP/1.0 message with Transfer-Encoding
@@ -571,6 +577,22 @@ impl ClientConn {
             None => Ok((BodyLength::CloseDelimited, false)),
         }
     }
+}
+
+/// True when a head that ends at its empty line whatever it says — a 1xx or a 204 (RFC
+/// 9112 §6.3 item 1) — frames a body all the same: a Transfer-Encoding, or a
+/// Content-Length other than 0, which RFC 9110 §8.6 and RFC 9112 §6.1 forbid there. Its
+/// sender believes a body follows and sends it; bytes that arrive with the head are seen
+/// as left over, but bytes written apart arrive once the connection looks clean, and
+/// would answer the next request sent on it. So the connection is not reused.
+/// (`Content-Length: 0` on a 204 is common and harmless; on a 304 or a response to HEAD
+/// both fields are allowed and describe the representation, not a body.)
+fn frames_a_body(headers: &[(String, Vec<u8>)]) -> bool {
+    headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("transfer-encoding")
+            || (name.eq_ignore_ascii_case("content-length")
+                && parse_content_length(value) != Some(0))
+    })
 }
 
 /// Refuses a peer that is not speaking HTTP/1.x as soon as its first bytes show it,

@@ -184,11 +184,35 @@ fn framings_and_persistence() {
             "",
             0,
         ),
+        // A 204 or a 1xx that frames a body (RFC 9110 §8.6, RFC 9112 §6.1 forbid it) has
+        // none (§6.3 item 1), but its sender means to send one: the connection is out of
+        // step and not reused (`frames_a_body`). `Content-Length: 0` frames nothing.
         (
             "GET",
             "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
+            &["head 204 None", "end false"],
+            "",
+            0,
+        ),
+        (
+            "GET",
+            "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &["head 204 None", "end false"],
+            "",
+            0,
+        ),
+        (
+            "GET",
+            "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
             &["head 204 None", "end true"],
             "",
+            0,
+        ),
+        (
+            "GET",
+            "HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+            &["info 103", "head 200 Length(1)", "end false"],
+            "x",
             0,
         ),
         (

@@ -141,7 +141,8 @@ pub(super) fn framing(
         || matches!(h.status, 101 | 204 | 304)
         || (req.method == "CONNECT" && h.status / 100 == 2)
     {
-        return Ok((BodyLength::None, persist));
+        let out_of_step = h.status == 204 && fields_frame_a_body(&raw_fields(h));
+        return Ok((BodyLength::None, persist && !out_of_step));
     }
     if has("transfer-encoding") {
         let codings = values("transfer-encoding");
@@ -281,6 +282,34 @@ pub(super) fn reference_chunked(b: &[u8]) -> Chunked {
             return Chunked::Unknown(body);
         }
     }
+}
+
+/// The field lines of a parsed head, as `name: value` lines.
+fn raw_fields(h: &ResponseHead) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (n, v) in &h.headers {
+        out.extend_from_slice(n.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(v);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Whether any field line in `raw` (heads that can carry no body: 1xx, 204) frames a
+/// body anyway — a Transfer-Encoding, or a Content-Length that is not a plain zero — so
+/// the connection is not reused after the response. Read line by line, names before
+/// the first colon (a status line has none that matches).
+pub(super) fn fields_frame_a_body(raw: &[u8]) -> bool {
+    raw.split(|&c| c == b'\n').any(|line| {
+        let Some(colon) = line.iter().position(|&c| c == b':') else {
+            return false;
+        };
+        let (name, value) = (&line[..colon], trim_ows(line[colon + 1..].trim_ascii_end()));
+        let plain_zero = !value.is_empty() && value.iter().all(|&c| c == b'0');
+        name.eq_ignore_ascii_case(b"transfer-encoding")
+            || (name.eq_ignore_ascii_case(b"content-length") && !plain_zero)
+    })
 }
 
 /// Without leading and trailing SP and HTAB (OWS, RFC 9110 §5.6.3).
