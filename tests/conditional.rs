@@ -38,22 +38,7 @@ impl Demo {
     /// JSON body when given and extra header lines. For a response without content
     /// (HEAD, 304) it also checks that nothing follows the head before the close.
     fn call(&self, method: &str, path: &str, body: Option<&str>, extra: &[&str]) -> Resp {
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: demo\r\nAuthorization: Bearer {TOKEN}\r\n\
-             Connection: close\r\n"
-        );
-        for h in extra {
-            req.push_str(h);
-            req.push_str("\r\n");
-        }
-        if let Some(b) = body {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
-        }
-        req.push_str("\r\n");
-        req.push_str(body.unwrap_or(""));
+        let req = api_request(method, path, TOKEN, body, extra);
         let mut r = Reader::new(connect(self.addr));
         r.send(req.as_bytes());
         let resp = r.read_response_to(method).expect("a response");

@@ -87,22 +87,7 @@ impl Demo {
     /// One request over a raw socket, with the API token and, when given, a JSON body
     /// and extra header lines.
     fn call(&self, method: &str, path: &str, body: Option<&str>, extra: &[&str]) -> Resp {
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: demo\r\nAuthorization: Bearer {TOKEN}\r\n\
-             Connection: close\r\n"
-        );
-        for h in extra {
-            req.push_str(h);
-            req.push_str("\r\n");
-        }
-        if let Some(b) = body {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
-        }
-        req.push_str("\r\n");
-        req.push_str(body.unwrap_or(""));
+        let req = api_request(method, path, TOKEN, body, extra);
         roundtrip(self.addr, req.as_bytes())
     }
 

@@ -400,6 +400,34 @@ pub fn demo_command(port: u16, token: &str, log: &str, pipe_stderr: bool) -> Com
     cmd
 }
 
+/// The bytes of one request to the demo's API: `Connection: close`, the bearer `token`,
+/// the `extra` header lines and, when given, a JSON body with its length.
+pub fn api_request(
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+    extra: &[&str],
+) -> String {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: demo\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n"
+    );
+    for h in extra {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    req
+}
+
 /// Starts `cmd` and waits (at most 20 s) until 127.0.0.1:`port` accepts connections.
 pub fn spawn_listening(cmd: &mut Command, port: u16) -> (ChildGuard, SocketAddr) {
     let child = ChildGuard(cmd.spawn().expect("spawn the binary"));
